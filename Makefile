@@ -1,0 +1,43 @@
+# trailhouse: `make help` lists the targets. Every target installs what it needs first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: help demo serve test test-fast lint typecheck check bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run trailhouse with a few days of demo events on http://127.0.0.1:8080
+	$(BIN)/trailhouse serve --demo --data-dir $${TRAILHOUSE_DATA_DIR:-./trailhouse-data}
+
+serve: $(STAMP)  ## run trailhouse on ./trailhouse-data without demo data
+	$(BIN)/trailhouse serve --data-dir $${TRAILHOUSE_DATA_DIR:-./trailhouse-data}
+
+test: $(STAMP)  ## run the whole test suite (SQLite and PostgreSQL adapters, SDK compatibility)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)  ## run the unit tests only
+	$(BIN)/pytest -q tests/unit
+
+lint: $(STAMP)  ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)  ## mypy --strict over src/
+	$(BIN)/mypy
+
+check: lint typecheck test  ## everything CI checks
+
+bench: $(STAMP)  ## run the ingest and lookup benchmark (takes a while)
+	$(BIN)/python bench/ingest_lookup.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""`python -m trailhouse` runs the trailhouse command."""
+
+from __future__ import annotations
+
+from trailhouse.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The ActionTrail RPC protocol: signature check, action dispatch, the JSON error envelope."""

@@ -1,0 +1,49 @@
+"""The action table: each RPC action, its handler, and how it is audited.
+
+Handlers are named after their action in snake_case (`LookupEvents` → `lookup_events`), take an
+`ActionContext` and return the response fields (the dispatcher adds `RequestId`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from trailhouse.iam.principals import Caller
+from trailhouse.runtime import Services
+
+
+@dataclass(frozen=True, slots=True)
+class ActionContext:
+    """One authenticated call: who made it, its parameters and body."""
+
+    services: Services
+    caller: Caller
+    action: str
+    params: Mapping[str, str]
+    body: bytes
+    content_type: str
+    request_id: str
+    source_ip: str
+    user_agent: str
+    # Resources the call touched, as (resourceType, resourceName), for its audit event.
+    resources: list[tuple[str, str]] = field(default_factory=list)
+
+
+Handler = Callable[[ActionContext], dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An RPC action: its handler, whether it only reads, and whether it audits itself."""
+
+    name: str
+    handler: Handler
+    read_only: bool
+    audited: bool = True
+
+
+def action_table(*actions: Action) -> Mapping[str, Action]:
+    """The table the dispatcher looks actions up in."""
+    return {action.name: action for action in actions}

@@ -1,0 +1,107 @@
+"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from trailhouse.api.actions import Action, action_table
+from trailhouse.api.audit import AuditWriter
+from trailhouse.api.dispatch import Dispatcher, Origin
+from trailhouse.api.handlers.events import lookup_events, put_events
+from trailhouse.api.protocol import error_response, json_response, new_request_id
+from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
+from trailhouse.iam.signatures import SignedRequest
+from trailhouse.runtime import Services
+
+log = logging.getLogger(__name__)
+
+# How much of an oversized body is read (and discarded) before answering 413.
+_DRAIN_FACTOR = 8
+
+ACTIONS: Mapping[str, Action] = action_table(
+    Action("PutEvents", put_events, read_only=False, audited=False),
+    Action("LookupEvents", lookup_events, read_only=True),
+)
+
+
+def create_app(services: Services, audit: AuditWriter) -> Starlette:
+    """The ASGI application over `services`."""
+    dispatcher = Dispatcher(services, ACTIONS, audit)
+    max_body = services.settings.max_body_bytes
+
+    async def health(request: Request) -> Response:
+        return json_response({"Status": "ok"})
+
+    async def rpc(request: Request) -> Response:
+        request_id = new_request_id()
+        host = request.headers.get("host", "")
+        try:
+            if request.method not in {"GET", "POST"}:
+                raise UnsupportedHttpMethod(f"use GET or POST, not {request.method}")
+            body = await _read_body(request, max_body)
+            signed = SignedRequest(
+                method=request.method,
+                path=request.url.path,
+                query_string=request.scope["query_string"].decode("latin-1"),
+                headers={name.lower(): value for name, value in request.headers.items()},
+                body=body,
+                form=_form(request, body),
+            )
+            origin = Origin(
+                source_ip=request.client.host if request.client else "127.0.0.1",
+                user_agent=request.headers.get("user-agent", ""),
+            )
+            result = await run_in_threadpool(dispatcher.dispatch, signed, request_id, origin)
+        except ApiError as error:
+            return error_response(error, request_id, host)
+        except Exception:
+            log.exception("unexpected error answering request %s", request_id)
+            return error_response(InternalError("internal error"), request_id, host)
+        return json_response({"RequestId": request_id, **result})
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+        ]
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or RequestEntityTooLarge once it passes `limit` bytes.
+
+    An oversized body is still read to its end (up to a bound), so that the client, which is
+    usually still sending, receives the 413 answer instead of a reset connection.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size <= limit:
+            chunks.append(chunk)
+        elif size > _DRAIN_FACTOR * limit:
+            break
+    if size > limit:
+        raise _too_large(size, limit)
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> RequestEntityTooLarge:
+    return RequestEntityTooLarge(
+        f"the request body has {size} bytes or more; at most {limit} bytes are accepted "
+        "(send fewer events per call)"
+    )
+
+
+def _form(request: Request, body: bytes) -> dict[str, str] | None:
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        return None
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))

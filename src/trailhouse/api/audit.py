@@ -1,0 +1,126 @@
+"""trailhouse audits itself: every call of its API becomes an event in the caller's account.
+
+Audit events are recorded a moment after the call (batched on a background thread), so auditing
+never slows the caller down; `close` records whatever is still queued.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+import orjson
+
+from trailhouse.api.actions import ActionContext
+from trailhouse.errors import ApiError
+from trailhouse.events.ingest import IngestService
+from trailhouse.events.model import EventRecord
+from trailhouse.events.validation import format_event_time
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "2020-07-06"
+_SENSITIVE = ("secret", "password", "securitytoken", "signature")
+
+
+def audit_record(
+    ctx: ActionContext, read_only: bool, error: ApiError | None, region: str
+) -> EventRecord:
+    """The audit event of one call, ready to append to the caller's log."""
+    now = int(time.time())
+    identity = ctx.caller.identity()
+    resource_types = tuple(dict.fromkeys(kind for kind, _ in ctx.resources))
+    resource_names = tuple(dict.fromkeys(name for _, name in ctx.resources))
+    event: dict[str, Any] = {
+        "eventId": ctx.request_id,
+        "eventVersion": "1",
+        "eventTime": format_event_time(now),
+        "eventSource": f"actiontrail.{region}.aliyuncs.com",
+        "eventName": ctx.action,
+        "eventType": "ApiCall",
+        "eventRW": "Read" if read_only else "Write",
+        "eventCategory": "Management",
+        "acsRegion": region,
+        "serviceName": "Actiontrail",
+        "apiVersion": API_VERSION,
+        "requestId": ctx.request_id,
+        "sourceIpAddress": ctx.source_ip,
+        "userAgent": ctx.user_agent,
+        "userIdentity": identity,
+        "requestParameters": public_parameters(ctx.params),
+        "recipientAccountId": ctx.caller.account_id,
+        "isGlobal": False,
+    }
+    if resource_types:
+        event["resourceType"] = ";".join(resource_types)
+        event["resourceName"] = ";".join(resource_names)
+    if error is not None:
+        event["errorCode"] = error.code
+        event["errorMessage"] = error.message
+    return EventRecord(
+        account_id=ctx.caller.account_id,
+        event_id=ctx.request_id,
+        event_time=now,
+        event_name=ctx.action,
+        service_name="Actiontrail",
+        event_rw=event["eventRW"],
+        user_name=identity.get("userName"),
+        access_key_id=ctx.caller.access_key_id,
+        resource_types=resource_types,
+        resource_names=resource_names,
+        body=orjson.dumps(event),
+    )
+
+
+def public_parameters(params: dict[str, str] | Any) -> dict[str, str]:
+    """Request parameters with every secret-bearing one left out."""
+    return {
+        name: value
+        for name, value in params.items()
+        if not any(word in name.lower() for word in _SENSITIVE)
+    }
+
+
+class AuditWriter:
+    """Appends audit events in batches on a background thread."""
+
+    def __init__(self, ingest: IngestService, max_delay: float = 0.05) -> None:
+        self._ingest = ingest
+        self._max_delay = max_delay
+        self._queue: queue.SimpleQueue[EventRecord | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="trailhouse-audit", daemon=True)
+        self._thread.start()
+
+    def submit(self, record: EventRecord) -> None:
+        """Queue one audit event."""
+        self._queue.put(record)
+
+    def close(self) -> None:
+        """Record what is queued and stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        running = True
+        while running:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            deadline = time.monotonic() + self._max_delay
+            while len(batch) < 1000:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    running = False
+                    break
+                batch.append(item)
+            try:
+                self._ingest.record(batch)
+            except Exception:  # the caller got its answer; losing audit must be loud
+                log.exception("could not record %d audit events", len(batch))

@@ -1,0 +1,106 @@
+"""From a signed HTTP request to an action's answer: authenticate, authorize, run, audit.
+
+The order is fixed: the signature and its time are checked first, then the nonce (so a replayed
+request is refused even when it is otherwise valid), then the action is found and run. Calls that
+pass authentication are audited in the caller's account, failed ones with their error code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trailhouse.api.actions import Action, ActionContext
+from trailhouse.api.audit import AuditWriter, audit_record
+from trailhouse.api.throttle import RateLimiter
+from trailhouse.errors import (
+    ApiError,
+    InternalError,
+    InvalidActionNotFound,
+    NoPermission,
+    SignatureNonceUsed,
+)
+from trailhouse.iam.signatures import SignedRequest, verify_request
+from trailhouse.runtime import Services
+
+SERVICE_KEY_ACTIONS = frozenset({"PutEvents"})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from, for its audit event."""
+
+    source_ip: str
+    user_agent: str
+
+
+class Dispatcher:
+    """Runs RPC actions for verified callers."""
+
+    def __init__(
+        self, services: Services, actions: Mapping[str, Action], audit: AuditWriter
+    ) -> None:
+        self._services = services
+        self._actions = actions
+        self._audit = audit
+        self._lookup_limiter = RateLimiter(services.settings.lookup_rate_per_second, "LookupEvents")
+
+    def dispatch(self, request: SignedRequest, request_id: str, origin: Origin) -> dict[str, Any]:
+        """Authenticate `request`, run its action and return the response fields."""
+        settings = self._services.settings
+        accounts = self._services.accounts
+        verified = verify_request(
+            request,
+            accounts.secret_of,
+            now=time.time(),
+            max_skew_seconds=settings.clock_skew_seconds,
+        )
+        nonce_expiry = int(time.time()) + 2 * settings.clock_skew_seconds
+        if not self._services.stores.metadata.use_nonce(
+            f"{verified.access_key_id}:{verified.nonce}", nonce_expiry
+        ):
+            raise SignatureNonceUsed(
+                f"the signature nonce {verified.nonce} was already used; sign every request with "
+                "a fresh SignatureNonce"
+            )
+        caller = accounts.caller_for(verified.access_key_id)
+        action = self._actions.get(verified.action)
+        if action is None:
+            raise InvalidActionNotFound(
+                f"the action {verified.action!r} does not exist in API version 2020-07-06 of "
+                "Actiontrail (or trailhouse does not implement it)"
+            )
+        if caller.is_service and action.name not in SERVICE_KEY_ACTIONS:
+            raise NoPermission(
+                f"service key {caller.access_key_id} may only call PutEvents, not {action.name}"
+            )
+        ctx = ActionContext(
+            services=self._services,
+            caller=caller,
+            action=action.name,
+            params=verified.params,
+            body=request.body,
+            content_type=request.headers.get("content-type", ""),
+            request_id=request_id,
+            source_ip=origin.source_ip,
+            user_agent=origin.user_agent,
+        )
+        try:
+            if action.name == "LookupEvents":
+                self._lookup_limiter.acquire(caller.account_id)
+            result = action.handler(ctx)
+        except ApiError as error:
+            self._audited(action, ctx, error)
+            raise
+        except Exception as exc:
+            self._audited(action, ctx, InternalError("internal error"))
+            raise InternalError(f"internal error while running {action.name}") from exc
+        self._audited(action, ctx, None)
+        return result
+
+    def _audited(self, action: Action, ctx: ActionContext, error: ApiError | None) -> None:
+        if action.audited and not ctx.caller.is_service:
+            region = ctx.params.get("RegionId") or self._services.settings.region
+            self._audit.submit(audit_record(ctx, action.read_only, error, region))

@@ -1,0 +1,1 @@
+"""One handler per RPC action, grouped by the part of the system they call."""

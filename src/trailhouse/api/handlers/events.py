@@ -1,0 +1,118 @@
+"""PutEvents (trailhouse's ingest action) and LookupEvents (ActionTrail's history search)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from trailhouse.api import params
+from trailhouse.api.actions import ActionContext
+from trailhouse.errors import InvalidParameter, MalformedBody
+from trailhouse.events.lookup import (
+    DEFAULT_MAX_RESULTS,
+    DEFAULT_WINDOW_SECONDS,
+    MAX_RESULTS_LIMIT,
+    InvalidLookup,
+    LookupRequest,
+)
+from trailhouse.events.model import Direction, LookupKey
+from trailhouse.events.validation import format_event_time
+
+
+def put_events(ctx: ActionContext) -> dict[str, Any]:
+    """Validate and durably record a batch of events; bad ones are reported by index."""
+    events = _events_from(ctx)
+    limit = ctx.services.settings.max_events_per_call
+    if len(events) > limit:
+        raise InvalidParameter(
+            f"PutEvents takes at most {limit} events per call, not {len(events)}; split the batch"
+        )
+    result = ctx.services.ingest.put_events(ctx.caller, events)
+    return {
+        "Accepted": result.accepted,
+        "Failed": [
+            {"Index": failed.index, "Code": failed.code, "Message": failed.message}
+            for failed in result.failed
+        ],
+    }
+
+
+def lookup_events(ctx: ActionContext) -> dict[str, Any]:
+    """One page of the caller's account history (reference §1.4)."""
+    now = int(time.time())
+    end = params.timestamp(ctx.params, "EndTime", now)
+    start = params.timestamp(ctx.params, "StartTime", end - DEFAULT_WINDOW_SECONDS)
+    direction = params.choice(ctx.params, "Direction", "BACKWARD", ("BACKWARD", "FORWARD"))
+    max_results = params.integer(
+        ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
+    )
+    request = LookupRequest(
+        account_id=ctx.caller.account_id,
+        start=start,
+        end=end,
+        direction=Direction(direction),
+        conditions=_conditions(ctx),
+        max_results=max_results,
+        next_token=ctx.params.get("NextToken") or None,
+    )
+    try:
+        ctx.services.lookup.check_window(start, end, now)
+        result = ctx.services.lookup.lookup(request)
+    except InvalidLookup as invalid:
+        raise InvalidParameter(str(invalid)) from None
+    response: dict[str, Any] = {
+        "StartTime": format_event_time(start),
+        "EndTime": format_event_time(end),
+        "Events": [orjson.Fragment(body) for body in result.bodies],
+    }
+    if result.next_token:
+        response["NextToken"] = result.next_token
+    return response
+
+
+_KEYS = {key.value: key for key in LookupKey}
+
+
+def _conditions(ctx: ActionContext) -> tuple[tuple[LookupKey, str], ...]:
+    conditions = []
+    for number, attribute in enumerate(params.indexed_list(ctx.params, "LookupAttribute"), 1):
+        name, value = attribute.get("Key"), attribute.get("Value")
+        if name not in _KEYS:
+            raise InvalidParameter(
+                f"LookupAttribute.{number}.Key {name!r} must be one of {', '.join(_KEYS)}"
+            )
+        if not value:
+            raise InvalidParameter(f"LookupAttribute.{number}.Value is required for Key {name}")
+        if _KEYS[name] is LookupKey.EVENT_RW and value not in {"Read", "Write"}:
+            raise InvalidParameter(
+                f"LookupAttribute.{number}.Value for EventRW must be Read or Write"
+            )
+        conditions.append((_KEYS[name], value))
+    return tuple(conditions)
+
+
+def _events_from(ctx: ActionContext) -> list[object]:
+    """The `Events` array from a JSON body, or from a form/query field holding JSON."""
+    if (ctx.body and "json" in ctx.content_type) or ctx.body.lstrip()[:1] == b"{":
+        try:
+            document = orjson.loads(ctx.body)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
+        events = document.get("Events") if isinstance(document, dict) else None
+    elif "Events" in ctx.params:
+        try:
+            events = orjson.loads(ctx.params["Events"])
+        except orjson.JSONDecodeError as exc:
+            raise MalformedBody(f"the Events parameter is not valid JSON: {exc}") from None
+    else:
+        events = None
+    if events is None:
+        raise MalformedBody(
+            'PutEvents needs a JSON body {"Events": [...]} (or a form field Events holding the '
+            "JSON array)"
+        )
+    if not isinstance(events, list):
+        raise MalformedBody("Events must be a JSON array of event objects")
+    return events

@@ -1,0 +1,85 @@
+"""Reading RPC query parameters: required values, booleans, integers, times and N-lists.
+
+Every failure raises `MissingParameter` or `InvalidParameter` with a message that names the
+parameter and says what a valid value looks like.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from trailhouse.errors import InvalidParameter, MissingParameter
+from trailhouse.events.validation import EVENT_TIME_FORMAT, parse_event_time
+
+_INDEXED = re.compile(r"^(?P<name>[A-Za-z]+)\.(?P<index>\d+)\.(?P<field>[A-Za-z]+)$")
+
+
+def required(params: Mapping[str, str], name: str) -> str:
+    """The value of a required parameter."""
+    value = params.get(name)
+    if value is None or value == "":
+        raise MissingParameter(f"the parameter {name} is required")
+    return value
+
+
+def boolean(params: Mapping[str, str], name: str, default: bool) -> bool:
+    """A boolean sent as true/false in any case (the Python SDK sends True/False)."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    lowered = value.strip().lower()
+    if lowered not in {"true", "false"}:
+        raise InvalidParameter(f"{name} must be true or false, not {value!r}")
+    return lowered == "true"
+
+
+def integer(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """An integer within [low, high]."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"{name} must be an integer from {low} to {high}, not {value!r}"
+        ) from None
+    if not low <= number <= high:
+        raise InvalidParameter(f"{name} must be from {low} to {high}, not {number}")
+    return number
+
+
+def timestamp(params: Mapping[str, str], name: str, default: int) -> int:
+    """A UTC time `YYYY-MM-DDThh:mm:ssZ` as seconds since the epoch."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return parse_event_time(value)
+    except ValueError:
+        raise InvalidParameter(
+            f"{name} {value!r} must be UTC in the format {EVENT_TIME_FORMAT}, "
+            "e.g. 2025-03-04T08:15:42Z"
+        ) from None
+
+
+def choice(params: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    """One of `allowed`, matched exactly."""
+    value = params.get(name)
+    if value is None or value == "":
+        return default
+    if value not in allowed:
+        raise InvalidParameter(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def indexed_list(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
+    """A flattened list `Name.N.Field=value` (N from 1) as a list of {Field: value}, in N order."""
+    items: dict[int, dict[str, str]] = {}
+    for key, value in params.items():
+        match = _INDEXED.match(key)
+        if match is None or match["name"] != name:
+            continue
+        items.setdefault(int(match["index"]), {})[match["field"]] = value
+    return [items[index] for index in sorted(items)]

@@ -1,0 +1,58 @@
+"""Options and output shared by the sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailhouse.settings import Settings
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    """Options of commands that open the store directly (administration on the server host)."""
+    parser.add_argument("--data-dir", type=Path, help="data directory (default ./trailhouse-data)")
+    parser.add_argument("--config", type=Path, help="settings file (TOML)")
+
+
+def add_client_options(parser: argparse.ArgumentParser) -> None:
+    """Options of commands that talk to a server."""
+    parser.add_argument(
+        "--endpoint", help="server URL (default $TRAILHOUSE_ENDPOINT, else http://127.0.0.1:8080)"
+    )
+    parser.add_argument("--profile", help="credentials profile stored by trailhouse configure")
+
+
+def add_output_option(parser: argparse.ArgumentParser, *choices: str) -> None:
+    """The --output option."""
+    parser.add_argument("--output", "-o", choices=choices, default=choices[0], help="output format")
+
+
+def load_settings(arguments: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings from file, environment and the command's flags."""
+    return Settings.load(
+        {"data_dir": getattr(arguments, "data_dir", None), **overrides},
+        config_file=getattr(arguments, "config", None),
+    )
+
+
+def print_json(value: Any) -> None:
+    """Print `value` as indented JSON."""
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Print rows as a plain aligned table."""
+    cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")

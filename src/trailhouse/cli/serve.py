@@ -1,0 +1,121 @@
+"""`trailhouse serve`: run the server in the foreground, optionally on demo data."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from trailhouse.api.server import run_server
+from trailhouse.cli.admin import credentials_document
+from trailhouse.cli.common import add_store_options, load_settings
+from trailhouse.demo import DemoEvents, recent_window
+from trailhouse.iam.principals import Caller
+from trailhouse.runtime import Services, open_services
+
+DEMO_ACCOUNT_ID = "1234567890123456"
+DEMO_DAYS = 3
+DEMO_EVENTS_PER_DAY = 6000
+DEMO_CREDENTIALS_FILE = "demo-credentials.json"
+
+
+def register(commands: Any) -> None:
+    """Add the serve sub-command."""
+    parser = commands.add_parser("serve", help="run the trailhouse server in the foreground")
+    add_store_options(parser)
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port (default 8080)")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="fill an empty data directory with a demo account and a few days of events, "
+        "and print the demo credentials",
+    )
+    parser.set_defaults(run=_serve)
+
+
+def _serve(arguments: argparse.Namespace) -> int:
+    settings = load_settings(arguments, host=arguments.host, port=arguments.port)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    services = open_services(settings)
+    try:
+        demo = _prepare_demo(services) if arguments.demo else None
+    except BaseException:
+        services.close()
+        raise
+    url = f"http://{settings.host}:{settings.port}"
+
+    def announce() -> None:
+        print(f"trailhouse is serving {url} (data in {settings.data_dir})", flush=True)
+        if demo is not None:
+            _print_demo(demo, url)
+
+    run_server(services, on_started=announce)
+    return 0
+
+
+def _prepare_demo(services: Services) -> dict[str, dict[str, str]]:
+    """Demo credentials, creating the demo account and events on first use."""
+    path = services.settings.data_dir / DEMO_CREDENTIALS_FILE
+    if path.exists():
+        stored: dict[str, dict[str, str]] = orjson.loads(path.read_bytes())
+        return stored
+    if services.accounts.list_accounts():
+        raise ValueError(
+            f"--demo needs an empty data directory, and {services.settings.data_dir} already "
+            "holds accounts; choose another --data-dir"
+        )
+    root = services.accounts.create_account(DEMO_ACCOUNT_ID)
+    user = services.accounts.create_user(DEMO_ACCOUNT_ID, "alice")
+    caller = services.accounts.caller_for(root.access_key_id)
+    print(f"creating {DEMO_DAYS} days of demo events ...", file=sys.stderr, flush=True)
+    _record_demo_events(services, caller)
+    document = {
+        "root": credentials_document(root),
+        "alice": credentials_document(user),
+    }
+    _write_private(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    return document
+
+
+def _record_demo_events(services: Services, caller: Caller) -> None:
+    start, end = recent_window(DEMO_DAYS)
+    generator = DemoEvents(DEMO_ACCOUNT_ID)
+    batch: list[object] = []
+    for event in generator.between(start, end, DEMO_DAYS * DEMO_EVENTS_PER_DAY):
+        batch.append(event)
+        if len(batch) == 1000:
+            services.ingest.put_events(caller, batch)
+            batch = []
+    if batch:
+        services.ingest.put_events(caller, batch)
+    services.stores.events.catch_up(timeout=60)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(content)
+
+
+def _print_demo(document: dict[str, dict[str, str]], url: str) -> None:
+    root, user = document["root"], document["alice"]
+    print(
+        "\nDemo account (credentials also in the data directory, demo-credentials.json):\n"
+        f"  AccountId       {root['AccountId']}\n"
+        f"  AccessKeyId     {root['AccessKeyId']}\n"
+        f"  AccessKeySecret {root['AccessKeySecret']}\n"
+        f"RAM user alice: {user['AccessKeyId']} / {user['AccessKeySecret']}\n\n"
+        "Try:\n"
+        f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={root['AccessKeyId']}\n"
+        f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={root['AccessKeySecret']}\n"
+        f"  trailhouse events lookup --endpoint {url} --attribute EventName=ConsoleSignin\n",
+        flush=True,
+    )

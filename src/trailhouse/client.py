@@ -1,0 +1,121 @@
+"""A small RPC client for trailhouse's API, signing requests as the official SDK does (V3).
+
+The CLI and `trailhouse.Recorder` use it; anything else may use the official Alibaba Cloud SDK
+pointed at the same endpoint. One client holds one keep-alive connection and is not
+thread-safe: give each thread its own.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from trailhouse.errors import RequestFailed
+from trailhouse.iam.signatures import sign_request_v3
+
+API_VERSION = "2020-07-06"
+DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
+
+
+class RpcClient:
+    """Calls actions of a trailhouse server with one AccessKey pair."""
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        *,
+        timeout: float = 30.0,
+        user_agent: str = "trailhouse-client",
+    ) -> None:
+        parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ValueError(f"endpoint {endpoint!r} must look like http://host:port")
+        self._https = parts.scheme == "https"
+        self._host = parts.netloc
+        self._access_key_id = access_key_id
+        self._secret = access_key_secret
+        self._timeout = timeout
+        self._user_agent = user_agent
+        self._connection: http.client.HTTPConnection | None = None
+
+    @property
+    def endpoint(self) -> str:
+        """The server this client talks to."""
+        return f"{'https' if self._https else 'http'}://{self._host}"
+
+    def call(
+        self,
+        action: str,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        method: str = "POST",
+    ) -> dict[str, Any]:
+        """Call `action` and return the decoded response; RequestFailed on an error answer.
+
+        `body`, when given, is sent as JSON (the way the SDK's generic call path sends it).
+        """
+        payload = b"" if body is None else orjson.dumps(body)
+        query, headers = sign_request_v3(
+            method,
+            self._host,
+            action,
+            API_VERSION,
+            dict(params or {}),
+            payload,
+            self._access_key_id,
+            self._secret,
+            content_type="application/json" if body is not None else None,
+        )
+        headers["user-agent"] = self._user_agent
+        status, data = self._send(method, f"/?{query}" if query else "/", payload, headers)
+        try:
+            document = orjson.loads(data) if data else {}
+        except orjson.JSONDecodeError:
+            raise RequestFailed(
+                status, "InvalidResponse", data[:200].decode("utf-8", "replace")
+            ) from None
+        if status >= 400 or not isinstance(document, dict):
+            document = document if isinstance(document, dict) else {}
+            raise RequestFailed(
+                status,
+                str(document.get("Code", f"HTTP{status}")),
+                str(document.get("Message", "")),
+                str(document.get("RequestId", "")),
+            )
+        return document
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _send(
+        self, method: str, target: str, payload: bytes, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        for attempt in range(2):
+            connection = self._connection or self._connect()
+            try:
+                connection.request(method, target, body=payload, headers=headers)
+                response = connection.getresponse()
+                return response.status, response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                # A kept-alive connection the server had closed: reconnect once.
+                self.close()
+                if attempt == 1:
+                    raise RequestFailed(0, "ConnectionFailed", f"{self.endpoint}: {exc}") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise RequestFailed(0, "ConnectionFailed", f"{self.endpoint}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _connect(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+        self._connection = kind(self._host, timeout=self._timeout)
+        return self._connection

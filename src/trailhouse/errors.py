@@ -1,0 +1,177 @@
+"""The trailhouse error tree.
+
+    TrailhouseError
+    ├── SettingsError                 bad configuration; the process refuses to start
+    ├── StoreError                    a storage adapter failed (disk, database)
+    │   └── StoreUnavailable          the store is closed or shutting down
+    ├── ConflictError                 an entity that must be unique already exists
+    ├── NotFoundError                 a named entity does not exist (CLI / services)
+    ├── ApiError                      answered to API callers as the JSON error envelope
+    │   ├── MissingParameter, InvalidParameter, MalformedBody, RequestEntityTooLarge,
+    │   │   InvalidActionNotFound, UnsupportedHttpMethod, ThrottlingUser
+    │   ├── signature and key errors: IncompleteSignature, SignatureDoesNotMatch,
+    │   │   InvalidTimeStampExpired, SignatureNonceUsed, InvalidAccessKeyIdNotFound,
+    │   │   ContentSha256Mismatch
+    │   ├── NoPermission
+    │   └── InternalError, ServiceUnavailable
+    ├── RequestFailed                 a server answered a client call with an error envelope
+    └── DeliveryError
+        ├── TransientError            retried with backoff (disk full, warehouse busy)
+        └── TerminalError             reported in the trail status; delivery of that trail stops
+
+Each `ApiError` subclass carries its wire `code` and `http_status` as class attributes and a
+message that tells the caller what to fix.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class TrailhouseError(Exception):
+    """Root of every error trailhouse raises on purpose."""
+
+
+class SettingsError(TrailhouseError):
+    """A setting is unknown or has a value of the wrong type."""
+
+
+class StoreError(TrailhouseError):
+    """A storage adapter could not complete an operation."""
+
+
+class StoreUnavailable(StoreError):
+    """The store is closed or shutting down and accepts no more work."""
+
+
+class ConflictError(TrailhouseError):
+    """An entity that must be unique (account, user, key) already exists."""
+
+
+class NotFoundError(TrailhouseError):
+    """A named entity (account, user, key) does not exist."""
+
+
+class ApiError(TrailhouseError):
+    """An error answered to an API caller: wire code, HTTP status and a message."""
+
+    code: ClassVar[str] = "InternalError"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class MissingParameter(ApiError):
+    code = "MissingParameter"
+    http_status = 400
+
+
+class InvalidParameter(ApiError):
+    code = "InvalidParameter"
+    http_status = 400
+
+
+class MalformedBody(ApiError):
+    code = "MalformedBody"
+    http_status = 400
+
+
+class RequestEntityTooLarge(ApiError):
+    code = "RequestEntityTooLarge"
+    http_status = 413
+
+
+class InvalidActionNotFound(ApiError):
+    code = "InvalidAction.NotFound"
+    http_status = 404
+
+
+class UnsupportedHttpMethod(ApiError):
+    code = "UnsupportedHTTPMethod"
+    http_status = 405
+
+
+class ThrottlingUser(ApiError):
+    code = "Throttling.User"
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_ms: int) -> None:
+        super().__init__(message)
+        self.retry_after_ms = retry_after_ms
+
+
+class IncompleteSignature(ApiError):
+    code = "IncompleteSignature"
+    http_status = 400
+
+
+class SignatureDoesNotMatch(ApiError):
+    code = "SignatureDoesNotMatch"
+    http_status = 400
+
+
+class InvalidTimeStampExpired(ApiError):
+    code = "InvalidTimeStamp.Expired"
+    http_status = 400
+
+
+class SignatureNonceUsed(ApiError):
+    code = "SignatureNonceUsed"
+    http_status = 400
+
+
+class InvalidAccessKeyIdNotFound(ApiError):
+    code = "InvalidAccessKeyId.NotFound"
+    http_status = 404
+
+
+class ContentSha256Mismatch(ApiError):
+    code = "InvalidParameter.ContentSHA256"
+    http_status = 400
+
+
+class NoPermission(ApiError):
+    code = "NoPermission"
+    http_status = 403
+
+
+class InternalError(ApiError):
+    code = "InternalError"
+    http_status = 500
+
+
+class ServiceUnavailable(ApiError):
+    code = "ServiceUnavailable"
+    http_status = 503
+
+
+class RequestFailed(TrailhouseError):
+    """A trailhouse server answered a client's call with an error (client side of ApiError)."""
+
+    def __init__(self, status: int, code: str, message: str, request_id: str = "") -> None:
+        super().__init__(
+            f"{code}: {message}" + (f" (request id {request_id})" if request_id else "")
+        )
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+    @property
+    def retryable(self) -> bool:
+        """True for throttling and server-side failures, which a retry may get past."""
+        return self.status == 429 or self.status >= 500 or self.code == "Throttling.User"
+
+
+class DeliveryError(TrailhouseError):
+    """Delivery of a trail's events to its destination failed."""
+
+
+class TransientError(DeliveryError):
+    """A failure expected to pass (disk full, warehouse busy): retry with backoff."""
+
+
+class TerminalError(DeliveryError):
+    """A failure that needs a person (project deleted, role untrusted): report and stop."""

@@ -1,0 +1,1 @@
+"""Events: the model, validation against the ActionTrail schema, the recorder and lookup."""

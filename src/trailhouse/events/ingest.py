@@ -1,0 +1,95 @@
+"""The recorder: validates a batch of events and appends the good ones to the event log.
+
+Bad events are reported one by one and the good ones are kept. Appending is idempotent by
+(account, eventId), so a producer may retry a whole batch safely; a retried event counts as
+accepted again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from trailhouse.events.model import EventRecord
+from trailhouse.events.validation import (
+    EventRejected,
+    RejectCode,
+    ValidationLimits,
+    validate_event,
+)
+from trailhouse.iam.principals import Caller, is_account_id
+from trailhouse.settings import Settings
+from trailhouse.store.ports import EventLog
+
+
+@dataclass(frozen=True, slots=True)
+class FailedEvent:
+    """Why the event at `index` of a batch was not accepted."""
+
+    index: int
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutEventsResult:
+    """How many events of a batch were accepted (now durable) and which failed."""
+
+    accepted: int
+    stored: int
+    failed: list[FailedEvent] = field(default_factory=list)
+
+
+class IngestService:
+    """Records producers' events into the log of the account each belongs to."""
+
+    def __init__(
+        self, settings: Settings, log: EventLog, account_exists: Callable[[str], bool]
+    ) -> None:
+        self._settings = settings
+        self._log = log
+        self._account_exists = account_exists
+
+    def put_events(self, caller: Caller, events: Sequence[object]) -> PutEventsResult:
+        """Validate `events` and durably append the valid ones; see the module docstring."""
+        limits = ValidationLimits(
+            now=int(time.time()),
+            retention_seconds=self._settings.retention_days * 86400,
+            max_future_seconds=self._settings.clock_skew_seconds,
+            max_event_bytes=self._settings.max_event_bytes,
+        )
+        records: list[EventRecord] = []
+        failed: list[FailedEvent] = []
+        for index, event in enumerate(events):
+            try:
+                account_id = self._recipient(caller, event)
+                records.append(validate_event(event, account_id=account_id, limits=limits))
+            except EventRejected as rejected:
+                failed.append(FailedEvent(index, rejected.code, rejected.message))
+        stored = sum(self._log.append(records)) if records else 0
+        return PutEventsResult(accepted=len(records), stored=stored, failed=failed)
+
+    def record(self, records: Sequence[EventRecord]) -> int:
+        """Append events trailhouse itself produced (self-audit, demo); count the new ones."""
+        return sum(self._log.append(records)) if records else 0
+
+    def _recipient(self, caller: Caller, event: object) -> str:
+        if not caller.is_service:
+            return caller.account_id
+        recipient = event.get("recipientAccountId") if isinstance(event, dict) else None
+        if recipient is None:
+            raise EventRejected(
+                RejectCode.RECIPIENT,
+                "a service key must name the account of each event in recipientAccountId",
+            )
+        if not isinstance(recipient, str) or not is_account_id(recipient):
+            raise EventRejected(
+                RejectCode.RECIPIENT,
+                f"recipientAccountId {recipient!r} is not a 16-digit account id",
+            )
+        if not self._account_exists(recipient):
+            raise EventRejected(
+                RejectCode.RECIPIENT, f"recipientAccountId {recipient} is not an account here"
+            )
+        return recipient

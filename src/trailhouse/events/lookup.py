@@ -1,0 +1,130 @@
+"""LookupEvents: one page of an account's recent history, with an opaque NextToken.
+
+A NextToken is bound to the query that produced it: reusing it with other parameters (another
+time range, attribute, direction or page size) is refused rather than silently answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
+from trailhouse.store.ports import EventLog
+
+MAX_RESULTS_LIMIT = 50
+DEFAULT_MAX_RESULTS = 20
+DEFAULT_WINDOW_SECONDS = 7 * 86400
+
+
+class InvalidLookup(ValueError):
+    """A lookup parameter is out of range; the message names it and says what is allowed."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest:
+    """A LookupEvents request with its parameters parsed (times in epoch seconds)."""
+
+    account_id: str
+    start: int
+    end: int
+    direction: Direction
+    conditions: tuple[tuple[LookupKey, str], ...]
+    max_results: int
+    next_token: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupResult:
+    """Raw JSON bodies of the page's events, in order, and the token of the next page."""
+
+    bodies: list[bytes]
+    next_token: str | None
+
+
+class LookupService:
+    """Answers LookupEvents over the event log."""
+
+    def __init__(self, log: EventLog, retention_days: int, slack_seconds: int) -> None:
+        self._log = log
+        self._retention_seconds = retention_days * 86400
+        self._slack_seconds = slack_seconds
+
+    def check_window(self, start: int, end: int, now: int) -> None:
+        """Refuse a time range that is reversed or reaches past the retained history."""
+        if start > end:
+            raise InvalidLookup("StartTime", "StartTime must not be later than EndTime")
+        oldest = now - self._retention_seconds - self._slack_seconds
+        if start < oldest:
+            days = self._retention_seconds // 86400
+            raise InvalidLookup(
+                "StartTime",
+                f"StartTime is more than {days} days ago; only the last {days} days "
+                "of events can be searched (deliver older events to a trail)",
+            )
+
+    def lookup(self, request: LookupRequest) -> LookupResult:
+        """One page of events; `next_token` is None on the last page."""
+        if not 1 <= request.max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidLookup(
+                "MaxResults", f"MaxResults must be between 1 and {MAX_RESULTS_LIMIT}"
+            )
+        fingerprint = _fingerprint(request)
+        after = _decode_token(request.next_token, fingerprint) if request.next_token else None
+        page = self._log.lookup(
+            LookupQuery(
+                account_id=request.account_id,
+                start=request.start,
+                end=request.end,
+                direction=request.direction,
+                conditions=request.conditions,
+                limit=request.max_results,
+                after=after,
+            )
+        )
+        token = _encode_token(page.next_position, fingerprint) if page.next_position else None
+        return LookupResult([event.body for event in page.events], token)
+
+
+def _fingerprint(request: LookupRequest) -> str:
+    parts = [
+        request.account_id,
+        str(request.start),
+        str(request.end),
+        request.direction.value,
+        str(request.max_results),
+        *(f"{key.value}={value}" for key, value in request.conditions),
+    ]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def _encode_token(position: LookupPosition, fingerprint: str) -> str:
+    raw = orjson.dumps({"t": position.event_time, "s": position.seq, "q": fingerprint})
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, fingerprint: str) -> LookupPosition:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = orjson.loads(raw)
+        position = LookupPosition(int(data["t"]), int(data["s"]))
+        issued_for = data["q"]
+    except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise InvalidLookup(
+            "NextToken", "NextToken is not a token this server issued; drop it to start over"
+        ) from None
+    if issued_for != fingerprint:
+        raise InvalidLookup(
+            "NextToken",
+            "NextToken belongs to a query with other parameters; repeat the StartTime, EndTime, "
+            "Direction, MaxResults and LookupAttribute of the call that returned it",
+        )
+    return position

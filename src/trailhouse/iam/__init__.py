@@ -1,0 +1,1 @@
+"""Identity: accounts, RAM users, access keys and request signatures."""

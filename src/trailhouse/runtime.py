@@ -1,0 +1,85 @@
+"""The services of one trailhouse process, wired to the stores its settings select.
+
+`open_services` is the one place that builds them; the API, the CLI and the console receive the
+result and call services, never stores.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from trailhouse.events.ingest import IngestService
+from trailhouse.events.lookup import LookupService
+from trailhouse.iam.accounts import AccountService
+from trailhouse.settings import Settings
+from trailhouse.store import Stores, open_stores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything a request handler or command may call."""
+
+    settings: Settings
+    stores: Stores
+    accounts: AccountService
+    ingest: IngestService
+    lookup: LookupService
+
+    def purge_expired(self) -> int:
+        """Delete events older than the retention window; return how many went."""
+        cutoff = int(time.time()) - self.settings.retention_days * 86400
+        return self.stores.events.purge(cutoff)
+
+    def close(self) -> None:
+        """Finish pending appends and close the stores."""
+        self.stores.close()
+
+
+def open_services(settings: Settings) -> Services:
+    """Open the stores and build the services over them."""
+    stores = open_stores(settings)
+    accounts = AccountService(stores.metadata)
+    return Services(
+        settings=settings,
+        stores=stores,
+        accounts=accounts,
+        ingest=IngestService(settings, stores.events, accounts.account_exists),
+        lookup=LookupService(
+            stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
+        ),
+    )
+
+
+class PurgeLoop:
+    """Purges expired events in the background, every `purge_interval_seconds`."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trailhouse-purge", daemon=True)
+
+    def start(self) -> None:
+        """Start purging in the background."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for a purge in progress to finish."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        interval = self._services.settings.purge_interval_seconds
+        while not self._stop.wait(timeout=interval):
+            try:
+                removed = self._services.purge_expired()
+            except Exception:  # a failed purge is retried at the next interval
+                log.exception("purge of expired events failed")
+                continue
+            if removed:
+                log.info("purged expired events", extra={"events": removed})

@@ -1,0 +1,131 @@
+"""One `Settings` object, read once at start-up and passed explicitly to every service.
+
+Precedence, lowest first: the defaults below < a TOML file (`--config`, else
+`<data_dir>/trailhouse.toml` when it exists) < `TRAILHOUSE_<FIELD>` environment variables <
+command-line flags. Every field carries its help text, which `trailhouse settings` prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trailhouse.errors import SettingsError
+
+ENV_PREFIX = "TRAILHOUSE_"
+
+
+def _setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything trailhouse can be configured with; immutable once read."""
+
+    data_dir: Path = _setting(
+        Path("./trailhouse-data"), "Folder for the embedded store (SQLite, event log, warehouse)."
+    )
+    database_url: str = _setting(
+        "",
+        "Empty for the embedded SQLite store under data_dir, or postgresql://… to share one "
+        "PostgreSQL between several trailhouse processes.",
+    )
+    host: str = _setting("127.0.0.1", "Address the HTTP server listens on.")
+    port: int = _setting(8080, "Port the HTTP server listens on.")
+    region: str = _setting(
+        "cn-hangzhou", "Region this server records events for when a request names none."
+    )
+    retention_days: int = _setting(
+        90, "Days of event history kept searchable by LookupEvents before the purge."
+    )
+    purge_interval_seconds: float = _setting(
+        3600.0, "How often the server purges events older than retention_days."
+    )
+    clock_skew_seconds: int = _setting(
+        900, "Largest difference between a request's signed time and the server clock."
+    )
+    max_events_per_call: int = _setting(1000, "Most events one PutEvents call may carry.")
+    max_body_bytes: int = _setting(5 * 1024 * 1024, "Largest PutEvents request body, in bytes.")
+    max_event_bytes: int = _setting(256 * 1024, "Largest single event, in bytes of JSON.")
+    lookup_rate_per_second: float = _setting(
+        50.0,
+        "LookupEvents calls allowed per account per second (ActionTrail allows 2); 0 turns the "
+        "limit off.",
+    )
+    group_commit_seconds: float = _setting(
+        0.002,
+        "How long the event log waits to gather concurrent PutEvents calls into one fsync.",
+    )
+    log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        *,
+        config_file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Read the file, then the environment, then `overrides` (CLI flags); later wins."""
+        environ = os.environ if environ is None else environ
+        overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+        values: dict[str, Any] = {}
+        from_env = _from_environment(environ)
+        data_dir = Path(overrides.get("data_dir") or from_env.get("data_dir") or _DEFAULT_DATA_DIR)
+        if config_file is None and (data_dir / "trailhouse.toml").is_file():
+            config_file = data_dir / "trailhouse.toml"
+        if config_file is not None:
+            values.update(_from_file(config_file))
+        values.update(from_env)
+        values.update(overrides)
+        return cls(**{name: _coerce(name, raw) for name, raw in values.items()})
+
+    def describe(self) -> list[tuple[str, Any, str]]:
+        """Each field as (name, current value, help text), for `trailhouse settings`."""
+        return [
+            (f.name, getattr(self, f.name), f.metadata["help"]) for f in dataclasses.fields(self)
+        ]
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+_DEFAULT_DATA_DIR: Path = _FIELDS["data_dir"].default  # type: ignore[assignment]
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: environ[ENV_PREFIX + name.upper()]
+        for name in _FIELDS
+        if environ.get(ENV_PREFIX + name.upper())
+    }
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc}") from exc
+    unknown = sorted(set(raw) - set(_FIELDS))
+    if unknown:
+        raise SettingsError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return raw
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    if name not in _FIELDS:
+        raise SettingsError(f"unknown setting {name!r}")
+    kind: type = type(_FIELDS[name].default)
+    try:
+        if kind is Path:
+            return Path(raw)
+        if kind is bool and isinstance(raw, str):
+            return raw.strip().lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"setting {name}={raw!r} is not a valid {kind.__name__}") from exc

@@ -1,0 +1,76 @@
+"""Storage: the ports services use, and the registry that picks an adapter for them.
+
+Only `open_stores` (below) imports an adapter, and it does so lazily, so that the embedded
+default never imports psycopg and a missing optional dependency names the extra to install.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from trailhouse.errors import SettingsError
+from trailhouse.settings import Settings
+from trailhouse.store.ports import EventLog, MetadataStore
+
+
+class StoreKind(enum.Enum):
+    """The storage adapters trailhouse ships."""
+
+    SQLITE = "sqlite"
+    POSTGRES = "postgres"
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """The opened stores a process works with."""
+
+    events: EventLog
+    metadata: MetadataStore
+
+    def close(self) -> None:
+        """Close both stores; the event log last, so pending appends finish."""
+        self.metadata.close()
+        self.events.close()
+
+
+_ADAPTERS = {
+    StoreKind.SQLITE: ("trailhouse.store.sqlite", None),
+    StoreKind.POSTGRES: ("trailhouse.store.postgres", "postgres"),
+}
+
+
+def store_kind(settings: Settings) -> StoreKind:
+    """Which adapter `settings` asks for: PostgreSQL for a postgresql:// URL, else SQLite."""
+    url = settings.database_url
+    if not url:
+        return StoreKind.SQLITE
+    if url.startswith(("postgresql://", "postgres://")):
+        return StoreKind.POSTGRES
+    raise SettingsError(f"database_url {url!r} must be empty (SQLite) or start with postgresql://")
+
+
+def open_stores(settings: Settings) -> Stores:
+    """Open the event log and metadata store that `settings` selects."""
+    kind = store_kind(settings)
+    module_name, extra = _ADAPTERS[kind]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if extra is None:
+            raise
+        raise SettingsError(
+            f"the {kind.value} store needs an optional dependency ({exc.name}): "
+            f"pip install 'trailhouse[{extra}]'"
+        ) from exc
+    stores: Stores = module.open_stores(settings)
+    return stores
+
+
+def data_path(settings: Settings, *parts: str) -> Path:
+    """A path under the data directory, creating the directory."""
+    path = settings.data_dir.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,157 @@
+"""The storage ports: what services need from a store, whichever adapter provides it.
+
+Two ports, each with a SQLite adapter (the embedded default) and a PostgreSQL adapter: the
+`EventLog` (the sequenced source of truth for events, and the 90-day searchable history) and the
+`MetadataStore` (accounts, RAM users, access keys and signature nonces). `tests/contract/` runs
+one behaviour suite over every adapter.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
+
+
+class EventLog(abc.ABC):
+    """The sequenced, durable log of every accepted event, and its searchable history.
+
+    Every appended event gets a sequence number `seq`, strictly increasing in commit order: a
+    reader that follows `seq` with `read_after` never skips an event, even under concurrent
+    writers. Events are unique per (account_id, event_id); appending a duplicate is a no-op.
+    """
+
+    @abc.abstractmethod
+    def append(self, records: Sequence[EventRecord]) -> list[bool]:
+        """Append `records` durably; True for each one stored, False for each duplicate.
+
+        When this returns, the stored events survive a crash. A batch may hold duplicates of
+        itself; the first copy wins.
+        """
+
+    @abc.abstractmethod
+    def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
+        """Up to `limit` events with a sequence number above `seq`, in sequence order."""
+
+    @abc.abstractmethod
+    def last_seq(self) -> int:
+        """The highest committed sequence number (0 for an empty log)."""
+
+    @abc.abstractmethod
+    def lookup(self, query: LookupQuery) -> LookupPage:
+        """One page of an account's history matching `query` (all conditions ANDed)."""
+
+    @abc.abstractmethod
+    def catch_up(self, timeout: float = 10.0) -> bool:
+        """Block until every appended event is searchable by `lookup`; False on timeout.
+
+        Adapters that index behind the log make events searchable a moment after `append`
+        returns; this lets tests, the demo and benchmarks wait for that moment.
+        """
+
+    @abc.abstractmethod
+    def purge(self, older_than: int) -> int:
+        """Delete events whose event_time is before `older_than`; return how many went."""
+
+    @abc.abstractmethod
+    def stats(self) -> LogStats:
+        """Counts and sizes, for status pages and benchmarks."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Finish pending work and release files and connections; idempotent."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogStats:
+    """What an event log holds right now."""
+
+    events: int
+    last_seq: int
+    indexed_seq: int
+    bytes_on_disk: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A tenant: every event, user and key belongs to one account."""
+
+    account_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class RamUser:
+    """A RAM user of an account, with a numeric principal id like ActionTrail's."""
+
+    account_id: str
+    user_name: str
+    user_id: str
+    created_at: int
+
+
+class PrincipalKind:
+    """Who an access key speaks for (plain string constants, stored as text)."""
+
+    ROOT = "root-account"
+    RAM_USER = "ram-user"
+    SERVICE = "service"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    """An AccessKey pair and the principal it authenticates.
+
+    `account_id` is the owning account (empty for a service key, which may record events for
+    any account); `name` is the RAM user name or the service name.
+    """
+
+    access_key_id: str
+    secret: str
+    kind: str
+    account_id: str
+    name: str
+    principal_id: str
+    created_at: int
+
+
+class MetadataStore(abc.ABC):
+    """Accounts, RAM users, access keys and nonces."""
+
+    @abc.abstractmethod
+    def create_account(self, account: Account) -> None:
+        """Store a new account; ConflictError when its id exists."""
+
+    @abc.abstractmethod
+    def get_account(self, account_id: str) -> Account | None:
+        """The account with this id, or None."""
+
+    @abc.abstractmethod
+    def list_accounts(self) -> list[Account]:
+        """Every account, ordered by id."""
+
+    @abc.abstractmethod
+    def create_user(self, user: RamUser) -> None:
+        """Store a new RAM user; ConflictError when the name exists in the account."""
+
+    @abc.abstractmethod
+    def get_user(self, account_id: str, user_name: str) -> RamUser | None:
+        """The RAM user of this name in this account, or None."""
+
+    @abc.abstractmethod
+    def create_access_key(self, key: AccessKey) -> None:
+        """Store a new access key; ConflictError when its id exists."""
+
+    @abc.abstractmethod
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        """The access key with this id, or None."""
+
+    @abc.abstractmethod
+    def use_nonce(self, nonce: str, expires_at: int) -> bool:
+        """Record a signature nonce; False when it was already used and has not expired."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections; idempotent."""

@@ -1,0 +1,137 @@
+"""Signature checks seen from the official SDK and from raw requests: every documented code."""
+
+from __future__ import annotations
+
+import http.client
+import time
+import uuid
+
+import pytest
+from alibabacloud_actiontrail20200706 import models
+from alibabacloud_tea_openapi.exceptions import ClientException
+
+from conftest import Fixture, Keys, sdk
+from trailhouse.iam.signatures import sign_request_v3
+
+
+def _raw(
+    running: Fixture,
+    keys: Keys,
+    *,
+    now: float | None = None,
+    nonce: str | None = None,
+    action: str = "LookupEvents",
+    tamper: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    query, headers = sign_request_v3(
+        "POST",
+        running.server.endpoint,
+        action,
+        "2020-07-06",
+        {"MaxResults": "1"},
+        b"",
+        keys.access_key_id,
+        keys.access_key_secret,
+        now=now,
+        nonce=nonce,
+    )
+    headers.update(tamper or {})
+    connection = http.client.HTTPConnection(running.server.endpoint, timeout=10)
+    try:
+        connection.request("POST", f"/?{query}", body=b"", headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_correctly_signed_raw_request_is_answered(running: Fixture) -> None:
+    status, body = _raw(running, running.root)
+    assert status == 200, body
+
+
+def test_a_reused_nonce_is_refused(running: Fixture) -> None:
+    nonce = uuid.uuid4().hex
+    assert _raw(running, running.root, nonce=nonce)[0] == 200
+    status, body = _raw(running, running.root, nonce=nonce)
+    assert status == 400
+    assert b'"Code":"SignatureNonceUsed"' in body
+
+
+@pytest.mark.parametrize("skew", [-16 * 60, 16 * 60])
+def test_clock_skew_over_15_minutes_is_refused(running: Fixture, skew: int) -> None:
+    status, body = _raw(running, running.root, now=time.time() + skew)
+    assert status == 400
+    assert b'"Code":"InvalidTimeStamp.Expired"' in body
+
+
+def test_clock_skew_under_15_minutes_is_fine(running: Fixture) -> None:
+    assert _raw(running, running.root, now=time.time() - 14 * 60)[0] == 200
+
+
+def test_a_missing_authorization_header_is_incomplete(running: Fixture) -> None:
+    status, body = _raw(running, running.root, tamper={"Authorization": ""})
+    assert status == 400
+    assert b'"Code":"IncompleteSignature"' in body
+
+
+def test_an_unknown_action_is_not_found(running: Fixture) -> None:
+    status, body = _raw(running, running.root, action="LaunchRockets")
+    assert status == 404
+    assert b'"Code":"InvalidAction.NotFound"' in body
+
+
+@pytest.mark.parametrize("signature", [None, "v2"])
+def test_wrong_secret_and_unknown_key_through_the_sdk(
+    running: Fixture, signature: str | None
+) -> None:
+    wrong_secret = Keys(running.root.account_id, running.root.access_key_id, "not-the-secret")
+    with pytest.raises(ClientException) as raised:
+        sdk(running.server, wrong_secret, signature=signature).lookup_events(
+            models.LookupEventsRequest()
+        )
+    assert (raised.value.code, raised.value.status_code) == ("SignatureDoesNotMatch", 400)
+    unknown = Keys(running.root.account_id, "LTAI5tNoSuchKey0000000", "whatever")
+    with pytest.raises(ClientException) as raised:
+        sdk(running.server, unknown, signature=signature).lookup_events(
+            models.LookupEventsRequest()
+        )
+    assert (raised.value.code, raised.value.status_code) == ("InvalidAccessKeyId.NotFound", 404)
+    assert "LTAI5tNoSuchKey0000000" in raised.value.message
+
+
+def test_calls_are_audited_in_the_callers_account(running: Fixture) -> None:
+    client = sdk(running.server, running.alice)
+    with pytest.raises(ClientException):
+        client.lookup_events(models.LookupEventsRequest(max_results="99"))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        events = (
+            sdk(running.server, running.root)
+            .lookup_events(
+                models.LookupEventsRequest(
+                    lookup_attribute=[
+                        models.LookupEventsRequestLookupAttribute(
+                            key="EventName", value="LookupEvents"
+                        ),
+                        models.LookupEventsRequestLookupAttribute(key="User", value="alice"),
+                    ]
+                )
+            )
+            .body.events
+        )
+        failed = [event for event in events if event.get("errorCode") == "InvalidParameter"]
+        if failed:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the failed LookupEvents call was not audited")
+    event = failed[0]
+    assert event["serviceName"] == "Actiontrail"
+    assert event["eventRW"] == "Read"
+    assert event["userIdentity"]["userName"] == "alice"
+    assert event["userIdentity"]["accessKeyId"] == running.alice.access_key_id
+    assert event["requestParameters"]["MaxResults"] == "99"
+    assert event["sourceIpAddress"] == "127.0.0.1"
+    assert "AlibabaCloud" in event["userAgent"]
+    assert "MaxResults" in event["errorMessage"]

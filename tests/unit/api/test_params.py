@@ -1,0 +1,54 @@
+"""Query-parameter parsing: booleans in any case, ranges, times, flattened lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from trailhouse.api import params
+from trailhouse.api.throttle import RateLimiter
+from trailhouse.errors import InvalidParameter, MissingParameter, ThrottlingUser
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("True", True), ("false", False), ("TRUE", True), ("", False)]
+)
+def test_booleans_are_case_insensitive(text: str, value: bool) -> None:
+    assert params.boolean({"Flag": text}, "Flag", default=False) is value
+
+
+def test_bad_boolean_names_the_parameter() -> None:
+    with pytest.raises(InvalidParameter, match="IsOrganizationTrail must be true or false"):
+        params.boolean({"IsOrganizationTrail": "yes"}, "IsOrganizationTrail", default=False)
+
+
+def test_required_and_integer_ranges() -> None:
+    with pytest.raises(MissingParameter, match="the parameter Name is required"):
+        params.required({}, "Name")
+    assert params.integer({}, "MaxResults", 20, 1, 50) == 20
+    with pytest.raises(InvalidParameter, match="from 1 to 50, not 0"):
+        params.integer({"MaxResults": "0"}, "MaxResults", 20, 1, 50)
+
+
+def test_indexed_lists_are_read_in_index_order() -> None:
+    query = {
+        "LookupAttribute.2.Key": "User",
+        "LookupAttribute.2.Value": "alice",
+        "LookupAttribute.1.Key": "EventName",
+        "LookupAttribute.1.Value": "ConsoleSignin",
+        "Other.1.Key": "x",
+    }
+    assert params.indexed_list(query, "LookupAttribute") == [
+        {"Key": "EventName", "Value": "ConsoleSignin"},
+        {"Key": "User", "Value": "alice"},
+    ]
+
+
+def test_rate_limiter_throttles_and_says_when_to_retry() -> None:
+    limiter = RateLimiter(2, "LookupEvents")
+    limiter.acquire("a")
+    limiter.acquire("a")
+    with pytest.raises(ThrottlingUser) as throttled:
+        limiter.acquire("a")
+    assert throttled.value.retry_after_ms > 0
+    limiter.acquire("b")  # other accounts have their own bucket
+    RateLimiter(0, "off").acquire("a")
