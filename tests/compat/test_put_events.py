@@ -167,3 +167,19 @@ def test_malformed_json_is_refused(running: Fixture) -> None:
     response = connection.getresponse()
     assert response.status == 400
     assert b'"Code":"MalformedBody"' in response.read()
+
+
+def test_the_legacy_v2_signature_sends_flattened_form_fields_that_are_rebuilt(
+    running: Fixture,
+) -> None:
+    account = running.root.account_id
+    events = [
+        make_event(account, 5, eventName="V2Recorded", isGlobal=False, errorCode=None)
+        for _ in range(12)  # more than 9, so that Events.10 sorts before Events.2
+    ]
+    answer = put_events(sdk(running.server, running.root, signature="v2"), events)
+    assert (answer["Accepted"], answer["Failed"]) == (12, [])
+    stored = _find(running, running.root, events[11]["eventId"])
+    assert stored[0]["userIdentity"] == events[11]["userIdentity"]
+    assert stored[0]["isGlobal"] is False
+    assert stored[0]["requestParameters"] == {"RegionId": "cn-hangzhou"}

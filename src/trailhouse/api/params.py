@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from trailhouse.errors import InvalidParameter, MissingParameter
 from trailhouse.events.validation import EVENT_TIME_FORMAT, parse_event_time
@@ -83,3 +84,43 @@ def indexed_list(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
             continue
         items.setdefault(int(match["index"]), {})[match["field"]] = value
     return [items[index] for index in sorted(items)]
+
+
+def unflatten(params: Mapping[str, str], name: str) -> list[Any] | None:
+    """Rebuild the list the SDK flattened into `Name.N.field.sub…` form fields (N from 1).
+
+    The SDK's legacy (V2) signature path sends a JSON body this way: every value becomes a
+    string, nested objects join their keys with dots and lists count from 1. Returns None when
+    no such field exists.
+    """
+    prefix = name + "."
+    root: dict[str, Any] = {}
+    for key, value in params.items():
+        if not key.startswith(prefix):
+            continue
+        node = root
+        *path, leaf = key[len(prefix) :].split(".")
+        for part in path:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise InvalidParameter(f"the form field {key} conflicts with {prefix}{part}")
+            node = child
+        node[leaf] = value
+    if not root:
+        return None
+    rebuilt = _lists(root)
+    if not isinstance(rebuilt, list):
+        raise InvalidParameter(f"the form fields {prefix}N… must be numbered from 1")
+    return rebuilt
+
+
+def _lists(node: Any) -> Any:
+    """Dicts whose keys are exactly 1..n become lists, recursively."""
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _lists(value) for key, value in node.items()}
+    if converted and all(key.isdigit() for key in converted):
+        indexes = sorted(int(key) for key in converted)
+        if indexes == list(range(1, len(indexes) + 1)):
+            return [converted[str(index)] for index in indexes]
+    return converted

@@ -52,3 +52,29 @@ def test_rate_limiter_throttles_and_says_when_to_retry() -> None:
     assert throttled.value.retry_after_ms > 0
     limiter.acquire("b")  # other accounts have their own bucket
     RateLimiter(0, "off").acquire("a")
+
+
+def test_unflatten_rebuilds_the_sdks_form_fields() -> None:
+    form = {
+        "Events.10.eventName": "Tenth",
+        "Events.2.eventName": "Second",
+        "Events.1.eventName": "First",
+        "Events.1.userIdentity.type": "ram-user",
+        "Events.1.tags.1": "a",
+        "Events.1.tags.2": "b",
+        **{f"Events.{n}.eventName": f"E{n}" for n in range(3, 10)},
+        "Action": "PutEvents",
+    }
+    events = params.unflatten(form, "Events")
+    assert events is not None
+    assert len(events) == 10
+    assert events[0] == {
+        "eventName": "First",
+        "userIdentity": {"type": "ram-user"},
+        "tags": ["a", "b"],
+    }
+    assert events[1]["eventName"] == "Second"
+    assert events[9]["eventName"] == "Tenth"
+    assert params.unflatten({"Action": "x"}, "Events") is None
+    with pytest.raises(InvalidParameter, match="numbered from 1"):
+        params.unflatten({"Events.a": "x"}, "Events")

@@ -107,12 +107,28 @@ def _events_from(ctx: ActionContext) -> list[object]:
         except orjson.JSONDecodeError as exc:
             raise MalformedBody(f"the Events parameter is not valid JSON: {exc}") from None
     else:
-        events = None
+        events = params.unflatten(ctx.params, "Events")
+        if events is not None:
+            events = [_typed_form_event(event) for event in events]
     if events is None:
         raise MalformedBody(
-            'PutEvents needs a JSON body {"Events": [...]} (or a form field Events holding the '
-            "JSON array)"
+            'PutEvents needs a JSON body {"Events": [...]}, a form field Events holding the JSON '
+            "array, or the SDK's flattened form fields Events.N.…"
         )
     if not isinstance(events, list):
         raise MalformedBody("Events must be a JSON array of event objects")
     return events
+
+
+# Form fields carry only strings; these event fields are booleans in the schema.
+_FORM_BOOLEANS = ("isGlobal",)
+
+
+def _typed_form_event(event: Any) -> Any:
+    """Restore the boolean fields of an event rebuilt from flattened form fields."""
+    if isinstance(event, dict):
+        for name in _FORM_BOOLEANS:
+            value = event.get(name)
+            if isinstance(value, str) and value.lower() in {"true", "false"}:
+                event[name] = value.lower() == "true"
+    return event
