@@ -10,6 +10,7 @@ import enum
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from trailhouse.errors import SettingsError
 from trailhouse.settings import Settings
@@ -54,10 +55,21 @@ def store_kind(settings: Settings) -> StoreKind:
 
 def open_stores(settings: Settings) -> Stores:
     """Open the event log and metadata store that `settings` selects."""
+    stores: Stores = _adapter(settings).open_stores(settings)
+    return stores
+
+
+def open_metadata(settings: Settings) -> MetadataStore:
+    """Open only the metadata store: for administration while a server holds the event log."""
+    metadata: MetadataStore = _adapter(settings).open_metadata(settings)
+    return metadata
+
+
+def _adapter(settings: Settings) -> ModuleType:
     kind = store_kind(settings)
     module_name, extra = _ADAPTERS[kind]
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if extra is None:
             raise
@@ -65,8 +77,6 @@ def open_stores(settings: Settings) -> Stores:
             f"the {kind.value} store needs an optional dependency ({exc.name}): "
             f"pip install 'trailhouse[{extra}]'"
         ) from exc
-    stores: Stores = module.open_stores(settings)
-    return stores
 
 
 def data_path(settings: Settings, *parts: str) -> Path:

@@ -1,0 +1,45 @@
+"""The PostgreSQL storage adapter: several trailhouse processes share one database.
+
+The schema is created on open in the first schema of the URL's search_path (see `schema.py`).
+"""
+
+from __future__ import annotations
+
+from trailhouse.settings import Settings
+from trailhouse.store import Stores
+from trailhouse.store.postgres.event_log import PostgresEventLog
+from trailhouse.store.postgres.metadata import PostgresMetadataStore
+from trailhouse.store.postgres.pool import ConnectionPool
+from trailhouse.store.postgres.schema import create_schema
+
+__all__ = ["PostgresEventLog", "PostgresMetadataStore", "open_metadata", "open_stores"]
+
+_EVENT_CONNECTIONS = 8
+_METADATA_CONNECTIONS = 4
+
+
+def open_stores(settings: Settings) -> Stores:
+    """Open the event log and metadata store in `settings.database_url`, creating the schema."""
+    event_pool = ConnectionPool(settings.database_url, max_size=_EVENT_CONNECTIONS)
+    try:
+        with event_pool.connection() as conn:
+            create_schema(conn)
+    except BaseException:
+        event_pool.close()
+        raise
+    metadata_pool = ConnectionPool(settings.database_url, max_size=_METADATA_CONNECTIONS)
+    return Stores(
+        events=PostgresEventLog(event_pool), metadata=PostgresMetadataStore(metadata_pool)
+    )
+
+
+def open_metadata(settings: Settings) -> PostgresMetadataStore:
+    """Open only the metadata store in `settings.database_url`, creating the schema."""
+    pool = ConnectionPool(settings.database_url, max_size=_METADATA_CONNECTIONS)
+    try:
+        with pool.connection() as conn:
+            create_schema(conn)
+    except BaseException:
+        pool.close()
+        raise
+    return PostgresMetadataStore(pool)

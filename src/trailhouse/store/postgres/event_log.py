@@ -1,0 +1,221 @@
+"""The PostgreSQL event log: one day-partitioned table, sequenced in commit order.
+
+Every append takes the row lock of `log_head` first and holds it to commit, so batches commit
+one after another in `seq` order and a reader following `seq` never skips an event. Bodies are
+stored zstd-compressed: the JSON is most of a row, zstd shrinks a typical 1.3 KB event about
+1.8x, and PostgreSQL's own compression only applies to values above ~2 KB.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import psycopg
+import zstandard
+from psycopg import sql
+from psycopg.rows import TupleRow
+
+from trailhouse.events.model import (
+    EventRecord,
+    LoggedEvent,
+    LookupPage,
+    LookupPosition,
+    LookupQuery,
+)
+from trailhouse.store.ports import EventLog, LogStats
+from trailhouse.store.postgres.lookup_sql import LOGGED_COLUMNS, lookup_statement
+from trailhouse.store.postgres.pool import Connection, ConnectionPool
+from trailhouse.store.postgres.schema import create_partitions, day_of, list_partitions
+
+_ZSTD_LEVEL = 3
+
+# Each candidate gets seq = base + its place in the batch; ON CONFLICT skips the ones already
+# stored (a retry) with one unique-index probe each, whatever the planner thinks of the table,
+# so a duplicate leaves a gap in seq (allowed: seqs only need to increase in commit order).
+_INSERT = """
+INSERT INTO events (
+    seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
+    event_rw, user_name, access_key_id, resource_types, resource_names, body
+)
+SELECT
+    %s + u.ord, u.account_id, u.event_id, u.event_time, u.day, %s,
+    u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body
+FROM unnest(
+    %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[]
+) WITH ORDINALITY AS u(
+    account_id, event_id, event_time, day, event_name, service_name, event_rw, user_name,
+    access_key_id, resource_types, resource_names, body, ord
+)
+ON CONFLICT DO NOTHING
+RETURNING seq, account_id, event_id
+"""
+
+
+class PostgresEventLog(EventLog):
+    """The event log in a PostgreSQL database shared by any number of processes."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._known_days: set[int] = set()
+        self._days_lock = threading.Lock()
+
+    def append(self, records: Sequence[EventRecord]) -> list[bool]:
+        """Append `records` durably; True for each one stored, False for each duplicate."""
+        if not records:
+            return []
+        first: dict[tuple[str, str], int] = {}
+        for index, record in enumerate(records):
+            first.setdefault((record.account_id, record.event_id), index)
+        unique = [records[index] for index in first.values()]
+        days = [day_of(record.event_time) for record in unique]
+        params = _insert_columns(unique, days)
+        with self._pool.connection() as conn:
+            for attempt in (1, 2):
+                self._ensure_days(conn, set(days))
+                try:
+                    stored = _insert(conn, params)
+                    break
+                except psycopg.errors.CheckViolation:
+                    # Another process purged a partition this one still believed in.
+                    if attempt == 2:
+                        raise
+                    with self._days_lock:
+                        self._known_days.clear()
+        # Only the first copy of an event in the batch can be the stored one.
+        return [
+            first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
+            for index, r in enumerate(records)
+        ]
+
+    def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
+        """Up to `limit` events with a sequence number above `seq`, in sequence order."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                sql.SQL("SELECT {} FROM events WHERE seq > %s ORDER BY seq LIMIT %s").format(
+                    LOGGED_COLUMNS
+                ),
+                (seq, limit),
+            ).fetchall()
+        return _logged(rows)
+
+    def last_seq(self) -> int:
+        """The highest committed sequence number (0 for an empty log)."""
+        with self._pool.connection() as conn:
+            return _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+
+    def lookup(self, query: LookupQuery) -> LookupPage:
+        """One page of an account's history matching `query` (all conditions ANDed)."""
+        statement, params = lookup_statement(query)
+        with self._pool.connection() as conn:
+            rows = conn.execute(statement, params).fetchall()
+        events = _logged(rows[: query.limit])
+        more = len(rows) > query.limit and events
+        last = events[-1] if more else None
+        position = LookupPosition(last.event_time, last.seq) if last is not None else None
+        return LookupPage(events, position)
+
+    def catch_up(self, timeout: float = 10.0) -> bool:
+        """Always True at once: the indexes are updated in the append transaction."""
+        return True
+
+    def purge(self, older_than: int) -> int:
+        """Drop the day partitions wholly before `older_than`; delete rows in the one it cuts."""
+        cutoff = day_of(older_than)
+        removed = 0
+        with self._pool.connection() as conn, conn.transaction():
+            partitions = list_partitions(conn)
+            for day, name in sorted(partitions.items()):
+                table = sql.Identifier(name)
+                if day < cutoff:
+                    removed += _scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(table))
+                    conn.execute(sql.SQL("DROP TABLE {}").format(table))
+            if cutoff in partitions:
+                cursor = conn.execute(
+                    "DELETE FROM events WHERE day = %s AND event_time < %s", (cutoff, older_than)
+                )
+                removed += max(cursor.rowcount, 0)
+        with self._days_lock:
+            self._known_days = {day for day in self._known_days if day >= cutoff}
+        return removed
+
+    def stats(self) -> LogStats:
+        """Counts and sizes, for status pages and benchmarks."""
+        with self._pool.connection() as conn:
+            count = _scalar(conn, "SELECT count(*) FROM events")
+            last = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+            size = _scalar(
+                conn,
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::BIGINT "
+                "FROM pg_inherits WHERE inhparent = 'events'::regclass",
+            )
+        return LogStats(events=count, last_seq=last, indexed_seq=last, bytes_on_disk=size)
+
+    def close(self) -> None:
+        """Release the connections; idempotent."""
+        self._pool.close()
+
+    def _ensure_days(self, conn: Connection, days: set[int]) -> None:
+        with self._days_lock:
+            missing = days - self._known_days
+        if missing:
+            create_partitions(conn, missing)
+            with self._days_lock:
+                self._known_days |= missing
+
+
+def _insert(conn: Connection, columns: list[object]) -> set[tuple[str, str]]:
+    with conn.transaction():
+        base = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE")
+        rows = conn.execute(_INSERT, [base, int(time.time() * 1000), *columns]).fetchall()
+        if rows:
+            top = max(int(seq) for seq, _, _ in rows)
+            conn.execute("UPDATE log_head SET last_seq = %s WHERE id = 1", (top,))
+    return {(str(account), str(event)) for _, account, event in rows}
+
+
+def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]:
+    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+    return [
+        [r.account_id for r in records],
+        [r.event_id for r in records],
+        [r.event_time for r in records],
+        days,
+        [r.event_name for r in records],
+        [r.service_name for r in records],
+        [r.event_rw for r in records],
+        [r.user_name for r in records],
+        [r.access_key_id for r in records],
+        [_array_literal(r.resource_types) for r in records],
+        [_array_literal(r.resource_names) for r in records],
+        [compressor.compress(r.body) for r in records],
+    ]
+
+
+def _array_literal(values: tuple[str, ...]) -> str:
+    """A TEXT[] literal, since arrays of uneven length cannot travel in one 2-D parameter."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
+    decompressor = zstandard.ZstdDecompressor()
+    return [
+        LoggedEvent(
+            seq=int(seq),
+            account_id=str(account_id),
+            event_id=str(event_id),
+            event_time=int(event_time),
+            accepted_ms=int(accepted_ms),
+            body=decompressor.decompress(bytes(body)),
+        )
+        for seq, account_id, event_id, event_time, accepted_ms, body in rows
+    ]
+
+
+def _scalar(conn: Connection, statement: str | sql.Composed) -> int:
+    row = conn.execute(statement).fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])

@@ -1,0 +1,129 @@
+"""The PostgreSQL metadata store: accounts, RAM users, access keys and signature nonces."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from trailhouse.errors import ConflictError
+from trailhouse.store.ports import AccessKey, Account, MetadataStore, RamUser
+from trailhouse.store.postgres.pool import ConnectionPool
+
+# Expired nonces are harmless (they are reusable); deleting them now and then keeps the table
+# as small as the clock-skew window allows.
+_NONCE_SWEEP_SECONDS = 60.0
+
+_KEY_COLUMNS = "access_key_id, secret, kind, account_id, name, principal_id, created_at"
+
+
+class PostgresMetadataStore(MetadataStore):
+    """Metadata in a PostgreSQL database shared by any number of processes."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self._pool = pool
+        self._next_sweep = 0.0
+        self._sweep_lock = threading.Lock()
+
+    def create_account(self, account: Account) -> None:
+        """Store a new account; ConflictError when its id exists."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "INSERT INTO accounts (account_id, created_at) VALUES (%s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (account.account_id, account.created_at),
+            )
+            if cursor.rowcount != 1:
+                raise ConflictError(f"account {account.account_id} already exists")
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account with this id, or None."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT account_id, created_at FROM accounts WHERE account_id = %s", (account_id,)
+            ).fetchone()
+        return None if row is None else Account(row[0], row[1])
+
+    def list_accounts(self) -> list[Account]:
+        """Every account, ordered by id."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT account_id, created_at FROM accounts ORDER BY account_id"
+            ).fetchall()
+        return [Account(account_id, created_at) for account_id, created_at in rows]
+
+    def create_user(self, user: RamUser) -> None:
+        """Store a new RAM user; ConflictError when the name exists in the account."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "INSERT INTO ram_users (account_id, user_name, user_id, created_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (user.account_id, user.user_name, user.user_id, user.created_at),
+            )
+            if cursor.rowcount != 1:
+                raise ConflictError(
+                    f"RAM user {user.user_name} already exists in account {user.account_id}"
+                )
+
+    def get_user(self, account_id: str, user_name: str) -> RamUser | None:
+        """The RAM user of this name in this account, or None."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT account_id, user_name, user_id, created_at FROM ram_users "
+                "WHERE account_id = %s AND user_name = %s",
+                (account_id, user_name),
+            ).fetchone()
+        return None if row is None else RamUser(*row)
+
+    def create_access_key(self, key: AccessKey) -> None:
+        """Store a new access key; ConflictError when its id exists."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                f"INSERT INTO access_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (
+                    key.access_key_id,
+                    key.secret,
+                    key.kind,
+                    key.account_id,
+                    key.name,
+                    key.principal_id,
+                    key.created_at,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise ConflictError(f"access key {key.access_key_id} already exists")
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        """The access key with this id, or None."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE access_key_id = %s",
+                (access_key_id,),
+            ).fetchone()
+        return None if row is None else AccessKey(*row)
+
+    def use_nonce(self, nonce: str, expires_at: int) -> bool:
+        """Record a signature nonce; False when it was already used and has not expired."""
+        now = int(time.time())
+        with self._pool.connection() as conn:
+            # An existing but expired nonce is taken over, as if it had never been used.
+            row = conn.execute(
+                "INSERT INTO nonces (nonce, expires_at) VALUES (%s, %s) "
+                "ON CONFLICT (nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at "
+                "WHERE nonces.expires_at < %s RETURNING 1",
+                (nonce, expires_at, now),
+            ).fetchone()
+            if self._sweep_due(now):
+                conn.execute("DELETE FROM nonces WHERE expires_at < %s", (now,))
+        return row is not None
+
+    def close(self) -> None:
+        """Release the connections; idempotent."""
+        self._pool.close()
+
+    def _sweep_due(self, now: float) -> bool:
+        with self._sweep_lock:
+            if now < self._next_sweep:
+                return False
+            self._next_sweep = now + _NONCE_SWEEP_SECONDS
+            return True

@@ -1,0 +1,163 @@
+"""The PostgreSQL schema (version 1) and the day partitions of the event table.
+
+All objects are created unqualified, so they land in the first schema of the connection's
+search_path. Creation is idempotent and serialised by an advisory lock, so several processes
+may open the same database at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from psycopg import sql
+
+from trailhouse.store.postgres.pool import Connection
+
+SCHEMA_VERSION = 1
+
+# Arbitrary constants naming the advisory locks that serialise DDL between processes.
+_SCHEMA_LOCK = 0x7472_6169_6C00_0001
+_PARTITION_LOCK = 0x7472_6169_6C00_0002
+
+_DDL = (
+    """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER NOT NULL,
+        applied_at BIGINT NOT NULL
+    )
+    """,
+    f"""
+    INSERT INTO schema_version (version, applied_at)
+    SELECT {SCHEMA_VERSION}, extract(epoch FROM now())::BIGINT
+    WHERE NOT EXISTS (SELECT 1 FROM schema_version)
+    """,
+    # One row whose lock serialises seq assignment: commits happen in seq order.
+    """
+    CREATE TABLE IF NOT EXISTS log_head (
+        id SMALLINT PRIMARY KEY CHECK (id = 1),
+        last_seq BIGINT NOT NULL
+    )
+    """,
+    "INSERT INTO log_head (id, last_seq) VALUES (1, 0) ON CONFLICT (id) DO NOTHING",
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        seq BIGINT NOT NULL,
+        account_id TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_time BIGINT NOT NULL,
+        day INTEGER NOT NULL,
+        accepted_ms BIGINT NOT NULL,
+        event_name TEXT NOT NULL,
+        service_name TEXT NOT NULL,
+        event_rw TEXT NOT NULL,
+        user_name TEXT,
+        access_key_id TEXT,
+        resource_types TEXT[] NOT NULL,
+        resource_names TEXT[] NOT NULL,
+        body BYTEA NOT NULL
+    ) PARTITION BY RANGE (day)
+    """,
+    # A unique index on a partitioned table must hold the partition key; a retried event
+    # carries the same event_time, hence the same day.
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_dedup ON events (account_id, event_id, day)",
+    "CREATE INDEX IF NOT EXISTS events_seq ON events (seq)",
+    "CREATE INDEX IF NOT EXISTS events_time ON events (account_id, event_time, seq)",
+    "CREATE INDEX IF NOT EXISTS events_name ON events (account_id, event_name, event_time, seq)",
+    "CREATE INDEX IF NOT EXISTS events_service "
+    "ON events (account_id, service_name, event_time, seq)",
+    "CREATE INDEX IF NOT EXISTS events_user ON events (account_id, user_name, event_time, seq)",
+    "CREATE INDEX IF NOT EXISTS events_key ON events (account_id, access_key_id, event_time, seq)",
+    # Writes are the rare, interesting ones (~15 %); reads are served by events_time.
+    "CREATE INDEX IF NOT EXISTS events_writes "
+    "ON events (account_id, event_time, seq) WHERE event_rw = 'Write'",
+    "CREATE INDEX IF NOT EXISTS events_resource_types ON events USING GIN (resource_types)",
+    "CREATE INDEX IF NOT EXISTS events_resource_names ON events USING GIN (resource_names)",
+    """
+    CREATE TABLE IF NOT EXISTS accounts (
+        account_id TEXT PRIMARY KEY,
+        created_at BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS ram_users (
+        account_id TEXT NOT NULL,
+        user_name TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        PRIMARY KEY (account_id, user_name)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS access_keys (
+        access_key_id TEXT PRIMARY KEY,
+        secret TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        account_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        principal_id TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS nonces (
+        nonce TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
+)
+
+# Day numbers are YYYYMMDD integers; times beyond what datetime handles are clamped.
+_MIN_TIME = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def create_schema(conn: Connection) -> None:
+    """Create every table and index that does not exist yet."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        for statement in _DDL:
+            conn.execute(statement)
+
+
+def day_of(event_time: int) -> int:
+    """The UTC day of an epoch second as the integer YYYYMMDD (the partition key)."""
+    clamped = min(max(event_time, _MIN_TIME), _MAX_TIME)
+    day = dt.datetime.fromtimestamp(clamped, tz=dt.UTC)
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def partition_name(day: int) -> str:
+    """The table holding the events of `day`, e.g. events_20250301."""
+    return f"events_{day:08d}"
+
+
+def create_partitions(conn: Connection, days: set[int]) -> None:
+    """Create the day partitions in `days` that do not exist yet."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_PARTITION_LOCK,))
+        for day in sorted(days):
+            name = partition_name(day)
+            exists = conn.execute("SELECT to_regclass(%s)", (name,)).fetchone()
+            if exists is not None and exists[0] is not None:
+                continue
+            conn.execute(
+                sql.SQL("CREATE TABLE {} PARTITION OF events FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(name), sql.Literal(day), sql.Literal(day + 1)
+                )
+            )
+
+
+def list_partitions(conn: Connection) -> dict[int, str]:
+    """The existing day partitions, by day."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = 'events'::regclass"
+    ).fetchall()
+    partitions: dict[int, str] = {}
+    for (name,) in rows:
+        assert isinstance(name, str)
+        suffix = name.removeprefix("events_")
+        if suffix.isdigit():
+            partitions[int(suffix)] = name
+    return partitions

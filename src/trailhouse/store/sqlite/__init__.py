@@ -1,0 +1,31 @@
+"""The embedded storage adapter: an append-first event log with a per-day SQLite history index,
+and a SQLite metadata store, all in files under `settings.data_dir`."""
+
+from __future__ import annotations
+
+from trailhouse.settings import Settings
+from trailhouse.store import Stores
+from trailhouse.store.sqlite.event_log import SqliteEventLog
+from trailhouse.store.sqlite.metadata import SqliteMetadataStore
+
+__all__ = ["SqliteEventLog", "SqliteMetadataStore", "open_metadata", "open_stores"]
+
+
+def open_metadata(settings: Settings) -> SqliteMetadataStore:
+    """Open (creating) only the metadata store under `settings.data_dir`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteMetadataStore(settings.data_dir)
+
+
+def open_stores(settings: Settings) -> Stores:
+    """Open (creating) the event log and metadata store under `settings.data_dir`."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    metadata = SqliteMetadataStore(settings.data_dir)
+    try:
+        events = SqliteEventLog(
+            settings.data_dir / "events", gather_seconds=settings.group_commit_seconds
+        )
+    except BaseException:
+        metadata.close()
+        raise
+    return Stores(events=events, metadata=metadata)

@@ -1,0 +1,283 @@
+"""The history index: one SQLite database per UTC day of event time, `days/YYYYMMDD.sqlite`.
+
+Small per-day files keep every b-tree small (inserts into a 10M-row table are 2x slower) and
+make retention a file deletion. Only the indexer thread writes; readers borrow pooled
+connections, one thread at a time each. Day files use `synchronous=NORMAL`: the event log is
+the durable copy, and the indexer fsyncs a day file itself before it records its progress.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from trailhouse.store.sqlite.records import LogRecord, split_values
+
+RESOURCE_TYPE = 1
+RESOURCE_NAME = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, account TEXT NOT NULL, event_id TEXT NOT NULL,
+    event_time INTEGER NOT NULL, accepted_ms INTEGER NOT NULL, event_name TEXT NOT NULL,
+    service_name TEXT NOT NULL, event_rw TEXT NOT NULL, user_name TEXT, access_key_id TEXT,
+    dict_id INTEGER NOT NULL, body BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (event_id, account);
+CREATE INDEX IF NOT EXISTS events_time ON events (account, event_time);
+CREATE INDEX IF NOT EXISTS events_name ON events (account, event_name, event_time);
+CREATE INDEX IF NOT EXISTS events_service ON events (account, service_name, event_time);
+CREATE INDEX IF NOT EXISTS events_user ON events (account, user_name, event_time)
+    WHERE user_name IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_key ON events (account, access_key_id, event_time)
+    WHERE access_key_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS resources (
+    account TEXT NOT NULL, kind INTEGER NOT NULL, value TEXT NOT NULL,
+    event_time INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (account, kind, value, event_time, seq)
+) WITHOUT ROWID;
+"""
+
+_INSERT_EVENT = "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_RESOURCE = "INSERT OR IGNORE INTO resources VALUES (?, ?, ?, ?, ?)"
+_IDLE_READERS_PER_DAY = 4
+_READER_DAYS = 64
+_SUFFIX = ".sqlite"
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_number(days_since_epoch: int) -> int:
+    date = dt.datetime.fromtimestamp(days_since_epoch * 86400, tz=dt.UTC)
+    return date.year * 10000 + date.month * 100 + date.day
+
+
+def day_of(event_time: int) -> int:
+    """The UTC day of a time, as the number YYYYMMDD."""
+    return _day_number(event_time // 86400)
+
+
+def day_start(day: int) -> int:
+    """The first second of day YYYYMMDD."""
+    date = dt.datetime(day // 10000, day // 100 % 100, day % 100, tzinfo=dt.UTC)
+    return int(date.timestamp())
+
+
+def days_between(first: int, last: int) -> list[int]:
+    """Every day YYYYMMDD from the day of time `first` to the day of time `last`, ascending."""
+    days: list[int] = []
+    moment = day_start(day_of(first))
+    while moment <= last:
+        days.append(day_of(moment))
+        moment += 86400
+    return days
+
+
+class DayFiles:
+    """The day databases under one directory, their indexer connections and reader pool."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._days = {
+            int(path.stem) for path in directory.glob("*" + _SUFFIX) if path.stem.isdigit()
+        }
+        self._writers: dict[int, sqlite3.Connection] = {}
+        self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
+        self._generation: dict[int, int] = {}
+
+    def days(self) -> list[int]:
+        """The days that have a file, ascending."""
+        with self._lock:
+            return sorted(self._days)
+
+    def path(self, day: int) -> Path:
+        """The file of `day`."""
+        return self._directory / f"{day}{_SUFFIX}"
+
+    def index(self, day: int, records: Sequence[LogRecord]) -> int:
+        """Add `records` (all of `day`) to its file in one transaction; count the new ones."""
+        conn = self._writer(day)
+        events = []
+        resources = []
+        for r in records:
+            account, event_id, name, service, rw, user, key, types, names = r.fields
+            events.append(
+                (
+                    r.seq,
+                    account,
+                    event_id,
+                    r.event_time,
+                    r.accepted_ms,
+                    name,
+                    service,
+                    rw,
+                    user or None,
+                    key or None,
+                    r.dict_id,
+                    r.body,
+                )
+            )
+            for value in split_values(types):
+                resources.append((account, RESOURCE_TYPE, value, r.event_time, r.seq))
+            for value in split_values(names):
+                resources.append((account, RESOURCE_NAME, value, r.event_time, r.seq))
+        conn.execute("BEGIN")
+        try:
+            inserted = conn.executemany(_INSERT_EVENT, events).rowcount
+            conn.executemany(_INSERT_RESOURCE, resources)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return max(inserted, 0)
+
+    def sync(self, day: int) -> None:
+        """Make what was indexed into `day` so far survive a power cut, and shrink its WAL."""
+        conn = self._writers.get(day)
+        if conn is not None:
+            # A checkpoint syncs the WAL, copies it into the database, syncs that and empties the
+            # WAL, which otherwise stays as large as the biggest transaction, in every day file.
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+        for path in (self.path(day).with_name(self.path(day).name + "-wal"), self.path(day)):
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def reading(self, day: int) -> Iterator[sqlite3.Connection | None]:
+        """A connection to `day` for this thread alone (None when the day has no file)."""
+        with self._lock:
+            present = day in self._days
+            pool = self._idle.get(day) if present else None
+            conn = pool.pop() if pool else None
+            generation = self._generation.get(day, 0)
+        if not present:
+            yield None
+            return
+        if conn is None:
+            conn = _connect(self.path(day), readonly=True)
+        try:
+            yield conn
+        finally:
+            self._give_back(day, conn, generation)
+
+    def count(self, day: int) -> int:
+        """How many events the file of `day` holds."""
+        with self.reading(day) as conn:
+            if conn is None:
+                return 0
+            row = conn.execute("SELECT count(*) FROM events").fetchone()
+            return int(row[0])
+
+    def delete_before(self, day: int, older_than: int) -> int:
+        """Delete the events of `day` older than `older_than` (indexer lock held); count them."""
+        if day not in self.days():
+            return 0
+        conn = self._writer(day)
+        conn.execute("BEGIN")
+        removed = conn.execute("DELETE FROM events WHERE event_time < ?", (older_than,)).rowcount
+        conn.execute("DELETE FROM resources WHERE event_time < ?", (older_than,))
+        conn.execute("COMMIT")
+        return max(removed, 0)
+
+    def forget_beyond(self, seq: int) -> int:
+        """Delete indexed events above `seq` (a log cut back past them); count them."""
+        removed = 0
+        for day in self.days():
+            with self.reading(day) as reader:
+                row = reader.execute("SELECT max(seq) FROM events").fetchone() if reader else None
+            if row is None or row[0] is None or row[0] <= seq:
+                continue
+            conn = self._writer(day)
+            conn.execute("BEGIN")
+            removed += conn.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
+            conn.execute("DELETE FROM resources WHERE seq > ?", (seq,))
+            conn.execute("COMMIT")
+        return removed
+
+    def drop(self, day: int) -> None:
+        """Delete the file of `day` (indexer lock held); readers still in it finish first."""
+        with self._lock:
+            self._days.discard(day)
+            self._generation[day] = self._generation.get(day, 0) + 1
+            idle = self._idle.pop(day, [])
+            writer = self._writers.pop(day, None)
+        for conn in idle:
+            conn.close()
+        if writer is not None:
+            writer.close()
+        path = self.path(day)
+        for doomed in (
+            path,
+            path.with_name(path.name + "-wal"),
+            path.with_name(path.name + "-shm"),
+        ):
+            doomed.unlink(missing_ok=True)
+
+    def bytes_on_disk(self) -> int:
+        """The size of every day file, with its write-ahead log."""
+        return sum(path.stat().st_size for path in self._directory.iterdir() if path.is_file())
+
+    def close(self) -> None:
+        """Close every connection."""
+        with self._lock:
+            conns = list(self._writers.values())
+            conns.extend(conn for pool in self._idle.values() for conn in pool)
+            self._writers.clear()
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+    def _writer(self, day: int) -> sqlite3.Connection:
+        conn = self._writers.get(day)
+        if conn is None:
+            conn = _connect(self.path(day), readonly=False)
+            conn.executescript(_SCHEMA)
+            with self._lock:
+                self._writers[day] = conn
+                self._days.add(day)
+        return conn
+
+    def _give_back(self, day: int, conn: sqlite3.Connection, generation: int) -> None:
+        closing: list[sqlite3.Connection] = []
+        with self._lock:
+            pool = None
+            if day in self._days and self._generation.get(day, 0) == generation:
+                pool = self._idle.setdefault(day, [])
+                self._idle.move_to_end(day)
+            if pool is not None and len(pool) < _IDLE_READERS_PER_DAY:
+                pool.append(conn)
+            else:
+                closing.append(conn)
+            while len(self._idle) > _READER_DAYS:
+                closing.extend(self._idle.popitem(last=False)[1])
+        for stale in closing:
+            stale.close()
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA mmap_size=268435456")
+    conn.execute("PRAGMA cache_size=-16384")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    else:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn

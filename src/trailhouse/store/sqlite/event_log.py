@@ -1,0 +1,157 @@
+"""The embedded event log: an fsynced append-only log first, a per-day SQLite index just behind.
+
+`append` is durable once the log's group commit is fsynced (~120k events/s measured), far
+faster than inserting into indexed SQLite tables (~16k/s); the indexer makes each event
+searchable a moment later. Layout under `<data_dir>/events/`: `log/` segments, `days/` index
+files, `dicts/` compression dictionaries, `state.json`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from trailhouse.errors import StoreUnavailable
+from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
+from trailhouse.store.ports import EventLog, LogStats
+from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
+from trailhouse.store.sqlite.days import DayFiles, day_of, day_start
+from trailhouse.store.sqlite.indexer import Indexer
+from trailhouse.store.sqlite.lock import DirectoryLock
+from trailhouse.store.sqlite.lookup import lookup_rows, position_of
+from trailhouse.store.sqlite.records import Prepared, encode_fields
+from trailhouse.store.sqlite.segments import SegmentFiles
+from trailhouse.store.sqlite.state import LogState
+from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
+
+_PURGE_CATCH_UP_SECONDS = 60.0
+TRAIN_AFTER = 2_000
+
+
+class SqliteEventLog(EventLog):
+    """The event log of one trailhouse process, in files under `directory`."""
+
+    def __init__(
+        self, directory: Path, *, gather_seconds: float, train_after: int = TRAIN_AFTER
+    ) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._lock = DirectoryLock(directory)
+        try:
+            self._codecs = Codecs(directory / "dicts")
+            self._segments = SegmentFiles(directory / "log")
+            self._days = DayFiles(directory / "days")
+            self._state = LogState(directory / "state.json")
+        except BaseException:
+            self._lock.release()
+            raise
+        self._pending = PendingKeys()
+        self._trainer = DictionaryTrainer(self._codecs, train_after)
+        self._indexer = Indexer(self._segments, self._days, self._pending, self._state)
+        self._writer = GroupCommitWriter(
+            self._segments, self._days, self._pending, gather_seconds, self._indexer.committed
+        )
+        self._close_lock = threading.Lock()
+        self._closed = False
+
+    def append(self, records: Sequence[EventRecord]) -> list[bool]:
+        """Append `records` durably; True for each one stored, False for each duplicate."""
+        if self._closed:
+            raise StoreUnavailable("the event log is closed")
+        if not records:
+            return []
+        plain = [record.body for record in records]
+        self._trainer.offer(plain)
+        # Compressing here, in the callers' threads, keeps the one writer thread lean.
+        dict_id, bodies = self._codecs.compress(plain)
+        prepared = [
+            Prepared(r.account_id, r.event_id, r.event_time, encode_fields(r), dict_id, body)
+            for r, body in zip(records, bodies, strict=True)
+        ]
+        return self._writer.submit(prepared)
+
+    def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
+        """Up to `limit` events with a sequence number above `seq`, in sequence order."""
+        found: list[LoggedEvent] = []
+        position = seq
+        while len(found) < limit:
+            batch = self._segments.read(position, limit - len(found))
+            if not batch:
+                break
+            position = batch[-1].seq
+            found.extend(
+                LoggedEvent(
+                    r.seq,
+                    r.account_id,
+                    r.event_id,
+                    r.event_time,
+                    r.accepted_ms,
+                    self._codecs.decompress(r.dict_id, r.body),
+                )
+                for r in batch
+                if not self._state.hidden(r.seq, r.event_time)
+            )
+        return found
+
+    def last_seq(self) -> int:
+        """The highest committed sequence number (0 for an empty log)."""
+        return self._segments.last_seq
+
+    def lookup(self, query: LookupQuery) -> LookupPage:
+        """One page of an account's history matching `query` (all conditions ANDed)."""
+        rows, more = lookup_rows(self._days, query)
+        events = [
+            LoggedEvent(
+                seq, account, event_id, event_time, accepted_ms, self._codecs.decompress(d, b)
+            )
+            for seq, account, event_id, event_time, accepted_ms, d, b in rows
+        ]
+        return LookupPage(events, position_of(rows[-1]) if more and rows else None)
+
+    def catch_up(self, timeout: float = 10.0) -> bool:
+        """Block until every appended event is searchable by `lookup`; False on timeout."""
+        return self._indexer.wait(timeout)
+
+    def purge(self, older_than: int) -> int:
+        """Delete events whose event_time is before `older_than`; return how many went."""
+        upto = self._segments.last_seq
+        # Counting is exact once the index holds everything appended before the purge.
+        self._indexer.wait(_PURGE_CATCH_UP_SECONDS)
+        self._state.add_purge(older_than, upto)
+        cutoff = day_of(older_than)
+        removed = 0
+        with self._indexer.lock:
+            counts = self._indexer.counts()
+            for day in self._days.days():
+                if day < cutoff:
+                    removed += counts.pop(day, 0)
+                    self._days.drop(day)
+                elif day == cutoff and older_than > day_start(day):
+                    gone = self._days.delete_before(day, older_than)
+                    counts[day] = counts.get(day, 0) - gone
+                    removed += gone
+        self._segments.drop_older(older_than, upto)
+        return removed
+
+    def stats(self) -> LogStats:
+        """Counts and sizes, for status pages and benchmarks."""
+        last = self._segments.last_seq
+        with self._indexer.lock:
+            indexed = self._indexer.files_seq
+            events = sum(self._indexer.counts().values()) + max(last - indexed, 0)
+        size = sum(path.stat().st_size for path in self._directory.rglob("*") if path.is_file())
+        return LogStats(events=events, last_seq=last, indexed_seq=indexed, bytes_on_disk=size)
+
+    def close(self) -> None:
+        """Finish pending appends and indexing, then release every file; idempotent."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._writer.close()
+            self._trainer.join()
+            self._indexer.close()
+            self._days.close()
+            self._segments.close()
+            self._lock.release()

@@ -1,0 +1,150 @@
+"""The indexer: one thread that copies committed log records into the day files, just behind.
+
+It indexes thousands of records per transaction, and saves how far it got (`indexed_seq`)
+only after fsyncing the day files it wrote, so a restart resumes from there; re-indexing a seq
+is a no-op (seq is the primary key).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from trailhouse.store.sqlite.days import DayFiles, day_of
+from trailhouse.store.sqlite.records import LogRecord
+from trailhouse.store.sqlite.segments import SegmentFiles
+from trailhouse.store.sqlite.state import LogState
+from trailhouse.store.sqlite.writer import Key, PendingKeys
+
+_log = logging.getLogger(__name__)
+
+_BATCH = 20_000
+_SAVE_EVERY_SECONDS = 1.0
+_RETRY_SECONDS = 1.0
+
+
+class Indexer:
+    """Builds the history index behind the log; `lock` is held while it changes day files."""
+
+    def __init__(
+        self,
+        segments: SegmentFiles,
+        days: DayFiles,
+        pending: PendingKeys,
+        state: LogState,
+    ) -> None:
+        self.lock = threading.Lock()
+        self._segments = segments
+        self._days = days
+        self._pending = pending
+        self._state = state
+        self._indexed = min(state.indexed_seq, segments.last_seq)
+        # Only a damaged log loses fsynced records, but then the index must not keep them: their
+        # seqs will be given to new events.
+        days.forget_beyond(segments.last_seq)
+        self.files_seq = self._indexed  # what the day files hold; read under `lock`
+        self._committed = segments.last_seq
+        self._cond = threading.Condition()
+        self._closing = False
+        self._dirty_days: set[int] = set()
+        self.day_counts: dict[int, int] | None = None
+        self._recover_pending()
+        self._thread = threading.Thread(target=self._run, name="event-log-indexer", daemon=True)
+        self._thread.start()
+
+    @property
+    def indexed_seq(self) -> int:
+        """The highest seq whose event `lookup` can find."""
+        return self._indexed
+
+    def committed(self, seq: int) -> None:
+        """Told by the writer: the log now holds everything up to `seq`."""
+        with self._cond:
+            self._committed = seq
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        """Block until everything committed is indexed; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._indexed < self._committed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def counts(self) -> dict[int, int]:
+        """Events per day file, counted once and then kept up to date (lock held)."""
+        if self.day_counts is None:
+            self.day_counts = {day: self._days.count(day) for day in self._days.days()}
+        return self.day_counts
+
+    def close(self) -> None:
+        """Index what is committed, save progress and stop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _recover_pending(self) -> None:
+        """After a restart, the unindexed tail of the log is the window duplicates hide in."""
+        position = self._indexed
+        while batch := self._segments.read(position, _BATCH):
+            self._pending.add([(r.account_id, r.event_id) for r in batch])
+            position = batch[-1].seq
+
+    def _run(self) -> None:
+        last_save = time.monotonic()
+        while True:
+            with self._cond:
+                while self._indexed >= self._committed and not self._closing:
+                    self._cond.wait(_SAVE_EVERY_SECONDS if self._dirty_days else None)
+                    if self._dirty_days and time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
+                        break
+                closing = self._closing and self._indexed >= self._committed
+            try:
+                if self._indexed < self._committed:
+                    self._index_batch()
+                if closing or time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
+                    self._save()
+                    last_save = time.monotonic()
+            except Exception:
+                _log.exception("indexing the event log failed; retrying")
+                if self._closing:  # what is left is indexed on the next open
+                    return
+                time.sleep(_RETRY_SECONDS)
+                continue
+            if closing:
+                return
+
+    def _index_batch(self) -> None:
+        records = self._segments.read(self._indexed, _BATCH)
+        if not records:
+            return
+        by_day: dict[int, list[LogRecord]] = {}
+        for record in records:
+            if not self._state.hidden(record.seq, record.event_time):
+                by_day.setdefault(day_of(record.event_time), []).append(record)
+        with self.lock:
+            for day, day_records in by_day.items():
+                inserted = self._days.index(day, day_records)
+                if self.day_counts is not None:
+                    self.day_counts[day] = self.day_counts.get(day, 0) + inserted
+                self._dirty_days.add(day)
+            self.files_seq = records[-1].seq
+        keys: list[Key] = [(r.account_id, r.event_id) for r in records]
+        # Only now: the writer's duplicate check finds these in the day files.
+        self._pending.discard(keys)
+        with self._cond:
+            self._indexed = records[-1].seq
+            self._cond.notify_all()
+
+    def _save(self) -> None:
+        with self.lock:
+            dirty, self._dirty_days = self._dirty_days, set()
+            for day in dirty:
+                self._days.sync(day)
+        if dirty or self._state.indexed_seq != self._indexed:
+            self._state.save_indexed(self._indexed)

@@ -1,0 +1,36 @@
+"""An exclusive lock on a data directory, so that one process at a time writes the event log."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from trailhouse.errors import StoreError
+
+
+class DirectoryLock:
+    """Holds `flock(LOCK_EX)` on `<directory>/LOCK` until released; the file names the holder."""
+
+    def __init__(self, directory: Path) -> None:
+        path = directory / "LOCK"
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(descriptor, 32).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise StoreError(
+                f"the event log in {directory} is in use by another trailhouse process (pid "
+                f"{holder}); stop it first, or run this command against that server instead"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, str(os.getpid()).encode())
+        self._descriptor: int | None = descriptor
+
+    def release(self) -> None:
+        """Let another process open the directory; idempotent."""
+        if self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+            os.close(self._descriptor)
+            self._descriptor = None

@@ -1,0 +1,134 @@
+"""LookupEvents over the day files: one statement, run day after day until a page is full.
+
+The most selective condition drives an index of the day file; the others are checked on the
+rows it yields (`+column` keeps SQLite from choosing another index). Resource types and names
+live in a side table, so an event whose resourceName lists several names is found by each.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
+from trailhouse.store.sqlite.days import RESOURCE_NAME, RESOURCE_TYPE, DayFiles, days_between
+
+_COLUMNS = {
+    LookupKey.EVENT_ID: "event_id",
+    LookupKey.EVENT_NAME: "event_name",
+    LookupKey.SERVICE_NAME: "service_name",
+    LookupKey.USER: "user_name",
+    LookupKey.EVENT_ACCESS_KEY_ID: "access_key_id",
+    LookupKey.EVENT_RW: "event_rw",
+}
+_RESOURCE_KINDS = {LookupKey.RESOURCE_TYPE: RESOURCE_TYPE, LookupKey.RESOURCE_NAME: RESOURCE_NAME}
+
+# Which condition drives the index, most selective first; EventRW (two values) never does.
+_SELECTIVITY = (
+    LookupKey.EVENT_ID,
+    LookupKey.RESOURCE_NAME,
+    LookupKey.EVENT_ACCESS_KEY_ID,
+    LookupKey.USER,
+    LookupKey.EVENT_NAME,
+    LookupKey.RESOURCE_TYPE,
+    LookupKey.SERVICE_NAME,
+)
+
+_SELECTED = "e.seq, e.account, e.event_id, e.event_time, e.accepted_ms, e.dict_id, e.body"
+
+Row = tuple[int, str, str, int, int, int, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class _Statement:
+    sql: str
+    params: list[object]
+    limit_index: int
+
+
+def lookup_rows(days: DayFiles, query: LookupQuery) -> tuple[list[Row], bool]:
+    """Up to `query.limit` matching rows in the query's order, and whether more follow."""
+    backward = query.direction is Direction.BACKWARD
+    start, end = query.start, query.end
+    if query.after is not None:
+        if backward:
+            end = min(end, query.after.event_time)
+        else:
+            start = max(start, query.after.event_time)
+    if start > end:
+        return [], False
+    statement = _statement(query, start, end)
+    existing = set(days.days())
+    window = [day for day in days_between(start, end) if day in existing]
+    if backward:
+        window.reverse()
+    wanted = query.limit + 1
+    rows: list[Row] = []
+    for day in window:
+        params = list(statement.params)
+        params[statement.limit_index] = wanted - len(rows)
+        with days.reading(day) as conn:
+            if conn is None:
+                continue
+            try:
+                rows.extend(conn.execute(statement.sql, params).fetchall())
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # a file being created right now
+                    continue
+                raise
+        if len(rows) >= wanted:
+            break
+    return rows[: query.limit], len(rows) > query.limit
+
+
+def position_of(row: Row) -> LookupPosition:
+    """The paging position of a returned row."""
+    return LookupPosition(row[3], row[0])
+
+
+def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
+    backward = query.direction is Direction.BACKWARD
+    keys = {key for key, _ in query.conditions}
+    driver = next((key for key in _SELECTIVITY if key in keys), None)
+    driven = False
+    params: list[object] = []
+    where: list[str] = []
+    if driver in _RESOURCE_KINDS:
+        source = "resources r CROSS JOIN events e ON e.seq = r.seq"
+        time_column, seq_column = "r.event_time", "r.seq"
+        where.append("r.account = ? AND r.kind = ? AND r.value = ?")
+        value = next(v for k, v in query.conditions if k is driver)
+        params.extend((query.account_id, _RESOURCE_KINDS[driver], value))
+    else:
+        source = "events e"
+        time_column, seq_column = "e.event_time", "e.seq"
+        where.append("e.account = ?")
+        params.append(query.account_id)
+    where.append(f"{time_column} BETWEEN ? AND ?")
+    params.extend((start, end))
+    if query.after is not None:
+        sign = "<" if backward else ">"
+        where.append(f"({time_column} {sign} ? OR ({time_column} = ? AND {seq_column} {sign} ?))")
+        params.extend((query.after.event_time, query.after.event_time, query.after.seq))
+    for key, value in query.conditions:
+        if key is driver and not driven:
+            driven = True
+            if key in _RESOURCE_KINDS:
+                continue
+            where.append(f"e.{_COLUMNS[key]} = ?")
+        elif key in _RESOURCE_KINDS:
+            where.append(
+                "EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account AND x.kind = ? "
+                "AND x.value = ? AND x.event_time = e.event_time AND x.seq = e.seq)"
+            )
+            params.append(_RESOURCE_KINDS[key])
+        else:
+            where.append(f"+e.{_COLUMNS[key]} = ?")
+        params.append(value)
+    order = "DESC" if backward else "ASC"
+    sql = (
+        f"SELECT {_SELECTED} FROM {source} WHERE {' AND '.join(where)} "
+        f"ORDER BY {time_column} {order}, {seq_column} {order} LIMIT ?"
+    )
+    params.append(0)
+    return _Statement(sql, params, len(params) - 1)

@@ -1,0 +1,198 @@
+"""The SQLite metadata store: accounts, users and access keys in `metadata.sqlite`, nonces apart.
+
+Access keys hold HMAC secrets, so the database files are created readable by their owner only.
+Nonces live in their own database with a cheaper sync mode: losing the last few after a power
+cut merely re-opens a replay window the clock-skew check already bounds.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
+from trailhouse.store.ports import AccessKey, Account, MetadataStore, RamUser
+
+_T = TypeVar("_T")
+
+# Expired nonces are harmless (they may be reused); deleting them now and then keeps the table
+# as small as the clock-skew window allows.
+_NONCE_SWEEP_SECONDS = 60.0
+
+_KEY_COLUMNS = "access_key_id, secret, kind, account_id, name, principal_id, created_at"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    account_id TEXT PRIMARY KEY, created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ram_users (
+    account_id TEXT NOT NULL, user_name TEXT NOT NULL, user_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL, PRIMARY KEY (account_id, user_name)
+);
+CREATE TABLE IF NOT EXISTS access_keys (
+    access_key_id TEXT PRIMARY KEY, secret TEXT NOT NULL, kind TEXT NOT NULL,
+    account_id TEXT NOT NULL, name TEXT NOT NULL, principal_id TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"""
+
+_NONCE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
+WITHOUT ROWID;
+"""
+
+
+def connect_private(path: Path, synchronous: str) -> sqlite3.Connection:
+    """A WAL-mode connection to `path`, creating the file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+class _Guarded:
+    """One connection used by many threads, one call at a time."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            if self._conn is None:
+                raise StoreUnavailable("the metadata store is closed")
+            try:
+                return work(self._conn)
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"metadata store: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class SqliteMetadataStore(MetadataStore):
+    """Metadata in SQLite files under the data directory."""
+
+    def __init__(self, directory: Path) -> None:
+        main = connect_private(directory / "metadata.sqlite", "FULL")
+        main.executescript(_SCHEMA)
+        nonces = connect_private(directory / "nonces.sqlite", "NORMAL")
+        nonces.executescript(_NONCE_SCHEMA)
+        self._main = _Guarded(main)
+        self._nonces = _Guarded(nonces)
+        self._next_sweep = 0.0
+
+    def create_account(self, account: Account) -> None:
+        """Store a new account; ConflictError when its id exists."""
+        self._insert(
+            "INSERT INTO accounts (account_id, created_at) VALUES (?, ?)",
+            (account.account_id, account.created_at),
+            f"account {account.account_id} already exists",
+        )
+
+    def get_account(self, account_id: str) -> Account | None:
+        """The account with this id, or None."""
+        row = self._one(
+            "SELECT account_id, created_at FROM accounts WHERE account_id = ?", (account_id,)
+        )
+        return None if row is None else Account(row[0], row[1])
+
+    def list_accounts(self) -> list[Account]:
+        """Every account, ordered by id."""
+        rows = self._main.run(
+            lambda c: c.execute(
+                "SELECT account_id, created_at FROM accounts ORDER BY account_id"
+            ).fetchall()
+        )
+        return [Account(account_id, created_at) for account_id, created_at in rows]
+
+    def create_user(self, user: RamUser) -> None:
+        """Store a new RAM user; ConflictError when the name exists in the account."""
+        self._insert(
+            "INSERT INTO ram_users (account_id, user_name, user_id, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (user.account_id, user.user_name, user.user_id, user.created_at),
+            f"RAM user {user.user_name} already exists in account {user.account_id}",
+        )
+
+    def get_user(self, account_id: str, user_name: str) -> RamUser | None:
+        """The RAM user of this name in this account, or None."""
+        row = self._one(
+            "SELECT account_id, user_name, user_id, created_at FROM ram_users "
+            "WHERE account_id = ? AND user_name = ?",
+            (account_id, user_name),
+        )
+        return None if row is None else RamUser(*row)
+
+    def create_access_key(self, key: AccessKey) -> None:
+        """Store a new access key; ConflictError when its id exists."""
+        self._insert(
+            f"INSERT INTO access_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                key.access_key_id,
+                key.secret,
+                key.kind,
+                key.account_id,
+                key.name,
+                key.principal_id,
+                key.created_at,
+            ),
+            f"access key {key.access_key_id} already exists",
+        )
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        """The access key with this id, or None."""
+        row = self._one(
+            f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?", (access_key_id,)
+        )
+        return None if row is None else AccessKey(*row)
+
+    def use_nonce(self, nonce: str, expires_at: int) -> bool:
+        """Record a signature nonce; False when it was already used and has not expired."""
+        now = int(time.time())
+
+        def use(conn: sqlite3.Connection) -> bool:
+            # An existing but expired nonce is taken over, as if it had never been used.
+            row = conn.execute(
+                "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) "
+                "ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at "
+                "WHERE nonces.expires_at < ? RETURNING 1",
+                (nonce, expires_at, now),
+            ).fetchone()
+            if now >= self._next_sweep:
+                self._next_sweep = now + _NONCE_SWEEP_SECONDS
+                conn.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
+            return row is not None
+
+        return self._nonces.run(use)
+
+    def close(self) -> None:
+        """Release the connections; idempotent."""
+        self._nonces.close()
+        self._main.close()
+
+    def _insert(self, statement: str, params: tuple[object, ...], conflict: str) -> None:
+        try:
+            self._main.run(lambda c: c.execute(statement, params))
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(conflict) from exc
+
+    def _one(self, statement: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self._main.run(
+            lambda c: c.execute(statement, params).fetchone()
+        )
+        return row

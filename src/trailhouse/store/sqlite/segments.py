@@ -1,0 +1,247 @@
+"""Append-only segment files of the event log, named by the first sequence number they hold.
+
+One writer appends to the newest segment and rolls to a new one past `SEGMENT_BYTES`; a
+sealed segment gets a small `.idx` side file (sparse seq → offset marks, its last seq and
+newest event time) so that opening the log never rescans it. Readers see only what the writer
+has fsynced. On open the newest segment is scanned and a torn or corrupt tail is cut off.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trailhouse.store.sqlite.records import LogRecord, decode
+
+SEGMENT_BYTES = 64 * 1024 * 1024
+_MARK_EVERY = 256
+_READ_CHUNK = 1024 * 1024
+_SUFFIX = ".log"
+
+
+@dataclass(slots=True)
+class _Segment:
+    """What is known of one segment file; mutated only by the writer and under the lock."""
+
+    first_seq: int
+    path: Path
+    size: int = 0
+    last_seq: int = 0
+    max_time: int = 0
+    mark_seqs: list[int] = field(default_factory=list)
+    mark_offsets: list[int] = field(default_factory=list)
+
+    def add(self, seq: int, offset: int, event_time: int) -> None:
+        if (seq - self.first_seq) % _MARK_EVERY == 0:
+            self.mark_seqs.append(seq)
+            self.mark_offsets.append(offset)
+        self.last_seq = seq
+        self.max_time = max(self.max_time, event_time)
+
+    def start_offset(self, seq: int) -> int:
+        """An offset at or before the frame of `seq`."""
+        index = bisect.bisect_right(self.mark_seqs, seq) - 1
+        return self.mark_offsets[index] if index >= 0 else 0
+
+
+class SegmentFiles:
+    """The segment files under one directory: one appender, many readers."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._segments: list[_Segment] = []
+        paths = sorted(directory.glob("*" + _SUFFIX), key=lambda p: int(p.stem))
+        for path in paths[:-1]:
+            self._segments.append(_load_sealed(path) or _scan(path, truncate=False))
+        if paths:
+            self._segments.append(_scan(paths[-1], truncate=True))
+        else:
+            self._segments.append(_Segment(1, self._path_for(1)))
+            self._segments[-1].path.touch()
+            _fsync_directory(directory)
+        self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+
+    @property
+    def last_seq(self) -> int:
+        """The highest sequence number durably written (0 when none ever was)."""
+        with self._lock:
+            for segment in reversed(self._segments):
+                if segment.last_seq:
+                    return segment.last_seq
+            return self._segments[-1].first_seq - 1
+
+    def append(self, frames: list[bytes], seqs: list[int], times: list[int]) -> None:
+        """Write consecutive frames and fsync them; then readers may see them."""
+        active = self._segments[-1]
+        if active.size >= SEGMENT_BYTES and active.last_seq:
+            active = self._roll(active, seqs[0])
+        data = b"".join(frames)
+        written = 0
+        try:
+            while written < len(data):
+                written += os.write(self._fd, data[written:])
+            os.fdatasync(self._fd)
+        except OSError:
+            # Leave no partial frames behind for the next append to follow (disk full).
+            os.ftruncate(self._fd, active.size)
+            raise
+        with self._lock:
+            offset = active.size
+            for frame, seq, event_time in zip(frames, seqs, times, strict=True):
+                active.add(seq, offset, event_time)
+                offset += len(frame)
+            active.size = offset
+
+    def read(self, after: int, limit: int) -> list[LogRecord]:
+        """Up to `limit` committed records with seq above `after`, in seq order."""
+        with self._lock:
+            firsts = [segment.first_seq for segment in self._segments]
+            index = max(bisect.bisect_right(firsts, after + 1) - 1, 0)
+            chosen = [
+                (segment, segment.size, segment.start_offset(after + 1))
+                for segment in self._segments[index:]
+            ]
+        found: list[LogRecord] = []
+        for segment, size, start in chosen:
+            if len(found) >= limit:
+                break
+            found.extend(_read_segment(segment.path, start, size, after, limit - len(found)))
+        return found
+
+    def drop_older(self, older_than: int, upto_seq: int) -> int:
+        """Delete sealed segments whose events are all before `older_than`; count them."""
+        with self._lock:
+            doomed = [
+                s for s in self._segments[:-1] if s.max_time < older_than and s.last_seq <= upto_seq
+            ]
+            self._segments = [s for s in self._segments if s not in doomed]
+        for segment in doomed:
+            segment.path.unlink(missing_ok=True)
+            segment.path.with_suffix(".idx").unlink(missing_ok=True)
+        return len(doomed)
+
+    def first_seq(self) -> int:
+        """The lowest sequence number a segment still holds (or would hold)."""
+        with self._lock:
+            return self._segments[0].first_seq
+
+    def bytes_on_disk(self) -> int:
+        """The size of every segment file."""
+        with self._lock:
+            return sum(segment.size for segment in self._segments)
+
+    def close(self) -> None:
+        """Release the appender's file."""
+        os.close(self._fd)
+
+    def _roll(self, sealed: _Segment, next_seq: int) -> _Segment:
+        _write_side_file(sealed)
+        fresh = _Segment(next_seq, self._path_for(next_seq))
+        fd = os.open(fresh.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        _fsync_directory(self._directory)
+        os.close(self._fd)
+        self._fd = fd
+        with self._lock:
+            self._segments.append(fresh)
+        return fresh
+
+    def _path_for(self, first_seq: int) -> Path:
+        return self._directory / f"{first_seq:020d}{_SUFFIX}"
+
+
+def _read_segment(path: Path, start: int, size: int, after: int, limit: int) -> list[LogRecord]:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:  # purged while we looked
+        return []
+    found: list[LogRecord] = []
+    try:
+        offset = start
+        while offset < size and len(found) < limit:
+            chunk = os.pread(fd, min(size - offset, _READ_CHUNK), offset)
+            position = 0
+            while len(found) < limit:
+                decoded = decode(chunk, position, len(chunk))
+                if decoded is None:
+                    break
+                record, position = decoded
+                if record.seq > after:
+                    found.append(record)
+            if position == 0:  # a frame larger than one chunk
+                chunk_size = int.from_bytes(chunk[:4], "little") + 8
+                chunk = os.pread(fd, chunk_size, offset)
+                decoded = decode(chunk, 0, len(chunk))
+                if decoded is None:
+                    raise OSError(f"event log segment {path} is corrupt at offset {offset}")
+                record, position = decoded
+                if record.seq > after:
+                    found.append(record)
+            offset += position
+    finally:
+        os.close(fd)
+    return found
+
+
+def _scan(path: Path, *, truncate: bool) -> _Segment:
+    """Rebuild what is known of a segment by reading it, cutting off a torn tail if asked."""
+    segment = _Segment(int(path.stem), path)
+    data = path.read_bytes()
+    offset = 0
+    expected = segment.first_seq
+    while True:
+        decoded = decode(data, offset, len(data))
+        if decoded is None or decoded[0].seq != expected:
+            break
+        record, end = decoded
+        segment.add(record.seq, offset, record.event_time)
+        offset = end
+        expected += 1
+    segment.size = offset
+    if offset < len(data) and truncate:
+        with path.open("r+b") as handle:
+            handle.truncate(offset)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return segment
+
+
+def _load_sealed(path: Path) -> _Segment | None:
+    try:
+        info = json.loads(path.with_suffix(".idx").read_text())
+        segment = _Segment(
+            int(path.stem),
+            path,
+            size=int(info["size"]),
+            last_seq=int(info["last_seq"]),
+            max_time=int(info["max_time"]),
+            mark_seqs=[int(seq) for seq, _ in info["marks"]],
+            mark_offsets=[int(offset) for _, offset in info["marks"]],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return segment if path.stat().st_size == segment.size else None
+
+
+def _write_side_file(segment: _Segment) -> None:
+    info = {
+        "size": segment.size,
+        "last_seq": segment.last_seq,
+        "max_time": segment.max_time,
+        "marks": list(zip(segment.mark_seqs, segment.mark_offsets, strict=True)),
+    }
+    # Not fsynced: a missing or stale side file only means rescanning the segment on open.
+    segment.path.with_suffix(".idx").write_text(json.dumps(info))
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,70 @@
+"""The event log's small persistent state: how far the index got, and which events were purged.
+
+A purge is recorded as a rule "events up to seq S older than T are gone" before any file is
+deleted, so readers of the log, and an indexer re-running after a crash, skip purged events
+still lying in a segment that also holds newer ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+
+class LogState:
+    """`state.json`: the persisted indexed_seq and purge rules, rewritten atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        try:
+            saved = json.loads(path.read_text())
+        except FileNotFoundError:
+            saved = {}
+        self._indexed_seq = int(saved.get("indexed_seq", 0))
+        self._purges: list[tuple[int, int]] = [
+            (int(cutoff), int(upto)) for cutoff, upto in saved.get("purges", [])
+        ]
+
+    @property
+    def indexed_seq(self) -> int:
+        """The seq up to which the index was durably built when last saved."""
+        return self._indexed_seq
+
+    def hidden(self, seq: int, event_time: int) -> bool:
+        """True when a purge removed the event `seq` of this time."""
+        return any(seq <= upto and event_time < cutoff for cutoff, upto in self._purges)
+
+    def save_indexed(self, indexed_seq: int) -> None:
+        """Record durable indexing progress."""
+        with self._lock:
+            self._indexed_seq = indexed_seq
+            self._save()
+
+    def add_purge(self, older_than: int, upto_seq: int) -> None:
+        """Record durably that events up to `upto_seq` older than `older_than` are gone."""
+        with self._lock:
+            # A newer rule with a later cutoff makes an older one redundant (the usual case).
+            kept = [
+                (cutoff, upto)
+                for cutoff, upto in self._purges
+                if not (cutoff <= older_than and upto <= upto_seq)
+            ]
+            kept.append((older_than, upto_seq))
+            self._purges = kept
+            self._save()
+
+    def _save(self) -> None:
+        temporary = self._path.with_suffix(".tmp")
+        with temporary.open("w") as handle:
+            json.dump({"indexed_seq": self._indexed_seq, "purges": self._purges}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self._path)
+        fd = os.open(self._path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,221 @@
+"""The SQLite history index: re-indexing after a restart, dictionaries, purge, query plans."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
+from trailhouse.store.sqlite import segments
+from trailhouse.store.sqlite.event_log import SqliteEventLog
+from trailhouse.store.sqlite.lookup import _statement
+
+ACCOUNT = "1234567890123456"
+BASE_TIME = 1740787200  # 2025-03-01T00:00:00Z
+DAY = 86400
+SERVICES = ("Ecs", "Oss", "Ram")
+
+
+def record(n: int, event_time: int | None = None) -> EventRecord:
+    """Event number `n`: one every 15 minutes from BASE_TIME, varied attributes."""
+    event_time = BASE_TIME + n * 900 if event_time is None else event_time
+    service = SERVICES[n % 3]
+    body = {
+        "eventId": f"EV-{n:06d}",
+        "eventTime": event_time,
+        "serviceName": service,
+        "eventName": f"Describe{service}Things",
+        "requestParameters": {"RegionId": "cn-hangzhou", "PageSize": n % 50, "Token": f"t{n}"},
+        "userAgent": "AlibabaCloud (Linux; x86_64) Python/3.11 Core/2.13",
+    }
+    return EventRecord(
+        account_id=ACCOUNT,
+        event_id=f"EV-{n:06d}",
+        event_time=event_time,
+        event_name=f"Describe{service}Things",
+        service_name=service,
+        event_rw="Read" if n % 4 else "Write",
+        user_name=f"user{n % 5}",
+        access_key_id=f"LTAI5tKey{n % 5:012d}",
+        resource_types=("ACS::X::A", "ACS::X::B") if n % 2 else ("ACS::X::A",),
+        resource_names=(f"res-{n % 11}", f"res-{(n + 1) % 11}"),
+        body=orjson.dumps(body),
+    )
+
+
+@pytest.fixture
+def open_log(tmp_path: Path) -> Iterator[Callable[..., SqliteEventLog]]:
+    """Opens logs on one directory; closes whatever is still open at the end."""
+    opened: list[SqliteEventLog] = []
+
+    def make(train_after: int = 0) -> SqliteEventLog:
+        log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0, train_after=train_after)
+        opened.append(log)
+        return log
+
+    yield make
+    for log in opened:
+        log.close()
+
+
+def everything(log: SqliteEventLog, *conditions: tuple[LookupKey, str]) -> list[str]:
+    """Every matching event id, newest first, following next_position."""
+    query = LookupQuery(
+        ACCOUNT, BASE_TIME - DAY, BASE_TIME + 30 * DAY, Direction.BACKWARD, conditions, 40
+    )
+    ids: list[str] = []
+    while True:
+        page = log.lookup(query)
+        ids.extend(event.event_id for event in page.events)
+        if page.next_position is None:
+            return ids
+        query = LookupQuery(
+            ACCOUNT, query.start, query.end, query.direction, conditions, 40, page.next_position
+        )
+
+
+def test_an_index_lost_midway_is_rebuilt_after_restart(
+    open_log: Callable[..., SqliteEventLog], tmp_path: Path
+) -> None:
+    log = open_log()
+    records = [record(n) for n in range(400)]  # about four days
+    for at in range(0, 400, 50):
+        log.append(records[at : at + 50])
+    assert log.catch_up()
+    expected = everything(log)
+    by_user = everything(log, (LookupKey.USER, "user3"))
+    assert len(expected) == 400
+    log.close()
+    # As if the indexer had stopped at seq 150 and the newest day files never reached disk.
+    state = tmp_path / "events" / "state.json"
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "indexed_seq": 150}))
+    newest = sorted((tmp_path / "events" / "days").glob("*.sqlite"))[-2:]
+    for path in newest:
+        path.unlink()
+
+    reopened = open_log()
+    # Events in the not-yet-reindexed window are still recognised as duplicates.
+    assert reopened.append([records[399], records[10], record(400)]) == [False, False, True]
+    assert reopened.catch_up()
+    assert everything(reopened) == ["EV-000400", *expected]
+    assert everything(reopened, (LookupKey.USER, "user3")) == by_user
+    assert reopened.stats().events == 401
+    assert reopened.stats().indexed_seq == 401
+
+
+def test_bodies_before_and_after_the_dictionary_read_back(
+    open_log: Callable[..., SqliteEventLog], tmp_path: Path
+) -> None:
+    log = open_log(train_after=300)
+    records = [record(n) for n in range(1200)]
+    log.append(records[:400])
+    dictionary = tmp_path / "events" / "dicts" / "1.zdict"
+    deadline = time.monotonic() + 30
+    while not dictionary.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dictionary.exists()
+    for at in range(400, 1200, 100):
+        log.append(records[at : at + 100])
+    assert log.catch_up()
+    assert [event.body for event in log.read_after(0, 2000)] == [r.body for r in records]
+    log.close()
+
+    reopened = open_log(train_after=300)
+    assert [event.body for event in reopened.read_after(0, 2000)] == [r.body for r in records]
+    page = reopened.lookup(
+        LookupQuery(ACCOUNT, BASE_TIME, BASE_TIME + 20 * DAY, Direction.FORWARD, (), 1200)
+    )
+    assert [event.body for event in page.events] == [r.body for r in records]
+    used: dict[int, list[int]] = {}
+    for path in (tmp_path / "events" / "days").glob("*.sqlite"):
+        with sqlite3.connect(path) as conn:
+            for dict_id, size in conn.execute("SELECT dict_id, length(body) FROM events"):
+                used.setdefault(dict_id, []).append(size)
+        conn.close()
+    assert set(used) == {0, 1}
+    # The point of the dictionary: bodies shrink well below plain zstd.
+    assert sum(used[1]) / len(used[1]) < 0.7 * sum(used[0]) / len(used[0])
+
+
+def test_purge_deletes_whole_day_files_and_old_segments(
+    open_log: Callable[..., SqliteEventLog], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(segments, "SEGMENT_BYTES", 4_000)
+    log = open_log()
+    records = [record(n, BASE_TIME + n * 3600) for n in range(120)]  # five days, hourly
+    for at in range(0, 120, 6):
+        log.append(records[at : at + 6])
+    days_dir = tmp_path / "events" / "days"
+    log_dir = tmp_path / "events" / "log"
+    segments_before = len(list(log_dir.glob("*.log")))
+    assert log.catch_up()
+    assert len(list(days_dir.glob("*.sqlite"))) == 5
+
+    cutoff = BASE_TIME + 2 * DAY + 6 * 3600  # two whole days and six hours of the third go
+    assert log.purge(cutoff) == 54
+    assert sorted(p.name for p in days_dir.glob("*.sqlite")) == [
+        "20250303.sqlite",
+        "20250304.sqlite",
+        "20250305.sqlite",
+    ]
+    assert len(list(log_dir.glob("*.log"))) < segments_before
+    survivors = [r.event_id for r in records if r.event_time >= cutoff]
+    assert [event.event_id for event in log.read_after(0, 1000)] == survivors
+    assert everything(log) == survivors[::-1]
+    assert log.stats().events == 66
+    log.close()
+
+    # Purged events stay gone after a restart, even those left in a surviving segment and a
+    # re-indexing from scratch.
+    state = tmp_path / "events" / "state.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "indexed_seq": 0}))
+    reopened = open_log()
+    assert reopened.catch_up()
+    assert [event.event_id for event in reopened.read_after(0, 1000)] == survivors
+    assert everything(reopened) == survivors[::-1]
+    assert len(list(days_dir.glob("*.sqlite"))) == 3
+
+
+@pytest.mark.parametrize(
+    ("conditions", "index"),
+    [
+        ((), "events_time"),
+        (((LookupKey.EVENT_RW, "Read"),), "events_time"),
+        (((LookupKey.EVENT_NAME, "X"), (LookupKey.EVENT_RW, "Read")), "events_name"),
+        (((LookupKey.SERVICE_NAME, "Ecs"),), "events_service"),
+        (((LookupKey.USER, "u"), (LookupKey.SERVICE_NAME, "Ecs")), "events_user"),
+        (((LookupKey.EVENT_ACCESS_KEY_ID, "k"),), "events_key"),
+        (((LookupKey.EVENT_ID, "e"), (LookupKey.USER, "u")), "events_id"),
+        (((LookupKey.RESOURCE_TYPE, "t"),), "PRIMARY KEY"),
+        (((LookupKey.SERVICE_NAME, "Ecs"), (LookupKey.RESOURCE_NAME, "n")), "PRIMARY KEY"),
+    ],
+)
+@pytest.mark.parametrize("direction", list(Direction))
+def test_every_lookup_is_served_by_an_index_in_order(
+    open_log: Callable[..., SqliteEventLog],
+    tmp_path: Path,
+    conditions: tuple[tuple[LookupKey, str], ...],
+    index: str,
+    direction: Direction,
+) -> None:
+    log = open_log()
+    log.append([record(n) for n in range(20)])
+    assert log.catch_up()
+    (path,) = (tmp_path / "events" / "days").glob("*.sqlite")
+    query = LookupQuery(ACCOUNT, BASE_TIME, BASE_TIME + DAY, direction, conditions, 50)
+    statement = _statement(query, query.start, query.end)
+    params = [*statement.params[:-1], 51]
+    with sqlite3.connect(path) as conn:
+        plan = " | ".join(
+            row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {statement.sql}", params)
+        )
+    conn.close()
+    assert index in plan.split(" | ")[0], plan
+    assert "TEMP B-TREE" not in plan, plan
