@@ -8,6 +8,7 @@ thread-safe: give each thread its own.
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ class RpcClient:
         *,
         timeout: float = 30.0,
         user_agent: str = "trailhouse-client",
+        throttle_retries: int = 3,
     ) -> None:
         parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -42,6 +44,7 @@ class RpcClient:
         self._secret = access_key_secret
         self._timeout = timeout
         self._user_agent = user_agent
+        self._throttle_retries = throttle_retries
         self._connection: http.client.HTTPConnection | None = None
 
     @property
@@ -58,37 +61,30 @@ class RpcClient:
     ) -> dict[str, Any]:
         """Call `action` and return the decoded response; RequestFailed on an error answer.
 
-        `body`, when given, is sent as JSON (the way the SDK's generic call path sends it).
+        `body`, when given, is sent as JSON (the way the SDK's generic call path sends it). A
+        throttled call is resent, under a fresh signature, after the delay the server names in
+        `x-acs-retry-after` (a few times at most).
         """
         payload = b"" if body is None else orjson.dumps(body)
-        query, headers = sign_request_v3(
-            method,
-            self._host,
-            action,
-            API_VERSION,
-            dict(params or {}),
-            payload,
-            self._access_key_id,
-            self._secret,
-            content_type="application/json" if body is not None else None,
-        )
-        headers["user-agent"] = self._user_agent
-        status, data = self._send(method, f"/?{query}" if query else "/", payload, headers)
-        try:
-            document = orjson.loads(data) if data else {}
-        except orjson.JSONDecodeError:
-            raise RequestFailed(
-                status, "InvalidResponse", data[:200].decode("utf-8", "replace")
-            ) from None
-        if status >= 400 or not isinstance(document, dict):
-            document = document if isinstance(document, dict) else {}
-            raise RequestFailed(
-                status,
-                str(document.get("Code", f"HTTP{status}")),
-                str(document.get("Message", "")),
-                str(document.get("RequestId", "")),
+        for attempt in range(self._throttle_retries + 1):
+            query, headers = sign_request_v3(
+                method,
+                self._host,
+                action,
+                API_VERSION,
+                dict(params or {}),
+                payload,
+                self._access_key_id,
+                self._secret,
+                content_type="application/json" if body is not None else None,
             )
-        return document
+            headers["user-agent"] = self._user_agent
+            target = f"/?{query}" if query else "/"
+            status, data, retry_after_ms = self._send(method, target, payload, headers)
+            if status != 429 or retry_after_ms is None or attempt == self._throttle_retries:
+                break
+            time.sleep(min(retry_after_ms, 10_000) / 1000)
+        return _decode(status, data)
 
     def close(self) -> None:
         """Close the connection."""
@@ -96,15 +92,23 @@ class RpcClient:
             self._connection.close()
             self._connection = None
 
+    def __enter__(self) -> RpcClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _send(
         self, method: str, target: str, payload: bytes, headers: dict[str, str]
-    ) -> tuple[int, bytes]:
+    ) -> tuple[int, bytes, int | None]:
         for attempt in range(2):
             connection = self._connection or self._connect()
             try:
                 connection.request(method, target, body=payload, headers=headers)
                 response = connection.getresponse()
-                return response.status, response.read()
+                retry_after = response.getheader("x-acs-retry-after")
+                delay = int(retry_after) if retry_after and retry_after.isdigit() else None
+                return response.status, response.read(), delay
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 # A kept-alive connection the server had closed: reconnect once.
                 self.close()
@@ -119,3 +123,21 @@ class RpcClient:
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
         self._connection = kind(self._host, timeout=self._timeout)
         return self._connection
+
+
+def _decode(status: int, data: bytes) -> dict[str, Any]:
+    """The response document, or RequestFailed for an error answer."""
+    try:
+        document = orjson.loads(data) if data else {}
+    except orjson.JSONDecodeError:
+        text = data[:200].decode("utf-8", "replace")
+        raise RequestFailed(status, "InvalidResponse", text) from None
+    if status >= 400 or not isinstance(document, dict):
+        document = document if isinstance(document, dict) else {}
+        raise RequestFailed(
+            status,
+            str(document.get("Code", f"HTTP{status}")),
+            str(document.get("Message", "")),
+            str(document.get("RequestId", "")),
+        )
+    return document

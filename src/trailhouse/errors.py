@@ -161,8 +161,8 @@ class RequestFailed(TrailhouseError):
 
     @property
     def retryable(self) -> bool:
-        """True for throttling and server-side failures, which a retry may get past."""
-        return self.status == 429 or self.status >= 500 or self.code == "Throttling.User"
+        """True for throttling, server-side failures and lost connections (status 0)."""
+        return self.status in {0, 429} or self.status >= 500 or self.code == "Throttling.User"
 
 
 class DeliveryError(TrailhouseError):

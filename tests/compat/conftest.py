@@ -61,22 +61,22 @@ class Server:
         return f"http://{self.endpoint}"
 
     def start(self, *extra: str) -> None:
-        log = (self.data_dir.parent / "server.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "trailhouse",
-                "serve",
-                "--data-dir",
-                str(self.data_dir),
-                "--port",
-                str(self.port),
-                *extra,
-            ],
-            stdout=log,
-            stderr=log,
-        )
+        with (self.data_dir.parent / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "trailhouse",
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    *extra,
+                ],
+                stdout=log,
+                stderr=log,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -134,13 +134,14 @@ def test_whole_request_errors_store_nothing(
     elif case == "too-large":
         padding = {"blob": "x" * 200_000}
         body = {"Events": _marked(running, name, 30, requestParameters=padding)}
-    with pytest.raises(RequestFailed) as raised:
-        _client(running).call("PutEvents", body=body)
+    with _client(running) as client, pytest.raises(RequestFailed) as raised:
+        client.call("PutEvents", body=body)
     assert (raised.value.status, raised.value.code) == (status, code)
     assert message in raised.value.message
-    answer = _client(running).call(
-        "LookupEvents", {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": name}
-    )
+    with _client(running) as client:
+        answer = client.call(
+            "LookupEvents", {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": name}
+        )
     assert answer["Events"] == []
 
 
@@ -163,10 +164,13 @@ def test_malformed_json_is_refused(running: Fixture) -> None:
         content_type="application/json",
     )
     connection = http.client.HTTPConnection(running.server.endpoint, timeout=10)
-    connection.request("POST", f"/?{query}" if query else "/", body=body, headers=headers)
-    response = connection.getresponse()
-    assert response.status == 400
-    assert b'"Code":"MalformedBody"' in response.read()
+    try:
+        connection.request("POST", f"/?{query}" if query else "/", body=body, headers=headers)
+        response = connection.getresponse()
+        assert response.status == 400
+        assert b'"Code":"MalformedBody"' in response.read()
+    finally:
+        connection.close()
 
 
 def test_the_legacy_v2_signature_sends_flattened_form_fields_that_are_rebuilt(

@@ -25,15 +25,15 @@ def test_sigterm_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
     stop = threading.Event()
 
     def produce() -> None:
-        client = RpcClient(server.url, keys["AccessKeyId"], keys["AccessKeySecret"], timeout=10)
-        while not stop.is_set():
-            batch = [make_event(keys["AccountId"], 60, eventName="Shutdown") for _ in range(50)]
-            try:
-                answer = client.call("PutEvents", body={"Events": batch})
-            except RequestFailed:
-                return  # the server has gone: nothing more can be acknowledged
-            assert answer["Accepted"] == 50
-            acknowledged.extend(event["eventId"] for event in batch)
+        with RpcClient(server.url, keys["AccessKeyId"], keys["AccessKeySecret"]) as client:
+            while not stop.is_set():
+                batch = [make_event(keys["AccountId"], 60, eventName="Shutdown") for _ in range(50)]
+                try:
+                    answer = client.call("PutEvents", body={"Events": batch})
+                except RequestFailed:
+                    return  # the server has gone: nothing more can be acknowledged
+                assert answer["Accepted"] == 50
+                acknowledged.extend(event["eventId"] for event in batch)
 
     producers = [threading.Thread(target=produce) for _ in range(3)]
     for thread in producers:
@@ -46,9 +46,9 @@ def test_sigterm_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
     assert len(acknowledged) > 0
 
     server.start()
+    found: set[str] = set()
     try:
-        client = RpcClient(server.url, keys["AccessKeyId"], keys["AccessKeySecret"])
-        found: set[str] = set()
+        client = RpcClient(server.url, keys["AccessKeyId"], keys["AccessKeySecret"], timeout=60)
         token = None
         while True:
             params = {
@@ -63,6 +63,7 @@ def test_sigterm_during_ingest_loses_no_acknowledged_event(tmp_path: Path) -> No
             token = answer.get("NextToken")
             if not token:
                 break
+        client.close()
     finally:
         assert server.stop() == 0
     assert set(acknowledged) <= found
@@ -98,16 +99,20 @@ def test_demo_fills_an_empty_data_directory_and_prints_credentials(tmp_path: Pat
         assert f"serving http://127.0.0.1:{port}" in output
         credentials = orjson.loads((data_dir / "demo-credentials.json").read_bytes())["root"]
         assert credentials["AccessKeyId"] in output
-        client = RpcClient(
-            f"127.0.0.1:{port}", credentials["AccessKeyId"], credentials["AccessKeySecret"]
-        )
-        page = client.call("LookupEvents", {"MaxResults": "50"})
+        endpoint = f"127.0.0.1:{port}"
+        with RpcClient(
+            endpoint, credentials["AccessKeyId"], credentials["AccessKeySecret"]
+        ) as client:
+            page = client.call("LookupEvents", {"MaxResults": "50"})
+            signins = client.call(
+                "LookupEvents",
+                {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "ConsoleSignin"},
+            )
         assert len(page["Events"]) == 50
-        signins = client.call(
-            "LookupEvents",
-            {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "ConsoleSignin"},
-        )
         assert signins["Events"]
     finally:
         process.terminate()
-        assert process.wait(timeout=60) == 0
+        status = process.wait(timeout=60)
+        assert process.stdout is not None
+        process.stdout.close()
+    assert status == 0

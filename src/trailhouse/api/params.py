@@ -51,11 +51,11 @@ def integer(params: Mapping[str, str], name: str, default: int, low: int, high: 
     return number
 
 
-def timestamp(params: Mapping[str, str], name: str, default: int) -> int:
-    """A UTC time `YYYY-MM-DDThh:mm:ssZ` as seconds since the epoch."""
+def optional_timestamp(params: Mapping[str, str], name: str) -> int | None:
+    """A UTC time `YYYY-MM-DDThh:mm:ssZ` as seconds since the epoch, or None when absent."""
     value = params.get(name)
     if value is None or value == "":
-        return default
+        return None
     try:
         return parse_event_time(value)
     except ValueError:

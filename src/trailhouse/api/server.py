@@ -7,8 +7,11 @@ closes the stores.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from types import FrameType
 
 import uvicorn
 
@@ -38,7 +41,8 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     server = _Server(config, on_started)
     purge.start()
     try:
-        server.run()
+        with _signals_end_the_server():
+            server.run()
     finally:
         purge.stop()
         audit.close()
@@ -57,3 +61,20 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)  # type: ignore[arg-type]
         if self._on_started is not None and self.started:
             self._on_started()
+
+
+@contextlib.contextmanager
+def _signals_end_the_server() -> Iterator[None]:
+    """Make SIGTERM/SIGINT a clean stop: uvicorn re-raises the signal it handled once it has
+    shut down, which would kill the process before the stores are closed. While this is in
+    effect, that re-raised signal lands here and is only logged."""
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        log.info("received %s; shutting down", signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

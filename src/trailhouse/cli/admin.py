@@ -7,12 +7,14 @@ runs. A created secret is printed once, to stdout, and nowhere else.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from trailhouse.cli.common import add_store_options, load_settings, print_json, print_table
-from trailhouse.iam.accounts import Credentials
-from trailhouse.runtime import open_services
+from trailhouse.iam.accounts import AccountService, Credentials
+from trailhouse.store import open_metadata
 
 
 def register(commands: Any) -> None:
@@ -53,46 +55,44 @@ def register(commands: Any) -> None:
 
 
 def _account_create(arguments: argparse.Namespace) -> int:
-    services = open_services(load_settings(arguments))
-    try:
-        _print_credentials(services.accounts.create_account(arguments.account_id))
-    finally:
-        services.close()
+    with _accounts(arguments) as accounts:
+        _print_credentials(accounts.create_account(arguments.account_id))
     return 0
 
 
 def _account_list(arguments: argparse.Namespace) -> int:
-    services = open_services(load_settings(arguments))
-    try:
+    with _accounts(arguments) as accounts:
         rows = [
             (
                 account.account_id,
                 time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created_at)),
             )
-            for account in services.accounts.list_accounts()
+            for account in accounts.list_accounts()
         ]
-    finally:
-        services.close()
     print_table(("AccountId", "CreatedAt"), rows)
     return 0
 
 
 def _user_create(arguments: argparse.Namespace) -> int:
-    services = open_services(load_settings(arguments))
-    try:
-        _print_credentials(services.accounts.create_user(arguments.account_id, arguments.user_name))
-    finally:
-        services.close()
+    with _accounts(arguments) as accounts:
+        _print_credentials(accounts.create_user(arguments.account_id, arguments.user_name))
     return 0
 
 
 def _service_create(arguments: argparse.Namespace) -> int:
-    services = open_services(load_settings(arguments))
-    try:
-        _print_credentials(services.accounts.create_service(arguments.name))
-    finally:
-        services.close()
+    with _accounts(arguments) as accounts:
+        _print_credentials(accounts.create_service(arguments.name))
     return 0
+
+
+@contextlib.contextmanager
+def _accounts(arguments: argparse.Namespace) -> Iterator[AccountService]:
+    """The account service over the metadata store alone, which a running server shares."""
+    metadata = open_metadata(load_settings(arguments))
+    try:
+        yield AccountService(metadata)
+    finally:
+        metadata.close()
 
 
 def _settings(arguments: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
 """LookupEvents: one page of an account's recent history, with an opaque NextToken.
 
 A NextToken is bound to the query that produced it: reusing it with other parameters (another
-time range, attribute, direction or page size) is refused rather than silently answered.
+time range, attribute, direction or page size) is refused rather than silently answered. It
+also carries the time window the first page resolved, so a query that leaves StartTime and
+EndTime to their defaults ("the last 7 days") pages through one fixed window.
 """
 
 from __future__ import annotations
@@ -31,11 +33,15 @@ class InvalidLookup(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class LookupRequest:
-    """A LookupEvents request with its parameters parsed (times in epoch seconds)."""
+    """A LookupEvents request with its parameters parsed (times in epoch seconds).
+
+    `start` and `end` are None when the caller left them to their defaults: end = now,
+    start = end − 7 days.
+    """
 
     account_id: str
-    start: int
-    end: int
+    start: int | None
+    end: int | None
     direction: Direction
     conditions: tuple[tuple[LookupKey, str], ...]
     max_results: int
@@ -44,9 +50,11 @@ class LookupRequest:
 
 @dataclass(frozen=True, slots=True)
 class LookupResult:
-    """Raw JSON bodies of the page's events, in order, and the token of the next page."""
+    """Raw JSON bodies of the page's events, in order, the window searched, the next token."""
 
     bodies: list[bytes]
+    start: int
+    end: int
     next_token: str | None
 
 
@@ -58,7 +66,37 @@ class LookupService:
         self._retention_seconds = retention_days * 86400
         self._slack_seconds = slack_seconds
 
-    def check_window(self, start: int, end: int, now: int) -> None:
+    def lookup(self, request: LookupRequest, now: int) -> LookupResult:
+        """One page of events; `next_token` is None on the last page."""
+        if not 1 <= request.max_results <= MAX_RESULTS_LIMIT:
+            raise InvalidLookup(
+                "MaxResults", f"MaxResults must be between 1 and {MAX_RESULTS_LIMIT}"
+            )
+        fingerprint = _fingerprint(request)
+        if request.next_token:
+            after, start, end = _decode_token(request.next_token, fingerprint)
+        else:
+            after = None
+            end = request.end if request.end is not None else now
+            start = request.start if request.start is not None else end - DEFAULT_WINDOW_SECONDS
+            self._check_window(start, end, now)
+        page = self._log.lookup(
+            LookupQuery(
+                account_id=request.account_id,
+                start=start,
+                end=end,
+                direction=request.direction,
+                conditions=request.conditions,
+                limit=request.max_results,
+                after=after,
+            )
+        )
+        token = None
+        if page.next_position is not None:
+            token = _encode_token(page.next_position, start, end, fingerprint)
+        return LookupResult([event.body for event in page.events], start, end, token)
+
+    def _check_window(self, start: int, end: int, now: int) -> None:
         """Refuse a time range that is reversed or reaches past the retained history."""
         if start > end:
             raise InvalidLookup("StartTime", "StartTime must not be later than EndTime")
@@ -71,33 +109,11 @@ class LookupService:
                 "of events can be searched (deliver older events to a trail)",
             )
 
-    def lookup(self, request: LookupRequest) -> LookupResult:
-        """One page of events; `next_token` is None on the last page."""
-        if not 1 <= request.max_results <= MAX_RESULTS_LIMIT:
-            raise InvalidLookup(
-                "MaxResults", f"MaxResults must be between 1 and {MAX_RESULTS_LIMIT}"
-            )
-        fingerprint = _fingerprint(request)
-        after = _decode_token(request.next_token, fingerprint) if request.next_token else None
-        page = self._log.lookup(
-            LookupQuery(
-                account_id=request.account_id,
-                start=request.start,
-                end=request.end,
-                direction=request.direction,
-                conditions=request.conditions,
-                limit=request.max_results,
-                after=after,
-            )
-        )
-        token = _encode_token(page.next_position, fingerprint) if page.next_position else None
-        return LookupResult([event.body for event in page.events], token)
-
 
 def _fingerprint(request: LookupRequest) -> str:
     parts = [
         request.account_id,
-        str(request.start),
+        str(request.start),  # "None" when left to the default
         str(request.end),
         request.direction.value,
         str(request.max_results),
@@ -106,16 +122,20 @@ def _fingerprint(request: LookupRequest) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def _encode_token(position: LookupPosition, fingerprint: str) -> str:
-    raw = orjson.dumps({"t": position.event_time, "s": position.seq, "q": fingerprint})
+def _encode_token(position: LookupPosition, start: int, end: int, fingerprint: str) -> str:
+    raw = orjson.dumps(
+        {"t": position.event_time, "s": position.seq, "w": [start, end], "q": fingerprint}
+    )
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_token(token: str, fingerprint: str) -> LookupPosition:
+def _decode_token(token: str, fingerprint: str) -> tuple[LookupPosition, int, int]:
+    """The position, start and end a token carries; InvalidLookup for a foreign token."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
         position = LookupPosition(int(data["t"]), int(data["s"]))
+        start, end = (int(value) for value in data["w"])
         issued_for = data["q"]
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise InvalidLookup(
@@ -127,4 +147,4 @@ def _decode_token(token: str, fingerprint: str) -> LookupPosition:
             "NextToken belongs to a query with other parameters; repeat the StartTime, EndTime, "
             "Direction, MaxResults and LookupAttribute of the call that returned it",
         )
-    return position
+    return position, start, end

@@ -58,10 +58,11 @@ class PagedLog(EventLog):
         pass
 
 
+NOW = 100 * 86400
 REQUEST = LookupRequest(
     account_id="1234567890123456",
-    start=0,
-    end=1000,
+    start=NOW - 1000,
+    end=NOW,
     direction=Direction.BACKWARD,
     conditions=((LookupKey.EVENT_NAME, "StopInstance"),),
     max_results=20,
@@ -71,17 +72,17 @@ REQUEST = LookupRequest(
 def test_a_token_continues_the_same_query_from_its_position() -> None:
     log = PagedLog()
     service = LookupService(log, retention_days=90, slack_seconds=900)
-    first = service.lookup(REQUEST)
+    first = service.lookup(REQUEST, now=NOW)
     assert first.next_token
-    service.lookup(replace(REQUEST, next_token=first.next_token))
+    service.lookup(replace(REQUEST, next_token=first.next_token), now=NOW)
     assert log.queries[1].after == LookupPosition(100, 7)
 
 
 @pytest.mark.parametrize(
     "changed",
     [
-        {"start": 1},
-        {"end": 999},
+        {"start": NOW - 999},
+        {"end": NOW - 1},
         {"direction": Direction.FORWARD},
         {"max_results": 21},
         {"conditions": ((LookupKey.EVENT_NAME, "StartInstance"),)},
@@ -90,26 +91,38 @@ def test_a_token_continues_the_same_query_from_its_position() -> None:
 )
 def test_a_token_from_another_query_is_refused(changed: dict[str, object]) -> None:
     service = LookupService(PagedLog(), retention_days=90, slack_seconds=900)
-    token = service.lookup(REQUEST).next_token
+    token = service.lookup(REQUEST, now=NOW).next_token
     with pytest.raises(InvalidLookup, match="belongs to a query with other parameters"):
-        service.lookup(replace(REQUEST, next_token=token, **changed))  # type: ignore[arg-type]
+        service.lookup(replace(REQUEST, next_token=token, **changed), now=NOW)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("token", ["garbage!!", "eyJ4Ijox", "", "e30"])
 def test_a_forged_token_is_refused(token: str) -> None:
     service = LookupService(PagedLog(), retention_days=90, slack_seconds=900)
     if not token:
-        assert service.lookup(replace(REQUEST, next_token=token)).next_token
+        assert service.lookup(replace(REQUEST, next_token=token), now=NOW).next_token
         return
     with pytest.raises(InvalidLookup, match="not a token this server issued"):
-        service.lookup(replace(REQUEST, next_token=token))
+        service.lookup(replace(REQUEST, next_token=token), now=NOW)
 
 
 def test_windows_outside_the_history_are_refused() -> None:
     service = LookupService(PagedLog(), retention_days=90, slack_seconds=900)
     now = 100 * 86400
     with pytest.raises(InvalidLookup, match="later than EndTime"):
-        service.check_window(now, now - 1, now)
+        service.lookup(replace(REQUEST, start=now, end=now - 1), now=now)
     with pytest.raises(InvalidLookup, match="more than 90 days ago"):
-        service.check_window(now - 91 * 86400, now, now)
-    service.check_window(now - 90 * 86400, now, now)
+        service.lookup(replace(REQUEST, start=now - 91 * 86400, end=now), now=now)
+    service.lookup(replace(REQUEST, start=now - 90 * 86400, end=now), now=now)
+
+
+def test_default_windows_stay_fixed_across_pages() -> None:
+    log = PagedLog()
+    service = LookupService(log, retention_days=90, slack_seconds=900)
+    first = service.lookup(replace(REQUEST, start=None, end=None), now=NOW)
+    assert (first.start, first.end) == (NOW - 7 * 86400, NOW)
+    later = service.lookup(
+        replace(REQUEST, start=None, end=None, next_token=first.next_token), now=NOW + 60
+    )
+    assert (later.start, later.end) == (first.start, first.end)
+    assert (log.queries[1].start, log.queries[1].end) == (first.start, first.end)

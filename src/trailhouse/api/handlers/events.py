@@ -12,7 +12,6 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.errors import InvalidParameter, MalformedBody
 from trailhouse.events.lookup import (
     DEFAULT_MAX_RESULTS,
-    DEFAULT_WINDOW_SECONDS,
     MAX_RESULTS_LIMIT,
     InvalidLookup,
     LookupRequest,
@@ -41,30 +40,26 @@ def put_events(ctx: ActionContext) -> dict[str, Any]:
 
 def lookup_events(ctx: ActionContext) -> dict[str, Any]:
     """One page of the caller's account history (reference §1.4)."""
-    now = int(time.time())
-    end = params.timestamp(ctx.params, "EndTime", now)
-    start = params.timestamp(ctx.params, "StartTime", end - DEFAULT_WINDOW_SECONDS)
-    direction = params.choice(ctx.params, "Direction", "BACKWARD", ("BACKWARD", "FORWARD"))
-    max_results = params.integer(
-        ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
-    )
     request = LookupRequest(
         account_id=ctx.caller.account_id,
-        start=start,
-        end=end,
-        direction=Direction(direction),
+        start=params.optional_timestamp(ctx.params, "StartTime"),
+        end=params.optional_timestamp(ctx.params, "EndTime"),
+        direction=Direction(
+            params.choice(ctx.params, "Direction", "BACKWARD", ("BACKWARD", "FORWARD"))
+        ),
         conditions=_conditions(ctx),
-        max_results=max_results,
+        max_results=params.integer(
+            ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
+        ),
         next_token=ctx.params.get("NextToken") or None,
     )
     try:
-        ctx.services.lookup.check_window(start, end, now)
-        result = ctx.services.lookup.lookup(request)
+        result = ctx.services.lookup.lookup(request, now=int(time.time()))
     except InvalidLookup as invalid:
         raise InvalidParameter(str(invalid)) from None
     response: dict[str, Any] = {
-        "StartTime": format_event_time(start),
-        "EndTime": format_event_time(end),
+        "StartTime": format_event_time(result.start),
+        "EndTime": format_event_time(result.end),
         "Events": [orjson.Fragment(body) for body in result.bodies],
     }
     if result.next_token:
