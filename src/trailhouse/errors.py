@@ -5,6 +5,7 @@
     ├── StoreError                    a storage adapter failed (disk, database)
     │   └── StoreUnavailable          the store is closed or shutting down
     ├── ConflictError                 an entity that must be unique already exists
+    │   └── VersionConflict           a document changed since it was read (retry the decision)
     ├── NotFoundError                 a named entity does not exist (CLI / services)
     ├── ApiError                      answered to API callers as the JSON error envelope
     │   ├── MissingParameter, InvalidParameter, MalformedBody, RequestEntityTooLarge,
@@ -13,6 +14,11 @@
     │   │   InvalidTimeStampExpired, SignatureNonceUsed, InvalidAccessKeyIdNotFound,
     │   │   ContentSha256Mismatch
     │   ├── NoPermission
+    │   ├── trail rules (reference §1.7): InvalidTrailNameException, TrailAlreadyExistsException,
+    │   │   TrailNotFoundException, MaximumNumberOfTrailsExceededException,
+    │   │   InvalidBucketNameException, InvalidPrefixException, InvalidRegionException,
+    │   │   InsufficientMaxComputePolicyException, EntityNotExistRole, EntityAlreadyExistsRole,
+    │       EntityNotExistPolicy, MalformedPolicyDocument
     │   └── InternalError, ServiceUnavailable
     ├── RequestFailed                 a server answered a client call with an error envelope
     └── DeliveryError
@@ -46,6 +52,10 @@ class StoreUnavailable(StoreError):
 
 class ConflictError(TrailhouseError):
     """An entity that must be unique (account, user, key) already exists."""
+
+
+class VersionConflict(ConflictError):
+    """A control-plane document changed (or appeared) since it was read; nothing was written."""
 
 
 class NotFoundError(TrailhouseError):
@@ -135,6 +145,68 @@ class ContentSha256Mismatch(ApiError):
 class NoPermission(ApiError):
     code = "NoPermission"
     http_status = 403
+
+
+class InvalidTrailNameException(ApiError):
+    code = "InvalidTrailNameException"
+    http_status = 400
+
+
+class TrailAlreadyExistsException(ApiError):
+    code = "TrailAlreadyExistsException"
+    http_status = 400
+
+
+class TrailNotFoundException(ApiError):
+    code = "TrailNotFoundException"
+    http_status = 404
+
+
+class MaximumNumberOfTrailsExceededException(ApiError):
+    code = "MaximumNumberOfTrailsExceededException"
+    http_status = 403
+
+
+class InvalidBucketNameException(ApiError):
+    code = "InvalidBucketNameException"
+    http_status = 400
+
+
+class InvalidPrefixException(ApiError):
+    code = "InvalidPrefixException"
+    http_status = 400
+
+
+class InvalidRegionException(ApiError):
+    code = "InvalidRegionException"
+    http_status = 400
+
+
+class InsufficientMaxComputePolicyException(ApiError):
+    """The delivery role does not trust the trail's account or lacks the delivery policy."""
+
+    code = "InsufficientMaxComputePolicyException"
+    http_status = 403
+
+
+class EntityNotExistRole(ApiError):
+    code = "EntityNotExist.Role"
+    http_status = 404
+
+
+class EntityAlreadyExistsRole(ApiError):
+    code = "EntityAlreadyExists.Role"
+    http_status = 409
+
+
+class EntityNotExistPolicy(ApiError):
+    code = "EntityNotExist.Policy"
+    http_status = 404
+
+
+class MalformedPolicyDocument(ApiError):
+    code = "MalformedPolicyDocument"
+    http_status = 400
 
 
 class InternalError(ApiError):

@@ -117,8 +117,38 @@ class AccessKey:
     created_at: int
 
 
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A versioned JSON document of the control plane (a trail, a role, an organization…).
+
+    Documents are addressed by (kind, scope, name): the scope is usually the owning account,
+    the name the entity's key. `version` starts at 1 and grows by one with every write.
+    """
+
+    kind: str
+    scope: str
+    name: str
+    body: bytes
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentWrite:
+    """One write of an all-or-nothing commit.
+
+    `expected_version` is 0 for "must not exist yet", else the version the writer read; `body`
+    None deletes the document.
+    """
+
+    kind: str
+    scope: str
+    name: str
+    body: bytes | None
+    expected_version: int
+
+
 class MetadataStore(abc.ABC):
-    """Accounts, RAM users, access keys and nonces."""
+    """Accounts, RAM users, access keys, nonces, and the control plane's documents."""
 
     @abc.abstractmethod
     def create_account(self, account: Account) -> None:
@@ -151,6 +181,22 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def use_nonce(self, nonce: str, expires_at: int) -> bool:
         """Record a signature nonce; False when it was already used and has not expired."""
+
+    @abc.abstractmethod
+    def get_document(self, kind: str, scope: str, name: str) -> Document | None:
+        """The document at this address, or None."""
+
+    @abc.abstractmethod
+    def list_documents(self, kind: str, scope: str | None = None) -> list[Document]:
+        """Documents of a kind (within one scope, or all), ordered by scope, then name."""
+
+    @abc.abstractmethod
+    def commit(self, writes: Sequence[DocumentWrite]) -> None:
+        """Apply every write or none: VersionConflict when any expected_version is stale.
+
+        This is the control plane's only transaction: a service reads what it needs, decides,
+        and commits its writes with the versions it read, retrying on conflict.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

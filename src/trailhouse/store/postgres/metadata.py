@@ -1,19 +1,30 @@
-"""The PostgreSQL metadata store: accounts, RAM users, access keys and signature nonces."""
+"""The PostgreSQL metadata store: accounts, RAM users, access keys, signature nonces and
+control-plane documents."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
-from trailhouse.errors import ConflictError
-from trailhouse.store.ports import AccessKey, Account, MetadataStore, RamUser
-from trailhouse.store.postgres.pool import ConnectionPool
+from trailhouse.errors import ConflictError, VersionConflict
+from trailhouse.store.ports import (
+    AccessKey,
+    Account,
+    Document,
+    DocumentWrite,
+    MetadataStore,
+    RamUser,
+)
+from trailhouse.store.postgres.pool import Connection, ConnectionPool
 
 # Expired nonces are harmless (they are reusable); deleting them now and then keeps the table
 # as small as the clock-skew window allows.
 _NONCE_SWEEP_SECONDS = 60.0
 
 _KEY_COLUMNS = "access_key_id, secret, kind, account_id, name, principal_id, created_at"
+
+_DOCUMENT_COLUMNS = "kind, scope, name, body, version"
 
 
 class PostgresMetadataStore(MetadataStore):
@@ -117,6 +128,45 @@ class PostgresMetadataStore(MetadataStore):
                 conn.execute("DELETE FROM nonces WHERE expires_at < %s", (now,))
         return row is not None
 
+    def get_document(self, kind: str, scope: str, name: str) -> Document | None:
+        """The document at this address, or None."""
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                f"SELECT {_DOCUMENT_COLUMNS} FROM documents "
+                "WHERE kind = %s AND scope = %s AND name = %s",
+                (kind, scope, name),
+            ).fetchone()
+        return None if row is None else Document(*row)
+
+    def list_documents(self, kind: str, scope: str | None = None) -> list[Document]:
+        """Documents of a kind (within one scope, or all), ordered by scope, then name."""
+        with self._pool.connection() as conn:
+            if scope is None:
+                rows = conn.execute(
+                    f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = %s "
+                    "ORDER BY scope, name",
+                    (kind,),
+                ).fetchall()
+            else:
+                rows = conn.execute(
+                    f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = %s AND scope = %s "
+                    "ORDER BY name",
+                    (kind, scope),
+                ).fetchall()
+        return [Document(*row) for row in rows]
+
+    def commit(self, writes: Sequence[DocumentWrite]) -> None:
+        """Apply every write or none: VersionConflict when any expected_version is stale."""
+        if not writes:
+            return
+        # Rows are locked in address order, so two commits touching the same documents queue
+        # up instead of deadlocking; the sort is stable, so writes to one address keep order.
+        ordered = sorted(writes, key=lambda w: (w.kind, w.scope, w.name))
+        now = int(time.time())
+        with self._pool.connection() as conn, conn.transaction():
+            for write in ordered:
+                _apply(conn, write, now)
+
     def close(self) -> None:
         """Release the connections; idempotent."""
         self._pool.close()
@@ -127,3 +177,53 @@ class PostgresMetadataStore(MetadataStore):
                 return False
             self._next_sweep = now + _NONCE_SWEEP_SECONDS
             return True
+
+
+def _apply(conn: Connection, write: DocumentWrite, now: int) -> None:
+    """Check and apply one write inside the commit's transaction; VersionConflict when stale."""
+    address = (write.kind, write.scope, write.name)
+    # FOR UPDATE holds the row until the commit ends, so nobody changes it after the check.
+    row = conn.execute(
+        "SELECT version FROM documents WHERE kind = %s AND scope = %s AND name = %s FOR UPDATE",
+        address,
+    ).fetchone()
+    found = 0 if row is None else int(row[0])
+    if found != write.expected_version:
+        raise VersionConflict(_conflict_message(write, found))
+    if write.body is None:
+        conn.execute("DELETE FROM documents WHERE kind = %s AND scope = %s AND name = %s", address)
+    elif found == 0:
+        # An absent row cannot be locked: the primary key decides between concurrent creators
+        # (a second INSERT waits for the first transaction, then finds the key taken).
+        inserted = conn.execute(
+            "INSERT INTO documents (kind, scope, name, body, version, updated_at) "
+            "VALUES (%s, %s, %s, %s, 1, %s) ON CONFLICT DO NOTHING",
+            (*address, bytes(write.body), now),
+        )
+        if inserted.rowcount != 1:
+            raise VersionConflict(_conflict_message(write, None))
+    else:
+        conn.execute(
+            "UPDATE documents SET body = %s, version = version + 1, updated_at = %s "
+            "WHERE kind = %s AND scope = %s AND name = %s",
+            (bytes(write.body), now, *address),
+        )
+
+
+def _conflict_message(write: DocumentWrite, found: int | None) -> str:
+    """Why `write` was refused: its document, the version it expected and the one found.
+
+    `found` is 0 when the document does not exist, None when it appeared concurrently.
+    """
+    expected = (
+        "expected no document"
+        if write.expected_version == 0
+        else f"expected version {write.expected_version}"
+    )
+    if found is None:
+        seen = "found one created concurrently"
+    elif found == 0:
+        seen = "found none"
+    else:
+        seen = f"found version {found}"
+    return f"document {write.kind}/{write.scope}/{write.name} changed: {expected}, {seen}"

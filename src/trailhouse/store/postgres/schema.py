@@ -105,6 +105,19 @@ _DDL = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at)",
+    # Byte-wise collation: documents list in the same order as on SQLite, whatever the
+    # database's locale, and the primary key index serves that order.
+    """
+    CREATE TABLE IF NOT EXISTS documents (
+        kind TEXT COLLATE "C" NOT NULL,
+        scope TEXT COLLATE "C" NOT NULL,
+        name TEXT COLLATE "C" NOT NULL,
+        body BYTEA NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at BIGINT NOT NULL,
+        PRIMARY KEY (kind, scope, name)
+    )
+    """,
 )
 
 # Day numbers are YYYYMMDD integers; times beyond what datetime handles are clamped.

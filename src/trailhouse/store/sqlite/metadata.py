@@ -1,4 +1,5 @@
-"""The SQLite metadata store: accounts, users and access keys in `metadata.sqlite`, nonces apart.
+"""The SQLite metadata store: accounts, users, access keys and control-plane documents in
+`metadata.sqlite`, nonces apart.
 
 Access keys hold HMAC secrets, so the database files are created readable by their owner only.
 Nonces live in their own database with a cheaper sync mode: losing the last few after a power
@@ -11,12 +12,19 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
-from trailhouse.store.ports import AccessKey, Account, MetadataStore, RamUser
+from trailhouse.errors import ConflictError, StoreError, StoreUnavailable, VersionConflict
+from trailhouse.store.ports import (
+    AccessKey,
+    Account,
+    Document,
+    DocumentWrite,
+    MetadataStore,
+    RamUser,
+)
 
 _T = TypeVar("_T")
 
@@ -39,7 +47,13 @@ CREATE TABLE IF NOT EXISTS access_keys (
     account_id TEXT NOT NULL, name TEXT NOT NULL, principal_id TEXT NOT NULL,
     created_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS documents (
+    kind TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL, body BLOB NOT NULL,
+    version INTEGER NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (kind, scope, name)
+) WITHOUT ROWID;
 """
+
+_DOCUMENT_COLUMNS = "kind, scope, name, body, version"
 
 _NONCE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
@@ -180,6 +194,32 @@ class SqliteMetadataStore(MetadataStore):
 
         return self._nonces.run(use)
 
+    def get_document(self, kind: str, scope: str, name: str) -> Document | None:
+        """The document at this address, or None."""
+        row = self._one(
+            f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND scope = ? AND name = ?",
+            (kind, scope, name),
+        )
+        return None if row is None else Document(*row)
+
+    def list_documents(self, kind: str, scope: str | None = None) -> list[Document]:
+        """Documents of a kind (within one scope, or all), ordered by scope, then name."""
+        if scope is None:
+            statement = f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = ?"
+            params: tuple[str, ...] = (kind,)
+        else:
+            statement = f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE kind = ? AND scope = ?"
+            params = (kind, scope)
+        rows = self._main.run(
+            lambda c: c.execute(statement + " ORDER BY scope, name", params).fetchall()
+        )
+        return [Document(*row) for row in rows]
+
+    def commit(self, writes: Sequence[DocumentWrite]) -> None:
+        """Apply every write or none: VersionConflict when any expected_version is stale."""
+        if writes:
+            self._main.run(lambda c: _commit(c, writes, int(time.time())))
+
     def close(self) -> None:
         """Release the connections; idempotent."""
         self._nonces.close()
@@ -196,3 +236,59 @@ class SqliteMetadataStore(MetadataStore):
             lambda c: c.execute(statement, params).fetchone()
         )
         return row
+
+
+def _commit(conn: sqlite3.Connection, writes: Sequence[DocumentWrite], now: int) -> None:
+    # IMMEDIATE takes the write lock before the version checks, so no other connection (in this
+    # process or another one) can change a document between its check and its write; the busy
+    # timeout makes a concurrent committer wait for the lock instead of failing.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for write in writes:
+            address = (write.kind, write.scope, write.name)
+            row = conn.execute(
+                "SELECT version FROM documents WHERE kind = ? AND scope = ? AND name = ?", address
+            ).fetchone()
+            found = 0 if row is None else int(row[0])
+            if found != write.expected_version:
+                raise VersionConflict(_conflict_message(write, found))
+            if write.body is None:
+                conn.execute(
+                    "DELETE FROM documents WHERE kind = ? AND scope = ? AND name = ?", address
+                )
+            elif found == 0:
+                conn.execute(
+                    "INSERT INTO documents (kind, scope, name, body, version, updated_at) "
+                    "VALUES (?, ?, ?, ?, 1, ?)",
+                    (*address, bytes(write.body), now),
+                )
+            else:
+                conn.execute(
+                    "UPDATE documents SET body = ?, version = version + 1, updated_at = ? "
+                    "WHERE kind = ? AND scope = ? AND name = ?",
+                    (bytes(write.body), now, *address),
+                )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _conflict_message(write: DocumentWrite, found: int | None) -> str:
+    """Why `write` was refused: its document, the version it expected and the one found.
+
+    `found` is 0 when the document does not exist, None when it appeared concurrently.
+    """
+    expected = (
+        "expected no document"
+        if write.expected_version == 0
+        else f"expected version {write.expected_version}"
+    )
+    if found is None:
+        seen = "found one created concurrently"
+    elif found == 0:
+        seen = "found none"
+    else:
+        seen = f"found version {found}"
+    return f"document {write.kind}/{write.scope}/{write.name} changed: {expected}, {seen}"
