@@ -14,8 +14,12 @@ from dataclasses import dataclass
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.iam.accounts import AccountService
+from trailhouse.iam.organizations import OrganizationService
+from trailhouse.iam.roles import RoleService
+from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
+from trailhouse.trails.service import TrailService
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,11 @@ class Services:
 
     settings: Settings
     stores: Stores
+    regions: Regions
     accounts: AccountService
+    roles: RoleService
+    organizations: OrganizationService
+    trails: TrailService
     ingest: IngestService
     lookup: LookupService
 
@@ -42,12 +50,19 @@ class Services:
 
 def open_services(settings: Settings) -> Services:
     """Open the stores and build the services over them."""
+    regions = Regions(settings)
     stores = open_stores(settings)
     accounts = AccountService(stores.metadata)
+    roles = RoleService(stores.metadata)
+    organizations = OrganizationService(stores.metadata)
     return Services(
         settings=settings,
         stores=stores,
+        regions=regions,
         accounts=accounts,
+        roles=roles,
+        organizations=organizations,
+        trails=TrailService(stores.metadata, regions, roles, organizations),
         ingest=IngestService(settings, stores.events, accounts.account_exists),
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds

@@ -41,6 +41,16 @@ class Settings:
     region: str = _setting(
         "cn-hangzhou", "Region this server records events for when a request names none."
     )
+    regions: str = _setting(
+        "cn-hangzhou,cn-shanghai,cn-beijing,ap-southeast-1,us-west-1,eu-central-1",
+        "The regions this installation serves, comma-separated; `region` must be one of them.",
+    )
+    region_ports: str = _setting(
+        "",
+        "Extra listening ports that each serve one region, e.g. cn-shanghai=8081,us-west-1=8082 "
+        "(the main port serves `region`). The official SDK sends no region, so a region is "
+        "reached through its own port, or by a RegionId parameter on any port.",
+    )
     retention_days: int = _setting(
         90, "Days of event history kept searchable by LookupEvents before the purge."
     )

@@ -27,6 +27,7 @@ class ActionContext:
     request_id: str
     source_ip: str
     user_agent: str
+    region: str
     # Resources the call touched, as (resourceType, resourceName), for its audit event.
     resources: list[tuple[str, str]] = field(default_factory=list)
 
@@ -36,12 +37,20 @@ Handler = Callable[[ActionContext], dict[str, Any]]
 
 @dataclass(frozen=True, slots=True)
 class Action:
-    """An RPC action: its handler, whether it only reads, and whether it audits itself."""
+    """An RPC action: its handler, whether it only reads, how it is audited and authorised.
+
+    `permission` is the RAM action a RAM user needs (empty: any key of the account may call
+    it); `root_only` actions are refused to every key but the account's root key.
+    """
 
     name: str
     handler: Handler
     read_only: bool
     audited: bool = True
+    service_name: str = "Actiontrail"
+    api_version: str = "2020-07-06"
+    permission: str = ""
+    root_only: bool = False
 
 
 def action_table(*actions: Action) -> Mapping[str, Action]:

@@ -12,9 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from trailhouse.api.actions import Action, action_table
+from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
+from trailhouse.api.handlers import ram, trails
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
@@ -26,9 +27,31 @@ log = logging.getLogger(__name__)
 # How much of an oversized body is read (and discarded) before answering 413.
 _DRAIN_FACTOR = 8
 
+
+def _ram(name: str, handler: Handler, read_only: bool) -> Action:
+    """A RAM action: audited as serviceName Ram, callable with the root key only."""
+    return Action(
+        name, handler, read_only, service_name="Ram", api_version="2015-05-01", root_only=True
+    )
+
+
 ACTIONS: Mapping[str, Action] = action_table(
     Action("PutEvents", put_events, read_only=False, audited=False),
     Action("LookupEvents", lookup_events, read_only=True),
+    Action("DescribeRegions", trails.describe_regions, read_only=True),
+    Action("CreateTrail", trails.create_trail, read_only=False, permission="CreateTrail"),
+    Action("UpdateTrail", trails.update_trail, read_only=False, permission="UpdateTrail"),
+    Action("DeleteTrail", trails.delete_trail, read_only=False, permission="DeleteTrail"),
+    Action("DescribeTrails", trails.describe_trails, read_only=True, permission="DescribeTrails"),
+    Action("GetTrailStatus", trails.get_trail_status, read_only=True, permission="GetTrailStatus"),
+    Action("StartLogging", trails.start_logging, read_only=False, permission="StartLogging"),
+    Action("StopLogging", trails.stop_logging, read_only=False, permission="StopLogging"),
+    _ram("CreateRole", ram.create_role, read_only=False),
+    _ram("GetRole", ram.get_role, read_only=True),
+    _ram("ListRoles", ram.list_roles, read_only=True),
+    _ram("AttachPolicyToRole", ram.attach_policy_to_role, read_only=False),
+    _ram("DetachPolicyFromRole", ram.detach_policy_from_role, read_only=False),
+    _ram("AttachPolicyToUser", ram.attach_policy_to_user, read_only=False),
 )
 
 
@@ -55,9 +78,11 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
                 body=body,
                 form=_form(request, body),
             )
+            server = request.scope.get("server")
             origin = Origin(
                 source_ip=request.client.host if request.client else "127.0.0.1",
                 user_agent=request.headers.get("user-agent", ""),
+                port=server[1] if server else None,
             )
             result = await run_in_threadpool(dispatcher.dispatch, signed, request_id, origin)
         except ApiError as error:

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from trailhouse.api.actions import ActionContext
+from trailhouse.api.actions import Action, ActionContext
 from trailhouse.errors import ApiError
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.model import EventRecord
@@ -22,13 +22,10 @@ from trailhouse.events.validation import format_event_time
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "2020-07-06"
 _SENSITIVE = ("secret", "password", "securitytoken", "signature")
 
 
-def audit_record(
-    ctx: ActionContext, read_only: bool, error: ApiError | None, region: str
-) -> EventRecord:
+def audit_record(ctx: ActionContext, action: Action, error: ApiError | None) -> EventRecord:
     """The audit event of one call, ready to append to the caller's log."""
     now = int(time.time())
     identity = ctx.caller.identity()
@@ -38,14 +35,14 @@ def audit_record(
         "eventId": ctx.request_id,
         "eventVersion": "1",
         "eventTime": format_event_time(now),
-        "eventSource": f"actiontrail.{region}.aliyuncs.com",
+        "eventSource": f"{action.service_name.lower()}.{ctx.region}.aliyuncs.com",
         "eventName": ctx.action,
         "eventType": "ApiCall",
-        "eventRW": "Read" if read_only else "Write",
+        "eventRW": "Read" if action.read_only else "Write",
         "eventCategory": "Management",
-        "acsRegion": region,
-        "serviceName": "Actiontrail",
-        "apiVersion": API_VERSION,
+        "acsRegion": ctx.region,
+        "serviceName": action.service_name,
+        "apiVersion": action.api_version,
         "requestId": ctx.request_id,
         "sourceIpAddress": ctx.source_ip,
         "userAgent": ctx.user_agent,
@@ -65,7 +62,7 @@ def audit_record(
         event_id=ctx.request_id,
         event_time=now,
         event_name=ctx.action,
-        service_name="Actiontrail",
+        service_name=action.service_name,
         event_rw=event["eventRW"],
         user_name=identity.get("userName"),
         access_key_id=ctx.caller.access_key_id,

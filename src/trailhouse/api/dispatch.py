@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trailhouse.api.actions import Action, ActionContext
@@ -19,21 +19,25 @@ from trailhouse.errors import (
     ApiError,
     InternalError,
     InvalidActionNotFound,
+    InvalidRegionException,
     NoPermission,
     SignatureNonceUsed,
 )
+from trailhouse.iam.permissions import require
 from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.runtime import Services
+from trailhouse.store.ports import PrincipalKind
 
 SERVICE_KEY_ACTIONS = frozenset({"PutEvents"})
 
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a request came from, for its audit event."""
+    """Where a request came from (for its audit event) and which port it reached (its region)."""
 
     source_ip: str
     user_agent: str
+    port: int | None = None
 
 
 class Dispatcher:
@@ -86,8 +90,10 @@ class Dispatcher:
             request_id=request_id,
             source_ip=origin.source_ip,
             user_agent=origin.user_agent,
+            region=self._services.regions.for_port(origin.port),
         )
         try:
+            ctx = self._authorised(action, ctx)
             if action.name == "LookupEvents":
                 self._lookup_limiter.acquire(caller.account_id)
             result = action.handler(ctx)
@@ -100,7 +106,26 @@ class Dispatcher:
         self._audited(action, ctx, None)
         return result
 
+    def _authorised(self, action: Action, ctx: ActionContext) -> ActionContext:
+        """The context with the region the call names; NoPermission for a RAM user without
+        the action's permission (or any non-root key for a root-only action)."""
+        requested = ctx.params.get("RegionId")
+        if requested:
+            if requested not in self._services.regions:
+                raise InvalidRegionException(
+                    f"RegionId {requested!r} is not one of "
+                    f"{', '.join(self._services.regions.ids())}"
+                )
+            ctx = replace(ctx, region=requested)
+        if action.root_only and ctx.caller.kind != PrincipalKind.ROOT:
+            raise NoPermission(
+                f"{action.name} needs the account's root key; {ctx.caller.kind} "
+                f"{ctx.caller.name} may not call it"
+            )
+        if action.permission:
+            require(ctx.caller, action.permission, self._services.roles)
+        return ctx
+
     def _audited(self, action: Action, ctx: ActionContext, error: ApiError | None) -> None:
         if action.audited and not ctx.caller.is_service:
-            region = ctx.params.get("RegionId") or self._services.settings.region
-            self._audit.submit(audit_record(ctx, action.read_only, error, region))
+            self._audit.submit(audit_record(ctx, action, error))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -17,6 +18,7 @@ import uvicorn
 
 from trailhouse.api.app import create_app
 from trailhouse.api.audit import AuditWriter
+from trailhouse.errors import SettingsError
 from trailhouse.runtime import PurgeLoop, Services
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,11 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
         server_header=False,
     )
     server = _Server(config, on_started)
-    purge.start()
     try:
+        sockets = [_listen(settings.host, port) for port in services.regions.ports]
+        purge.start()
         with _signals_end_the_server():
-            server.run()
+            server.run(sockets=sockets)
     finally:
         purge.stop()
         audit.close()
@@ -57,8 +60,8 @@ class _Server(uvicorn.Server):
         super().__init__(config)
         self._on_started = on_started
 
-    async def startup(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
-        await super().startup(sockets)  # type: ignore[arg-type]
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
         if self._on_started is not None and self.started:
             self._on_started()
 
@@ -78,3 +81,18 @@ def _signals_end_the_server() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket for one region's port (the main port serves the default region)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        raise SettingsError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    listener.listen(2048)
+    listener.set_inheritable(True)
+    return listener

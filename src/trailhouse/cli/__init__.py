@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from trailhouse import __version__
-from trailhouse.cli import admin, events, serve
+from trailhouse.cli import admin, events, ram, serve, trails
 from trailhouse.errors import RequestFailed, TrailhouseError
 
 
@@ -27,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     admin.register(commands)
     events.register(commands)
+    trails.register(commands)
+    ram.register(commands)
     return parser
 
 

@@ -85,6 +85,10 @@ class AccountService:
         """True when an account with this id exists."""
         return self._metadata.get_account(account_id) is not None
 
+    def find_user(self, account_id: str, user_name: str) -> RamUser | None:
+        """The RAM user of this name in the account, or None."""
+        return self._metadata.get_user(account_id, user_name)
+
     def list_accounts(self) -> list[Account]:
         """Every account."""
         return self._metadata.list_accounts()

@@ -1,0 +1,98 @@
+"""RAM actions (API 2015-05-01) that trail delivery needs: roles, trust policies, policies.
+
+Served on the same endpoint as ActionTrail's, with the account's root key, so that the
+`trailhouse role` commands (or any RAM client) manage roles through the running server and
+every call lands in the account's event history with serviceName `Ram`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trailhouse.api import params
+from trailhouse.api.actions import ActionContext
+from trailhouse.errors import EntityNotExistRole, InvalidParameter
+from trailhouse.events.validation import format_event_time
+from trailhouse.iam.roles import Role
+
+ROLE_RESOURCE = "ACS::RAM::Role"
+SYSTEM_POLICY_TYPE = "System"
+
+
+def create_role(ctx: ActionContext) -> dict[str, Any]:
+    """CreateRole with RoleName, AssumeRolePolicyDocument and an optional Description."""
+    name = _role_name(ctx)
+    try:
+        role = ctx.services.roles.create_role(
+            ctx.caller.account_id,
+            name,
+            params.required(ctx.params, "AssumeRolePolicyDocument"),
+            ctx.params.get("Description", ""),
+        )
+    except ValueError as invalid:
+        raise InvalidParameter(str(invalid)) from None
+    return {"Role": _role(role)}
+
+
+def get_role(ctx: ActionContext) -> dict[str, Any]:
+    """GetRole."""
+    name = _role_name(ctx)
+    role = ctx.services.roles.find_role(ctx.caller.account_id, name)
+    if role is None:
+        raise EntityNotExistRole(
+            f"the role {name} does not exist in account {ctx.caller.account_id}"
+        )
+    return {"Role": _role(role)}
+
+
+def list_roles(ctx: ActionContext) -> dict[str, Any]:
+    """ListRoles."""
+    roles = ctx.services.roles.list_roles(ctx.caller.account_id)
+    return {"IsTruncated": False, "Roles": {"Role": [_role(role) for role in roles]}}
+
+
+def attach_policy_to_role(ctx: ActionContext) -> dict[str, Any]:
+    """AttachPolicyToRole with PolicyType System and a system PolicyName."""
+    ctx.services.roles.attach_policy(ctx.caller.account_id, _role_name(ctx), _policy_name(ctx))
+    return {}
+
+
+def detach_policy_from_role(ctx: ActionContext) -> dict[str, Any]:
+    """DetachPolicyFromRole."""
+    ctx.services.roles.detach_policy(ctx.caller.account_id, _role_name(ctx), _policy_name(ctx))
+    return {}
+
+
+def attach_policy_to_user(ctx: ActionContext) -> dict[str, Any]:
+    """AttachPolicyToUser: grant a RAM user of the account a system policy."""
+    user_name = params.required(ctx.params, "UserName")
+    if ctx.services.accounts.find_user(ctx.caller.account_id, user_name) is None:
+        raise InvalidParameter(f"the RAM user {user_name} does not exist in this account")
+    ctx.resources.append(("ACS::RAM::User", user_name))
+    ctx.services.roles.attach_user_policy(ctx.caller.account_id, user_name, _policy_name(ctx))
+    return {}
+
+
+def _role_name(ctx: ActionContext) -> str:
+    name = params.required(ctx.params, "RoleName")
+    ctx.resources.append((ROLE_RESOURCE, name))
+    return name
+
+
+def _policy_name(ctx: ActionContext) -> str:
+    kind = ctx.params.get("PolicyType", SYSTEM_POLICY_TYPE)
+    if kind != SYSTEM_POLICY_TYPE:
+        raise InvalidParameter("PolicyType must be System: trailhouse has only system policies")
+    return params.required(ctx.params, "PolicyName")
+
+
+def _role(role: Role) -> dict[str, Any]:
+    return {
+        "RoleId": role.role_id,
+        "RoleName": role.role_name,
+        "Arn": role.arn,
+        "Description": role.description,
+        "AssumeRolePolicyDocument": role.trust_policy,
+        "AttachedPolicies": list(role.policies),
+        "CreateDate": format_event_time(role.created_at),
+    }
