@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -146,33 +147,35 @@ class RoleService:
     def attach_policy(self, account_id: str, role_name: str, policy_name: str) -> Role:
         """Attach a system policy to a role (idempotent)."""
         _require_policy(policy_name)
-        for _ in range(5):
-            role, version = read(self._metadata, Role, ROLE_KIND, account_id, role_name.lower())
-            if role is None:
-                raise EntityNotExistRole(
-                    f"the role {role_name} does not exist in account {account_id}"
-                )
-            if policy_name in role.policies:
-                return role
-            updated = replace(role, policies=(*role.policies, policy_name))
-            try:
-                self._metadata.commit([self._write(updated, expected_version=version)])
-            except VersionConflict:
-                continue
-            return updated
-        raise VersionConflict(f"the role {role_name} kept changing; try again")
+        return self._change_policies(
+            account_id,
+            role_name,
+            lambda policies: policies if policy_name in policies else (*policies, policy_name),
+        )
 
     def detach_policy(self, account_id: str, role_name: str, policy_name: str) -> Role:
         """Detach a policy from a role (idempotent)."""
+        return self._change_policies(
+            account_id, role_name, lambda policies: tuple(p for p in policies if p != policy_name)
+        )
+
+    def _change_policies(
+        self,
+        account_id: str,
+        role_name: str,
+        change: Callable[[tuple[str, ...]], tuple[str, ...]],
+    ) -> Role:
+        """Read the role, change its policy list, commit at the version read; retry on conflict."""
         for _ in range(5):
             role, version = read(self._metadata, Role, ROLE_KIND, account_id, role_name.lower())
             if role is None:
                 raise EntityNotExistRole(
                     f"the role {role_name} does not exist in account {account_id}"
                 )
-            if policy_name not in role.policies:
+            policies = change(role.policies)
+            if policies == role.policies:
                 return role
-            updated = replace(role, policies=tuple(p for p in role.policies if p != policy_name))
+            updated = replace(role, policies=policies)
             try:
                 self._metadata.commit([self._write(updated, expected_version=version)])
             except VersionConflict:

@@ -12,6 +12,7 @@ import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from trailhouse.errors import VersionConflict
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 
 
@@ -145,6 +146,24 @@ class DocumentWrite:
     name: str
     body: bytes | None
     expected_version: int
+
+    def conflict(self, found: int | None) -> VersionConflict:
+        """The error refusing this write: its document, the version expected and the one found
+        (0 when the document does not exist, None when it appeared concurrently)."""
+        expected = (
+            "expected no document"
+            if self.expected_version == 0
+            else f"expected version {self.expected_version}"
+        )
+        if found is None:
+            seen = "found one created concurrently"
+        elif found == 0:
+            seen = "found none"
+        else:
+            seen = f"found version {found}"
+        return VersionConflict(
+            f"document {self.kind}/{self.scope}/{self.name} changed: {expected}, {seen}"
+        )
 
 
 class MetadataStore(abc.ABC):

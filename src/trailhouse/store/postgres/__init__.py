@@ -20,13 +20,7 @@ _METADATA_CONNECTIONS = 4
 
 def open_stores(settings: Settings) -> Stores:
     """Open the event log and metadata store in `settings.database_url`, creating the schema."""
-    event_pool = ConnectionPool(settings.database_url, max_size=_EVENT_CONNECTIONS)
-    try:
-        with event_pool.connection() as conn:
-            create_schema(conn)
-    except BaseException:
-        event_pool.close()
-        raise
+    event_pool = _pool_with_schema(settings.database_url, _EVENT_CONNECTIONS)
     metadata_pool = ConnectionPool(settings.database_url, max_size=_METADATA_CONNECTIONS)
     return Stores(
         events=PostgresEventLog(event_pool), metadata=PostgresMetadataStore(metadata_pool)
@@ -35,11 +29,16 @@ def open_stores(settings: Settings) -> Stores:
 
 def open_metadata(settings: Settings) -> PostgresMetadataStore:
     """Open only the metadata store in `settings.database_url`, creating the schema."""
-    pool = ConnectionPool(settings.database_url, max_size=_METADATA_CONNECTIONS)
+    return PostgresMetadataStore(_pool_with_schema(settings.database_url, _METADATA_CONNECTIONS))
+
+
+def _pool_with_schema(url: str, size: int) -> ConnectionPool:
+    """A connection pool on a database whose schema is created (idempotently) first."""
+    pool = ConnectionPool(url, max_size=size)
     try:
         with pool.connection() as conn:
             create_schema(conn)
     except BaseException:
         pool.close()
         raise
-    return PostgresMetadataStore(pool)
+    return pool

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from trailhouse.errors import ConflictError, VersionConflict
+from trailhouse.errors import ConflictError
 from trailhouse.store.ports import (
     AccessKey,
     Account,
@@ -189,7 +189,7 @@ def _apply(conn: Connection, write: DocumentWrite, now: int) -> None:
     ).fetchone()
     found = 0 if row is None else int(row[0])
     if found != write.expected_version:
-        raise VersionConflict(_conflict_message(write, found))
+        raise write.conflict(found)
     if write.body is None:
         conn.execute("DELETE FROM documents WHERE kind = %s AND scope = %s AND name = %s", address)
     elif found == 0:
@@ -201,29 +201,10 @@ def _apply(conn: Connection, write: DocumentWrite, now: int) -> None:
             (*address, bytes(write.body), now),
         )
         if inserted.rowcount != 1:
-            raise VersionConflict(_conflict_message(write, None))
+            raise write.conflict(None)
     else:
         conn.execute(
             "UPDATE documents SET body = %s, version = version + 1, updated_at = %s "
             "WHERE kind = %s AND scope = %s AND name = %s",
             (bytes(write.body), now, *address),
         )
-
-
-def _conflict_message(write: DocumentWrite, found: int | None) -> str:
-    """Why `write` was refused: its document, the version it expected and the one found.
-
-    `found` is 0 when the document does not exist, None when it appeared concurrently.
-    """
-    expected = (
-        "expected no document"
-        if write.expected_version == 0
-        else f"expected version {write.expected_version}"
-    )
-    if found is None:
-        seen = "found one created concurrently"
-    elif found == 0:
-        seen = "found none"
-    else:
-        seen = f"found version {found}"
-    return f"document {write.kind}/{write.scope}/{write.name} changed: {expected}, {seen}"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from trailhouse.errors import ConflictError, StoreError, StoreUnavailable, VersionConflict
+from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
 from trailhouse.store.ports import (
     AccessKey,
     Account,
@@ -251,7 +251,7 @@ def _commit(conn: sqlite3.Connection, writes: Sequence[DocumentWrite], now: int)
             ).fetchone()
             found = 0 if row is None else int(row[0])
             if found != write.expected_version:
-                raise VersionConflict(_conflict_message(write, found))
+                raise write.conflict(found)
             if write.body is None:
                 conn.execute(
                     "DELETE FROM documents WHERE kind = ? AND scope = ? AND name = ?", address
@@ -273,22 +273,3 @@ def _commit(conn: sqlite3.Connection, writes: Sequence[DocumentWrite], now: int)
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-
-
-def _conflict_message(write: DocumentWrite, found: int | None) -> str:
-    """Why `write` was refused: its document, the version it expected and the one found.
-
-    `found` is 0 when the document does not exist, None when it appeared concurrently.
-    """
-    expected = (
-        "expected no document"
-        if write.expected_version == 0
-        else f"expected version {write.expected_version}"
-    )
-    if found is None:
-        seen = "found one created concurrently"
-    elif found == 0:
-        seen = "found none"
-    else:
-        seen = f"found version {found}"
-    return f"document {write.kind}/{write.scope}/{write.name} changed: {expected}, {seen}"
