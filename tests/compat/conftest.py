@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,8 @@ class Server:
     def url(self) -> str:
         return f"http://{self.endpoint}"
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, env: Mapping[str, str] | None = None) -> None:
+        """Start the server; `env` adds environment variables (e.g. TRAILHOUSE_REGION_PORTS)."""
         with (self.data_dir.parent / "server.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -76,6 +78,7 @@ class Server:
                 ],
                 stdout=log,
                 stderr=log,
+                env=None if env is None else {**os.environ, **env},
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -179,3 +182,67 @@ def put_events(client: Client, events: list[dict[str, Any]]) -> dict[str, Any]:
     request = utils_models.OpenApiRequest(body={"Events": events})
     answer: dict[str, Any] = client.call_api(params, request, RuntimeOptions())
     return answer["body"]
+
+
+@dataclass(frozen=True)
+class Regional:
+    """A server whose main port serves cn-hangzhou and whose extra ports serve other regions."""
+
+    server: Server
+    region_ports: dict[str, int]
+
+    def endpoint(self, region: str) -> str:
+        """host:port reaching `region` (the main port for the server's default region)."""
+        if region == "cn-hangzhou":
+            return self.server.endpoint
+        return f"127.0.0.1:{self.region_ports[region]}"
+
+    def new_account(self) -> Keys:
+        """A fresh account (written to the metadata while the server runs)."""
+        return _keys(trailhouse("account", "create", "--data-dir", str(self.server.data_dir)))
+
+    def new_user(self, account_id: str, user_name: str) -> Keys:
+        """A fresh RAM user of `account_id`, without any policy."""
+        return _keys(
+            trailhouse(
+                "user",
+                "create",
+                "--data-dir",
+                str(self.server.data_dir),
+                "--account-id",
+                account_id,
+                "--user-name",
+                user_name,
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def regional(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regional]:
+    """A second server, for trail tests, with cn-shanghai and ap-southeast-1 on their own ports;
+    tests make their own accounts on it (`new_account`) so that trail quotas never collide."""
+    data_dir = tmp_path_factory.mktemp("regional") / "data"
+    trailhouse("account", "create", "--data-dir", str(data_dir))  # creates the store
+    region_ports = {"cn-shanghai": free_port(), "ap-southeast-1": free_port()}
+    server = Server(data_dir, free_port())
+    server.start(
+        env={
+            "TRAILHOUSE_REGION_PORTS": ",".join(f"{r}={p}" for r, p in region_ports.items()),
+        }
+    )
+    try:
+        yield Regional(server, region_ports)
+    finally:
+        assert server.stop() == 0
+
+
+def sdk_at(endpoint: str, keys: Keys) -> Client:
+    """The official ActionTrail client, pointed at one region port (`host:port`)."""
+    config = openapi_models.Config(
+        access_key_id=keys.access_key_id,
+        access_key_secret=keys.access_key_secret,
+        endpoint=endpoint,
+        protocol="http",
+        region_id="cn-hangzhou",
+    )
+    return Client(config)
