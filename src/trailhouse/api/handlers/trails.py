@@ -80,6 +80,7 @@ def describe_trails(ctx: ActionContext) -> dict[str, Any]:
     """DescribeTrails: the trails this region shows, optionally with shadow and org trails."""
     listed = ctx.params.get("NameList")
     names = [n.strip() for n in listed.split(",") if n.strip()] if listed else None
+    ctx.resources.extend((TRAIL_RESOURCE, name) for name in names or ())
     views = ctx.services.trails.describe(
         ctx.caller.account_id,
         ctx.region,
