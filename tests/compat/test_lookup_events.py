@@ -75,6 +75,8 @@ def _lookup(client: Client, attributes: list[tuple[str, str]], **params: Any) ->
 
 
 def _all_pages(client: Client, attributes: list[tuple[str, str]], **params: Any) -> list[str]:
+    # The same StartTime on every page: a token is valid only for the query that issued it.
+    params.setdefault("start_time", format_event_time(int(time.time()) - 7 * 86400))
     ids: list[str] = []
     token = None
     for _ in range(100):

@@ -25,10 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"trailhouse {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve.register(commands)
-    admin.register(commands)
+    user_commands = admin.register(commands)
     events.register(commands)
     trails.register(commands)
-    ram.register(commands)
+    ram.register(commands, user_commands)
     return parser
 
 

@@ -17,8 +17,8 @@ from trailhouse.iam.accounts import AccountService, Credentials
 from trailhouse.store import open_metadata
 
 
-def register(commands: Any) -> None:
-    """Add the administration sub-commands."""
+def register(commands: Any) -> Any:
+    """Add the administration sub-commands; return the `user` group for client commands."""
     account = commands.add_parser("account", help="create accounts").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -30,7 +30,7 @@ def register(commands: Any) -> None:
     add_store_options(listing)
     listing.set_defaults(run=_account_list)
 
-    user = commands.add_parser("user", help="create RAM users").add_subparsers(
+    user = commands.add_parser("user", help="RAM users and their policies").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     create = user.add_parser("create", help="create a RAM user and print its AccessKey")
@@ -52,6 +52,7 @@ def register(commands: Any) -> None:
     settings = commands.add_parser("settings", help="print every setting, its value and help")
     add_store_options(settings)
     settings.set_defaults(run=_settings)
+    return user
 
 
 def _account_create(arguments: argparse.Namespace) -> int:

@@ -27,8 +27,8 @@ from trailhouse.store import open_metadata
 SYSTEM_POLICY_TYPE = "System"
 
 
-def register(commands: Any) -> None:
-    """Add the role, user attach-policy and org sub-commands (after `admin` added `user`)."""
+def register(commands: Any, user_commands: Any) -> None:
+    """Add the role and org sub-commands, and `attach-policy` to the `user` group."""
     role = commands.add_parser("role", help="manage RAM roles (root key)").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
     get.add_argument("--role-name", required=True)
     _client_command(get, _role_get, "table", "json")
 
-    attach = _user_commands(commands).add_parser(
+    attach = user_commands.add_parser(
         "attach-policy", help="attach a system policy to a RAM user (AttachPolicyToUser)"
     )
     attach.add_argument("--user-name", required=True)
@@ -87,18 +87,6 @@ def register(commands: Any) -> None:
     show.add_argument("--account-id", required=True)
     add_store_options(show)
     show.set_defaults(run=_org_show)
-
-
-def _user_commands(commands: Any) -> Any:
-    """The `user` sub-command group, which the admin module may have added already."""
-    parser = commands.choices.get("user")
-    if parser is None:
-        parser = commands.add_parser("user", help="RAM users")
-    else:
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                return action
-    return parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
 
 def _client_command(parser: argparse.ArgumentParser, run: Any, *outputs: str) -> None:
