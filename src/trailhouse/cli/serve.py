@@ -88,9 +88,9 @@ def _prepare_demo(services: Services) -> dict[str, dict[str, str]]:
 def _record_demo_events(services: Services, caller: Caller) -> None:
     start, end = recent_window(DEMO_DAYS)
     generator = DemoEvents(DEMO_ACCOUNT_ID)
-    batch: list[object] = []
+    batch: list[bytes] = []
     for event in generator.between(start, end, DEMO_DAYS * DEMO_EVENTS_PER_DAY):
-        batch.append(event)
+        batch.append(orjson.dumps(event))
         if len(batch) == 1000:
             services.ingest.put_events(caller, batch)
             batch = []

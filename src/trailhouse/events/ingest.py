@@ -11,13 +11,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from trailhouse.events.fast_path import recipient_of, validate_raw_event
 from trailhouse.events.model import EventRecord
-from trailhouse.events.validation import (
-    EventRejected,
-    RejectCode,
-    ValidationLimits,
-    validate_event,
-)
+from trailhouse.events.validation import EventRejected, RejectCode, ValidationLimits
 from trailhouse.iam.principals import Caller, is_account_id
 from trailhouse.settings import Settings
 from trailhouse.store.ports import EventLog
@@ -51,8 +47,8 @@ class IngestService:
         self._log = log
         self._account_exists = account_exists
 
-    def put_events(self, caller: Caller, events: Sequence[object]) -> PutEventsResult:
-        """Validate `events` and durably append the valid ones; see the module docstring."""
+    def put_events(self, caller: Caller, events: Sequence[bytes]) -> PutEventsResult:
+        """Validate `events` (each its raw JSON) and durably append the valid ones."""
         limits = ValidationLimits(
             now=int(time.time()),
             retention_seconds=self._settings.retention_days * 86400,
@@ -64,7 +60,7 @@ class IngestService:
         for index, event in enumerate(events):
             try:
                 account_id = self._recipient(caller, event)
-                records.append(validate_event(event, account_id=account_id, limits=limits))
+                records.append(validate_raw_event(event, account_id=account_id, limits=limits))
             except EventRejected as rejected:
                 failed.append(FailedEvent(index, rejected.code, rejected.message))
         stored = sum(self._log.append(records)) if records else 0
@@ -74,10 +70,10 @@ class IngestService:
         """Append events trailhouse itself produced (self-audit, demo); count the new ones."""
         return sum(self._log.append(records)) if records else 0
 
-    def _recipient(self, caller: Caller, event: object) -> str:
+    def _recipient(self, caller: Caller, event: bytes) -> str:
         if not caller.is_service:
             return caller.account_id
-        recipient = event.get("recipientAccountId") if isinstance(event, dict) else None
+        recipient = recipient_of(event)
         if recipient is None:
             raise EventRejected(
                 RejectCode.RECIPIENT,

@@ -8,8 +8,6 @@ trailhouse fill: `eventId` (derived from the event's content, so a retried event
 
 from __future__ import annotations
 
-import calendar
-import datetime
 import hashlib
 import ipaddress
 import re
@@ -109,13 +107,31 @@ class ValidationLimits:
 
 def parse_event_time(value: str) -> int:
     """Seconds since the epoch for an ActionTrail time `YYYY-MM-DDThh:mm:ssZ`; ValueError if not."""
-    match = _EVENT_TIME.match(value)
-    if match is None:
+    if _EVENT_TIME.match(value) is None:
         raise ValueError(value)
-    # datetime rejects out-of-range fields (month 13, February 30) that timegm would roll over.
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    moment = datetime.datetime(year, month, day, hour, minute, second, tzinfo=datetime.UTC)
-    return calendar.timegm(moment.utctimetuple())
+    year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    if not (1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)):
+        raise ValueError(value)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError(value)
+    return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    year -= month <= 2
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
 
 
 def format_event_time(epoch_seconds: int) -> str:
@@ -184,8 +200,8 @@ def validate_event(event: object, *, account_id: str, limits: ValidationLimits) 
         event_rw=event["eventRW"],
         user_name=identity.get("userName"),
         access_key_id=identity.get("accessKeyId"),
-        resource_types=_split_resources(event.get("resourceType")),
-        resource_names=_split_resources(event.get("resourceName")),
+        resource_types=split_resources(event.get("resourceType")),
+        resource_names=split_resources(event.get("resourceName")),
         body=body,
     )
 
@@ -258,9 +274,13 @@ def _check_source_address(value: str, event_type: str, identity_type: str) -> No
             ) from None
 
 
-def _split_resources(value: str | None) -> tuple[str, ...]:
+def split_resources(value: str | None) -> tuple[str, ...]:
+    """The resource types or names an event lists, joined by ',' or ';' (no duplicates)."""
     if not value:
         return ()
+    if "," not in value and ";" not in value:
+        stripped = value.strip()
+        return (stripped,) if stripped else ()
     parts = (part.strip() for part in _RESOURCE_SPLIT.split(value))
     return tuple(dict.fromkeys(part for part in parts if part))
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
 import orjson
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.errors import InvalidParameter, MalformedBody
+from trailhouse.events.fast_path import Batch
 from trailhouse.events.lookup import (
     DEFAULT_MAX_RESULTS,
     MAX_RESULTS_LIMIT,
@@ -88,15 +90,18 @@ def _conditions(ctx: ActionContext) -> tuple[tuple[LookupKey, str], ...]:
     return tuple(conditions)
 
 
-def _events_from(ctx: ActionContext) -> list[object]:
-    """The `Events` array from a JSON body, or from a form/query field holding JSON."""
-    if (ctx.body and "json" in ctx.content_type) or ctx.body.lstrip()[:1] == b"{":
+def _events_from(ctx: ActionContext) -> list[bytes]:
+    """Each event's raw JSON: from a JSON body, or a form/query field holding the JSON array,
+    or the SDK's flattened form fields."""
+    is_json = "json" in ctx.content_type or ctx.body.lstrip()[:1] == b"{"
+    if ctx.body and is_json:
         try:
-            document = orjson.loads(ctx.body)
-        except orjson.JSONDecodeError as exc:
+            return [bytes(raw) for raw in _decode_batch(ctx.body).Events]
+        except msgspec.ValidationError as exc:
+            raise MalformedBody(_batch_problem(str(exc))) from None
+        except msgspec.DecodeError as exc:
             raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
-        events = document.get("Events") if isinstance(document, dict) else None
-    elif "Events" in ctx.params:
+    if "Events" in ctx.params:
         try:
             events = orjson.loads(ctx.params["Events"])
         except orjson.JSONDecodeError as exc:
@@ -106,13 +111,22 @@ def _events_from(ctx: ActionContext) -> list[object]:
         if events is not None:
             events = [_typed_form_event(event) for event in events]
     if events is None:
-        raise MalformedBody(
+        raise MalformedBody(_batch_problem("Object missing required field `Events`"))
+    if not isinstance(events, list):
+        raise MalformedBody("Events must be a JSON array of event objects")
+    return [orjson.dumps(event) for event in events]
+
+
+_decode_batch = msgspec.json.Decoder(Batch).decode
+
+
+def _batch_problem(detail: str) -> str:
+    if "missing required field" in detail:
+        return (
             'PutEvents needs a JSON body {"Events": [...]}, a form field Events holding the JSON '
             "array, or the SDK's flattened form fields Events.N.…"
         )
-    if not isinstance(events, list):
-        raise MalformedBody("Events must be a JSON array of event objects")
-    return events
+    return "Events must be a JSON array of event objects"
 
 
 # Form fields carry only strings; these event fields are booleans in the schema.
