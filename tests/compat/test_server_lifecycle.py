@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 import orjson
 from factory import make_event
 
-from conftest import Server, free_port, trailhouse
+from conftest import Fixture, Server, free_port, trailhouse
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 
@@ -116,3 +117,18 @@ def test_demo_fills_an_empty_data_directory_and_prints_credentials(tmp_path: Pat
         assert process.stdout is not None
         process.stdout.close()
     assert status == 0
+
+
+def test_keep_alive_round_trips_do_not_stall(running: Fixture) -> None:
+    """A delayed-ACK stall costs ~40 ms a request; a healthy round trip here takes ~1 ms."""
+    connection = http.client.HTTPConnection(running.server.endpoint, timeout=10)
+    try:
+        timings = []
+        for _ in range(21):
+            started = time.perf_counter()
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            timings.append(time.perf_counter() - started)
+    finally:
+        connection.close()
+    assert sorted(timings)[10] < 0.02
