@@ -246,3 +246,34 @@ def sdk_at(endpoint: str, keys: Keys) -> Client:
         region_id="cn-hangzhou",
     )
     return Client(config)
+
+
+def run_cli(
+    *arguments: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the trailhouse command with `env` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "trailhouse", *arguments],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def cli_environment(server: Server, config_dir: Path, keys: Keys | None = None) -> dict[str, str]:
+    """This process's environment without credentials or trailhouse settings, pointed at
+    `server`, with profiles in `config_dir` and, when given, `keys` as the credentials."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ALIBABA_CLOUD_", "TRAILHOUSE_"))
+    }
+    env["TRAILHOUSE_CONFIG"] = str(config_dir / "config.json")
+    env["TRAILHOUSE_ENDPOINT"] = server.url
+    if keys is not None:
+        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = keys.access_key_id
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = keys.access_key_secret
+    return env

@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import orjson
 from factory import make_event
 
-from conftest import Fixture
+from conftest import Fixture, cli_environment, run_cli
 
 
-def _run(
-    *arguments: str, env: dict[str, str], stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "trailhouse", *arguments],
-        input=stdin,
-        capture_output=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+def _run(*arguments: str, env: dict[str, str], stdin: str | None = None) -> CompletedProcess[str]:
+    return run_cli(*arguments, env=env, stdin=stdin)
 
 
 def _environment(running: Fixture, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ALIBABA_CLOUD_", "TRAILHOUSE_"))
-    }
-    env["TRAILHOUSE_CONFIG"] = str(tmp_path / "config.json")
-    env["TRAILHOUSE_ENDPOINT"] = running.server.url
-    env.update(extra)
-    return env
+    return {**cli_environment(running.server, tmp_path), **extra}
 
 
 def test_events_put_from_a_file_then_lookup_from_a_profile(
@@ -63,7 +44,7 @@ def test_events_put_from_a_file_then_lookup_from_a_profile(
     put = _run("events", "put", str(path), "--profile", "ops", env=env)
     assert put.returncode == 1  # one event failed
     assert json.loads(put.stdout) == {"Sent": 1200, "Accepted": 1199, "Failed": 1}
-    assert b"line 8: InvalidEvent.InvalidField: eventRW" in put.stderr
+    assert "line 8: InvalidEvent.InvalidField: eventRW" in put.stderr
 
     lookup = _run(
         "events",
@@ -94,11 +75,11 @@ def test_credentials_from_the_environment_and_a_table(running: Fixture, tmp_path
         ALIBABA_CLOUD_ACCESS_KEY_SECRET=running.alice.access_key_secret,
     )
     event = make_event(running.root.account_id, 30, eventName="CliFromStdin")
-    put = _run("events", "put", "-", env=env, stdin=orjson.dumps(event) + b"\n")
+    put = _run("events", "put", "-", env=env, stdin=orjson.dumps(event).decode() + "\n")
     assert put.returncode == 0, put.stderr
     lookup = _run("events", "lookup", "--attribute", f"EventId={event['eventId']}", env=env)
     assert lookup.returncode == 0, lookup.stderr
-    lines = lookup.stdout.decode().splitlines()
+    lines = lookup.stdout.splitlines()
     assert lines[0].split() == [
         "EventTime",
         "Service",
@@ -121,7 +102,7 @@ def test_errors_are_one_line_with_the_code(running: Fixture, tmp_path: Path) -> 
     )
     lookup = _run("events", "lookup", env=env)
     assert lookup.returncode == 1
-    assert lookup.stderr.decode().startswith("trailhouse: SignatureDoesNotMatch:")
+    assert lookup.stderr.startswith("trailhouse: SignatureDoesNotMatch:")
     no_credentials = _run("events", "lookup", env=_environment(running, tmp_path))
     assert no_credentials.returncode == 1
-    assert b"no credentials" in no_credentials.stderr
+    assert "no credentials" in no_credentials.stderr

@@ -5,36 +5,19 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import ACCOUNT_A, ACCOUNT_B, Fixture, Keys
+from conftest import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, cli_environment, run_cli
 
 
 def _run(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "trailhouse", *arguments],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    return run_cli(*arguments, env=env)
 
 
 def _environment(running: Fixture, tmp_path: Path, keys: Keys) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("ALIBABA_CLOUD_", "TRAILHOUSE_"))
-    }
-    env["TRAILHOUSE_CONFIG"] = str(tmp_path / "config.json")
-    env["TRAILHOUSE_ENDPOINT"] = running.server.url
-    env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = keys.access_key_id
-    env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = keys.access_key_secret
-    return env
+    return cli_environment(running.server, tmp_path, keys)
 
 
 def _ok(*arguments: str, env: dict[str, str]) -> str:
