@@ -1,0 +1,1 @@
+"""The MaxCompute-style warehouse: projects, tables, MaxCompute SQL, quotas and bills."""

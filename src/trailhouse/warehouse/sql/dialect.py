@@ -1,0 +1,350 @@
+"""A sqlglot dialect for MaxCompute SQL and its translation to DuckDB SQL with the same results.
+
+Reading MaxCompute as Hive gives silently wrong answers (format tokens, 3-argument DATEDIFF), so
+the MaxCompute functions are parsed here into sqlglot's canonical expressions. Datetimes are naive
+and in UTC, the warehouse's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import ClassVar
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.dialects.hive import Hive
+from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.helper import seq_get
+from sqlglot.parsers.hive import HiveParser
+
+
+class UnsupportedSql(ValueError):
+    """A statement or function that trailhouse's MaxCompute SQL does not support."""
+
+
+class InvalidSql(ValueError):
+    """SQL text that does not parse as MaxCompute SQL."""
+
+
+# MaxCompute format tokens (matched case-insensitively, longest first) and their strftime twins.
+_FORMAT_TOKENS = (
+    ("yyyy", "%Y"),
+    ("ff3", "%f_three"),  # sqlglot's name for milliseconds; DuckDB writes it as %g
+    ("mm", "%m"),
+    ("dd", "%d"),
+    ("hh", "%H"),
+    ("mi", "%M"),
+    ("ss", "%S"),
+)
+
+# MaxCompute datepart names and the unit sqlglot generates.
+_UNITS = {
+    "yyyy": "YEAR",
+    "year": "YEAR",
+    "mm": "MONTH",
+    "mon": "MONTH",
+    "month": "MONTH",
+    "dd": "DAY",
+    "day": "DAY",
+    "hh": "HOUR",
+    "hour": "HOUR",
+    "mi": "MINUTE",
+    "ss": "SECOND",
+}
+
+_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
+
+
+# Java (SimpleDateFormat) letters that DATE_FORMAT takes, matched case-sensitively, longest first.
+_JAVA_TOKENS = (
+    ("yyyy", "%Y"),
+    ("yy", "%y"),
+    ("MMMM", "%B"),
+    ("MMM", "%b"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("hh", "%I"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSS", "%f_three"),
+    ("EEEE", "%A"),
+    ("EEE", "%a"),
+    ("a", "%p"),
+)
+
+
+def _convert_format(pattern: str, tokens: tuple[tuple[str, str], ...], java: bool) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern[i] == "'":
+            end = pattern.find("'", i + 1)
+            if end < 0:
+                raise UnsupportedSql(f"unterminated quoted literal in datetime format {pattern!r}")
+            out.append(pattern[i + 1 : end].replace("%", "%%") if end > i + 1 else "'")
+            i = end + 1
+            continue
+        for token, strftime in tokens:
+            piece = pattern[i : i + len(token)]
+            if (piece if java else piece.lower()) == token:
+                out.append(strftime)
+                i += len(token)
+                break
+        else:
+            char = pattern[i]
+            if java and char.isascii() and char.isalpha():
+                # Java reads every unquoted letter as a field: a literal one would be a mistake.
+                raise UnsupportedSql(f"unsupported letter {char!r} in datetime format {pattern!r}")
+            out.append("%%" if char == "%" else char)
+            i += 1
+    return "".join(out)
+
+
+def maxcompute_format_to_strftime(pattern: str) -> str:
+    """Return the strftime format of a MaxCompute datetime pattern such as 'yyyy-mm-dd hh:mi:ss'.
+
+    Tokens match case-insensitively; text between single quotes, and any character that starts
+    no token, is kept literally.
+    """
+    return _convert_format(pattern, _FORMAT_TOKENS, java=False)
+
+
+def java_format_to_strftime(pattern: str) -> str:
+    """Return the strftime format of a Java DATE_FORMAT pattern such as "yyyy-MM-dd HH:mm:ss"."""
+    return _convert_format(pattern, _JAVA_TOKENS, java=True)
+
+
+def _name(node: exp.Expr) -> str:
+    return node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
+
+
+def _arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:
+    if not lo <= len(args) <= hi:
+        want = str(lo) if lo == hi else f"{lo} to {hi}"
+        raise UnsupportedSql(f"{name} takes {want} arguments, got {len(args)}")
+
+
+def _literal_text(name: str, what: str, node: exp.Expression | None) -> str:
+    if not isinstance(node, exp.Literal) or not node.is_string:
+        raise UnsupportedSql(f"{name}: the {what} must be a string literal")
+    return str(node.this)
+
+
+def _unit(name: str, node: exp.Expression | None) -> exp.Var:
+    text = _literal_text(name, "datepart", node).lower()
+    if text not in _UNITS:
+        raise UnsupportedSql(f"{name}: unsupported datepart {text!r}")
+    return exp.var(_UNITS[text])
+
+
+def _datetime(node: exp.Expression) -> exp.Expression:
+    """MaxCompute converts 'yyyy-mm-dd hh:mi:ss' strings to DATETIME implicitly; DuckDB does not."""
+    if isinstance(node, _TIMESTAMP_PRODUCERS):
+        return node
+    return exp.cast(node, exp.DataType.Type.TIMESTAMP)
+
+
+def _utc(node: exp.Expression) -> exp.Expression:
+    return exp.AtTimeZone(this=node, zone=exp.Literal.string("UTC"))
+
+
+def _to_char(args: list[exp.Expression]) -> exp.Expression:
+    _arity("TO_CHAR", args, 1, 2)
+    if len(args) == 1:
+        return exp.cast(args[0], exp.DataType.Type.VARCHAR)
+    fmt = maxcompute_format_to_strftime(_literal_text("TO_CHAR", "format", args[1]))
+    return exp.TimeToStr(this=_datetime(args[0]), format=exp.Literal.string(fmt))
+
+
+def _to_date(args: list[exp.Expression]) -> exp.Expression:
+    _arity("TO_DATE", args, 1, 2)
+    if len(args) == 1:
+        return exp.TsOrDsToDate(this=args[0], safe=True)
+    fmt = maxcompute_format_to_strftime(_literal_text("TO_DATE", "format", args[1]))
+    # MaxCompute returns NULL, not an error, for a string that does not match the format.
+    return exp.StrToTime(this=args[0], format=exp.Literal.string(fmt), safe=True)
+
+
+def _date_format(args: list[exp.Expression]) -> exp.Expression:
+    _arity("DATE_FORMAT", args, 2, 2)
+    fmt = java_format_to_strftime(_literal_text("DATE_FORMAT", "format", args[1]))
+    return exp.TimeToStr(this=_datetime(args[0]), format=exp.Literal.string(fmt))
+
+
+def _datetrunc(args: list[exp.Expression]) -> exp.Expression:
+    _arity("DATETRUNC", args, 2, 2)
+    return exp.TimestampTrunc(this=_datetime(args[0]), unit=_unit("DATETRUNC", args[1]))
+
+
+def _dateadd(args: list[exp.Expression]) -> exp.Expression:
+    _arity("DATEADD", args, 3, 3)
+    unit = _unit("DATEADD", args[2])
+    return exp.cast(
+        exp.DateAdd(this=_datetime(args[0]), expression=args[1], unit=unit),
+        exp.DataType.Type.TIMESTAMP,
+    )
+
+
+def _datediff(args: list[exp.Expression]) -> exp.Expression:
+    _arity("DATEDIFF", args, 2, 3)
+    # MaxCompute drops the parts below the unit before subtracting: DuckDB's DATE_DIFF counts
+    # unit boundaries crossed, which is the same.
+    unit = _unit("DATEDIFF", args[2]) if len(args) == 3 else exp.var("DAY")
+    return exp.DateDiff(
+        this=_datetime(args[0]), expression=_datetime(args[1]), unit=unit, big_int=True
+    )
+
+
+def _getdate(args: list[exp.Expression]) -> exp.Expression:
+    _arity("GETDATE", args, 0, 0)
+    return _utc(exp.CurrentTimestamp())
+
+
+def _weekday(args: list[exp.Expression]) -> exp.Expression:
+    _arity("WEEKDAY", args, 1, 1)
+    return exp.paren(exp.DayOfWeekIso(this=_datetime(args[0])) - 1, copy=False)
+
+
+def _from_unixtime(args: list[exp.Expression]) -> exp.Expression:
+    _arity("FROM_UNIXTIME", args, 1, 1)
+    return _utc(exp.UnixToTime(this=args[0]))
+
+
+def _unix_timestamp(args: list[exp.Expression]) -> exp.Expression:
+    _arity("UNIX_TIMESTAMP", args, 0, 1)
+    this = _datetime(args[0]) if args else _utc(exp.CurrentTimestamp())
+    # FLOOR: the fraction of a second is dropped, where a plain cast would round it.
+    return exp.cast(exp.Floor(this=exp.TimeToUnix(this=this)), exp.DataType.Type.BIGINT)
+
+
+def _get_json_object(args: list[exp.Expression]) -> exp.Expression:
+    _arity("GET_JSON_OBJECT", args, 2, 2)
+    path = _literal_text("GET_JSON_OBJECT", "path", args[1])
+    if not path.startswith("$"):
+        raise UnsupportedSql(f"GET_JSON_OBJECT: the path must start with '$', got {path!r}")
+    if "*" in path:
+        raise UnsupportedSql(f"GET_JSON_OBJECT: wildcard paths are not supported ({path!r})")
+    # ['key'] (MaxCompute's new GET_JSON_OBJECT) is ."key" in DuckDB's JSONPath.
+    path = re.sub(r"\['([^'\"]*)'\]", r'."\1"', path)
+    return exp.JSONExtractScalar(this=args[0], expression=exp.Literal.string(path))
+
+
+def _concat_ws(args: list[exp.Expression]) -> exp.Expression:
+    if len(args) < 3:
+        raise UnsupportedSql("CONCAT_WS takes a separator and at least two strings")
+    # coalesce=False: MaxCompute returns NULL when any input is NULL, and sqlglot writes the
+    # NULL check for targets whose CONCAT_WS skips NULLs (DuckDB).
+    return exp.ConcatWs(expressions=list(args), coalesce=False)
+
+
+def _regexp_extract(args: list[exp.Expression]) -> exp.Expression:
+    _arity("REGEXP_EXTRACT", args, 2, 3)
+    group = seq_get(args, 2) or exp.Literal.number(1)
+    return exp.RegexpExtract(this=args[0], expression=args[1], group=group)
+
+
+def _wm_concat(args: list[exp.Expression]) -> exp.Expression:
+    _arity("WM_CONCAT", args, 2, 2)
+    return exp.GroupConcat(this=args[1], separator=args[0])
+
+
+class MaxCompute(Hive):
+    """MaxCompute SQL: Hive syntax with MaxCompute's own date functions and format tokens."""
+
+    class Parser(HiveParser):
+        """Parses MaxCompute's functions into sqlglot's canonical expressions."""
+
+        FUNCTIONS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {
+            **HiveParser.FUNCTIONS,
+            "CONCAT_WS": _concat_ws,
+            "DATEADD": _dateadd,
+            "DATE_FORMAT": _date_format,
+            "DATEDIFF": _datediff,
+            "DATETRUNC": _datetrunc,
+            "FROM_UNIXTIME": _from_unixtime,
+            "GETDATE": _getdate,
+            "GET_JSON_OBJECT": _get_json_object,
+            "REGEXP_EXTRACT": _regexp_extract,
+            "TO_CHAR": _to_char,
+            "TO_DATE": _to_date,
+            "UNIX_TIMESTAMP": _unix_timestamp,
+            "WEEKDAY": _weekday,
+            "WM_CONCAT": _wm_concat,
+        }
+
+
+def _json_tuple_join(lateral: exp.Lateral) -> exp.Join:
+    """LATERAL VIEW JSON_TUPLE(json, 'k1', ...) t AS c1, ... as a join of one computed row."""
+    func = lateral.this
+    args = list(func.expressions)
+    alias = lateral.args.get("alias")
+    columns = list(alias.columns) if isinstance(alias, exp.TableAlias) else []
+    if len(args) < 2:
+        raise UnsupportedSql("JSON_TUPLE takes a JSON string and at least one key")
+    if len(columns) != len(args) - 1:
+        raise UnsupportedSql(
+            f"LATERAL VIEW JSON_TUPLE needs one column name per key: {len(args) - 1} keys, "
+            f"{len(columns)} names"
+        )
+    values = []
+    for key, name in zip(args[1:], columns, strict=True):
+        text = _literal_text("JSON_TUPLE", "key", key)
+        if '"' in text:
+            raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}")
+        path = exp.Literal.string(f'$."{text}"')
+        values.append(exp.alias_(exp.JSONExtractScalar(this=args[0].copy(), expression=path), name))
+    row = exp.Lateral(this=exp.Subquery(this=exp.select(*values)), alias=alias)
+    return exp.Join(this=row, kind="CROSS")
+
+
+def _rewrite_lateral_views(tree: exp.Expr) -> None:
+    for select in list(tree.find_all(exp.Select)):
+        laterals = select.args.get("laterals") or []
+        for lateral in laterals:
+            func = lateral.this
+            if not (isinstance(func, exp.Anonymous) and str(func.this).upper() == "JSON_TUPLE"):
+                name = str(func.this).upper() if isinstance(func, exp.Anonymous) else _name(func)
+                raise UnsupportedSql(f"unsupported LATERAL VIEW {name.upper()}")
+            select.append("joins", _json_tuple_join(lateral))
+        select.set("laterals", None)
+
+
+def parse(sql: str) -> exp.Query:
+    """Parse one MaxCompute SELECT statement; raise UnsupportedSql for anything else."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
+    except UnsupportedSql:
+        raise
+    except ParseError as exc:
+        raise InvalidSql(f"cannot parse the SQL: {exc}") from exc
+    if len(statements) != 1:
+        raise UnsupportedSql(f"expected one statement, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, exp.Query):
+        kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
+        raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
+    _rewrite_lateral_views(tree)
+    for node in tree.walk():
+        if isinstance(node, exp.Anonymous):
+            raise UnsupportedSql(f"unsupported function {str(node.this).upper()}")
+        if isinstance(node, (exp.DML, exp.DDL, exp.Command)):
+            raise UnsupportedSql(f"unsupported statement {_name(node).upper()} inside the query")
+    return tree
+
+
+def _null_on_invalid_json(node: exp.Expr) -> exp.Expr:
+    # MaxCompute gives NULL for invalid JSON where DuckDB raises; TRY costs nothing measurable.
+    if isinstance(node, exp.JSONExtractScalar) and not isinstance(node.parent, exp.Try):
+        return exp.Try(this=node)
+    return node
+
+
+def to_duckdb(sql: str) -> str:
+    """Translate one MaxCompute SELECT statement into DuckDB SQL that gives the same results."""
+    tree = parse(sql).transform(_null_on_invalid_json, copy=False)
+    try:
+        return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise UnsupportedSql(f"cannot translate to DuckDB: {exc}") from exc
