@@ -9,6 +9,7 @@ one behaviour suite over every adapter.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -164,6 +165,11 @@ class DocumentWrite:
         return VersionConflict(
             f"document {self.kind}/{self.scope}/{self.name} changed: {expected}, {seen}"
         )
+
+
+# Adapters store access keys in these columns, in this order: a row is `astuple(key)` and a
+# key is `AccessKey(*row)`, so the columns follow the dataclass rather than a copy of it.
+ACCESS_KEY_COLUMNS = ", ".join(field.name for field in dataclasses.fields(AccessKey))
 
 
 class MetadataStore(abc.ABC):

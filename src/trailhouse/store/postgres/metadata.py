@@ -3,12 +3,14 @@ control-plane documents."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
 
 from trailhouse.errors import ConflictError
 from trailhouse.store.ports import (
+    ACCESS_KEY_COLUMNS,
     AccessKey,
     Account,
     Document,
@@ -22,7 +24,7 @@ from trailhouse.store.postgres.pool import Connection, ConnectionPool
 # as small as the clock-skew window allows.
 _NONCE_SWEEP_SECONDS = 60.0
 
-_KEY_COLUMNS = "access_key_id, secret, kind, account_id, name, principal_id, created_at"
+_KEY_VALUES = ", ".join(["%s"] * len(ACCESS_KEY_COLUMNS.split(", ")))
 
 _DOCUMENT_COLUMNS = "kind, scope, name, body, version"
 
@@ -89,17 +91,9 @@ class PostgresMetadataStore(MetadataStore):
         """Store a new access key; ConflictError when its id exists."""
         with self._pool.connection() as conn:
             cursor = conn.execute(
-                f"INSERT INTO access_keys ({_KEY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                f"INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ({_KEY_VALUES}) "
                 "ON CONFLICT DO NOTHING",
-                (
-                    key.access_key_id,
-                    key.secret,
-                    key.kind,
-                    key.account_id,
-                    key.name,
-                    key.principal_id,
-                    key.created_at,
-                ),
+                dataclasses.astuple(key),
             )
             if cursor.rowcount != 1:
                 raise ConflictError(f"access key {key.access_key_id} already exists")
@@ -108,7 +102,7 @@ class PostgresMetadataStore(MetadataStore):
         """The access key with this id, or None."""
         with self._pool.connection() as conn:
             row = conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE access_key_id = %s",
+                f"SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = %s",
                 (access_key_id,),
             ).fetchone()
         return None if row is None else AccessKey(*row)

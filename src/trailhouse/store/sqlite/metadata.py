@@ -8,6 +8,7 @@ cut merely re-opens a replay window the clock-skew check already bounds.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 import threading
@@ -18,6 +19,7 @@ from typing import Any, TypeVar
 
 from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
 from trailhouse.store.ports import (
+    ACCESS_KEY_COLUMNS,
     AccessKey,
     Account,
     Document,
@@ -32,7 +34,7 @@ _T = TypeVar("_T")
 # as small as the clock-skew window allows.
 _NONCE_SWEEP_SECONDS = 60.0
 
-_KEY_COLUMNS = "access_key_id, secret, kind, account_id, name, principal_id, created_at"
+_KEY_VALUES = ", ".join(["?"] * len(ACCESS_KEY_COLUMNS.split(", ")))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -155,23 +157,16 @@ class SqliteMetadataStore(MetadataStore):
     def create_access_key(self, key: AccessKey) -> None:
         """Store a new access key; ConflictError when its id exists."""
         self._insert(
-            f"INSERT INTO access_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                key.access_key_id,
-                key.secret,
-                key.kind,
-                key.account_id,
-                key.name,
-                key.principal_id,
-                key.created_at,
-            ),
+            f"INSERT INTO access_keys ({ACCESS_KEY_COLUMNS}) VALUES ({_KEY_VALUES})",
+            dataclasses.astuple(key),
             f"access key {key.access_key_id} already exists",
         )
 
     def get_access_key(self, access_key_id: str) -> AccessKey | None:
         """The access key with this id, or None."""
         row = self._one(
-            f"SELECT {_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?", (access_key_id,)
+            f"SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE access_key_id = ?",
+            (access_key_id,),
         )
         return None if row is None else AccessKey(*row)
 
