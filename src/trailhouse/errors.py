@@ -19,6 +19,8 @@
     │   │   InvalidBucketNameException, InvalidPrefixException, InvalidRegionException,
     │   │   InsufficientMaxComputePolicyException, EntityNotExistRole, EntityAlreadyExistsRole,
     │       EntityNotExistPolicy, MalformedPolicyDocument
+    │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
+    │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded, JobCancelled
     │   └── InternalError, ServiceUnavailable
     ├── RequestFailed                 a server answered a client call with an error envelope
     └── DeliveryError
@@ -207,6 +209,54 @@ class EntityNotExistPolicy(ApiError):
 class MalformedPolicyDocument(ApiError):
     code = "MalformedPolicyDocument"
     http_status = 400
+
+
+class SqlParseError(ApiError):
+    """SQL text that does not parse (MaxCompute's parse exception)."""
+
+    code = "ODPS-0130161"
+    http_status = 400
+
+
+class SqlSemanticError(ApiError):
+    """SQL that parses but names an unknown column or an unsupported function or statement."""
+
+    code = "ODPS-0130071"
+    http_status = 400
+
+
+class TableNotFound(ApiError):
+    code = "ODPS-0130131"
+    http_status = 404
+
+
+class ProjectNotFound(ApiError):
+    code = "NoSuchProject"
+    http_status = 404
+
+
+class JobNotFound(ApiError):
+    code = "NoSuchJob"
+    http_status = 404
+
+
+class NoAvailableQuota(ApiError):
+    """A region where the account has no MaxCompute quota a new project could be bound to."""
+
+    code = "NoAvailableQuota"
+    http_status = 400
+
+
+class QuotaExceeded(ApiError):
+    """A job refused or stopped by its quota: queue full, or more memory than the quota has."""
+
+    code = "QuotaExceeded"
+    http_status = 429
+
+
+class JobCancelled(ApiError):
+    code = "JobCancelled"
+    http_status = 409
 
 
 class InternalError(ApiError):

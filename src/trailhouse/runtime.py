@@ -20,6 +20,7 @@ from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
 from trailhouse.trails.service import TrailService
+from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Services:
     trails: TrailService
     ingest: IngestService
     lookup: LookupService
+    warehouse: Warehouse
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went."""
@@ -44,7 +46,8 @@ class Services:
         return self.stores.events.purge(cutoff)
 
     def close(self) -> None:
-        """Finish pending appends and close the stores."""
+        """Cancel running SQL jobs, finish pending appends and close the stores."""
+        self.warehouse.close()
         self.stores.close()
 
 
@@ -67,6 +70,7 @@ def open_services(settings: Settings) -> Services:
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),
+        warehouse=open_warehouse(settings, stores.metadata, roles, tuple(regions.ids())),
     )
 
 

@@ -73,6 +73,45 @@ class Settings:
         "How long the event log waits to gather concurrent PutEvents calls into one fsync.",
     )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
+    warehouse_dir: str = _setting(
+        "", "Folder of the warehouse's Parquet files; empty means <data_dir>/warehouse."
+    )
+    sql_engine: str = _setting("duckdb", "Engine that runs MaxCompute SQL: duckdb or spark.")
+    spark_master: str = _setting(
+        "local[2]",
+        "Spark master for the spark engine: local[N], spark://host:port, or sc://host:port "
+        "for Spark Connect.",
+    )
+    payg_quota_regions: str = _setting(
+        "",
+        "Comma-separated regions where accounts have a pay-as-you-go MaxCompute quota; empty "
+        "means every region this server serves.",
+    )
+    payg_threads: int = _setting(2, "Threads one SQL job gets under a pay-as-you-go quota.")
+    payg_memory_gb: float = _setting(4.0, "Memory one SQL job gets under a pay-as-you-go quota.")
+    payg_concurrency: int = _setting(
+        2, "SQL jobs of one pay-as-you-go quota that run at once; the rest wait in its queue."
+    )
+    sql_queue_limit: int = _setting(
+        32, "SQL jobs that may wait in one quota's queue before new ones are refused."
+    )
+    sql_result_rows: int = _setting(10_000, "Most rows a SQL job keeps as its result.")
+    storage_price_per_gb_day: float = _setting(
+        0.0006, "USD per GB-day of warehouse storage beyond the free allowance."
+    )
+    storage_free_gb: float = _setting(1.0, "GB of storage per project that is not billed.")
+    sql_price_per_gb: float = _setting(
+        0.0438, "USD per GB of input scanned by SQL, before the complexity factor."
+    )
+    cu_price_per_month: float = _setting(22.0, "USD per CU per month of a subscription quota.")
+    storage_sample_seconds: float = _setting(
+        3600.0, "How often each project's stored bytes are sampled for billing."
+    )
+
+    @property
+    def warehouse_path(self) -> Path:
+        """Where the warehouse's projects live."""
+        return Path(self.warehouse_dir) if self.warehouse_dir else self.data_dir / "warehouse"
 
     @classmethod
     def load(

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
-from trailhouse.api.handlers import ram, trails
+from trailhouse.api.handlers import ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
@@ -32,6 +32,18 @@ def _ram(name: str, handler: Handler, read_only: bool) -> Action:
     """A RAM action: audited as serviceName Ram, callable with the root key only."""
     return Action(
         name, handler, read_only, service_name="Ram", api_version="2015-05-01", root_only=True
+    )
+
+
+def _odps(name: str, handler: Handler, read_only: bool, root_only: bool = False) -> Action:
+    """A warehouse action: audited as serviceName MaxCompute; projects decide who may call."""
+    return Action(
+        name,
+        handler,
+        read_only,
+        service_name="MaxCompute",
+        api_version="2022-01-04",
+        root_only=root_only,
     )
 
 
@@ -52,6 +64,20 @@ ACTIONS: Mapping[str, Action] = action_table(
     _ram("AttachPolicyToRole", ram.attach_policy_to_role, read_only=False),
     _ram("DetachPolicyFromRole", ram.detach_policy_from_role, read_only=False),
     _ram("AttachPolicyToUser", ram.attach_policy_to_user, read_only=False),
+    _odps("CreateProject", warehouse.create_project, read_only=False, root_only=True),
+    _odps("ListProjects", warehouse.list_projects, read_only=True),
+    _odps("SetProjectMember", warehouse.set_project_member, read_only=False),
+    _odps("RemoveProjectMember", warehouse.remove_project_member, read_only=False),
+    _odps("ListTables", warehouse.list_tables, read_only=True),
+    _odps("ListPartitions", warehouse.list_partitions, read_only=True),
+    _odps("CreateQuota", warehouse.create_quota, read_only=False, root_only=True),
+    _odps("ListQuotas", warehouse.list_quotas, read_only=True),
+    _odps("SubmitSqlJob", warehouse.submit_sql_job, read_only=True),
+    _odps("GetSqlJob", warehouse.get_sql_job, read_only=True),
+    _odps("GetSqlJobResult", warehouse.get_sql_job_result, read_only=True),
+    _odps("CancelSqlJob", warehouse.cancel_sql_job, read_only=False),
+    _odps("ListSqlJobs", warehouse.list_sql_jobs, read_only=True),
+    _odps("DescribeBills", warehouse.describe_bills, read_only=True, root_only=True),
 )
 
 

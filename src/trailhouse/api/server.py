@@ -2,7 +2,8 @@
 
 On a signal the server stops accepting connections, lets requests in flight finish (an
 acknowledged PutEvents is already durable), records queued audit events, stops the purge and
-closes the stores.
+closes the stores. Storage is sampled for bills every `storage_sample_seconds`; SQL jobs still
+running at the stop are cancelled (and cost nothing).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from trailhouse.api.app import create_app
 from trailhouse.api.audit import AuditWriter
 from trailhouse.errors import SettingsError
 from trailhouse.runtime import PurgeLoop, Services
+from trailhouse.warehouse.metering import StorageSampler
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     settings = services.settings
     audit = AuditWriter(services.ingest)
     purge = PurgeLoop(services)
+    sampler = StorageSampler(services.warehouse.metering, settings.storage_sample_seconds)
     app = create_app(services, audit)
     config = uvicorn.Config(
         app,
@@ -43,11 +46,14 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     server = _Server(config, on_started)
     try:
         sockets = [_listen(settings.host, port) for port in services.regions.ports]
+        services.warehouse.jobs.recover()
         purge.start()
+        sampler.start()
         with _signals_end_the_server():
             server.run(sockets=sockets)
     finally:
         purge.stop()
+        sampler.stop()
         audit.close()
         services.close()
         log.info("trailhouse stopped")

@@ -334,7 +334,7 @@ def parse(sql: str) -> exp.Query:
     return tree
 
 
-def _null_on_invalid_json(node: exp.Expr) -> exp.Expr:
+def null_on_invalid_json(node: exp.Expr) -> exp.Expr:
     # MaxCompute gives NULL for invalid JSON where DuckDB raises; TRY costs nothing measurable.
     if isinstance(node, exp.JSONExtractScalar) and not isinstance(node.parent, exp.Try):
         return exp.Try(this=node)
@@ -343,7 +343,7 @@ def _null_on_invalid_json(node: exp.Expr) -> exp.Expr:
 
 def to_duckdb(sql: str) -> str:
     """Translate one MaxCompute SELECT statement into DuckDB SQL that gives the same results."""
-    tree = parse(sql).transform(_null_on_invalid_json, copy=False)
+    tree = parse(sql).transform(null_on_invalid_json, copy=False)
     try:
         return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

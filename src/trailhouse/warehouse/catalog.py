@@ -1,0 +1,229 @@
+"""Projects, members, tables, partitions and the committed files of each: the warehouse catalog.
+
+Only files listed here exist for readers; a Parquet file in a table's folder that the catalog
+does not list (a batch that crashed before its commit) is invisible and swept later.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+
+from trailhouse.errors import (
+    InvalidParameter,
+    NoAvailableQuota,
+    ProjectNotFound,
+    TableNotFound,
+    VersionConflict,
+)
+from trailhouse.iam.principals import Caller
+from trailhouse.iam.roles import SERVICE_LINKED_ROLE
+from trailhouse.store.documents import decode, encode, read
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+from trailhouse.warehouse import access
+from trailhouse.warehouse.model import (
+    FILE_KIND,
+    PARTITION_KIND,
+    PROJECT_KIND,
+    TABLE_KIND,
+    DataFile,
+    Member,
+    PartitionStats,
+    Privilege,
+    Project,
+    Role,
+    Table,
+    is_table_name,
+    partition_scope,
+    table_scope,
+)
+from trailhouse.warehouse.quotas import QuotaService
+
+_RETRIES = 8
+
+
+def service_linked_role_arn(account_id: str) -> str:
+    """The ARN of an account's ActionTrail service-linked role."""
+    return f"acs:ram::{account_id}:role/{SERVICE_LINKED_ROLE.lower()}"
+
+
+class Catalog:
+    """Reads and changes the warehouse's projects, tables and partitions."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        quotas: QuotaService,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._metadata = metadata
+        self._quotas = quotas
+        self._clock = clock
+
+    # -- projects ---------------------------------------------------------------------------
+
+    def ensure_project(self, owner: str, region: str, name: str, quota: str = "") -> Project:
+        """The project of this name in the region, created for `owner` when absent.
+
+        A new project is bound to `quota` (or the region's first quota; NoAvailableQuota names
+        the regions that have one), and an `actiontrail_*` project gets the owner's
+        service-linked role as its Admin. An existing project of another owner is refused.
+        """
+        if not is_table_name(name):
+            raise InvalidParameter(
+                f"project name {name!r}: use letters, digits and underscores; start with a letter"
+            )
+        for _ in range(_RETRIES):
+            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
+            if project is not None:
+                if project.owner != owner:
+                    raise InvalidParameter(
+                        f"project {name} in {region} belongs to account {project.owner}, "
+                        f"not {owner}"
+                    )
+                return project
+            chosen = self._quotas.choose(owner, region, quota)
+            now = int(self._clock())
+            members = (Member(service_linked_role_arn(owner), Role.ADMIN, now),)
+            project = Project(region, name, owner, chosen.name, members, now)
+            try:
+                self._metadata.commit([self._write(project, version)])
+            except VersionConflict:
+                continue
+            return project
+        raise VersionConflict(f"project {name} kept changing while it was being created")
+
+    def get_project(self, region: str, name: str) -> Project:
+        """The project, or ProjectNotFound."""
+        project, _ = read(self._metadata, Project, PROJECT_KIND, region, name)
+        if project is None:
+            raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
+        return project
+
+    def find_project(self, name: str, region: str | None = None) -> Project:
+        """The project of this name in `region`, or in the only region that has one."""
+        if region:
+            return self.get_project(region, name)
+        found = [p for p in self.list_projects() if p.name == name]
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}'")
+        regions = ", ".join(p.region for p in found)
+        raise InvalidParameter(f"project {name} exists in several regions ({regions}); name one")
+
+    def list_projects(self, region: str | None = None) -> list[Project]:
+        """Every project (in one region, or all), by region and name."""
+        return [
+            decode(Project, document.body)
+            for document in self._metadata.list_documents(PROJECT_KIND, region)
+        ]
+
+    def visible_projects(self, caller: Caller, region: str | None = None) -> list[Project]:
+        """The projects the caller may query."""
+        return [p for p in self.list_projects(region) if access.may(caller, p, Privilege.SELECT)]
+
+    def set_member(
+        self, caller: Caller, region: str, name: str, principal: str, role: str
+    ) -> Project:
+        """Add a member with a role, or change its role; needs the Manage privilege."""
+        if role not in Role.ALL:
+            raise InvalidParameter(f"role {role!r}: use one of {', '.join(Role.ALL)}")
+        return self._change_members(caller, region, name, principal, role)
+
+    def remove_member(self, caller: Caller, region: str, name: str, principal: str) -> Project:
+        """Remove a member; needs the Manage privilege."""
+        return self._change_members(caller, region, name, principal, None)
+
+    def _change_members(
+        self, caller: Caller, region: str, name: str, principal: str, role: str | None
+    ) -> Project:
+        for _ in range(_RETRIES):
+            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
+            if project is None:
+                raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
+            access.require(caller, project, Privilege.MANAGE)
+            kept = tuple(m for m in project.members if m.principal != principal)
+            if role is not None:
+                kept = (*kept, Member(principal, role, int(self._clock())))
+            changed = replace(project, members=kept)
+            try:
+                self._metadata.commit([self._write(changed, version)])
+            except VersionConflict:
+                continue
+            return changed
+        raise VersionConflict(f"project {name} kept changing while its members were changed")
+
+    @staticmethod
+    def _write(project: Project, version: int) -> DocumentWrite:
+        return DocumentWrite(PROJECT_KIND, project.region, project.name, encode(project), version)
+
+    # -- tables and partitions ---------------------------------------------------------------
+
+    def ensure_table(self, project: Project, name: str) -> Table:
+        """The table of this name in the project, created (with the audit schema) when absent."""
+        if not is_table_name(name):
+            raise InvalidParameter(
+                f"table name {name!r}: MaxCompute table names allow only letters, digits and "
+                "underscores, starting with a letter"
+            )
+        scope = f"{project.region}/{project.name}"
+        for _ in range(_RETRIES):
+            table, _ = read(self._metadata, Table, TABLE_KIND, scope, name)
+            if table is not None:
+                return table
+            table = Table(project.region, project.name, name, int(self._clock()))
+            try:
+                self._metadata.commit([DocumentWrite(TABLE_KIND, scope, name, encode(table), 0)])
+            except VersionConflict:
+                continue
+            return table
+        raise VersionConflict(f"table {name} kept changing while it was being created")
+
+    def get_table(self, project: Project, name: str) -> Table:
+        """The table, or TableNotFound naming it."""
+        table, _ = read(
+            self._metadata, Table, TABLE_KIND, f"{project.region}/{project.name}", name.lower()
+        )
+        if table is None:
+            raise TableNotFound(
+                f"ODPS-0130131:Table not found - table {project.name}.{name} cannot be resolved"
+            )
+        return table
+
+    def list_tables(self, project: Project) -> list[Table]:
+        """The project's tables by name."""
+        scope = f"{project.region}/{project.name}"
+        return [decode(Table, d.body) for d in self._metadata.list_documents(TABLE_KIND, scope)]
+
+    def list_partitions(self, table: Table) -> list[PartitionStats]:
+        """The table's partitions, oldest first, with their file, row and byte counts."""
+        scope = table_scope(table.region, table.project, table.name)
+        documents = self._metadata.list_documents(PARTITION_KIND, scope)
+        return [decode(PartitionStats, document.body) for document in documents]
+
+    def partition(self, table: Table, ds: str) -> tuple[PartitionStats | None, int]:
+        """One partition's stats and document version (None, 0 when it has no files yet)."""
+        scope = table_scope(table.region, table.project, table.name)
+        return read(self._metadata, PartitionStats, PARTITION_KIND, scope, ds)
+
+    def files(self, table: Table, partitions: Iterable[str] | None = None) -> list[DataFile]:
+        """The committed files of the table, of every partition or only of those named."""
+        wanted = (
+            [p.ds for p in self.list_partitions(table)] if partitions is None else list(partitions)
+        )
+        found: list[DataFile] = []
+        for ds in sorted(set(wanted)):
+            scope = partition_scope(table.region, table.project, table.name, ds)
+            found.extend(
+                decode(DataFile, d.body) for d in self._metadata.list_documents(FILE_KIND, scope)
+            )
+        return found
+
+    def project_bytes(self, project: Project) -> int:
+        """Bytes of committed files in all of a project's tables."""
+        return sum(p.bytes for t in self.list_tables(project) for p in self.list_partitions(t))
+
+
+__all__ = ["Catalog", "NoAvailableQuota", "service_linked_role_arn"]

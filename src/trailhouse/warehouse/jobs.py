@@ -1,0 +1,432 @@
+"""SQL jobs: submitted, queued under their project's quota, run on the engine, metered, kept.
+
+A submission is planned at once, so bad SQL, an unknown table or a missing privilege is refused
+before a job exists. A planned job waits for a slot of its quota (at most `concurrency` run at
+once; more than `sql_queue_limit` waiting are refused), runs with the quota's threads and
+memory, and records its bytes, complexity, cost, duration and status. Queue time is recorded
+apart and never billed; failed and cancelled jobs cost nothing. `COST SQL` jobs only price.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from trailhouse.errors import (
+    InvalidParameter,
+    JobNotFound,
+    NoPermission,
+    QuotaExceeded,
+    SqlSemanticError,
+)
+from trailhouse.iam.principals import Caller
+from trailhouse.settings import Settings
+from trailhouse.store.documents import decode, encode, read
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+from trailhouse.warehouse import access
+from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.model import JOB_KIND, Privilege, Project, Quota
+from trailhouse.warehouse.pricing import sql_cost
+from trailhouse.warehouse.quotas import QuotaService
+from trailhouse.warehouse.sql.engine import Engine, EngineError, JobControl, Limits, ResultSet
+from trailhouse.warehouse.sql.planner import PlannedQuery, Planner
+
+log = logging.getLogger(__name__)
+
+
+class JobStatus:
+    """A job's life: Waiting → Running → Terminated, or Failed, or Cancelled."""
+
+    WAITING = "Waiting"
+    RUNNING = "Running"
+    TERMINATED = "Terminated"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    FINAL = (TERMINATED, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlJob:
+    """One SQL job as it is kept: what ran, for whom, what it read and cost, how it ended."""
+
+    job_id: str
+    account_id: str
+    billed_account: str
+    submitted_by: str
+    region: str
+    project: str
+    quota: str
+    engine: str
+    sql: str
+    kind: str
+    status: str
+    submitted_at: float
+    started_at: float
+    finished_at: float
+    input_bytes: int
+    complexity: float
+    cost_usd: float
+    partitions_read: int
+    partitions_total: int
+    rows: int
+    truncated: bool
+    error_code: str
+    error_message: str
+    progress: float
+
+    @property
+    def queue_seconds(self) -> float:
+        """Time spent waiting for a slot of the quota (not billed)."""
+        end = self.started_at or self.finished_at
+        return max(0.0, end - self.submitted_at) if end else 0.0
+
+    @property
+    def run_seconds(self) -> float:
+        """Time spent running."""
+        if not self.started_at:
+            return 0.0
+        return max(0.0, (self.finished_at or time.time()) - self.started_at)
+
+
+class QuotaGate:
+    """Lets at most `concurrency` jobs of one quota run at once; the rest wait, in order."""
+
+    def __init__(self, concurrency: int, queue_limit: int) -> None:
+        self._slots = threading.Semaphore(max(1, concurrency))
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._queue_limit = queue_limit
+
+    def reserve(self, quota: Quota) -> None:
+        """Take a place in the queue, or QuotaExceeded when the queue is full."""
+        with self._lock:
+            if self._waiting >= self._queue_limit:
+                raise QuotaExceeded(
+                    f"quota {quota.name} of account {quota.account_id} in {quota.region} runs "
+                    f"{quota.concurrency} jobs at once and already has {self._waiting} waiting; "
+                    "wait for some to finish, or move the project to a bigger quota"
+                )
+            self._waiting += 1
+
+    def acquire(self, control: JobControl) -> bool:
+        """Wait for a slot (releasing the queue place); False when cancelled meanwhile."""
+        try:
+            while not self._slots.acquire(timeout=0.1):
+                if control.cancelled.is_set():
+                    return False
+            if control.cancelled.is_set():
+                self._slots.release()
+                return False
+            return True
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        """Give the slot back."""
+        self._slots.release()
+
+
+class SqlJobService:
+    """Submits, runs, cancels and reports SQL jobs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        catalog: Catalog,
+        quotas: QuotaService,
+        planner: Planner,
+        engine: Engine,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._metadata = metadata
+        self._catalog = catalog
+        self._quotas = quotas
+        self._planner = planner
+        self._engine = engine
+        self._clock = clock
+        self._results = settings.data_dir / "sql-results"
+        self._gates: dict[tuple[str, str, str], QuotaGate] = {}
+        self._controls: dict[str, JobControl] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def engine_name(self) -> str:
+        """The engine jobs run on."""
+        return self._engine.name
+
+    def recover(self) -> int:
+        """Mark jobs left Waiting or Running by a previous process as Failed; return how many."""
+        failed = 0
+        for document in self._metadata.list_documents(JOB_KIND):
+            job = decode(SqlJob, document.body)
+            if job.status not in JobStatus.FINAL:
+                self._save(
+                    replace(
+                        job,
+                        status=JobStatus.FAILED,
+                        finished_at=self._clock(),
+                        error_code="InternalError",
+                        error_message="the server stopped while the job was queued or running",
+                    )
+                )
+                failed += 1
+        return failed
+
+    def submit(self, caller: Caller, project: Project, sql: str) -> SqlJob:
+        """Plan and queue a job (or price it, for COST SQL); refusals raise before any job."""
+        if len(sql.encode()) > 2 * 1024 * 1024:
+            raise InvalidParameter("a SQL statement may be at most 2 MB")
+        access.require(caller, project, Privilege.SELECT)
+        planned = self._planner.plan(caller, project, sql)
+        quota = self._quotas.get(project.owner, project.region, project.quota)
+        now = self._clock()
+        job = SqlJob(
+            job_id=_new_job_id(now),
+            account_id=caller.account_id,
+            billed_account=project.owner,
+            submitted_by=access.member_name(caller),
+            region=project.region,
+            project=project.name,
+            quota=quota.name,
+            engine=self._engine.name,
+            sql=sql,
+            kind="cost" if planned.is_cost else "query",
+            status=JobStatus.WAITING,
+            submitted_at=now,
+            started_at=0.0,
+            finished_at=0.0,
+            input_bytes=planned.input_bytes,
+            complexity=planned.complexity,
+            cost_usd=sql_cost(planned.input_bytes, planned.complexity, quota, self._settings),
+            partitions_read=sum(len(s.partitions_read) for s in planned.scans),
+            partitions_total=sum(s.partitions_total for s in planned.scans),
+            rows=0,
+            truncated=False,
+            error_code="",
+            error_message="",
+            progress=0.0,
+        )
+        if planned.is_cost:
+            finished = replace(job, status=JobStatus.TERMINATED, finished_at=now, progress=1.0)
+            self._write_result(finished, _cost_result(finished, planned))
+            self._save(finished, created=True)
+            return finished
+        gate = self._gate(quota)
+        gate.reserve(quota)
+        control = JobControl()
+        self._save(job, created=True)
+        thread = threading.Thread(
+            target=self._run, args=(job, planned, quota, gate, control), name=f"sql-{job.job_id}"
+        )
+        with self._lock:
+            self._controls[job.job_id] = control
+            self._threads[job.job_id] = thread
+        thread.start()
+        return job
+
+    def get(self, caller: Caller, job_id: str) -> SqlJob:
+        """A job the caller submitted (or may see as its project's manager), with live progress."""
+        job, _ = read(self._metadata, SqlJob, JOB_KIND, caller.account_id, job_id)
+        if job is None:
+            raise JobNotFound(f"no SQL job {job_id} of account {caller.account_id}")
+        if job.submitted_by != access.member_name(caller) and not self._manages(caller, job):
+            raise NoPermission(
+                f"the SQL job {job_id} was submitted by {job.submitted_by}; only it or an Admin "
+                f"of project {job.project} may see it"
+            )
+        control = self._controls.get(job_id)
+        if control is not None and job.status == JobStatus.RUNNING:
+            return replace(job, progress=control.progress)
+        return job
+
+    def wait(self, caller: Caller, job_id: str, timeout: float | None = None) -> SqlJob:
+        """Wait for the job to end (or the timeout to pass) and return it."""
+        thread = self._threads.get(job_id)
+        if thread is not None:
+            thread.join(timeout)
+        return self.get(caller, job_id)
+
+    def result(self, caller: Caller, job_id: str, offset: int = 0, limit: int = 1000) -> ResultSet:
+        """A page of a finished job's rows (`truncated` says whether more rows follow)."""
+        job = self.get(caller, job_id)
+        if job.status != JobStatus.TERMINATED:
+            raise InvalidParameter(
+                f"the SQL job {job_id} is {job.status}; results exist once it is Terminated"
+                + (f" ({job.error_code}: {job.error_message})" if job.error_message else "")
+            )
+        data = orjson.loads((self._results / f"{job_id}.json").read_bytes())
+        rows = data["rows"]
+        page = rows[offset : offset + limit]
+        return ResultSet(
+            tuple(data["columns"]), tuple(data["types"]), page, offset + limit < len(rows)
+        )
+
+    def cancel(self, caller: Caller, job_id: str) -> SqlJob:
+        """Stop a waiting or running job; a finished job is left as it is."""
+        job = self.get(caller, job_id)
+        control = self._controls.get(job_id)
+        if job.status not in JobStatus.FINAL and control is not None:
+            control.cancel()
+            self.wait(caller, job_id, timeout=30)
+        return self.get(caller, job_id)
+
+    def list_jobs(self, caller: Caller, project: str = "", limit: int = 100) -> list[SqlJob]:
+        """The caller's account's jobs it may see, newest first."""
+        jobs = [
+            decode(SqlJob, d.body)
+            for d in self._metadata.list_documents(JOB_KIND, caller.account_id)
+        ]
+        mine = access.member_name(caller)
+        visible = [
+            j
+            for j in jobs
+            if (not project or j.project == project)
+            and (j.submitted_by == mine or self._manages(caller, j))
+        ]
+        return sorted(visible, key=lambda j: j.submitted_at, reverse=True)[:limit]
+
+    def jobs_billed_to(self, account_id: str) -> list[SqlJob]:
+        """Every job that ran in a project of this account, whoever submitted it (for bills)."""
+        jobs = (decode(SqlJob, d.body) for d in self._metadata.list_documents(JOB_KIND))
+        return [job for job in jobs if job.billed_account == account_id]
+
+    def close(self) -> None:
+        """Cancel what is still running and wait for it."""
+        with self._lock:
+            controls = list(self._controls.values())
+            threads = list(self._threads.values())
+        for control in controls:
+            control.cancel()
+        for thread in threads:
+            thread.join(timeout=30)
+        self._engine.close()
+
+    def _manages(self, caller: Caller, job: SqlJob) -> bool:
+        try:
+            project = self._catalog.get_project(job.region, job.project)
+        except Exception:
+            return False
+        return access.may(caller, project, Privilege.MANAGE)
+
+    def _gate(self, quota: Quota) -> QuotaGate:
+        key = (quota.account_id, quota.region, quota.name)
+        with self._lock:
+            gate = self._gates.get(key)
+            if gate is None:
+                gate = QuotaGate(quota.concurrency, self._settings.sql_queue_limit)
+                self._gates[key] = gate
+            return gate
+
+    def _run(
+        self,
+        job: SqlJob,
+        planned: PlannedQuery,
+        quota: Quota,
+        gate: QuotaGate,
+        control: JobControl,
+    ) -> None:
+        try:
+            if not gate.acquire(control):
+                self._finish(job, JobStatus.CANCELLED, "JobCancelled", "cancelled while queued")
+                return
+            try:
+                job = replace(job, status=JobStatus.RUNNING, started_at=self._clock())
+                self._save(job)
+                limits = Limits(quota.threads, quota.memory_gb, self._settings.sql_result_rows)
+                result = self._engine.run(planned.plan, limits, control)
+            finally:
+                gate.release()
+        except EngineError as exc:
+            self._finish(job, *_failure(exc, quota))
+            return
+        except SqlSemanticError as exc:
+            self._finish(job, JobStatus.FAILED, exc.code, exc.message)
+            return
+        except Exception as exc:  # the job fails, the service goes on
+            log.exception("SQL job %s failed", job.job_id)
+            self._finish(job, JobStatus.FAILED, "InternalError", str(exc) or type(exc).__name__)
+            return
+        finally:
+            with self._lock:
+                self._controls.pop(job.job_id, None)
+        finished = replace(
+            job,
+            status=JobStatus.TERMINATED,
+            finished_at=self._clock(),
+            rows=len(result.rows),
+            truncated=result.truncated,
+            progress=1.0,
+        )
+        self._write_result(finished, result)
+        self._save(finished)
+
+    def _finish(self, job: SqlJob, status: str, code: str, message: str) -> None:
+        self._save(
+            replace(
+                job,
+                status=status,
+                finished_at=self._clock(),
+                error_code=code,
+                error_message=message,
+                cost_usd=0.0,  # failed and cancelled jobs are free
+            )
+        )
+
+    def _write_result(self, job: SqlJob, result: ResultSet) -> None:
+        self._results.mkdir(parents=True, exist_ok=True)
+        target = self._results / f"{job.job_id}.json"
+        staged = target.with_suffix(".tmp")
+        staged.write_bytes(
+            orjson.dumps({"columns": result.columns, "types": result.types, "rows": result.rows})
+        )
+        os.replace(staged, target)
+
+    def _save(self, job: SqlJob, created: bool = False) -> None:
+        found = self._metadata.get_document(JOB_KIND, job.account_id, job.job_id)
+        version = 0 if created or found is None else found.version
+        self._metadata.commit(
+            [DocumentWrite(JOB_KIND, job.account_id, job.job_id, encode(job), version)]
+        )
+
+
+def _failure(error: EngineError, quota: Quota) -> tuple[str, str, str]:
+    if error.kind == "cancelled":
+        return JobStatus.CANCELLED, "JobCancelled", error.message
+    if error.kind == "memory":
+        return JobStatus.FAILED, QuotaExceeded.code, f"{error.message} (quota {quota.name})"
+    if error.kind == "binder":
+        return (
+            JobStatus.FAILED,
+            SqlSemanticError.code,
+            (f"ODPS-0130071:Semantic analysis exception - {error.message}"),
+        )
+    return JobStatus.FAILED, "SqlRuntimeError", f"the query failed while running: {error.message}"
+
+
+def _cost_result(job: SqlJob, planned: PlannedQuery) -> ResultSet:
+    rows: list[list[Any]] = [
+        ["Input", job.input_bytes],
+        ["Complexity", job.complexity],
+        ["UDF", 0],
+        ["Partitions", f"{job.partitions_read} of {job.partitions_total}"],
+        ["Cost", round(job.cost_usd, 6)],
+    ]
+    rows.extend([f"Input:{scan.project}.{scan.table}", scan.bytes] for scan in planned.scans)
+    return ResultSet(("Item", "Value"), ("VARCHAR", "VARCHAR"), rows, False)
+
+
+def _new_job_id(now: float) -> str:
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}g{secrets.token_hex(5)}"

@@ -1,0 +1,215 @@
+"""What the warehouse holds: projects, their members and quotas, tables, partitions, data files.
+
+Every one of them is a control-plane document, so a change commits all-or-nothing with the
+versions it read. A data file is its own document (created once, never rewritten), so committing
+a batch costs the same however many files a table already has, and a replayed batch collides
+with its own earlier commit instead of being counted twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PROJECT_KIND = "wh-project"
+TABLE_KIND = "wh-table"
+PARTITION_KIND = "wh-partition"
+FILE_KIND = "wh-file"
+QUOTA_KIND = "wh-quota"
+JOB_KIND = "wh-job"
+STORAGE_SAMPLE_KIND = "wh-storage-sample"
+
+PROJECT_PREFIX = "actiontrail_"
+PAYG_QUOTA = "pay-as-you-go"
+
+
+class Role:
+    """Project roles. Admin may read, write and manage members; Reader may only query."""
+
+    ADMIN = "Admin"
+    READER = "Reader"
+    ALL = (ADMIN, READER)
+
+
+class Privilege:
+    """What a caller asks of a project; a refusal names the privilege it lacked."""
+
+    SELECT = "Select"
+    WRITE = "Write"
+    MANAGE = "Manage"
+
+
+# The typed columns of an audit table (ARCHITECTURE decision 3) and the event path each holds.
+# A typed column holds exactly what GET_JSON_OBJECT(event, path) returns, so a query rewritten
+# to the column gives the same answer as the JSON path it replaces.
+TYPED_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "$.eventId"),
+    ("event_time", "$.eventTime"),
+    ("event_name", "$.eventName"),
+    ("event_type", "$.eventType"),
+    ("event_rw", "$.eventRW"),
+    ("service_name", "$.serviceName"),
+    ("acs_region", "$.acsRegion"),
+    ("source_ip_address", "$.sourceIpAddress"),
+    ("user_agent", "$.userAgent"),
+    ("user_type", "$.userIdentity.type"),
+    ("user_name", "$.userIdentity.userName"),
+    ("principal_id", "$.userIdentity.principalId"),
+    ("access_key_id", "$.userIdentity.accessKeyId"),
+    ("account_id", "$.userIdentity.accountId"),
+    ("resource_type", "$.resourceType"),
+    ("resource_name", "$.resourceName"),
+    ("error_code", "$.errorCode"),
+    ("request_id", "$.requestId"),
+)
+EVENT_COLUMN = "event"
+PARTITION_COLUMN = "ds"
+# Columns in table order: the raw event first, then the typed ones; `ds` is the partition key.
+DATA_COLUMNS: tuple[str, ...] = (EVENT_COLUMN, *(name for name, _ in TYPED_COLUMNS))
+COLUMN_FOR_PATH: dict[str, str] = {path: name for name, path in TYPED_COLUMNS}
+
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+_PARTITION = re.compile(r"^\d{8}$")
+
+
+def project_name(account_id: str) -> str:
+    """The delivery project of an account: `actiontrail_<account id>`."""
+    return f"{PROJECT_PREFIX}{account_id}"
+
+
+def table_name(trail_name: str) -> str:
+    """The table a trail delivers into: `actiontrail_<trail name>` with hyphens as underscores.
+
+    MaxCompute table names allow only letters, digits and underscores; trail names also allow
+    hyphens (trail `prod-audit` → table `actiontrail_prod_audit`).
+    """
+    return f"{PROJECT_PREFIX}{trail_name.replace('-', '_')}".lower()
+
+
+def is_table_name(name: str) -> bool:
+    """True for a valid MaxCompute table name."""
+    return bool(_TABLE_NAME.match(name))
+
+
+def is_partition(ds: str) -> bool:
+    """True for a `ds` value of the form YYYYMMDD."""
+    return bool(_PARTITION.match(ds))
+
+
+def table_scope(region: str, project: str, table: str) -> str:
+    """The document scope of a table's partitions (and the folder of its files)."""
+    return f"{region}/{project}/{table}"
+
+
+def partition_scope(region: str, project: str, table: str, ds: str) -> str:
+    """The document scope of one partition's data files."""
+    return f"{table_scope(region, project, table)}/ds={ds}"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A principal that belongs to a project with a role.
+
+    `principal` is an account id (that account's root and, through their policies, its RAM
+    users), `<account id>/<user name>` for one RAM user, or a role ARN.
+    """
+
+    principal: str
+    role: str
+    added_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A MaxCompute-style project in one region, owned by one account and bound to one quota."""
+
+    region: str
+    name: str
+    owner: str
+    quota: str
+    members: tuple[Member, ...]
+    created_at: int
+
+    @property
+    def is_delivery_project(self) -> bool:
+        """True for an `actiontrail_*` project, which accepts writes from delivery only."""
+        return self.name.startswith(PROJECT_PREFIX)
+
+    @property
+    def arn(self) -> str:
+        """`acs:odps:<region>:<owner>:project/<name>`."""
+        return f"acs:odps:{self.region}:{self.owner}:project/{self.name}"
+
+    def role_of(self, principal: str) -> str | None:
+        """The role this exact principal holds, or None."""
+        for member in self.members:
+            if member.principal == principal:
+                return member.role
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table of a project: the audit schema, partitioned by `ds`."""
+
+    region: str
+    project: str
+    name: str
+    created_at: int
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionStats:
+    """One `ds` partition of a table: how many committed files, rows and bytes it holds."""
+
+    ds: str
+    files: int
+    rows: int
+    bytes: int
+    last_modified: int
+
+
+@dataclass(frozen=True, slots=True)
+class DataFile:
+    """One committed Parquet file: where it is, what it holds, and the bytes of each column.
+
+    `column_bytes` lets a query be billed for the columns it reads, as MaxCompute bills, and
+    `first_seq`/`last_seq` tie the file to the event-log range it came from.
+    """
+
+    path: str
+    ds: str
+    rows: int
+    bytes: int
+    sha256: str
+    first_seq: int
+    last_seq: int
+    min_event_time: str
+    max_event_time: str
+    column_bytes: dict[str, int]
+    committed_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """A compute quota of an account in a region: pay-as-you-go or a subscription of CUs.
+
+    A job runs with `threads` threads and `memory_gb` of memory; `concurrency` jobs of the
+    quota run at once and the rest wait in its queue.
+    """
+
+    account_id: str
+    region: str
+    name: str
+    kind: str
+    cu: int
+    threads: int
+    memory_gb: float
+    concurrency: int
+    created_at: int
+
+    @property
+    def is_subscription(self) -> bool:
+        """True for a quota bought in CUs."""
+        return self.kind == "subscription"

@@ -1,0 +1,158 @@
+"""The embedded engine: each job gets its own in-memory DuckDB with its quota's threads and memory.
+
+A view per audit table reads exactly the committed files left after pruning (`read_parquet`
+over a file list, `ds` taken from the folder as a string). A table with no files left is an
+empty view of the same columns, so the query still type-checks and returns no rows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, UnsupportedError
+
+from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
+from trailhouse.warehouse.sql.engine import (
+    VIEW_COLUMNS,
+    EngineError,
+    JobControl,
+    Limits,
+    QueryPlan,
+    ResultSet,
+    TableInput,
+    json_value,
+)
+
+_PROGRESS_EVERY = 0.2
+
+
+def to_duckdb_sql(tree: exp.Query) -> str:
+    """The plan's tree as DuckDB SQL (invalid JSON gives NULL, as in MaxCompute)."""
+    translated = tree.copy().transform(null_on_invalid_json, copy=False)
+    try:
+        return translated.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+    except UnsupportedError as exc:
+        raise UnsupportedSql(f"cannot translate to DuckDB: {exc}") from exc
+
+
+def view_sql(table: TableInput) -> str:
+    """The SELECT a view of one audit table stands for."""
+    if not table.files:
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {name}" for name in VIEW_COLUMNS)
+        return f"SELECT {nulls} WHERE false"
+    files = ", ".join(_quote(str(path)) for path in table.files)
+    columns = ", ".join(VIEW_COLUMNS)
+    return (
+        f"SELECT {columns} FROM read_parquet([{files}], hive_partitioning = true, "
+        "hive_types = {'ds': VARCHAR})"
+    )
+
+
+class DuckDbEngine:
+    """Runs plans on DuckDB, embedded in this process."""
+
+    name = "duckdb"
+
+    def __init__(self, spill_dir: Path) -> None:
+        self._spill_dir = spill_dir
+
+    def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
+        """Run the plan in a fresh connection limited to the quota's threads and memory."""
+        sql = to_duckdb_sql(plan.tree)
+        self._spill_dir.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(
+            config={
+                "threads": max(1, limits.threads),
+                "memory_limit": f"{max(limits.memory_gb, 0.1):g}GB",
+                "temp_directory": str(self._spill_dir),
+            }
+        )
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
+        interrupt = con.interrupt
+        control.on_cancel.append(interrupt)
+        watcher = _ProgressWatcher(con, control)
+        try:
+            if control.cancelled.is_set():
+                raise EngineError("cancelled", "the job was cancelled before it started")
+            for table in plan.inputs:
+                con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
+            watcher.start()
+            cursor = con.execute(sql)
+            columns = tuple(d[0] for d in cursor.description or ())
+            types = tuple(str(d[1]) for d in cursor.description or ())
+            rows = cursor.fetchmany(limits.max_rows + 1)
+        except duckdb.InterruptException as exc:
+            raise EngineError("cancelled", "the job was cancelled") from exc
+        except duckdb.OutOfMemoryException as exc:
+            raise EngineError(
+                "memory", f"the job needed more than its quota's {limits.memory_gb:g} GB: {exc}"
+            ) from exc
+        except duckdb.BinderException as exc:
+            raise EngineError("binder", _first_line(exc)) from exc
+        except duckdb.Error as exc:
+            if control.cancelled.is_set():
+                raise EngineError("cancelled", "the job was cancelled") from exc
+            raise EngineError("other", _first_line(exc)) from exc
+        finally:
+            watcher.stop()
+            control.on_cancel.remove(interrupt)
+            con.close()
+        control.progress = 1.0
+        truncated = len(rows) > limits.max_rows
+        return ResultSet(
+            columns,
+            types,
+            [[json_value(v) for v in row] for row in rows[: limits.max_rows]],
+            truncated,
+        )
+
+    def evaluate_constant(self, expression: exp.Expr) -> Any:
+        """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""
+        sql = to_duckdb_sql(exp.select(expression.copy()))
+        with duckdb.connect() as con:
+            row = con.execute(sql).fetchone()
+        return None if row is None else row[0]
+
+    def close(self) -> None:
+        """Nothing to release: each job's connection is closed when it ends."""
+
+
+class _ProgressWatcher:
+    """Copies DuckDB's query progress into the job control while a query runs."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, control: JobControl) -> None:
+        self._con = con
+        self._control = control
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sql-progress", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(_PROGRESS_EVERY):
+            try:
+                progress = self._con.query_progress()
+            except duckdb.Error:
+                return
+            if progress >= 0:
+                self._control.progress = min(progress / 100.0, 0.99)
+            time.sleep(0)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

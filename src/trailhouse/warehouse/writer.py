@@ -1,0 +1,270 @@
+"""Append a batch of events to a table exactly once (ARCHITECTURE decision 2).
+
+A batch covers a range of the event log. Its Parquet files, one per `ds` day, have names
+derived from (source, first seq, last seq, ds) alone, are written into the table's `_staging`
+folder, fsynced, and renamed into their partition folder; then the file documents, the
+partition totals and the caller's own writes (a trail's checkpoint) commit in ONE metadata
+transaction. A crash before that commit leaves only files no reader sees, which the replay of
+the same range overwrites; a replay after it finds its file documents and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailhouse.errors import InvalidParameter, VersionConflict
+from trailhouse.events.model import LoggedEvent
+from trailhouse.iam.roles import RoleService
+from trailhouse.store.documents import encode
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+from trailhouse.warehouse import access
+from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.model import (
+    DATA_COLUMNS,
+    FILE_KIND,
+    PARTITION_KIND,
+    TYPED_COLUMNS,
+    DataFile,
+    PartitionStats,
+    Project,
+    Table,
+    partition_scope,
+    table_scope,
+)
+
+STAGING = "_staging"
+_SCHEMA = pa.schema([(name, pa.string()) for name in DATA_COLUMNS])
+_RETRIES = 8
+_SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append did: the files it committed, or that the range was committed before."""
+
+    files: tuple[DataFile, ...]
+    rows: int
+    already_committed: bool
+
+
+def json_path_value(event: dict[str, Any], path: str) -> str | None:
+    """What GET_JSON_OBJECT(event, path) returns for a `$.a.b` path: text, or None."""
+    value: Any = event
+    for key in path[2:].split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def ds_of(event_time: int) -> str:
+    """The UTC day (YYYYMMDD) of an epoch-seconds time: the event's partition."""
+    return time.strftime("%Y%m%d", time.gmtime(event_time - event_time % _SECONDS_PER_DAY))
+
+
+def file_name(source: str, first_seq: int, last_seq: int, ds: str) -> str:
+    """The deterministic name of a batch's file for one day."""
+    return f"part-{source}-{first_seq:020d}-{last_seq:020d}-{ds}.parquet"
+
+
+class TableWriter:
+    """Writes batches of events into tables as Parquet, each batch exactly once."""
+
+    def __init__(
+        self,
+        root: Path,
+        metadata: MetadataStore,
+        catalog: Catalog,
+        roles: RoleService,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._root = root
+        self._metadata = metadata
+        self._catalog = catalog
+        self._roles = roles
+        self._clock = clock
+
+    def append(
+        self,
+        project: Project,
+        table: Table,
+        events: Sequence[LoggedEvent],
+        *,
+        writer_role_arn: str,
+        source: str,
+        extra_writes: Sequence[DocumentWrite] = (),
+    ) -> AppendResult:
+        """Append the events (one log range, in seq order) and commit them with extra_writes.
+
+        `source` names the writer (e.g. `<account>-<trail>`) so that two trails delivering into
+        one table never produce the same file name. Raises NoPermission when the role may not
+        write the project; VersionConflict when an extra write is stale (nothing committed).
+        """
+        access.require_write(writer_role_arn, project, self._roles)
+        if not events:
+            raise InvalidParameter("an append needs at least one event")
+        if not source.replace("-", "").replace("_", "").isalnum():
+            raise InvalidParameter(f"source {source!r}: use letters, digits, '-' and '_'")
+        first_seq, last_seq = events[0].seq, events[-1].seq
+        by_day: dict[str, list[LoggedEvent]] = defaultdict(list)
+        for event in events:
+            by_day[ds_of(event.event_time)].append(event)
+        names = {ds: file_name(source, first_seq, last_seq, ds) for ds in by_day}
+        if self._committed(table, names):
+            return AppendResult((), 0, already_committed=True)
+        table_dir = self._root / table_scope(table.region, table.project, table.name)
+        staging = table_dir / STAGING
+        staging.mkdir(parents=True, exist_ok=True)
+        files = [
+            self._write_file(table_dir, staging, ds, names[ds], rows)
+            for ds, rows in sorted(by_day.items())
+        ]
+        return self._commit(table, files, names, extra_writes)
+
+    def _committed(self, table: Table, names: dict[str, str]) -> bool:
+        ds, name = next(iter(names.items()))
+        scope = partition_scope(table.region, table.project, table.name, ds)
+        return self._metadata.get_document(FILE_KIND, scope, name) is not None
+
+    def _write_file(
+        self, table_dir: Path, staging: Path, ds: str, name: str, rows: list[LoggedEvent]
+    ) -> DataFile:
+        columns = _columns(rows)
+        buffer = io.BytesIO()
+        pq.write_table(pa.Table.from_pydict(columns, schema=_SCHEMA), buffer, compression="zstd")
+        data = buffer.getvalue()
+        staged = staging / name
+        with open(staged, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        partition_dir = table_dir / f"ds={ds}"
+        partition_dir.mkdir(exist_ok=True)
+        os.replace(staged, partition_dir / name)
+        _fsync_dir(partition_dir)
+        times = [t for t in columns["event_time"] if t is not None]
+        return DataFile(
+            path=str((partition_dir / name).relative_to(self._root)),
+            ds=ds,
+            rows=len(rows),
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            first_seq=rows[0].seq,
+            last_seq=rows[-1].seq,
+            min_event_time=min(times, default=""),
+            max_event_time=max(times, default=""),
+            column_bytes=_column_bytes(data),
+            committed_at=int(self._clock()),
+        )
+
+    def _commit(
+        self,
+        table: Table,
+        files: list[DataFile],
+        names: dict[str, str],
+        extra_writes: Sequence[DocumentWrite],
+    ) -> AppendResult:
+        scope = table_scope(table.region, table.project, table.name)
+        for _ in range(_RETRIES):
+            writes = list(extra_writes)
+            for data_file in files:
+                stats, version = self._catalog.partition(table, data_file.ds)
+                writes.append(
+                    DocumentWrite(
+                        FILE_KIND,
+                        partition_scope(table.region, table.project, table.name, data_file.ds),
+                        names[data_file.ds],
+                        encode(data_file),
+                        0,
+                    )
+                )
+                grown = PartitionStats(
+                    ds=data_file.ds,
+                    files=(stats.files if stats else 0) + 1,
+                    rows=(stats.rows if stats else 0) + data_file.rows,
+                    bytes=(stats.bytes if stats else 0) + data_file.bytes,
+                    last_modified=data_file.committed_at,
+                )
+                writes.append(
+                    DocumentWrite(PARTITION_KIND, scope, data_file.ds, encode(grown), version)
+                )
+            try:
+                self._metadata.commit(writes)
+            except VersionConflict:
+                if self._committed(table, names):
+                    return AppendResult((), 0, already_committed=True)
+                if any(_stale(self._metadata, w) for w in extra_writes):
+                    raise
+                continue  # another batch grew a partition meanwhile: count again
+            return AppendResult(tuple(files), sum(f.rows for f in files), already_committed=False)
+        raise VersionConflict(f"table {table.name} kept changing while a batch was committed")
+
+    def sweep(self, table: Table, older_than_seconds: float = 3600.0) -> list[Path]:
+        """Delete the table's files that no commit lists (crashed batches), once old enough.
+
+        Run it only when no append of this table is in flight; returns what it deleted.
+        """
+        table_dir = self._root / table_scope(table.region, table.project, table.name)
+        if not table_dir.is_dir():
+            return []
+        listed = {self._root / f.path for f in self._catalog.files(table)}
+        cutoff = self._clock() - older_than_seconds
+        removed = []
+        for path in sorted(table_dir.rglob("*.parquet")):
+            if path not in listed and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed.append(path)
+        return removed
+
+
+def _columns(rows: list[LoggedEvent]) -> dict[str, list[str | None]]:
+    columns: dict[str, list[str | None]] = {name: [] for name in DATA_COLUMNS}
+    events = columns["event"]
+    typed = [(columns[name], path) for name, path in TYPED_COLUMNS]
+    for row in rows:
+        text = row.body.decode()
+        event = orjson.loads(row.body)
+        events.append(text)
+        for column, path in typed:
+            column.append(json_path_value(event, path))
+    return columns
+
+
+def _column_bytes(data: bytes) -> dict[str, int]:
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    sizes: dict[str, int] = defaultdict(int)
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            sizes[chunk.path_in_schema] += chunk.total_compressed_size
+    return dict(sizes)
+
+
+def _stale(metadata: MetadataStore, write: DocumentWrite) -> bool:
+    found = metadata.get_document(write.kind, write.scope, write.name)
+    return (found.version if found else 0) != write.expected_version
+
+
+def _fsync_dir(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
