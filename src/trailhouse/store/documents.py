@@ -29,7 +29,8 @@ def _build(kind: Any, data: Any) -> Any:
         hints = typing.get_type_hints(kind)
         return kind(**{name: _build(hints[name], value) for name, value in data.items()})
     if typing.get_origin(kind) is tuple and isinstance(data, list):
-        return tuple(data)
+        item = typing.get_args(kind)[0] if typing.get_args(kind) else Any
+        return tuple(_build(item, value) for value in data)
     return data
 
 

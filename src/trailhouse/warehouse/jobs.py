@@ -36,7 +36,14 @@ from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.model import JOB_KIND, Privilege, Project, Quota
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import QuotaService
-from trailhouse.warehouse.sql.engine import Engine, EngineError, JobControl, Limits, ResultSet
+from trailhouse.warehouse.sql.engine import (
+    Engine,
+    EngineError,
+    JobControl,
+    Limits,
+    QueryPlan,
+    ResultSet,
+)
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner
 
 log = logging.getLogger(__name__)
@@ -146,6 +153,7 @@ class SqlJobService:
         quotas: QuotaService,
         planner: Planner,
         engine: Engine,
+        validate: Callable[[QueryPlan], None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -154,6 +162,7 @@ class SqlJobService:
         self._quotas = quotas
         self._planner = planner
         self._engine = engine
+        self._validate = validate
         self._clock = clock
         self._results = settings.data_dir / "sql-results"
         self._gates: dict[tuple[str, str, str], QuotaGate] = {}
@@ -190,6 +199,7 @@ class SqlJobService:
             raise InvalidParameter("a SQL statement may be at most 2 MB")
         access.require(caller, project, Privilege.SELECT)
         planned = self._planner.plan(caller, project, sql)
+        self._validate(planned.plan)
         quota = self._quotas.get(project.owner, project.region, project.quota)
         now = self._clock()
         job = SqlJob(

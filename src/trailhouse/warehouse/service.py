@@ -65,7 +65,13 @@ def open_warehouse(
     constants = DuckDbEngine(settings.data_dir / "sql-spill")
     planner = Planner(catalog, root, constants.evaluate_constant)
     jobs = SqlJobService(
-        settings, metadata, catalog, quotas, planner, engine or open_engine(settings)
+        settings,
+        metadata,
+        catalog,
+        quotas,
+        planner,
+        engine or open_engine(settings),
+        validate=constants.validate,
     )
     return Warehouse(
         catalog=catalog,

@@ -2,7 +2,8 @@
 
 A view per audit table reads exactly the committed files left after pruning (`read_parquet`
 over a file list, `ds` taken from the folder as a string). A table with no files left is an
-empty view of the same columns, so the query still type-checks and returns no rows.
+empty view of the same columns, so the query still type-checks and returns no rows. Once the
+views exist the connection is confined to the warehouse folder: SQL cannot read other files.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import duckdb
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from trailhouse.errors import SqlSemanticError
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
     VIEW_COLUMNS,
@@ -81,6 +83,7 @@ class DuckDbEngine:
                 raise EngineError("cancelled", "the job was cancelled before it started")
             for table in plan.inputs:
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
+            _confine(con, [*(t.root for t in plan.inputs), self._spill_dir])
             watcher.start()
             cursor = con.execute(sql)
             columns = tuple(d[0] for d in cursor.description or ())
@@ -110,6 +113,21 @@ class DuckDbEngine:
             [[json_value(v) for v in row] for row in rows[: limits.max_rows]],
             truncated,
         )
+
+    def validate(self, plan: QueryPlan) -> None:
+        """Bind the query against empty views of its tables, reading no file: an unknown column
+        or a type error is refused before the job exists. Raises SqlSemanticError."""
+        empty = [TableInput(t.view, t.table, (), t.root) for t in plan.inputs]
+        with duckdb.connect() as con:
+            for table in empty:
+                con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
+            _confine(con, [self._spill_dir])
+            try:
+                con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
+            except (duckdb.BinderException, duckdb.CatalogException) as exc:
+                raise SqlSemanticError(
+                    f"ODPS-0130071:Semantic analysis exception - {_first_line(exc)}"
+                ) from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""
@@ -148,6 +166,14 @@ class _ProgressWatcher:
             if progress >= 0:
                 self._control.progress = min(progress / 100.0, 0.99)
             time.sleep(0)
+
+
+def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path]) -> None:
+    """Let the query read the warehouse only: no other file, no network, no setting changes."""
+    allowed = ", ".join(_quote(f"{d}/") for d in dict.fromkeys(directories))
+    con.execute(f"SET allowed_directories = [{allowed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _quote(text: str) -> str:

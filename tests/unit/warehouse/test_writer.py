@@ -1,0 +1,193 @@
+"""The exactly-once writer: files per day, one commit with the caller's writes, replays ignored."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+from builders import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    TRAIL,
+    WarehouseFixture,
+    logged_events,
+    open_test_warehouse,
+)
+
+from trailhouse.errors import InvalidParameter, NoPermission, VersionConflict
+from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
+from trailhouse.store.ports import DocumentWrite
+from trailhouse.warehouse.catalog import service_linked_role_arn
+from trailhouse.warehouse.model import TYPED_COLUMNS, project_name, table_name
+from trailhouse.warehouse.writer import ds_of, file_name
+
+
+@pytest.fixture
+def tw(tmp_path: Path) -> Iterator[WarehouseFixture]:
+    opened = open_test_warehouse(tmp_path / "data")
+    yield opened
+    opened.close()
+
+
+def _rows_in_files(tw: WarehouseFixture) -> list[tuple[str, str]]:
+    files = [str(tw.settings.warehouse_path / f.path) for f in tw.warehouse.catalog.files(tw.table)]
+    if not files:
+        return []
+    with duckdb.connect() as con:
+        return con.execute(
+            "SELECT event_id, ds FROM read_parquet(?, hive_partitioning = true, "
+            "hive_types = {'ds': VARCHAR})",
+            [files],
+        ).fetchall()
+
+
+def test_a_batch_lands_as_one_file_per_day_with_every_event_once(tw: WarehouseFixture) -> None:
+    events = logged_events(600, days=4)
+    tw.append(events)
+    partitions = tw.warehouse.catalog.list_partitions(tw.table)
+    expected_days = sorted({ds_of(e.event_time) for e in events})
+    assert [p.ds for p in partitions] == expected_days
+    assert sum(p.rows for p in partitions) == 600
+    assert all(p.files == 1 for p in partitions)
+    rows = _rows_in_files(tw)
+    assert sorted(r[0] for r in rows) == sorted(e.event_id for e in events)
+    by_id = {e.event_id: ds_of(e.event_time) for e in events}
+    assert all(by_id[event_id] == ds for event_id, ds in rows)
+
+
+def test_file_names_follow_source_range_and_day(tw: WarehouseFixture) -> None:
+    events = logged_events(50, days=1, first_seq=101)
+    tw.append(events)
+    (data_file,) = tw.warehouse.catalog.files(tw.table)[:1]
+    assert data_file.path.endswith(file_name(f"{ACCOUNT}-{TRAIL}", 101, 150, data_file.ds))
+    assert data_file.path.startswith(
+        f"cn-hangzhou/{project_name(ACCOUNT)}/{table_name(TRAIL)}/ds={data_file.ds}/"
+    )
+    assert not list((tw.settings.warehouse_path).rglob("_staging/*.parquet"))
+
+
+def test_a_replayed_range_changes_nothing(tw: WarehouseFixture) -> None:
+    events = logged_events(300)
+    tw.append(events[:200])
+    tw.append(events[200:])
+    before = tw.warehouse.catalog.list_partitions(tw.table)
+    result = tw.warehouse.writer.append(
+        tw.project,
+        tw.table,
+        events[:200],
+        writer_role_arn=service_linked_role_arn(ACCOUNT),
+        source=f"{ACCOUNT}-{TRAIL}",
+    )
+    assert result.already_committed
+    assert tw.warehouse.catalog.list_partitions(tw.table) == before
+    assert len(_rows_in_files(tw)) == 300
+
+
+def test_the_callers_checkpoint_commits_with_the_files_or_nothing_does(
+    tw: WarehouseFixture,
+) -> None:
+    events = logged_events(100)
+    checkpoint = DocumentWrite("checkpoint", ACCOUNT, TRAIL, orjson.dumps({"seq": 100}), 0)
+    tw.warehouse.writer.append(
+        tw.project,
+        tw.table,
+        events,
+        writer_role_arn=service_linked_role_arn(ACCOUNT),
+        source="s1",
+        extra_writes=[checkpoint],
+    )
+    assert tw.metadata.get_document("checkpoint", ACCOUNT, TRAIL) is not None
+    stale = DocumentWrite("checkpoint", ACCOUNT, TRAIL, orjson.dumps({"seq": 200}), 0)
+    more = logged_events(100, first_seq=101, seed=8)
+    with pytest.raises(VersionConflict):
+        tw.warehouse.writer.append(
+            tw.project,
+            tw.table,
+            more,
+            writer_role_arn=service_linked_role_arn(ACCOUNT),
+            source="s1",
+            extra_writes=[stale],
+        )
+    assert sum(p.rows for p in tw.warehouse.catalog.list_partitions(tw.table)) == 100
+    assert len(_rows_in_files(tw)) == 100  # the orphaned files are invisible to readers
+
+
+def test_sweep_removes_only_uncommitted_files(tw: WarehouseFixture) -> None:
+    tw.append(logged_events(40, days=1))
+    committed = tw.warehouse.catalog.files(tw.table)[0]
+    orphan = tw.settings.warehouse_path / Path(committed.path).parent / "part-crashed.parquet"
+    orphan.write_bytes(b"half a file")
+    os.utime(orphan, (0, 0))
+    assert tw.warehouse.writer.sweep(tw.table, older_than_seconds=60) == [orphan]
+    assert (tw.settings.warehouse_path / committed.path).exists()
+
+
+def test_typed_columns_hold_what_get_json_object_returns(tw: WarehouseFixture) -> None:
+    tw.append(logged_events(500))
+    files = [str(tw.settings.warehouse_path / f.path) for f in tw.warehouse.catalog.files(tw.table)]
+    checks = " + ".join(
+        f"COUNT(*) FILTER (WHERE {column} IS DISTINCT FROM json_extract_string(event, '{path}'))"
+        for column, path in TYPED_COLUMNS
+    )
+    with duckdb.connect() as con:
+        mismatches, filled = con.execute(
+            f"SELECT {checks}, COUNT(user_name) FROM read_parquet(?)", [files]
+        ).fetchone() or (None, None)
+    assert mismatches == 0
+    assert filled and filled > 0  # the comparison saw real values, not only NULLs
+
+
+def test_column_bytes_and_hash_describe_the_file(tw: WarehouseFixture) -> None:
+    import hashlib
+
+    tw.append(logged_events(200, days=1))
+    data_file = tw.warehouse.catalog.files(tw.table)[0]
+    content = (tw.settings.warehouse_path / data_file.path).read_bytes()
+    assert data_file.bytes == len(content)
+    assert data_file.sha256 == hashlib.sha256(content).hexdigest()
+    assert set(data_file.column_bytes) == {"event", *(c for c, _ in TYPED_COLUMNS)}
+    assert data_file.column_bytes["event"] > data_file.column_bytes["event_name"] > 0
+
+
+def test_only_delivery_writes_an_actiontrail_project(tw: WarehouseFixture) -> None:
+    events = logged_events(10)
+    for stranger in (
+        f"acs:ram::{ACCOUNT}:role/ops",  # does not exist
+        f"acs:ram::{OTHER_ACCOUNT}:role/aliyunserviceroleforactiontrail",  # another account's
+        "not an arn",
+    ):
+        with pytest.raises(NoPermission, match="accepts table writes only from ActionTrail"):
+            tw.warehouse.writer.append(
+                tw.project, tw.table, events, writer_role_arn=stranger, source="x"
+            )
+    tw.roles.create_role(
+        ACCOUNT, "plain", trust_policy_for_services("x@actiontrail.aliyuncs.com"), ""
+    )
+    with pytest.raises(NoPermission, match=DELIVERY_POLICY):
+        tw.warehouse.writer.append(
+            tw.project,
+            tw.table,
+            events,
+            writer_role_arn=f"acs:ram::{ACCOUNT}:role/plain",
+            source="x",
+        )
+    assert tw.warehouse.catalog.list_partitions(tw.table) == []
+    tw.roles.attach_policy(ACCOUNT, "plain", DELIVERY_POLICY)
+    tw.warehouse.writer.append(
+        tw.project, tw.table, events, writer_role_arn=f"acs:ram::{ACCOUNT}:role/plain", source="x"
+    )
+    assert sum(p.rows for p in tw.warehouse.catalog.list_partitions(tw.table)) == 10
+
+
+def test_an_empty_batch_or_odd_source_is_refused(tw: WarehouseFixture) -> None:
+    arn = service_linked_role_arn(ACCOUNT)
+    with pytest.raises(InvalidParameter, match="at least one event"):
+        tw.warehouse.writer.append(tw.project, tw.table, [], writer_role_arn=arn, source="x")
+    with pytest.raises(InvalidParameter, match="source"):
+        tw.warehouse.writer.append(
+            tw.project, tw.table, logged_events(1), writer_role_arn=arn, source="../x"
+        )
