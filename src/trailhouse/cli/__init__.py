@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from trailhouse import __version__
-from trailhouse.cli import admin, events, ram, serve, trails
+from trailhouse.cli import admin, events, ram, serve, trails, warehouse
 from trailhouse.errors import RequestFailed, TrailhouseError
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(commands)
     trails.register(commands)
     ram.register(commands, user_commands)
+    warehouse.register(commands)
     return parser
 
 

@@ -17,11 +17,14 @@ from trailhouse.cli.common import add_store_options, load_settings
 from trailhouse.demo import DemoEvents, recent_window
 from trailhouse.iam.principals import Caller
 from trailhouse.runtime import Services, open_services
+from trailhouse.warehouse.catalog import service_linked_role_arn
+from trailhouse.warehouse.model import project_name
 
 DEMO_ACCOUNT_ID = "1234567890123456"
 DEMO_DAYS = 3
 DEMO_EVENTS_PER_DAY = 6000
 DEMO_CREDENTIALS_FILE = "demo-credentials.json"
+DEMO_TABLE = "actiontrail_demo"
 
 
 def register(commands: Any) -> None:
@@ -77,6 +80,7 @@ def _prepare_demo(services: Services) -> dict[str, dict[str, str]]:
     caller = services.accounts.caller_for(root.access_key_id)
     print(f"creating {DEMO_DAYS} days of demo events ...", file=sys.stderr, flush=True)
     _record_demo_events(services, caller)
+    _load_demo_table(services)
     document = {
         "root": credentials_document(root),
         "alice": credentials_document(user),
@@ -99,6 +103,32 @@ def _record_demo_events(services: Services, caller: Caller) -> None:
     services.stores.events.catch_up(timeout=60)
 
 
+def _load_demo_table(services: Services) -> None:
+    """Copy the demo events into the demo project's table, so that SQL has data at once.
+
+    This is a one-off load, not a trail: the table is `actiontrail_demo`, which no trail name
+    maps to, so a trail created later delivers into a table of its own.
+    """
+    linked = services.roles.service_linked_role_write(DEMO_ACCOUNT_ID)
+    if linked is not None:
+        services.stores.metadata.commit([linked])
+    warehouse = services.warehouse
+    project = warehouse.catalog.ensure_project(
+        DEMO_ACCOUNT_ID, services.settings.region, project_name(DEMO_ACCOUNT_ID)
+    )
+    table = warehouse.catalog.ensure_table(project, DEMO_TABLE)
+    seq = 0
+    while batch := services.stores.events.read_after(seq, 20_000):
+        warehouse.writer.append(
+            project,
+            table,
+            batch,
+            writer_role_arn=service_linked_role_arn(DEMO_ACCOUNT_ID),
+            source="demo",
+        )
+        seq = batch[-1].seq
+
+
 def _write_private(path: Path, content: bytes) -> None:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as handle:
@@ -116,6 +146,9 @@ def _print_demo(document: dict[str, dict[str, str]], url: str) -> None:
         "Try:\n"
         f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={root['AccessKeyId']}\n"
         f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={root['AccessKeySecret']}\n"
-        f"  trailhouse events lookup --endpoint {url} --attribute EventName=ConsoleSignin\n",
+        f"  trailhouse events lookup --endpoint {url} --attribute EventName=ConsoleSignin\n"
+        f"  trailhouse sql --endpoint {url} -p {project_name(root['AccountId'])} \\\n"
+        f'    "SELECT event_name, COUNT(*) n FROM {DEMO_TABLE} GROUP BY event_name '
+        'ORDER BY n DESC LIMIT 10"\n',
         flush=True,
     )

@@ -40,17 +40,17 @@ def register(commands: Any) -> None:
         action="store_true",
         help="a multi-account trail of the caller's organization",
     )
-    _client_command(create, _create, "table", "json")
+    client_command(create, _create, "table", "json")
 
     update = trail.add_parser(
         "update", help="change a trail's settings; settings not given are kept (UpdateTrail)"
     )
     _add_settings(update)
-    _client_command(update, _update, "table", "json")
+    client_command(update, _update, "table", "json")
 
     delete = trail.add_parser("delete", help="delete a trail (DeleteTrail)")
     delete.add_argument("--name", required=True)
-    _client_command(delete, _delete, "table", "json")
+    client_command(delete, _delete, "table", "json")
 
     listing = trail.add_parser("list", help="list the trails a region shows (DescribeTrails)")
     listing.add_argument("--name-list", help="only these trails, comma-separated")
@@ -64,7 +64,7 @@ def register(commands: Any) -> None:
         action="store_true",
         help="also the organization's multi-account trail",
     )
-    _client_command(listing, _list, "table", "json")
+    client_command(listing, _list, "table", "json")
 
     status = trail.add_parser("status", help="whether a trail logs (GetTrailStatus)")
     status.add_argument("--name", required=True)
@@ -73,15 +73,15 @@ def register(commands: Any) -> None:
         action="store_true",
         help="the trail is the organization's multi-account trail",
     )
-    _client_command(status, _status, "table", "json")
+    client_command(status, _status, "table", "json")
 
     start = trail.add_parser("start", help="start logging (StartLogging)")
     start.add_argument("--name", required=True)
-    _client_command(start, _start, "table", "json")
+    client_command(start, _start, "table", "json")
 
     stop = trail.add_parser("stop", help="stop logging (StopLogging)")
     stop.add_argument("--name", required=True)
-    _client_command(stop, _stop, "table", "json")
+    client_command(stop, _stop, "table", "json")
 
 
 def add_region_option(parser: argparse.ArgumentParser) -> None:
@@ -120,9 +120,11 @@ def print_fields(answer: Mapping[str, Any]) -> None:
     )
 
 
-def _client_command(parser: argparse.ArgumentParser, run: Any, *outputs: str) -> None:
+def client_command(parser: argparse.ArgumentParser, run: Any, *outputs: str) -> None:
+    """Give a command the --region, --output (when it has outputs) and client options."""
     add_region_option(parser)
-    add_output_option(parser, *outputs)
+    if outputs:
+        add_output_option(parser, *outputs)
     add_client_options(parser)
     parser.set_defaults(run=run)
 

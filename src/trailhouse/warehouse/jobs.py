@@ -230,7 +230,9 @@ class SqlJobService:
         )
         if planned.is_cost:
             finished = replace(job, status=JobStatus.TERMINATED, finished_at=now, progress=1.0)
-            self._write_result(finished, _cost_result(finished, planned))
+            priced = _cost_result(finished, planned)
+            finished = replace(finished, rows=len(priced.rows))
+            self._write_result(finished, priced)
             self._save(finished, created=True)
             return finished
         gate = self._gate(quota)
@@ -420,7 +422,7 @@ def _failure(error: EngineError, quota: Quota) -> tuple[str, str, str]:
         return (
             JobStatus.FAILED,
             SqlSemanticError.code,
-            (f"ODPS-0130071:Semantic analysis exception - {error.message}"),
+            (f"Semantic analysis exception - {error.message}"),
         )
     return JobStatus.FAILED, "SqlRuntimeError", f"the query failed while running: {error.message}"
 

@@ -55,7 +55,7 @@ def test_another_accounts_project_name_is_refused(tw: WarehouseFixture) -> None:
 
 
 def test_a_region_without_quota_names_the_regions_that_have_one(tw: WarehouseFixture) -> None:
-    with pytest.raises(NoAvailableQuota, match="no MaxCompute quota in cn-shanghai.*cn-hangzhou"):
+    with pytest.raises(NoAvailableQuota, match=r"no MaxCompute quota in cn-shanghai.*cn-hangzhou"):
         tw.warehouse.catalog.ensure_project(ACCOUNT, "cn-shanghai", "actiontrail_x")
     assert tw.warehouse.catalog.list_projects("cn-shanghai") == []
     tw.warehouse.quotas.create_subscription(ACCOUNT, "cn-shanghai", "team-quota", 4)

@@ -125,9 +125,7 @@ class DuckDbEngine:
             try:
                 con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise SqlSemanticError(
-                    f"ODPS-0130071:Semantic analysis exception - {_first_line(exc)}"
-                ) from exc
+                raise SqlSemanticError(f"Semantic analysis exception - {_first_line(exc)}") from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""

@@ -125,15 +125,16 @@ class Planner:
         if is_cost:
             text = _COST_SQL.sub("", text, count=1)
         if not text:
-            raise SqlParseError("ODPS-0130161:Parse exception - the statement is empty")
+            raise SqlParseError("Parse exception - the statement is empty")
         self._refuse_writes(caller, project, text)
         try:
             tree = parse(text)
         except InvalidSql as exc:
-            raise SqlParseError(f"ODPS-0130161:Parse exception - {exc}") from exc
+            raise SqlParseError(f"Parse exception - {exc}") from exc
         except UnsupportedSql as exc:
-            raise SqlSemanticError(f"ODPS-0130071:Semantic analysis exception - {exc}") from exc
+            raise SqlSemanticError(f"Semantic analysis exception - {exc}") from exc
         keywords = count_keywords(tree)
+        _name_unnamed_columns(tree)
         references = self._resolve(caller, project, tree)
         _rewrite_typed_paths(_scopes(tree), references)
         scopes = _scopes(tree)  # again: scopes cache the columns the rewrite replaced
@@ -190,7 +191,7 @@ class Planner:
                     "ActionTrail delivery, so that its audit events stay exactly as recorded"
                 )
             raise SqlSemanticError(
-                f"ODPS-0130071:Semantic analysis exception - {kind} is not supported; "
+                f"Semantic analysis exception - {kind} is not supported; "
                 "trailhouse SQL runs SELECT statements only"
             )
 
@@ -200,9 +201,7 @@ class Planner:
         readable: dict[str, Project] = {}
         for node in list(tree.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
-                raise SqlSemanticError(
-                    "ODPS-0130071:Semantic analysis exception - only tables may follow FROM"
-                )
+                raise SqlSemanticError("Semantic analysis exception - only tables may follow FROM")
             name = node.name.lower()
             if not node.args.get("db") and name in ctes:
                 continue
@@ -401,3 +400,14 @@ def _star_covers(scope: Scope, projection: exp.Expression, node: exp.Table) -> b
     if qualifier:
         return scope.sources.get(qualifier) is node
     return any(source is node for source in scope.sources.values())
+
+
+def _name_unnamed_columns(tree: exp.Query) -> None:
+    """Name result columns as MaxCompute does: a column keeps its name, other expressions
+    without an alias become `_c<position>` (so both engines answer with the same names)."""
+    if not isinstance(tree, exp.Select):
+        return
+    for position, projection in enumerate(list(tree.expressions)):
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            continue
+        projection.replace(exp.alias_(projection.copy(), f"_c{position}"))

@@ -1,0 +1,170 @@
+"""SQL jobs: queued under their quota, run, paged, cancelled, priced, recovered after a crash."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from builders import (
+    ACCOUNT,
+    OTHER_ACCOUNT,
+    REGION,
+    WarehouseFixture,
+    logged_events,
+    open_test_warehouse,
+    root,
+)
+
+from trailhouse.errors import (
+    InvalidParameter,
+    JobNotFound,
+    NoPermission,
+    QuotaExceeded,
+    SqlSemanticError,
+)
+from trailhouse.store.documents import encode
+from trailhouse.store.ports import DocumentWrite
+from trailhouse.warehouse.jobs import JobStatus, SqlJob
+from trailhouse.warehouse.model import JOB_KIND, Role
+from trailhouse.warehouse.pricing import BYTES_PER_GB
+
+TABLE = "actiontrail_audit_trail"
+
+
+def slow_sql() -> str:
+    """A query that streams billions of rows without holding them: minutes, unless cancelled."""
+    return (
+        "SELECT SUM(LENGTH(a.event_id) + LENGTH(b.event_id) + LENGTH(c.event_id)) "
+        f"FROM {TABLE} a CROSS JOIN {TABLE} b CROSS JOIN {TABLE} c"
+    )
+
+
+@pytest.fixture
+def tw(tmp_path: Path) -> Iterator[WarehouseFixture]:
+    opened = open_test_warehouse(
+        tmp_path / "data", payg_concurrency=1, sql_queue_limit=2, sql_result_rows=50
+    )
+    opened.append(logged_events(3000, days=4))
+    yield opened
+    opened.close()
+
+
+def submit(tw: WarehouseFixture, sql: str) -> SqlJob:
+    return tw.warehouse.jobs.submit(root(), tw.project, sql)
+
+
+def test_a_job_runs_and_records_what_it_read_and_cost(tw: WarehouseFixture) -> None:
+    sql = f"SELECT event_name, COUNT(*) c FROM {TABLE} GROUP BY event_name ORDER BY c DESC LIMIT 5"
+    job = submit(tw, sql)
+    assert job.status in {JobStatus.WAITING, JobStatus.RUNNING}
+    done = tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+    assert done.status == JobStatus.TERMINATED, done.error_message
+    files = tw.warehouse.catalog.files(tw.table)
+    assert done.input_bytes == sum(f.column_bytes["event_name"] for f in files)
+    assert done.complexity == 1.0
+    expected = done.input_bytes / BYTES_PER_GB * 1.0 * tw.settings.sql_price_per_gb
+    assert done.cost_usd == pytest.approx(expected)
+    assert done.rows == 5 and done.progress == 1.0
+    assert done.billed_account == ACCOUNT and done.submitted_by == ACCOUNT
+    result = tw.warehouse.jobs.result(root(), job.job_id)
+    assert result.columns == ("event_name", "c")
+    counts = [row[1] for row in result.rows]
+    assert counts == sorted(counts, reverse=True) and sum(counts) > 0
+
+
+def test_results_are_paged_and_cut_at_the_row_limit(tw: WarehouseFixture) -> None:
+    job = submit(tw, f"SELECT event_id FROM {TABLE}")
+    done = tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+    assert done.rows == 50 and done.truncated  # sql_result_rows = 50
+    first = tw.warehouse.jobs.result(root(), job.job_id, 0, 30)
+    second = tw.warehouse.jobs.result(root(), job.job_id, 30, 30)
+    assert len(first.rows) == 30 and first.truncated
+    assert len(second.rows) == 20 and not second.truncated
+    assert not {r[0] for r in first.rows} & {r[0] for r in second.rows}
+
+
+def test_cost_sql_prices_without_running(tw: WarehouseFixture) -> None:
+    job = submit(tw, f"COST SQL SELECT DISTINCT user_name FROM {TABLE} ORDER BY user_name LIMIT 3")
+    assert job.status == JobStatus.TERMINATED and job.kind == "cost"
+    rows = dict(tw.warehouse.jobs.result(root(), job.job_id).rows)
+    files = tw.warehouse.catalog.files(tw.table)
+    assert rows["Input"] == sum(f.column_bytes["user_name"] for f in files)
+    assert rows["Complexity"] == 1.0  # DISTINCT + ORDER BY + 1
+    bill = tw.warehouse.metering.bill(ACCOUNT, "20000101", "20991231")
+    assert [line for line in bill if line.item == "sql"] == []
+
+
+def test_jobs_over_the_quota_concurrency_wait_and_the_queue_has_a_limit(
+    tw: WarehouseFixture,
+) -> None:
+    first = submit(tw, slow_sql())
+    deadline = time.time() + 30
+    while tw.warehouse.jobs.get(root(), first.job_id).status != JobStatus.RUNNING:
+        assert time.time() < deadline
+        time.sleep(0.02)
+    second = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    third = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    with pytest.raises(QuotaExceeded, match="runs 1 jobs at once and already has 2 waiting"):
+        submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    assert tw.warehouse.jobs.get(root(), second.job_id).status == JobStatus.WAITING
+    cancelled = tw.warehouse.jobs.cancel(root(), first.job_id)
+    assert cancelled.status == JobStatus.CANCELLED and cancelled.cost_usd == 0.0
+    for job in (second, third):
+        done = tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+        assert done.status == JobStatus.TERMINATED
+        assert done.queue_seconds > 0
+    assert tw.warehouse.jobs.result(root(), second.job_id).rows == [[3000]]
+
+
+def test_a_job_cancelled_while_waiting_never_runs(tw: WarehouseFixture) -> None:
+    first = submit(tw, slow_sql())
+    waiting = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    assert tw.warehouse.jobs.cancel(root(), waiting.job_id).status == JobStatus.CANCELLED
+    tw.warehouse.jobs.cancel(root(), first.job_id)
+    with pytest.raises(InvalidParameter, match="is Cancelled"):
+        tw.warehouse.jobs.result(root(), waiting.job_id)
+
+
+def test_an_unknown_column_is_refused_before_a_job_exists(tw: WarehouseFixture) -> None:
+    with pytest.raises(SqlSemanticError, match="no_such_column"):
+        submit(tw, f"SELECT no_such_column FROM {TABLE}")
+    assert tw.warehouse.jobs.list_jobs(root()) == []
+
+
+def test_only_the_submitter_or_a_project_admin_sees_a_job(tw: WarehouseFixture) -> None:
+    shared = tw.warehouse.catalog.set_member(
+        root(), REGION, tw.project.name, OTHER_ACCOUNT, Role.READER
+    )
+    reader = root(OTHER_ACCOUNT)
+    job = tw.warehouse.jobs.submit(reader, shared, f"SELECT COUNT(*) FROM {TABLE}")
+    tw.warehouse.jobs.wait(reader, job.job_id, timeout=60)
+    assert job.billed_account == ACCOUNT  # the project's owner pays
+    with pytest.raises(JobNotFound):
+        tw.warehouse.jobs.get(root(), job.job_id)  # kept under the submitter's account
+    assert [j.job_id for j in tw.warehouse.jobs.list_jobs(reader)] == [job.job_id]
+    stranger_project = tw.warehouse.catalog.ensure_project(OTHER_ACCOUNT, REGION, "other_data")
+    with pytest.raises(NoPermission, match="no Select privilege on project other_data"):
+        tw.warehouse.jobs.submit(root(), stranger_project, "SELECT 1")
+
+
+def test_jobs_left_running_by_a_crash_are_marked_failed(tw: WarehouseFixture) -> None:
+    job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+    stuck = replace(job, status=JobStatus.RUNNING, job_id="stuck-job")
+    tw.metadata.commit([DocumentWrite(JOB_KIND, ACCOUNT, "stuck-job", encode(stuck), 0)])
+    assert tw.warehouse.jobs.recover() == 1
+    recovered = tw.warehouse.jobs.get(root(), "stuck-job")
+    assert recovered.status == JobStatus.FAILED
+    assert "stopped while the job" in recovered.error_message
+
+
+def test_threads_do_not_leak_after_close(tmp_path: Path) -> None:
+    opened = open_test_warehouse(tmp_path / "data")
+    opened.append(logged_events(100))
+    job = opened.warehouse.jobs.submit(root(), opened.project, slow_sql())
+    opened.close()
+    assert not any(t.name == f"sql-{job.job_id}" and t.is_alive() for t in threading.enumerate())
