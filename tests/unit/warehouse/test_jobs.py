@@ -168,3 +168,21 @@ def test_threads_do_not_leak_after_close(tmp_path: Path) -> None:
     job = opened.warehouse.jobs.submit(root(), opened.project, slow_sql())
     opened.close()
     assert not any(t.name == f"sql-{job.job_id}" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_job_that_outgrows_its_quotas_memory_fails_free(tmp_path: Path) -> None:
+    opened = open_test_warehouse(tmp_path / "data", payg_memory_gb=0.1)
+    try:
+        opened.append(logged_events(3000))
+        job = opened.warehouse.jobs.submit(
+            root(),
+            opened.project,
+            f"SELECT SIZE(COLLECT_LIST(CONCAT(a.event, b.event))) FROM {TABLE} a CROSS JOIN {TABLE} b",
+        )
+        done = opened.warehouse.jobs.wait(root(), job.job_id, timeout=120)
+        assert done.status == JobStatus.FAILED
+        assert done.error_code == QuotaExceeded.code
+        assert "more than its quota's 0.1 GB of memory" in done.error_message
+        assert done.cost_usd == 0.0
+    finally:
+        opened.close()

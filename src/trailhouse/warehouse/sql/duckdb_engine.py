@@ -93,7 +93,9 @@ class DuckDbEngine:
             raise EngineError("cancelled", "the job was cancelled") from exc
         except duckdb.OutOfMemoryException as exc:
             raise EngineError(
-                "memory", f"the job needed more than its quota's {limits.memory_gb:g} GB: {exc}"
+                "memory",
+                f"the job needed more than its quota's {limits.memory_gb:g} GB of memory "
+                f"({_first_line(exc)}); run it under a bigger quota or read fewer columns",
             ) from exc
         except duckdb.BinderException as exc:
             raise EngineError("binder", _first_line(exc)) from exc
