@@ -19,6 +19,7 @@ from trailhouse.iam.roles import RoleService
 from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
+from trailhouse.trails.delivery import DeliveryEngine
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
@@ -44,6 +45,18 @@ class Services:
         """Delete events older than the retention window; return how many went."""
         cutoff = int(time.time()) - self.settings.retention_days * 86400
         return self.stores.events.purge(cutoff)
+
+    def delivery_engine(self) -> DeliveryEngine:
+        """A delivery engine over these services (started by the caller)."""
+        return DeliveryEngine(
+            self.settings,
+            self.stores.events,
+            self.stores.metadata,
+            self.trails,
+            self.roles,
+            self.organizations,
+            self.warehouse,
+        )
 
     def close(self) -> None:
         """Cancel running SQL jobs, finish pending appends and close the stores."""

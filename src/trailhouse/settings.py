@@ -104,6 +104,24 @@ class Settings:
         0.0438, "USD per GB of input scanned by SQL, before the complexity factor."
     )
     cu_price_per_month: float = _setting(22.0, "USD per CU per month of a subscription quota.")
+    delivery_enabled: bool = _setting(
+        True, "Run the delivery engine inside `trailhouse serve` (off: run `trailhouse deliver`)."
+    )
+    delivery_flush_seconds: float = _setting(
+        1.0, "A trail's batch is committed once its oldest event has waited this long."
+    )
+    delivery_batch_events: int = _setting(50_000, "Most events read from the log per batch.")
+    delivery_poll_seconds: float = _setting(
+        0.2, "How often an idle delivery engine looks for new events."
+    )
+    delivery_retry_seconds: float = _setting(
+        5.0, "How soon a trail whose delivery failed is tried again."
+    )
+    delivery_session_seconds: float = _setting(
+        60.0,
+        "How long a trail's destination check (project, role trust, delivery policy) holds "
+        "before it is made again.",
+    )
     storage_sample_seconds: float = _setting(
         3600.0, "How often each project's stored bytes are sampled for billing."
     )

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_tea_openapi.exceptions import ClientException
+from compat_support import Fixture, Keys, sdk
 
-from conftest import Fixture, Keys, sdk
 from trailhouse.iam.signatures import sign_request_v3
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import orjson
+from compat_support import Fixture, cli_environment, run_cli
 from factory import make_event
-
-from conftest import Fixture, cli_environment, run_cli
 
 
 def _run(*arguments: str, env: dict[str, str], stdin: str | None = None) -> CompletedProcess[str]:

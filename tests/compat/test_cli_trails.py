@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, cli_environment, run_cli
+from compat_support import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, cli_environment, run_cli
 
 
 def _run(*arguments: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -9,9 +9,9 @@ import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
+from compat_support import Fixture, put_events, sdk
 from factory import make_event
 
-from conftest import Fixture, put_events, sdk
 from trailhouse.events.validation import format_event_time
 
 # Thirty events an hour apart, newest first; the markers make every attribute selective.

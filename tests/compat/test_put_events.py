@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_tea_openapi.exceptions import ClientException
+from compat_support import Fixture, put_events, sdk
 from factory import make_event
 
-from conftest import Fixture, put_events, sdk
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 

@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import orjson
+from compat_support import Fixture, Server, free_port, trailhouse
 from factory import make_event
 
-from conftest import Fixture, Server, free_port, trailhouse
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 

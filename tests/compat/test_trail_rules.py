@@ -11,8 +11,7 @@ import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-
-from conftest import Keys, Regional, sdk_at
+from compat_support import Keys, Regional, sdk_at
 
 EXISTING = "rules-existing"
 FULL_REGION_TRAILS = 5

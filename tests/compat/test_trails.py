@@ -12,8 +12,8 @@ import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
+from compat_support import Keys, Regional, sdk_at
 
-from conftest import Keys, Regional, sdk_at
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 from trailhouse.events.validation import format_event_time

@@ -16,8 +16,8 @@ from typing import Any
 
 import orjson
 import pytest
+from compat_support import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, Server, cli_environment, run_cli
 
-from conftest import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, Server, cli_environment, run_cli
 from trailhouse.client import RpcClient
 from trailhouse.demo import DemoEvents
 from trailhouse.errors import RequestFailed

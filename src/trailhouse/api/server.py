@@ -1,9 +1,10 @@
 """Running the HTTP server in the foreground, with its background work, until SIGTERM/SIGINT.
 
-On a signal the server stops accepting connections, lets requests in flight finish (an
-acknowledged PutEvents is already durable), records queued audit events, stops the purge and
-closes the stores. Storage is sampled for bills every `storage_sample_seconds`; SQL jobs still
-running at the stop are cancelled (and cost nothing).
+Beside the API run the purge of expired events, the storage sampler of the bills, and (with
+`delivery_enabled`) the delivery engine of enabled trails. On a signal the server stops
+accepting connections, lets requests in flight finish (an acknowledged PutEvents is already
+durable), records queued audit events, stops the background work (a delivery batch commits whole
+or not at all), cancels SQL jobs still running (they cost nothing) and closes the stores.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     audit = AuditWriter(services.ingest)
     purge = PurgeLoop(services)
     sampler = StorageSampler(services.warehouse.metering, settings.storage_sample_seconds)
+    delivery = services.delivery_engine() if settings.delivery_enabled else None
     app = create_app(services, audit)
     config = uvicorn.Config(
         app,
@@ -49,11 +51,15 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
         services.warehouse.jobs.recover()
         purge.start()
         sampler.start()
+        if delivery is not None:
+            delivery.start()
         with _signals_end_the_server():
             server.run(sockets=sockets)
     finally:
         purge.stop()
         sampler.stop()
+        if delivery is not None:
+            delivery.stop()
         audit.close()
         services.close()
         log.info("trailhouse stopped")

@@ -27,7 +27,7 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 if TYPE_CHECKING:
-    from conftest import FindEvents, Server
+    from producers_support import FindEvents, Server
 
 
 async def get_item(request: Request) -> Response:

@@ -13,7 +13,7 @@ from trailhouse.events.validation import parse_event_time
 from trailhouse.producers.recorder import Recorder
 
 if TYPE_CHECKING:
-    from conftest import FindEvents, Server, ServerFactory
+    from producers_support import FindEvents, Server, ServerFactory
 
 
 def unique_name() -> str:

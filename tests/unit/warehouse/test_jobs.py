@@ -177,7 +177,8 @@ def test_a_job_that_outgrows_its_quotas_memory_fails_free(tmp_path: Path) -> Non
         job = opened.warehouse.jobs.submit(
             root(),
             opened.project,
-            f"SELECT SIZE(COLLECT_LIST(CONCAT(a.event, b.event))) FROM {TABLE} a CROSS JOIN {TABLE} b",
+            "SELECT SIZE(COLLECT_LIST(CONCAT(a.event, b.event))) "
+            f"FROM {TABLE} a CROSS JOIN {TABLE} b",
         )
         done = opened.warehouse.jobs.wait(root(), job.job_id, timeout=120)
         assert done.status == JobStatus.FAILED

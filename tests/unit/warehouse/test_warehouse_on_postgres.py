@@ -1,4 +1,4 @@
-"""The warehouse's catalog, writer and jobs with their metadata in PostgreSQL, as when scaled out."""
+"""The warehouse catalog, writer and jobs with their metadata in PostgreSQL (as when scaled out)."""
 
 from __future__ import annotations
 

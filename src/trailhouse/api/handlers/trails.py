@@ -7,6 +7,7 @@ from typing import Any
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.events.validation import format_event_time
+from trailhouse.trails.delivery import DeliveryState, read_state
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 
@@ -100,17 +101,43 @@ def get_trail_status(ctx: ActionContext) -> dict[str, Any]:
         _trail_name(ctx),
         organization=params.boolean(ctx.params, "IsOrganizationTrail", False),
     )
+    delivery, _ = read_state(ctx.services.stores.metadata, trail)
     status: dict[str, Any] = {
         "IsLogging": trail.is_logging,
-        "LatestDeliveryTime": "",
-        "LatestDeliveryError": "",
+        "LatestDeliveryTime": format_event_time(delivery.latest_delivery_time)
+        if delivery.latest_delivery_time
+        else "",
+        "LatestDeliveryError": delivery.latest_error,
         "LatestDeliveryLogServiceTime": "",
         "LatestDeliveryLogServiceError": "",
         "OssBucketStatus": bool(trail.destinations.oss_bucket_name) and trail.is_logging,
         "SlsLogStoreStatus": bool(trail.destinations.sls_project_arn) and trail.is_logging,
     }
     status.update(_times(trail, "StartLoggingTime", "StopLoggingTime"))
+    if trail.destinations.max_compute_project_arn:
+        status.update(_delivery_progress(ctx, delivery))
     return status
+
+
+def _delivery_progress(ctx: ActionContext, delivery: DeliveryState) -> dict[str, Any]:
+    """trailhouse's additions to GetTrailStatus: how far MaxCompute delivery has got."""
+    last_seq = ctx.services.stores.events.last_seq()
+    watermark = delivery.watermark_ms
+    return {
+        "DeliveryTable": delivery.table,
+        "DeliveryCheckpoint": delivery.checkpoint_seq,
+        "DeliveryBacklog": max(0, last_seq - delivery.checkpoint_seq),
+        "DeliveredEvents": delivery.delivered_events,
+        "DeliveryLagP50Ms": delivery.lag_p50_ms,
+        "DeliveryLagP99Ms": delivery.lag_p99_ms,
+        "DeliveryLagMaxMs": delivery.lag_max_ms,
+        "DeliveredUpTo": _millis(watermark) if watermark else "",
+    }
+
+
+def _millis(epoch_ms: int) -> str:
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{format_event_time(seconds)[:-1]}.{millis:03d}Z"
 
 
 def describe_regions(ctx: ActionContext) -> dict[str, Any]:

@@ -1,0 +1,385 @@
+"""The delivery engine: every enabled trail follows the event log into its warehouse table.
+
+For each trail with a MaxCompute destination, the engine reads the log after the trail's
+checkpoint, keeps the events the trail selects (its account or its organization's members,
+EventRW, TrailRegion), and commits them through the warehouse's exactly-once writer together
+with the trail's new checkpoint: one transaction, so a crash anywhere replays the same range and
+nothing is lost or doubled. A batch is flushed once its oldest event has waited
+`delivery_flush_seconds`, or when it is full.
+
+A terminal failure (project missing, role not trusting the account, policy detached) stops that
+trail only: its state records the error naming what is missing, and the trail is retried every
+`delivery_retry_seconds`, resuming by itself once fixed. Other failures are retried the same
+way. Each trail is handled in turn, and a broken one costs the others one quick check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import orjson
+
+from trailhouse.errors import (
+    ApiError,
+    StoreError,
+    TerminalError,
+    VersionConflict,
+)
+from trailhouse.events.model import LoggedEvent
+from trailhouse.iam.arns import parse_project_arn, parse_role_arn
+from trailhouse.iam.organizations import OrganizationService
+from trailhouse.iam.roles import (
+    DELIVERY_POLICY,
+    SERVICE_LINKED_ROLE,
+    RoleService,
+    delivery_principal,
+    trusts,
+)
+from trailhouse.settings import Settings
+from trailhouse.store.documents import encode, read
+from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.trails.model import Trail
+from trailhouse.trails.service import TrailService
+from trailhouse.warehouse.catalog import service_linked_role_arn
+from trailhouse.warehouse.model import Project, Table, table_name
+from trailhouse.warehouse.service import Warehouse
+
+log = logging.getLogger(__name__)
+
+DELIVERY_KIND = "delivery-state"
+_LAG_WINDOW_SECONDS = 300
+_CHECKPOINT_ONLY_EVERY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """How far a trail's delivery has got, kept with every commit (`delivery-state` document).
+
+    `watermark_ms`: every event whose PutEvents call returned before it is in the table.
+    """
+
+    account_id: str
+    trail_name: str
+    checkpoint_seq: int
+    delivered_events: int
+    latest_delivery_time: int
+    latest_error: str
+    error_time: int
+    watermark_ms: int
+    lag_p50_ms: int
+    lag_p99_ms: int
+    lag_max_ms: int
+    table: str = ""
+
+    @classmethod
+    def initial(cls, trail: Trail) -> DeliveryState:
+        """The state of a trail that has delivered nothing yet."""
+        return cls(trail.account_id, trail.name, 0, 0, 0, "", 0, 0, 0, 0, 0)
+
+
+def read_state(metadata: MetadataStore, trail: Trail) -> tuple[DeliveryState, int]:
+    """A trail's delivery state and its document version (initial, 0 when it has none)."""
+    state, version = read(metadata, DeliveryState, DELIVERY_KIND, trail.account_id, trail.name)
+    return (state or DeliveryState.initial(trail)), version
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Where one trail writes, resolved and checked at the start of each session."""
+
+    project: Project
+    table: Table
+    writer_role_arn: str
+    checked_at: float
+
+
+class DeliveryEngine:
+    """Delivers every enabled trail, in a background thread (or one pass at a time)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        events: EventLog,
+        metadata: MetadataStore,
+        trails: TrailService,
+        roles: RoleService,
+        organizations: OrganizationService,
+        warehouse: Warehouse,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._events = events
+        self._metadata = metadata
+        self._trails = trails
+        self._roles = roles
+        self._organizations = organizations
+        self._warehouse = warehouse
+        self._clock = clock
+        self._targets: dict[tuple[str, str], _Target] = {}
+        self._retry_at: dict[tuple[str, str], float] = {}
+        self._lags: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._last_checkpoint: dict[tuple[str, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="trailhouse-delivery", daemon=True)
+
+    def start(self) -> None:
+        """Deliver in the background until stop()."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the batch in progress (which commits whole, or not at all)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def run_once(self) -> int:
+        """One pass over every enabled trail; the number of events committed."""
+        delivered = 0
+        for trail in self._trails.enabled_trails():
+            if trail.destinations.max_compute_project_arn:
+                delivered += self._deliver(trail)
+        return delivered
+
+    def _run(self) -> None:
+        poll = self._settings.delivery_poll_seconds
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once() > 0
+            except Exception:  # one bad pass must not end delivery
+                log.exception("delivery pass failed")
+                busy = False
+            if not busy:
+                self._stop.wait(poll)
+
+    def _deliver(self, trail: Trail) -> int:
+        key = (trail.account_id, trail.name)
+        now = self._clock()
+        if self._retry_at.get(key, 0.0) > now:
+            return 0
+        state, version = read_state(self._metadata, trail)
+        try:
+            target = self._target(trail, now)
+            return self._deliver_batch(trail, target, state, version)
+        except VersionConflict:
+            return 0  # another worker committed this trail meanwhile; read again next pass
+        except (TerminalError, ApiError, StoreError, OSError) as exc:
+            self._targets.pop(key, None)
+            self._retry_at[key] = now + self._settings.delivery_retry_seconds
+            self._record_error(trail, state, version, _describe(exc))
+            return 0
+
+    def _deliver_batch(
+        self, trail: Trail, target: _Target, state: DeliveryState, version: int
+    ) -> int:
+        key = (trail.account_id, trail.name)
+        read_at = self._clock()
+        limit = self._settings.delivery_batch_events
+        events = self._events.read_after(state.checkpoint_seq, limit)
+        if not events:
+            self._advance(trail, state, version, state.checkpoint_seq, int(read_at * 1000), None)
+            return 0
+        selects = self._selector(trail)
+        selected = [e for e in events if selects(e)]
+        full = len(events) >= limit
+        oldest_age = read_at - events[0].accepted_ms / 1000
+        if not full and oldest_age < self._settings.delivery_flush_seconds:
+            return 0  # let the batch grow a little; it is flushed once old enough
+        caught_up = not full
+        watermark = int(read_at * 1000) if caught_up else events[-1].accepted_ms
+        if not selected:
+            self._advance(trail, state, version, events[-1].seq, watermark, None)
+            return 0
+        committed_at = self._clock()
+        lags = self._lags.setdefault(key, deque())
+        lags.extend((committed_at, int(committed_at * 1000) - e.accepted_ms) for e in selected)
+        p50, p99, worst = _percentiles(lags, committed_at)
+        new_state = replace(
+            state,
+            checkpoint_seq=events[-1].seq,
+            delivered_events=state.delivered_events + len(selected),
+            latest_delivery_time=int(committed_at),
+            latest_error="",
+            error_time=0,
+            watermark_ms=watermark,
+            lag_p50_ms=p50,
+            lag_p99_ms=p99,
+            lag_max_ms=worst,
+            table=f"{target.project.name}.{target.table.name}",
+        )
+        self._warehouse.writer.append(
+            target.project,
+            target.table,
+            selected,
+            writer_role_arn=target.writer_role_arn,
+            source=f"{trail.account_id}-{trail.name}",
+            extra_writes=[self._state_write(new_state, version)],
+        )
+        self._retry_at.pop(key, None)
+        return len(selected)
+
+    def _advance(
+        self,
+        trail: Trail,
+        state: DeliveryState,
+        version: int,
+        checkpoint: int,
+        watermark: int,
+        error: str | None,
+    ) -> None:
+        """Move the checkpoint and watermark without writing data (rate-limited)."""
+        key = (trail.account_id, trail.name)
+        now = self._clock()
+        if (
+            now - self._last_checkpoint.get(key, 0.0) < _CHECKPOINT_ONLY_EVERY
+            and not state.latest_error
+        ):
+            return
+        self._last_checkpoint[key] = now
+        changed = replace(
+            state,
+            checkpoint_seq=checkpoint,
+            watermark_ms=watermark,
+            latest_error=error or "",
+            error_time=0 if not error else state.error_time,
+        )
+        if changed != state:
+            self._metadata.commit([self._state_write(changed, version)])
+
+    def _record_error(self, trail: Trail, state: DeliveryState, version: int, message: str) -> None:
+        if state.latest_error == message:
+            return
+        log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
+        failed = replace(state, latest_error=message, error_time=int(self._clock()))
+        with contextlib.suppress(VersionConflict):  # else recorded at the next attempt
+            self._metadata.commit([self._state_write(failed, version)])
+
+    @staticmethod
+    def _state_write(state: DeliveryState, version: int) -> DocumentWrite:
+        return DocumentWrite(
+            DELIVERY_KIND, state.account_id, state.trail_name, encode(state), version
+        )
+
+    def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
+        """Whether the trail captures an event: whose account, Read/Write, which region."""
+        accounts = {trail.account_id}
+        if trail.is_organization_trail:
+            organization = self._organizations.get(trail.organization_id)
+            accounts = set(organization.members) if organization is not None else set()
+        every_kind = trail.event_rw == "All" and trail.trail_region == "All"
+
+        def selects(event: LoggedEvent) -> bool:
+            if event.account_id not in accounts:
+                return False
+            if every_kind:
+                return True
+            body = orjson.loads(event.body)
+            if trail.event_rw != "All" and body.get("eventRW") != trail.event_rw:
+                return False
+            return bool(body.get("isGlobal")) or trail.covers_region(str(body.get("acsRegion", "")))
+
+        return selects
+
+    def _target(self, trail: Trail, now: float) -> _Target:
+        """The project, table and role of the trail's destination, checked once a session."""
+        key = (trail.account_id, trail.name)
+        cached = self._targets.get(key)
+        if cached is not None and now - cached.checked_at < self._settings.delivery_session_seconds:
+            return cached
+        target = self._resolve(trail, now)
+        self._targets[key] = target
+        return target
+
+    def _resolve(self, trail: Trail, now: float) -> _Target:
+        arn = trail.destinations.max_compute_project_arn
+        project_ref = parse_project_arn(arn, "odps")
+        if project_ref is None:
+            raise TerminalError(f"MaxComputeProjectArn {arn!r} is not a MaxCompute project ARN")
+        role_arn = trail.destinations.max_compute_write_role_arn
+        catalog = self._warehouse.catalog
+        if project_ref.account_id == trail.account_id and not role_arn:
+            project = catalog.ensure_project(trail.account_id, project_ref.region, project_ref.name)
+            writer = service_linked_role_arn(trail.account_id)
+            self._require_linked_role(trail.account_id)
+        else:
+            writer = self._check_role(trail, role_arn, project_ref.account_id)
+            project = self._existing_project(
+                project_ref.region, project_ref.name, project_ref.account_id
+            )
+        table = catalog.ensure_table(project, table_name(trail.name))
+        return _Target(project, table, writer, now)
+
+    def _require_linked_role(self, account_id: str) -> None:
+        if self._roles.find_role(account_id, SERVICE_LINKED_ROLE) is None:
+            write = self._roles.service_linked_role_write(account_id)
+            if write is not None:
+                self._metadata.commit([write])
+
+    def _existing_project(self, region: str, name: str, owner: str) -> Project:
+        try:
+            project = self._warehouse.catalog.get_project(region, name)
+        except ApiError as exc:
+            raise TerminalError(
+                f"the project {name} does not exist in {region}: account {owner} must create it "
+                "(trailhouse warehouse project create) before delivery can write into it"
+            ) from exc
+        if project.owner != owner:
+            raise TerminalError(
+                f"the project {name} in {region} belongs to {project.owner}, not {owner}"
+            )
+        return project
+
+    def _check_role(self, trail: Trail, role_arn: str, owner: str) -> str:
+        role_ref = parse_role_arn(role_arn)
+        if role_ref is None:
+            raise TerminalError(f"MaxComputeWriteRoleArn {role_arn!r} is not a role ARN")
+        role = self._roles.find_role(role_ref.account_id, role_ref.role_name)
+        if role is None:
+            raise TerminalError(
+                f"the role {role_arn} does not exist in account {role_ref.account_id}"
+            )
+        principal = delivery_principal(trail.account_id)
+        if role_ref.account_id != trail.account_id and not trusts(role, principal):
+            raise TerminalError(
+                f"the role {role.arn} no longer trusts {principal}: add it to the role's trust "
+                "policy (Principal.Service)"
+            )
+        if (
+            DELIVERY_POLICY not in role.policies
+            and role_ref.role_name.lower() != SERVICE_LINKED_ROLE.lower()
+        ):
+            raise TerminalError(
+                f"the role {role.arn} does not carry {DELIVERY_POLICY}: attach it again "
+                f"(trailhouse role attach-policy --policy-name {DELIVERY_POLICY})"
+            )
+        if role_ref.account_id != owner:
+            raise TerminalError(
+                f"the role {role.arn} is not a role of the project's account {owner}"
+            )
+        return role.arn
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return f"{exc.code}: {exc.message}"
+    if isinstance(exc, OSError):
+        return f"the warehouse could not be written ({exc.strerror or exc}); retrying"
+    return str(exc)
+
+
+def _percentiles(lags: deque[tuple[float, int]], now: float) -> tuple[int, int, int]:
+    while lags and lags[0][0] < now - _LAG_WINDOW_SECONDS:
+        lags.popleft()
+    values = sorted(lag for _, lag in lags)
+    if not values:
+        return 0, 0, 0
+    return (
+        values[len(values) // 2],
+        values[min(len(values) - 1, int(len(values) * 0.99))],
+        values[-1],
+    )

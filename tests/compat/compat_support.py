@@ -1,0 +1,279 @@
+"""Shared by the compatibility suite: a real server, keys, SDK clients, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alibabacloud_actiontrail20200706.client import Client
+from alibabacloud_tea_openapi import models as openapi_models
+from alibabacloud_tea_openapi import utils_models
+from darabonba.runtime import RuntimeOptions
+
+ACCOUNT_A = "1111222233334444"
+ACCOUNT_B = "5555666677778888"
+
+
+def trailhouse(*arguments: str) -> dict[str, Any]:
+    """Run the trailhouse command and decode the JSON it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trailhouse", *arguments],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """A running trailhouse server and the credentials made for the tests."""
+
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def start(self, *extra: str, env: Mapping[str, str] | None = None) -> None:
+        """Start the server; `env` adds environment variables (e.g. TRAILHOUSE_REGION_PORTS)."""
+        with (self.data_dir.parent / "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "trailhouse",
+                    "serve",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    *extra,
+                ],
+                stdout=log,
+                stderr=log,
+                env=None if env is None else {**os.environ, **env},
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not answer /health within 30 s")
+
+    def stop(self) -> int:
+        """SIGTERM the server and return its exit status."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        status = self.process.wait(timeout=60)
+        self.process = None
+        return status
+
+
+@dataclass(frozen=True)
+class Keys:
+    account_id: str
+    access_key_id: str
+    access_key_secret: str
+
+
+@dataclass(frozen=True)
+class Fixture:
+    server: Server
+    root: Keys
+    alice: Keys
+    other: Keys
+    service: Keys
+
+
+def _keys(document: dict[str, Any]) -> Keys:
+    return Keys(document["AccountId"], document["AccessKeyId"], document["AccessKeySecret"])
+
+
+@pytest.fixture(scope="session")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
+    """One server for the compatibility suite, with two accounts, a RAM user and a service key."""
+    data_dir = tmp_path_factory.mktemp("compat") / "data"
+    root = _keys(
+        trailhouse("account", "create", "--data-dir", str(data_dir), "--account-id", ACCOUNT_A)
+    )
+    alice = _keys(
+        trailhouse(
+            "user",
+            "create",
+            "--data-dir",
+            str(data_dir),
+            "--account-id",
+            ACCOUNT_A,
+            "--user-name",
+            "alice",
+        )
+    )
+    other = _keys(
+        trailhouse("account", "create", "--data-dir", str(data_dir), "--account-id", ACCOUNT_B)
+    )
+    service = _keys(trailhouse("service", "create", "ingest-bot", "--data-dir", str(data_dir)))
+    server = Server(data_dir, free_port())
+    server.start()
+    try:
+        yield Fixture(server, root, alice, other, service)
+    finally:
+        assert server.stop() == 0
+
+
+def sdk(server: Server, keys: Keys, *, signature: str | None = None) -> Client:
+    """The official ActionTrail client, pointed at the test server."""
+    config = openapi_models.Config(
+        access_key_id=keys.access_key_id,
+        access_key_secret=keys.access_key_secret,
+        endpoint=server.endpoint,
+        protocol="http",
+        region_id="cn-hangzhou",
+    )
+    if signature:
+        config.signature_algorithm = signature
+    return Client(config)
+
+
+def put_events(client: Client, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """PutEvents through the SDK's generic call path, as any non-generated action is called."""
+    params = utils_models.Params(
+        action="PutEvents",
+        version="2020-07-06",
+        protocol="HTTP",
+        pathname="/",
+        method="POST",
+        auth_type="AK",
+        style="RPC",
+        req_body_type="json",
+        body_type="json",
+    )
+    request = utils_models.OpenApiRequest(body={"Events": events})
+    answer: dict[str, Any] = client.call_api(params, request, RuntimeOptions())
+    return answer["body"]
+
+
+@dataclass(frozen=True)
+class Regional:
+    """A server whose main port serves cn-hangzhou and whose extra ports serve other regions."""
+
+    server: Server
+    region_ports: dict[str, int]
+
+    def endpoint(self, region: str) -> str:
+        """host:port reaching `region` (the main port for the server's default region)."""
+        if region == "cn-hangzhou":
+            return self.server.endpoint
+        return f"127.0.0.1:{self.region_ports[region]}"
+
+    def new_account(self) -> Keys:
+        """A fresh account (written to the metadata while the server runs)."""
+        return _keys(trailhouse("account", "create", "--data-dir", str(self.server.data_dir)))
+
+    def new_user(self, account_id: str, user_name: str) -> Keys:
+        """A fresh RAM user of `account_id`, without any policy."""
+        return _keys(
+            trailhouse(
+                "user",
+                "create",
+                "--data-dir",
+                str(self.server.data_dir),
+                "--account-id",
+                account_id,
+                "--user-name",
+                user_name,
+            )
+        )
+
+
+@pytest.fixture(scope="session")
+def regional(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Regional]:
+    """A second server, for trail tests, with cn-shanghai and ap-southeast-1 on their own ports;
+    tests make their own accounts on it (`new_account`) so that trail quotas never collide."""
+    data_dir = tmp_path_factory.mktemp("regional") / "data"
+    trailhouse("account", "create", "--data-dir", str(data_dir))  # creates the store
+    region_ports = {"cn-shanghai": free_port(), "ap-southeast-1": free_port()}
+    server = Server(data_dir, free_port())
+    server.start(
+        env={
+            "TRAILHOUSE_REGION_PORTS": ",".join(f"{r}={p}" for r, p in region_ports.items()),
+        }
+    )
+    try:
+        yield Regional(server, region_ports)
+    finally:
+        assert server.stop() == 0
+
+
+def sdk_at(endpoint: str, keys: Keys) -> Client:
+    """The official ActionTrail client, pointed at one region port (`host:port`)."""
+    config = openapi_models.Config(
+        access_key_id=keys.access_key_id,
+        access_key_secret=keys.access_key_secret,
+        endpoint=endpoint,
+        protocol="http",
+        region_id="cn-hangzhou",
+    )
+    return Client(config)
+
+
+def run_cli(
+    *arguments: str, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the trailhouse command with `env` as its whole environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "trailhouse", *arguments],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def cli_environment(server: Server, config_dir: Path, keys: Keys | None = None) -> dict[str, str]:
+    """This process's environment without credentials or trailhouse settings, pointed at
+    `server`, with profiles in `config_dir` and, when given, `keys` as the credentials."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("ALIBABA_CLOUD_", "TRAILHOUSE_"))
+    }
+    env["TRAILHOUSE_CONFIG"] = str(config_dir / "config.json")
+    env["TRAILHOUSE_ENDPOINT"] = server.url
+    if keys is not None:
+        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = keys.access_key_id
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = keys.access_key_secret
+    return env
