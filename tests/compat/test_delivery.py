@@ -1,0 +1,179 @@
+"""Trails deliver into the warehouse, driven by the official SDK against a real server: the
+happy path with status and StopLogging, and exactly-once delivery while the server is killed."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from alibabacloud_actiontrail20200706 import models
+from compat_support import ACCOUNT_B, Fixture, Keys, Server, free_port, put_events, sdk, trailhouse
+from factory import make_event
+
+from trailhouse.client import RpcClient
+from trailhouse.warehouse.model import project_name
+
+REGION = "cn-hangzhou"
+
+
+def _project_arn(account_id: str) -> str:
+    return f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
+
+
+def _rpc(server: Server, keys: Keys) -> RpcClient:
+    return RpcClient(server.url, keys.access_key_id, keys.access_key_secret, timeout=60)
+
+
+def _sql(server: Server, keys: Keys, sql: str) -> list[list[Any]]:
+    with _rpc(server, keys) as rpc:
+        job_id = rpc.call("SubmitSqlJob", {"Project": project_name(keys.account_id), "Sql": sql})[
+            "JobId"
+        ]
+        while True:
+            job = rpc.call("GetSqlJob", {"JobId": job_id})["Job"]
+            if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
+                break
+            time.sleep(0.05)
+        assert job["Status"] == "Terminated", job["ErrorMessage"]
+        rows: list[list[Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            page = rpc.call(
+                "GetSqlJobResult", {"JobId": job_id, "Offset": str(offset), "MaxResults": "10000"}
+            )
+            rows.extend(page["Rows"])
+            offset = page["NextOffset"]
+        return rows
+
+
+def _status(server: Server, keys: Keys, name: str) -> dict[str, Any]:
+    with _rpc(server, keys) as rpc:
+        return rpc.call("GetTrailStatus", {"Name": name})
+
+
+def _wait_delivered(server: Server, keys: Keys, name: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = _status(server, keys, name)
+        if status["DeliveryBacklog"] == 0 and status["DeliveredUpTo"]:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def test_sdk_trail_delivers_put_events_and_stops(running: Fixture) -> None:
+    keys, server = running.other, running.server
+    client = sdk(server, keys)
+    name = "sdk-delivery"
+    client.create_trail(
+        models.CreateTrailRequest(name=name, max_compute_project_arn=_project_arn(ACCOUNT_B))
+    )
+    client.start_logging(models.StartLoggingRequest(name=name))
+    events = [make_event(ACCOUNT_B, 10, eventName="CreateBucket") for _ in range(120)]
+    started = time.time()
+    assert put_events(client, events)["Accepted"] == 120
+
+    status = _wait_delivered(server, keys, name)
+    delivered_in = time.time() - started
+    rows = _sql(
+        server,
+        keys,
+        "SELECT event_id FROM actiontrail_sdk_delivery WHERE event_name = 'CreateBucket'",
+    )
+    assert sorted(r[0] for r in rows) == sorted(e["eventId"] for e in events)
+    audited = _sql(
+        server,
+        keys,
+        "SELECT COUNT(*) FROM actiontrail_sdk_delivery WHERE service_name = 'Actiontrail'",
+    )
+    assert audited[0][0] >= 1  # trailhouse's own audit events of the account are delivered too
+    assert delivered_in < 15
+
+    official = client.get_trail_status(models.GetTrailStatusRequest(name=name)).body
+    assert official.is_logging is True
+    assert official.latest_delivery_time and not official.latest_delivery_error
+    assert status["DeliveryTable"] == f"{project_name(ACCOUNT_B)}.actiontrail_sdk_delivery"
+    assert status["DeliveredEvents"] >= 120
+    assert (
+        0 < status["DeliveryLagP50Ms"] <= status["DeliveryLagP99Ms"] <= status["DeliveryLagMaxMs"]
+    )
+
+    client.stop_logging(models.StopLoggingRequest(name=name))
+    assert put_events(client, [make_event(ACCOUNT_B, 5) for _ in range(10)])["Accepted"] == 10
+    time.sleep(3)
+    later = _sql(
+        server,
+        keys,
+        "SELECT COUNT(*) FROM actiontrail_sdk_delivery WHERE event_name = 'DescribeInstances'",
+    )
+    assert later == [[0]]
+    client.delete_trail(models.DeleteTrailRequest(name=name))
+
+
+def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    created = trailhouse("account", "create", "--data-dir", str(data_dir))
+    keys = Keys(created["AccountId"], created["AccessKeyId"], created["AccessKeySecret"])
+    server = Server(data_dir, free_port())
+    env = {
+        "TRAILHOUSE_DELIVERY_FLUSH_SECONDS": "0.1",
+        "TRAILHOUSE_DELIVERY_RETRY_SECONDS": "0.5",
+        "TRAILHOUSE_SQL_RESULT_ROWS": "1000000",
+    }
+    server.start(env=env)
+    client = sdk(server, keys)
+    client.create_trail(
+        models.CreateTrailRequest(
+            name="killed", max_compute_project_arn=_project_arn(keys.account_id)
+        )
+    )
+    client.start_logging(models.StartLoggingRequest(name="killed"))
+
+    accepted: list[str] = []
+    unknown: list[str] = []  # sent when the server died: maybe stored, maybe not
+    rng = random.Random(11)
+    for _ in range(6):
+        stop = threading.Event()
+
+        def produce(stop: threading.Event = stop) -> None:
+            producer = sdk(server, keys)
+            while not stop.is_set():
+                batch = [
+                    make_event(keys.account_id, rng.randrange(0, 5 * 86400)) for _ in range(100)
+                ]
+                try:
+                    answer = put_events(producer, batch)
+                except Exception:
+                    unknown.extend(e["eventId"] for e in batch)
+                    return
+                assert answer["Accepted"] == 100
+                accepted.extend(e["eventId"] for e in batch)
+
+        thread = threading.Thread(target=produce)
+        thread.start()
+        time.sleep(rng.uniform(0.5, 1.5))
+        assert server.process is not None
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        stop.set()
+        thread.join(timeout=30)
+        server.start(env=env)
+    try:
+        _wait_delivered(server, keys, "killed", timeout=120)
+        rows = _sql(
+            server,
+            keys,
+            "SELECT event_id, COUNT(*) FROM actiontrail_killed "
+            "WHERE service_name = 'Ecs' GROUP BY event_id",  # the test's events, not self-audit
+        )
+    finally:
+        assert server.stop() == 0
+    counts = {event_id: n for event_id, n in rows}
+    assert len(accepted) > 1000
+    assert set(accepted) <= set(counts), "an accepted event never reached the table"
+    assert set(counts) <= set(accepted) | set(unknown)
+    assert all(n == 1 for n in counts.values()), "an event was delivered twice"

@@ -1,0 +1,186 @@
+"""The delivery engine over real stores: events reach the trail's table once, filtered, with
+status; a broken destination stops that trail only and resumes once fixed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from trailhouse.demo import DemoEvents
+from trailhouse.iam.principals import Caller
+from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
+from trailhouse.runtime import Services, open_services
+from trailhouse.settings import Settings
+from trailhouse.trails.delivery import DeliveryEngine, read_state
+from trailhouse.trails.model import Destinations, Trail
+from trailhouse.trails.service import TrailSpec
+from trailhouse.warehouse.model import project_name
+
+REGION = "cn-hangzhou"
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    settings = Settings.load(
+        {
+            "data_dir": tmp_path / "data",
+            "delivery_flush_seconds": 0.0,
+            "delivery_retry_seconds": 0.0,  # retried at the next pass: tests need not wait
+            "delivery_session_seconds": 0.0,  # destination checked at every pass
+        },
+        environ={},
+    )
+    opened = open_services(settings)
+    yield opened
+    opened.close()
+
+
+def account(services: Services) -> tuple[str, Caller]:
+    credentials = services.accounts.create_account()
+    return credentials.account_id, services.accounts.caller_for(credentials.access_key_id)
+
+
+def record(services: Services, caller: Caller, count: int, seed: int = 1) -> list[dict[str, Any]]:
+    now = int(time.time())
+    events = list(DemoEvents(caller.account_id, seed=seed).between(now - 3 * 86400, now, count))
+    result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
+    assert not result.failed
+    return events
+
+
+def start_trail(services: Services, account_id: str, name: str, **destination: str) -> Trail:
+    destination.setdefault(
+        "max_compute_project_arn",
+        f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}",
+    )
+    spec = TrailSpec(
+        name=name,
+        event_rw=destination.pop("event_rw", None),
+        destinations=Destinations(**destination),
+    )
+    services.trails.create(account_id, REGION, spec)
+    return services.trails.set_logging(account_id, name, enabled=True)
+
+
+def table_rows(services: Services, owner: str, project: str, sql: str) -> list[list[Any]]:
+    catalog = services.warehouse.catalog
+    caller = Caller("k", "root-account", owner, "root", owner)
+    jobs = services.warehouse.jobs
+    job = jobs.submit(caller, catalog.get_project(REGION, project), sql)
+    done = jobs.wait(caller, job.job_id, timeout=60)
+    assert done.status == "Terminated", done.error_message
+    return jobs.result(caller, job.job_id, 0, 100_000).rows
+
+
+def drain(engine: DeliveryEngine) -> None:
+    for _ in range(50):
+        if engine.run_once() == 0 and engine.run_once() == 0:
+            return
+
+
+def test_a_trail_delivers_its_accounts_events_exactly_once(services: Services) -> None:
+    account_id, caller = account(services)
+    other_id, other = account(services)
+    trail = start_trail(services, account_id, "prod-audit")
+    mine = record(services, caller, 800)
+    record(services, other, 300, seed=2)  # another account's: not this trail's
+    engine = services.delivery_engine()
+    drain(engine)
+    drain(engine)  # nothing more, nothing twice
+    rows = table_rows(
+        services,
+        account_id,
+        project_name(account_id),
+        "SELECT event_id, ds FROM actiontrail_prod_audit",
+    )
+    assert sorted(r[0] for r in rows) == sorted(e["eventId"] for e in mine)
+    days = {e["eventId"]: e["eventTime"][:10].replace("-", "") for e in mine}
+    assert all(days[event_id] == ds for event_id, ds in rows)  # late events in their own day
+    state, _ = read_state(services.stores.metadata, trail)
+    assert state.checkpoint_seq == services.stores.events.last_seq()
+    assert state.delivered_events == 800 and not state.latest_error
+    assert state.latest_delivery_time >= int(time.time()) - 60
+    assert state.table == f"{project_name(account_id)}.actiontrail_prod_audit"
+    project = services.warehouse.catalog.get_project(REGION, project_name(account_id))
+    assert project.role_of(f"acs:ram::{account_id}:role/aliyunserviceroleforactiontrail") == "Admin"
+    assert other_id not in {m.principal for m in project.members}
+
+
+def test_event_rw_selects_what_is_delivered(services: Services) -> None:
+    account_id, caller = account(services)
+    start_trail(services, account_id, "writes-only", event_rw="Write")
+    events = record(services, caller, 600)
+    drain(services.delivery_engine())
+    rows = table_rows(
+        services,
+        account_id,
+        project_name(account_id),
+        "SELECT event_rw, COUNT(*) FROM actiontrail_writes_only GROUP BY event_rw",
+    )
+    assert rows == [["Write", sum(1 for e in events if e["eventRW"] == "Write")]]
+
+
+def test_a_stopped_trail_delivers_nothing_more(services: Services) -> None:
+    account_id, caller = account(services)
+    start_trail(services, account_id, "stop-me")
+    record(services, caller, 100)
+    engine = services.delivery_engine()
+    drain(engine)
+    services.trails.set_logging(account_id, "stop-me", enabled=False)
+    record(services, caller, 100, seed=5)
+    drain(engine)
+    rows = table_rows(
+        services, account_id, project_name(account_id), "SELECT COUNT(*) FROM actiontrail_stop_me"
+    )
+    assert rows == [[100]]
+
+
+def test_a_broken_cross_account_trail_reports_and_resumes(services: Services) -> None:
+    source_id, source = account(services)
+    destination_id, _ = account(services)
+    roles = services.roles
+    roles.create_role(
+        destination_id,
+        "DeliveryRole",
+        trust_policy_for_services(f"{source_id}@actiontrail.aliyuncs.com"),
+    )
+    roles.attach_policy(destination_id, "DeliveryRole", DELIVERY_POLICY)
+    healthy = start_trail(services, source_id, "healthy-trail")
+    broken = start_trail(
+        services,
+        source_id,
+        "shared-trail",
+        max_compute_project_arn=(
+            f"acs:odps:{REGION}:{destination_id}:project/{project_name(destination_id)}"
+        ),
+        max_compute_write_role_arn=f"acs:ram::{destination_id}:role/deliveryrole",
+    )
+    events = record(services, source, 200)
+    engine = services.delivery_engine()
+    drain(engine)
+    state, _ = read_state(services.stores.metadata, broken)
+    assert f"the project {project_name(destination_id)} does not exist" in state.latest_error
+    assert read_state(services.stores.metadata, healthy)[0].delivered_events == 200  # unharmed
+
+    services.warehouse.catalog.ensure_project(destination_id, REGION, project_name(destination_id))
+    roles.detach_policy(destination_id, "DeliveryRole", DELIVERY_POLICY)
+    drain(engine)
+    state, _ = read_state(services.stores.metadata, broken)
+    assert f"does not carry {DELIVERY_POLICY}" in state.latest_error
+
+    roles.attach_policy(destination_id, "DeliveryRole", DELIVERY_POLICY)
+    drain(engine)
+    state, _ = read_state(services.stores.metadata, broken)
+    assert state.latest_error == "" and state.delivered_events == 200
+    rows = table_rows(
+        services,
+        destination_id,
+        project_name(destination_id),
+        "SELECT COUNT(DISTINCT event_id) FROM actiontrail_shared_trail",
+    )
+    assert rows == [[len(events)]]
