@@ -172,7 +172,7 @@ def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
         )
     finally:
         assert server.stop() == 0
-    counts = {event_id: n for event_id, n in rows}
+    counts: dict[str, int] = dict(rows)
     assert len(accepted) > 1000
     assert set(accepted) <= set(counts), "an accepted event never reached the table"
     assert set(counts) <= set(accepted) | set(unknown)
