@@ -42,8 +42,26 @@ class Services:
     warehouse: Warehouse
 
     def purge_expired(self) -> int:
-        """Delete events older than the retention window; return how many went."""
+        """Delete events older than the retention window; return how many went.
+
+        Events an enabled trail has not delivered yet are kept, up to `retention_hold_days`
+        past the window; beyond that retention wins, and each trail counts what it lost.
+        """
         cutoff = int(time.time()) - self.settings.retention_days * 86400
+        hard_cutoff = cutoff - self.settings.retention_hold_days * 86400
+        engine = self.delivery_engine()
+        oldest_pending: int | None = None
+        for trail in self.trails.enabled_trails():
+            if not trail.destinations.max_compute_project_arn:
+                continue
+            lost, oldest = engine.pending(trail, hard_cutoff)
+            if lost:
+                log.warning("retention deletes %d undelivered events of trail %s", lost, trail.name)
+                engine.record_loss(trail, lost)
+            if oldest is not None:
+                oldest_pending = oldest if oldest_pending is None else min(oldest_pending, oldest)
+        if oldest_pending is not None and oldest_pending < cutoff:
+            cutoff = max(hard_cutoff, oldest_pending)
         return self.stores.events.purge(cutoff)
 
     def delivery_engine(self) -> DeliveryEngine:

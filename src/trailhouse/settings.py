@@ -54,6 +54,11 @@ class Settings:
     retention_days: int = _setting(
         90, "Days of event history kept searchable by LookupEvents before the purge."
     )
+    retention_hold_days: int = _setting(
+        7,
+        "Days past retention_days that events an enabled trail has not delivered yet are kept; "
+        "after that they are deleted and counted as lost in the trail's status.",
+    )
     purge_interval_seconds: float = _setting(
         3600.0, "How often the server purges events older than retention_days."
     )

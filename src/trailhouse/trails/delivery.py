@@ -7,10 +7,11 @@ with the trail's new checkpoint: one transaction, so a crash anywhere replays th
 nothing is lost or doubled. A batch is flushed once its oldest event has waited
 `delivery_flush_seconds`, or when it is full.
 
-A terminal failure (project missing, role not trusting the account, policy detached) stops that
-trail only: its state records the error naming what is missing, and the trail is retried every
-`delivery_retry_seconds`, resuming by itself once fixed. Other failures are retried the same
-way. Each trail is handled in turn, and a broken one costs the others one quick check.
+A failure stops that trail only. A terminal one (project missing, role not trusting the account,
+policy detached) is recorded in the trail's state, naming what is missing; a transient one (disk
+full, store busy) too. Either is retried after `delivery_retry_seconds`, doubling up to a
+minute while it keeps failing, and delivery resumes by itself once the cause is fixed. Each trail
+is handled in turn, and a broken one costs the others one quick check per retry.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class DeliveryState:
     lag_p99_ms: int
     lag_max_ms: int
     table: str = ""
+    lost_events: int = 0
 
     @classmethod
     def initial(cls, trail: Trail) -> DeliveryState:
@@ -123,6 +125,7 @@ class DeliveryEngine:
         self._clock = clock
         self._targets: dict[tuple[str, str], _Target] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
+        self._failures: dict[tuple[str, str], int] = {}
         self._lags: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self._last_checkpoint: dict[tuple[str, str], float] = {}
         self._stop = threading.Event()
@@ -145,6 +148,32 @@ class DeliveryEngine:
             if trail.destinations.max_compute_project_arn:
                 delivered += self._deliver(trail)
         return delivered
+
+    def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
+        """The trail's undelivered events: how many have an eventTime before `older_than`,
+        and the oldest eventTime of all of them (None when everything is delivered)."""
+        state, _ = read_state(self._metadata, trail)
+        selects = self._selector(trail)
+        before, oldest = 0, None
+        seq = state.checkpoint_seq
+        while batch := self._events.read_after(seq, 10_000):
+            for event in batch:
+                if selects(event):
+                    oldest = event.event_time if oldest is None else min(oldest, event.event_time)
+                    before += event.event_time < older_than
+            seq = batch[-1].seq
+        return before, oldest
+
+    def record_loss(self, trail: Trail, lost: int) -> None:
+        """Count undelivered events that retention is about to delete, in the trail's status."""
+        for _ in range(8):
+            state, version = read_state(self._metadata, trail)
+            counted = replace(state, lost_events=state.lost_events + lost)
+            try:
+                self._metadata.commit([self._state_write(counted, version)])
+            except VersionConflict:
+                continue
+            return
 
     def _run(self) -> None:
         poll = self._settings.delivery_poll_seconds
@@ -170,7 +199,9 @@ class DeliveryEngine:
             return 0  # another worker committed this trail meanwhile; read again next pass
         except (TerminalError, ApiError, StoreError, OSError) as exc:
             self._targets.pop(key, None)
-            self._retry_at[key] = now + self._settings.delivery_retry_seconds
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            self._retry_at[key] = now + _backoff(self._settings.delivery_retry_seconds, failures)
             self._record_error(trail, state, version, _describe(exc))
             return 0
 
@@ -221,6 +252,7 @@ class DeliveryEngine:
             extra_writes=[self._state_write(new_state, version)],
         )
         self._retry_at.pop(key, None)
+        self._failures.pop(key, None)
         return len(selected)
 
     def _advance(
@@ -362,6 +394,12 @@ class DeliveryEngine:
                 f"the role {role.arn} is not a role of the project's account {owner}"
             )
         return role.arn
+
+
+def _backoff(base: float, failures: int) -> float:
+    """Seconds before the next attempt: doubling from `base`, at most a minute."""
+    delay: float = base * 2.0 ** (failures - 1)
+    return min(delay, max(base, 60.0))
 
 
 def _describe(exc: BaseException) -> str:

@@ -184,3 +184,64 @@ def test_a_broken_cross_account_trail_reports_and_resumes(services: Services) ->
         "SELECT COUNT(DISTINCT event_id) FROM actiontrail_shared_trail",
     )
     assert rows == [[len(events)]]
+
+
+def _reopen(services: Services, **changes: Any) -> Services:
+    settings = services.settings
+    services.close()
+    return open_services(
+        Settings.load(
+            {
+                **{f: getattr(settings, f) for f in ("data_dir", "delivery_flush_seconds")},
+                **changes,
+            },
+            environ={},
+        )
+    )
+
+
+def test_retention_keeps_undelivered_events_then_counts_what_it_loses(tmp_path: Path) -> None:
+    services = open_services(Settings.load({"data_dir": tmp_path / "data"}, environ={}))
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "slow-trail")
+    old = [
+        orjson.dumps(e)
+        for e in DemoEvents(account_id).between(
+            int(time.time()) - 3 * 86400, int(time.time()) - 2 * 86400, 50
+        )
+    ]
+    assert services.ingest.put_events(caller, old).accepted == 50
+    services.stores.events.catch_up()
+
+    services = _reopen(services, retention_days=1, retention_hold_days=7)
+    try:
+        assert services.purge_expired() == 0  # undelivered: held past retention
+        services = _reopen(services, retention_days=1, retention_hold_days=0)
+        assert services.purge_expired() == 50  # retention wins and the loss is counted
+        state, _ = read_state(services.stores.metadata, trail)
+        assert state.lost_events == 50
+    finally:
+        services.close()
+
+
+def test_retention_deletes_what_was_delivered(tmp_path: Path) -> None:
+    services = open_services(
+        Settings.load({"data_dir": tmp_path / "data", "delivery_flush_seconds": 0.0}, environ={})
+    )
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "fast-trail")
+    old = [
+        orjson.dumps(e)
+        for e in DemoEvents(account_id).between(
+            int(time.time()) - 3 * 86400, int(time.time()) - 2 * 86400, 50
+        )
+    ]
+    services.ingest.put_events(caller, old)
+    services.stores.events.catch_up()
+    drain(services.delivery_engine())
+    services = _reopen(services, retention_days=1)
+    try:
+        assert services.purge_expired() == 50
+        assert read_state(services.stores.metadata, trail)[0].lost_events == 0
+    finally:
+        services.close()

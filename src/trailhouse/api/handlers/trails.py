@@ -132,6 +132,7 @@ def _delivery_progress(ctx: ActionContext, delivery: DeliveryState) -> dict[str,
         "DeliveryLagP99Ms": delivery.lag_p99_ms,
         "DeliveryLagMaxMs": delivery.lag_max_ms,
         "DeliveredUpTo": _millis(watermark) if watermark else "",
+        "DeliveryLostEvents": delivery.lost_events,
     }
 
 
