@@ -3,13 +3,18 @@ happy path with status and StopLogging, and exactly-once delivery while the serv
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alibabacloud_actiontrail20200706 import models
 from compat_support import ACCOUNT_B, Fixture, Keys, Server, free_port, put_events, sdk, trailhouse
 from factory import make_event
@@ -177,3 +182,58 @@ def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
     assert set(accepted) <= set(counts), "an accepted event never reached the table"
     assert set(counts) <= set(accepted) | set(unknown)
     assert all(n == 1 for n in counts.values()), "an event was delivered twice"
+
+
+@pytest.mark.postgres
+def test_a_separate_deliver_worker_delivers_for_a_server_on_postgresql(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    data_dir = tmp_path / "data"
+    env = {"TRAILHOUSE_DATABASE_URL": postgres_url, "TRAILHOUSE_DELIVERY_FLUSH_SECONDS": "0.2"}
+    created = trailhouse_with_env(env, "account", "create", "--data-dir", str(data_dir))
+    keys = Keys(created["AccountId"], created["AccessKeyId"], created["AccessKeySecret"])
+    server = Server(data_dir, free_port())
+    server.start("--no-delivery", env=env)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "trailhouse", "deliver", "--data-dir", str(data_dir)],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = sdk(server, keys)
+        client.create_trail(
+            models.CreateTrailRequest(
+                name="worker-trail", max_compute_project_arn=_project_arn(keys.account_id)
+            )
+        )
+        client.start_logging(models.StartLoggingRequest(name="worker-trail"))
+        events = [make_event(keys.account_id, 30, eventName="RunInstances") for _ in range(300)]
+        assert put_events(client, events)["Accepted"] == 300
+        _wait_delivered(server, keys, "worker-trail")
+        rows = _sql(
+            server,
+            keys,
+            "SELECT COUNT(DISTINCT event_id) FROM actiontrail_worker_trail "
+            "WHERE event_name = 'RunInstances'",
+        )
+        assert rows == [[300]]
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+        assert server.stop() == 0
+    assert worker.returncode == 0, output
+    assert b"delivering trails" in output
+
+
+def trailhouse_with_env(env: dict[str, str], *arguments: str) -> dict[str, Any]:
+    """Run a trailhouse command with extra environment and decode its JSON output."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trailhouse", *arguments],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer

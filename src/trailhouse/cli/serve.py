@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,27 @@ def register(commands: Any) -> None:
         help="fill an empty data directory with a demo account and a few days of events, "
         "and print the demo credentials",
     )
+    parser.add_argument(
+        "--no-delivery",
+        action="store_true",
+        help="do not deliver trails in this process (run `trailhouse deliver` instead)",
+    )
     parser.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "deliver",
+        help="deliver enabled trails in the foreground, without serving the API (for a store "
+        "that is not held by a server: PostgreSQL, or SQLite with no server running)",
+    )
+    add_store_options(worker)
+    worker.set_defaults(run=_deliver)
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    settings = load_settings(arguments, host=arguments.host, port=arguments.port)
+    overrides: dict[str, Any] = {"host": arguments.host, "port": arguments.port}
+    if arguments.no_delivery:
+        overrides["delivery_enabled"] = False
+    settings = load_settings(arguments, **overrides)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -61,6 +79,31 @@ def _serve(arguments: argparse.Namespace) -> int:
             _print_demo(demo, url)
 
     run_server(services, on_started=announce)
+    return 0
+
+
+def _deliver(arguments: argparse.Namespace) -> int:
+    """Run only the delivery engine until SIGTERM or SIGINT; a batch in flight commits whole."""
+    settings = load_settings(arguments)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    services = open_services(settings)
+    engine = services.delivery_engine()
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: stop.set())
+        for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        engine.start()
+        print(f"trailhouse is delivering trails (data in {settings.data_dir})", flush=True)
+        stop.wait()
+    finally:
+        engine.stop()
+        services.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0
 
 
