@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo serve test test-fast lint typecheck check bench clean
+.PHONY: help demo serve test test-fast lint typecheck check bench bench-warehouse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ check: lint typecheck test  ## everything CI checks
 
 bench: $(STAMP)  ## run the ingest and lookup benchmark (takes a while)
 	$(BIN)/python bench/ingest_lookup.py
+
+bench-warehouse: $(STAMP)  ## run the warehouse benchmark: appends and audit queries over 10M events
+	$(BIN)/python bench/warehouse.py
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from typing import Any, TypeVar
 
@@ -24,9 +25,13 @@ def decode(kind: type[T], body: bytes) -> T:
     return built
 
 
+# Resolving a class's annotations is far slower than decoding a document: once per class.
+_hints = functools.cache(typing.get_type_hints)
+
+
 def _build(kind: Any, data: Any) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind) and isinstance(data, dict):
-        hints = typing.get_type_hints(kind)
+        hints = _hints(kind)
         return kind(**{name: _build(hints[name], value) for name, value in data.items()})
     if typing.get_origin(kind) is tuple and isinstance(data, list):
         item = typing.get_args(kind)[0] if typing.get_args(kind) else Any

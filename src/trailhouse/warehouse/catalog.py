@@ -60,6 +60,7 @@ class Catalog:
         self._metadata = metadata
         self._quotas = quotas
         self._clock = clock
+        self._files: dict[str, tuple[PartitionStats, list[DataFile]]] = {}
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -208,17 +209,30 @@ class Catalog:
         scope = table_scope(table.region, table.project, table.name)
         return read(self._metadata, PartitionStats, PARTITION_KIND, scope, ds)
 
-    def files(self, table: Table, partitions: Iterable[str] | None = None) -> list[DataFile]:
-        """The committed files of the table, of every partition or only of those named."""
-        wanted = (
-            [p.ds for p in self.list_partitions(table)] if partitions is None else list(partitions)
-        )
+    def files(
+        self, table: Table, partitions: Iterable[PartitionStats] | None = None
+    ) -> list[DataFile]:
+        """The committed files of the table, of every partition or only of those given.
+
+        A partition's file list is remembered while its stats stay the same: files are only
+        ever added, and every addition changes the stats in the same transaction.
+        """
+        chosen = self.list_partitions(table) if partitions is None else list(partitions)
         found: list[DataFile] = []
-        for ds in sorted(set(wanted)):
-            scope = partition_scope(table.region, table.project, table.name, ds)
-            found.extend(
-                decode(DataFile, d.body) for d in self._metadata.list_documents(FILE_KIND, scope)
-            )
+        for stats in chosen:
+            scope = partition_scope(table.region, table.project, table.name, stats.ds)
+            cached = self._files.get(scope)
+            if cached is None or cached[0] != stats:
+                listed = [
+                    decode(DataFile, d.body)
+                    for d in self._metadata.list_documents(FILE_KIND, scope)
+                ]
+                if len(listed) != stats.files:  # a commit landed in between: read it fresh
+                    found.extend(listed)
+                    continue
+                cached = (stats, listed)
+                self._files[scope] = cached
+            found.extend(cached[1])
         return found
 
     def project_bytes(self, project: Project) -> int:

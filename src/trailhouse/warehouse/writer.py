@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -145,9 +146,9 @@ class TableWriter:
     def _write_file(
         self, table_dir: Path, staging: Path, ds: str, name: str, rows: list[LoggedEvent]
     ) -> DataFile:
-        columns = _columns(rows)
+        table = _table(rows)
         buffer = io.BytesIO()
-        pq.write_table(pa.Table.from_pydict(columns, schema=_SCHEMA), buffer, compression="zstd")
+        pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
         staged = staging / name
         with open(staged, "wb") as handle:
@@ -158,7 +159,7 @@ class TableWriter:
         partition_dir.mkdir(exist_ok=True)
         os.replace(staged, partition_dir / name)
         _fsync_dir(partition_dir)
-        times = [t for t in columns["event_time"] if t is not None]
+        times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
             path=str((partition_dir / name).relative_to(self._root)),
             ds=ds,
@@ -233,17 +234,77 @@ class TableWriter:
         return removed
 
 
-def _columns(rows: list[LoggedEvent]) -> dict[str, list[str | None]]:
-    columns: dict[str, list[str | None]] = {name: [] for name in DATA_COLUMNS}
-    events = columns["event"]
-    typed = [(columns[name], path) for name, path in TYPED_COLUMNS]
-    for row in rows:
-        text = row.body.decode()
-        event = orjson.loads(row.body)
-        events.append(text)
-        for column, path in typed:
-            column.append(json_path_value(event, path))
-    return columns
+class _Identity(msgspec.Struct):
+    type: str | None = None
+    userName: str | None = None  # noqa: N815 - the event's own field names
+    principalId: str | None = None  # noqa: N815
+    accessKeyId: str | None = None  # noqa: N815
+    accountId: str | None = None  # noqa: N815
+
+
+class _TypedFields(msgspec.Struct):
+    """The fields of an event that have a typed column; every other field is skipped."""
+
+    eventId: str | None = None  # noqa: N815
+    eventTime: str | None = None  # noqa: N815
+    eventName: str | None = None  # noqa: N815
+    eventType: str | None = None  # noqa: N815
+    eventRW: str | None = None  # noqa: N815
+    serviceName: str | None = None  # noqa: N815
+    acsRegion: str | None = None  # noqa: N815
+    sourceIpAddress: str | None = None  # noqa: N815
+    userAgent: str | None = None  # noqa: N815
+    userIdentity: _Identity | None = None  # noqa: N815
+    resourceType: str | None = None  # noqa: N815
+    resourceName: str | None = None  # noqa: N815
+    errorCode: str | None = None  # noqa: N815
+    requestId: str | None = None  # noqa: N815
+
+
+_TYPED_DECODER = msgspec.json.Decoder(_TypedFields)
+_NO_IDENTITY = _Identity()
+
+
+def _typed_values(body: bytes) -> tuple[str | None, ...]:
+    """The typed columns' values of one event, in TYPED_COLUMNS order.
+
+    The common case (every such field a string) decodes only those fields; an event with a
+    number or an object in one of them takes the general path, which renders it as JSON text.
+    """
+    try:
+        f = _TYPED_DECODER.decode(body)
+    except msgspec.ValidationError:
+        event = orjson.loads(body)
+        return tuple(json_path_value(event, path) for _, path in TYPED_COLUMNS)
+    who = f.userIdentity or _NO_IDENTITY
+    return (
+        f.eventId,
+        f.eventTime,
+        f.eventName,
+        f.eventType,
+        f.eventRW,
+        f.serviceName,
+        f.acsRegion,
+        f.sourceIpAddress,
+        f.userAgent,
+        who.type,
+        who.userName,
+        who.principalId,
+        who.accessKeyId,
+        who.accountId,
+        f.resourceType,
+        f.resourceName,
+        f.errorCode,
+        f.requestId,
+    )
+
+
+def _table(rows: list[LoggedEvent]) -> pa.Table:
+    """The Parquet table of a file: the raw events, then one column per typed field."""
+    typed = list(zip(*(_typed_values(row.body) for row in rows), strict=True))
+    arrays = [pa.array([row.body for row in rows], pa.binary()).cast(pa.string())]
+    arrays.extend(pa.array(values, pa.string()) for values in typed)
+    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
 
 def _column_bytes(data: bytes) -> dict[str, int]:

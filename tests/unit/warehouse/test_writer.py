@@ -191,3 +191,23 @@ def test_an_empty_batch_or_odd_source_is_refused(tw: WarehouseFixture) -> None:
         tw.warehouse.writer.append(
             tw.project, tw.table, logged_events(1), writer_role_arn=arn, source="../x"
         )
+
+
+def test_a_number_or_object_in_a_typed_field_is_kept_as_json_text(tw: WarehouseFixture) -> None:
+    event = orjson.loads(logged_events(1)[0].body)
+    event["errorCode"] = 404
+    event["resourceName"] = {"id": "i-1", "tags": ["a"]}
+    event["userIdentity"]["userName"] = None
+    (template,) = logged_events(1)
+    odd = type(template)(1, ACCOUNT, event["eventId"], template.event_time, 0, orjson.dumps(event))
+    tw.append([odd])
+    files = [str(tw.settings.warehouse_path / f.path) for f in tw.warehouse.catalog.files(tw.table)]
+    with duckdb.connect() as con:
+        row = con.execute(
+            "SELECT error_code, resource_name, user_name, json_extract_string(event, "
+            "'$.resourceName') FROM read_parquet(?)",
+            [files],
+        ).fetchone()
+    assert row is not None
+    assert row[:3] == ("404", '{"id":"i-1","tags":["a"]}', None)
+    assert row[1] == row[3]  # what GET_JSON_OBJECT gives

@@ -147,7 +147,8 @@ class Planner:
             scope = _scope_of(scopes, node)
             if scope is not None:
                 kept = self._prune(scope, node, kept)
-            files = self._catalog.files(table, kept) if kept else []
+            wanted = set(kept)
+            files = self._catalog.files(table, [p for p in partitions if p.ds in wanted])
             columns = _columns_read(scopes, node) if scope is not None else DATA_COLUMNS
             scans.append(
                 TableScan(
