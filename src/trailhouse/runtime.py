@@ -20,6 +20,9 @@ from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
 from trailhouse.trails.delivery import DeliveryEngine
+from trailhouse.trails.delivery_state import begin_session
+from trailhouse.trails.history import HistoryJobService
+from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
@@ -40,6 +43,7 @@ class Services:
     ingest: IngestService
     lookup: LookupService
     warehouse: Warehouse
+    history: HistoryJobService
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -63,6 +67,12 @@ class Services:
         if oldest_pending is not None and oldest_pending < cutoff:
             cutoff = max(hard_cutoff, oldest_pending)
         return self.stores.events.purge(cutoff)
+
+    def start_logging(self, account_id: str, name: str) -> Trail:
+        """Enable a trail; it delivers the events accepted from now on."""
+        trail = self.trails.set_logging(account_id, name, enabled=True)
+        begin_session(self.stores.metadata, self.stores.events, trail)
+        return trail
 
     def delivery_engine(self) -> DeliveryEngine:
         """A delivery engine over these services (started by the caller)."""
@@ -89,6 +99,7 @@ def open_services(settings: Settings) -> Services:
     accounts = AccountService(stores.metadata)
     roles = RoleService(stores.metadata)
     organizations = OrganizationService(stores.metadata)
+    trails = TrailService(stores.metadata, regions, roles, organizations)
     return Services(
         settings=settings,
         stores=stores,
@@ -96,12 +107,13 @@ def open_services(settings: Settings) -> Services:
         accounts=accounts,
         roles=roles,
         organizations=organizations,
-        trails=TrailService(stores.metadata, regions, roles, organizations),
+        trails=trails,
         ingest=IngestService(settings, stores.events, accounts.account_exists),
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),
         warehouse=open_warehouse(settings, stores.metadata, roles, tuple(regions.ids())),
+        history=HistoryJobService(stores.metadata, stores.events, trails),
     )
 
 

@@ -237,3 +237,47 @@ def trailhouse_with_env(env: dict[str, str], *arguments: str) -> dict[str, Any]:
     )
     answer: dict[str, Any] = json.loads(done.stdout)
     return answer
+
+
+def test_sdk_delivery_history_job_backfills_earlier_events(running: Fixture) -> None:
+    keys, server = running.other, running.server
+    client = sdk(server, keys)
+    earlier = [make_event(ACCOUNT_B, 3600, eventName="HistoryMarker") for _ in range(80)]
+    assert put_events(client, earlier)["Accepted"] == 80
+    name = "sdk-history"
+    client.create_trail(
+        models.CreateTrailRequest(name=name, max_compute_project_arn=_project_arn(ACCOUNT_B))
+    )
+    client.start_logging(models.StartLoggingRequest(name=name))
+    marker = (
+        "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM actiontrail_sdk_history "
+        "WHERE event_name = 'HistoryMarker'"
+    )
+    _wait_delivered(server, keys, name)
+    assert _sql(server, keys, marker) == [[0, 0]]  # a trail records from its start
+
+    created = client.create_delivery_history_job(
+        models.CreateDeliveryHistoryJobRequest(trail_name=name, client_token="sdk-backfill")
+    ).body
+    again = client.create_delivery_history_job(
+        models.CreateDeliveryHistoryJobRequest(trail_name=name, client_token="sdk-backfill")
+    ).body
+    assert again.job_id == created.job_id
+    deadline = time.monotonic() + 60
+    while True:
+        job = client.get_delivery_history_job(
+            models.GetDeliveryHistoryJobRequest(job_id=created.job_id)
+        ).body
+        if job.job_status in (2, 3):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert job.job_status == 2 and job.trail_name == name and job.home_region == REGION
+    assert [(s.region, s.status) for s in job.status] == [(REGION, 2)]
+    assert _sql(server, keys, marker) == [[80, 80]]
+    listed = client.list_delivery_history_jobs(models.ListDeliveryHistoryJobsRequest()).body
+    assert created.job_id in [j.job_id for j in listed.delivery_history_jobs]
+    client.delete_delivery_history_job(
+        models.DeleteDeliveryHistoryJobRequest(job_id=created.job_id)
+    )
+    client.delete_trail(models.DeleteTrailRequest(name=name))

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
-from trailhouse.api.handlers import ram, trails, warehouse
+from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
@@ -58,6 +58,30 @@ ACTIONS: Mapping[str, Action] = action_table(
     Action("GetTrailStatus", trails.get_trail_status, read_only=True, permission="GetTrailStatus"),
     Action("StartLogging", trails.start_logging, read_only=False, permission="StartLogging"),
     Action("StopLogging", trails.stop_logging, read_only=False, permission="StopLogging"),
+    Action(
+        "CreateDeliveryHistoryJob",
+        history.create_delivery_history_job,
+        read_only=False,
+        permission="CreateDeliveryHistoryJob",
+    ),
+    Action(
+        "GetDeliveryHistoryJob",
+        history.get_delivery_history_job,
+        read_only=True,
+        permission="GetDeliveryHistoryJob",
+    ),
+    Action(
+        "ListDeliveryHistoryJobs",
+        history.list_delivery_history_jobs,
+        read_only=True,
+        permission="ListDeliveryHistoryJobs",
+    ),
+    Action(
+        "DeleteDeliveryHistoryJob",
+        history.delete_delivery_history_job,
+        read_only=False,
+        permission="DeleteDeliveryHistoryJob",
+    ),
     _ram("CreateRole", ram.create_role, read_only=False),
     _ram("GetRole", ram.get_role, read_only=True),
     _ram("ListRoles", ram.list_roles, read_only=True),

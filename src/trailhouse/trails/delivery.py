@@ -43,8 +43,17 @@ from trailhouse.iam.roles import (
     trusts,
 )
 from trailhouse.settings import Settings
-from trailhouse.store.documents import encode, read
-from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.store.ports import EventLog, MetadataStore
+from trailhouse.trails.delivery_state import (
+    DeliveryState,
+    begin_session,
+    extend_coverage,
+    is_covered,
+    read_state,
+    state_write,
+)
+from trailhouse.trails.history import HistoryJob, HistoryJobService
+from trailhouse.trails.history import JobStatus as HistoryStatus
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.catalog import service_linked_role_arn
@@ -53,42 +62,8 @@ from trailhouse.warehouse.service import Warehouse
 
 log = logging.getLogger(__name__)
 
-DELIVERY_KIND = "delivery-state"
 _LAG_WINDOW_SECONDS = 300
 _CHECKPOINT_ONLY_EVERY = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryState:
-    """How far a trail's delivery has got, kept with every commit (`delivery-state` document).
-
-    `watermark_ms`: every event whose PutEvents call returned before it is in the table.
-    """
-
-    account_id: str
-    trail_name: str
-    checkpoint_seq: int
-    delivered_events: int
-    latest_delivery_time: int
-    latest_error: str
-    error_time: int
-    watermark_ms: int
-    lag_p50_ms: int
-    lag_p99_ms: int
-    lag_max_ms: int
-    table: str = ""
-    lost_events: int = 0
-
-    @classmethod
-    def initial(cls, trail: Trail) -> DeliveryState:
-        """The state of a trail that has delivered nothing yet."""
-        return cls(trail.account_id, trail.name, 0, 0, 0, "", 0, 0, 0, 0, 0)
-
-
-def read_state(metadata: MetadataStore, trail: Trail) -> tuple[DeliveryState, int]:
-    """A trail's delivery state and its document version (initial, 0 when it has none)."""
-    state, version = read(metadata, DeliveryState, DELIVERY_KIND, trail.account_id, trail.name)
-    return (state or DeliveryState.initial(trail)), version
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +90,7 @@ class DeliveryEngine:
         warehouse: Warehouse,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._history = HistoryJobService(metadata, events, trails, clock)
         self._settings = settings
         self._events = events
         self._metadata = metadata
@@ -142,12 +118,61 @@ class DeliveryEngine:
             self._thread.join()
 
     def run_once(self) -> int:
-        """One pass over every enabled trail; the number of events committed."""
+        """One pass over every enabled trail and history job; the number of events committed."""
         delivered = 0
         for trail in self._trails.enabled_trails():
             if trail.destinations.max_compute_project_arn:
                 delivered += self._deliver(trail)
+        for job, version in self._history.running():
+            delivered += self._backfill(job, version)
         return delivered
+
+    def _backfill(self, job: HistoryJob, version: int) -> int:
+        """One batch of a history job: the trail's uncovered events up to the job's end."""
+        try:
+            trail = self._trails.get(job.account_id, job.trail_name)
+            target = self._target(trail, self._clock())
+        except (TerminalError, ApiError) as exc:
+            self._history.fail(job, version, _describe(exc))
+            return 0
+        events = [
+            e
+            for e in self._events.read_after(job.cursor_seq, self._settings.delivery_batch_events)
+            if e.seq <= job.upto_seq
+        ]
+        if not events:
+            self._history.finish(job, version, trail)
+            return 0
+        state, _ = read_state(self._metadata, trail)
+        selects = self._selector(trail)
+        chosen = [e for e in events if selects(e) and not is_covered(state.covered, e.seq)]
+        now = int(self._clock())
+        moved = replace(
+            job,
+            status=HistoryStatus.DELIVERING,
+            cursor_seq=events[-1].seq,
+            delivered_events=job.delivered_events + len(chosen),
+            start_time=job.start_time or now,
+            updated_time=now,
+        )
+        try:
+            if chosen:
+                self._warehouse.writer.append(
+                    target.project,
+                    target.table,
+                    chosen,
+                    writer_role_arn=target.writer_role_arn,
+                    source=f"{trail.account_id}-{trail.name}-history{job.job_id}",
+                    extra_writes=[self._history.write(moved, version)],
+                )
+            else:
+                self._metadata.commit([self._history.write(moved, version)])
+        except VersionConflict:
+            return 0  # deleted or advanced meanwhile: read again next pass
+        except (ApiError, StoreError, OSError) as exc:
+            log.warning("history job %s of %s failed a batch: %s", job.job_id, job.account_id, exc)
+            return 0
+        return len(chosen)
 
     def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
         """The trail's undelivered events: how many have an eventTime before `older_than`,
@@ -170,7 +195,7 @@ class DeliveryEngine:
             state, version = read_state(self._metadata, trail)
             counted = replace(state, lost_events=state.lost_events + lost)
             try:
-                self._metadata.commit([self._state_write(counted, version)])
+                self._metadata.commit([state_write(counted, version)])
             except VersionConflict:
                 continue
             return
@@ -193,6 +218,9 @@ class DeliveryEngine:
             return 0
         state, version = read_state(self._metadata, trail)
         try:
+            if state.session_started != trail.start_logging_time:
+                begin_session(self._metadata, self._events, trail)
+                state, version = read_state(self._metadata, trail)
             target = self._target(trail, now)
             return self._deliver_batch(trail, target, state, version)
         except VersionConflict:
@@ -232,6 +260,7 @@ class DeliveryEngine:
         p50, p99, worst = _percentiles(lags, committed_at)
         new_state = replace(
             state,
+            covered=extend_coverage(state, state.checkpoint_seq, events[-1].seq),
             checkpoint_seq=events[-1].seq,
             delivered_events=state.delivered_events + len(selected),
             latest_delivery_time=int(committed_at),
@@ -249,7 +278,7 @@ class DeliveryEngine:
             selected,
             writer_role_arn=target.writer_role_arn,
             source=f"{trail.account_id}-{trail.name}",
-            extra_writes=[self._state_write(new_state, version)],
+            extra_writes=[state_write(new_state, version)],
         )
         self._retry_at.pop(key, None)
         self._failures.pop(key, None)
@@ -275,13 +304,14 @@ class DeliveryEngine:
         self._last_checkpoint[key] = now
         changed = replace(
             state,
+            covered=extend_coverage(state, state.checkpoint_seq, checkpoint),
             checkpoint_seq=checkpoint,
             watermark_ms=watermark,
             latest_error=error or "",
             error_time=0 if not error else state.error_time,
         )
         if changed != state:
-            self._metadata.commit([self._state_write(changed, version)])
+            self._metadata.commit([state_write(changed, version)])
 
     def _record_error(self, trail: Trail, state: DeliveryState, version: int, message: str) -> None:
         if state.latest_error == message:
@@ -289,13 +319,7 @@ class DeliveryEngine:
         log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
         failed = replace(state, latest_error=message, error_time=int(self._clock()))
         with contextlib.suppress(VersionConflict):  # else recorded at the next attempt
-            self._metadata.commit([self._state_write(failed, version)])
-
-    @staticmethod
-    def _state_write(state: DeliveryState, version: int) -> DocumentWrite:
-        return DocumentWrite(
-            DELIVERY_KIND, state.account_id, state.trail_name, encode(state), version
-        )
+            self._metadata.commit([state_write(failed, version)])
 
     def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
         """Whether the trail captures an event: whose account, Read/Write, which region."""

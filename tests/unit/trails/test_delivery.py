@@ -16,7 +16,8 @@ from trailhouse.iam.principals import Caller
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.delivery import DeliveryEngine, read_state
+from trailhouse.trails.delivery import DeliveryEngine
+from trailhouse.trails.delivery_state import read_state
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
@@ -64,7 +65,7 @@ def start_trail(services: Services, account_id: str, name: str, **destination: s
         destinations=Destinations(**destination),
     )
     services.trails.create(account_id, REGION, spec)
-    return services.trails.set_logging(account_id, name, enabled=True)
+    return services.start_logging(account_id, name)
 
 
 def table_rows(services: Services, owner: str, project: str, sql: str) -> list[list[Any]]:
@@ -245,3 +246,51 @@ def test_retention_deletes_what_was_delivered(tmp_path: Path) -> None:
         assert read_state(services.stores.metadata, trail)[0].lost_events == 0
     finally:
         services.close()
+
+
+def test_a_history_job_backfills_what_came_before_the_trail_once(services: Services) -> None:
+    account_id, caller = account(services)
+    before = record(services, caller, 300, seed=1)  # before the trail existed
+    trail = start_trail(services, account_id, "late-trail")
+    after = record(services, caller, 200, seed=2)
+    engine = services.delivery_engine()
+    drain(engine)
+    count = "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM actiontrail_late_trail"
+    project = project_name(account_id)
+    assert table_rows(services, account_id, project, count) == [[200, 200]]
+
+    first = services.history.create(account_id, trail.name, client_token="backfill-1")
+    assert services.history.create(account_id, trail.name, "backfill-1") == first  # idempotent
+    drain(engine)
+    done = services.history.get(account_id, first.job_id)
+    assert done.status == 2 and done.delivered_events == 300
+    rows = table_rows(services, account_id, project, "SELECT event_id FROM actiontrail_late_trail")
+    assert sorted(r[0] for r in rows) == sorted(e["eventId"] for e in before + after)
+
+    second = services.history.create(account_id, trail.name)  # nothing left to fill
+    drain(engine)
+    assert services.history.get(account_id, second.job_id).delivered_events == 0
+    assert table_rows(services, account_id, project, count) == [[500, 500]]
+    assert [j.job_id for j in services.history.list_jobs(account_id)] == [2, 1]
+
+
+def test_history_jobs_one_at_a_time_and_unknown_ones(services: Services) -> None:
+    from trailhouse.errors import InvalidParameter
+    from trailhouse.trails.history import DeliveryHistoryJobNotFound, DeliveryHistoryJobRunning
+
+    account_id, caller = account(services)
+    record(services, caller, 50)
+    start_trail(services, account_id, "busy-trail")
+    services.history.create(account_id, "busy-trail")
+    with pytest.raises(DeliveryHistoryJobRunning, match="one at a time"):
+        services.history.create(account_id, "busy-trail")
+    with pytest.raises(DeliveryHistoryJobNotFound):
+        services.history.get(account_id, 99)
+    services.trails.create(
+        account_id,
+        REGION,
+        TrailSpec(name="oss-only", destinations=Destinations(oss_bucket_name="bucket-one")),
+    )
+    services.history.delete(account_id, 1)
+    with pytest.raises(InvalidParameter, match="no MaxCompute destination"):
+        services.history.create(account_id, "oss-only")

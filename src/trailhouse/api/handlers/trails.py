@@ -7,7 +7,7 @@ from typing import Any
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.events.validation import format_event_time
-from trailhouse.trails.delivery import DeliveryState, read_state
+from trailhouse.trails.delivery_state import DeliveryState, read_state
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 
@@ -66,8 +66,8 @@ def delete_trail(ctx: ActionContext) -> dict[str, Any]:
 
 
 def start_logging(ctx: ActionContext) -> dict[str, Any]:
-    """StartLogging: the trail's status becomes Enable."""
-    ctx.services.trails.set_logging(ctx.caller.account_id, _trail_name(ctx), enabled=True)
+    """StartLogging: the trail's status becomes Enable; it delivers events from now on."""
+    ctx.services.start_logging(ctx.caller.account_id, _trail_name(ctx))
     return {}
 
 
