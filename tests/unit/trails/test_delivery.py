@@ -294,3 +294,55 @@ def test_history_jobs_one_at_a_time_and_unknown_ones(services: Services) -> None
     services.history.delete(account_id, 1)
     with pytest.raises(InvalidParameter, match="no MaxCompute destination"):
         services.history.create(account_id, "oss-only")
+
+
+def test_a_transient_write_failure_is_reported_and_delivery_resumes(services: Services) -> None:
+    account_id, caller = account(services)
+    start_trail(services, account_id, "flaky-trail")
+    record(services, caller, 100)
+    engine = services.delivery_engine()
+    # The table's staging folder is taken by a file: the writer cannot stage its batch.
+    table_dir = (
+        services.settings.warehouse_path
+        / REGION
+        / project_name(account_id)
+        / "actiontrail_flaky_trail"
+    )
+    table_dir.mkdir(parents=True)
+    (table_dir / "_staging").write_text("in the way")
+    drain(engine)
+    trail = services.trails.get(account_id, "flaky-trail")
+    state, _ = read_state(services.stores.metadata, trail)
+    assert "could not be written" in state.latest_error and state.delivered_events == 0
+    (table_dir / "_staging").unlink()
+    drain(engine)
+    state, _ = read_state(services.stores.metadata, trail)
+    assert state.latest_error == "" and state.delivered_events == 100
+
+
+def test_an_organization_trail_delivers_every_members_events(services: Services) -> None:
+    manager_id, manager = account(services)
+    member_id, member = account(services)
+    _, outsider = account(services)
+    organization = services.organizations.create(manager_id)
+    services.organizations.add_account(organization.organization_id, member_id)
+    spec = TrailSpec(
+        name="org-trail",
+        is_organization_trail=True,
+        destinations=Destinations(
+            max_compute_project_arn=f"acs:odps:{REGION}:{manager_id}:project/{project_name(manager_id)}"
+        ),
+    )
+    services.trails.create(manager_id, REGION, spec)
+    services.start_logging(manager_id, "org-trail")
+    mine = record(services, manager, 50, seed=1)
+    theirs = record(services, member, 60, seed=2)
+    record(services, outsider, 70, seed=3)
+    drain(services.delivery_engine())
+    rows = table_rows(
+        services,
+        manager_id,
+        project_name(manager_id),
+        "SELECT account_id, COUNT(*) FROM actiontrail_org_trail GROUP BY account_id",
+    )
+    assert sorted(rows) == sorted([[manager_id, len(mine)], [member_id, len(theirs)]])
