@@ -118,7 +118,11 @@ class DeliveryEngine:
             self._thread.join()
 
     def run_once(self) -> int:
-        """One pass over every enabled trail and history job; the number of events committed."""
+        """One pass over every enabled trail and history job.
+
+        Returns the events committed, plus one for every history batch that moved its cursor
+        without finding anything to deliver: zero means there was nothing to do.
+        """
         delivered = 0
         for trail in self._trails.enabled_trails():
             if trail.destinations.max_compute_project_arn:
@@ -172,7 +176,7 @@ class DeliveryEngine:
         except (ApiError, StoreError, OSError) as exc:
             log.warning("history job %s of %s failed a batch: %s", job.job_id, job.account_id, exc)
             return 0
-        return len(chosen)
+        return max(len(chosen), 1)
 
     def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
         """The trail's undelivered events: how many have an eventTime before `older_than`,

@@ -181,13 +181,35 @@ class HistoryJobService:
         return found
 
     def delete(self, account_id: str, job_id: int) -> None:
-        """Delete a job; a running one stops (what it delivered stays, and stays covered)."""
-        job = self.get(account_id, job_id)
-        document = self._metadata.get_document(HISTORY_JOB_KIND, account_id, _name(job_id))
-        assert document is not None
-        self._metadata.commit(
-            [DocumentWrite(HISTORY_JOB_KIND, account_id, _name(job.job_id), None, document.version)]
-        )
+        """Delete a job. A running one stops: what it delivered stays, and the range it went
+        through counts as covered, so that no later job delivers those events again."""
+        for _ in range(8):
+            job, version = read(
+                self._metadata, HistoryJob, HISTORY_JOB_KIND, account_id, _name(job_id)
+            )
+            if job is None:
+                raise DeliveryHistoryJobNotFound(
+                    f"the delivery history job {job_id} does not exist in account {account_id}"
+                )
+            writes = [DocumentWrite(HISTORY_JOB_KIND, account_id, _name(job_id), None, version)]
+            if job.status in JobStatus.RUNNING and job.cursor_seq:
+                trail = self._trail_of(job)
+                if trail is not None:
+                    state, state_version = read_state(self._metadata, trail)
+                    covered = replace(state, covered=extend_coverage(state, 0, job.cursor_seq))
+                    writes.append(state_write(covered, state_version))
+            try:
+                self._metadata.commit(writes)
+            except VersionConflict:
+                continue
+            return
+        raise VersionConflict(f"history job {job_id} kept changing while it was deleted")
+
+    def _trail_of(self, job: HistoryJob) -> Trail | None:
+        try:
+            return self._trails.get(job.account_id, job.trail_name)
+        except ApiError:
+            return None  # the trail is gone, and its coverage with it
 
     @staticmethod
     def write(job: HistoryJob, version: int) -> DocumentWrite:

@@ -346,3 +346,36 @@ def test_an_organization_trail_delivers_every_members_events(services: Services)
         "SELECT account_id, COUNT(*) FROM actiontrail_org_trail GROUP BY account_id",
     )
     assert sorted(rows) == sorted([[manager_id, len(mine)], [member_id, len(theirs)]])
+
+
+def test_deleting_a_running_history_job_keeps_what_it_delivered_covered(tmp_path: Path) -> None:
+    settings = Settings.load(
+        {
+            "data_dir": tmp_path / "data",
+            "delivery_flush_seconds": 0.0,
+            "delivery_batch_events": 100,
+        },
+        environ={},
+    )
+    services = open_services(settings)
+    try:
+        account_id, caller = account(services)
+        record(services, caller, 450)
+        start_trail(services, account_id, "part-trail")
+        engine = services.delivery_engine()
+        job = services.history.create(account_id, "part-trail")
+        engine.run_once()
+        engine.run_once()  # two batches of 100 log positions
+        services.history.delete(account_id, job.job_id)
+        later = services.history.create(account_id, "part-trail")
+        drain(engine)
+        assert services.history.get(account_id, later.job_id).delivered_events == 250
+        rows = table_rows(
+            services,
+            account_id,
+            project_name(account_id),
+            "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM actiontrail_part_trail",
+        )
+        assert rows == [[450, 450]]
+    finally:
+        services.close()
