@@ -16,6 +16,8 @@ from trailhouse.events.lookup import LookupService
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
+from trailhouse.integrity.digester import Digester
+from trailhouse.integrity.keys import SigningKeys
 from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
@@ -44,6 +46,7 @@ class Services:
     lookup: LookupService
     warehouse: Warehouse
     history: HistoryJobService
+    signing_keys: SigningKeys
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -86,6 +89,12 @@ class Services:
             self.warehouse,
         )
 
+    def digester(self) -> Digester:
+        """The writer of the trails' signed digests (started by the caller)."""
+        return Digester(
+            self.settings, self.stores.metadata, self.trails, self.warehouse, self.signing_keys
+        )
+
     def close(self) -> None:
         """Cancel running SQL jobs, finish pending appends and close the stores."""
         self.warehouse.close()
@@ -114,6 +123,7 @@ def open_services(settings: Settings) -> Services:
         ),
         warehouse=open_warehouse(settings, stores.metadata, roles, tuple(regions.ids())),
         history=HistoryJobService(stores.metadata, stores.events, trails),
+        signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
     )
 
 

@@ -127,6 +127,15 @@ class Settings:
         "How long a trail's destination check (project, role trust, delivery policy) holds "
         "before it is made again.",
     )
+    digest_interval_seconds: float = _setting(
+        3600.0, "Each trail's signed digest covers this long an interval (empty ones too)."
+    )
+    digest_grace_seconds: float = _setting(
+        30.0, "How long after an interval ends its digest is made, so late commits are in it."
+    )
+    signing_key_days: float = _setting(
+        90.0, "Days a region's digest signing key is used before a new one replaces it."
+    )
     storage_sample_seconds: float = _setting(
         3600.0, "How often each project's stored bytes are sampled for billing."
     )

@@ -51,6 +51,7 @@ ACTIONS: Mapping[str, Action] = action_table(
     Action("PutEvents", put_events, read_only=False, audited=False),
     Action("LookupEvents", lookup_events, read_only=True),
     Action("DescribeRegions", trails.describe_regions, read_only=True),
+    Action("ListPublicKeys", trails.list_public_keys, read_only=True),
     Action("CreateTrail", trails.create_trail, read_only=False, permission="CreateTrail"),
     Action("UpdateTrail", trails.update_trail, read_only=False, permission="UpdateTrail"),
     Action("DeleteTrail", trails.delete_trail, read_only=False, permission="DeleteTrail"),

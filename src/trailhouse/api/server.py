@@ -1,10 +1,11 @@
 """Running the HTTP server in the foreground, with its background work, until SIGTERM/SIGINT.
 
 Beside the API run the purge of expired events, the storage sampler of the bills, and (with
-`delivery_enabled`) the delivery engine of enabled trails. On a signal the server stops
-accepting connections, lets requests in flight finish (an acknowledged PutEvents is already
-durable), records queued audit events, stops the background work (a delivery batch commits whole
-or not at all), cancels SQL jobs still running (they cost nothing) and closes the stores.
+`delivery_enabled`) the delivery engine of enabled trails and the writer of their signed
+digests. On a signal the server stops accepting connections, lets requests in flight finish
+(an acknowledged PutEvents is already durable), records queued audit events, stops the
+background work (a delivery batch commits whole or not at all), cancels SQL jobs still running
+(they cost nothing) and closes the stores.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     purge = PurgeLoop(services)
     sampler = StorageSampler(services.warehouse.metering, settings.storage_sample_seconds)
     delivery = services.delivery_engine() if settings.delivery_enabled else None
+    digests = services.digester() if settings.delivery_enabled else None
     app = create_app(services, audit)
     config = uvicorn.Config(
         app,
@@ -51,15 +53,17 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
         services.warehouse.jobs.recover()
         purge.start()
         sampler.start()
-        if delivery is not None:
+        if delivery is not None and digests is not None:
             delivery.start()
+            digests.start()
         with _signals_end_the_server():
             server.run(sockets=sockets)
     finally:
         purge.stop()
         sampler.stop()
-        if delivery is not None:
+        if delivery is not None and digests is not None:
             delivery.stop()
+            digests.stop()
         audit.close()
         services.close()
         log.info("trailhouse stopped")

@@ -90,6 +90,7 @@ def _deliver(arguments: argparse.Namespace) -> int:
     )
     services = open_services(settings)
     engine = services.delivery_engine()
+    digests = services.digester()
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda signum, frame: stop.set())
@@ -97,10 +98,12 @@ def _deliver(arguments: argparse.Namespace) -> int:
     }
     try:
         engine.start()
+        digests.start()
         print(f"trailhouse is delivering trails (data in {settings.data_dir})", flush=True)
         stop.wait()
     finally:
         engine.stop()
+        digests.stop()
         services.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -16,7 +16,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +184,9 @@ class TableWriter:
         scope = table_scope(table.region, table.project, table.name)
         for _ in range(_RETRIES):
             writes = list(extra_writes)
+            # Stamped at each attempt, just before the commit: digests group files by this time.
+            now = int(self._clock())
+            files = [replace(data_file, committed_at=now) for data_file in files]
             for data_file in files:
                 stats, version = self._catalog.partition(table, data_file.ds)
                 writes.append(

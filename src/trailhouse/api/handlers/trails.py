@@ -7,6 +7,7 @@ from typing import Any
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.events.validation import format_event_time
+from trailhouse.integrity.digester import read_digest_state
 from trailhouse.trails.delivery_state import DeliveryState, read_state
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
@@ -115,11 +116,11 @@ def get_trail_status(ctx: ActionContext) -> dict[str, Any]:
     }
     status.update(_times(trail, "StartLoggingTime", "StopLoggingTime"))
     if trail.destinations.max_compute_project_arn:
-        status.update(_delivery_progress(ctx, delivery))
+        status.update(_delivery_progress(ctx, trail, delivery))
     return status
 
 
-def _delivery_progress(ctx: ActionContext, delivery: DeliveryState) -> dict[str, Any]:
+def _delivery_progress(ctx: ActionContext, trail: Trail, delivery: DeliveryState) -> dict[str, Any]:
     """trailhouse's additions to GetTrailStatus: how far MaxCompute delivery has got."""
     last_seq = ctx.services.stores.events.last_seq()
     watermark = delivery.watermark_ms
@@ -133,7 +134,26 @@ def _delivery_progress(ctx: ActionContext, delivery: DeliveryState) -> dict[str,
         "DeliveryLagMaxMs": delivery.lag_max_ms,
         "DeliveredUpTo": _millis(watermark) if watermark else "",
         "DeliveryLostEvents": delivery.lost_events,
+        **_digest_status(ctx, trail),
     }
+
+
+def _digest_status(ctx: ActionContext, trail: Trail) -> dict[str, Any]:
+    """The newest signed digest, kept outside the warehouse so a deleted tail is noticed."""
+    digest, _ = read_digest_state(ctx.services.stores.metadata, trail)
+    if digest is None:
+        return {"LatestDigestSequence": 0, "LatestDigestEndTime": "", "LatestDigestSha256": ""}
+    return {
+        "LatestDigestSequence": digest.sequence,
+        "LatestDigestEndTime": format_event_time(digest.interval_end),
+        "LatestDigestSha256": digest.sha256,
+    }
+
+
+def list_public_keys(ctx: ActionContext) -> dict[str, Any]:
+    """ListPublicKeys: every digest signing key's public half, with its validity window."""
+    region = ctx.region if "RegionId" in ctx.params else None
+    return {"PublicKeys": [k.published() for k in ctx.services.signing_keys.public_keys(region)]}
 
 
 def _millis(epoch_ms: int) -> str:

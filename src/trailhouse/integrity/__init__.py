@@ -1,0 +1,1 @@
+"""Signed digests of delivered data and their offline verification (docs/integrity.md)."""

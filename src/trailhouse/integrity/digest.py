@@ -1,0 +1,81 @@
+"""The digest format: what a digest says, the exact bytes that are signed, and how to check it.
+
+A digest covers one interval of one trail's table. It lists every data file committed in that
+interval, links to the previous digest by its SHA-256 and signature, and is signed with
+Ed25519. The string to sign is the digest object serialised as JSON with sorted keys, no
+whitespace and UTF-8 (`canonical`). `docs/integrity.md` describes it for other verifiers.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+FORMAT_VERSION = 1
+
+
+def digest_file_name(sequence: int) -> str:
+    """The name of digest `sequence` in a table's `_digests` folder."""
+    return f"digest-{sequence:010d}.json"
+
+
+def canonical(digest: dict[str, Any]) -> bytes:
+    """The bytes that are signed and hashed: sorted keys, no whitespace, UTF-8."""
+    return orjson.dumps(digest, option=orjson.OPT_SORT_KEYS)
+
+
+def digest_sha256(digest: dict[str, Any]) -> str:
+    """The hex SHA-256 of a digest's canonical bytes (what the next digest links to)."""
+    return hashlib.sha256(canonical(digest)).hexdigest()
+
+
+def sign(digest: dict[str, Any], private_key: bytes) -> str:
+    """The base64 Ed25519 signature of the digest's canonical bytes."""
+    key = Ed25519PrivateKey.from_private_bytes(private_key)
+    return base64.b64encode(key.sign(canonical(digest))).decode()
+
+
+def signature_valid(digest: dict[str, Any], signature: str, public_key: bytes) -> bool:
+    """True when `signature` is the Ed25519 signature of the digest by this public key."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(
+            base64.b64decode(signature), canonical(digest)
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class SignedDigest:
+    """A digest and its signature, as the `.json` file beside the data holds them."""
+
+    digest: dict[str, Any]
+    signature: str
+
+    def to_json(self) -> bytes:
+        """The file's content."""
+        return orjson.dumps(
+            {"digest": self.digest, "signature": self.signature},
+            option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2,
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes) -> SignedDigest:
+        """Read a digest file; ValueError when it is not one."""
+        try:
+            document = orjson.loads(data)
+            return cls(dict(document["digest"]), str(document["signature"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a digest file: {exc}") from exc
+
+    @property
+    def sha256(self) -> str:
+        """The digest's own SHA-256."""
+        return digest_sha256(self.digest)

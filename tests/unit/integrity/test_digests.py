@@ -1,0 +1,201 @@
+"""Signed digests over a real delivered table, and the attacks `trailhouse verify` must catch."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from trailhouse.demo import DemoEvents
+from trailhouse.integrity.digest import SignedDigest, sign
+from trailhouse.integrity.digester import Digester, read_digest_state
+from trailhouse.integrity.keys import SigningKeys
+from trailhouse.integrity.verify import PublicKey, load_public_keys, verify_folder
+from trailhouse.runtime import Services, open_services
+from trailhouse.settings import Settings
+from trailhouse.trails.model import Destinations
+from trailhouse.trails.service import TrailSpec
+from trailhouse.warehouse.model import project_name
+
+REGION = "cn-hangzhou"
+INTERVAL = 60
+
+
+@dataclass
+class Delivered:
+    services: Services
+    table_dir: Path
+    keys: dict[str, PublicKey]
+    latest: tuple[int, str]
+
+
+@pytest.fixture(scope="module")
+def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
+    """A trail that delivered 600 events, digested for ten minutes ahead of now."""
+    settings = Settings.load(
+        {
+            "data_dir": tmp_path_factory.mktemp("digests") / "data",
+            "delivery_flush_seconds": 0.0,
+            "digest_interval_seconds": INTERVAL,
+        },
+        environ={},
+    )
+    services = open_services(settings)
+    credentials = services.accounts.create_account()
+    account_id = credentials.account_id
+    caller = services.accounts.caller_for(credentials.access_key_id)
+    arn = f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
+    services.trails.create(
+        account_id,
+        REGION,
+        TrailSpec(name="proof-trail", destinations=Destinations(max_compute_project_arn=arn)),
+    )
+    trail = services.start_logging(account_id, "proof-trail")
+    engine = services.delivery_engine()
+    now = int(time.time())
+    for seed in (1, 2, 3):
+        events = DemoEvents(account_id, seed=seed).between(now - 3 * 86400, now, 200)
+        services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
+        while engine.run_once():
+            pass
+    digester = Digester(
+        settings,
+        services.stores.metadata,
+        services.trails,
+        services.warehouse,
+        services.signing_keys,
+        clock=lambda: time.time() + 700,
+    )
+    assert digester.run_once() >= 10
+    state, _ = read_digest_state(services.stores.metadata, trail)
+    assert state is not None
+    exported = orjson.dumps([k.published() for k in services.signing_keys.public_keys()])
+    table_dir = (
+        settings.warehouse_path / REGION / project_name(account_id) / "actiontrail_proof_trail"
+    )
+    yield Delivered(services, table_dir, load_public_keys(exported), (state.sequence, state.sha256))
+    services.close()
+
+
+def copy(delivered: Delivered, tmp_path: Path) -> Path:
+    target = tmp_path / "copy"
+    shutil.copytree(delivered.table_dir, target, ignore=shutil.ignore_patterns("_staging"))
+    return target
+
+
+def data_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("ds=*/*.parquet"))
+
+
+def digests(folder: Path) -> list[Path]:
+    return sorted((folder / "_digests").glob("*.json"))
+
+
+def check(delivered: Delivered, folder: Path) -> list[str]:
+    report = verify_folder(folder, delivered.keys, expect_latest=delivered.latest)
+    return report.problems
+
+
+def test_a_whole_table_verifies(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    report = verify_folder(folder, delivered.keys, expect_latest=delivered.latest)
+    assert report.ok, report.problems
+    assert report.rows == 600 and report.files == len(data_files(folder)) > 0
+    assert report.digests >= 10  # empty intervals get digests too
+
+
+def test_changing_one_byte_is_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    victim = data_files(folder)[0]
+    content = bytearray(victim.read_bytes())
+    content[len(content) // 2] ^= 0x01
+    victim.write_bytes(bytes(content))
+    (problem,) = check(delivered, folder)
+    assert victim.name in problem and "SHA-256 differs" in problem
+
+
+def test_a_deleted_file_is_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    victim = data_files(folder)[-1]
+    victim.unlink()
+    (problem,) = check(delivered, folder)
+    assert victim.name in problem and "missing (deleted)" in problem
+
+
+def test_a_deleted_row_is_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    victim = data_files(folder)[0]
+    table = pq.read_table(victim)
+    pq.write_table(table.slice(1), victim, compression="zstd")
+    (problem,) = check(delivered, folder)
+    assert victim.name in problem and "changed" in problem
+
+
+def test_a_forged_file_is_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    original = data_files(folder)[0]
+    forged = original.with_name("part-forged.parquet")
+    shutil.copy(original, forged)
+    (problem,) = check(delivered, folder)
+    assert "part-forged.parquet" in problem and "no digest lists" in problem
+
+
+def test_deleting_the_newest_digest_is_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    digests(folder)[-1].unlink()
+    (problem,) = check(delivered, folder)
+    assert "digests were deleted" in problem
+    stale = verify_folder(folder, delivered.keys, max_age_seconds=INTERVAL, now=time.time() + 700)
+    assert any("newer digests may have been deleted" in p for p in stale.problems)
+
+
+def test_swapped_digests_are_caught(delivered: Delivered, tmp_path: Path) -> None:
+    folder = copy(delivered, tmp_path)
+    first, second = digests(folder)[1:3]
+    a, b = first.read_bytes(), second.read_bytes()
+    first.write_bytes(b)
+    second.write_bytes(a)
+    problems = check(delivered, folder)
+    assert any(first.name in p and "swapped" in p for p in problems)
+
+
+def test_a_digest_re_signed_with_another_key_is_caught(
+    delivered: Delivered, tmp_path: Path
+) -> None:
+    folder = copy(delivered, tmp_path)
+    listed = [p for p in digests(folder) if SignedDigest.from_json(p.read_bytes()).digest["files"]]
+    target = listed[0]
+    signed = SignedDigest.from_json(target.read_bytes())
+    removed = signed.digest["files"].pop()  # hide a file, then sign with the attacker's key
+    (folder / removed["path"]).unlink()
+    attacker = Ed25519PrivateKey.generate().private_bytes_raw()
+    target.write_bytes(SignedDigest(signed.digest, sign(signed.digest, attacker)).to_json())
+    problems = check(delivered, folder)
+    assert any(target.name in p and "signature does not match" in p for p in problems)
+
+
+def test_signing_keys_rotate_and_keep_their_windows(tmp_path: Path) -> None:
+    settings = Settings.load({"data_dir": tmp_path / "data"}, environ={})
+    services = open_services(settings)
+    try:
+        moment = [1_000_000.0]
+        keys = SigningKeys(services.stores.metadata, 3600, clock=lambda: moment[0])
+        first = keys.current(REGION)
+        assert keys.current(REGION) == first
+        moment[0] += 3601
+        second = keys.current(REGION)
+        assert second.key_id != first.key_id
+        published = {k.key_id: k for k in keys.public_keys(REGION)}
+        assert published[first.key_id].valid_to == int(moment[0])
+        assert published[second.key_id].valid_to == 0
+        assert len(base64.b64decode(second.public_key)) == 32
+    finally:
+        services.close()
