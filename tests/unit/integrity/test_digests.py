@@ -199,3 +199,19 @@ def test_signing_keys_rotate_and_keep_their_windows(tmp_path: Path) -> None:
         assert len(base64.b64decode(second.public_key)) == 32
     finally:
         services.close()
+
+
+def test_the_documented_string_to_sign_is_what_is_signed(delivered: Delivered) -> None:
+    """docs/integrity.md tells third parties to sign json.dumps(sort_keys, compact): check it."""
+    import json
+
+    from trailhouse.integrity.digest import canonical, signature_valid
+
+    for path in digests(delivered.table_dir):
+        signed = SignedDigest.from_json(path.read_bytes())
+        documented = json.dumps(
+            signed.digest, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+        assert documented == canonical(signed.digest)
+        key = delivered.keys[signed.digest["keyId"]]
+        assert signature_valid(signed.digest, signed.signature, key.public_key)
