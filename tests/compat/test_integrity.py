@@ -44,7 +44,9 @@ def test_a_live_trail_verifies_offline_and_tampering_is_named(tmp_path: Path) ->
         arn = f"acs:odps:{REGION}:{keys.account_id}:project/{project_name(keys.account_id)}"
         # Write events only: the status polls below are Read calls, audited but not delivered.
         client.create_trail(
-            models.CreateTrailRequest(name="proof-trail", max_compute_project_arn=arn, event_rw="Write")
+            models.CreateTrailRequest(
+                name="proof-trail", max_compute_project_arn=arn, event_rw="Write"
+            )
         )
         client.start_logging(models.StartLoggingRequest(name="proof-trail"))
         events = [make_event(keys.account_id, 60, eventRW="Write") for _ in range(200)]
@@ -64,12 +66,18 @@ def test_a_live_trail_verifies_offline_and_tampering_is_named(tmp_path: Path) ->
         exported = run_cli("keys", "export", env=env)
         assert exported.returncode == 0, exported.stderr
         (tmp_path / "keys.json").write_text(exported.stdout)
+        latest = f"{status['LatestDigestSequence']}:{status['LatestDigestSha256']}"
+        table_name = f"{project_name(keys.account_id)}.actiontrail_proof_trail"
+        through_sql = run_cli("verify", "--sql", table_name, "--expect-latest", latest, env=env)
+        assert through_sql.returncode == 0, through_sql.stdout + through_sql.stderr
+        assert "OK: the table is whole" in through_sql.stdout
     finally:
         assert server.stop() == 0
-    table = data_dir / "warehouse" / REGION / project_name(keys.account_id) / "actiontrail_proof_trail"
+    table = (
+        data_dir / "warehouse" / REGION / project_name(keys.account_id) / "actiontrail_proof_trail"
+    )
     copy = tmp_path / "copy"
     shutil.copytree(table, copy, ignore=shutil.ignore_patterns("_staging"))
-    latest = f"{status['LatestDigestSequence']}:{status['LatestDigestSha256']}"
     verify = ["verify", str(copy), "--keys", str(tmp_path / "keys.json")]
     whole = run_cli(*verify, "--expect-latest", latest, env=env)
     assert whole.returncode == 0, whole.stdout + whole.stderr

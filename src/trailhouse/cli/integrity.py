@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from trailhouse.cli.common import print_json
 from trailhouse.cli.trails import call, client_command
-from trailhouse.integrity.verify import load_public_keys, verify_folder
+from trailhouse.integrity.digest import SignedDigest
+from trailhouse.integrity.verify import Report, load_public_keys, verify_folder, verify_rows
 
 
 def register(commands: Any) -> None:
@@ -27,9 +31,18 @@ def register(commands: Any) -> None:
     verify = commands.add_parser(
         "verify", help="check a copy of a table against its signed digests, offline"
     )
-    verify.add_argument("folder", type=Path, help="the table's folder (ds=… and _digests)")
     verify.add_argument(
-        "--keys", type=Path, required=True, help="public keys from `trailhouse keys export`"
+        "folder", type=Path, nargs="?", help="the table's folder (ds=… and _digests)"
+    )
+    verify.add_argument(
+        "--sql",
+        metavar="PROJECT.TABLE",
+        help="instead of a folder, read the digests and the rows through a server's SQL",
+    )
+    verify.add_argument(
+        "--keys",
+        type=Path,
+        help="public keys from `trailhouse keys export` (with --sql: fetched when not given)",
     )
     verify.add_argument(
         "--max-age",
@@ -42,7 +55,54 @@ def register(commands: Any) -> None:
         help="the newest digest the trail's status names (LatestDigestSequence and "
         "LatestDigestSha256): catches deleted digests",
     )
-    verify.set_defaults(run=_verify)
+    client_command(verify, _verify)
+
+
+def _verify_sql(arguments: argparse.Namespace, expect: tuple[int, str] | None) -> Report:
+    """Read the digest table and the table's per-day row counts through the server's SQL."""
+    project, _, table = arguments.sql.partition(".")
+    if not project or not table:
+        raise ValueError("--sql takes PROJECT.TABLE")
+    if arguments.keys is not None:
+        keys = load_public_keys(arguments.keys.read_bytes())
+    else:
+        keys = load_public_keys(orjson.dumps(call(arguments, "ListPublicKeys")["PublicKeys"]))
+    digests = [
+        SignedDigest(document["digest"], document["signature"])
+        for (text,) in _sql(arguments, project, f"SELECT event FROM {table}_digest")
+        for document in [orjson.loads(text)]
+    ]
+    counts = {
+        str(day): int(rows)
+        for day, rows in _sql(arguments, project, f"SELECT ds, COUNT(*) FROM {table} GROUP BY ds")
+    }
+    return verify_rows(
+        digests, keys, counts, max_age_seconds=arguments.max_age, expect_latest=expect
+    )
+
+
+def _sql(arguments: argparse.Namespace, project: str, sql: str) -> list[list[Any]]:
+    job_id = call(arguments, "SubmitSqlJob", {"Project": project, "Sql": sql})["JobId"]
+    while True:
+        job = call(arguments, "GetSqlJob", {"JobId": job_id})["Job"]
+        if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
+            break
+        time.sleep(0.1)
+    if job["Status"] != "Terminated":
+        raise ValueError(f"{sql}: {job['ErrorCode']}: {job['ErrorMessage']}")
+    rows: list[list[Any]] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = call(
+            arguments,
+            "GetSqlJobResult",
+            {"JobId": job_id, "Offset": str(offset), "MaxResults": "10000"},
+        )
+        rows.extend(page["Rows"])
+        offset = page["NextOffset"]
+    if job["Truncated"]:
+        raise ValueError(f"{sql}: more rows than the server keeps per job (sql_result_rows)")
+    return rows
 
 
 def _export(arguments: argparse.Namespace) -> int:
@@ -55,12 +115,17 @@ def _verify(arguments: argparse.Namespace) -> int:
     if arguments.expect_latest:
         sequence, _, sha256 = arguments.expect_latest.partition(":")
         expect = (int(sequence), sha256)
-    report = verify_folder(
-        arguments.folder,
-        load_public_keys(arguments.keys.read_bytes()),
-        max_age_seconds=arguments.max_age,
-        expect_latest=expect,
-    )
+    if arguments.sql:
+        report = _verify_sql(arguments, expect)
+    else:
+        if arguments.folder is None or arguments.keys is None:
+            raise ValueError("give the table's folder and --keys, or --sql PROJECT.TABLE")
+        report = verify_folder(
+            arguments.folder,
+            load_public_keys(arguments.keys.read_bytes()),
+            max_age_seconds=arguments.max_age,
+            expect_latest=expect,
+        )
     mb = report.bytes / 1e6
     print(
         f"{report.digests} digests, {report.files} files, {report.rows} rows, {mb:.1f} MB checked"

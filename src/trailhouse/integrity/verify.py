@@ -97,6 +97,44 @@ def verify_folder(
     return report
 
 
+def verify_rows(
+    digests: list[SignedDigest],
+    keys: dict[str, PublicKey],
+    rows_by_day: dict[str, int],
+    *,
+    max_age_seconds: float | None = None,
+    expect_latest: tuple[int, str] | None = None,
+    now: float | None = None,
+) -> Report:
+    """Verify digests read through SQL against the table's row counts per `ds` read through SQL.
+
+    The signatures and the chain are checked as for a folder; then each day's row count must be
+    what the digests' files of that day add up to.
+    """
+    report = Report()
+    ordered = sorted(digests, key=lambda d: int(d.digest.get("sequence", 0)))
+    named = [(digest_file_name(int(d.digest.get("sequence", 0))), d) for d in ordered]
+    if not named:
+        report.fail("no digest found in the digest table")
+    chain = _check_chain(named, keys, report)
+    listed: dict[str, int] = {}
+    for _, signed in chain:
+        for entry in signed.digest.get("files", []):
+            day = str(entry["path"]).split("/", 1)[0].removeprefix("ds=")
+            listed[day] = listed.get(day, 0) + int(entry["rows"])
+            report.files += 1
+    for day in sorted(set(listed) | set(rows_by_day)):
+        found, expected = rows_by_day.get(day, 0), listed.get(day, 0)
+        report.rows += found
+        if found != expected:
+            change = "rows were deleted" if found < expected else "rows were added"
+            report.fail(
+                f"ds={day}: {found} rows through SQL, the digests list {expected} ({change})"
+            )
+    _check_newest(chain, report, max_age_seconds, expect_latest, now)
+    return report
+
+
 def _load_digests(folder: Path, report: Report) -> list[tuple[str, SignedDigest]]:
     found = []
     for path in sorted(folder.glob("*.json")):

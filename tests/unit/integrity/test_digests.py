@@ -215,3 +215,25 @@ def test_the_documented_string_to_sign_is_what_is_signed(delivered: Delivered) -
         assert documented == canonical(signed.digest)
         key = delivered.keys[signed.digest["keyId"]]
         assert signature_valid(signed.digest, signed.signature, key.public_key)
+
+
+def test_row_counts_read_through_sql_are_checked_against_the_digests(
+    delivered: Delivered,
+) -> None:
+    from trailhouse.integrity.verify import verify_rows
+
+    signed = [SignedDigest.from_json(p.read_bytes()) for p in digests(delivered.table_dir)]
+    counts: dict[str, int] = {}
+    for digest in signed:
+        for entry in digest.digest["files"]:
+            day = entry["path"].split("/")[0].removeprefix("ds=")
+            counts[day] = counts.get(day, 0) + entry["rows"]
+    assert verify_rows(signed, delivered.keys, counts, expect_latest=delivered.latest).ok
+    day = sorted(counts)[0]
+    fewer = verify_rows(signed, delivered.keys, {**counts, day: counts[day] - 1})
+    assert fewer.problems == [
+        f"ds={day}: {counts[day] - 1} rows through SQL, the digests list {counts[day]} "
+        "(rows were deleted)"
+    ]
+    gap = verify_rows(signed[:2] + signed[3:], delivered.keys, counts)
+    assert any("the chain has a gap" in p for p in gap.problems)
