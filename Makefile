@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo serve test test-fast lint typecheck check bench bench-warehouse bench-verify clean
+.PHONY: help demo serve test test-fast lint typecheck check bench bench-warehouse bench-verify bench-delivery clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: $(STAMP)  ## run the ingest and lookup benchmark (takes a while)
 
 bench-warehouse: $(STAMP)  ## run the warehouse benchmark: appends and audit queries over 10M events
 	$(BIN)/python bench/warehouse.py
+
+bench-delivery: $(STAMP)  ## run the delivery benchmark: lag at 5,000 events/s (2-3 minutes)
+	$(BIN)/python bench/delivery.py
 
 bench-verify: $(STAMP)  ## verify a kept warehouse-bench table beside sha256sum (TABLE=path)
 	$(BIN)/python bench/verify.py $(TABLE)

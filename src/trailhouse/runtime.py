@@ -22,7 +22,7 @@ from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
 from trailhouse.trails.delivery import DeliveryEngine
-from trailhouse.trails.delivery_state import begin_session
+from trailhouse.trails.delivery_state import begin_session, end_session
 from trailhouse.trails.history import HistoryJobService
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
@@ -75,6 +75,12 @@ class Services:
         """Enable a trail; it delivers the events accepted from now on."""
         trail = self.trails.set_logging(account_id, name, enabled=True)
         begin_session(self.stores.metadata, self.stores.events, trail)
+        return trail
+
+    def stop_logging(self, account_id: str, name: str) -> Trail:
+        """Disable a trail; what it accepted until now is still delivered."""
+        trail = self.trails.set_logging(account_id, name, enabled=False)
+        end_session(self.stores.metadata, self.stores.events, trail)
         return trail
 
     def delivery_engine(self) -> DeliveryEngine:

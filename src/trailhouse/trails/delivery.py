@@ -50,6 +50,7 @@ from trailhouse.trails.delivery_state import (
     extend_coverage,
     is_covered,
     read_state,
+    skip_covered,
     state_write,
 )
 from trailhouse.trails.history import HistoryJob, HistoryJobService
@@ -118,13 +119,13 @@ class DeliveryEngine:
             self._thread.join()
 
     def run_once(self) -> int:
-        """One pass over every enabled trail and history job.
+        """One pass over every delivering trail and history job.
 
         Returns the events committed, plus one for every history batch that moved its cursor
         without finding anything to deliver: zero means there was nothing to do.
         """
         delivered = 0
-        for trail in self._trails.enabled_trails():
+        for trail in self._trails.all_trails():
             if trail.destinations.max_compute_project_arn:
                 delivered += self._deliver(trail)
         for job, version in self._history.running():
@@ -139,15 +140,16 @@ class DeliveryEngine:
         except (TerminalError, ApiError) as exc:
             self._history.fail(job, version, _describe(exc))
             return 0
+        state, _ = read_state(self._metadata, trail)
+        cursor = skip_covered(job.cursor_seq, state.covered)
         events = [
             e
-            for e in self._events.read_after(job.cursor_seq, self._settings.delivery_batch_events)
+            for e in self._events.read_after(cursor, self._settings.delivery_batch_events)
             if e.seq <= job.upto_seq
         ]
         if not events:
             self._history.finish(job, version, trail)
             return 0
-        state, _ = read_state(self._metadata, trail)
         selects = self._selector(trail)
         chosen = [e for e in events if selects(e) and not is_covered(state.covered, e.seq)]
         now = int(self._clock())
@@ -221,8 +223,10 @@ class DeliveryEngine:
         if self._retry_at.get(key, 0.0) > now:
             return 0
         state, version = read_state(self._metadata, trail)
+        if not trail.is_logging and state.session_end <= state.checkpoint_seq:
+            return 0  # stopped, and everything accepted while it logged is delivered
         try:
-            if state.session_started != trail.start_logging_time:
+            if trail.is_logging and state.session_started != trail.start_logging_time:
                 begin_session(self._metadata, self._events, trail)
                 state, version = read_state(self._metadata, trail)
             target = self._target(trail, now)
@@ -243,37 +247,35 @@ class DeliveryEngine:
         key = (trail.account_id, trail.name)
         read_at = self._clock()
         limit = self._settings.delivery_batch_events
-        events = self._events.read_after(state.checkpoint_seq, limit)
-        if not events:
+        # A stopped trail still delivers what was accepted while it logged (up to session_end).
+        end = state.session_end if not trail.is_logging else self._events.last_seq()
+        head = (
+            self._events.read_after(state.checkpoint_seq, 1) if end > state.checkpoint_seq else []
+        )
+        if not head or head[0].seq > end:
             self._advance(trail, state, version, state.checkpoint_seq, int(read_at * 1000), None)
             return 0
+        full = end - state.checkpoint_seq >= limit
+        young = read_at - head[0].accepted_ms / 1000 < self._settings.delivery_flush_seconds
+        if young and not full and trail.is_logging:
+            return 0  # let the batch grow a little; it is flushed once old enough
+        events = [e for e in self._events.read_after(state.checkpoint_seq, limit) if e.seq <= end]
         selects = self._selector(trail)
         selected = [e for e in events if selects(e)]
-        full = len(events) >= limit
-        oldest_age = read_at - events[0].accepted_ms / 1000
-        if not full and oldest_age < self._settings.delivery_flush_seconds:
-            return 0  # let the batch grow a little; it is flushed once old enough
-        caught_up = not full
+        caught_up = events[-1].seq >= end
         watermark = int(read_at * 1000) if caught_up else events[-1].accepted_ms
         if not selected:
             self._advance(trail, state, version, events[-1].seq, watermark, None)
             return 0
-        committed_at = self._clock()
-        lags = self._lags.setdefault(key, deque())
-        lags.extend((committed_at, int(committed_at * 1000) - e.accepted_ms) for e in selected)
-        p50, p99, worst = _percentiles(lags, committed_at)
         new_state = replace(
             state,
             covered=extend_coverage(state, state.checkpoint_seq, events[-1].seq),
             checkpoint_seq=events[-1].seq,
             delivered_events=state.delivered_events + len(selected),
-            latest_delivery_time=int(committed_at),
+            latest_delivery_time=int(read_at),
             latest_error="",
             error_time=0,
             watermark_ms=watermark,
-            lag_p50_ms=p50,
-            lag_p99_ms=p99,
-            lag_max_ms=worst,
             table=f"{target.project.name}.{target.table.name}",
         )
         self._warehouse.writer.append(
@@ -284,9 +286,29 @@ class DeliveryEngine:
             source=f"{trail.account_id}-{trail.name}",
             extra_writes=[state_write(new_state, version)],
         )
+        self._record_lags(key, trail, new_state, version + 1, selected)
         self._retry_at.pop(key, None)
         self._failures.pop(key, None)
         return len(selected)
+
+    def _record_lags(
+        self,
+        key: tuple[str, str],
+        trail: Trail,
+        state: DeliveryState,
+        version: int,
+        committed: list[LoggedEvent],
+    ) -> None:
+        """Add the batch's accepted → committed lags, measured after its commit, to the status."""
+        now = self._clock()
+        lags = self._lags.setdefault(key, deque())
+        lags.extend((now, int(now * 1000) - e.accepted_ms) for e in committed)
+        p50, p99, worst = _percentiles(lags, now)
+        measured = replace(
+            state, latest_delivery_time=int(now), lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst
+        )
+        with contextlib.suppress(VersionConflict):  # a newer state wins; the next batch reports
+            self._metadata.commit([state_write(measured, version)])
 
     def _advance(
         self,

@@ -42,6 +42,8 @@ class DeliveryState:
     # grows with the live checkpoint. A history job fills only what lies outside them.
     covered: tuple[tuple[int, int], ...] = ()
     session_started: int = 0
+    # Where the last session ended (StopLogging): what was accepted up to here is delivered.
+    session_end: int = 0
 
     @classmethod
     def initial(cls, trail: Trail) -> DeliveryState:
@@ -69,6 +71,7 @@ def begin_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> De
         start = max(events.last_seq(), state.checkpoint_seq)
         began = replace(
             state,
+            session_end=0,
             checkpoint_seq=start,
             covered=_merge((*state.covered, (start, start))),
             session_started=trail.start_logging_time,
@@ -79,6 +82,27 @@ def begin_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> De
             continue
         return began
     raise VersionConflict(f"the delivery state of trail {trail.name} kept changing")
+
+
+def end_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> DeliveryState:
+    """StopLogging: the session ends at the log's end; what was accepted before is delivered."""
+    for _ in range(8):
+        state, version = read_state(metadata, trail)
+        ended = replace(state, session_end=max(events.last_seq(), state.checkpoint_seq))
+        try:
+            metadata.commit([state_write(ended, version)])
+        except VersionConflict:
+            continue
+        return ended
+    raise VersionConflict(f"the delivery state of trail {trail.name} kept changing")
+
+
+def skip_covered(cursor: int, covered: tuple[tuple[int, int], ...]) -> int:
+    """The cursor moved past any covered range it is in (or at the start of)."""
+    for after, upto in covered:
+        if after <= cursor < upto:
+            cursor = upto
+    return cursor
 
 
 def state_write(state: DeliveryState, version: int) -> DocumentWrite:

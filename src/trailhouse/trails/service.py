@@ -248,12 +248,12 @@ class TrailService:
         return views
 
     def enabled_trails(self) -> list[Trail]:
-        """Every enabled trail of every account (the delivery engine's work list)."""
-        return [
-            trail
-            for trail in (decode(Trail, d.body) for d in self._metadata.list_documents(TRAIL_KIND))
-            if trail.is_logging
-        ]
+        """Every enabled trail of every account."""
+        return [trail for trail in self.all_trails() if trail.is_logging]
+
+    def all_trails(self) -> list[Trail]:
+        """Every trail of every account, enabled or not (delivery drains stopped ones)."""
+        return [decode(Trail, d.body) for d in self._metadata.list_documents(TRAIL_KIND)]
 
     def _create_once(self, trail: Trail) -> Trail:
         account_id = trail.account_id

@@ -126,19 +126,23 @@ def test_event_rw_selects_what_is_delivered(services: Services) -> None:
     assert rows == [["Write", sum(1 for e in events if e["eventRW"] == "Write")]]
 
 
-def test_a_stopped_trail_delivers_nothing_more(services: Services) -> None:
+def test_a_stopped_trail_delivers_what_it_accepted_and_nothing_more(services: Services) -> None:
     account_id, caller = account(services)
     start_trail(services, account_id, "stop-me")
     record(services, caller, 100)
     engine = services.delivery_engine()
     drain(engine)
-    services.trails.set_logging(account_id, "stop-me", enabled=False)
-    record(services, caller, 100, seed=5)
+    tail = record(services, caller, 50, seed=4)  # accepted while logging, not yet delivered
+    services.stop_logging(account_id, "stop-me")
+    after = record(services, caller, 100, seed=5)
     drain(engine)
     rows = table_rows(
-        services, account_id, project_name(account_id), "SELECT COUNT(*) FROM actiontrail_stop_me"
+        services, account_id, project_name(account_id), "SELECT event_id FROM actiontrail_stop_me"
     )
-    assert rows == [[100]]
+    ids = {r[0] for r in rows}
+    assert len(rows) == len(ids) == 150
+    assert {e["eventId"] for e in tail} <= ids
+    assert not {e["eventId"] for e in after} & ids
 
 
 def test_a_broken_cross_account_trail_reports_and_resumes(services: Services) -> None:

@@ -73,8 +73,8 @@ def start_logging(ctx: ActionContext) -> dict[str, Any]:
 
 
 def stop_logging(ctx: ActionContext) -> dict[str, Any]:
-    """StopLogging: the trail's status becomes Disable."""
-    ctx.services.trails.set_logging(ctx.caller.account_id, _trail_name(ctx), enabled=False)
+    """StopLogging: the trail's status becomes Disable; what it accepted is still delivered."""
+    ctx.services.stop_logging(ctx.caller.account_id, _trail_name(ctx))
     return {}
 
 
