@@ -7,10 +7,10 @@ result and call services, never stores.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 
+from trailhouse.background import Periodic
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.iam.accounts import AccountService
@@ -101,6 +101,53 @@ class Services:
             self.settings, self.stores.metadata, self.trails, self.warehouse, self.signing_keys
         )
 
+    def background_work(self, *, serving: bool) -> list[Periodic]:
+        """The loops that run beside the API (`serving`), or alone in a delivery worker.
+
+        A server purges expired events and samples storage for the bills; with
+        `delivery_enabled` it also delivers trails and writes their digests, which is all a
+        delivery worker (`trailhouse deliver`) does.
+        """
+        settings = self.settings
+        work = []
+        if serving:
+            work += [
+                Periodic(
+                    "trailhouse-purge",
+                    settings.purge_interval_seconds,
+                    self._purge_step,
+                    wait_first=True,
+                ),
+                Periodic(
+                    "trailhouse-storage-sampler",
+                    settings.storage_sample_seconds,
+                    self._sample_step,
+                ),
+            ]
+        if settings.delivery_enabled or not serving:
+            engine, digester = self.delivery_engine(), self.digester()
+            work += [
+                Periodic(
+                    "trailhouse-delivery",
+                    settings.delivery_poll_seconds,
+                    lambda: engine.run_once() > 0,
+                ),
+                Periodic(
+                    "trailhouse-digests",
+                    min(60.0, settings.digest_interval_seconds / 4),
+                    lambda: digester.run_once() > 0,
+                ),
+            ]
+        return work
+
+    def _sample_step(self) -> None:
+        self.warehouse.metering.sample_storage()
+
+    def _purge_step(self) -> None:
+        removed = self.purge_expired()
+        if removed:
+            log.info("purged expired events", extra={"events": removed})
+
     def close(self) -> None:
         """Cancel running SQL jobs, finish pending appends and close the stores."""
         self.warehouse.close()
@@ -131,33 +178,3 @@ def open_services(settings: Settings) -> Services:
         history=HistoryJobService(stores.metadata, stores.events, trails),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
     )
-
-
-class PurgeLoop:
-    """Purges expired events in the background, every `purge_interval_seconds`."""
-
-    def __init__(self, services: Services) -> None:
-        self._services = services
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="trailhouse-purge", daemon=True)
-
-    def start(self) -> None:
-        """Start purging in the background."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop and wait for a purge in progress to finish."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        interval = self._services.settings.purge_interval_seconds
-        while not self._stop.wait(timeout=interval):
-            try:
-                removed = self._services.purge_expired()
-            except Exception:  # a failed purge is retried at the next interval
-                log.exception("purge of expired events failed")
-                continue
-            if removed:
-                log.info("purged expired events", extra={"events": removed})

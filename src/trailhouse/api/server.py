@@ -22,8 +22,7 @@ import uvicorn
 from trailhouse.api.app import create_app
 from trailhouse.api.audit import AuditWriter
 from trailhouse.errors import SettingsError
-from trailhouse.runtime import PurgeLoop, Services
-from trailhouse.warehouse.metering import StorageSampler
+from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +31,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     """Serve the API on the configured host and port until a shutdown signal."""
     settings = services.settings
     audit = AuditWriter(services.ingest)
-    purge = PurgeLoop(services)
-    sampler = StorageSampler(services.warehouse.metering, settings.storage_sample_seconds)
-    delivery = services.delivery_engine() if settings.delivery_enabled else None
-    digests = services.digester() if settings.delivery_enabled else None
+    work = services.background_work(serving=True)
     app = create_app(services, audit)
     config = uvicorn.Config(
         app,
@@ -51,19 +47,13 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     try:
         sockets = [_listen(settings.host, port) for port in services.regions.ports]
         services.warehouse.jobs.recover()
-        purge.start()
-        sampler.start()
-        if delivery is not None and digests is not None:
-            delivery.start()
-            digests.start()
+        for loop in work:
+            loop.start()
         with _signals_end_the_server():
             server.run(sockets=sockets)
     finally:
-        purge.stop()
-        sampler.stop()
-        if delivery is not None and digests is not None:
-            delivery.stop()
-            digests.stop()
+        for loop in reversed(work):
+            loop.stop()
         audit.close()
         services.close()
         log.info("trailhouse stopped")

@@ -89,21 +89,20 @@ def _deliver(arguments: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     services = open_services(settings)
-    engine = services.delivery_engine()
-    digests = services.digester()
+    work = services.background_work(serving=False)
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda signum, frame: stop.set())
         for sig in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        engine.start()
-        digests.start()
+        for loop in work:
+            loop.start()
         print(f"trailhouse is delivering trails (data in {settings.data_dir})", flush=True)
         stop.wait()
     finally:
-        engine.stop()
-        digests.stop()
+        for loop in reversed(work):
+            loop.stop()
         services.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)

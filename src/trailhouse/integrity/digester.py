@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,18 +83,6 @@ class Digester:
         self._warehouse = warehouse
         self._keys = keys
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="trailhouse-digests", daemon=True)
-
-    def start(self) -> None:
-        """Make digests in the background until stop()."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the digest in progress."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def run_once(self) -> int:
         """Make every digest that is due; return how many were made."""
@@ -109,15 +96,6 @@ class Digester:
                         "digest of trail %s/%s failed: %s", trail.account_id, trail.name, exc
                     )
         return made
-
-    def _run(self) -> None:
-        every = min(60.0, self._settings.digest_interval_seconds / 4)
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:  # retried at the next tick
-                log.exception("digest pass failed")
-            self._stop.wait(every)
 
     def _digest_trail(self, trail: Trail) -> int:
         delivery, _ = read_state(self._metadata, trail)

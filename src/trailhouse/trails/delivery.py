@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -78,7 +77,7 @@ class _Target:
 
 
 class DeliveryEngine:
-    """Delivers every enabled trail, in a background thread (or one pass at a time)."""
+    """Delivers every trail, one pass at a time (`Services.background_work` loops it)."""
 
     def __init__(
         self,
@@ -105,18 +104,6 @@ class DeliveryEngine:
         self._failures: dict[tuple[str, str], int] = {}
         self._lags: dict[tuple[str, str], deque[tuple[float, int]]] = {}
         self._last_checkpoint: dict[tuple[str, str], float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="trailhouse-delivery", daemon=True)
-
-    def start(self) -> None:
-        """Deliver in the background until stop()."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the batch in progress (which commits whole, or not at all)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
     def run_once(self) -> int:
         """One pass over every delivering trail and history job.
@@ -205,17 +192,6 @@ class DeliveryEngine:
             except VersionConflict:
                 continue
             return
-
-    def _run(self) -> None:
-        poll = self._settings.delivery_poll_seconds
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once() > 0
-            except Exception:  # one bad pass must not end delivery
-                log.exception("delivery pass failed")
-                busy = False
-            if not busy:
-                self._stop.wait(poll)
 
     def _deliver(self, trail: Trail) -> int:
         key = (trail.account_id, trail.name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -187,32 +186,3 @@ class Metering:
 def _next_day(day: str) -> str:
     following = dt.datetime.strptime(day, "%Y%m%d") + dt.timedelta(days=1)
     return following.strftime("%Y%m%d")
-
-
-class StorageSampler:
-    """Samples storage in the background every `storage_sample_seconds`."""
-
-    def __init__(self, metering: Metering, interval: float) -> None:
-        self._metering = metering
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="storage-sampler", daemon=True)
-
-    def start(self) -> None:
-        """Sample now, then at every interval."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop sampling."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                self._metering.sample_storage()
-            except Exception:  # retried at the next interval
-                log.exception("storage sampling failed")
-            if self._stop.wait(self._interval):
-                return

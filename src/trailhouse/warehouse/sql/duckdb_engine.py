@@ -8,8 +8,6 @@ views exist the connection is confined to the warehouse folder: SQL cannot read 
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import duckdb
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from trailhouse.background import Periodic
 from trailhouse.errors import SqlSemanticError
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
@@ -77,7 +76,7 @@ class DuckDbEngine:
         con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         interrupt = con.interrupt
         control.on_cancel.append(interrupt)
-        watcher = _ProgressWatcher(con, control)
+        watcher = _progress_watcher(con, control)
         try:
             if control.cancelled.is_set():
                 raise EngineError("cancelled", "the job was cancelled before it started")
@@ -140,32 +139,15 @@ class DuckDbEngine:
         """Nothing to release: each job's connection is closed when it ends."""
 
 
-class _ProgressWatcher:
+def _progress_watcher(con: duckdb.DuckDBPyConnection, control: JobControl) -> Periodic:
     """Copies DuckDB's query progress into the job control while a query runs."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, control: JobControl) -> None:
-        self._con = con
-        self._control = control
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sql-progress", daemon=True)
+    def step() -> None:
+        progress = con.query_progress()
+        if progress >= 0:
+            control.progress = min(progress / 100.0, 0.99)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stop.wait(_PROGRESS_EVERY):
-            try:
-                progress = self._con.query_progress()
-            except duckdb.Error:
-                return
-            if progress >= 0:
-                self._control.progress = min(progress / 100.0, 0.99)
-            time.sleep(0)
+    return Periodic("sql-progress", _PROGRESS_EVERY, step, wait_first=True)
 
 
 def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path]) -> None:
