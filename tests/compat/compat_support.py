@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,8 @@ from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi import models as openapi_models
 from alibabacloud_tea_openapi import utils_models
 from darabonba.runtime import RuntimeOptions
+
+from server_process import free_port, start_serving
 
 ACCOUNT_A = "1111222233334444"
 ACCOUNT_B = "5555666677778888"
@@ -36,13 +35,6 @@ def trailhouse(*arguments: str) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -63,34 +55,13 @@ class Server:
 
     def start(self, *extra: str, env: Mapping[str, str] | None = None) -> None:
         """Start the server; `env` adds environment variables (e.g. TRAILHOUSE_REGION_PORTS)."""
-        with (self.data_dir.parent / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "trailhouse",
-                    "serve",
-                    "--data-dir",
-                    str(self.data_dir),
-                    "--port",
-                    str(self.port),
-                    *extra,
-                ],
-                stdout=log,
-                stderr=log,
-                env=None if env is None else {**os.environ, **env},
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("server did not answer /health within 30 s")
+        command = [sys.executable, "-m", "trailhouse", "serve", "--data-dir", str(self.data_dir)]
+        self.process = start_serving(
+            [*command, "--port", str(self.port), *extra],
+            self.port,
+            self.data_dir.parent / "server.log",
+            None if env is None else {**os.environ, **env},
+        )
 
     def stop(self) -> int:
         """SIGTERM the server and return its exit status."""

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from server_process import free_port, start_serving
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 from trailhouse.events.validation import format_event_time
@@ -34,14 +32,6 @@ def _command() -> list[str]:
     if found:
         return [found]
     return [sys.executable, "-c", "import sys; from trailhouse.cli import main; sys.exit(main())"]
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -78,28 +68,13 @@ class Server:
         self.access_key_secret = credentials["AccessKeySecret"]
 
     def start(self) -> None:
-        log = (self.data_dir / "serve.log").open("ab")
-        self.process = subprocess.Popen(
-            [*_command(), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self._environment(),
-        )
-        log.close()
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                output = (self.data_dir / "serve.log").read_text(errors="replace")[-3000:]
-                pytest.fail(f"trailhouse serve exited with {self.process.returncode}:\n{output}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/health", timeout=1) as answer:
-                    if answer.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        self.stop()
-        pytest.fail(f"trailhouse serve did not answer /health within {START_TIMEOUT} s")
+        command = [*_command(), "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)]
+        try:
+            self.process = start_serving(
+                command, self.port, self.data_dir / "serve.log", self._environment()
+            )
+        except RuntimeError as failure:
+            pytest.fail(str(failure))
 
     def stop(self) -> None:
         if self.process is None:

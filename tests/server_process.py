@@ -1,0 +1,46 @@
+"""Starting a real `trailhouse serve` process for tests, shared by every suite that needs one."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+
+START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_serving(
+    command: list[str], port: int, log_path: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Run `command` (a `trailhouse serve …`) with its output in `log_path`, and return once
+    it answers /health; RuntimeError with the log's tail when it exits or does not answer."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
+        )
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"trailhouse serve exited with {process.returncode}:\n{tail}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return process
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"trailhouse serve did not answer /health within {START_TIMEOUT:g} s")
