@@ -7,6 +7,7 @@ separate delivery worker would, while the server answers SQL over the same data 
 from __future__ import annotations
 
 import csv
+import re
 import io
 import json
 import time
@@ -284,3 +285,41 @@ def test_bill_lists_the_days_sql_charges(
     assert answered["TotalUSD"] >= sql[0]["AmountUSD"]
     error = refused(running.server, running.alice, "DescribeBills", {})
     assert error.status == 403
+
+
+def test_cli_sql_draws_progress_on_a_terminal(
+    running: Fixture, delivered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    env = cli_environment(running.server, tmp_path, running.root)
+    slow = (
+        "SELECT COUNT(*) FROM (SELECT LENGTH(a.event_id) + LENGTH(b.event_id) x "
+        f"FROM {TABLE} a CROSS JOIN {TABLE} b CROSS JOIN (SELECT 1 k UNION ALL SELECT 2) c) q"
+    )
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "trailhouse", "sql", "-p", PROJECT, slow],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = process.communicate(timeout=120)
+    os.close(controller)
+    assert process.returncode == 0
+    assert re.search(rb"\r\x1b\[Kjob \w+: (\[[#.]{30}\]|waiting)", drawn), drawn[-300:]
+    assert b"rows \xc2\xb7 input" in drawn
+    assert out.decode().split()[-1] == str(len(delivered) ** 2 * 2)
