@@ -7,9 +7,9 @@ separate delivery worker would, while the server answers SQL over the same data 
 from __future__ import annotations
 
 import csv
-import re
 import io
 import json
+import re
 import time
 from collections import Counter
 from pathlib import Path
