@@ -235,3 +235,29 @@ def test_the_engine_reads_no_file_outside_the_warehouse(tw: WarehouseFixture) ->
     engine = DuckDbEngine(tw.settings.data_dir / "spill")
     with pytest.raises(EngineError, match="disabled by configuration"):
         engine.run(QueryPlan(tree, ()), Limits(1, 1.0, 10), JobControl())
+
+
+def test_a_table_named_twice_reads_twice(tw: WarehouseFixture) -> None:
+    sql = (
+        f"SELECT COUNT(*) FROM {TABLE} WHERE event_name IN "
+        f"(SELECT event_name FROM {TABLE} WHERE event_rw = 'Write')"
+    )
+    expected = plain(
+        tw,
+        "SELECT COUNT(*) FROM t WHERE event_name IN (SELECT event_name FROM t "
+        "WHERE event_rw = 'Write')",
+    )
+    assert run(tw, sql) == expected
+    assert len(plan(tw, sql).scans) == 2
+
+
+@pytest.mark.parametrize("where", ["ds >= {d}", "ds BETWEEN {d} AND 99999999", "{d} <= ds"])
+def test_ds_compared_with_a_number_compares_as_numbers(tw: WarehouseFixture, where: str) -> None:
+    day = _days(tw)[4]
+    condition = where.format(d=day)
+    expected = plain(tw, f"SELECT COUNT(*) FROM t WHERE ds >= '{day}'")
+    assert run(tw, f"SELECT COUNT(*) FROM {TABLE} WHERE {condition}") == expected
+    assert (
+        list(plan(tw, f"SELECT COUNT(*) FROM {TABLE} WHERE {condition}").scans[0].partitions_read)
+        == _days(tw)[4:]
+    )

@@ -43,7 +43,7 @@ from trailhouse.warehouse.model import (
     Table,
 )
 from trailhouse.warehouse.sql.dialect import InvalidSql, MaxCompute, UnsupportedSql, parse
-from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
+from trailhouse.warehouse.sql.engine import VIEW_COLUMNS, QueryPlan, TableInput
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 _WRITES = (exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Drop, exp.Create, exp.Alter)
@@ -140,7 +140,7 @@ class Planner:
         scopes = _scopes(tree)  # again: scopes cache the columns the rewrite replaced
         scans: list[TableScan] = []
         inputs: list[TableInput] = []
-        for index, (node, table) in enumerate(references.items()):
+        for index, (node, table) in enumerate(references):
             view = f"__t{index}"
             partitions = self._catalog.list_partitions(table)
             kept = [p.ds for p in partitions]
@@ -163,7 +163,8 @@ class Planner:
             )
             paths = tuple(self._root / f.path for f in files)
             inputs.append(TableInput(view, table.name, paths, self._root))
-        for index, node in enumerate(list(references)):
+        _compare_strings_with_numbers_as_numbers(tree)
+        for index, (node, _) in enumerate(references):
             alias = node.alias or node.name
             node.replace(
                 exp.Table(
@@ -196,9 +197,11 @@ class Planner:
                 "trailhouse SQL runs SELECT statements only"
             )
 
-    def _resolve(self, caller: Caller, project: Project, tree: exp.Query) -> dict[exp.Table, Table]:
+    def _resolve(
+        self, caller: Caller, project: Project, tree: exp.Query
+    ) -> list[tuple[exp.Table, Table]]:
         ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
-        found: dict[exp.Table, Table] = {}
+        found: list[tuple[exp.Table, Table]] = []  # by node: equal-looking references differ
         readable: dict[str, Project] = {}
         for node in list(tree.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
@@ -216,7 +219,7 @@ class Planner:
                 )
                 access.require(caller, owner, Privilege.SELECT)
                 readable[owner_name] = owner
-            found[node] = self._catalog.get_table(owner, name)
+            found.append((node, self._catalog.get_table(owner, name)))
         return found
 
     def _prune(self, scope: Scope, node: exp.Table, partitions: list[str]) -> list[str]:
@@ -359,7 +362,8 @@ def _outputs(scope: Scope) -> set[str]:
     return set()
 
 
-def _rewrite_typed_paths(scopes: list[Scope], references: dict[exp.Table, Table]) -> None:
+def _rewrite_typed_paths(scopes: list[Scope], references: list[tuple[exp.Table, Table]]) -> None:
+    audit_tables = {id(node) for node, _ in references}
     for scope in scopes:
         for column in list(scope.columns):
             call = column.parent
@@ -373,7 +377,7 @@ def _rewrite_typed_paths(scopes: list[Scope], references: dict[exp.Table, Table]
             path = call.expression.this.replace('"', "")
             typed = COLUMN_FOR_PATH.get(path)
             source = _source_of(scope, column)
-            if typed is None or not isinstance(source, exp.Table) or source not in references:
+            if typed is None or not isinstance(source, exp.Table) or id(source) not in audit_tables:
                 continue
             call.replace(exp.column(typed, table=column.table or None))
 
@@ -412,3 +416,31 @@ def _name_unnamed_columns(tree: exp.Query) -> None:
         if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
             continue
         projection.replace(exp.alias_(projection.copy(), f"_c{position}"))
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _compare_strings_with_numbers_as_numbers(tree: exp.Query) -> None:
+    """`ds >= 20250101`: MaxCompute compares a STRING with a number as DOUBLEs; so do we.
+
+    Every audit column is a STRING, so one compared with a numeric literal is cast (TRY_CAST:
+    text that is not a number compares as NULL, as in MaxCompute).
+    """
+    for node in list(tree.find_all(*_COMPARISONS, exp.Between, exp.In)):
+        if isinstance(node, exp.Between):
+            numbers = [node.args["low"], node.args["high"]]
+            columns = [node.this]
+        elif isinstance(node, exp.In):
+            numbers = list(node.expressions)
+            columns = [node.this]
+        else:
+            numbers = [node.expression]
+            columns = [node.this]
+            if isinstance(node.this, exp.Literal):
+                numbers, columns = [node.this], [node.expression]
+        if not numbers or not all(isinstance(n, exp.Literal) and n.is_number for n in numbers):
+            continue
+        for column in columns:
+            if isinstance(column, exp.Column) and column.name.lower() in VIEW_COLUMNS:
+                column.replace(exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE")))
