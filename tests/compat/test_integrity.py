@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -63,6 +64,16 @@ def test_a_live_trail_verifies_offline_and_tampering_is_named(tmp_path: Path) ->
             assert time.monotonic() < deadline, status
             time.sleep(0.3)
         rpc.close()
+    finally:
+        assert server.stop() == 0
+    # Again without delivery, so no new digest appears while the status is compared.
+    server.start(env={"TRAILHOUSE_DELIVERY_ENABLED": "false"})
+    try:
+        shown = run_cli("trail", "status", "proof-trail", "-o", "json", env=env)
+        assert shown.returncode == 0, shown.stderr
+        status = json.loads(shown.stdout)
+        assert status["LatestDigestSequence"] >= 1 and status["DeliveredUpTo"]
+        assert status["DeliveryTable"].endswith(".actiontrail_proof_trail")
         exported = run_cli("keys", "export", env=env)
         assert exported.returncode == 0, exported.stderr
         (tmp_path / "keys.json").write_text(exported.stdout)

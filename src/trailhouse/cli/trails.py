@@ -49,7 +49,7 @@ def register(commands: Any) -> None:
     client_command(update, _update, "table", "json")
 
     delete = trail.add_parser("delete", help="delete a trail (DeleteTrail)")
-    delete.add_argument("--name", required=True)
+    _add_trail_name(delete)
     client_command(delete, _delete, "table", "json")
 
     listing = trail.add_parser("list", help="list the trails a region shows (DescribeTrails)")
@@ -67,7 +67,7 @@ def register(commands: Any) -> None:
     client_command(listing, _list, "table", "json")
 
     status = trail.add_parser("status", help="whether a trail logs (GetTrailStatus)")
-    status.add_argument("--name", required=True)
+    _add_trail_name(status)
     status.add_argument(
         "--is-organization-trail",
         action="store_true",
@@ -76,11 +76,11 @@ def register(commands: Any) -> None:
     client_command(status, _status, "table", "json")
 
     start = trail.add_parser("start", help="start logging (StartLogging)")
-    start.add_argument("--name", required=True)
+    _add_trail_name(start)
     client_command(start, _start, "table", "json")
 
     stop = trail.add_parser("stop", help="stop logging (StopLogging)")
-    stop.add_argument("--name", required=True)
+    _add_trail_name(stop)
     client_command(stop, _stop, "table", "json")
 
 
@@ -129,6 +129,19 @@ def client_command(parser: argparse.ArgumentParser, run: Any, *outputs: str) -> 
     parser.set_defaults(run=run)
 
 
+def _add_trail_name(parser: argparse.ArgumentParser) -> None:
+    """The trail's name, as a plain argument (`trail status audit-mc`) or as --name."""
+    parser.add_argument("trail", nargs="?", metavar="NAME", help="the trail's name")
+    parser.add_argument("--name", help="the trail's name (instead of NAME)")
+
+
+def _trail_name(arguments: argparse.Namespace) -> str:
+    name: str | None = arguments.name or arguments.trail
+    if not name:
+        raise ValueError("name the trail: trailhouse trail ACTION NAME (or --name NAME)")
+    return name
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", required=True, help="trail name, 6-36 characters")
     parser.add_argument("--event-rw", choices=("All", "Read", "Write"), help="events to deliver")
@@ -168,21 +181,24 @@ def _update(arguments: argparse.Namespace) -> int:
 
 
 def _delete(arguments: argparse.Namespace) -> int:
-    answer = call(arguments, "DeleteTrail", {"Name": arguments.name})
-    _confirm(answer, arguments.output, f"deleted trail {arguments.name}")
+    name = _trail_name(arguments)
+    answer = call(arguments, "DeleteTrail", {"Name": name})
+    _confirm(answer, arguments.output, f"deleted trail {name}")
     return 0
 
 
 def _start(arguments: argparse.Namespace) -> int:
-    answer = call(arguments, "StartLogging", {"Name": arguments.name})
-    _confirm(answer, arguments.output, f"trail {arguments.name} is logging")
+    name = _trail_name(arguments)
+    answer = call(arguments, "StartLogging", {"Name": name})
+    _confirm(answer, arguments.output, f"trail {name} is logging")
     return 0
 
 
 def _stop(arguments: argparse.Namespace) -> int:
     # The SDK sends StopLogging as GET; so does this command.
-    answer = call(arguments, "StopLogging", {"Name": arguments.name}, method="GET")
-    _confirm(answer, arguments.output, f"trail {arguments.name} stopped logging")
+    name = _trail_name(arguments)
+    answer = call(arguments, "StopLogging", {"Name": name}, method="GET")
+    _confirm(answer, arguments.output, f"trail {name} stopped logging")
     return 0
 
 
@@ -228,7 +244,7 @@ def _list(arguments: argparse.Namespace) -> int:
 
 
 def _status(arguments: argparse.Namespace) -> int:
-    params = {"Name": arguments.name}
+    params = {"Name": _trail_name(arguments)}
     if arguments.is_organization_trail:
         params["IsOrganizationTrail"] = "true"
     _print_object(call(arguments, "GetTrailStatus", params), arguments.output)

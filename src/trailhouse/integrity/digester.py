@@ -87,7 +87,9 @@ class Digester:
     def run_once(self) -> int:
         """Make every digest that is due; return how many were made."""
         made = 0
-        for trail in self._trails.enabled_trails():
+        # Stopped trails too: their empty intervals keep the chain fresh, so staleness means
+        # deleted digests, not a stopped trail.
+        for trail in self._trails.all_trails():
             if trail.destinations.max_compute_project_arn:
                 try:
                     made += self._digest_trail(trail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from trailhouse.errors import SettingsError
@@ -40,6 +41,7 @@ def open_engine(settings: Settings) -> Engine:
         return DuckDbEngine(settings.data_dir / "sql-spill")
     if settings.sql_engine == "spark":
         try:
+            importlib.import_module("pyspark")  # the engine imports it lazily; fail here
             from trailhouse.warehouse.sql.spark import SparkEngine
         except ImportError as exc:
             raise SettingsError(
