@@ -433,7 +433,7 @@ def _cost_result(job: SqlJob, planned: PlannedQuery) -> ResultSet:
         ["Complexity", job.complexity],
         ["UDF", 0],
         ["Partitions", f"{job.partitions_read} of {job.partitions_total}"],
-        ["Cost", round(job.cost_usd, 6)],
+        ["Cost", f"{job.cost_usd:.6f} USD"],
     ]
     rows.extend([f"Input:{scan.project}.{scan.table}", scan.bytes] for scan in planned.scans)
     return ResultSet(("Item", "Value"), ("VARCHAR", "VARCHAR"), rows, False)
