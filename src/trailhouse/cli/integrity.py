@@ -18,7 +18,13 @@ import orjson
 from trailhouse.cli.common import print_json
 from trailhouse.cli.trails import call, client_command
 from trailhouse.integrity.digest import SignedDigest
-from trailhouse.integrity.verify import Report, load_public_keys, verify_folder, verify_rows
+from trailhouse.integrity.verify import (
+    DEFAULT_AGE,
+    Report,
+    load_public_keys,
+    verify_folder,
+    verify_rows,
+)
 
 
 def register(commands: Any) -> None:
@@ -47,7 +53,8 @@ def register(commands: Any) -> None:
     verify.add_argument(
         "--max-age",
         type=float,
-        help="seconds the newest digest's interval may have ended ago (e.g. 2 intervals)",
+        help="seconds the newest digest's interval may have ended ago (default: two of its "
+        "intervals and a minute; 0 turns the check off, e.g. for an old copy)",
     )
     verify.add_argument(
         "--expect-latest",
@@ -76,9 +83,8 @@ def _verify_sql(arguments: argparse.Namespace, expect: tuple[int, str] | None) -
         str(day): int(rows)
         for day, rows in _sql(arguments, project, f"SELECT ds, COUNT(*) FROM {table} GROUP BY ds")
     }
-    return verify_rows(
-        digests, keys, counts, max_age_seconds=arguments.max_age, expect_latest=expect
-    )
+    max_age = arguments.max_age if arguments.max_age is not None else DEFAULT_AGE
+    return verify_rows(digests, keys, counts, max_age_seconds=max_age, expect_latest=expect)
 
 
 def _sql(arguments: argparse.Namespace, project: str, sql: str) -> list[list[Any]]:
@@ -123,7 +129,7 @@ def _verify(arguments: argparse.Namespace) -> int:
         report = verify_folder(
             arguments.folder,
             load_public_keys(arguments.keys.read_bytes()),
-            max_age_seconds=arguments.max_age,
+            max_age_seconds=arguments.max_age if arguments.max_age is not None else DEFAULT_AGE,
             expect_latest=expect,
         )
     mb = report.bytes / 1e6

@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 from trailhouse.integrity.digest import SignedDigest, digest_file_name, signature_valid
 
 _CHUNK = 1 << 20
+# Passed as max_age_seconds: "two of the newest digest's intervals and a minute".
+DEFAULT_AGE = -1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +228,10 @@ def _check_newest(
             f"names digest {expect_latest[0]} ({expect_latest[1][:12]}…): digests were deleted "
             "or replaced"
         )
-    if max_age_seconds is not None:
+    if max_age_seconds == DEFAULT_AGE:
+        interval = int(newest.digest["intervalEnd"]) - int(newest.digest["intervalStart"])
+        max_age_seconds = 2 * interval + 60
+    if max_age_seconds:
         age = (now if now is not None else time.time()) - int(newest.digest["intervalEnd"])
         if age > max_age_seconds:
             report.fail(

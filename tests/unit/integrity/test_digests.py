@@ -237,3 +237,25 @@ def test_row_counts_read_through_sql_are_checked_against_the_digests(
     ]
     gap = verify_rows(signed[:2] + signed[3:], delivered.keys, counts)
     assert any("the chain has a gap" in p for p in gap.problems)
+
+
+def test_by_default_the_newest_digest_may_be_two_intervals_old(delivered: Delivered) -> None:
+    from trailhouse.integrity.verify import DEFAULT_AGE
+
+    newest = SignedDigest.from_json(digests(delivered.table_dir)[-1].read_bytes()).digest
+    end = newest["intervalEnd"]
+    fresh = verify_folder(
+        delivered.table_dir, delivered.keys, max_age_seconds=DEFAULT_AGE, now=end + 2 * INTERVAL
+    )
+    assert fresh.ok, fresh.problems
+    stale = verify_folder(
+        delivered.table_dir,
+        delivered.keys,
+        max_age_seconds=DEFAULT_AGE,
+        now=end + 2 * INTERVAL + 61,
+    )
+    assert any("newer digests may have been deleted" in p for p in stale.problems)
+    unchecked = verify_folder(
+        delivered.table_dir, delivered.keys, max_age_seconds=0, now=end + 10**6
+    )
+    assert unchecked.ok
