@@ -29,6 +29,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from trailhouse.background import Periodic
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import (
@@ -474,7 +475,7 @@ class SparkEngine:
                 context.cancelJobGroup(job)
 
         control.on_cancel.append(interrupt)
-        watcher = _ProgressWatcher(spark, job, control, interrupt, classic=not self.is_connect)
+        watcher = _progress_watcher(spark, job, control, interrupt, classic=not self.is_connect)
         watcher.start()
         try:
             if control.cancelled.is_set():
@@ -503,57 +504,33 @@ class SparkEngine:
             spark.stop()
 
 
-class _ProgressWatcher:
+def _progress_watcher(
+    spark: Any, job: str, control: JobControl, interrupt: Callable[[], None], *, classic: bool
+) -> Periodic:
     """Copies the job's task progress into the job control; re-sends a cancel that came early."""
 
-    def __init__(
-        self,
-        spark: Any,
-        job: str,
-        control: JobControl,
-        interrupt: Callable[[], None],
-        *,
-        classic: bool,
-    ) -> None:
-        self._spark = spark
-        self._job = job
-        self._control = control
-        self._interrupt = interrupt
-        self._classic = classic
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="spark-progress", daemon=True)
+    def step() -> None:
+        if control.cancelled.is_set():
+            # A job started after cancel() ran is not in the cancelled group: cancel again.
+            interrupt()
+        elif classic:
+            control.progress = _progress(spark, job)
 
-    def start(self) -> None:
-        self._thread.start()
+    return Periodic("spark-progress", _PROGRESS_EVERY, step, wait_first=True)
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
 
-    def _run(self) -> None:
-        while not self._stop.wait(_PROGRESS_EVERY):
-            try:
-                if self._control.cancelled.is_set():
-                    # A job started after cancel() ran is not in the cancelled group: cancel again.
-                    self._interrupt()
-                elif self._classic:
-                    self._update_progress()
-            except Exception:  # the session is going away; the job reports its own failure
-                return
-
-    def _update_progress(self) -> None:
-        tracker = self._spark.sparkContext.statusTracker()
-        done = total = 0
-        for job_id in tracker.getJobIdsForGroup(self._job):
-            info = tracker.getJobInfo(job_id)
-            for stage_id in info.stageIds if info is not None else ():
-                stage = tracker.getStageInfo(stage_id)
-                if stage is not None:
-                    done += stage.numCompletedTasks
-                    total += stage.numTasks
-        if total:
-            self._control.progress = min(done / total, 0.99)
+def _progress(spark: Any, job: str) -> float:
+    """The share of the job group's tasks that are done (at most 0.99 while it runs)."""
+    tracker = spark.sparkContext.statusTracker()
+    done = total = 0
+    for job_id in tracker.getJobIdsForGroup(job):
+        info = tracker.getJobInfo(job_id)
+        for stage_id in info.stageIds if info is not None else ():
+            stage = tracker.getStageInfo(stage_id)
+            if stage is not None:
+                done += stage.numCompletedTasks
+                total += stage.numTasks
+    return min(done / total, 0.99) if total else 0.0
 
 
 def _quiet_pyspark_query_logs() -> None:
