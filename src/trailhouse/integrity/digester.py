@@ -33,9 +33,9 @@ from trailhouse.settings import Settings
 from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails.delivery_state import read_state
+from trailhouse.trails.destination import writer_role
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import DataFile, table_scope
 from trailhouse.warehouse.service import Warehouse
 
@@ -182,7 +182,7 @@ class Digester:
             project,
             digest_table,
             [row],
-            writer_role_arn=_writer_role(trail, project.owner),
+            writer_role_arn=writer_role(trail, project.owner),
             source=f"{trail.account_id}-{trail.name}-digest",
             extra_writes=[state_write],
         )
@@ -205,14 +205,6 @@ def _listed(data_file: DataFile, table_dir: str) -> dict[str, Any]:
 def _project_region(trail: Trail) -> str:
     arn = trail.destinations.max_compute_project_arn
     return arn.split(":")[2]
-
-
-def _writer_role(trail: Trail, owner: str) -> str:
-    """The role delivery writes the trail's project with (see trails.delivery)."""
-    role = trail.destinations.max_compute_write_role_arn
-    if owner == trail.account_id and not role:
-        return service_linked_role_arn(owner)
-    return role
 
 
 def _write_durably(path: Path, content: bytes) -> None:

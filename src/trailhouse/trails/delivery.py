@@ -21,7 +21,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import orjson
 
@@ -32,14 +32,9 @@ from trailhouse.errors import (
     VersionConflict,
 )
 from trailhouse.events.model import LoggedEvent
-from trailhouse.iam.arns import parse_project_arn, parse_role_arn
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import (
-    DELIVERY_POLICY,
-    SERVICE_LINKED_ROLE,
     RoleService,
-    delivery_principal,
-    trusts,
 )
 from trailhouse.settings import Settings
 from trailhouse.store.ports import EventLog, MetadataStore
@@ -52,28 +47,17 @@ from trailhouse.trails.delivery_state import (
     skip_covered,
     state_write,
 )
+from trailhouse.trails.destination import Destination, resolve_destination
 from trailhouse.trails.history import HistoryJob, HistoryJobService
 from trailhouse.trails.history import JobStatus as HistoryStatus
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
-from trailhouse.warehouse.catalog import service_linked_role_arn
-from trailhouse.warehouse.model import Project, Table, table_name
 from trailhouse.warehouse.service import Warehouse
 
 log = logging.getLogger(__name__)
 
 _LAG_WINDOW_SECONDS = 300
 _CHECKPOINT_ONLY_EVERY = 1.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """Where one trail writes, resolved and checked at the start of each session."""
-
-    project: Project
-    table: Table
-    writer_role_arn: str
-    checked_at: float
 
 
 class DeliveryEngine:
@@ -99,7 +83,7 @@ class DeliveryEngine:
         self._organizations = organizations
         self._warehouse = warehouse
         self._clock = clock
-        self._targets: dict[tuple[str, str], _Target] = {}
+        self._targets: dict[tuple[str, str], Destination] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
         self._failures: dict[tuple[str, str], int] = {}
         self._lags: dict[tuple[str, str], deque[tuple[float, int]]] = {}
@@ -218,7 +202,7 @@ class DeliveryEngine:
             return 0
 
     def _deliver_batch(
-        self, trail: Trail, target: _Target, state: DeliveryState, version: int
+        self, trail: Trail, target: Destination, state: DeliveryState, version: int
     ) -> int:
         key = (trail.account_id, trail.name)
         read_at = self._clock()
@@ -343,83 +327,17 @@ class DeliveryEngine:
 
         return selects
 
-    def _target(self, trail: Trail, now: float) -> _Target:
+    def _target(self, trail: Trail, now: float) -> Destination:
         """The project, table and role of the trail's destination, checked once a session."""
         key = (trail.account_id, trail.name)
         cached = self._targets.get(key)
         if cached is not None and now - cached.checked_at < self._settings.delivery_session_seconds:
             return cached
-        target = self._resolve(trail, now)
+        target = resolve_destination(
+            trail, self._warehouse.catalog, self._roles, self._metadata, now
+        )
         self._targets[key] = target
         return target
-
-    def _resolve(self, trail: Trail, now: float) -> _Target:
-        arn = trail.destinations.max_compute_project_arn
-        project_ref = parse_project_arn(arn, "odps")
-        if project_ref is None:
-            raise TerminalError(f"MaxComputeProjectArn {arn!r} is not a MaxCompute project ARN")
-        role_arn = trail.destinations.max_compute_write_role_arn
-        catalog = self._warehouse.catalog
-        if project_ref.account_id == trail.account_id and not role_arn:
-            project = catalog.ensure_project(trail.account_id, project_ref.region, project_ref.name)
-            writer = service_linked_role_arn(trail.account_id)
-            self._require_linked_role(trail.account_id)
-        else:
-            writer = self._check_role(trail, role_arn, project_ref.account_id)
-            project = self._existing_project(
-                project_ref.region, project_ref.name, project_ref.account_id
-            )
-        table = catalog.ensure_table(project, table_name(trail.name))
-        return _Target(project, table, writer, now)
-
-    def _require_linked_role(self, account_id: str) -> None:
-        if self._roles.find_role(account_id, SERVICE_LINKED_ROLE) is None:
-            write = self._roles.service_linked_role_write(account_id)
-            if write is not None:
-                self._metadata.commit([write])
-
-    def _existing_project(self, region: str, name: str, owner: str) -> Project:
-        try:
-            project = self._warehouse.catalog.get_project(region, name)
-        except ApiError as exc:
-            raise TerminalError(
-                f"the project {name} does not exist in {region}: account {owner} must create it "
-                "(trailhouse warehouse project create) before delivery can write into it"
-            ) from exc
-        if project.owner != owner:
-            raise TerminalError(
-                f"the project {name} in {region} belongs to {project.owner}, not {owner}"
-            )
-        return project
-
-    def _check_role(self, trail: Trail, role_arn: str, owner: str) -> str:
-        role_ref = parse_role_arn(role_arn)
-        if role_ref is None:
-            raise TerminalError(f"MaxComputeWriteRoleArn {role_arn!r} is not a role ARN")
-        role = self._roles.find_role(role_ref.account_id, role_ref.role_name)
-        if role is None:
-            raise TerminalError(
-                f"the role {role_arn} does not exist in account {role_ref.account_id}"
-            )
-        principal = delivery_principal(trail.account_id)
-        if role_ref.account_id != trail.account_id and not trusts(role, principal):
-            raise TerminalError(
-                f"the role {role.arn} no longer trusts {principal}: add it to the role's trust "
-                "policy (Principal.Service)"
-            )
-        if (
-            DELIVERY_POLICY not in role.policies
-            and role_ref.role_name.lower() != SERVICE_LINKED_ROLE.lower()
-        ):
-            raise TerminalError(
-                f"the role {role.arn} does not carry {DELIVERY_POLICY}: attach it again "
-                f"(trailhouse role attach-policy --policy-name {DELIVERY_POLICY})"
-            )
-        if role_ref.account_id != owner:
-            raise TerminalError(
-                f"the role {role.arn} is not a role of the project's account {owner}"
-            )
-        return role.arn
 
 
 def _backoff(base: float, failures: int) -> float:
