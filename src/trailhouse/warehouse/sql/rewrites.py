@@ -1,0 +1,75 @@
+"""Rewrites of a planned query's tree that keep its meaning and match MaxCompute.
+
+- GET_JSON_OBJECT(event, path) on a path with a typed column reads that column;
+- unnamed result columns are named `_c<position>`;
+- an audit column (STRING) compared with a number is compared as a number.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
+
+from trailhouse.warehouse.model import COLUMN_FOR_PATH, EVENT_COLUMN, Table
+from trailhouse.warehouse.sql.engine import VIEW_COLUMNS
+from trailhouse.warehouse.sql.scopes import source_of
+
+
+def rewrite_typed_paths(scopes: list[Scope], references: list[tuple[exp.Table, Table]]) -> None:
+    """GET_JSON_OBJECT(event, path) → the typed column, where `event` is an audit table's."""
+    audit_tables = {id(node) for node, _ in references}
+    for scope in scopes:
+        for column in list(scope.columns):
+            call = column.parent
+            if (
+                column.name.lower() != EVENT_COLUMN
+                or not isinstance(call, exp.JSONExtractScalar)
+                or call.this is not column
+                or not isinstance(call.expression, exp.Literal)
+            ):
+                continue
+            path = call.expression.this.replace('"', "")
+            typed = COLUMN_FOR_PATH.get(path)
+            source = source_of(scope, column)
+            if typed is None or not isinstance(source, exp.Table) or id(source) not in audit_tables:
+                continue
+            call.replace(exp.column(typed, table=column.table or None))
+
+
+def name_unnamed_columns(tree: exp.Query) -> None:
+    """Name result columns as MaxCompute does: a column keeps its name, other expressions
+    without an alias become `_c<position>` (so both engines answer with the same names)."""
+    if not isinstance(tree, exp.Select):
+        return
+    for position, projection in enumerate(list(tree.expressions)):
+        if isinstance(projection, (exp.Alias, exp.Column, exp.Star)):
+            continue
+        projection.replace(exp.alias_(projection.copy(), f"_c{position}"))
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def compare_strings_with_numbers_as_numbers(tree: exp.Query) -> None:
+    """`ds >= 20250101`: MaxCompute compares a STRING with a number as DOUBLEs; so do we.
+
+    Every audit column is a STRING, so one compared with a numeric literal is cast (TRY_CAST:
+    text that is not a number compares as NULL, as in MaxCompute).
+    """
+    for node in list(tree.find_all(*_COMPARISONS, exp.Between, exp.In)):
+        if isinstance(node, exp.Between):
+            numbers = [node.args["low"], node.args["high"]]
+            columns = [node.this]
+        elif isinstance(node, exp.In):
+            numbers = list(node.expressions)
+            columns = [node.this]
+        else:
+            numbers = [node.expression]
+            columns = [node.this]
+            if isinstance(node.this, exp.Literal):
+                numbers, columns = [node.this], [node.expression]
+        if not numbers or not all(isinstance(n, exp.Literal) and n.is_number for n in numbers):
+            continue
+        for column in columns:
+            if isinstance(column, exp.Column) and column.name.lower() in VIEW_COLUMNS:
+                column.replace(exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE")))
