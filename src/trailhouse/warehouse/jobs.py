@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -33,9 +33,9 @@ from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.model import JOB_KIND, Privilege, Project, Quota
+from trailhouse.warehouse.model import JOB_KIND, JobStatus, Privilege, Project, Quota, SqlJob
 from trailhouse.warehouse.pricing import sql_cost
-from trailhouse.warehouse.quotas import QuotaService
+from trailhouse.warehouse.quotas import QuotaGate, QuotaService
 from trailhouse.warehouse.sql.engine import (
     Engine,
     EngineError,
@@ -47,99 +47,6 @@ from trailhouse.warehouse.sql.engine import (
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner
 
 log = logging.getLogger(__name__)
-
-
-class JobStatus:
-    """A job's life: Waiting → Running → Terminated, or Failed, or Cancelled."""
-
-    WAITING = "Waiting"
-    RUNNING = "Running"
-    TERMINATED = "Terminated"
-    FAILED = "Failed"
-    CANCELLED = "Cancelled"
-    FINAL = (TERMINATED, FAILED, CANCELLED)
-
-
-@dataclass(frozen=True, slots=True)
-class SqlJob:
-    """One SQL job as it is kept: what ran, for whom, what it read and cost, how it ended."""
-
-    job_id: str
-    account_id: str
-    billed_account: str
-    submitted_by: str
-    region: str
-    project: str
-    quota: str
-    engine: str
-    sql: str
-    kind: str
-    status: str
-    submitted_at: float
-    started_at: float
-    finished_at: float
-    input_bytes: int
-    complexity: float
-    cost_usd: float
-    partitions_read: int
-    partitions_total: int
-    rows: int
-    truncated: bool
-    error_code: str
-    error_message: str
-    progress: float
-
-    @property
-    def queue_seconds(self) -> float:
-        """Time spent waiting for a slot of the quota (not billed)."""
-        end = self.started_at or self.finished_at
-        return max(0.0, end - self.submitted_at) if end else 0.0
-
-    @property
-    def run_seconds(self) -> float:
-        """Time spent running."""
-        if not self.started_at:
-            return 0.0
-        return max(0.0, (self.finished_at or time.time()) - self.started_at)
-
-
-class QuotaGate:
-    """Lets at most `concurrency` jobs of one quota run at once; the rest wait, in order."""
-
-    def __init__(self, concurrency: int, queue_limit: int) -> None:
-        self._slots = threading.Semaphore(max(1, concurrency))
-        self._lock = threading.Lock()
-        self._waiting = 0
-        self._queue_limit = queue_limit
-
-    def reserve(self, quota: Quota) -> None:
-        """Take a place in the queue, or QuotaExceeded when the queue is full."""
-        with self._lock:
-            if self._waiting >= self._queue_limit:
-                raise QuotaExceeded(
-                    f"quota {quota.name} of account {quota.account_id} in {quota.region} runs "
-                    f"{quota.concurrency} jobs at once and already has {self._waiting} waiting; "
-                    "wait for some to finish, or move the project to a bigger quota"
-                )
-            self._waiting += 1
-
-    def acquire(self, control: JobControl) -> bool:
-        """Wait for a slot (releasing the queue place); False when cancelled meanwhile."""
-        try:
-            while not self._slots.acquire(timeout=0.1):
-                if control.cancelled.is_set():
-                    return False
-            if control.cancelled.is_set():
-                self._slots.release()
-                return False
-            return True
-        finally:
-            with self._lock:
-                self._waiting -= 1
-
-    def release(self) -> None:
-        """Give the slot back."""
-        self._slots.release()
 
 
 class SqlJobService:

@@ -20,8 +20,8 @@ from trailhouse.settings import Settings
 from trailhouse.store.documents import decode, encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.jobs import JobStatus, SqlJobService
-from trailhouse.warehouse.model import STORAGE_SAMPLE_KIND
+from trailhouse.warehouse.jobs import SqlJobService
+from trailhouse.warehouse.model import STORAGE_SAMPLE_KIND, JobStatus
 from trailhouse.warehouse.pricing import (
     BYTES_PER_GB,
     storage_cost,

@@ -9,6 +9,7 @@ with its own earlier commit instead of being counted twice.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 PROJECT_KIND = "wh-project"
@@ -213,3 +214,57 @@ class Quota:
     def is_subscription(self) -> bool:
         """True for a quota bought in CUs."""
         return self.kind == "subscription"
+
+
+class JobStatus:
+    """A job's life: Waiting → Running → Terminated, or Failed, or Cancelled."""
+
+    WAITING = "Waiting"
+    RUNNING = "Running"
+    TERMINATED = "Terminated"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+    FINAL = (TERMINATED, FAILED, CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class SqlJob:
+    """One SQL job as it is kept: what ran, for whom, what it read and cost, how it ended."""
+
+    job_id: str
+    account_id: str
+    billed_account: str
+    submitted_by: str
+    region: str
+    project: str
+    quota: str
+    engine: str
+    sql: str
+    kind: str
+    status: str
+    submitted_at: float
+    started_at: float
+    finished_at: float
+    input_bytes: int
+    complexity: float
+    cost_usd: float
+    partitions_read: int
+    partitions_total: int
+    rows: int
+    truncated: bool
+    error_code: str
+    error_message: str
+    progress: float
+
+    @property
+    def queue_seconds(self) -> float:
+        """Time spent waiting for a slot of the quota (not billed)."""
+        end = self.started_at or self.finished_at
+        return max(0.0, end - self.submitted_at) if end else 0.0
+
+    @property
+    def run_seconds(self) -> float:
+        """Time spent running."""
+        if not self.started_at:
+            return 0.0
+        return max(0.0, (self.finished_at or time.time()) - self.started_at)

@@ -9,14 +9,16 @@ and memory, and at most `concurrency` of them run at once (see `jobs.QuotaGate`)
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 
-from trailhouse.errors import InvalidParameter, NoAvailableQuota, VersionConflict
+from trailhouse.errors import InvalidParameter, NoAvailableQuota, QuotaExceeded, VersionConflict
 from trailhouse.settings import Settings
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.model import PAYG_QUOTA, QUOTA_KIND, Quota
+from trailhouse.warehouse.sql.engine import JobControl
 
 _QUOTA_NAME = re.compile(r"^[a-z][a-z0-9_-]{2,63}$")
 GB_PER_CU = 4.0
@@ -119,3 +121,42 @@ class QuotaService:
             concurrency=settings.payg_concurrency,
             created_at=0,
         )
+
+
+class QuotaGate:
+    """Lets at most `concurrency` jobs of one quota run at once; the rest wait, in order."""
+
+    def __init__(self, concurrency: int, queue_limit: int) -> None:
+        self._slots = threading.Semaphore(max(1, concurrency))
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._queue_limit = queue_limit
+
+    def reserve(self, quota: Quota) -> None:
+        """Take a place in the queue, or QuotaExceeded when the queue is full."""
+        with self._lock:
+            if self._waiting >= self._queue_limit:
+                raise QuotaExceeded(
+                    f"quota {quota.name} of account {quota.account_id} in {quota.region} runs "
+                    f"{quota.concurrency} jobs at once and already has {self._waiting} waiting; "
+                    "wait for some to finish, or move the project to a bigger quota"
+                )
+            self._waiting += 1
+
+    def acquire(self, control: JobControl) -> bool:
+        """Wait for a slot (releasing the queue place); False when cancelled meanwhile."""
+        try:
+            while not self._slots.acquire(timeout=0.1):
+                if control.cancelled.is_set():
+                    return False
+            if control.cancelled.is_set():
+                self._slots.release()
+                return False
+            return True
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def release(self) -> None:
+        """Give the slot back."""
+        self._slots.release()

@@ -28,8 +28,7 @@ from trailhouse.errors import (
 )
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
-from trailhouse.warehouse.jobs import JobStatus, SqlJob
-from trailhouse.warehouse.model import JOB_KIND, Role
+from trailhouse.warehouse.model import JOB_KIND, JobStatus, Role, SqlJob
 from trailhouse.warehouse.pricing import BYTES_PER_GB
 
 TABLE = "actiontrail_audit_trail"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from builders import logged_events, open_test_warehouse, root
 
-from trailhouse.warehouse.jobs import JobStatus
+from trailhouse.warehouse.model import JobStatus
 
 pytestmark = pytest.mark.postgres
 

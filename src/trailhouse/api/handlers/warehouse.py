@@ -14,8 +14,7 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.errors import NoPermission
 from trailhouse.store.ports import PrincipalKind
 from trailhouse.warehouse import access
-from trailhouse.warehouse.jobs import SqlJob
-from trailhouse.warehouse.model import DATA_COLUMNS, Privilege, Project, Quota, Role
+from trailhouse.warehouse.model import DATA_COLUMNS, Privilege, Project, Quota, Role, SqlJob
 
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 JOB_RESOURCE = "ACS::MaxCompute::Instance"
