@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# The console's browser tests drive Debian's Chromium; nothing downloads a browser.
+	test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	touch $(STAMP)
 
 demo: $(STAMP)  ## run trailhouse with a few days of demo events on http://127.0.0.1:8080

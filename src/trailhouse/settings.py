@@ -139,6 +139,11 @@ class Settings:
     storage_sample_seconds: float = _setting(
         3600.0, "How often each project's stored bytes are sampled for billing."
     )
+    console_session_seconds: int = _setting(
+        8 * 3600,
+        "How long a web console sign-in lasts, in seconds; then the user signs in again "
+        "(the session cookie's Max-Age, checked by the server too).",
+    )
 
     @property
     def warehouse_path(self) -> Path:

@@ -1,4 +1,5 @@
-"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up."""
+"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up, and
+`/console` serves the web console over the same actions."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.protocol import error_response, json_response, new_request_id
+from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
 from trailhouse.runtime import Services
@@ -147,6 +149,7 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
+            *console_routes(services, dispatcher, audit),
         ]
     )
 

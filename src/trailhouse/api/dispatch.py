@@ -3,6 +3,10 @@
 The order is fixed: the signature and its time are checked first, then the nonce (so a replayed
 request is refused even when it is otherwise valid), then the action is found and run. Calls that
 pass authentication are audited in the caller's account, failed ones with their error code.
+
+The web console authenticates its users itself (a session signed in with an AccessKey pair) and
+runs actions through `run_as`: the same authorisation, handler and audit as a signed call, so the
+console can never see or do more than the API allows the same key.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from trailhouse.errors import (
     SignatureNonceUsed,
 )
 from trailhouse.iam.permissions import require
+from trailhouse.iam.principals import Caller
 from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.runtime import Services
 from trailhouse.store.ports import PrincipalKind
@@ -38,6 +43,16 @@ class Origin:
     source_ip: str
     user_agent: str
     port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call of an action, whoever authenticated it: its parameters and raw body."""
+
+    action: str
+    params: Mapping[str, str]
+    body: bytes = b""
+    content_type: str = ""
 
 
 class Dispatcher:
@@ -70,10 +85,24 @@ class Dispatcher:
                 "a fresh SignatureNonce"
             )
         caller = accounts.caller_for(verified.access_key_id)
-        action = self._actions.get(verified.action)
+        call = Call(
+            action=verified.action,
+            params=verified.params,
+            body=request.body,
+            content_type=request.headers.get("content-type", ""),
+        )
+        return self.run_as(caller, call, request_id, origin)
+
+    def run_as(self, caller: Caller, call: Call, request_id: str, origin: Origin) -> dict[str, Any]:
+        """Run `call` for a caller someone already authenticated (the console's session).
+
+        Everything after authentication is shared with signed calls: the action must exist,
+        the caller must be allowed it, and the call is audited in the caller's account.
+        """
+        action = self._actions.get(call.action)
         if action is None:
             raise InvalidActionNotFound(
-                f"the action {verified.action!r} does not exist in API version 2020-07-06 of "
+                f"the action {call.action!r} does not exist in API version 2020-07-06 of "
                 "Actiontrail (or trailhouse does not implement it)"
             )
         if caller.is_service and action.name not in SERVICE_KEY_ACTIONS:
@@ -84,9 +113,9 @@ class Dispatcher:
             services=self._services,
             caller=caller,
             action=action.name,
-            params=verified.params,
-            body=request.body,
-            content_type=request.headers.get("content-type", ""),
+            params=call.params,
+            body=call.body,
+            content_type=call.content_type,
             request_id=request_id,
             source_ip=origin.source_ip,
             user_agent=origin.user_agent,

@@ -1,0 +1,233 @@
+// Small DOM helpers: elements built with textContent (never innerHTML from data), formatting,
+// the error box, a confirmation dialog, downloads.
+
+export function h(tag, attributes = {}, ...children) {
+  const element = document.createElement(tag);
+  setAttributes(element, attributes);
+  append(element, children);
+  // A <select>'s value can only be set once its options exist.
+  if (attributes && attributes.value !== undefined && attributes.value !== null) {
+    element.value = attributes.value;
+  }
+  return element;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+export function svg(tag, attributes = {}, ...children) {
+  const element = document.createElementNS(SVG_NS, tag);
+  setAttributes(element, attributes);
+  append(element, children);
+  return element;
+}
+
+function setAttributes(element, attributes) {
+  for (const [name, value] of Object.entries(attributes || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2).toLowerCase(), value);
+    } else if (name === "text") {
+      element.textContent = value;
+    } else if (name === "class") {
+      element.setAttribute("class", Array.isArray(value) ? value.filter(Boolean).join(" ") : value);
+    } else if (name === "value" && "value" in element) {
+      element.value = value;
+    } else if (name === "checked" || name === "selected") {
+      element[name] = Boolean(value);
+    } else {
+      element.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+}
+
+function append(element, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function render(container, ...children) {
+  container.replaceChildren();
+  append(container, children);
+  return container;
+}
+
+export const page = () => document.getElementById("page");
+
+// Marks the page as showing its data (the end-to-end tests time pages to this moment).
+export function ready() {
+  if (document.body.dataset.ready) return;
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
+  document.body.dataset.ready = "1";
+}
+
+// Marks the page as having loaded everything, slower parts (charts, jobs) included.
+export function complete() {
+  ready();
+  document.body.dataset.complete = "1";
+}
+
+// ---- formatting -----------------------------------------------------------------------------
+
+export function number(value) {
+  return Number(value || 0).toLocaleString("en-US");
+}
+
+export function bytes(value) {
+  let size = Number(value || 0);
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let unit = 0;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? size : size.toFixed(size < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+export function usd(value) {
+  const amount = Number(value || 0);
+  if (amount === 0) return "$0.00";
+  if (Math.abs(amount) < 0.0000005) return "< $0.000001";
+  if (Math.abs(amount) < 0.01) return `$${amount.toFixed(6)}`;
+  return `$${amount.toFixed(amount < 100 ? 4 : 2)}`;
+}
+
+export function millis(value) {
+  const ms = Number(value || 0);
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  return `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+}
+
+export function when(iso) {
+  if (!iso) return "—";
+  return iso.replace("T", " ").replace("Z", " UTC");
+}
+
+export function ago(iso) {
+  if (!iso) return "never";
+  const seconds = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (Number.isNaN(seconds)) return iso;
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86400)} d ago`;
+}
+
+// UTC "YYYY-MM-DDThh:mm:ssZ", the API's time format.
+export function apiTime(date) {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+// UTC "YYYYMMDD".
+export function day(date) {
+  return date.toISOString().slice(0, 10).replaceAll("-", "");
+}
+
+// ---- errors ---------------------------------------------------------------------------------
+
+const TITLES = {
+  NoPermission: "You do not have permission",
+  NetworkError: "The server cannot be reached",
+  "Throttling.User": "Too many requests",
+  TrailNotFoundException: "No such trail",
+  NoSuchProject: "No such project",
+  "ODPS-0130131": "No such table",
+  "ODPS-0130161": "The SQL does not parse",
+  "ODPS-0130071": "The SQL cannot run",
+  QuotaExceeded: "The quota is busy",
+  NoAvailableQuota: "No MaxCompute quota",
+};
+
+export function errorBox(error, { title, hint } = {}) {
+  const code = error.code || "Error";
+  const heading = title || TITLES[code] || "Something went wrong";
+  const permission = code === "NoPermission";
+  return h(
+    "div",
+    { class: ["callout", permission ? "warn" : "bad"], role: "alert", "data-code": code },
+    h("h3", { text: heading }),
+    h("p", { text: error.message }),
+    permission
+      ? h("p", {
+          class: "small muted",
+          text: "The console shows only what your key may see and do. Ask the account's owner to grant it, or sign in with a key that has it.",
+        })
+      : null,
+    hint ? h("p", { class: "small", text: hint }) : null,
+    h("div", { class: "meta", text: `${code}${error.requestId ? ` · request ${error.requestId}` : ""}` }),
+  );
+}
+
+// ---- dialog, toast, download ----------------------------------------------------------------
+
+export function confirm({ title, message, confirmLabel = "Confirm", danger = false, details = null }) {
+  return new Promise((resolve) => {
+    const dialog = h(
+      "dialog",
+      { "aria-labelledby": "dialog-title" },
+      h(
+        "div",
+        { class: "dialog-body" },
+        h("h2", { id: "dialog-title", text: title }),
+        h("p", { text: message }),
+        details,
+      ),
+      h(
+        "div",
+        { class: "dialog-actions" },
+        h("button", { type: "button", value: "cancel", onclick: () => dialog.close("cancel") }, "Cancel"),
+        h(
+          "button",
+          {
+            type: "button",
+            class: danger ? "danger solid" : "primary",
+            "data-confirm": "1",
+            onclick: () => dialog.close("ok"),
+          },
+          confirmLabel,
+        ),
+      ),
+    );
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      resolve(dialog.returnValue === "ok");
+    });
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+export function toast(message, { bad = false } = {}) {
+  const element = h("div", { class: ["toast", bad && "bad"], role: "status", text: message });
+  document.body.append(element);
+  setTimeout(() => element.remove(), 3500);
+}
+
+export function download(filename, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const link = h("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function table(columns, rows, { empty = "Nothing to show." } = {}) {
+  if (!rows.length) return h("p", { class: "empty", text: empty });
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, columns.map((c) => h("th", { class: c.class || null, text: c.label })))),
+      h(
+        "tbody",
+        {},
+        rows.map((row) => h("tr", {}, columns.map((c) => h("td", { class: c.class || null }, c.cell(row))))),
+      ),
+    ),
+  );
+}
