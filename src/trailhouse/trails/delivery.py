@@ -238,6 +238,13 @@ class DeliveryEngine:
             watermark_ms=watermark,
             table=f"{target.project.name}.{target.table.name}",
         )
+        # Lags as of now go in with the batch; the exact ones, after the commit, replace them.
+        lags = self._lags.get(key, deque())
+        estimate = deque(
+            (*lags, *((read_at, int(read_at * 1000) - e.accepted_ms) for e in selected))
+        )
+        p50, p99, worst = _percentiles(estimate, read_at)
+        new_state = replace(new_state, lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst)
         self._warehouse.writer.append(
             target.project,
             target.table,

@@ -116,8 +116,8 @@ class Metering:
 
     def bill(self, account_id: str | None, first_day: str, last_day: str) -> list[BillLine]:
         """Daily charges of one account (or all) from first_day to last_day, both included."""
-        check_day(first_day, "--from")
-        check_day(last_day, "--to")
+        check_day(first_day, "the first day")
+        check_day(last_day, "the last day")
         accounts = (
             [account_id] if account_id else sorted({p.owner for p in self._catalog.list_projects()})
         )
