@@ -205,6 +205,26 @@ export function toast(message, { bad = false } = {}) {
   setTimeout(() => element.remove(), 3500);
 }
 
+/** A small button that copies `text`, saying so, or asking the user to copy it by hand. */
+export function copyButton(label, text, copied, byHand) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "small",
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(text);
+          toast(copied);
+        } catch {
+          toast(byHand, { bad: true });
+        }
+      },
+    },
+    label,
+  );
+}
+
 export function download(filename, text, type) {
   const url = URL.createObjectURL(new Blob([text], { type }));
   const link = h("a", { href: url, download: filename });

@@ -3,7 +3,7 @@
 import { call } from "../api.js";
 import { keepState, registerKeeper } from "../forms.js";
 import "../shell.js";
-import { apiTime, complete, download, errorBox, h, page, render, toast, when } from "../ui.js";
+import { apiTime, complete, copyButton, download, errorBox, h, page, render, toast, when } from "../ui.js";
 
 const KEYS = {
   EventName: "Event name",
@@ -313,22 +313,7 @@ function detailOf(event) {
     h(
       "div",
       { class: "row" },
-      h(
-        "button",
-        {
-          type: "button",
-          class: "small",
-          onclick: async () => {
-            try {
-              await navigator.clipboard.writeText(text);
-              toast("Event JSON copied.");
-            } catch {
-              toast("Select the JSON and copy it.", { bad: true });
-            }
-          },
-        },
-        "Copy JSON",
-      ),
+      copyButton("Copy JSON", text, "Event JSON copied.", "Select the JSON and copy it."),
     ),
   );
 }

@@ -6,7 +6,7 @@ import { call, currentRegion } from "../api.js";
 import { keepState, registerKeeper } from "../forms.js";
 import { identity, regionIds, regionName } from "../shell.js";
 import { EVENT_TYPES, projectName, tableName } from "../trails.js";
-import { errorBox, h, page, complete, render, toast } from "../ui.js";
+import { copyButton, errorBox, h, page, complete, render, toast } from "../ui.js";
 
 const STEPS = ["Basic Information", "Delivery Settings", "Confirm"];
 const NAME_RULE = /^[a-z][a-z0-9_-]{5,35}$/;
@@ -376,21 +376,11 @@ function anotherAccount() {
       h(
         "div",
         { class: "row" },
-        h(
-          "button",
-          {
-            type: "button",
-            class: "small",
-            onclick: async () => {
-              try {
-                await navigator.clipboard.writeText(policyText);
-                toast("Trust policy copied.");
-              } catch {
-                toast("Select the policy text and copy it.", { bad: true });
-              }
-            },
-          },
+        copyButton(
           "Copy trust policy",
+          policyText,
+          "Trust policy copied.",
+          "Select the policy text and copy it.",
         ),
       ),
       h(
