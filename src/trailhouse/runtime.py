@@ -105,8 +105,8 @@ class Services:
         """The loops that run beside the API (`serving`), or alone in a delivery worker.
 
         A server purges expired events and samples storage for the bills; with
-        `delivery_enabled` it also delivers trails and writes their digests, which is all a
-        delivery worker (`trailhouse deliver`) does.
+        `delivery_enabled` it also delivers trails, writes their digests and compacts their
+        small files, which is all a delivery worker (`trailhouse deliver`) does.
         """
         settings = self.settings
         work = []
@@ -137,8 +137,17 @@ class Services:
                     min(60.0, settings.digest_interval_seconds / 4),
                     lambda: digester.run_once() > 0,
                 ),
+                Periodic(
+                    "trailhouse-compaction",
+                    settings.compaction_interval_seconds,
+                    self._compaction_step,
+                    wait_first=True,
+                ),
             ]
         return work
+
+    def _compaction_step(self) -> None:
+        self.warehouse.compactor.run_once()
 
     def _sample_step(self) -> None:
         self.warehouse.metering.sample_storage()

@@ -136,6 +136,16 @@ class Settings:
     signing_key_days: float = _setting(
         90.0, "Days a region's digest signing key is used before a new one replaces it."
     )
+    compaction_min_files: int = _setting(
+        32, "A partition with this many small files old enough is merged into one file."
+    )
+    compaction_age_seconds: float = _setting(
+        7200.0, "Files are compacted once they are this old (after their digest, normally)."
+    )
+    compaction_grace_seconds: float = _setting(
+        600.0, "How long replaced files stay for queries planned before the swap."
+    )
+    compaction_interval_seconds: float = _setting(600.0, "How often partitions are checked.")
     storage_sample_seconds: float = _setting(
         3600.0, "How often each project's stored bytes are sampled for billing."
     )

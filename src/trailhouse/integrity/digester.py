@@ -199,6 +199,11 @@ def _listed(data_file: DataFile, table_dir: str) -> dict[str, Any]:
         "minEventTime": data_file.min_event_time,
         "maxEventTime": data_file.max_event_time,
         "committedAt": data_file.committed_at,
+        **(
+            {"replaces": [list(replaced) for replaced in data_file.replaces]}
+            if data_file.replaces
+            else {}
+        ),
     }
 
 

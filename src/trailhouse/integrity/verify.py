@@ -91,10 +91,14 @@ def verify_folder(
     digests = _load_digests(table_dir / "_digests", report)
     chain = _check_chain(digests, keys, report)
     listed = _check_files(table_dir, chain, report)
+    replaced = _replaced(chain)
     for path in sorted(table_dir.glob("ds=*/*.parquet")):
         relative = str(path.relative_to(table_dir))
-        if relative not in listed:
-            report.fail(f"{relative}: no digest lists this file (added or forged)")
+        if relative in listed:
+            continue
+        if relative in replaced and _hash(path)[1] == replaced[relative]:
+            continue  # compacted away, not yet swept
+        report.fail(f"{relative}: no digest lists this file (added or forged)")
     _check_newest(chain, report, max_age_seconds, expect_latest, now)
     return report
 
@@ -119,9 +123,12 @@ def verify_rows(
     if not named:
         report.fail("no digest found in the digest table")
     chain = _check_chain(named, keys, report)
+    replaced = _replaced(chain)
     listed: dict[str, int] = {}
     for _, signed in chain:
         for entry in signed.digest.get("files", []):
+            if str(entry["path"]) in replaced:
+                continue  # its rows are counted in the compacted file that replaced it
             day = str(entry["path"]).split("/", 1)[0].removeprefix("ds=")
             listed[day] = listed.get(day, 0) + int(entry["rows"])
             report.files += 1
@@ -188,6 +195,7 @@ def _check_chain(
 def _check_files(
     table_dir: Path, chain: list[tuple[str, SignedDigest]], report: Report
 ) -> set[str]:
+    replaced = _replaced(chain)
     listed: set[str] = set()
     for _, signed in chain:
         label = f"digest {signed.digest.get('sequence')}"
@@ -196,6 +204,8 @@ def _check_files(
             listed.add(relative)
             path = table_dir / relative
             if not path.is_file():
+                if replaced.get(relative) == entry["sha256"]:
+                    continue  # compacted into a file a later digest lists
                 report.fail(f"{relative}: listed by {label} but missing (deleted)")
                 continue
             size, sha256 = _hash(path)
@@ -205,10 +215,32 @@ def _check_files(
                 report.fail(f"{relative}: SHA-256 differs from {label} (changed)")
                 continue
             rows = pq.ParquetFile(path).metadata.num_rows
-            report.rows += rows
+            report.rows += rows if relative not in replaced else 0
             if rows != entry["rows"] or size != entry["bytes"]:
                 report.fail(f"{relative}: {rows} rows, {label} says {entry['rows']}")
+            merged = entry.get("replaces") or []
+            if merged and sum(int(r[2]) for r in merged) != rows:
+                report.fail(f"{relative}: compacted from files holding other row counts")
     return listed
+
+
+def _replaced(chain: list[tuple[str, SignedDigest]]) -> dict[str, str]:
+    """Files a compacted file replaced: their path (relative to the table) → SHA-256."""
+    prefix = _table_prefix(chain)
+    found: dict[str, str] = {}
+    for _, signed in chain:
+        for entry in signed.digest.get("files", []):
+            for path, sha256, _rows in entry.get("replaces") or []:
+                found[str(path).removeprefix(prefix)] = str(sha256)
+    return found
+
+
+def _table_prefix(chain: list[tuple[str, SignedDigest]]) -> str:
+    """How paths in `replaces` (relative to the warehouse) start before the table's folder."""
+    if not chain:
+        return ""
+    digest = chain[-1][1].digest
+    return f"{digest.get('region')}/{digest.get('project')}/{digest.get('table')}/"
 
 
 def _check_newest(

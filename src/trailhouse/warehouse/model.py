@@ -190,6 +190,9 @@ class DataFile:
     max_event_time: str
     column_bytes: dict[str, int]
     committed_at: int
+    # A compacted file: the (path, sha256, rows) of the files it replaced, so digests stay
+    # verifiable after those files are gone.
+    replaces: tuple[tuple[str, str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

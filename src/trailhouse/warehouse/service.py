@@ -10,6 +10,7 @@ from trailhouse.iam.roles import RoleService
 from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.compaction import Compactor
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
@@ -21,7 +22,8 @@ from trailhouse.warehouse.writer import TableWriter
 
 @dataclass(frozen=True, slots=True)
 class Warehouse:
-    """Projects and tables (catalog), quotas, the exactly-once writer, SQL jobs and metering."""
+    """Projects and tables (catalog), quotas, the exactly-once writer and its compaction, SQL
+    jobs and metering."""
 
     catalog: Catalog
     quotas: QuotaService
@@ -29,6 +31,7 @@ class Warehouse:
     planner: Planner
     jobs: SqlJobService
     metering: Metering
+    compactor: Compactor
 
     def close(self) -> None:
         """Cancel running SQL jobs and release the engine."""
@@ -75,11 +78,13 @@ def open_warehouse(
         engine or open_engine(settings),
         validate=constants.validate,
     )
+    writer = TableWriter(root, metadata, catalog, roles)
     return Warehouse(
         catalog=catalog,
         quotas=quotas,
-        writer=TableWriter(root, metadata, catalog, roles),
+        writer=writer,
         planner=planner,
         jobs=jobs,
         metering=Metering(settings, metadata, catalog, quotas, jobs),
+        compactor=Compactor(settings, metadata, catalog, writer),
     )

@@ -158,7 +158,7 @@ class TableWriter:
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)
         os.replace(staged, partition_dir / name)
-        _fsync_dir(partition_dir)
+        fsync_dir(partition_dir)
         times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
             path=str((partition_dir / name).relative_to(self._root)),
@@ -170,7 +170,7 @@ class TableWriter:
             last_seq=rows[-1].seq,
             min_event_time=min(times, default=""),
             max_event_time=max(times, default=""),
-            column_bytes=_column_bytes(data),
+            column_bytes=column_bytes(data),
             committed_at=int(self._clock()),
         )
 
@@ -310,7 +310,8 @@ def _table(rows: list[LoggedEvent]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
 
-def _column_bytes(data: bytes) -> dict[str, int]:
+def column_bytes(data: bytes) -> dict[str, int]:
+    """The compressed bytes of each column of a Parquet file (what a query reading it is billed)."""
     metadata = pq.ParquetFile(io.BytesIO(data)).metadata
     sizes: dict[str, int] = defaultdict(int)
     for group in range(metadata.num_row_groups):
@@ -326,7 +327,8 @@ def _stale(metadata: MetadataStore, write: DocumentWrite) -> bool:
     return (found.version if found else 0) != write.expected_version
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

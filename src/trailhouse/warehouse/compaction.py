@@ -1,0 +1,152 @@
+"""Compaction: a partition's many small files merged into one, without losing a row or a proof.
+
+Delivery commits a file per batch, so a day of a quiet trail can hold thousands of small files,
+and every query lists and opens them all. Once a partition has `compaction_min_files` files older
+than `compaction_age_seconds`, they are merged (in log order) into one file, which records the
+path, SHA-256 and rows of each file it replaces. One metadata transaction swaps them: the new
+file's document appears, the old ones' go, and the partition totals are checked unchanged in
+rows. Readers planned before the swap still find the old files: they are deleted only by the
+sweep, `compaction_grace_seconds` after the swap. Digests list the compacted file with what it
+replaces, so `trailhouse verify` still accounts for every row (docs/integrity.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from trailhouse.errors import VersionConflict
+from trailhouse.settings import Settings
+from trailhouse.store.documents import encode
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.model import (
+    FILE_KIND,
+    PARTITION_KIND,
+    DataFile,
+    PartitionStats,
+    Table,
+    partition_scope,
+    table_scope,
+)
+from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes, fsync_dir
+
+log = logging.getLogger(__name__)
+
+
+class Compactor:
+    """Merges the small files of partitions, and sweeps what compaction and crashes left."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metadata: MetadataStore,
+        catalog: Catalog,
+        writer: TableWriter,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._root = settings.warehouse_path
+        self._metadata = metadata
+        self._catalog = catalog
+        self._writer = writer
+        self._clock = clock
+
+    def run_once(self) -> int:
+        """Compact every partition that is due, then sweep; return the partitions compacted."""
+        compacted = 0
+        for project in self._catalog.list_projects():
+            for table in self._catalog.list_tables(project):
+                for stats in self._catalog.list_partitions(table):
+                    if stats.files >= self._settings.compaction_min_files:
+                        compacted += self.compact(table, stats) is not None
+                self._writer.sweep(table, self._settings.compaction_grace_seconds)
+        return compacted
+
+    def compact(self, table: Table, stats: PartitionStats) -> DataFile | None:
+        """Merge the partition's old enough files into one; None when there is nothing to do
+        or the partition changed meanwhile (it is tried again next time)."""
+        cutoff = self._clock() - self._settings.compaction_age_seconds
+        files = [f for f in self._catalog.files(table, [stats]) if f.committed_at <= cutoff]
+        if len(files) < self._settings.compaction_min_files:
+            return None
+        files.sort(key=lambda f: (f.first_seq, f.path))
+        merged = self._write_merged(table, stats.ds, files)
+        try:
+            self._swap(table, stats.ds, files, merged)
+        except VersionConflict:
+            log.info("partition %s of %s changed while it was compacted", stats.ds, table.name)
+            return None
+        now = time.time()
+        for old in files:  # the sweep deletes them once the grace period has passed
+            path = self._root / old.path
+            if path.exists():
+                os.utime(path, (now, now))
+        return merged
+
+    def _write_merged(self, table: Table, ds: str, files: list[DataFile]) -> DataFile:
+        merged = pa.concat_tables([pq.read_table(self._root / f.path) for f in files])
+        buffer = io.BytesIO()
+        pq.write_table(merged, buffer, compression="zstd")
+        data = buffer.getvalue()
+        sha256 = hashlib.sha256(data).hexdigest()
+        first, last = files[0].first_seq, files[-1].last_seq
+        name = f"part-compacted-{first:020d}-{last:020d}-{ds}-{sha256[:12]}.parquet"
+        table_dir = self._root / table_scope(table.region, table.project, table.name)
+        staged = table_dir / STAGING / name
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        with open(staged, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        final = table_dir / f"ds={ds}" / name
+        os.replace(staged, final)
+        fsync_dir(final.parent)
+        return DataFile(
+            path=str(final.relative_to(self._root)),
+            ds=ds,
+            rows=merged.num_rows,
+            bytes=len(data),
+            sha256=sha256,
+            first_seq=min(f.first_seq for f in files),
+            last_seq=max(f.last_seq for f in files),
+            min_event_time=min(f.min_event_time for f in files),
+            max_event_time=max(f.max_event_time for f in files),
+            column_bytes=column_bytes(data),
+            committed_at=0,
+            replaces=tuple((f.path, f.sha256, f.rows) for f in files),
+        )
+
+    def _swap(self, table: Table, ds: str, old: list[DataFile], merged: DataFile) -> None:
+        scope = partition_scope(table.region, table.project, table.name, ds)
+        stats, version = self._catalog.partition(table, ds)
+        if stats is None or merged.rows != sum(f.rows for f in old):
+            raise VersionConflict(f"partition {ds} is not what was read")
+        writes = []
+        for data_file in old:
+            document = self._metadata.get_document(FILE_KIND, scope, Path(data_file.path).name)
+            if document is None:
+                raise VersionConflict(f"{data_file.path} is gone")
+            writes.append(
+                DocumentWrite(FILE_KIND, scope, Path(data_file.path).name, None, document.version)
+            )
+        stamped = replace(merged, committed_at=int(self._clock()))
+        writes.append(DocumentWrite(FILE_KIND, scope, Path(merged.path).name, encode(stamped), 0))
+        shrunk = replace(
+            stats,
+            files=stats.files - len(old) + 1,
+            bytes=stats.bytes - sum(f.bytes for f in old) + merged.bytes,
+            last_modified=stamped.committed_at,
+        )
+        table_documents = table_scope(table.region, table.project, table.name)
+        writes.append(DocumentWrite(PARTITION_KIND, table_documents, ds, encode(shrunk), version))
+        self._metadata.commit(writes)

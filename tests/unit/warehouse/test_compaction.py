@@ -1,0 +1,108 @@
+"""Compaction: many small files of a partition become one, with every row and query unchanged."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+from builders import WarehouseFixture, logged_events, open_test_warehouse, root
+
+from trailhouse.warehouse.compaction import Compactor
+from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.writer import ds_of
+
+TABLE = "actiontrail_audit_trail"
+
+
+@pytest.fixture
+def tw(tmp_path: Path) -> Iterator[WarehouseFixture]:
+    opened = open_test_warehouse(
+        tmp_path / "data", compaction_min_files=5, compaction_age_seconds=0
+    )
+    events = logged_events(3000, days=2)
+    for start in range(0, len(events), 100):  # 30 small batches, each a file per day
+        opened.append(events[start : start + 100])
+    yield opened
+    opened.close()
+
+
+def answer(tw: WarehouseFixture, sql: str) -> list[list[object]]:
+    jobs = tw.warehouse.jobs
+    job = jobs.wait(root(), jobs.submit(root(), tw.project, sql).job_id, timeout=60)
+    assert job.status == JobStatus.TERMINATED, job.error_message
+    return jobs.result(root(), job.job_id).rows
+
+
+def test_a_partition_of_small_files_becomes_one_and_answers_the_same(tw: WarehouseFixture) -> None:
+    catalog = tw.warehouse.catalog
+    sql = (
+        f"SELECT ds, COUNT(*), COUNT(DISTINCT event_id), MIN(event_time), MAX(event_time) "
+        f"FROM {TABLE} GROUP BY ds ORDER BY ds"
+    )
+    before = answer(tw, sql)
+    due = [p.ds for p in catalog.list_partitions(tw.table) if p.files >= 5]
+    old_files = catalog.files(
+        tw.table, [p for p in catalog.list_partitions(tw.table) if p.ds in due]
+    )
+    assert due
+
+    assert tw.warehouse.compactor.run_once() == len(due)
+
+    partitions = catalog.list_partitions(tw.table)
+    assert [p.files for p in partitions if p.ds in due] == [1] * len(due)
+    assert sum(p.rows for p in partitions) == 3000
+    assert answer(tw, sql) == before
+    (merged, *_) = catalog.files(tw.table)
+    assert merged.replaces and {r[0] for r in merged.replaces} <= {f.path for f in old_files}
+    assert merged.rows == sum(r[2] for r in merged.replaces)
+
+    # The replaced files stay for queries planned before the swap, until the sweep's grace.
+    assert all((tw.settings.warehouse_path / f.path).exists() for f in old_files)
+    removed = tw.warehouse.writer.sweep(tw.table, older_than_seconds=-1)
+    assert {str(p.relative_to(tw.settings.warehouse_path)) for p in removed} == {
+        f.path for f in old_files
+    }
+    assert answer(tw, sql) == before
+    files = [str(tw.settings.warehouse_path / f.path) for f in catalog.files(tw.table)]
+    with duckdb.connect() as con:
+        count = con.execute("SELECT COUNT(DISTINCT event_id) FROM read_parquet(?)", [files])
+        assert count.fetchone() == (3000,)
+
+
+def test_young_files_and_small_partitions_are_left_alone(tmp_path: Path) -> None:
+    opened = open_test_warehouse(tmp_path / "data", compaction_min_files=5)  # 2 h by default
+    try:
+        events = logged_events(600, days=1)
+        for start in range(0, 600, 100):
+            opened.append(events[start : start + 100])
+        before = opened.warehouse.catalog.list_partitions(opened.table)
+        assert opened.warehouse.compactor.run_once() == 0
+        assert opened.warehouse.catalog.list_partitions(opened.table) == before
+    finally:
+        opened.close()
+
+
+def test_a_batch_committed_during_compaction_stays_beside_the_merged_file(
+    tw: WarehouseFixture,
+) -> None:
+    class Racing(Compactor):
+        """Lets one delivery batch land after the merged file is written, before the swap."""
+
+        def _swap(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
+            tw.append(logged_events(50, days=0, first_seq=10_000, seed=9))
+            super()._swap(*args, **kwargs)  # type: ignore[arg-type]
+
+    catalog = tw.warehouse.catalog
+    racing = Racing(tw.settings, tw.metadata, catalog, tw.warehouse.writer)
+    stats, _ = catalog.partition(tw.table, ds_of(int(time.time())))  # where the batch lands
+    assert stats is not None and stats.files >= 5
+    merged = racing.compact(tw.table, stats)
+    assert merged is not None
+    after, _ = catalog.partition(tw.table, stats.ds)
+    assert after is not None and after.files == 2  # the merged file and the new batch's
+    assert sum(p.rows for p in catalog.list_partitions(tw.table)) == 3050
+    rows = answer(tw, f"SELECT COUNT(*), COUNT(DISTINCT event_id) FROM {TABLE}")
+    assert rows == [[3050, 3050]]
