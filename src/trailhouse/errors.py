@@ -21,6 +21,10 @@
     │       EntityNotExistPolicy, MalformedPolicyDocument
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded, JobCancelled
+    │   ├── delivery history jobs (in trails/history.py): DeliveryHistoryJobNotFound,
+    │   │   DeliveryHistoryJobRunning
+    │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
+    │   │   SignInFailed
     │   └── InternalError, ServiceUnavailable
     ├── RequestFailed                 a server answered a client call with an error envelope
     └── DeliveryError

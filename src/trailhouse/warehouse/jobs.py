@@ -22,6 +22,7 @@ import orjson
 
 from trailhouse.errors import (
     InvalidParameter,
+    JobCancelled,
     JobNotFound,
     NoPermission,
     QuotaExceeded,
@@ -258,7 +259,7 @@ class SqlJobService:
     ) -> None:
         try:
             if not gate.acquire(control):
-                self._finish(job, JobStatus.CANCELLED, "JobCancelled", "cancelled while queued")
+                self._finish(job, JobStatus.CANCELLED, JobCancelled.code, "cancelled while queued")
                 return
             try:
                 job = replace(job, status=JobStatus.RUNNING, started_at=self._clock())
@@ -322,7 +323,7 @@ class SqlJobService:
 
 def _failure(error: EngineError, quota: Quota) -> tuple[str, str, str]:
     if error.kind == "cancelled":
-        return JobStatus.CANCELLED, "JobCancelled", error.message
+        return JobStatus.CANCELLED, JobCancelled.code, error.message
     if error.kind == "memory":
         return JobStatus.FAILED, QuotaExceeded.code, f"{error.message} (quota {quota.name})"
     if error.kind == "binder":
