@@ -18,6 +18,7 @@ from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.integrity.digester import Digester
 from trailhouse.integrity.keys import SigningKeys
+from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
@@ -47,6 +48,7 @@ class Services:
     warehouse: Warehouse
     history: HistoryJobService
     signing_keys: SigningKeys
+    counters: Counters
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -186,4 +188,5 @@ def open_services(settings: Settings) -> Services:
         warehouse=open_warehouse(settings, stores.metadata, roles, tuple(regions.ids())),
         history=HistoryJobService(stores.metadata, stores.events, trails),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
+        counters=Counters(),
     )

@@ -18,10 +18,12 @@ from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
+from trailhouse.api.metrics import scrape
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
+from trailhouse.metrics import CONTENT_TYPE
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -116,6 +118,10 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
     async def health(request: Request) -> Response:
         return json_response({"Status": "ok"})
 
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(scrape, services)
+        return Response(text, media_type=CONTENT_TYPE)
+
     async def rpc(request: Request) -> Response:
         request_id = new_request_id()
         host = request.headers.get("host", "")
@@ -148,6 +154,7 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
         ]

@@ -30,6 +30,7 @@ from trailhouse.errors import (
 from trailhouse.iam.permissions import require
 from trailhouse.iam.principals import Caller
 from trailhouse.iam.signatures import SignedRequest, verify_request
+from trailhouse.metrics import API_REQUESTS
 from trailhouse.runtime import Services
 from trailhouse.store.ports import PrincipalKind
 
@@ -68,6 +69,15 @@ class Dispatcher:
 
     def dispatch(self, request: SignedRequest, request_id: str, origin: Origin) -> dict[str, Any]:
         """Authenticate `request`, run its action and return the response fields."""
+        try:
+            caller, call = self._authenticated(request)
+        except ApiError as error:  # counted here: the action never ran
+            self._services.counters.add(API_REQUESTS, action="", code=error.code)
+            raise
+        return self.run_as(caller, call, request_id, origin)
+
+    def _authenticated(self, request: SignedRequest) -> tuple[Caller, Call]:
+        """The caller a signed request comes from and the call it makes, or the API error."""
         settings = self._services.settings
         accounts = self._services.accounts
         verified = verify_request(
@@ -91,7 +101,7 @@ class Dispatcher:
             body=request.body,
             content_type=request.headers.get("content-type", ""),
         )
-        return self.run_as(caller, call, request_id, origin)
+        return caller, call
 
     def run_as(self, caller: Caller, call: Call, request_id: str, origin: Origin) -> dict[str, Any]:
         """Run `call` for a caller someone already authenticated (the console's session).
@@ -121,17 +131,21 @@ class Dispatcher:
             user_agent=origin.user_agent,
             region=self._services.regions.for_port(origin.port),
         )
+        counters = self._services.counters
         try:
             ctx = self._authorised(action, ctx)
             if action.name == "LookupEvents":
                 self._lookup_limiter.acquire(caller.account_id)
             result = action.handler(ctx)
         except ApiError as error:
+            counters.add(API_REQUESTS, action=action.name, code=error.code)
             self._audited(action, ctx, error)
             raise
         except Exception as exc:
+            counters.add(API_REQUESTS, action=action.name, code=InternalError.code)
             self._audited(action, ctx, InternalError("internal error"))
             raise InternalError(f"internal error while running {action.name}") from exc
+        counters.add(API_REQUESTS, action=action.name, code="OK")
         self._audited(action, ctx, None)
         return result
 

@@ -20,6 +20,7 @@ from trailhouse.events.lookup import (
 )
 from trailhouse.events.model import Direction, LookupKey
 from trailhouse.events.validation import format_event_time
+from trailhouse.metrics import EVENTS_ACCEPTED, EVENTS_REFUSED
 
 
 def put_events(ctx: ActionContext) -> dict[str, Any]:
@@ -31,6 +32,10 @@ def put_events(ctx: ActionContext) -> dict[str, Any]:
             f"PutEvents takes at most {limit} events per call, not {len(events)}; split the batch"
         )
     result = ctx.services.ingest.put_events(ctx.caller, events)
+    counters = ctx.services.counters
+    counters.add(EVENTS_ACCEPTED, result.accepted)
+    for failed in result.failed:
+        counters.add(EVENTS_REFUSED, code=failed.code)
     return {
         "Accepted": result.accepted,
         "Failed": [
