@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from trailhouse import __version__
-from trailhouse.cli import admin, events, integrity, ram, serve, trails, warehouse
+from trailhouse.cli import admin, db, events, integrity, ram, serve, trails, warehouse
 from trailhouse.errors import RequestFailed, TrailhouseError
 
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     ram.register(commands, user_commands)
     warehouse.register(commands)
     integrity.register(commands)
+    db.register(commands)
     return parser
 
 

@@ -14,6 +14,7 @@ from types import ModuleType
 
 from trailhouse.errors import SettingsError
 from trailhouse.settings import Settings
+from trailhouse.store.migrations import SchemaStatus
 from trailhouse.store.ports import EventLog, MetadataStore
 
 
@@ -63,6 +64,12 @@ def open_metadata(settings: Settings) -> MetadataStore:
     """Open only the metadata store: for administration while a server holds the event log."""
     metadata: MetadataStore = _adapter(settings).open_metadata(settings)
     return metadata
+
+
+def upgrade_schema(settings: Settings) -> SchemaStatus:
+    """Bring the store's schema to this trailhouse's version (`trailhouse db upgrade`)."""
+    result: SchemaStatus = _adapter(settings).upgrade_schema(settings)
+    return result
 
 
 def _adapter(settings: Settings) -> ModuleType:

@@ -7,12 +7,19 @@ from __future__ import annotations
 
 from trailhouse.settings import Settings
 from trailhouse.store import Stores
+from trailhouse.store.migrations import SchemaStatus, status
 from trailhouse.store.postgres.event_log import PostgresEventLog
 from trailhouse.store.postgres.metadata import PostgresMetadataStore
 from trailhouse.store.postgres.pool import ConnectionPool
-from trailhouse.store.postgres.schema import create_schema
+from trailhouse.store.postgres.schema import POSTGRES_MIGRATIONS, create_schema
 
-__all__ = ["PostgresEventLog", "PostgresMetadataStore", "open_metadata", "open_stores"]
+__all__ = [
+    "PostgresEventLog",
+    "PostgresMetadataStore",
+    "open_metadata",
+    "open_stores",
+    "upgrade_schema",
+]
 
 _EVENT_CONNECTIONS = 8
 _METADATA_CONNECTIONS = 4
@@ -42,3 +49,14 @@ def _pool_with_schema(url: str, size: int) -> ConnectionPool:
         pool.close()
         raise
     return pool
+
+
+def upgrade_schema(settings: Settings) -> SchemaStatus:
+    """Apply the migrations this trailhouse has and the database lacks; report its schema."""
+    pool = ConnectionPool(settings.database_url, max_size=1)
+    try:
+        with pool.connection() as conn:
+            current = create_schema(conn, upgrade=True)
+    finally:
+        pool.close()
+    return status("PostgreSQL database", current, POSTGRES_MIGRATIONS)

@@ -1,4 +1,4 @@
-"""The PostgreSQL schema (version 1) and the day partitions of the event table.
+"""The PostgreSQL schema, its migrations, and the day partitions of the event table.
 
 All objects are created unqualified, so they land in the first schema of the connection's
 search_path. Creation is idempotent and serialised by an advisory lock, so several processes
@@ -11,6 +11,7 @@ import datetime as dt
 
 from psycopg import sql
 
+from trailhouse.store.migrations import Migration, SchemaNeedsUpgrade, check, pending
 from trailhouse.store.postgres.pool import Connection
 
 SCHEMA_VERSION = 1
@@ -125,12 +126,40 @@ _MIN_TIME = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
 
 
-def create_schema(conn: Connection) -> None:
-    """Create every table and index that does not exist yet."""
+# Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
+POSTGRES_MIGRATIONS: list[Migration[Connection]] = []
+
+
+def create_schema(conn: Connection, *, upgrade: bool = False) -> int:
+    """Create the schema in an empty database, or check (with `upgrade`, migrate) an existing
+    one; return its version. SchemaTooNew or SchemaNeedsUpgrade say what to do."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+        fresh = bool(_scalar(conn, "SELECT to_regclass('schema_version') IS NULL"))
         for statement in _DDL:
             conn.execute(statement)
+        current = int(str(_scalar(conn, "SELECT max(version) FROM schema_version")))
+        check("the PostgreSQL database", current, POSTGRES_MIGRATIONS)
+        steps = pending(current, POSTGRES_MIGRATIONS)
+        if steps and not (upgrade or fresh):
+            raise SchemaNeedsUpgrade(
+                f"the PostgreSQL database has schema version {current} and this trailhouse needs "
+                f"{steps[-1].version}; run `trailhouse db upgrade` once (other processes wait)"
+            )
+        for step in steps:
+            step.apply(conn)
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) "
+                "VALUES (%s, extract(epoch FROM now())::BIGINT)",
+                (step.version,),
+            )
+            current = int(step.version)
+        return current
+
+
+def _scalar(conn: Connection, query: str) -> object:
+    row = conn.execute(query).fetchone()
+    return row[0] if row else None
 
 
 def day_of(event_time: int) -> int:

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from trailhouse.settings import Settings
 from trailhouse.store import Stores
+from trailhouse.store.migrations import SchemaStatus, status
 from trailhouse.store.sqlite.event_log import SqliteEventLog
-from trailhouse.store.sqlite.metadata import SqliteMetadataStore
+from trailhouse.store.sqlite.metadata import SQLITE_MIGRATIONS, SqliteMetadataStore
 
-__all__ = ["SqliteEventLog", "SqliteMetadataStore", "open_metadata", "open_stores"]
+__all__ = [
+    "SqliteEventLog",
+    "SqliteMetadataStore",
+    "open_metadata",
+    "open_stores",
+    "upgrade_schema",
+]
 
 
 def open_metadata(settings: Settings) -> SqliteMetadataStore:
@@ -29,3 +36,13 @@ def open_stores(settings: Settings) -> Stores:
         metadata.close()
         raise
     return Stores(events=events, metadata=metadata)
+
+
+def upgrade_schema(settings: Settings) -> SchemaStatus:
+    """Open the metadata store, which migrates it, and report where its schema is."""
+    store = open_metadata(settings)
+    try:
+        current = store.schema_version()
+    finally:
+        store.close()
+    return status(f"SQLite store {settings.data_dir}", current, SQLITE_MIGRATIONS)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
+from trailhouse.store.migrations import Migration, check, pending
 from trailhouse.store.ports import (
     ACCESS_KEY_COLUMNS,
     AccessKey,
@@ -100,17 +101,48 @@ class _Guarded:
                 self._conn = None
 
 
+# Version 1 is `_SCHEMA`; later versions are steps appended here, never edited once released.
+SQLITE_MIGRATIONS: list[Migration[sqlite3.Connection]] = []
+
+
+def schema_version(main: sqlite3.Connection) -> int:
+    """The metadata schema's version (0: a store made before versions were kept)."""
+    row = main.execute("PRAGMA user_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(main: sqlite3.Connection, path: Path) -> None:
+    """Create the schema, or bring it to the newest version; SchemaTooNew when it is newer.
+
+    The embedded store has one process, so it migrates itself on open.
+    """
+    current = schema_version(main)
+    check(f"the SQLite store {path}", current, SQLITE_MIGRATIONS)
+    if current == 0:  # new, or made before versions were kept: version 1 either way
+        main.executescript(_SCHEMA)
+        main.execute("PRAGMA user_version = 1")
+        current = 1
+    for step in pending(current, SQLITE_MIGRATIONS):
+        with main:
+            step.apply(main)
+            main.execute(f"PRAGMA user_version = {int(step.version)}")
+
+
 class SqliteMetadataStore(MetadataStore):
     """Metadata in SQLite files under the data directory."""
 
     def __init__(self, directory: Path) -> None:
         main = connect_private(directory / "metadata.sqlite", "FULL")
-        main.executescript(_SCHEMA)
+        migrate(main, directory / "metadata.sqlite")
         nonces = connect_private(directory / "nonces.sqlite", "NORMAL")
         nonces.executescript(_NONCE_SCHEMA)
         self._main = _Guarded(main)
         self._nonces = _Guarded(nonces)
         self._next_sweep = 0.0
+
+    def schema_version(self) -> int:
+        """The metadata schema's version."""
+        return self._main.run(schema_version)
 
     def create_account(self, account: Account) -> None:
         """Store a new account; ConflictError when its id exists."""
