@@ -27,6 +27,7 @@ from trailhouse.trails.delivery_state import begin_session, end_session
 from trailhouse.trails.history import HistoryJobService
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
+from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class Services:
                     self._purge_step,
                     wait_first=True,
                 ),
+                Periodic("trailhouse-sql-runner", RUNNER_BEAT_SECONDS, self._runner_step),
                 Periodic(
                     "trailhouse-storage-sampler",
                     settings.storage_sample_seconds,
@@ -150,6 +152,11 @@ class Services:
 
     def _compaction_step(self) -> None:
         self.warehouse.compactor.run_once()
+
+    def _runner_step(self) -> None:
+        """Beat, and fail the jobs of processes that stopped beating."""
+        self.warehouse.jobs.heartbeat()
+        self.warehouse.jobs.recover()
 
     def _sample_step(self) -> None:
         self.warehouse.metering.sample_storage()

@@ -46,6 +46,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     server = _Server(config, on_started)
     try:
         sockets = [_listen(settings.host, port) for port in services.regions.ports]
+        services.warehouse.jobs.heartbeat()
         services.warehouse.jobs.recover()
         for loop in work:
             loop.start()

@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -34,7 +35,15 @@ from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.model import JOB_KIND, JobStatus, Privilege, Project, Quota, SqlJob
+from trailhouse.warehouse.model import (
+    JOB_KIND,
+    RUNNER_KIND,
+    JobStatus,
+    Privilege,
+    Project,
+    Quota,
+    SqlJob,
+)
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import QuotaGate, QuotaService
 from trailhouse.warehouse.sql.engine import (
@@ -48,6 +57,10 @@ from trailhouse.warehouse.sql.engine import (
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner
 
 log = logging.getLogger(__name__)
+
+RUNNER_BEAT_SECONDS = 10.0
+# A process whose heartbeat is this old has stopped: its unfinished jobs are failed.
+RUNNER_STALE_SECONDS = 60.0
 
 
 class SqlJobService:
@@ -73,6 +86,7 @@ class SqlJobService:
         self._validate = validate
         self._clock = clock
         self._results = settings.data_dir / "sql-results"
+        self._runner = uuid.uuid4().hex
         self._gates: dict[tuple[str, str, str], QuotaGate] = {}
         self._controls: dict[str, JobControl] = {}
         self._threads: dict[str, threading.Thread] = {}
@@ -83,12 +97,27 @@ class SqlJobService:
         """The engine jobs run on."""
         return self._engine.name
 
+    @property
+    def runner(self) -> str:
+        """This process's runner id, which its jobs carry."""
+        return self._runner
+
+    def heartbeat(self) -> None:
+        """Say this process is alive and running its jobs (every RUNNER_BEAT_SECONDS)."""
+        found = self._metadata.get_document(RUNNER_KIND, "", self._runner)
+        beat = orjson.dumps({"beat": self._clock()})
+        self._metadata.commit(
+            [DocumentWrite(RUNNER_KIND, "", self._runner, beat, found.version if found else 0)]
+        )
+
     def recover(self) -> int:
-        """Mark jobs left Waiting or Running by a previous process as Failed; return how many."""
+        """Mark as Failed the jobs left Waiting or Running by a process that stopped beating
+        (crashed or killed); return how many. Other live processes' jobs are left alone."""
+        alive = self._live_runners()
         failed = 0
         for document in self._metadata.list_documents(JOB_KIND):
             job = decode(SqlJob, document.body)
-            if job.status not in JobStatus.FINAL:
+            if job.status not in JobStatus.FINAL and job.runner not in alive:
                 self._save(
                     replace(
                         job,
@@ -100,6 +129,14 @@ class SqlJobService:
                 )
                 failed += 1
         return failed
+
+    def _live_runners(self) -> set[str]:
+        stale = self._clock() - RUNNER_STALE_SECONDS
+        return {self._runner} | {
+            d.name
+            for d in self._metadata.list_documents(RUNNER_KIND, "")
+            if orjson.loads(d.body)["beat"] >= stale
+        }
 
     def submit(self, caller: Caller, project: Project, sql: str) -> SqlJob:
         """Plan and queue a job (or price it, for COST SQL); refusals raise before any job."""
@@ -135,6 +172,7 @@ class SqlJobService:
             error_code="",
             error_message="",
             progress=0.0,
+            runner=self._runner,
         )
         if planned.is_cost:
             finished = replace(job, status=JobStatus.TERMINATED, finished_at=now, progress=1.0)

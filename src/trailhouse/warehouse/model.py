@@ -18,6 +18,7 @@ PARTITION_KIND = "wh-partition"
 FILE_KIND = "wh-file"
 QUOTA_KIND = "wh-quota"
 JOB_KIND = "wh-job"
+RUNNER_KIND = "wh-sql-runner"
 STORAGE_SAMPLE_KIND = "wh-storage-sample"
 
 PROJECT_PREFIX = "actiontrail_"
@@ -258,6 +259,9 @@ class SqlJob:
     error_code: str
     error_message: str
     progress: float
+    # The process that runs it (see SqlJobService.heartbeat): its jobs are failed only once
+    # it has stopped beating, so several processes may share one store.
+    runner: str = ""
 
     @property
     def queue_seconds(self) -> float:

@@ -30,6 +30,7 @@ from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.model import JOB_KIND, JobStatus, Role, SqlJob
 from trailhouse.warehouse.pricing import BYTES_PER_GB
+from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 
 TABLE = "actiontrail_audit_trail"
 
@@ -153,7 +154,7 @@ def test_only_the_submitter_or_a_project_admin_sees_a_job(tw: WarehouseFixture) 
 def test_jobs_left_running_by_a_crash_are_marked_failed(tw: WarehouseFixture) -> None:
     job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
     tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
-    stuck = replace(job, status=JobStatus.RUNNING, job_id="stuck-job")
+    stuck = replace(job, status=JobStatus.RUNNING, job_id="stuck-job", runner="a-killed-process")
     tw.metadata.commit([DocumentWrite(JOB_KIND, ACCOUNT, "stuck-job", encode(stuck), 0)])
     assert tw.warehouse.jobs.recover() == 1
     recovered = tw.warehouse.jobs.get(root(), "stuck-job")
@@ -186,3 +187,44 @@ def test_a_job_that_outgrows_its_quotas_memory_fails_free(tmp_path: Path) -> Non
         assert done.cost_usd == 0.0
     finally:
         opened.close()
+
+
+def test_another_live_process_keeps_its_jobs_until_it_stops_beating(tw: WarehouseFixture) -> None:
+    from trailhouse.warehouse.jobs import RUNNER_STALE_SECONDS, SqlJobService
+
+    w = tw.warehouse
+    moment = [time.time()]
+    other = SqlJobService(
+        tw.settings,
+        tw.metadata,
+        w.catalog,
+        w.quotas,
+        w.planner,
+        DuckDbEngine(tw.settings.data_dir),
+        validate=lambda plan: None,
+        clock=lambda: moment[0],
+    )  # a second process sharing the store
+    other.heartbeat()
+    job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    done = w.jobs.wait(root(), job.job_id, timeout=60)
+    running = replace(done, job_id="theirs", status=JobStatus.RUNNING, runner=other.runner)
+    tw.metadata.commit([DocumentWrite(JOB_KIND, ACCOUNT, "theirs", encode(running), 0)])
+    w.jobs.heartbeat()
+    assert w.jobs.recover() == 0  # the other process is alive: its job is left alone
+    moment[0] += RUNNER_STALE_SECONDS + 1
+    w.jobs.heartbeat()  # only this process beats on
+    assert (
+        SqlJobService(
+            tw.settings,
+            tw.metadata,
+            w.catalog,
+            w.quotas,
+            w.planner,
+            DuckDbEngine(tw.settings.data_dir),
+            validate=lambda plan: None,
+            clock=lambda: moment[0],
+        ).recover()
+        == 1
+    )
+    assert w.jobs.get(root(), "theirs").status == JobStatus.FAILED
+    other.close()
