@@ -78,6 +78,9 @@ class Settings:
         "How long the event log waits to gather concurrent PutEvents calls into one fsync.",
     )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
+    log_format: str = _setting(
+        "text", "Log lines as text, or json: one JSON object per line for log collectors."
+    )
     warehouse_dir: str = _setting(
         "", "Folder of the warehouse's Parquet files; empty means <data_dir>/warehouse."
     )

@@ -38,6 +38,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=None,  # uvicorn's lines go through trailhouse's handler (text or JSON)
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=30,

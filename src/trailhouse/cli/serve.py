@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import sys
@@ -18,6 +17,7 @@ from trailhouse.cli.admin import credentials_document
 from trailhouse.cli.common import add_store_options, load_settings
 from trailhouse.demo import DemoEvents, recent_window
 from trailhouse.iam.principals import Caller
+from trailhouse.logs import configure_logging
 from trailhouse.runtime import Services, open_services
 from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name
@@ -62,9 +62,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     if arguments.no_delivery:
         overrides["delivery_enabled"] = False
     settings = load_settings(arguments, **overrides)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     services = open_services(settings)
     try:
         demo = _prepare_demo(services) if arguments.demo else None
@@ -85,9 +83,7 @@ def _serve(arguments: argparse.Namespace) -> int:
 def _deliver(arguments: argparse.Namespace) -> int:
     """Run only the delivery engine until SIGTERM or SIGINT; a batch in flight commits whole."""
     settings = load_settings(arguments)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     services = open_services(settings)
     work = services.background_work(serving=False)
     stop = threading.Event()
