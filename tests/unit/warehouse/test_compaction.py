@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -12,7 +14,6 @@ from builders import WarehouseFixture, logged_events, open_test_warehouse, root
 
 from trailhouse.warehouse.compaction import Compactor
 from trailhouse.warehouse.model import JobStatus
-from trailhouse.warehouse.writer import ds_of
 
 TABLE = "actiontrail_audit_trail"
 
@@ -55,7 +56,7 @@ def test_a_partition_of_small_files_becomes_one_and_answers_the_same(tw: Warehou
     assert [p.files for p in partitions if p.ds in due] == [1] * len(due)
     assert sum(p.rows for p in partitions) == 3000
     assert answer(tw, sql) == before
-    (merged, *_) = catalog.files(tw.table)
+    merged = next(f for f in catalog.files(tw.table) if f.ds in due)
     assert merged.replaces and {r[0] for r in merged.replaces} <= {f.path for f in old_files}
     assert merged.rows == sum(r[2] for r in merged.replaces)
 
@@ -88,17 +89,22 @@ def test_young_files_and_small_partitions_are_left_alone(tmp_path: Path) -> None
 def test_a_batch_committed_during_compaction_stays_beside_the_merged_file(
     tw: WarehouseFixture,
 ) -> None:
+    catalog = tw.warehouse.catalog
+    stats = max(catalog.list_partitions(tw.table), key=lambda p: p.files)
+    assert stats.files >= 5
+    noon = calendar.timegm(time.strptime(stats.ds, "%Y%m%d")) + 12 * 3600
+    late = [  # a batch of the same day, committed while the partition is compacted
+        replace(e, event_time=noon) for e in logged_events(50, first_seq=10_000, seed=9)
+    ]
+
     class Racing(Compactor):
         """Lets one delivery batch land after the merged file is written, before the swap."""
 
         def _swap(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-            tw.append(logged_events(50, days=0, first_seq=10_000, seed=9))
+            tw.append(late)
             super()._swap(*args, **kwargs)  # type: ignore[arg-type]
 
-    catalog = tw.warehouse.catalog
     racing = Racing(tw.settings, tw.metadata, catalog, tw.warehouse.writer)
-    stats, _ = catalog.partition(tw.table, ds_of(int(time.time())))  # where the batch lands
-    assert stats is not None and stats.files >= 5
     merged = racing.compact(tw.table, stats)
     assert merged is not None
     after, _ = catalog.partition(tw.table, stats.ds)
