@@ -25,8 +25,9 @@ from typing import Any
 
 import orjson
 
-from trailhouse.errors import ApiError, VersionConflict
+from trailhouse.errors import ApiError, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
+from trailhouse.iam.arns import parse_project_arn
 from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_file_name, sign
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.settings import Settings
@@ -93,7 +94,7 @@ class Digester:
             if trail.destinations.max_compute_project_arn:
                 try:
                     made += self._digest_trail(trail)
-                except (ApiError, VersionConflict, OSError) as exc:
+                except (ApiError, TerminalError, VersionConflict, OSError) as exc:
                     log.warning(
                         "digest of trail %s/%s failed: %s", trail.account_id, trail.name, exc
                     )
@@ -126,7 +127,10 @@ class Digester:
     ) -> None:
         catalog = self._warehouse.catalog
         project_name, table_name = table_ref.split(".", 1)
-        region = _project_region(trail)
+        project_ref = parse_project_arn(trail.destinations.max_compute_project_arn, "odps")
+        if project_ref is None:  # delivery refuses such a trail before it has a table
+            raise TerminalError(f"the trail {trail.name} has no MaxCompute project ARN")
+        region = project_ref.region
         project = catalog.get_project(region, project_name)
         table = catalog.get_table(project, table_name)
         table_dir = table_scope(table.region, table.project, table.name)
@@ -200,16 +204,16 @@ def _listed(data_file: DataFile, table_dir: str) -> dict[str, Any]:
         "maxEventTime": data_file.max_event_time,
         "committedAt": data_file.committed_at,
         **(
-            {"replaces": [list(replaced) for replaced in data_file.replaces]}
+            {
+                "replaces": [
+                    [str(Path(path).relative_to(table_dir)), sha256, rows]
+                    for path, sha256, rows in data_file.replaces
+                ]
+            }
             if data_file.replaces
             else {}
         ),
     }
-
-
-def _project_region(trail: Trail) -> str:
-    arn = trail.destinations.max_compute_project_arn
-    return arn.split(":")[2]
 
 
 def _write_durably(path: Path, content: bytes) -> None:

@@ -90,8 +90,8 @@ def verify_folder(
     report = Report()
     digests = _load_digests(table_dir / "_digests", report)
     chain = _check_chain(digests, keys, report)
-    listed = _check_files(table_dir, chain, report)
     replaced = _replaced(chain)
+    listed = _check_files(table_dir, chain, replaced, report)
     for path in sorted(table_dir.glob("ds=*/*.parquet")):
         relative = str(path.relative_to(table_dir))
         if relative in listed:
@@ -193,9 +193,11 @@ def _check_chain(
 
 
 def _check_files(
-    table_dir: Path, chain: list[tuple[str, SignedDigest]], report: Report
+    table_dir: Path,
+    chain: list[tuple[str, SignedDigest]],
+    replaced: dict[str, str],
+    report: Report,
 ) -> set[str]:
-    replaced = _replaced(chain)
     listed: set[str] = set()
     for _, signed in chain:
         label = f"digest {signed.digest.get('sequence')}"
@@ -226,21 +228,12 @@ def _check_files(
 
 def _replaced(chain: list[tuple[str, SignedDigest]]) -> dict[str, str]:
     """Files a compacted file replaced: their path (relative to the table) → SHA-256."""
-    prefix = _table_prefix(chain)
-    found: dict[str, str] = {}
-    for _, signed in chain:
-        for entry in signed.digest.get("files", []):
-            for path, sha256, _rows in entry.get("replaces") or []:
-                found[str(path).removeprefix(prefix)] = str(sha256)
-    return found
-
-
-def _table_prefix(chain: list[tuple[str, SignedDigest]]) -> str:
-    """How paths in `replaces` (relative to the warehouse) start before the table's folder."""
-    if not chain:
-        return ""
-    digest = chain[-1][1].digest
-    return f"{digest.get('region')}/{digest.get('project')}/{digest.get('table')}/"
+    return {
+        str(path): str(sha256)
+        for _, signed in chain
+        for entry in signed.digest.get("files", [])
+        for path, sha256, _rows in entry.get("replaces") or []
+    }
 
 
 def _check_newest(

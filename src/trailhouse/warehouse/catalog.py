@@ -12,7 +12,6 @@ from dataclasses import replace
 
 from trailhouse.errors import (
     InvalidParameter,
-    NoAvailableQuota,
     ProjectNotFound,
     TableNotFound,
     VersionConflict,
@@ -238,6 +237,3 @@ class Catalog:
     def project_bytes(self, project: Project) -> int:
         """Bytes of committed files in all of a project's tables."""
         return sum(p.bytes for t in self.list_tables(project) for p in self.list_partitions(t))
-
-
-__all__ = ["Catalog", "NoAvailableQuota", "service_linked_role_arn"]
