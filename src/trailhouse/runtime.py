@@ -27,7 +27,7 @@ from trailhouse.trails.delivery_state import begin_session, end_session
 from trailhouse.trails.history import HistoryJobService
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
-from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS
+from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,14 @@ class Services:
                     self._purge_step,
                     wait_first=True,
                 ),
-                Periodic("trailhouse-sql-runner", RUNNER_BEAT_SECONDS, self._runner_step),
+                Periodic("trailhouse-sql-heartbeat", RUNNER_BEAT_SECONDS, self._beat_step),
+                # Listing every job is costly, and a runner is stale only after this long.
+                Periodic(
+                    "trailhouse-sql-recovery",
+                    RUNNER_STALE_SECONDS,
+                    self._recover_step,
+                    wait_first=True,
+                ),
                 Periodic(
                     "trailhouse-storage-sampler",
                     settings.storage_sample_seconds,
@@ -153,9 +160,11 @@ class Services:
     def _compaction_step(self) -> None:
         self.warehouse.compactor.run_once()
 
-    def _runner_step(self) -> None:
-        """Beat, and fail the jobs of processes that stopped beating."""
+    def _beat_step(self) -> None:
         self.warehouse.jobs.heartbeat()
+
+    def _recover_step(self) -> None:
+        """Fail the jobs of processes that stopped beating."""
         self.warehouse.jobs.recover()
 
     def _sample_step(self) -> None:
