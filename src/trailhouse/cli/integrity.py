@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import orjson
 
 from trailhouse.cli.common import print_json
 from trailhouse.cli.trails import call, client_command
+from trailhouse.cli.warehouse import all_rows, wait_for_job
 from trailhouse.integrity.digest import SignedDigest
 from trailhouse.integrity.verify import (
     DEFAULT_AGE,
@@ -89,26 +89,12 @@ def _verify_sql(arguments: argparse.Namespace, expect: tuple[int, str] | None) -
 
 def _sql(arguments: argparse.Namespace, project: str, sql: str) -> list[list[Any]]:
     job_id = call(arguments, "SubmitSqlJob", {"Project": project, "Sql": sql})["JobId"]
-    while True:
-        job = call(arguments, "GetSqlJob", {"JobId": job_id})["Job"]
-        if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
-            break
-        time.sleep(0.1)
+    job = wait_for_job(arguments, job_id)
     if job["Status"] != "Terminated":
         raise ValueError(f"{sql}: {job['ErrorCode']}: {job['ErrorMessage']}")
-    rows: list[list[Any]] = []
-    offset: int | None = 0
-    while offset is not None:
-        page = call(
-            arguments,
-            "GetSqlJobResult",
-            {"JobId": job_id, "Offset": str(offset), "MaxResults": "10000"},
-        )
-        rows.extend(page["Rows"])
-        offset = page["NextOffset"]
     if job["Truncated"]:
         raise ValueError(f"{sql}: more rows than the server keeps per job (sql_result_rows)")
-    return rows
+    return all_rows(arguments, job_id)[1]
 
 
 def _export(arguments: argparse.Namespace) -> int:

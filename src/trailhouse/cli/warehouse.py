@@ -103,7 +103,7 @@ def _sql(arguments: argparse.Namespace) -> int:
     )
     job_id = submitted["JobId"]
     try:
-        job = _wait(arguments, job_id)
+        job = wait_for_job(arguments, job_id)
     except KeyboardInterrupt:
         call(arguments, "CancelSqlJob", {"JobId": job_id})
         print(f"\ncancelled job {job_id}", file=sys.stderr)
@@ -114,14 +114,14 @@ def _sql(arguments: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    columns, rows = _all_rows(arguments, job_id)
+    columns, rows = all_rows(arguments, job_id)
     _print_rows(arguments.format, columns, rows)
     if arguments.format == "table":
         print(_summary(job), file=sys.stderr)
     return 0
 
 
-def _wait(arguments: argparse.Namespace, job_id: str) -> dict[str, Any]:
+def wait_for_job(arguments: argparse.Namespace, job_id: str) -> dict[str, Any]:
     """Poll the job until it ends, drawing a progress line when stderr is a terminal."""
     show = sys.stderr.isatty()
     while True:
@@ -146,7 +146,8 @@ def _progress_line(job: dict[str, Any]) -> str:
     )
 
 
-def _all_rows(arguments: argparse.Namespace, job_id: str) -> tuple[list[str], list[list[Any]]]:
+def all_rows(arguments: argparse.Namespace, job_id: str) -> tuple[list[str], list[list[Any]]]:
+    """Every row of a finished job, page by page, and its column names."""
     rows: list[list[Any]] = []
     offset = 0
     while True:
