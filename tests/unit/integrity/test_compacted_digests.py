@@ -6,19 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import orjson
+from integrity_support import REGION, deliver_demo_events, published_keys
 
-from trailhouse.demo import DemoEvents
 from trailhouse.integrity.digest import SignedDigest
 from trailhouse.integrity.digester import Digester
-from trailhouse.integrity.verify import load_public_keys, verify_folder, verify_rows
+from trailhouse.integrity.verify import verify_folder, verify_rows
 from trailhouse.runtime import open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.model import Destinations
-from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
-
-REGION = "cn-hangzhou"
 
 
 def test_digests_before_and_after_compaction_verify(tmp_path: Path) -> None:
@@ -35,23 +30,9 @@ def test_digests_before_and_after_compaction_verify(tmp_path: Path) -> None:
     )
     services = open_services(settings)
     try:
-        credentials = services.accounts.create_account()
-        account_id = credentials.account_id
-        caller = services.accounts.caller_for(credentials.access_key_id)
-        arn = f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
-        services.trails.create(
-            account_id,
-            REGION,
-            TrailSpec(name="tight-trail", destinations=Destinations(max_compute_project_arn=arn)),
-        )
-        services.start_logging(account_id, "tight-trail")
-        engine = services.delivery_engine()
-        now = int(time.time())
-        for seed in range(1, 6):  # five batches: several files in each day
-            events = DemoEvents(account_id, seed=seed).between(now - 86400, now, 120)
-            services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
-            while engine.run_once():
-                pass
+        # five batches: several files in each day
+        trail = deliver_demo_events(services, "tight-trail", batches=5, per_batch=120, days=1)
+        account_id = trail.account_id
         digester = Digester(
             settings,
             services.stores.metadata,
@@ -67,9 +48,7 @@ def test_digests_before_and_after_compaction_verify(tmp_path: Path) -> None:
         table_dir = (
             settings.warehouse_path / REGION / project_name(account_id) / "actiontrail_tight_trail"
         )
-        keys = load_public_keys(
-            orjson.dumps([k.published() for k in services.signing_keys.public_keys()])
-        )
+        keys = published_keys(services)
         signed = [
             SignedDigest.from_json(p.read_bytes())
             for p in sorted((table_dir / "_digests").glob("*"))

@@ -9,23 +9,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
 import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from integrity_support import REGION, deliver_demo_events, published_keys
 
-from trailhouse.demo import DemoEvents
 from trailhouse.integrity.digest import SignedDigest, sign
 from trailhouse.integrity.digester import Digester, read_digest_state
 from trailhouse.integrity.keys import SigningKeys
-from trailhouse.integrity.verify import PublicKey, load_public_keys, verify_folder
+from trailhouse.integrity.verify import PublicKey, verify_folder
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.model import Destinations
-from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
 
-REGION = "cn-hangzhou"
 INTERVAL = 60
 
 
@@ -49,23 +45,8 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
         environ={},
     )
     services = open_services(settings)
-    credentials = services.accounts.create_account()
-    account_id = credentials.account_id
-    caller = services.accounts.caller_for(credentials.access_key_id)
-    arn = f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
-    services.trails.create(
-        account_id,
-        REGION,
-        TrailSpec(name="proof-trail", destinations=Destinations(max_compute_project_arn=arn)),
-    )
-    trail = services.start_logging(account_id, "proof-trail")
-    engine = services.delivery_engine()
-    now = int(time.time())
-    for seed in (1, 2, 3):
-        events = DemoEvents(account_id, seed=seed).between(now - 3 * 86400, now, 200)
-        services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
-        while engine.run_once():
-            pass
+    trail = deliver_demo_events(services, "proof-trail", batches=3, per_batch=200, days=3)
+    account_id = trail.account_id
     digester = Digester(
         settings,
         services.stores.metadata,
@@ -77,11 +58,10 @@ def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
     assert digester.run_once() >= 10
     state, _ = read_digest_state(services.stores.metadata, trail)
     assert state is not None
-    exported = orjson.dumps([k.published() for k in services.signing_keys.public_keys()])
     table_dir = (
         settings.warehouse_path / REGION / project_name(account_id) / "actiontrail_proof_trail"
     )
-    yield Delivered(services, table_dir, load_public_keys(exported), (state.sequence, state.sha256))
+    yield Delivered(services, table_dir, published_keys(services), (state.sequence, state.sha256))
     services.close()
 
 

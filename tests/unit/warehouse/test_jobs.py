@@ -194,16 +194,21 @@ def test_another_live_process_keeps_its_jobs_until_it_stops_beating(tw: Warehous
 
     w = tw.warehouse
     moment = [time.time()]
-    other = SqlJobService(
-        tw.settings,
-        tw.metadata,
-        w.catalog,
-        w.quotas,
-        w.planner,
-        DuckDbEngine(tw.settings.data_dir),
-        validate=lambda plan: None,
-        clock=lambda: moment[0],
-    )  # a second process sharing the store
+
+    def another_process() -> SqlJobService:
+        """A second process sharing the store, on the test's clock."""
+        return SqlJobService(
+            tw.settings,
+            tw.metadata,
+            w.catalog,
+            w.quotas,
+            w.planner,
+            DuckDbEngine(tw.settings.data_dir),
+            validate=lambda plan: None,
+            clock=lambda: moment[0],
+        )
+
+    other = another_process()
     other.heartbeat()
     job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
     done = w.jobs.wait(root(), job.job_id, timeout=60)
@@ -213,18 +218,6 @@ def test_another_live_process_keeps_its_jobs_until_it_stops_beating(tw: Warehous
     assert w.jobs.recover() == 0  # the other process is alive: its job is left alone
     moment[0] += RUNNER_STALE_SECONDS + 1
     w.jobs.heartbeat()  # only this process beats on
-    assert (
-        SqlJobService(
-            tw.settings,
-            tw.metadata,
-            w.catalog,
-            w.quotas,
-            w.planner,
-            DuckDbEngine(tw.settings.data_dir),
-            validate=lambda plan: None,
-            clock=lambda: moment[0],
-        ).recover()
-        == 1
-    )
+    assert another_process().recover() == 1
     assert w.jobs.get(root(), "theirs").status == JobStatus.FAILED
     other.close()
