@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from alibabacloud_tea_openapi import utils_models
 from darabonba.runtime import RuntimeOptions
 
 from server_process import free_port, start_serving
+from trailhouse.client import RpcClient
 
 ACCOUNT_A = "1111222233334444"
 ACCOUNT_B = "5555666677778888"
@@ -121,6 +123,33 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
         yield Fixture(server, root, alice, other, service)
     finally:
         assert server.stop() == 0
+
+
+def run_sql_job(
+    server: Server, keys: Keys, project: str, sql: str, timeout: float = 60
+) -> tuple[dict[str, Any], list[str], list[list[Any]]]:
+    """Submit a SQL job, wait for it to end, and read every row of its result (none unless it
+    Terminated): the job, the column names and the rows."""
+    with RpcClient(server.url, keys.access_key_id, keys.access_key_secret, timeout=60) as rpc:
+        job_id = rpc.call("SubmitSqlJob", {"Project": project, "Sql": sql})["JobId"]
+        deadline = time.monotonic() + timeout
+        while True:
+            job: dict[str, Any] = rpc.call("GetSqlJob", {"JobId": job_id})["Job"]
+            if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
+                break
+            assert time.monotonic() < deadline, job
+            time.sleep(0.05)
+        columns: list[str] = []
+        rows: list[list[Any]] = []
+        offset: int | None = 0 if job["Status"] == "Terminated" else None
+        while offset is not None:
+            page = rpc.call(
+                "GetSqlJobResult", {"JobId": job_id, "Offset": str(offset), "MaxResults": "10000"}
+            )
+            columns = page["Columns"]
+            rows.extend(page["Rows"])
+            offset = page["NextOffset"]
+        return job, columns, rows
 
 
 def sdk(server: Server, keys: Keys, *, signature: str | None = None) -> Client:

@@ -17,7 +17,17 @@ from typing import Any
 
 import pytest
 from alibabacloud_actiontrail20200706 import models
-from compat_support import ACCOUNT_B, Fixture, Keys, Server, free_port, put_events, sdk, trailhouse
+from compat_support import (
+    ACCOUNT_B,
+    Fixture,
+    Keys,
+    Server,
+    free_port,
+    put_events,
+    run_sql_job,
+    sdk,
+    trailhouse,
+)
 from factory import make_event
 
 from trailhouse.client import RpcClient
@@ -35,25 +45,9 @@ def _rpc(server: Server, keys: Keys) -> RpcClient:
 
 
 def _sql(server: Server, keys: Keys, sql: str) -> list[list[Any]]:
-    with _rpc(server, keys) as rpc:
-        job_id = rpc.call("SubmitSqlJob", {"Project": project_name(keys.account_id), "Sql": sql})[
-            "JobId"
-        ]
-        while True:
-            job = rpc.call("GetSqlJob", {"JobId": job_id})["Job"]
-            if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
-                break
-            time.sleep(0.05)
-        assert job["Status"] == "Terminated", job["ErrorMessage"]
-        rows: list[list[Any]] = []
-        offset: int | None = 0
-        while offset is not None:
-            page = rpc.call(
-                "GetSqlJobResult", {"JobId": job_id, "Offset": str(offset), "MaxResults": "10000"}
-            )
-            rows.extend(page["Rows"])
-            offset = page["NextOffset"]
-        return rows
+    job, _, rows = run_sql_job(server, keys, project_name(keys.account_id), sql)
+    assert job["Status"] == "Terminated", job["ErrorMessage"]
+    return rows
 
 
 def _status(server: Server, keys: Keys, name: str) -> dict[str, Any]:

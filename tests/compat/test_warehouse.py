@@ -17,7 +17,16 @@ from typing import Any
 
 import orjson
 import pytest
-from compat_support import ACCOUNT_A, ACCOUNT_B, Fixture, Keys, Server, cli_environment, run_cli
+from compat_support import (
+    ACCOUNT_A,
+    ACCOUNT_B,
+    Fixture,
+    Keys,
+    Server,
+    cli_environment,
+    run_cli,
+    run_sql_job,
+)
 
 from trailhouse.client import RpcClient
 from trailhouse.demo import DemoEvents
@@ -79,19 +88,11 @@ def client(server: Server, keys: Keys) -> RpcClient:
 
 
 def run_sql(server: Server, keys: Keys, sql: str, project: str = PROJECT) -> dict[str, Any]:
-    """Submit, wait, and return the finished job with its rows."""
-    with client(server, keys) as rpc:
-        job_id = rpc.call("SubmitSqlJob", {"Project": project, "Sql": sql})["JobId"]
-        deadline = time.monotonic() + 60
-        while True:
-            job: dict[str, Any] = rpc.call("GetSqlJob", {"JobId": job_id})["Job"]
-            if job["Status"] in {"Terminated", "Failed", "Cancelled"}:
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        if job["Status"] == "Terminated":
-            job["Result"] = rpc.call("GetSqlJobResult", {"JobId": job_id, "MaxResults": "10000"})
-        return job
+    """Submit, wait, and return the finished job with its result's columns and rows."""
+    job, columns, rows = run_sql_job(server, keys, project, sql)
+    if job["Status"] == "Terminated":
+        job["Result"] = {"Columns": columns, "Rows": rows}
+    return job
 
 
 def refused(server: Server, keys: Keys, action: str, params: dict[str, str]) -> RequestFailed:
