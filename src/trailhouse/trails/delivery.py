@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -50,6 +49,7 @@ from trailhouse.trails.delivery_state import (
 from trailhouse.trails.destination import Destination, resolve_destination
 from trailhouse.trails.history import HistoryJob, HistoryJobService
 from trailhouse.trails.history import JobStatus as HistoryStatus
+from trailhouse.trails.lags import LagWindow
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse
@@ -86,7 +86,7 @@ class DeliveryEngine:
         self._targets: dict[tuple[str, str], Destination] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
         self._failures: dict[tuple[str, str], int] = {}
-        self._lags: dict[tuple[str, str], deque[tuple[float, int]]] = {}
+        self._lags: dict[tuple[str, str], LagWindow] = {}
         self._last_checkpoint: dict[tuple[str, str], float] = {}
 
     def run_once(self) -> int:
@@ -239,11 +239,10 @@ class DeliveryEngine:
             table=f"{target.project.name}.{target.table.name}",
         )
         # Lags as of now go in with the batch; the exact ones, after the commit, replace them.
-        lags = self._lags.get(key, deque())
-        estimate = deque(
-            (*lags, *((read_at, int(read_at * 1000) - e.accepted_ms) for e in selected))
+        lags = self._lag_window(key)
+        p50, p99, worst = lags.percentiles(
+            read_at, (int(read_at * 1000) - e.accepted_ms for e in selected)
         )
-        p50, p99, worst = _percentiles(estimate, read_at)
         new_state = replace(new_state, lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst)
         self._warehouse.writer.append(
             target.project,
@@ -258,6 +257,9 @@ class DeliveryEngine:
         self._failures.pop(key, None)
         return len(selected)
 
+    def _lag_window(self, key: tuple[str, str]) -> LagWindow:
+        return self._lags.setdefault(key, LagWindow(_LAG_WINDOW_SECONDS))
+
     def _record_lags(
         self,
         key: tuple[str, str],
@@ -268,9 +270,9 @@ class DeliveryEngine:
     ) -> None:
         """Add the batch's accepted → committed lags, measured after its commit, to the status."""
         now = self._clock()
-        lags = self._lags.setdefault(key, deque())
-        lags.extend((now, int(now * 1000) - e.accepted_ms) for e in committed)
-        p50, p99, worst = _percentiles(lags, now)
+        lags = self._lag_window(key)
+        lags.add(now, (int(now * 1000) - e.accepted_ms for e in committed))
+        p50, p99, worst = lags.percentiles(now)
         measured = replace(
             state, latest_delivery_time=int(now), lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst
         )
@@ -359,16 +361,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, OSError):
         return f"the warehouse could not be written ({exc.strerror or exc}); retrying"
     return str(exc)
-
-
-def _percentiles(lags: deque[tuple[float, int]], now: float) -> tuple[int, int, int]:
-    while lags and lags[0][0] < now - _LAG_WINDOW_SECONDS:
-        lags.popleft()
-    values = sorted(lag for _, lag in lags)
-    if not values:
-        return 0, 0, 0
-    return (
-        values[len(values) // 2],
-        values[min(len(values) - 1, int(len(values) * 0.99))],
-        values[-1],
-    )
