@@ -313,12 +313,21 @@ def _rewrite_lateral_views(tree: exp.Expr) -> None:
 
 def parse(sql: str) -> exp.Query:
     """Parse one MaxCompute SELECT statement; raise UnsupportedSql for anything else."""
+    return query_of(parse_statements(sql))
+
+
+def parse_statements(sql: str) -> list[exp.Expr]:
+    """Every statement of the text, as sqlglot reads MaxCompute; InvalidSql when it cannot."""
     try:
-        statements = [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
+        return [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
     except UnsupportedSql:
         raise
     except ParseError as exc:
         raise InvalidSql(f"cannot parse the SQL: {exc}") from exc
+
+
+def query_of(statements: list[exp.Expr]) -> exp.Query:
+    """The one SELECT statement, ready to translate; UnsupportedSql for anything else."""
     if len(statements) != 1:
         raise UnsupportedSql(f"expected one statement, got {len(statements)}")
     tree = statements[0]

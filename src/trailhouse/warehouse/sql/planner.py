@@ -20,9 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError
 from trailhouse.iam.principals import Caller
@@ -36,7 +34,12 @@ from trailhouse.warehouse.model import (
     Project,
     Table,
 )
-from trailhouse.warehouse.sql.dialect import InvalidSql, MaxCompute, UnsupportedSql, parse
+from trailhouse.warehouse.sql.dialect import (
+    InvalidSql,
+    UnsupportedSql,
+    parse_statements,
+    query_of,
+)
 from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
 from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
 from trailhouse.warehouse.sql.rewrites import (
@@ -125,9 +128,10 @@ class Planner:
             text = _COST_SQL.sub("", text, count=1)
         if not text:
             raise SqlParseError("Parse exception - the statement is empty")
-        self._refuse_writes(caller, project, text)
         try:
-            tree = parse(text)
+            statements = parse_statements(text)
+            _refuse_writes(project, statements)
+            tree = query_of(statements)
         except InvalidSql as exc:
             raise SqlParseError(f"Parse exception - {exc}") from exc
         except UnsupportedSql as exc:
@@ -173,29 +177,6 @@ class Planner:
             )
         return PlannedQuery(sql, is_cost, QueryPlan(tree, tuple(inputs)), tuple(scans), keywords)
 
-    def _refuse_writes(self, caller: Caller, project: Project, text: str) -> None:
-        try:
-            statements = sqlglot.parse(text, read=MaxCompute)
-        except (ParseError, UnsupportedSql, InvalidSql):
-            return  # parse() below reports it
-        for statement in statements:
-            if not isinstance(statement, _WRITES):
-                continue
-            target = statement.find(exp.Table)
-            name = target.name.lower() if target is not None else ""
-            owner = (target.db if target is not None and target.db else project.name).lower()
-            kind = statement.key.upper()
-            if name.startswith(PROJECT_PREFIX) or owner.startswith(PROJECT_PREFIX):
-                raise NoPermission(
-                    f"ODPS-0130013:Authorization exception - {kind} into {owner}.{name} refused: "
-                    f"a project named {PROJECT_PREFIX}* accepts table writes only from "
-                    "ActionTrail delivery, so that its audit events stay exactly as recorded"
-                )
-            raise SqlSemanticError(
-                f"Semantic analysis exception - {kind} is not supported; "
-                "trailhouse SQL runs SELECT statements only"
-            )
-
     def _resolve(
         self, caller: Caller, project: Project, tree: exp.Query
     ) -> list[tuple[exp.Table, Table]]:
@@ -220,3 +201,24 @@ class Planner:
                 readable[owner_name] = owner
             found.append((node, self._catalog.get_table(owner, name)))
         return found
+
+
+def _refuse_writes(project: Project, statements: list[exp.Expr]) -> None:
+    """NoPermission for a write into an `actiontrail_*` table, SqlSemanticError for others."""
+    for statement in statements:
+        if not isinstance(statement, _WRITES):
+            continue
+        target = statement.find(exp.Table)
+        name = target.name.lower() if target is not None else ""
+        owner = (target.db if target is not None and target.db else project.name).lower()
+        kind = statement.key.upper()
+        if name.startswith(PROJECT_PREFIX) or owner.startswith(PROJECT_PREFIX):
+            raise NoPermission(
+                f"ODPS-0130013:Authorization exception - {kind} into {owner}.{name} refused: "
+                f"a project named {PROJECT_PREFIX}* accepts table writes only from "
+                "ActionTrail delivery, so that its audit events stay exactly as recorded"
+            )
+        raise SqlSemanticError(
+            f"Semantic analysis exception - {kind} is not supported; "
+            "trailhouse SQL runs SELECT statements only"
+        )
