@@ -18,7 +18,8 @@ class Periodic:
 
     `step` returns True when it has more to do at once (it is called again without waiting).
     With `wait_first`, the first call comes after one interval instead of at start. An
-    exception from `step` is logged and the loop goes on at the next interval.
+    exception from `step` is logged and the loop goes on at the next interval. `on_stop` runs
+    once the loop has ended (a delivery worker hands its leases back there).
     """
 
     def __init__(
@@ -28,8 +29,10 @@ class Periodic:
         step: Callable[[], bool | None],
         *,
         wait_first: bool = False,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self._name = name
+        self._on_stop = on_stop
         self._interval = interval
         self._step = step
         self._wait_first = wait_first
@@ -45,6 +48,12 @@ class Periodic:
         self._stopping.set()
         if self._thread.is_alive():
             self._thread.join()
+        if self._on_stop is not None:
+            try:
+                self._on_stop()
+            except Exception:  # stopping goes on; what it would have done times out instead
+                log.exception("%s failed to stop cleanly", self._name)
+            self._on_stop = None
 
     def _run(self) -> None:
         if self._wait_first and self._stopping.wait(self._interval):

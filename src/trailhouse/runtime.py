@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trailhouse.background import Periodic
@@ -98,10 +99,16 @@ class Services:
             self.warehouse,
         )
 
-    def digester(self) -> Digester:
-        """The writer of the trails' signed digests (started by the caller)."""
+    def digester(self, owns: Callable[[Trail], bool] | None = None) -> Digester:
+        """The writer of the trails' signed digests (started by the caller); with `owns`, only
+        of the trails it accepts (a delivery worker's: those it holds the lease of)."""
         return Digester(
-            self.settings, self.stores.metadata, self.trails, self.warehouse, self.signing_keys
+            self.settings,
+            self.stores.metadata,
+            self.trails,
+            self.warehouse,
+            self.signing_keys,
+            owns=owns,
         )
 
     def background_work(self, *, serving: bool) -> list[Periodic]:
@@ -136,12 +143,14 @@ class Services:
                 ),
             ]
         if settings.delivery_enabled or not serving:
-            engine, digester = self.delivery_engine(), self.digester()
+            engine = self.delivery_engine()
+            digester = self.digester(owns=engine.leases.holds)
             work += [
                 Periodic(
                     "trailhouse-delivery",
                     settings.delivery_poll_seconds,
                     lambda: engine.run_once() > 0,
+                    on_stop=engine.close,
                 ),
                 Periodic(
                     "trailhouse-digests",

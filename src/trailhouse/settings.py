@@ -130,6 +130,11 @@ class Settings:
         "How long a trail's destination check (project, role trust, delivery policy) holds "
         "before it is made again.",
     )
+    delivery_lease_seconds: float = _setting(
+        15.0,
+        "How long a delivery worker's lease on a trail lasts unrenewed: when a worker dies, "
+        "another takes its trails within about this long.",
+    )
     digest_interval_seconds: float = _setting(
         3600.0, "Each trail's signed digest covers this long an interval (empty ones too)."
     )

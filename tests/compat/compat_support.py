@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -21,15 +22,18 @@ from darabonba.runtime import RuntimeOptions
 
 from server_process import free_port, start_serving
 from trailhouse.client import RpcClient
+from trailhouse.warehouse.model import project_name
 
 ACCOUNT_A = "1111222233334444"
 ACCOUNT_B = "5555666677778888"
+REGION = "cn-hangzhou"  # the server's default region
 
 
-def trailhouse(*arguments: str) -> dict[str, Any]:
-    """Run the trailhouse command and decode the JSON it prints."""
+def trailhouse(*arguments: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run the trailhouse command (with `env` added to the environment) and decode its JSON."""
     done = subprocess.run(
         [sys.executable, "-m", "trailhouse", *arguments],
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         check=True,
@@ -277,3 +281,47 @@ def cli_environment(server: Server, config_dir: Path, keys: Keys | None = None) 
         env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = keys.access_key_id
         env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = keys.access_key_secret
     return env
+
+
+def project_arn(account_id: str) -> str:
+    """The ARN of the account's ActionTrail project, as a trail's MaxComputeProjectArn."""
+    return f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
+
+
+def rpc_client(server: Server, keys: Keys) -> RpcClient:
+    """trailhouse's own signed client, for actions the SDK does not generate."""
+    return RpcClient(server.url, keys.access_key_id, keys.access_key_secret, timeout=60)
+
+
+def sql_rows(server: Server, keys: Keys, sql: str) -> list[list[Any]]:
+    """The rows of `sql` run in the account's ActionTrail project (which must succeed)."""
+    job, _, rows = run_sql_job(server, keys, project_name(keys.account_id), sql)
+    assert job["Status"] == "Terminated", job["ErrorMessage"]
+    return rows
+
+
+def trail_status(server: Server, keys: Keys, name: str) -> dict[str, Any]:
+    """GetTrailStatus of the account's trail."""
+    with rpc_client(server, keys) as rpc:
+        return rpc.call("GetTrailStatus", {"Name": name})
+
+
+def wait_delivered(server: Server, keys: Keys, name: str, timeout: float = 60) -> dict[str, Any]:
+    """Wait until the trail's watermark says every event accepted before now is in the table.
+
+    (Not until the backlog is 0: each status poll is itself an audit event of the account.)
+    """
+    accepted_before = time.time()
+    deadline = time.monotonic() + timeout
+    while True:
+        status = trail_status(server, keys, name)
+        if status["DeliveredUpTo"] and epoch(status["DeliveredUpTo"]) >= accepted_before:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def epoch(iso: str) -> float:
+    """`2026-11-24T11:23:45.380Z` as epoch seconds."""
+    moment = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+    return moment.timestamp()

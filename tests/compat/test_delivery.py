@@ -3,8 +3,6 @@ happy path with status and StopLogging, and exactly-once delivery while the serv
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import random
 import signal
@@ -13,7 +11,6 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from alibabacloud_actiontrail20200706 import models
@@ -23,57 +20,18 @@ from compat_support import (
     Keys,
     Server,
     free_port,
+    project_arn,
     put_events,
-    run_sql_job,
     sdk,
+    sql_rows,
     trailhouse,
+    wait_delivered,
 )
 from factory import make_event
 
-from trailhouse.client import RpcClient
 from trailhouse.warehouse.model import project_name
 
 REGION = "cn-hangzhou"
-
-
-def _project_arn(account_id: str) -> str:
-    return f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}"
-
-
-def _rpc(server: Server, keys: Keys) -> RpcClient:
-    return RpcClient(server.url, keys.access_key_id, keys.access_key_secret, timeout=60)
-
-
-def _sql(server: Server, keys: Keys, sql: str) -> list[list[Any]]:
-    job, _, rows = run_sql_job(server, keys, project_name(keys.account_id), sql)
-    assert job["Status"] == "Terminated", job["ErrorMessage"]
-    return rows
-
-
-def _status(server: Server, keys: Keys, name: str) -> dict[str, Any]:
-    with _rpc(server, keys) as rpc:
-        return rpc.call("GetTrailStatus", {"Name": name})
-
-
-def _wait_delivered(server: Server, keys: Keys, name: str, timeout: float = 60) -> dict[str, Any]:
-    """Wait until the trail's watermark says every event accepted before now is in the table.
-
-    (Not until the backlog is 0: each status poll is itself an audit event of the account.)
-    """
-    accepted_before = time.time()
-    deadline = time.monotonic() + timeout
-    while True:
-        status = _status(server, keys, name)
-        if status["DeliveredUpTo"] and _epoch(status["DeliveredUpTo"]) >= accepted_before:
-            return status
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
-
-
-def _epoch(iso: str) -> float:
-    """`2026-11-24T11:23:45.380Z` as epoch seconds."""
-    moment = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    return moment.timestamp()
 
 
 def test_sdk_trail_delivers_put_events_and_stops(running: Fixture) -> None:
@@ -81,22 +39,22 @@ def test_sdk_trail_delivers_put_events_and_stops(running: Fixture) -> None:
     client = sdk(server, keys)
     name = "sdk-delivery"
     client.create_trail(
-        models.CreateTrailRequest(name=name, max_compute_project_arn=_project_arn(ACCOUNT_B))
+        models.CreateTrailRequest(name=name, max_compute_project_arn=project_arn(ACCOUNT_B))
     )
     client.start_logging(models.StartLoggingRequest(name=name))
     events = [make_event(ACCOUNT_B, 10, eventName="CreateBucket") for _ in range(120)]
     started = time.time()
     assert put_events(client, events)["Accepted"] == 120
 
-    status = _wait_delivered(server, keys, name)
+    status = wait_delivered(server, keys, name)
     delivered_in = time.time() - started
-    rows = _sql(
+    rows = sql_rows(
         server,
         keys,
         "SELECT event_id FROM actiontrail_sdk_delivery WHERE event_name = 'CreateBucket'",
     )
     assert sorted(r[0] for r in rows) == sorted(e["eventId"] for e in events)
-    audited = _sql(
+    audited = sql_rows(
         server,
         keys,
         "SELECT COUNT(*) FROM actiontrail_sdk_delivery WHERE service_name = 'Actiontrail'",
@@ -116,7 +74,7 @@ def test_sdk_trail_delivers_put_events_and_stops(running: Fixture) -> None:
     client.stop_logging(models.StopLoggingRequest(name=name))
     assert put_events(client, [make_event(ACCOUNT_B, 5) for _ in range(10)])["Accepted"] == 10
     time.sleep(3)
-    later = _sql(
+    later = sql_rows(
         server,
         keys,
         "SELECT COUNT(*) FROM actiontrail_sdk_delivery WHERE event_name = 'DescribeInstances'",
@@ -139,7 +97,7 @@ def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
     client = sdk(server, keys)
     client.create_trail(
         models.CreateTrailRequest(
-            name="killed", max_compute_project_arn=_project_arn(keys.account_id)
+            name="killed", max_compute_project_arn=project_arn(keys.account_id)
         )
     )
     client.start_logging(models.StartLoggingRequest(name="killed"))
@@ -174,8 +132,8 @@ def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
         thread.join(timeout=30)
         server.start(env=env)
     try:
-        _wait_delivered(server, keys, "killed", timeout=120)
-        rows = _sql(
+        wait_delivered(server, keys, "killed", timeout=120)
+        rows = sql_rows(
             server,
             keys,
             "SELECT event_id, COUNT(*) FROM actiontrail_killed "
@@ -196,7 +154,7 @@ def test_a_separate_deliver_worker_delivers_for_a_server_on_postgresql(
 ) -> None:
     data_dir = tmp_path / "data"
     env = {"TRAILHOUSE_DATABASE_URL": postgres_url, "TRAILHOUSE_DELIVERY_FLUSH_SECONDS": "0.2"}
-    created = trailhouse_with_env(env, "account", "create", "--data-dir", str(data_dir))
+    created = trailhouse("account", "create", "--data-dir", str(data_dir), env=env)
     keys = Keys(created["AccountId"], created["AccessKeyId"], created["AccessKeySecret"])
     server = Server(data_dir, free_port())
     server.start("--no-delivery", env=env)
@@ -210,14 +168,14 @@ def test_a_separate_deliver_worker_delivers_for_a_server_on_postgresql(
         client = sdk(server, keys)
         client.create_trail(
             models.CreateTrailRequest(
-                name="worker-trail", max_compute_project_arn=_project_arn(keys.account_id)
+                name="worker-trail", max_compute_project_arn=project_arn(keys.account_id)
             )
         )
         client.start_logging(models.StartLoggingRequest(name="worker-trail"))
         events = [make_event(keys.account_id, 30, eventName="RunInstances") for _ in range(300)]
         assert put_events(client, events)["Accepted"] == 300
-        _wait_delivered(server, keys, "worker-trail")
-        rows = _sql(
+        wait_delivered(server, keys, "worker-trail")
+        rows = sql_rows(
             server,
             keys,
             "SELECT COUNT(DISTINCT event_id) FROM actiontrail_worker_trail "
@@ -232,19 +190,6 @@ def test_a_separate_deliver_worker_delivers_for_a_server_on_postgresql(
     assert b"delivering trails" in output
 
 
-def trailhouse_with_env(env: dict[str, str], *arguments: str) -> dict[str, Any]:
-    """Run a trailhouse command with extra environment and decode its JSON output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "trailhouse", *arguments],
-        env={**os.environ, **env},
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    answer: dict[str, Any] = json.loads(done.stdout)
-    return answer
-
-
 def test_sdk_delivery_history_job_backfills_earlier_events(running: Fixture) -> None:
     keys, server = running.other, running.server
     client = sdk(server, keys)
@@ -252,15 +197,15 @@ def test_sdk_delivery_history_job_backfills_earlier_events(running: Fixture) -> 
     assert put_events(client, earlier)["Accepted"] == 80
     name = "sdk-history"
     client.create_trail(
-        models.CreateTrailRequest(name=name, max_compute_project_arn=_project_arn(ACCOUNT_B))
+        models.CreateTrailRequest(name=name, max_compute_project_arn=project_arn(ACCOUNT_B))
     )
     client.start_logging(models.StartLoggingRequest(name=name))
     marker = (
         "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM actiontrail_sdk_history "
         "WHERE event_name = 'HistoryMarker'"
     )
-    _wait_delivered(server, keys, name)
-    assert _sql(server, keys, marker) == [[0, 0]]  # a trail records from its start
+    wait_delivered(server, keys, name)
+    assert sql_rows(server, keys, marker) == [[0, 0]]  # a trail records from its start
 
     created = client.create_delivery_history_job(
         models.CreateDeliveryHistoryJobRequest(trail_name=name, client_token="sdk-backfill")
@@ -280,7 +225,7 @@ def test_sdk_delivery_history_job_backfills_earlier_events(running: Fixture) -> 
         time.sleep(0.2)
     assert job.job_status == 2 and job.trail_name == name and job.home_region == REGION
     assert [(s.region, s.status) for s in job.status] == [(REGION, 2)]
-    assert _sql(server, keys, marker) == [[80, 80]]
+    assert sql_rows(server, keys, marker) == [[80, 80]]
     listed = client.list_delivery_history_jobs(models.ListDeliveryHistoryJobsRequest()).body
     assert created.job_id in [j.job_id for j in listed.delivery_history_jobs]
     client.delete_delivery_history_job(

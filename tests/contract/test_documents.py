@@ -95,6 +95,23 @@ def test_a_commit_with_one_stale_write_writes_nothing(stores: Stores) -> None:
     ]
 
 
+def test_a_check_only_write_fences_a_commit_and_changes_nothing(stores: Stores) -> None:
+    metadata = stores.metadata
+    metadata.commit([put("lease", 0, body(owner="a"), kind="lease")])
+    lease = metadata.get_document("lease", ACCOUNT, "lease")
+    assert lease is not None
+    metadata.commit([put("audit", 0, body(v=1)), DocumentWrite.check(lease)])
+    # The check left the lease as it was: same body, same version.
+    assert metadata.get_document("lease", ACCOUNT, "lease") == lease
+    # Once the lease moves on, a commit fenced by the old version writes nothing.
+    metadata.commit([put("lease", 1, body(owner="b"), kind="lease")])
+    with pytest.raises(VersionConflict, match=r"lease/.*expected version 1, found version 2"):
+        metadata.commit([put("audit", 1, body(v=2)), DocumentWrite.check(lease)])
+    assert metadata.get_document(TRAIL, ACCOUNT, "audit") == Document(
+        TRAIL, ACCOUNT, "audit", body(v=1), 1
+    )
+
+
 def test_creating_an_existing_document_is_refused(stores: Stores) -> None:
     metadata = stores.metadata
     metadata.commit([put("audit", 0, body(owner="first"))])

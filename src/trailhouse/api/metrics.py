@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from trailhouse.integrity.digester import read_digest_state
@@ -9,6 +10,7 @@ from trailhouse.metrics import Family, Labels, gauge, labels, render
 from trailhouse.runtime import Services
 from trailhouse.store.documents import decode
 from trailhouse.trails.delivery_state import read_state
+from trailhouse.trails.leases import live_workers, read_leases
 from trailhouse.warehouse.model import JOB_KIND, SqlJob
 
 LOG_SEQ = gauge("trailhouse_event_log_last_seq", "The newest sequence number in the event log.")
@@ -25,6 +27,8 @@ WATERMARK = gauge(
     "trailhouse_trail_delivered_up_to_seconds", "Every event accepted before this is delivered."
 )
 DIGEST = gauge("trailhouse_trail_latest_digest_sequence", "The trail's newest signed digest.")
+LEASE = gauge("trailhouse_delivery_lease", "1 for the worker holding the trail's lease now.")
+WORKERS = gauge("trailhouse_delivery_workers", "Delivery workers seen in the last lease period.")
 STORAGE = gauge("trailhouse_project_storage_bytes", "Committed bytes of a warehouse project.")
 JOBS = gauge("trailhouse_sql_jobs", "SQL jobs kept, by status.")
 
@@ -56,6 +60,7 @@ def scrape(services: Services) -> str:
         ]
         for quantile, value in (("0.5", state.lag_p50_ms), ("0.99", state.lag_p99_ms)):
             samples.append((LAG, (*trail_labels, ("quantile", quantile)), value))
+    samples += _lease_samples(services)
     catalog = services.warehouse.catalog
     for project in catalog.list_projects():
         project_labels = labels(region=project.region, project=project.name)
@@ -65,3 +70,17 @@ def scrape(services: Services) -> str:
     )
     samples += [(JOBS, labels(status=status), count) for status, count in statuses.items()]
     return render(samples)
+
+
+def _lease_samples(services: Services) -> list[tuple[Family, Labels, float]]:
+    """Which worker delivers each trail, and how many workers are alive."""
+    metadata, lease_seconds = services.stores.metadata, services.settings.delivery_lease_seconds
+    now = time.time()
+    samples: list[tuple[Family, Labels, float]] = [
+        (WORKERS, (), len(live_workers(metadata, lease_seconds, now)))
+    ]
+    for (account_id, trail), lease in sorted(read_leases(metadata).items()):
+        if lease.owner and lease.expires_ms >= now * 1000:
+            owner = labels(account=account_id, trail=trail, worker=lease.owner)
+            samples.append((LEASE, owner, 1.0))
+    return samples

@@ -77,7 +77,9 @@ class Digester:
         warehouse: Warehouse,
         keys: SigningKeys,
         clock: Callable[[], float] = time.time,
+        owns: Callable[[Trail], bool] | None = None,
     ) -> None:
+        self._owns = owns or (lambda trail: True)
         self._settings = settings
         self._metadata = metadata
         self._trails = trails
@@ -91,7 +93,7 @@ class Digester:
         # Stopped trails too: their empty intervals keep the chain fresh, so staleness means
         # deleted digests, not a stopped trail.
         for trail in self._trails.all_trails():
-            if trail.destinations.max_compute_project_arn:
+            if trail.destinations.max_compute_project_arn and self._owns(trail):
                 try:
                     made += self._digest_trail(trail)
                 except (ApiError, TerminalError, VersionConflict, OSError) as exc:

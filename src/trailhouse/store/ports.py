@@ -139,7 +139,9 @@ class DocumentWrite:
     """One write of an all-or-nothing commit.
 
     `expected_version` is 0 for "must not exist yet", else the version the writer read; `body`
-    None deletes the document.
+    None deletes the document. A `check_only` write changes nothing: it only makes the commit
+    fail unless the document is still at `expected_version` (a fencing token, such as the
+    delivery lease a worker must still hold when it commits).
     """
 
     kind: str
@@ -147,6 +149,12 @@ class DocumentWrite:
     name: str
     body: bytes | None
     expected_version: int
+    check_only: bool = False
+
+    @classmethod
+    def check(cls, document: Document) -> DocumentWrite:
+        """A write that only requires `document` to be unchanged when the commit applies."""
+        return cls(document.kind, document.scope, document.name, None, document.version, True)
 
     def conflict(self, found: int | None) -> VersionConflict:
         """The error refusing this write: its document, the version expected and the one found
@@ -208,6 +216,14 @@ class MetadataStore(abc.ABC):
         """Record a signature nonce; False when it was already used and has not expired."""
 
     @abc.abstractmethod
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        """Take one token from a token bucket shared by every process of the store.
+
+        The bucket refills at `rate` tokens per second up to `burst`, and starts full. Returns
+        0.0 when a token was taken, else the seconds until one will be there (nothing taken).
+        """
+
+    @abc.abstractmethod
     def get_document(self, kind: str, scope: str, name: str) -> Document | None:
         """The document at this address, or None."""
 
@@ -226,3 +242,9 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections; idempotent."""
+
+
+def seconds_to_token(tokens: float, updated: float, now: float, rate: float, burst: float) -> float:
+    """How long until a bucket last left with `tokens` at `updated` holds one token again."""
+    held = min(burst, tokens + max(0.0, now - updated) * rate)
+    return max(0.0, (1.0 - held) / rate) if rate > 0 else float("inf")

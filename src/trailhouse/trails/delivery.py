@@ -50,6 +50,7 @@ from trailhouse.trails.destination import Destination, resolve_destination
 from trailhouse.trails.history import HistoryJob, HistoryJobService
 from trailhouse.trails.history import JobStatus as HistoryStatus
 from trailhouse.trails.lags import LagWindow
+from trailhouse.trails.leases import DeliveryLeases
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse
@@ -73,8 +74,10 @@ class DeliveryEngine:
         organizations: OrganizationService,
         warehouse: Warehouse,
         clock: Callable[[], float] = time.time,
+        worker_id: str | None = None,
     ) -> None:
         self._history = HistoryJobService(metadata, events, trails, clock)
+        self.leases = DeliveryLeases(metadata, settings.delivery_lease_seconds, worker_id, clock)
         self._settings = settings
         self._events = events
         self._metadata = metadata
@@ -95,13 +98,27 @@ class DeliveryEngine:
         Returns the events committed, plus one for every history batch that moved its cursor
         without finding anything to deliver: zero means there was nothing to do.
         """
+        delivering = [
+            t for t in self._trails.all_trails() if t.destinations.max_compute_project_arn
+        ]
+        self.leases.refresh(delivering)
         delivered = 0
-        for trail in self._trails.all_trails():
-            if trail.destinations.max_compute_project_arn:
+        for trail in delivering:
+            if self.leases.holds(trail):
                 delivered += self._deliver(trail)
+        # A job runs where its trail is held; one whose trail is gone (or no longer delivers
+        # to MaxCompute) is failed by whichever worker meets it.
+        held = self.leases.held()
+        delivered_trails = {(t.account_id, t.name) for t in delivering}
         for job, version in self._history.running():
-            delivered += self._backfill(job, version)
+            key = (job.account_id, job.trail_name)
+            if key in held or key not in delivered_trails:
+                delivered += self._backfill(job, version)
         return delivered
+
+    def close(self) -> None:
+        """Hand this worker's leases back, so that other workers take its trails at once."""
+        self.leases.release_all()
 
     def _backfill(self, job: HistoryJob, version: int) -> int:
         """One batch of a history job: the trail's uncovered events up to the job's end."""
@@ -140,10 +157,12 @@ class DeliveryEngine:
                     chosen,
                     writer_role_arn=target.writer_role_arn,
                     source=f"{trail.account_id}-{trail.name}-history{job.job_id}",
-                    extra_writes=[self._history.write(moved, version)],
+                    extra_writes=[self._history.write(moved, version), self.leases.fence(trail)],
                 )
             else:
-                self._metadata.commit([self._history.write(moved, version)])
+                self._metadata.commit(
+                    [self._history.write(moved, version), self.leases.fence(trail)]
+                )
         except VersionConflict:
             return 0  # deleted or advanced meanwhile: read again next pass
         except (ApiError, StoreError, OSError) as exc:
@@ -250,7 +269,7 @@ class DeliveryEngine:
             selected,
             writer_role_arn=target.writer_role_arn,
             source=f"{trail.account_id}-{trail.name}",
-            extra_writes=[state_write(new_state, version)],
+            extra_writes=[state_write(new_state, version), self.leases.fence(trail)],
         )
         self._record_lags(key, trail, new_state, version + 1, selected)
         self._retry_at.pop(key, None)
@@ -277,7 +296,7 @@ class DeliveryEngine:
             state, latest_delivery_time=int(now), lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst
         )
         with contextlib.suppress(VersionConflict):  # a newer state wins; the next batch reports
-            self._metadata.commit([state_write(measured, version)])
+            self._metadata.commit([state_write(measured, version), self.leases.fence(trail)])
 
     def _advance(
         self,
@@ -306,7 +325,7 @@ class DeliveryEngine:
             error_time=0 if not error else state.error_time,
         )
         if changed != state:
-            self._metadata.commit([state_write(changed, version)])
+            self._metadata.commit([state_write(changed, version), self.leases.fence(trail)])
 
     def _record_error(self, trail: Trail, state: DeliveryState, version: int, message: str) -> None:
         if state.latest_error == message:
@@ -314,7 +333,7 @@ class DeliveryEngine:
         log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
         failed = replace(state, latest_error=message, error_time=int(self._clock()))
         with contextlib.suppress(VersionConflict):  # else recorded at the next attempt
-            self._metadata.commit([state_write(failed, version)])
+            self._metadata.commit([state_write(failed, version), self.leases.fence(trail)])
 
     def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
         """Whether the trail captures an event: whose account, Read/Write, which region."""

@@ -4,84 +4,21 @@ status; a broken destination stops that trail only and resumes once fixed."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from delivery_support import REGION, account, drain, record, start_trail, table_rows
 
 from trailhouse.demo import DemoEvents
-from trailhouse.iam.principals import Caller
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.delivery import DeliveryEngine
 from trailhouse.trails.delivery_state import read_state
-from trailhouse.trails.model import Destinations, Trail
+from trailhouse.trails.model import Destinations
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
-
-REGION = "cn-hangzhou"
-
-
-@pytest.fixture
-def services(tmp_path: Path) -> Iterator[Services]:
-    settings = Settings.load(
-        {
-            "data_dir": tmp_path / "data",
-            "delivery_flush_seconds": 0.0,
-            "delivery_retry_seconds": 0.0,  # retried at the next pass: tests need not wait
-            "delivery_session_seconds": 0.0,  # destination checked at every pass
-        },
-        environ={},
-    )
-    opened = open_services(settings)
-    yield opened
-    opened.close()
-
-
-def account(services: Services) -> tuple[str, Caller]:
-    credentials = services.accounts.create_account()
-    return credentials.account_id, services.accounts.caller_for(credentials.access_key_id)
-
-
-def record(services: Services, caller: Caller, count: int, seed: int = 1) -> list[dict[str, Any]]:
-    now = int(time.time())
-    events = list(DemoEvents(caller.account_id, seed=seed).between(now - 3 * 86400, now, count))
-    result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
-    assert not result.failed
-    return events
-
-
-def start_trail(services: Services, account_id: str, name: str, **destination: str) -> Trail:
-    destination.setdefault(
-        "max_compute_project_arn",
-        f"acs:odps:{REGION}:{account_id}:project/{project_name(account_id)}",
-    )
-    spec = TrailSpec(
-        name=name,
-        event_rw=destination.pop("event_rw", None),
-        destinations=Destinations(**destination),
-    )
-    services.trails.create(account_id, REGION, spec)
-    return services.start_logging(account_id, name)
-
-
-def table_rows(services: Services, owner: str, project: str, sql: str) -> list[list[Any]]:
-    catalog = services.warehouse.catalog
-    caller = Caller("k", "root-account", owner, "root", owner)
-    jobs = services.warehouse.jobs
-    job = jobs.submit(caller, catalog.get_project(REGION, project), sql)
-    done = jobs.wait(caller, job.job_id, timeout=60)
-    assert done.status == "Terminated", done.error_message
-    return jobs.result(caller, job.job_id, 0, 100_000).rows
-
-
-def drain(engine: DeliveryEngine) -> None:
-    for _ in range(50):
-        if engine.run_once() == 0 and engine.run_once() == 0:
-            return
 
 
 def test_a_trail_delivers_its_accounts_events_exactly_once(services: Services) -> None:

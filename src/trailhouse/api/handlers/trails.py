@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from trailhouse.api import params
@@ -9,6 +10,7 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.events.validation import format_event_time
 from trailhouse.integrity.digester import read_digest_state
 from trailhouse.trails.delivery_state import DeliveryState, read_state
+from trailhouse.trails.leases import read_lease
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 
@@ -134,8 +136,17 @@ def _delivery_progress(ctx: ActionContext, trail: Trail, delivery: DeliveryState
         "DeliveryLagMaxMs": delivery.lag_max_ms,
         "DeliveredUpTo": _millis(watermark) if watermark else "",
         "DeliveryLostEvents": delivery.lost_events,
+        "DeliveryWorker": _delivery_worker(ctx, trail),
         **_digest_status(ctx, trail),
     }
+
+
+def _delivery_worker(ctx: ActionContext, trail: Trail) -> str:
+    """The delivery worker holding the trail's lease ("" when none holds it now)."""
+    lease = read_lease(ctx.services.stores.metadata, trail)
+    if lease is None or not lease.owner or lease.expires_ms < time.time() * 1000:
+        return ""
+    return lease.owner
 
 
 def _digest_status(ctx: ActionContext, trail: Trail) -> dict[str, Any]:

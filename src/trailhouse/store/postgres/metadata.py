@@ -17,6 +17,7 @@ from trailhouse.store.ports import (
     DocumentWrite,
     MetadataStore,
     RamUser,
+    seconds_to_token,
 )
 from trailhouse.store.postgres.pool import Connection, ConnectionPool
 
@@ -27,6 +28,18 @@ _NONCE_SWEEP_SECONDS = 60.0
 _KEY_VALUES = ", ".join(["%s"] * len(ACCESS_KEY_COLUMNS.split(", ")))
 
 _DOCUMENT_COLUMNS = "kind, scope, name, body, version"
+
+# One token from a bucket, refilled since its last use: no row comes back when it is empty.
+# The row lock of the upsert serialises takes from every process.
+_TAKE_FROM_BUCKET = """
+INSERT INTO rate_buckets AS b (bucket, tokens, updated)
+VALUES (%(bucket)s, %(burst)s - 1, extract(epoch FROM clock_timestamp()))
+ON CONFLICT (bucket) DO UPDATE SET
+    tokens = LEAST(%(burst)s, b.tokens + (EXCLUDED.updated - b.updated) * %(rate)s) - 1,
+    updated = EXCLUDED.updated
+WHERE LEAST(%(burst)s, b.tokens + (EXCLUDED.updated - b.updated) * %(rate)s) >= 1
+RETURNING tokens
+"""
 
 
 class PostgresMetadataStore(MetadataStore):
@@ -122,6 +135,23 @@ class PostgresMetadataStore(MetadataStore):
                 conn.execute("DELETE FROM nonces WHERE expires_at < %s", (now,))
         return row is not None
 
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        """Take one token from the bucket; 0.0, or the seconds until one is there.
+
+        The database's clock times every process's takes, so skewed hosts share one bucket.
+        """
+        values = {"bucket": bucket, "rate": rate, "burst": burst}
+        with self._pool.connection() as conn:
+            if conn.execute(_TAKE_FROM_BUCKET, values).fetchone() is not None:
+                return 0.0
+            row = conn.execute(
+                "SELECT tokens, updated, extract(epoch FROM clock_timestamp())::float8 "
+                "FROM rate_buckets WHERE bucket = %s",
+                (bucket,),
+            ).fetchone()
+        tokens, updated, now = row
+        return seconds_to_token(tokens, updated, now, rate, burst)
+
     def get_document(self, kind: str, scope: str, name: str) -> Document | None:
         """The document at this address, or None."""
         with self._pool.connection() as conn:
@@ -184,6 +214,8 @@ def _apply(conn: Connection, write: DocumentWrite, now: int) -> None:
     found = 0 if row is None else int(row[0])
     if found != write.expected_version:
         raise write.conflict(found)
+    if write.check_only:
+        return
     if write.body is None:
         conn.execute("DELETE FROM documents WHERE kind = %s AND scope = %s AND name = %s", address)
     elif found == 0:

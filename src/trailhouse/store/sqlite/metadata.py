@@ -27,6 +27,7 @@ from trailhouse.store.ports import (
     DocumentWrite,
     MetadataStore,
     RamUser,
+    seconds_to_token,
 )
 
 _T = TypeVar("_T")
@@ -58,9 +59,24 @@ CREATE TABLE IF NOT EXISTS documents (
 
 _DOCUMENT_COLUMNS = "kind, scope, name, body, version"
 
+# Short-lived state, kept apart from the durable metadata and never migrated: nonces, and the
+# token buckets of rate limits.
 _NONCE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
 WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rate_buckets (
+    bucket TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+# One token from a bucket, refilled since its last use: no row comes back when it is empty.
+_TAKE_FROM_BUCKET = """
+INSERT INTO rate_buckets AS b (bucket, tokens, updated) VALUES (:bucket, :burst - 1, :now)
+ON CONFLICT (bucket) DO UPDATE SET
+    tokens = min(:burst, b.tokens + (excluded.updated - b.updated) * :rate) - 1,
+    updated = excluded.updated
+WHERE min(:burst, b.tokens + (excluded.updated - b.updated) * :rate) >= 1
+RETURNING tokens
 """
 
 
@@ -221,6 +237,21 @@ class SqliteMetadataStore(MetadataStore):
 
         return self._nonces.run(use)
 
+    def take_token(self, bucket: str, rate: float, burst: float) -> float:
+        """Take one token from the bucket; 0.0, or the seconds until one is there."""
+        now = time.time()
+
+        def take(conn: sqlite3.Connection) -> float:
+            values = {"bucket": bucket, "rate": rate, "burst": burst, "now": now}
+            if conn.execute(_TAKE_FROM_BUCKET, values).fetchone() is not None:
+                return 0.0
+            tokens, updated = conn.execute(
+                "SELECT tokens, updated FROM rate_buckets WHERE bucket = ?", (bucket,)
+            ).fetchone()
+            return seconds_to_token(tokens, updated, now, rate, burst)
+
+        return self._nonces.run(take)
+
     def get_document(self, kind: str, scope: str, name: str) -> Document | None:
         """The document at this address, or None."""
         row = self._one(
@@ -279,6 +310,8 @@ def _commit(conn: sqlite3.Connection, writes: Sequence[DocumentWrite], now: int)
             found = 0 if row is None else int(row[0])
             if found != write.expected_version:
                 raise write.conflict(found)
+            if write.check_only:
+                continue
             if write.body is None:
                 conn.execute(
                     "DELETE FROM documents WHERE kind = ? AND scope = ? AND name = ?", address
