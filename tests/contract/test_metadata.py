@@ -9,7 +9,7 @@ from records import ACCOUNT, OTHER_ACCOUNT
 
 from trailhouse.errors import ConflictError
 from trailhouse.settings import Settings
-from trailhouse.store import Stores, open_stores
+from trailhouse.store import Stores, open_metadata, open_stores
 from trailhouse.store.ports import AccessKey, Account, PrincipalKind, RamUser
 
 CREATED = 1740787200
@@ -112,3 +112,27 @@ def test_an_expired_nonce_is_accepted_again(stores: Stores) -> None:
     assert stores.metadata.use_nonce("expired-nonce", now - 60)
     assert stores.metadata.use_nonce("expired-nonce", now + 900)
     assert not stores.metadata.use_nonce("expired-nonce", now + 900)
+
+
+def test_a_token_bucket_allows_its_burst_then_says_how_long_to_wait(stores: Stores) -> None:
+    metadata = stores.metadata
+    assert [metadata.take_token("LookupEvents/a", 2.0, 2.0) for _ in range(2)] == [0.0, 0.0]
+    wait = metadata.take_token("LookupEvents/a", 2.0, 2.0)
+    assert 0.0 < wait <= 0.5  # one token comes back every half second
+    assert metadata.take_token("LookupEvents/b", 2.0, 2.0) == 0.0  # each bucket is its own
+    time.sleep(wait + 0.05)
+    assert metadata.take_token("LookupEvents/a", 2.0, 2.0) == 0.0
+    assert metadata.take_token("LookupEvents/a", 2.0, 2.0) > 0.0
+
+
+def test_a_token_bucket_is_shared_by_every_process_of_the_store(
+    stores: Stores, store_settings: Settings
+) -> None:
+    other = open_metadata(store_settings)  # what another process opens
+    try:
+        assert stores.metadata.take_token("shared", 1.0, 2.0) == 0.0
+        assert other.take_token("shared", 1.0, 2.0) == 0.0
+        assert stores.metadata.take_token("shared", 1.0, 2.0) > 0.0
+        assert other.take_token("shared", 1.0, 2.0) > 0.0
+    finally:
+        other.close()

@@ -65,7 +65,9 @@ class Dispatcher:
         self._services = services
         self._actions = actions
         self._audit = audit
-        self._lookup_limiter = RateLimiter(services.settings.lookup_rate_per_second, "LookupEvents")
+        self._lookup_limiter = RateLimiter(
+            services.stores.metadata, services.settings.lookup_rate_per_second, "LookupEvents"
+        )
 
     def dispatch(self, request: SignedRequest, request_id: str, origin: Origin) -> dict[str, Any]:
         """Authenticate `request`, run its action and return the response fields."""

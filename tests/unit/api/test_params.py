@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from trailhouse.api import params
 from trailhouse.api.throttle import RateLimiter
 from trailhouse.errors import InvalidParameter, MissingParameter, ThrottlingUser
+from trailhouse.settings import Settings
+from trailhouse.store import open_metadata
 
 
 @pytest.mark.parametrize(
@@ -43,15 +47,17 @@ def test_indexed_lists_are_read_in_index_order() -> None:
     ]
 
 
-def test_rate_limiter_throttles_and_says_when_to_retry() -> None:
-    limiter = RateLimiter(2, "LookupEvents")
+def test_rate_limiter_throttles_and_says_when_to_retry(tmp_path: Path) -> None:
+    metadata = open_metadata(Settings.load({"data_dir": tmp_path}, environ={}))
+    limiter = RateLimiter(metadata, 2, "LookupEvents")
     limiter.acquire("a")
     limiter.acquire("a")
-    with pytest.raises(ThrottlingUser) as throttled:
+    with pytest.raises(ThrottlingUser, match="limited to 2 calls per second per account") as no:
         limiter.acquire("a")
-    assert throttled.value.retry_after_ms > 0
+    assert 0 < no.value.retry_after_ms <= 500
     limiter.acquire("b")  # other accounts have their own bucket
-    RateLimiter(0, "off").acquire("a")
+    RateLimiter(metadata, 0, "off").acquire("a")
+    metadata.close()
 
 
 def test_unflatten_rebuilds_the_sdks_form_fields() -> None:

@@ -13,7 +13,6 @@ from trailhouse.settings import Settings
 from trailhouse.store import open_metadata, upgrade_schema
 from trailhouse.store.migrations import Migration, SchemaNeedsUpgrade, SchemaTooNew
 from trailhouse.store.postgres import schema as postgres_schema
-from trailhouse.store.postgres.pool import Connection
 from trailhouse.store.sqlite import metadata as sqlite_metadata
 
 
@@ -44,19 +43,22 @@ def test_sqlite_refuses_a_newer_schema_and_applies_its_migrations(
 
 
 @pytest.mark.postgres
-def test_postgres_waits_for_db_upgrade_and_refuses_a_newer_schema(
+def test_postgres_waits_for_db_upgrade_then_migrates_and_refuses_a_newer_schema(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = Settings.load({"database_url": postgres_url}, environ={})
-    open_metadata(settings).close()
-    step: Migration[Connection] = Migration(
-        2, "a table for the test", lambda c: c.execute("CREATE TABLE added (x INTEGER)")
-    )
-    monkeypatch.setattr(postgres_schema, "POSTGRES_MIGRATIONS", [step])
-    with pytest.raises(SchemaNeedsUpgrade, match="run `trailhouse db upgrade`"):
+    released = postgres_schema.POSTGRES_MIGRATIONS
+    monkeypatch.setattr(postgres_schema, "POSTGRES_MIGRATIONS", [])
+    open_metadata(settings).close()  # a database made by a trailhouse of schema version 1
+    monkeypatch.setattr(postgres_schema, "POSTGRES_MIGRATIONS", released)
+    with pytest.raises(SchemaNeedsUpgrade, match="version 1 and this trailhouse needs 2; run"):
         open_metadata(settings)
-    assert upgrade_schema(settings).current == 2
-    open_metadata(settings).close()  # now it opens
+    assert upgrade_schema(settings).current == 2  # the real step: shared rate-limit buckets
+    upgraded = open_metadata(settings)
+    try:
+        assert upgraded.take_token("LookupEvents/a", 1.0, 1.0) == 0.0
+    finally:
+        upgraded.close()
     monkeypatch.setattr(postgres_schema, "POSTGRES_MIGRATIONS", [])
     with pytest.raises(SchemaTooNew, match="schema version 2, newer than this trailhouse knows"):
         open_metadata(settings)

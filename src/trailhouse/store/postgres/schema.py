@@ -126,8 +126,23 @@ _MIN_TIME = -62135596800  # 0001-01-01T00:00:00Z
 _MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z
 
 
+def _add_rate_buckets(conn: Connection) -> None:
+    """Version 2: token buckets of rate limits, so every process enforces one limit."""
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS rate_buckets (
+            bucket TEXT PRIMARY KEY,
+            tokens DOUBLE PRECISION NOT NULL,
+            updated DOUBLE PRECISION NOT NULL
+        )
+        """
+    )
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
-POSTGRES_MIGRATIONS: list[Migration[Connection]] = []
+POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
+    Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
+]
 
 
 def create_schema(conn: Connection, *, upgrade: bool = False) -> int:
