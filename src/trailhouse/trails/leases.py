@@ -4,7 +4,9 @@ Every process that delivers (`trailhouse serve` with delivery on, `trailhouse de
 worker. It announces itself with a `delivery-worker` document it refreshes, and holds a
 `delivery-lease` document per trail it delivers, renewed every third of `delivery_lease_seconds`.
 A lease nobody renewed for `delivery_lease_seconds` is free: when a worker dies, the others
-take its trails within about that long. Each worker takes free leases up to its fair share
+take its trails within about that long. A worker on the same host whose process is gone (a
+restart after `kill -9`, the embedded server's usual case) is known dead at once, and its
+leases are free at once. Each worker takes free leases up to its fair share
 (the trails divided by the live workers, rounded up) and hands back what it holds beyond it,
 so that a worker that joins gets work within a few renewals.
 
@@ -130,7 +132,7 @@ class DeliveryLeases:
         self._known = keys
         self._next_refresh = now + self._lease_ms / 3000
         now_ms = int(now * 1000)
-        workers = self._announce(now_ms)
+        workers, dead = self._announce(now_ms)
         share = math.ceil(len(keys) / max(1, len(workers)))
         leases = {(d.scope, d.name): d for d in self._metadata.list_documents(LEASE_KIND)}
         self._held = {
@@ -138,7 +140,7 @@ class DeliveryLeases:
         }
         self._drop_gone(leases, keys)
         self._renew(now_ms, share)
-        self._take(leases, keys, now_ms, share)
+        self._take(leases, keys, now_ms, share, dead)
 
     def release_all(self) -> None:
         """Hand every lease back (a worker stopping cleanly), so others take them at once."""
@@ -152,8 +154,9 @@ class DeliveryLeases:
                 [DocumentWrite(WORKER_KIND, "", self.worker_id, None, worker.version)]
             )
 
-    def _announce(self, now_ms: int) -> list[Worker]:
-        """Refresh this worker's document; the live workers (this one included)."""
+    def _announce(self, now_ms: int) -> tuple[list[Worker], set[str]]:
+        """Refresh this worker's document; the live workers (this one included), and the ids
+        of workers known dead (their process on this host is gone)."""
         me = Worker(self.worker_id, socket.gethostname(), os.getpid(), self._started_ms, now_ms)
         found = {d.name: d for d in self._metadata.list_documents(WORKER_KIND)}
         mine = found.get(self.worker_id)
@@ -164,16 +167,18 @@ class DeliveryLeases:
                 )
             ]
         )
-        live = [me]
+        live, dead = [me], set()
         for name, document in found.items():
             worker = decode(Worker, document.body)
             if name == self.worker_id:
                 continue
-            if worker.seen_ms >= now_ms - self._lease_ms:
+            if worker.host == me.host and not _process_exists(worker.pid):
+                dead.add(name)
+            elif worker.seen_ms >= now_ms - self._lease_ms:
                 live.append(worker)
             elif worker.seen_ms < now_ms - _FORGET_WORKER_AFTER * self._lease_ms:
                 self._commit_quietly([DocumentWrite(WORKER_KIND, "", name, None, document.version)])
-        return live
+        return live, dead
 
     def _drop_gone(self, leases: dict[TrailKey, Document], trails: frozenset[TrailKey]) -> None:
         """Delete the leases of trails that no longer exist (any worker may)."""
@@ -203,14 +208,17 @@ class DeliveryLeases:
         trails: frozenset[TrailKey],
         now_ms: int,
         share: int,
+        dead: set[str],
     ) -> None:
-        """Take free leases (none yet, handed back, or expired) up to this worker's share."""
+        """Take free leases (none yet, handed back, expired, or a dead worker's) up to this
+        worker's share."""
         for key in sorted(trails - set(self._held), key=self._preference):
             if len(self._held) >= share:
                 return
             document = leases.get(key)
             lease = decode(Lease, document.body) if document else None
-            if lease is not None and lease.owner and lease.expires_ms > now_ms:
+            held_by_other = lease is not None and lease.owner and lease.owner not in dead
+            if held_by_other and lease is not None and lease.expires_ms > now_ms:
                 continue
             taken = self._write(
                 key,
@@ -260,3 +268,14 @@ class DeliveryLeases:
         except VersionConflict:
             return False
         return True
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this host (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True

@@ -3,15 +3,25 @@ taken over after the lease period, and a worker that lost its lease fenced out o
 
 from __future__ import annotations
 
+import subprocess
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from delivery_support import REGION, account, record, start_trail, table_rows
 
 from trailhouse.errors import VersionConflict
 from trailhouse.runtime import Services
+from trailhouse.store.documents import decode, encode
+from trailhouse.store.ports import DocumentWrite
 from trailhouse.trails.delivery import DeliveryEngine
-from trailhouse.trails.leases import DeliveryLeases, live_workers, read_leases
+from trailhouse.trails.leases import (
+    WORKER_KIND,
+    DeliveryLeases,
+    Worker,
+    live_workers,
+    read_leases,
+)
 from trailhouse.trails.model import Trail
 from trailhouse.warehouse.model import project_name
 
@@ -165,3 +175,31 @@ def test_an_engine_fenced_out_delivers_nothing_and_its_successor_delivers_once(
     )
     assert sorted(r[0] for r in rows) == sorted(e["eventId"] for e in before + after)
     assert REGION  # the trail's project is in the services' region
+
+
+def test_a_dead_local_workers_trails_are_taken_at_once(services: Services) -> None:
+    """A restart after kill -9 on the same host need not wait for the old leases to expire."""
+    trails = trails_of(services, 2)
+    clock = Clock()
+    dead_pid = _exited_pid()
+    crashed = worker(services, "crashed", clock)
+    crashed.refresh(trails)
+    _pretend_pid(services, "crashed", dead_pid)
+    restarted = worker(services, "restarted", clock)
+    restarted.refresh(trails)  # the crashed worker's leases are unexpired, but it is gone
+    assert owners(services) == {"restarted": 2}
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def _pretend_pid(services: Services, worker_id: str, pid: int) -> None:
+    """Make a worker's document name another process of this host."""
+    metadata = services.stores.metadata
+    document = metadata.get_document(WORKER_KIND, "", worker_id)
+    assert document is not None
+    moved = replace(decode(Worker, document.body), pid=pid)
+    metadata.commit([DocumentWrite(WORKER_KIND, "", worker_id, encode(moved), document.version)])

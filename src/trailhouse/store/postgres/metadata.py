@@ -149,6 +149,8 @@ class PostgresMetadataStore(MetadataStore):
                 "FROM rate_buckets WHERE bucket = %s",
                 (bucket,),
             ).fetchone()
+        if row is None:  # the bucket was just refused, so it exists; unless purged meanwhile
+            return 0.0
         tokens, updated, now = row
         return seconds_to_token(tokens, updated, now, rate, burst)
 

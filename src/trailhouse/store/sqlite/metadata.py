@@ -245,10 +245,10 @@ class SqliteMetadataStore(MetadataStore):
             values = {"bucket": bucket, "rate": rate, "burst": burst, "now": now}
             if conn.execute(_TAKE_FROM_BUCKET, values).fetchone() is not None:
                 return 0.0
-            tokens, updated = conn.execute(
+            row = conn.execute(
                 "SELECT tokens, updated FROM rate_buckets WHERE bucket = ?", (bucket,)
             ).fetchone()
-            return seconds_to_token(tokens, updated, now, rate, burst)
+            return 0.0 if row is None else seconds_to_token(row[0], row[1], now, rate, burst)
 
         return self._nonces.run(take)
 
