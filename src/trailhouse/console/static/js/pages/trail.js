@@ -101,6 +101,7 @@ function facts(trail, status, target) {
       ["Delivered up to (watermark)", when(status.DeliveredUpTo)],
       ["Lag p50 / p99 / max", status.DeliveredEvents ? `${millis(status.DeliveryLagP50Ms)} / ${millis(status.DeliveryLagP99Ms)} / ${millis(status.DeliveryLagMaxMs)}` : "—"],
       ["Checkpoint (log position)", number(status.DeliveryCheckpoint)],
+      ["Delivery worker", status.DeliveryWorker || "none holds it now"],
       ["Lost to retention", number(status.DeliveryLostEvents)],
       ["Latest signed digest", status.LatestDigestSequence ? `#${status.LatestDigestSequence}, up to ${when(status.LatestDigestEndTime)}` : "none yet"],
     );
