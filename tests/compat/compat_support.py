@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from darabonba.runtime import RuntimeOptions
 
 from server_process import free_port, start_serving
 from trailhouse.client import RpcClient
+from trailhouse.iam.signatures import sign_request_v3
 from trailhouse.warehouse.model import project_name
 
 ACCOUNT_A = "1111222233334444"
@@ -325,3 +327,36 @@ def epoch(iso: str) -> float:
     """`2026-11-24T11:23:45.380Z` as epoch seconds."""
     moment = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
     return moment.timestamp()
+
+
+def signed_raw(
+    server: Server,
+    keys: Keys,
+    *,
+    now: float | None = None,
+    nonce: str | None = None,
+    action: str = "LookupEvents",
+    tamper: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    """A V3-signed request sent raw, so that a test can choose its time and nonce, replay it,
+    or tamper with its headers: the status and body of the answer."""
+    query, headers = sign_request_v3(
+        "POST",
+        server.endpoint,
+        action,
+        "2020-07-06",
+        {"MaxResults": "1"} if action == "LookupEvents" else {},
+        b"",
+        keys.access_key_id,
+        keys.access_key_secret,
+        now=now,
+        nonce=nonce,
+    )
+    headers.update(tamper or {})
+    connection = http.client.HTTPConnection(server.endpoint, timeout=10)
+    try:
+        connection.request("POST", f"/?{query}", body=b"", headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

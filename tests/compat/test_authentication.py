@@ -2,81 +2,47 @@
 
 from __future__ import annotations
 
-import http.client
 import time
 import uuid
 
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_tea_openapi.exceptions import ClientException
-from compat_support import Fixture, Keys, sdk
-
-from trailhouse.iam.signatures import sign_request_v3
-
-
-def _raw(
-    running: Fixture,
-    keys: Keys,
-    *,
-    now: float | None = None,
-    nonce: str | None = None,
-    action: str = "LookupEvents",
-    tamper: dict[str, str] | None = None,
-) -> tuple[int, bytes]:
-    query, headers = sign_request_v3(
-        "POST",
-        running.server.endpoint,
-        action,
-        "2020-07-06",
-        {"MaxResults": "1"},
-        b"",
-        keys.access_key_id,
-        keys.access_key_secret,
-        now=now,
-        nonce=nonce,
-    )
-    headers.update(tamper or {})
-    connection = http.client.HTTPConnection(running.server.endpoint, timeout=10)
-    try:
-        connection.request("POST", f"/?{query}", body=b"", headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+from compat_support import Fixture, Keys, sdk, signed_raw
 
 
 def test_a_correctly_signed_raw_request_is_answered(running: Fixture) -> None:
-    status, body = _raw(running, running.root)
+    status, body = signed_raw(running.server, running.root)
     assert status == 200, body
 
 
 def test_a_reused_nonce_is_refused(running: Fixture) -> None:
     nonce = uuid.uuid4().hex
-    assert _raw(running, running.root, nonce=nonce)[0] == 200
-    status, body = _raw(running, running.root, nonce=nonce)
+    assert signed_raw(running.server, running.root, nonce=nonce)[0] == 200
+    status, body = signed_raw(running.server, running.root, nonce=nonce)
     assert status == 400
     assert b'"Code":"SignatureNonceUsed"' in body
 
 
 @pytest.mark.parametrize("skew", [-16 * 60, 16 * 60])
 def test_clock_skew_over_15_minutes_is_refused(running: Fixture, skew: int) -> None:
-    status, body = _raw(running, running.root, now=time.time() + skew)
+    status, body = signed_raw(running.server, running.root, now=time.time() + skew)
     assert status == 400
     assert b'"Code":"InvalidTimeStamp.Expired"' in body
 
 
 def test_clock_skew_under_15_minutes_is_fine(running: Fixture) -> None:
-    assert _raw(running, running.root, now=time.time() - 14 * 60)[0] == 200
+    assert signed_raw(running.server, running.root, now=time.time() - 14 * 60)[0] == 200
 
 
 def test_a_missing_authorization_header_is_incomplete(running: Fixture) -> None:
-    status, body = _raw(running, running.root, tamper={"Authorization": ""})
+    status, body = signed_raw(running.server, running.root, tamper={"Authorization": ""})
     assert status == 400
     assert b'"Code":"IncompleteSignature"' in body
 
 
 def test_an_unknown_action_is_not_found(running: Fixture) -> None:
-    status, body = _raw(running, running.root, action="LaunchRockets")
+    status, body = signed_raw(running.server, running.root, action="LaunchRockets")
     assert status == 404
     assert b'"Code":"InvalidAction.NotFound"' in body
 

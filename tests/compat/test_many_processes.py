@@ -3,7 +3,6 @@ a nonce, a rate limit, a console session and a SQL job issued by one hold on the
 
 from __future__ import annotations
 
-import http.client
 import re
 import time
 import uuid
@@ -15,10 +14,17 @@ import httpx
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_tea_openapi.exceptions import ThrottlingException
-from compat_support import Keys, Server, free_port, put_events, rpc_client, sdk, trailhouse
+from compat_support import (
+    Keys,
+    Server,
+    free_port,
+    put_events,
+    rpc_client,
+    sdk,
+    signed_raw,
+    trailhouse,
+)
 from factory import make_event
-
-from trailhouse.iam.signatures import sign_request_v3
 
 LOOKUP_RATE = 1  # call per second per account: a burst of one
 _CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
@@ -93,7 +99,10 @@ def test_a_next_token_from_one_process_pages_on_the_other(pair: Pair) -> None:
 @pytest.mark.postgres
 def test_a_nonce_used_on_one_process_is_refused_by_the_other(pair: Pair) -> None:
     nonce = uuid.uuid4().hex
-    answers = [_signed_call(server, pair.keys, nonce) for server in (pair.first, pair.second)]
+    answers = [
+        signed_raw(server, pair.keys, nonce=nonce, action="DescribeTrails")
+        for server in (pair.first, pair.second)
+    ]
     assert answers[0][0] == 200, answers[0]
     assert answers[1][0] == 400 and b'"Code":"SignatureNonceUsed"' in answers[1][1]
 
@@ -150,28 +159,6 @@ def test_a_sql_job_submitted_on_one_process_is_read_on_the_other(pair: Pair) -> 
         assert job["Status"] == "Terminated", job
         page = second.call("GetSqlJobResult", {"JobId": job_id, "Offset": "0"})
     assert page["Rows"] == [[2]]
-
-
-def _signed_call(server: Server, keys: Keys, nonce: str) -> tuple[int, bytes]:
-    """A V3-signed DescribeTrails with a chosen nonce, sent raw so that it can be replayed."""
-    query, headers = sign_request_v3(
-        "POST",
-        server.endpoint,
-        "DescribeTrails",
-        "2020-07-06",
-        {},
-        b"",
-        keys.access_key_id,
-        keys.access_key_secret,
-        nonce=nonce,
-    )
-    connection = http.client.HTTPConnection(server.endpoint, timeout=10)
-    try:
-        connection.request("POST", f"/?{query}", body=b"", headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def _csrf(page: str) -> str:
