@@ -26,6 +26,7 @@ from trailhouse.errors import (
     JobCancelled,
     JobNotFound,
     NoPermission,
+    ProjectNotFound,
     QuotaExceeded,
     SqlSemanticError,
 )
@@ -247,12 +248,17 @@ class SqlJobService:
             for d in self._metadata.list_documents(JOB_KIND, caller.account_id)
         ]
         mine = access.member_name(caller)
-        visible = [
-            j
-            for j in jobs
-            if (not project or j.project == project)
-            and (j.submitted_by == mine or self._manages(caller, j))
-        ]
+        manages: dict[tuple[str, str], bool] = {}  # a project is read once, not once per job
+
+        def may_see(job: SqlJob) -> bool:
+            if job.submitted_by == mine:
+                return True
+            where = (job.region, job.project)
+            if where not in manages:
+                manages[where] = self._manages(caller, job)
+            return manages[where]
+
+        visible = [j for j in jobs if (not project or j.project == project) and may_see(j)]
         return sorted(visible, key=lambda j: j.submitted_at, reverse=True)[:limit]
 
     def jobs_billed_to(self, account_id: str) -> list[SqlJob]:
@@ -274,7 +280,7 @@ class SqlJobService:
     def _manages(self, caller: Caller, job: SqlJob) -> bool:
         try:
             project = self._catalog.get_project(job.region, job.project)
-        except Exception:
+        except ProjectNotFound:  # deleted since: only its submitter still sees the job
             return False
         return access.may(caller, project, Privilege.MANAGE)
 
