@@ -86,7 +86,7 @@ def read_lease(metadata: MetadataStore, trail: Trail) -> Lease | None:
 def live_workers(metadata: MetadataStore, lease_seconds: float, now: float) -> list[Worker]:
     """The workers that refreshed their document within the last lease period."""
     workers = (decode(Worker, d.body) for d in metadata.list_documents(WORKER_KIND))
-    return [w for w in workers if w.seen_ms >= (now - lease_seconds) * 1000]
+    return [w for w in workers if w.seen_ms > (now - lease_seconds) * 1000]
 
 
 class DeliveryLeases:
@@ -107,6 +107,9 @@ class DeliveryLeases:
         self._held: dict[TrailKey, Document] = {}
         self._known: frozenset[TrailKey] = frozenset()
         self._next_refresh = 0.0
+        # When the next lease held by another worker runs out, as of the last listing: a
+        # look then (a listing, no writes) catches a dead worker's trails as they come free.
+        self._next_expiry = math.inf
 
     def holds(self, trail: Trail) -> bool:
         """Whether this worker delivers `trail` (as of the last refresh)."""
@@ -124,10 +127,14 @@ class DeliveryLeases:
         return DocumentWrite.check(document)
 
     def refresh(self, trails: Iterable[Trail]) -> None:
-        """Renew, take and hand back leases; cheap unless a renewal is due or trails changed."""
+        """Renew, take and hand back leases; cheap unless a renewal is due, trails changed, or
+        another worker's lease may have run out."""
         keys = frozenset((t.account_id, t.name) for t in trails)
         now = self._clock()
-        if now < self._next_refresh and keys == self._known:
+        due = now >= self._next_refresh or keys != self._known
+        if not due and now >= self._next_expiry:
+            due = self._some_lease_free(now)
+        if not due:
             return
         self._known = keys
         self._next_refresh = now + self._lease_ms / 3000
@@ -135,12 +142,35 @@ class DeliveryLeases:
         workers, dead = self._announce(now_ms)
         share = math.ceil(len(keys) / max(1, len(workers)))
         leases = {(d.scope, d.name): d for d in self._metadata.list_documents(LEASE_KIND)}
+        self._watch_expiries(leases.values(), now)
         self._held = {
             k: d for k, d in leases.items() if decode(Lease, d.body).owner == self.worker_id
         }
         self._drop_gone(leases, keys)
         self._renew(now_ms, share)
         self._take(leases, keys, now_ms, share, dead)
+
+    def _some_lease_free(self, now: float) -> bool:
+        """Whether another worker's lease has run out or was handed back (one listing)."""
+        leases = self._metadata.list_documents(LEASE_KIND)
+        self._watch_expiries(leases, now)
+        for document in leases:
+            lease = decode(Lease, document.body)
+            if lease.owner != self.worker_id and (
+                not lease.owner or lease.expires_ms <= now * 1000
+            ):
+                return True
+        return False
+
+    def _watch_expiries(self, leases: Iterable[Document], now: float) -> None:
+        """Remember when the first lease held by another worker runs out: now, while one is
+        free and untaken (another worker may be about to take it, or this one may need to)."""
+        expiries = [
+            max(now, lease.expires_ms / 1000) if lease.owner else now
+            for lease in (decode(Lease, d.body) for d in leases)
+            if lease.owner != self.worker_id
+        ]
+        self._next_expiry = min(expiries, default=math.inf)
 
     def release_all(self) -> None:
         """Hand every lease back (a worker stopping cleanly), so others take them at once."""
@@ -174,7 +204,7 @@ class DeliveryLeases:
                 continue
             if worker.host == me.host and not _process_exists(worker.pid):
                 dead.add(name)
-            elif worker.seen_ms >= now_ms - self._lease_ms:
+            elif worker.seen_ms > now_ms - self._lease_ms:  # its leases have not run out
                 live.append(worker)
             elif worker.seen_ms < now_ms - _FORGET_WORKER_AFTER * self._lease_ms:
                 self._commit_quietly([DocumentWrite(WORKER_KIND, "", name, None, document.version)])

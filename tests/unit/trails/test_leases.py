@@ -88,13 +88,38 @@ def test_a_dead_workers_trails_are_taken_within_the_lease_period(services: Servi
     assert owners(services) == {"alive": 2, "doomed": 2}
     died_at = clock.now
     doomed_trails = doomed.held()
+    runs_out = max(
+        lease.expires_ms / 1000
+        for lease in read_leases(services.stores.metadata).values()
+        if lease.owner == "doomed"
+    )
     # "doomed" stops renewing. Its leases hold until they expire, then "alive" takes them.
     while owners(services) != {"alive": 4}:
         clock.now += 0.5
         alive.refresh(trails)
         assert clock.now - died_at <= LEASE_SECONDS, "the dead worker's trails were not taken"
-    assert clock.now - died_at > LEASE_SECONDS * 2 / 3  # not before its leases could expire
+    assert runs_out <= clock.now <= runs_out + 0.5  # not before its leases ran out, nor long after
     assert doomed_trails <= alive.held()
+
+
+def test_survivors_take_a_dead_workers_trails_as_its_leases_run_out(services: Services) -> None:
+    """Not at their next renewal: each survivor looks when a lease it saw is due to run out."""
+    trails = trails_of(services, 6)
+    clock = Clock()
+    workers = [worker(services, name, clock) for name in ("a", "b", "victim")]
+    for _ in range(40):  # 20 s of passes every half second: spread, two each
+        clock.now += 0.5
+        for leases in workers:
+            leases.refresh(trails)
+    assert owners(services) == {"a": 2, "b": 2, "victim": 2}
+    leases_now = read_leases(services.stores.metadata).values()
+    runs_out = max(lease.expires_ms for lease in leases_now if lease.owner == "victim")
+    while owners(services).get("victim"):
+        clock.now += 0.5
+        for leases in workers[:2]:
+            leases.refresh(trails)
+        assert clock.now * 1000 <= runs_out + 500, "a survivor waited past the lease's end"
+    assert owners(services) == {"a": 3, "b": 3}
 
 
 def test_a_worker_that_lost_its_lease_cannot_commit(services: Services) -> None:
