@@ -11,6 +11,12 @@ of this process. Where sqlglot's Spark generator differs from the MaxCompute mea
 format letters, DATEADD/DATEDIFF units, JSON paths, WEEKDAY, `/` and division by zero), the tree
 is rewritten first.
 
+On a cluster (`spark://`, or a Connect server with executors elsewhere) the executors read the
+Parquet files by the paths this process sees: the warehouse folder must be on storage mounted at
+the same path on every host. The executors need the same Spark version, not Python: every plan is
+plain Spark SQL. Spark settings other than the master (driver address, cores, memory) come from
+Spark's own `spark-defaults.conf` in `SPARK_CONF_DIR`; see docs/spark.md.
+
 The session is shared, so a job's quota (threads, memory) is not applied to it: Spark's own
 configuration (`local[N]`, the driver's and executors' memory) bounds every job together.
 """
@@ -18,7 +24,9 @@ configuration (`local[N]`, the driver's and executors' memory) bounds every job 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -343,10 +351,12 @@ class SparkEngine:
 
     def __init__(self, master: str, work_dir: Path, conf: Mapping[str, str] | None = None) -> None:
         self._master = master
-        self._work_dir = work_dir
+        # Absolute: the log configuration is passed to the JVM as a file URI.
+        self._work_dir = work_dir.absolute()
         self._conf = dict(conf or {})
         self._lock = threading.Lock()
         self._spark: Any = None
+        self._connect_progress = _ConnectProgress()
         self._constants = DuckDbEngine(work_dir / "constants-spill")
 
     @property
@@ -369,10 +379,18 @@ class SparkEngine:
         if self.is_connect:
             builder = builder.remote(self._master)
         else:
-            builder = builder.master(self._master).appName("trailhouse")
+            builder = builder.master(self._master).appName(_app_name())
             for key, value in self._classic_conf().items():
                 builder = builder.config(key, value)
-        spark = builder.getOrCreate()
+        spark: Any = builder.getOrCreate()  # classic or Connect: the same calls below
+        if self.is_connect:
+            spark.registerProgressHandler(self._connect_progress)
+        elif spark.sparkContext.master != self._master:
+            # getOrCreate hands back a session this process already runs, whatever the master.
+            raise RuntimeError(
+                f"this process already runs Spark on {spark.sparkContext.master}, "
+                f"not on {self._master}"
+            )
         for key, value in self._session_conf().items():
             spark.conf.set(key, value)
         return spark
@@ -392,7 +410,14 @@ class SparkEngine:
         self._work_dir.mkdir(parents=True, exist_ok=True)
         log_config = self._work_dir / "log4j2.properties"
         log_config.write_text(_LOG4J2, encoding="utf-8")
-        java_options = f"-Dlog4j2.configurationFile={log_config.as_uri()} -Duser.timezone=UTC"
+        # The log configuration is a file on this host: executors on a cluster have their own
+        # disks (and their logs stay with their worker), so only the driver is pointed at it.
+        java_options = {
+            "spark.driver.extraJavaOptions": (
+                f"-Dlog4j2.configurationFile={log_config.as_uri()} -Duser.timezone=UTC"
+            ),
+            "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        }
         conf = {
             "spark.ui.enabled": "false",
             "spark.eventLog.enabled": "false",
@@ -406,8 +431,8 @@ class SparkEngine:
             conf["spark.driver.bindAddress"] = "127.0.0.1"
             conf["spark.driver.host"] = "127.0.0.1"
         conf.update(self._conf)
-        for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
-            conf[key] = f"{java_options} {conf.get(key, '')}".strip()
+        for key, options in java_options.items():
+            conf[key] = f"{options} {conf.get(key, '')}".strip()
         return conf
 
     def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
@@ -455,15 +480,18 @@ class SparkEngine:
         from pyspark.sql.types import StringType, StructField, StructType
 
         schema = StructType([StructField(name, StringType()) for name in VIEW_COLUMNS])
-        base = table.files[0].parent.parent  # <table>/ds=YYYYMMDD/part-*.parquet
+        # Absolute: a Spark Connect server would resolve `--data-dir ./x` against its own cwd.
+        files = [path.absolute() for path in table.files]
+        base = files[0].parent.parent  # <table>/ds=YYYYMMDD/part-*.parquet
         reader = spark.read.schema(schema).option("basePath", str(base))
-        return reader.parquet(*(str(path) for path in table.files)).select(*VIEW_COLUMNS)
+        return reader.parquet(*(str(path) for path in files)).select(*VIEW_COLUMNS)
 
     @contextmanager
     def _cancellable(self, spark: Any, job: str, control: JobControl) -> Iterator[None]:
         """Tag the jobs this thread starts so `control.cancel()` interrupts them."""
         if self.is_connect:
             spark.addTag(job)
+            self._connect_progress.follow(control)
 
             def interrupt() -> None:
                 spark.interruptTag(job)
@@ -488,6 +516,7 @@ class SparkEngine:
             control.on_cancel.remove(interrupt)
             if self.is_connect:
                 spark.removeTag(job)
+                self._connect_progress.follow(None)
             else:
                 for key in _JOB_GROUP_PROPERTIES:
                     spark.sparkContext.setLocalProperty(key, None)
@@ -514,7 +543,8 @@ def _progress_watcher(
             # A job started after cancel() ran is not in the cancelled group: cancel again.
             interrupt()
         elif classic:
-            control.progress = _progress(spark, job)
+            # A query may start another Spark job (its total grows): never go back.
+            control.progress = max(control.progress, _progress(spark, job))
 
     return Periodic("spark-progress", _PROGRESS_EVERY, step, wait_first=True)
 
@@ -531,6 +561,35 @@ def _progress(spark: Any, job: str) -> float:
                 done += stage.numCompletedTasks
                 total += stage.numTasks
     return min(done / total, 0.99) if total else 0.0
+
+
+class _ConnectProgress:
+    """Spark Connect reports the stages of an operation to the thread that runs it: each thread
+    copies the share of tasks done into the job control it follows (at most 0.99 while it runs)."""
+
+    def __init__(self) -> None:
+        self._following = threading.local()
+
+    def follow(self, control: JobControl | None) -> None:
+        """Copy this thread's progress into `control` from now on (None: stop)."""
+        self._following.control = control
+
+    def __call__(
+        self, stages: Any, inflight_tasks: int, operation_id: str | None, done: bool
+    ) -> None:
+        control: JobControl | None = getattr(self._following, "control", None)
+        if control is None or done or not stages:
+            return
+        total = sum(stage.num_tasks for stage in stages)
+        if total:
+            finished = sum(stage.num_completed_tasks for stage in stages)
+            # A job runs a few operations (the views, the query): never go back.
+            control.progress = max(control.progress, min(finished / total, 0.99))
+
+
+def _app_name() -> str:
+    """The application's name on the cluster: which trailhouse process it is."""
+    return f"trailhouse {socket.gethostname()} pid {os.getpid()}"
 
 
 def _quiet_pyspark_query_logs() -> None:
