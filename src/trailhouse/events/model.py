@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+import msgspec
+
 
 class LookupKey(enum.Enum):
     """The LookupEvents attributes, valued by their wire names."""
@@ -48,9 +50,13 @@ class EventRecord:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class LoggedEvent:
-    """An event as the log holds it: its place in the sequence and when it was accepted."""
+class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
+    """An event as the log holds it: its place in the sequence and when it was accepted.
+
+    A msgspec Struct rather than a dataclass: delivery and backfill make millions of them, and
+    a Struct is made several times faster and, holding no containers, is never tracked by the
+    garbage collector.
+    """
 
     seq: int
     account_id: str

@@ -22,11 +22,8 @@ CHECKPOINT = "test-checkpoint"
 
 def main(data_dir: str, events_file: str, batch_size: int) -> None:
     tw = open_test_warehouse(Path(data_dir))
-    events = [
-        LoggedEvent(**orjson.loads(line)) for line in Path(events_file).read_bytes().splitlines()
-    ]
-    for event in events:
-        object.__setattr__(event, "body", event.body.encode())  # type: ignore[attr-defined]
+    rows = [orjson.loads(line) for line in Path(events_file).read_bytes().splitlines()]
+    events = [LoggedEvent(**{**row, "body": row["body"].encode()}) for row in rows]
     while True:
         found = tw.metadata.get_document(CHECKPOINT, ACCOUNT, TRAIL)
         done = orjson.loads(found.body)["seq"] if found else 0

@@ -5,10 +5,10 @@ from __future__ import annotations
 import calendar
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pytest
 from builders import WarehouseFixture, logged_events, open_test_warehouse, root
 
@@ -94,7 +94,8 @@ def test_a_batch_committed_during_compaction_stays_beside_the_merged_file(
     assert stats.files >= 5
     noon = calendar.timegm(time.strptime(stats.ds, "%Y%m%d")) + 12 * 3600
     late = [  # a batch of the same day, committed while the partition is compacted
-        replace(e, event_time=noon) for e in logged_events(50, first_seq=10_000, seed=9)
+        msgspec.structs.replace(e, event_time=noon)
+        for e in logged_events(50, first_seq=10_000, seed=9)
     ]
 
     class Racing(Compactor):

@@ -51,6 +51,10 @@ class Codecs:
 
     def decompress(self, dict_id: int, body: bytes) -> bytes:
         """The plain body of `body`, compressed with dictionary `dict_id`."""
+        return self.decompressor(dict_id).decompress(body)
+
+    def decompressor(self, dict_id: int) -> zstandard.ZstdDecompressor:
+        """This thread's decompressor for bodies compressed with dictionary `dict_id`."""
         decompressors: dict[int, zstandard.ZstdDecompressor] = self._cache("decompressors")
         decompressor = decompressors.get(dict_id)
         if decompressor is None:
@@ -59,7 +63,7 @@ class Codecs:
             else:
                 decompressor = zstandard.ZstdDecompressor(dict_data=self._dicts[dict_id])
             decompressors[dict_id] = decompressor
-        return decompressor.decompress(body)
+        return decompressor
 
     def train(self, samples: list[bytes]) -> int:
         """Train a dictionary on `samples`, store it durably and use it from now on."""

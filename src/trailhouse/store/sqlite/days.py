@@ -105,34 +105,28 @@ class DayFiles:
     def index(self, day: int, records: Sequence[LogRecord]) -> int:
         """Add `records` (all of `day`) to its file in one transaction; count the new ones."""
         conn = self._writer(day)
-        events = []
-        resources = []
-        for r in records:
-            account, event_id, name, service, rw, user, key, types, names = r.fields
-            events.append(
-                (
-                    r.seq,
-                    account,
-                    event_id,
-                    r.event_time,
-                    r.accepted_ms,
-                    name,
-                    service,
-                    rw,
-                    user or None,
-                    key or None,
-                    r.dict_id,
-                    r.body,
-                )
+        # Rows are made as SQLite takes them: none outlives its insert (no garbage to collect).
+        events = (
+            (
+                r.seq,
+                r.account_id,
+                r.event_id,
+                r.event_time,
+                r.accepted_ms,
+                r.event_name,
+                r.service_name,
+                r.event_rw,
+                r.user_name or None,
+                r.access_key_id or None,
+                r.dict_id,
+                r.body,
             )
-            for value in split_values(types):
-                resources.append((account, RESOURCE_TYPE, value, r.event_time, r.seq))
-            for value in split_values(names):
-                resources.append((account, RESOURCE_NAME, value, r.event_time, r.seq))
+            for r in records
+        )
         conn.execute("BEGIN")
         try:
             inserted = conn.executemany(_INSERT_EVENT, events).rowcount
-            conn.executemany(_INSERT_RESOURCE, resources)
+            conn.executemany(_INSERT_RESOURCE, _resource_rows(records))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -268,6 +262,17 @@ class DayFiles:
                 closing.extend(self._idle.popitem(last=False)[1])
         for stale in closing:
             stale.close()
+
+
+def _resource_rows(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, int, int]]:
+    """The `resources` rows of `records`: one per resource type and per resource name."""
+    for r in records:
+        if r.resource_types:
+            for value in split_values(r.resource_types):
+                yield (r.account_id, RESOURCE_TYPE, value, r.event_time, r.seq)
+        if r.resource_names:
+            for value in split_values(r.resource_names):
+                yield (r.account_id, RESOURCE_NAME, value, r.event_time, r.seq)
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:

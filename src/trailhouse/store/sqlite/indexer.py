@@ -124,8 +124,9 @@ class Indexer:
         if not records:
             return
         by_day: dict[int, list[LogRecord]] = {}
+        purged_upto = self._state.purged_upto
         for record in records:
-            if not self._state.hidden(record.seq, record.event_time):
+            if record.seq > purged_upto or not self._state.hidden(record.seq, record.event_time):
                 by_day.setdefault(day_of(record.event_time), []).append(record)
         with self.lock:
             for day, day_records in by_day.items():

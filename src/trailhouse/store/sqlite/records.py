@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+
+import msgspec
 
 from trailhouse.events.model import EventRecord
 
 FRAME = struct.Struct("<II")
 HEAD = struct.Struct("<QqqII")  # seq, event_time, accepted_ms, dict_id, fields length
+_FRAMED_HEAD = struct.Struct("<IIQqqII")  # FRAME then HEAD, unpacked at once
 _FIELD_SEPARATOR = "\x1f"
 _VALUE_SEPARATOR = "\x1e"
 _MAX_PAYLOAD = 64 * 1024 * 1024
+_FIELDS = 9  # what `encode_fields` writes
 
 
-@dataclass(frozen=True, slots=True)
-class Prepared:
+class Prepared(msgspec.Struct, frozen=True, gc=False):
     """An event made ready for the log outside the writer thread: fields and compressed body."""
 
     account_id: str
@@ -33,30 +35,44 @@ class Prepared:
     body: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class LogRecord:
-    """An event as one frame of the log holds it (body still compressed)."""
+class LogRecord(msgspec.Struct, frozen=True, gc=False):
+    """An event as one frame of the log holds it: the indexed fields, the body still compressed.
+
+    Optional fields are "" when absent; resource types and names stay joined (`split_values`).
+    Untracked by the garbage collector: the indexer goes through millions of them.
+    """
 
     seq: int
     event_time: int
     accepted_ms: int
     dict_id: int
-    fields: tuple[str, ...]
+    account_id: str
+    event_id: str
+    event_name: str
+    service_name: str
+    event_rw: str
+    user_name: str
+    access_key_id: str
+    resource_types: str
+    resource_names: str
     body: bytes
 
-    @property
-    def account_id(self) -> str:
-        """The account the event belongs to."""
-        return self.fields[0]
 
-    @property
-    def event_id(self) -> str:
-        """The event's id, unique within its account."""
-        return self.fields[1]
+class EventFrame(msgspec.Struct, frozen=True, gc=False):
+    """What delivery reads of a record: no indexed field beyond the account and event id, and
+    the body still compressed. Untracked by the garbage collector: a backfill reads millions."""
+
+    seq: int
+    event_time: int
+    accepted_ms: int
+    dict_id: int
+    account_id: str
+    event_id: str
+    body: bytes
 
 
 def encode_fields(record: EventRecord) -> bytes:
-    """The indexed fields of `record`, in the order `IndexRow` reads them."""
+    """The indexed fields of `record`, in the order `LogRecord` holds them."""
     return _FIELD_SEPARATOR.join(
         (
             record.account_id,
@@ -70,6 +86,16 @@ def encode_fields(record: EventRecord) -> bytes:
             _VALUE_SEPARATOR.join(record.resource_names),
         )
     ).encode()
+
+
+def _regrouped(fields: list[str]) -> list[str]:
+    """The fields of a record whose values hold the separator themselves (nothing forbids it
+    in an event): the event id takes what lies between the account and the last seven; exact
+    when only the id held it. The frame passed its checksum, so it is not corrupt."""
+    if len(fields) < _FIELDS:
+        return fields + [""] * (_FIELDS - len(fields))
+    tail = len(fields) - (_FIELDS - 2)
+    return [fields[0], _FIELD_SEPARATOR.join(fields[1:tail]), *fields[tail:]]
 
 
 def split_values(joined: str) -> list[str]:
@@ -89,25 +115,97 @@ def encode(event: Prepared, seq: int, accepted_ms: int) -> bytes:
     return FRAME.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def decode(buffer: bytes | memoryview, offset: int, end: int) -> tuple[LogRecord, int] | None:
+def decode(buffer: bytes, offset: int) -> tuple[LogRecord, int] | None:
     """The record framed at `offset` and the offset after it; None if torn or corrupt there."""
-    if end - offset < FRAME.size:
-        return None
-    length, crc = FRAME.unpack_from(buffer, offset)
-    start = offset + FRAME.size
-    stop = start + length
-    if length < HEAD.size or length > _MAX_PAYLOAD or stop > end:
-        return None
-    payload = bytes(buffer[start:stop])
-    if zlib.crc32(payload) != crc:
-        return None
-    seq, event_time, accepted_ms, dict_id, fields_length = HEAD.unpack_from(payload, 0)
-    fields_end = HEAD.size + fields_length
-    if fields_end > length:
-        return None
-    try:
-        fields = tuple(payload[HEAD.size : fields_end].decode().split(_FIELD_SEPARATOR))
-    except UnicodeDecodeError:
-        return None
-    body = payload[fields_end:]
-    return LogRecord(seq, event_time, accepted_ms, dict_id, fields, body), stop
+    found: list[LogRecord] = []
+    stop = scan_records(buffer, 0, 1, found, offset)
+    return (found[0], stop) if found else None
+
+
+def scan_events(buffer: bytes, after: int, limit: int, found: list[EventFrame]) -> int:
+    """Add the records framed in `buffer` with seq above `after` to `found` (up to `limit` in
+    all); return the offset after the last whole, sound frame read.
+
+    The light twin of `decode` for readers that need no indexed field beyond the account and
+    event id: one unpack per frame and no `LogRecord`. It stops early, like `decode`, at a frame
+    cut short by the end of `buffer` or failing its checksum; the caller tells which.
+    """
+    unpack = _FRAMED_HEAD.unpack_from
+    crc32 = zlib.crc32
+    add = found.append
+    head_end = FRAME.size + HEAD.size
+    end = len(buffer)
+    offset = 0
+    while len(found) < limit and end - offset >= head_end:
+        length, crc, seq, event_time, accepted_ms, dict_id, fields_length = unpack(buffer, offset)
+        start = offset + FRAME.size
+        stop = start + length
+        fields_start = offset + head_end
+        fields_end = fields_start + fields_length
+        if stop > end or not HEAD.size <= length <= _MAX_PAYLOAD or fields_end > stop:
+            break
+        if crc32(buffer[start:stop]) != crc:
+            break
+        if seq > after:
+            try:
+                account_id, event_id, _ = (
+                    buffer[fields_start:fields_end].decode().split(_FIELD_SEPARATOR, 2)
+                )
+            except (UnicodeDecodeError, ValueError):
+                break
+            body = buffer[fields_end:stop]
+            add(EventFrame(seq, event_time, accepted_ms, dict_id, account_id, event_id, body))
+        offset = stop
+    return offset
+
+
+def scan_records(
+    buffer: bytes, after: int, limit: int, found: list[LogRecord], start: int = 0
+) -> int:
+    """Like `scan_events` (from offset `start`), with every indexed field of each record: what
+    the indexer needs."""
+    unpack = _FRAMED_HEAD.unpack_from
+    crc32 = zlib.crc32
+    add = found.append
+    head_end = FRAME.size + HEAD.size
+    end = len(buffer)
+    offset = start
+    while len(found) < limit and end - offset >= head_end:
+        length, crc, seq, event_time, accepted_ms, dict_id, fields_length = unpack(buffer, offset)
+        start = offset + FRAME.size
+        stop = start + length
+        fields_start = offset + head_end
+        fields_end = fields_start + fields_length
+        if stop > end or not HEAD.size <= length <= _MAX_PAYLOAD or fields_end > stop:
+            break
+        if crc32(buffer[start:stop]) != crc:
+            break
+        if seq > after:
+            try:
+                fields = buffer[fields_start:fields_end].decode().split(_FIELD_SEPARATOR)
+            except UnicodeDecodeError:
+                break
+            if len(fields) != _FIELDS:
+                fields = _regrouped(fields)
+            account, event_id, name, service, rw, user, key, types, names = fields
+            body = buffer[fields_end:stop]
+            add(
+                LogRecord(
+                    seq,
+                    event_time,
+                    accepted_ms,
+                    dict_id,
+                    account,
+                    event_id,
+                    name,
+                    service,
+                    rw,
+                    user,
+                    key,
+                    types,
+                    names,
+                    body,
+                )
+            )
+        offset = stop
+    return offset

@@ -12,15 +12,28 @@ import bisect
 import json
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
-from trailhouse.store.sqlite.records import LogRecord, decode
+from trailhouse.store.sqlite.records import (
+    FRAME,
+    EventFrame,
+    LogRecord,
+    decode,
+    scan_events,
+    scan_records,
+)
 
 SEGMENT_BYTES = 64 * 1024 * 1024
 _MARK_EVERY = 256
 _READ_CHUNK = 1024 * 1024
 _SUFFIX = ".log"
+
+_Found = TypeVar("_Found")
+# Adds the records of a buffer above a seq to a list, up to a limit; returns the bytes read.
+_Scan = Callable[[bytes, int, int, list[_Found]], int]
 
 
 @dataclass(slots=True)
@@ -100,6 +113,17 @@ class SegmentFiles:
 
     def read(self, after: int, limit: int) -> list[LogRecord]:
         """Up to `limit` committed records with seq above `after`, in seq order."""
+        found: list[LogRecord] = []
+        self._read(after, limit, scan_records, found)
+        return found
+
+    def read_events(self, after: int, limit: int) -> list[EventFrame]:
+        """Like `read`, with only what delivery needs of each record (see `scan_events`)."""
+        found: list[EventFrame] = []
+        self._read(after, limit, scan_events, found)
+        return found
+
+    def _read(self, after: int, limit: int, scan: _Scan[_Found], found: list[_Found]) -> None:
         with self._lock:
             firsts = [segment.first_seq for segment in self._segments]
             index = max(bisect.bisect_right(firsts, after + 1) - 1, 0)
@@ -107,12 +131,10 @@ class SegmentFiles:
                 (segment, segment.size, segment.start_offset(after + 1))
                 for segment in self._segments[index:]
             ]
-        found: list[LogRecord] = []
         for segment, size, start in chosen:
             if len(found) >= limit:
                 break
-            found.extend(_read_segment(segment.path, start, size, after, limit - len(found)))
-        return found
+            _read_segment(segment.path, start, size, after, limit, scan, found)
 
     def drop_older(self, older_than: int, upto_seq: int) -> int:
         """Delete sealed segments whose events are all before `older_than`; count them."""
@@ -155,37 +177,33 @@ class SegmentFiles:
         return self._directory / f"{first_seq:020d}{_SUFFIX}"
 
 
-def _read_segment(path: Path, start: int, size: int, after: int, limit: int) -> list[LogRecord]:
+def _read_segment(
+    path: Path,
+    start: int,
+    size: int,
+    after: int,
+    limit: int,
+    scan: _Scan[_Found],
+    found: list[_Found],
+) -> None:
+    """Add the segment's records with seq above `after`, from offset `start`, to `found`."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:  # purged while we looked
-        return []
-    found: list[LogRecord] = []
+        return
     try:
         offset = start
         while offset < size and len(found) < limit:
             chunk = os.pread(fd, min(size - offset, _READ_CHUNK), offset)
-            position = 0
-            while len(found) < limit:
-                decoded = decode(chunk, position, len(chunk))
-                if decoded is None:
-                    break
-                record, position = decoded
-                if record.seq > after:
-                    found.append(record)
-            if position == 0:  # a frame larger than one chunk
-                chunk_size = int.from_bytes(chunk[:4], "little") + 8
-                chunk = os.pread(fd, chunk_size, offset)
-                decoded = decode(chunk, 0, len(chunk))
-                if decoded is None:
+            position = scan(chunk, after, limit, found)
+            if position == 0 and len(found) < limit:  # a frame larger than one chunk
+                frame_size = int.from_bytes(chunk[:4], "little") + FRAME.size
+                position = scan(os.pread(fd, frame_size, offset), after, limit, found)
+                if position == 0:
                     raise OSError(f"event log segment {path} is corrupt at offset {offset}")
-                record, position = decoded
-                if record.seq > after:
-                    found.append(record)
             offset += position
     finally:
         os.close(fd)
-    return found
 
 
 def _scan(path: Path, *, truncate: bool) -> _Segment:
@@ -195,7 +213,7 @@ def _scan(path: Path, *, truncate: bool) -> _Segment:
     offset = 0
     expected = segment.first_seq
     while True:
-        decoded = decode(data, offset, len(data))
+        decoded = decode(data, offset)
         if decoded is None or decoded[0].seq != expected:
             break
         record, end = decoded

@@ -33,6 +33,11 @@ class LogState:
         """The seq up to which the index was durably built when last saved."""
         return self._indexed_seq
 
+    @property
+    def purged_upto(self) -> int:
+        """The highest seq a purge rule covers: no event after it is ever hidden (0: none)."""
+        return max((upto for _, upto in self._purges), default=0)
+
     def hidden(self, seq: int, event_time: int) -> bool:
         """True when a purge removed the event `seq` of this time."""
         return any(seq <= upto and event_time < cutoff for cutoff, upto in self._purges)

@@ -122,33 +122,34 @@ class GroupCommitWriter:
 
     def _commit(self, group: list[_Request]) -> None:
         seen: set[Key] = set()
-        candidates: list[tuple[_Request, int, Prepared]] = []
+        candidates: list[tuple[_Request, int, Prepared, Key]] = []
+        pending = self._pending
         for request in group:
             request.results = [False] * len(request.events)
             for index, event in enumerate(request.events):
                 key = (event.account_id, event.event_id)
                 # The pending set first, the day file after: the indexer adds an event to its
                 # day file before dropping it from the set, so one of the two always has it.
-                if key in seen or self._pending.contains(key):
+                if key in seen or pending.contains(key):
                     continue
                 seen.add(key)
-                candidates.append((request, index, event))
-        stored = self._already_indexed([event for _, _, event in candidates])
-        fresh = [c for c in candidates if (c[2].account_id, c[2].event_id) not in stored]
+                candidates.append((request, index, event, key))
+        stored = self._already_indexed([event for _, _, event, _ in candidates])
+        fresh = [c for c in candidates if c[3] not in stored] if stored else candidates
         if not fresh:
             return
         first = self._segments.last_seq + 1
         accepted_ms = int(time.time() * 1000)
-        frames = [encode(event, first + n, accepted_ms) for n, (_, _, event) in enumerate(fresh)]
+        frames = [encode(event, first + n, accepted_ms) for n, (_, _, event, _) in enumerate(fresh)]
         seqs = list(range(first, first + len(fresh)))
-        keys = [(event.account_id, event.event_id) for _, _, event in fresh]
+        keys = [key for _, _, _, key in fresh]
         self._pending.add(keys)
         try:
-            self._segments.append(frames, seqs, [event.event_time for _, _, event in fresh])
+            self._segments.append(frames, seqs, [event.event_time for _, _, event, _ in fresh])
         except BaseException:
             self._pending.discard(keys)
             raise
-        for request, index, _ in fresh:
+        for request, index, _, _ in fresh:
             request.results[index] = True
         self._on_commit(seqs[-1])
 
