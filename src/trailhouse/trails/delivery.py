@@ -130,16 +130,22 @@ class DeliveryEngine:
             return 0
         state, _ = read_state(self._metadata, trail)
         cursor = skip_covered(job.cursor_seq, state.covered)
-        events = [
-            e
-            for e in self._events.read_after(cursor, self._settings.delivery_batch_events)
-            if e.seq <= job.upto_seq
-        ]
+        # Never past the job's end: what lies beyond is the live delivery's (a purged stretch
+        # in the range lets a read of `limit` events reach beyond it).
+        limit = min(self._settings.delivery_batch_events, job.upto_seq - cursor)
+        events = self._events.read_after(cursor, limit) if limit > 0 else []
+        if events and events[-1].seq > job.upto_seq:
+            events = [e for e in events if e.seq <= job.upto_seq]
         if not events:
             self._history.finish(job, version, trail)
             return 0
         selects = self._selector(trail)
-        chosen = [e for e in events if selects(e) and not is_covered(state.covered, e.seq)]
+        # Coverage is checked per event only where a covered range meets this batch.
+        first, last = events[0].seq, events[-1].seq
+        overlapping = tuple((a, u) for a, u in state.covered if a < last and u >= first)
+        chosen = [e for e in events if selects(e)]
+        if overlapping:
+            chosen = [e for e in chosen if not is_covered(overlapping, e.seq)]
         now = int(self._clock())
         moved = replace(
             job,
