@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo serve test test-fast lint typecheck check bench bench-warehouse bench-verify bench-delivery clean
+.PHONY: help demo serve test test-fast lint typecheck check bench bench-warehouse bench-verify bench-delivery bench-backfill bench-scale clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -48,6 +48,12 @@ bench-warehouse: $(STAMP)  ## run the warehouse benchmark: appends and audit que
 
 bench-delivery: $(STAMP)  ## run the delivery benchmark: lag at 5,000 events/s (2-3 minutes)
 	$(BIN)/python bench/delivery.py
+
+bench-backfill: $(STAMP)  ## run the backfill benchmark: a history job over 10M events beside the raw writer
+	$(BIN)/python bench/backfill.py
+
+bench-scale: $(STAMP)  ## run the scale benchmark: PutEvents on 1-3 servers on PostgreSQL, failover (~5 min)
+	$(BIN)/python bench/scale.py
 
 bench-verify: $(STAMP)  ## verify a kept warehouse-bench table beside sha256sum (TABLE=path)
 	$(BIN)/python bench/verify.py $(TABLE)
