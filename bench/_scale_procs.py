@@ -15,8 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from _servers import SERVER_ENV, Credentials, python
+from _servers import SERVER_ENV, Credentials, python, wait_healthy
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -182,20 +180,6 @@ class Cluster:
 def _signal_group(process: subprocess.Popen[Any], number: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, number)
-
-
-def wait_healthy(process: subprocess.Popen[Any], port: int, log_path: Path) -> None:
-    """Wait until the server on `port` answers /health (two minutes at most)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise RuntimeError(f"server did not answer on port {port} within 120 s; see {log_path}")
 
 
 def can_unshare() -> bool:

@@ -47,16 +47,25 @@ def start_server(
     log = log_path.open("wb")
     env = {**os.environ, **SERVER_ENV, "TRAILHOUSE_DATABASE_URL": database_url}
     process = subprocess.Popen(list(command), stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_healthy(process, port, log_path)
+    except RuntimeError:
+        stop(process)
+        raise
+    return process
+
+
+def wait_healthy(process: subprocess.Popen[Any], port: int, log_path: Path) -> None:
+    """Wait until the server on `port` answers /health (two minutes at most)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}; see {log_path}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                return process
+                return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             time.sleep(0.2)
-    stop(process)
     raise RuntimeError(f"server did not answer on port {port} within 120 s; see {log_path}")
 
 
