@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 
 from trailhouse.errors import VersionConflict
@@ -154,13 +154,8 @@ class DeliveryLeases:
         """Whether another worker's lease has run out or was handed back (one listing)."""
         leases = self._metadata.list_documents(LEASE_KIND)
         self._watch_expiries(leases, now)
-        for document in leases:
-            lease = decode(Lease, document.body)
-            if lease.owner != self.worker_id and (
-                not lease.owner or lease.expires_ms <= now * 1000
-            ):
-                return True
-        return False
+        others = (decode(Lease, d.body) for d in leases)
+        return any(_free(lease, now * 1000) for lease in others if lease.owner != self.worker_id)
 
     def _watch_expiries(self, leases: Iterable[Document], now: float) -> None:
         """Remember when the first lease held by another worker runs out: now, while one is
@@ -247,8 +242,7 @@ class DeliveryLeases:
                 return
             document = leases.get(key)
             lease = decode(Lease, document.body) if document else None
-            held_by_other = lease is not None and lease.owner and lease.owner not in dead
-            if held_by_other and lease is not None and lease.expires_ms > now_ms:
+            if lease is not None and not _free(lease, now_ms, dead):
                 continue
             taken = self._write(
                 key,
@@ -298,6 +292,11 @@ class DeliveryLeases:
         except VersionConflict:
             return False
         return True
+
+
+def _free(lease: Lease, now_ms: float, dead: Collection[str] = ()) -> bool:
+    """Whether a lease may be taken: handed back, run out, or held by a worker known dead."""
+    return not lease.owner or lease.owner in dead or lease.expires_ms <= now_ms
 
 
 def _process_exists(pid: int) -> bool:
