@@ -36,7 +36,7 @@ from trailhouse.iam.roles import (
     RoleService,
 )
 from trailhouse.settings import Settings
-from trailhouse.store.ports import EventLog, MetadataStore
+from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.delivery_state import (
     DeliveryState,
     begin_session,
@@ -275,7 +275,7 @@ class DeliveryEngine:
             selected,
             writer_role_arn=target.writer_role_arn,
             source=f"{trail.account_id}-{trail.name}",
-            extra_writes=[state_write(new_state, version), self.leases.fence(trail)],
+            extra_writes=self._state_writes(trail, new_state, version),
         )
         self._record_lags(key, trail, new_state, version + 1, selected)
         self._retry_at.pop(key, None)
@@ -302,7 +302,7 @@ class DeliveryEngine:
             state, latest_delivery_time=int(now), lag_p50_ms=p50, lag_p99_ms=p99, lag_max_ms=worst
         )
         with contextlib.suppress(VersionConflict):  # a newer state wins; the next batch reports
-            self._metadata.commit([state_write(measured, version), self.leases.fence(trail)])
+            self._commit_state(trail, measured, version)
 
     def _advance(
         self,
@@ -331,7 +331,7 @@ class DeliveryEngine:
             error_time=0 if not error else state.error_time,
         )
         if changed != state:
-            self._metadata.commit([state_write(changed, version), self.leases.fence(trail)])
+            self._commit_state(trail, changed, version)
 
     def _record_error(self, trail: Trail, state: DeliveryState, version: int, message: str) -> None:
         if state.latest_error == message:
@@ -339,7 +339,17 @@ class DeliveryEngine:
         log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
         failed = replace(state, latest_error=message, error_time=int(self._clock()))
         with contextlib.suppress(VersionConflict):  # else recorded at the next attempt
-            self._metadata.commit([state_write(failed, version), self.leases.fence(trail)])
+            self._commit_state(trail, failed, version)
+
+    def _state_writes(
+        self, trail: Trail, state: DeliveryState, version: int
+    ) -> list[DocumentWrite]:
+        """The trail's new state over `version`, fenced by this worker's lease."""
+        return [state_write(state, version), self.leases.fence(trail)]
+
+    def _commit_state(self, trail: Trail, state: DeliveryState, version: int) -> None:
+        """Store the trail's new state alone; VersionConflict when it or the lease moved on."""
+        self._metadata.commit(self._state_writes(trail, state, version))
 
     def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
         """Whether the trail captures an event: whose account, Read/Write, which region."""
