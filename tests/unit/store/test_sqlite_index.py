@@ -13,8 +13,10 @@ import pytest
 
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite import segments
+from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.event_log import SqliteEventLog
 from trailhouse.store.sqlite.lookup import _statement
+from trailhouse.store.sqlite.records import LogRecord
 
 ACCOUNT = "1234567890123456"
 BASE_TIME = 1740787200  # 2025-03-01T00:00:00Z
@@ -221,3 +223,44 @@ def test_every_lookup_is_served_by_an_index_in_order(
     conn.close()
     assert index in plan.split(" | ")[0], plan
     assert "TEMP B-TREE" not in plan, plan
+
+
+def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
+    tmp_path: Path,
+) -> None:
+    days = DayFiles(tmp_path / "days")
+    day = day_of(BASE_TIME)
+
+    def logged(seq: int, event_id: str) -> LogRecord:
+        return LogRecord(
+            seq=seq,
+            event_time=BASE_TIME + seq,
+            accepted_ms=0,
+            dict_id=0,
+            account_id=ACCOUNT,
+            event_id=event_id,
+            event_name="DescribeThings",
+            service_name="Ecs",
+            event_rw="Read",
+            user_name="" if seq % 2 else "alice",
+            access_key_id="",
+            resource_types="ACS::X::A",
+            resource_names=f"res-{seq}",
+            body=b"{}",
+        )
+
+    first = [logged(seq, f"EV-{seq}") for seq in range(1, 2_501)]  # 3 statements: 1000+1000+500
+    try:
+        assert days.index(day, first) == 2_500
+        # Indexed again after a restart: nothing new.
+        assert days.index(day, first[1_990:2_010]) == 0
+        assert days.index(day, [*first[-3:], logged(2_501, "EV-new")]) == 1
+        assert days.count(day) == 2_501
+        with days.reading(day) as conn:
+            assert conn is not None
+            resources = conn.execute("SELECT count(*), max(seq) FROM resources").fetchone()
+            users = conn.execute("SELECT count(*) FROM events WHERE user_name IS NULL").fetchone()
+        assert resources == (2 * 2_501, 2_501)
+        assert users == (1_251,)
+    finally:
+        days.close()
