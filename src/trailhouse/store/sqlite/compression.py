@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import zstandard
 
@@ -47,7 +47,15 @@ class Codecs:
         """`bodies` compressed with the current dictionary, and that dictionary's id."""
         dict_id = self._current
         compressor = self._compressor(dict_id)
-        return dict_id, [compressor.compress(body) for body in bodies]
+        if len(bodies) < 2:
+            return dict_id, [compressor.compress(body) for body in bodies]
+        # One call for the whole batch, not one per body: each call lets go of the GIL and must
+        # wait to take it back, up to 5 ms while another thread runs Python. Per body, that
+        # wait made a batch of 100 take ~90 ms under load instead of ~0.3 ms (same bytes out).
+        compressed = compressor.multi_compress_to_buffer(
+            cast("list[bytes | bytearray | memoryview]", bodies)
+        )
+        return dict_id, [compressed[n].tobytes() for n in range(len(compressed))]
 
     def decompress(self, dict_id: int, body: bytes) -> bytes:
         """The plain body of `body`, compressed with dictionary `dict_id`."""
