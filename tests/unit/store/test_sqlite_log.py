@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from trailhouse.errors import StoreUnavailable
+from trailhouse.errors import StoreError, StoreUnavailable
 from trailhouse.events.model import EventRecord
 from trailhouse.store.sqlite import segments
 from trailhouse.store.sqlite.event_log import SqliteEventLog
@@ -176,3 +176,32 @@ def test_duplicates_are_found_before_and_after_indexing(
     reopened = open_log()
     assert reopened.append([record("A"), record("C"), record("D")]) == [False, False, True]
     assert [event.event_id for event in reopened.read_after(0, 10)] == ["A", "B", "C", "D"]
+
+
+def test_a_failed_fsync_fails_its_callers_and_the_log_goes_on_without_a_gap(
+    open_log: Callable[..., SqliteEventLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_fdatasync = os.fdatasync
+    failures = [OSError(5, "Input/output error")]
+
+    def failing_once(fd: int) -> None:
+        if failures:
+            raise failures.pop()
+        real_fdatasync(fd)
+
+    monkeypatch.setattr(os, "fdatasync", failing_once)
+    log = open_log()
+    lost = [record(f"lost-{n}") for n in range(3)]
+    with pytest.raises(StoreError, match="Input/output error"):
+        log.append(lost)
+    # Not durable, so not a duplicate: the retry stores them, numbered from 1.
+    assert log.append(lost) == [True, True, True]
+    assert log.append([record("after")]) == [True]
+    assert [(e.seq, e.event_id) for e in log.read_after(0, 10)] == [
+        (1, "lost-0"),
+        (2, "lost-1"),
+        (3, "lost-2"),
+        (4, "after"),
+    ]
+    log.close()
+    assert open_log().last_seq() == 4
