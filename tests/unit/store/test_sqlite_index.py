@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import time
@@ -12,8 +13,14 @@ import orjson
 import pytest
 
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
-from trailhouse.store.sqlite import segments
-from trailhouse.store.sqlite.days import DayFiles, day_of
+from trailhouse.store.sqlite import indexer, segments
+from trailhouse.store.sqlite.days import (
+    INDEX_FORMAT,
+    DayFiles,
+    day_of,
+    id_hash,
+    known_ids_sql,
+)
 from trailhouse.store.sqlite.event_log import SqliteEventLog
 from trailhouse.store.sqlite.lookup import _statement
 from trailhouse.store.sqlite.records import LogRecord
@@ -110,6 +117,55 @@ def test_an_index_lost_midway_is_rebuilt_after_restart(
     assert everything(reopened, (LookupKey.USER, "user3")) == by_user
     assert reopened.stats().events == 401
     assert reopened.stats().indexed_seq == 401
+
+
+def test_an_index_of_an_older_format_is_built_again_from_the_log_when_opened(
+    open_log: Callable[..., SqliteEventLog], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = open_log()
+    records = [record(n) for n in range(300)]
+    log.append(records)
+    assert log.catch_up()
+    expected = everything(log)
+    log.close()
+    # A store of format 1: state.json without a format, day files in the old layout.
+    state = tmp_path / "events" / "state.json"
+    saved = json.loads(state.read_text())
+    del saved["index_format"]
+    state.write_text(json.dumps(saved))
+    days_dir = tmp_path / "events" / "days"
+    for path in days_dir.glob("*.sqlite"):
+        path.unlink()
+        with sqlite3.connect(path) as old:
+            old.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, account TEXT)")
+        old.close()
+    monkeypatch.setattr(indexer, "_INDEX_FIRST_ABOVE", 100)
+
+    reopened = open_log()
+    # Built while opening, before the first lookup, and not waiting in PendingKeys.
+    assert everything(reopened) == expected
+    assert everything(reopened, (LookupKey.USER, "user3")) == [
+        r.event_id for r in reversed(records) if r.user_name == "user3"
+    ]
+    assert reopened.append([records[7]]) == [False]
+    assert json.loads(state.read_text())["index_format"] == INDEX_FORMAT
+
+
+def test_event_ids_that_share_a_hash_are_told_apart(
+    open_log: Callable[..., SqliteEventLog],
+) -> None:
+    assert id_hash("plumless") == id_hash("buckeroo")  # a known CRC-32 collision
+    log = open_log()
+    first = dataclasses.replace(record(1), event_id="plumless")
+    second = dataclasses.replace(record(2), event_id="buckeroo")
+    assert log.append([first]) == [True]
+    assert log.catch_up()
+    # Indexed, "plumless" shares its hash with "buckeroo": that is no duplicate, a retry is.
+    assert log.append([second, first]) == [True, False]
+    assert log.catch_up()
+    assert everything(log, (LookupKey.EVENT_ID, "buckeroo")) == ["buckeroo"]
+    assert everything(log, (LookupKey.EVENT_ID, "plumless")) == ["plumless"]
+    assert everything(log, (LookupKey.EVENT_ID, "plumless"), (LookupKey.USER, "user2")) == []
 
 
 def test_bodies_before_and_after_the_dictionary_read_back(
@@ -222,7 +278,25 @@ def test_every_lookup_is_served_by_an_index_in_order(
         )
     conn.close()
     assert index in plan.split(" | ")[0], plan
-    assert "TEMP B-TREE" not in plan, plan
+    # The id's hash finds one event, or the few that share its hash: sorting those costs nothing.
+    if index != "events_id":
+        assert "TEMP B-TREE" not in plan, plan
+
+
+def test_the_duplicate_check_finds_ids_by_their_hash_not_by_scanning_the_account(
+    open_log: Callable[..., SqliteEventLog], tmp_path: Path
+) -> None:
+    log = open_log()
+    log.append([record(n) for n in range(20)])
+    assert log.catch_up()
+    (path,) = (tmp_path / "events" / "days").glob("*.sqlite")
+    with sqlite3.connect(path) as conn:
+        plan = " | ".join(
+            row[3]
+            for row in conn.execute(f"EXPLAIN QUERY PLAN {known_ids_sql(3)}", [1, 2, 3, ACCOUNT])
+        )
+    conn.close()
+    assert plan.startswith("SEARCH events USING INDEX events_id (id_hash=?)"), plan
 
 
 def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(

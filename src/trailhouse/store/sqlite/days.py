@@ -15,6 +15,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,14 +25,20 @@ from trailhouse.store.sqlite.records import LogRecord, split_values
 RESOURCE_TYPE = 1
 RESOURCE_NAME = 2
 
+# Strings that repeat (accounts, event names, services, users, keys, Read/Write) are stored as
+# ids into `names`, and the event id is found through a 32-bit hash of it: index entries shrink
+# from ~60 bytes to ~12. Measured here on a day file growing from 500k to 700k events, that
+# halved SQLite's CPU per indexed event (24.7 → 13.0 µs) and shrank the file by 40%.
+# Uniqueness per (account, event id) is the writer's check (`PendingKeys` and the day files).
 _SCHEMA = """
+CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY, account TEXT NOT NULL, event_id TEXT NOT NULL,
-    event_time INTEGER NOT NULL, accepted_ms INTEGER NOT NULL, event_name TEXT NOT NULL,
-    service_name TEXT NOT NULL, event_rw TEXT NOT NULL, user_name TEXT, access_key_id TEXT,
-    dict_id INTEGER NOT NULL, body BLOB NOT NULL
+    seq INTEGER PRIMARY KEY, account INTEGER NOT NULL, event_id TEXT NOT NULL,
+    id_hash INTEGER NOT NULL, event_time INTEGER NOT NULL, accepted_ms INTEGER NOT NULL,
+    event_name INTEGER NOT NULL, service_name INTEGER NOT NULL, event_rw INTEGER NOT NULL,
+    user_name INTEGER, access_key_id INTEGER, dict_id INTEGER NOT NULL, body BLOB NOT NULL
 );
-CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events (event_id, account);
+CREATE INDEX IF NOT EXISTS events_id ON events (id_hash);
 CREATE INDEX IF NOT EXISTS events_time ON events (account, event_time);
 CREATE INDEX IF NOT EXISTS events_name ON events (account, event_name, event_time);
 CREATE INDEX IF NOT EXISTS events_service ON events (account, service_name, event_time);
@@ -40,14 +47,20 @@ CREATE INDEX IF NOT EXISTS events_user ON events (account, user_name, event_time
 CREATE INDEX IF NOT EXISTS events_key ON events (account, access_key_id, event_time)
     WHERE access_key_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS resources (
-    account TEXT NOT NULL, kind INTEGER NOT NULL, value TEXT NOT NULL,
+    account INTEGER NOT NULL, kind INTEGER NOT NULL, value TEXT NOT NULL,
     event_time INTEGER NOT NULL, seq INTEGER NOT NULL,
     PRIMARY KEY (account, kind, value, event_time, seq)
 ) WITHOUT ROWID;
 """
+# The layout above, as `state.json` records it: a store indexed in another layout is re-indexed
+# from its log when opened (1: strings and event ids stored whole in every index).
+INDEX_FORMAT = 2
+# SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
+NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
-# Rows per INSERT statement: 1,000 rows of `events` bind 12,000 values (SQLite allows 32,766).
+# Rows per INSERT statement: 1,000 rows of `events` bind 13,000 values (SQLite allows 32,766).
 _ROWS_PER_INSERT = 1000
+_IDS_PER_SELECT = 500
 _IDLE_READERS_PER_DAY = 4
 _READER_DAYS = 64
 _SUFFIX = ".sqlite"
@@ -62,6 +75,12 @@ def _day_number(days_since_epoch: int) -> int:
 def day_of(event_time: int) -> int:
     """The UTC day of a time, as the number YYYYMMDD."""
     return _day_number(event_time // 86400)
+
+
+def id_hash(event_id: str) -> int:
+    """The key of an event id in the `events_id` index: its CRC-32, as a signed 32-bit int
+    (stored in 4 bytes). Ids that share a hash are told apart by `event_id` itself."""
+    return zlib.crc32(event_id.encode()) - 0x8000_0000
 
 
 def day_start(day: int) -> int:
@@ -91,6 +110,7 @@ class DayFiles:
             int(path.stem) for path in directory.glob("*" + _SUFFIX) if path.stem.isdigit()
         }
         self._writers: dict[int, sqlite3.Connection] = {}
+        self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
 
@@ -106,30 +126,47 @@ class DayFiles:
     def index(self, day: int, records: Sequence[LogRecord]) -> int:
         """Add `records` (all of `day`) to its file in one transaction; count the new ones."""
         conn = self._writer(day)
+        names = self._names[day]
+        added: list[tuple[int, str]] = []
+
+        def name_id(value: str) -> int:
+            found = names.get(value)
+            if found is None:
+                found = names[value] = len(names) + 1
+                added.append((found, value))
+            return found
+
         events = [
             (
                 r.seq,
-                r.account_id,
+                name_id(r.account_id),
                 r.event_id,
+                id_hash(r.event_id),
                 r.event_time,
                 r.accepted_ms,
-                r.event_name,
-                r.service_name,
-                r.event_rw,
-                r.user_name or None,
-                r.access_key_id or None,
+                name_id(r.event_name),
+                name_id(r.service_name),
+                name_id(r.event_rw),
+                name_id(r.user_name) if r.user_name else None,
+                name_id(r.access_key_id) if r.access_key_id else None,
                 r.dict_id,
                 r.body,
             )
             for r in records
         ]
+        resources = [
+            (name_id(a), kind, value, t, seq) for a, kind, value, t, seq in _resources(records)
+        ]
         conn.execute("BEGIN")
         try:
+            _insert_rows(conn, "names", added)
             inserted = _insert_rows(conn, "events", events)
-            _insert_rows(conn, "resources", list(_resource_rows(records)))
+            _insert_rows(conn, "resources", resources)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            for _, value in added:  # the file never got them
+                del names[value]
             raise
         return inserted
 
@@ -169,6 +206,21 @@ class DayFiles:
             yield conn
         finally:
             self._give_back(day, conn, generation)
+
+    def known(self, day: int, account: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` the file of `day` holds for `account`."""
+        found: set[str] = set()
+        with self.reading(day) as conn:
+            if conn is None:
+                return found
+            for at in range(0, len(event_ids), _IDS_PER_SELECT):
+                chunk = event_ids[at : at + _IDS_PER_SELECT]
+                rows = conn.execute(
+                    known_ids_sql(len(chunk)), [*map(id_hash, chunk), account]
+                ).fetchall()
+                wanted = set(chunk)  # ids that only share a hash are not the same event
+                found.update(event_id for (event_id,) in rows if event_id in wanted)
+        return found
 
     def count(self, day: int) -> int:
         """How many events the file of `day` holds."""
@@ -211,6 +263,7 @@ class DayFiles:
             self._generation[day] = self._generation.get(day, 0) + 1
             idle = self._idle.pop(day, [])
             writer = self._writers.pop(day, None)
+            self._names.pop(day, None)
         for conn in idle:
             conn.close()
         if writer is not None:
@@ -223,6 +276,13 @@ class DayFiles:
         ):
             doomed.unlink(missing_ok=True)
 
+    def drop_all(self) -> None:
+        """Delete every day file, to build the index again from the log."""
+        for day in self.days():
+            self.drop(day)
+        for stray in self._directory.glob("*" + _SUFFIX + "*"):
+            stray.unlink()
+
     def bytes_on_disk(self) -> int:
         """The size of every day file, with its write-ahead log."""
         return sum(path.stat().st_size for path in self._directory.iterdir() if path.is_file())
@@ -233,6 +293,7 @@ class DayFiles:
             conns = list(self._writers.values())
             conns.extend(conn for pool in self._idle.values() for conn in pool)
             self._writers.clear()
+            self._names.clear()
             self._idle.clear()
         for conn in conns:
             conn.close()
@@ -242,6 +303,9 @@ class DayFiles:
         if conn is None:
             conn = _connect(self.path(day), readonly=False)
             conn.executescript(_SCHEMA)
+            self._names[day] = {
+                value: number for number, value in conn.execute("SELECT id, value FROM names")
+            }
             with self._lock:
                 self._writers[day] = conn
                 self._days.add(day)
@@ -264,8 +328,9 @@ class DayFiles:
             stale.close()
 
 
-def _resource_rows(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, int, int]]:
-    """The `resources` rows of `records`: one per resource type and per resource name."""
+def _resources(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, int, int]]:
+    """The `resources` rows of `records` (account still a string): one per resource type and
+    per resource name."""
     for r in records:
         if r.resource_types:
             for value in split_values(r.resource_types):
@@ -297,6 +362,18 @@ def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[tuple[obje
 def _insert_statement(table: str, width: int, rows: int) -> str:
     row = "(" + ", ".join("?" * width) + ")"
     return f"INSERT OR IGNORE INTO {table} VALUES " + ", ".join([row] * rows)
+
+
+@functools.lru_cache(maxsize=64)
+def known_ids_sql(count: int) -> str:
+    """The event ids of an account among `count` hashes (`DayFiles.known`)."""
+    marks = ", ".join("?" * count)
+    # INDEXED BY: without statistics SQLite prefers an index that leads with the account, and
+    # scanned the whole day per batch (PutEvents fell from 20k to 4k events/s).
+    return (
+        f"SELECT event_id FROM events INDEXED BY events_id "
+        f"WHERE id_hash IN ({marks}) AND account = {NAME_ID}"
+    )
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:

@@ -8,6 +8,7 @@ files, `dicts/` compression dictionaries, `state.json`.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from trailhouse.errors import StoreUnavailable
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 from trailhouse.store.ports import EventLog, LogStats
 from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
-from trailhouse.store.sqlite.days import DayFiles, day_of, day_start
+from trailhouse.store.sqlite.days import INDEX_FORMAT, DayFiles, day_of, day_start
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
@@ -24,6 +25,8 @@ from trailhouse.store.sqlite.records import Prepared, encode_fields
 from trailhouse.store.sqlite.segments import SegmentFiles
 from trailhouse.store.sqlite.state import LogState
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
+
+_log = logging.getLogger(__name__)
 
 _PURGE_CATCH_UP_SECONDS = 60.0
 TRAIN_AFTER = 2_000
@@ -42,7 +45,17 @@ class SqliteEventLog(EventLog):
             self._codecs = Codecs(directory / "dicts")
             self._segments = SegmentFiles(directory / "log")
             self._days = DayFiles(directory / "days")
-            self._state = LogState(directory / "state.json")
+            self._state = LogState(directory / "state.json", INDEX_FORMAT)
+            if self._state.index_format != INDEX_FORMAT:
+                _log.warning(
+                    "the event index in %s has format %d; building format %d from the log",
+                    directory,
+                    self._state.index_format,
+                    INDEX_FORMAT,
+                )
+                # Files first: a crash before the state is saved deletes them again.
+                self._days.drop_all()
+                self._state.restart_index(INDEX_FORMAT)
         except BaseException:
             self._lock.release()
             raise

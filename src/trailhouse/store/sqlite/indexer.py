@@ -22,6 +22,10 @@ _log = logging.getLogger(__name__)
 _BATCH = 20_000
 _SAVE_EVERY_SECONDS = 1.0
 _RETRY_SECONDS = 1.0
+# A longer unindexed tail is indexed before the log opens (a new index format, or a crash at
+# full rate): held in `PendingKeys` instead, 10 million keys would take gigabytes.
+_INDEX_FIRST_ABOVE = 200_000
+_PROGRESS_SECONDS = 10.0
 
 
 class Indexer:
@@ -49,6 +53,8 @@ class Indexer:
         self._closing = False
         self._dirty_days: set[int] = set()
         self.day_counts: dict[int, int] | None = None
+        if self._committed - self._indexed > _INDEX_FIRST_ABOVE:
+            self._index_tail()
         self._recover_pending()
         self._thread = threading.Thread(target=self._run, name="event-log-indexer", daemon=True)
         self._thread.start()
@@ -87,6 +93,26 @@ class Indexer:
             self._closing = True
             self._cond.notify_all()
         self._thread.join()
+
+    def _index_tail(self) -> None:
+        """Index everything committed now, in this thread, logging progress."""
+        started = last_note = time.monotonic()
+        first = self._indexed
+        while self._indexed < self._committed:
+            before = self._indexed
+            self._index_batch()
+            if self._indexed == before:  # nothing more to read; the thread retries
+                break
+            if time.monotonic() - last_note >= _PROGRESS_SECONDS:
+                self._save()  # a crash now resumes from here
+                last_note = time.monotonic()
+                _log.info("indexing the event log: seq %d of %d", self._indexed, self._committed)
+        self._save()
+        _log.info(
+            "indexed %d events of the log in %.0f s",
+            self._indexed - first,
+            time.monotonic() - started,
+        )
 
     def _recover_pending(self) -> None:
         """After a restart, the unindexed tail of the log is the window duplicates hide in."""

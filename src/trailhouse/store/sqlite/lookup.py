@@ -11,7 +11,14 @@ import sqlite3
 from dataclasses import dataclass
 
 from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
-from trailhouse.store.sqlite.days import RESOURCE_NAME, RESOURCE_TYPE, DayFiles, days_between
+from trailhouse.store.sqlite.days import (
+    NAME_ID,
+    RESOURCE_NAME,
+    RESOURCE_TYPE,
+    DayFiles,
+    days_between,
+    id_hash,
+)
 
 _COLUMNS = {
     LookupKey.EVENT_ID: "event_id",
@@ -34,7 +41,10 @@ _SELECTIVITY = (
     LookupKey.SERVICE_NAME,
 )
 
-_SELECTED = "e.seq, e.account, e.event_id, e.event_time, e.accepted_ms, e.dict_id, e.body"
+_SELECTED = (
+    "e.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, e.event_time, "
+    "e.accepted_ms, e.dict_id, e.body"
+)
 
 Row = tuple[int, str, str, int, int, int, bytes]
 
@@ -96,13 +106,14 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
     if driver in _RESOURCE_KINDS:
         source = "resources r CROSS JOIN events e ON e.seq = r.seq"
         time_column, seq_column = "r.event_time", "r.seq"
-        where.append("r.account = ? AND r.kind = ? AND r.value = ?")
+        where.append(f"r.account = {NAME_ID} AND r.kind = ? AND r.value = ?")
         value = next(v for k, v in query.conditions if k is driver)
         params.extend((query.account_id, _RESOURCE_KINDS[driver], value))
     else:
-        source = "events e"
+        # Without statistics SQLite might prefer (account, event_time) to the id's hash.
+        source = "events e INDEXED BY events_id" if driver is LookupKey.EVENT_ID else "events e"
         time_column, seq_column = "e.event_time", "e.seq"
-        where.append("e.account = ?")
+        where.append(f"e.account = {NAME_ID}")
         params.append(query.account_id)
     where.append(f"{time_column} BETWEEN ? AND ?")
     params.extend((start, end))
@@ -115,15 +126,21 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
             driven = True
             if key in _RESOURCE_KINDS:
                 continue
-            where.append(f"e.{_COLUMNS[key]} = ?")
+            if key is LookupKey.EVENT_ID:
+                where.append("e.id_hash = ? AND +e.event_id = ?")
+                params.extend((id_hash(value), value))
+                continue
+            where.append(f"e.{_COLUMNS[key]} = {NAME_ID}")
         elif key in _RESOURCE_KINDS:
             where.append(
                 "EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account AND x.kind = ? "
                 "AND x.value = ? AND x.event_time = e.event_time AND x.seq = e.seq)"
             )
             params.append(_RESOURCE_KINDS[key])
+        elif key is LookupKey.EVENT_ID:
+            where.append("+e.event_id = ?")
         else:
-            where.append(f"+e.{_COLUMNS[key]} = ?")
+            where.append(f"+e.{_COLUMNS[key]} = {NAME_ID}")
         params.append(value)
     order = "DESC" if backward else "ASC"
     sql = (

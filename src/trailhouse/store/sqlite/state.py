@@ -14,16 +14,19 @@ from pathlib import Path
 
 
 class LogState:
-    """`state.json`: the persisted indexed_seq and purge rules, rewritten atomically."""
+    """`state.json`: the persisted indexed_seq, index format and purge rules, rewritten
+    atomically. A new store starts in `index_format`; one saved without a format has format 1.
+    """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, index_format: int) -> None:
         self._path = path
         self._lock = threading.Lock()
         try:
             saved = json.loads(path.read_text())
         except FileNotFoundError:
-            saved = {}
+            saved = {"index_format": index_format}
         self._indexed_seq = int(saved.get("indexed_seq", 0))
+        self._index_format = int(saved.get("index_format", 1))
         self._purges: list[tuple[int, int]] = [
             (int(cutoff), int(upto)) for cutoff, upto in saved.get("purges", [])
         ]
@@ -32,6 +35,11 @@ class LogState:
     def indexed_seq(self) -> int:
         """The seq up to which the index was durably built when last saved."""
         return self._indexed_seq
+
+    @property
+    def index_format(self) -> int:
+        """The layout of the day files the index was built in."""
+        return self._index_format
 
     @property
     def purged_upto(self) -> int:
@@ -46,6 +54,13 @@ class LogState:
         """Record durable indexing progress."""
         with self._lock:
             self._indexed_seq = indexed_seq
+            self._save()
+
+    def restart_index(self, index_format: int) -> None:
+        """Record durably that the index is empty and will be built in `index_format`."""
+        with self._lock:
+            self._indexed_seq = 0
+            self._index_format = index_format
             self._save()
 
     def add_purge(self, older_than: int, upto_seq: int) -> None:
@@ -64,7 +79,12 @@ class LogState:
     def _save(self) -> None:
         temporary = self._path.with_suffix(".tmp")
         with temporary.open("w") as handle:
-            json.dump({"indexed_seq": self._indexed_seq, "purges": self._purges}, handle)
+            saved = {
+                "indexed_seq": self._indexed_seq,
+                "index_format": self._index_format,
+                "purges": self._purges,
+            }
+            json.dump(saved, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._path)

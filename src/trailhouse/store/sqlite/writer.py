@@ -22,7 +22,6 @@ Key = tuple[str, str]
 
 # Enough queued events to be worth an fsync right away, without waiting for more.
 _FULL_GROUP = 2000
-_IN_CHUNK = 500
 
 
 class PendingKeys:
@@ -163,17 +162,8 @@ class GroupCommitWriter:
         existing = set(self._days.days())
         found: set[Key] = set()
         for (day, account), event_ids in groups.items():
-            if day not in existing:
-                continue
-            with self._days.reading(day) as conn:
-                if conn is None:
-                    continue
-                for at in range(0, len(event_ids), _IN_CHUNK):
-                    chunk = event_ids[at : at + _IN_CHUNK]
-                    marks = ",".join("?" * len(chunk))
-                    rows = conn.execute(
-                        f"SELECT event_id FROM events WHERE event_id IN ({marks}) AND account = ?",
-                        [*chunk, account],
-                    ).fetchall()
-                    found.update((account, row[0]) for row in rows)
+            if day in existing:
+                found.update(
+                    (account, event_id) for event_id in self._days.known(day, account, event_ids)
+                )
         return found
