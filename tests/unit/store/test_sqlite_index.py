@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -166,6 +169,25 @@ def test_event_ids_that_share_a_hash_are_told_apart(
     assert everything(log, (LookupKey.EVENT_ID, "buckeroo")) == ["buckeroo"]
     assert everything(log, (LookupKey.EVENT_ID, "plumless")) == ["plumless"]
     assert everything(log, (LookupKey.EVENT_ID, "plumless"), (LookupKey.USER, "user2")) == []
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="thread priorities are set on Linux only")
+def test_the_indexer_runs_at_a_lower_priority_than_the_rest_of_the_process(
+    open_log: Callable[..., SqliteEventLog],
+) -> None:
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    if mine >= 19:
+        pytest.skip("the tests already run at the lowest priority")
+    open_log()
+    indexers = [t for t in threading.enumerate() if t.name == "event-log-indexer"]
+    assert indexers
+    deadline = time.monotonic() + 5
+    for thread in indexers:  # this log's, and any other test's still running
+        assert thread.native_id is not None
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) == mine:
+            assert time.monotonic() < deadline, "the indexer kept the process's priority"
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == min(mine + 10, 19)
 
 
 def test_bodies_before_and_after_the_dictionary_read_back(

@@ -8,6 +8,8 @@ is a no-op (seq is the primary key).
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 
@@ -26,6 +28,11 @@ _RETRY_SECONDS = 1.0
 # full rate): held in `PendingKeys` instead, 10 million keys would take gigabytes.
 _INDEX_FIRST_ABOVE = 200_000
 _PROGRESS_SECONDS = 10.0
+# When ingest keeps every core busy, the indexer yields: a caller waits for the log, not for
+# the index. Measured with 10M stored on 2 cores, PutEvents ran 7% faster over 30 s and 10%
+# over 120 s; the index fell further behind while the load lasted (8-10 s instead of 3-4 s
+# after 30 s) and caught up once it dropped.
+_NICENESS = 10
 
 
 class Indexer:
@@ -122,6 +129,7 @@ class Indexer:
             position = batch[-1].seq
 
     def _run(self) -> None:
+        _lower_priority()
         last_save = time.monotonic()
         while True:
             with self._cond:
@@ -175,3 +183,16 @@ class Indexer:
                 self._days.sync(day)
         if dirty or self._state.indexed_seq != self._indexed:
             self._state.save_indexed(self._indexed)
+
+
+def _lower_priority() -> None:
+    """Make the calling thread `_NICENESS` nicer than it is. Linux only: there, and not on
+    macOS, a thread's native id names that one thread to `setpriority`."""
+    if sys.platform != "linux":
+        return
+    thread = threading.get_native_id()
+    try:
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(niceness + _NICENESS, 19))
+    except OSError as exc:  # not worth failing for: the index is only built a little later
+        _log.info("could not lower the indexer's priority: %s", exc)
