@@ -21,7 +21,11 @@ from trailhouse.store.sqlite.writer import Key, PendingKeys
 
 _log = logging.getLogger(__name__)
 
-_BATCH = 20_000
+# Records per transaction when behind. Each commit writes every page it dirtied to the WAL, and
+# event ids land on random pages of `events_id`, so a commit costs about the same for 20k
+# events as for 100k. Measured after 60 s of full-rate ingest with 10M stored: the index was
+# 21-22 s behind with 100k instead of 37 s with 20k, at the same ingest rate.
+_BATCH = 100_000
 _SAVE_EVERY_SECONDS = 1.0
 _RETRY_SECONDS = 1.0
 # A longer unindexed tail is indexed before the log opens (a new index format, or a crash at
