@@ -122,8 +122,12 @@ def test_an_index_lost_midway_is_rebuilt_after_restart(
     assert reopened.stats().indexed_seq == 401
 
 
+@pytest.mark.parametrize("state_saved", [True, False], ids=["state-without-format", "no-state"])
 def test_an_index_of_an_older_format_is_built_again_from_the_log_when_opened(
-    open_log: Callable[..., SqliteEventLog], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    open_log: Callable[..., SqliteEventLog],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    state_saved: bool,
 ) -> None:
     log = open_log()
     records = [record(n) for n in range(300)]
@@ -135,7 +139,10 @@ def test_an_index_of_an_older_format_is_built_again_from_the_log_when_opened(
     state = tmp_path / "events" / "state.json"
     saved = json.loads(state.read_text())
     del saved["index_format"]
-    state.write_text(json.dumps(saved))
+    if state_saved:
+        state.write_text(json.dumps(saved))
+    else:  # an older release that crashed before it first saved its progress
+        state.unlink()
     days_dir = tmp_path / "events" / "days"
     for path in days_dir.glob("*.sqlite"):
         path.unlink()

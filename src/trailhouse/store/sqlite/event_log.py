@@ -45,7 +45,9 @@ class SqliteEventLog(EventLog):
             self._codecs = Codecs(directory / "dicts")
             self._segments = SegmentFiles(directory / "log")
             self._days = DayFiles(directory / "days")
-            self._state = LogState(directory / "state.json", INDEX_FORMAT)
+            # Day files with no state saved yet may be an older release's, crashed early on.
+            unsaved_format = 1 if self._days.days() else INDEX_FORMAT
+            self._state = LogState(directory / "state.json", unsaved_format)
             if self._state.index_format != INDEX_FORMAT:
                 _log.warning(
                     "the event index in %s has format %d; building format %d from the log",

@@ -15,16 +15,17 @@ from pathlib import Path
 
 class LogState:
     """`state.json`: the persisted indexed_seq, index format and purge rules, rewritten
-    atomically. A new store starts in `index_format`; one saved without a format has format 1.
+    atomically. Without the file the index is taken to be in `unsaved_format`; a file saved
+    without a format is format 1.
     """
 
-    def __init__(self, path: Path, index_format: int) -> None:
+    def __init__(self, path: Path, unsaved_format: int) -> None:
         self._path = path
         self._lock = threading.Lock()
         try:
             saved = json.loads(path.read_text())
         except FileNotFoundError:
-            saved = {"index_format": index_format}
+            saved = {"index_format": unsaved_format}
         self._indexed_seq = int(saved.get("indexed_seq", 0))
         self._index_format = int(saved.get("index_format", 1))
         self._purges: list[tuple[int, int]] = [
