@@ -129,11 +129,14 @@ def test_values_holding_the_field_separator_are_indexed_and_kept(tmp_path: Path)
     opened.close()
     reopened = SqliteEventLog(tmp_path / "events", gather_seconds=0.0, train_after=0)
     try:
-        assert [orjson.loads(e.body)["eventId"] for e in reopened.read_after(0, 10)] == [
+        logged = reopened.read_after(0, 10)
+        assert [orjson.loads(e.body)["eventId"] for e in logged] == [
             "BEFORE",
             "id\x1fwith-separator",
             "AFTER",
         ]
+        assert [e.event_id for e in logged] == ["BEFORE", "id\x1fwith-separator", "AFTER"]
+        assert {e.account_id for e in logged} == {ACCOUNT}
         assert reopened.append([record("NEXT")]) == [True]
         assert reopened.last_seq() == 4
     finally:

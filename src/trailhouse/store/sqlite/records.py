@@ -148,11 +148,12 @@ def scan_events(buffer: bytes, after: int, limit: int, found: list[EventFrame]) 
             break
         if seq > after:
             try:
-                account_id, event_id, _ = (
-                    buffer[fields_start:fields_end].decode().split(_FIELD_SEPARATOR, 2)
-                )
+                text = buffer[fields_start:fields_end].decode()
+                account_id, event_id, _ = text.split(_FIELD_SEPARATOR, 2)
             except (UnicodeDecodeError, ValueError):
                 break
+            if text.count(_FIELD_SEPARATOR) != _FIELDS - 1:  # the id holds the separator
+                account_id, event_id = _regrouped(text.split(_FIELD_SEPARATOR))[:2]
             body = buffer[fields_end:stop]
             add(EventFrame(seq, event_time, accepted_ms, dict_id, account_id, event_id, body))
         offset = stop
