@@ -77,6 +77,11 @@ class Settings:
         0.002,
         "How long the event log waits to gather concurrent PutEvents calls into one fsync.",
     )
+    log_segment_bytes: int = _setting(
+        64 * 1024 * 1024,
+        "Size past which the embedded event log starts a new segment file; purges delete "
+        "whole segments.",
+    )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
     log_format: str = _setting(
         "text", "Log lines as text, or json: one JSON object per line for log collectors."

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse import faults
 from trailhouse.errors import ApiError, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.arns import parse_project_arn
@@ -162,6 +163,7 @@ class Digester:
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / digest_file_name(sequence)
         _write_durably(path, signed.to_json())
+        faults.point("digest.written")
         new_state = DigestState(
             trail.account_id,
             trail.name,
@@ -224,6 +226,7 @@ def _write_durably(path: Path, content: bytes) -> None:
         handle.write(content)
         handle.flush()
         os.fsync(handle.fileno())
+    faults.point("digest.staged")
     os.replace(staged, path)
     with contextlib.suppress(OSError):
         descriptor = os.open(path.parent, os.O_RDONLY)

@@ -24,6 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trailhouse import faults
 from trailhouse.errors import VersionConflict
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
@@ -108,9 +109,11 @@ class Compactor:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        faults.point("compaction.staged")
         final = table_dir / f"ds={ds}" / name
         os.replace(staged, final)
         fsync_dir(final.parent)
+        faults.point("compaction.renamed")
         return DataFile(
             path=str(final.relative_to(self._root)),
             ds=ds,
@@ -150,3 +153,4 @@ class Compactor:
         table_documents = table_scope(table.region, table.project, table.name)
         writes.append(DocumentWrite(PARTITION_KIND, table_documents, ds, encode(shrunk), version))
         self._metadata.commit(writes)
+        faults.point("compaction.swapped")

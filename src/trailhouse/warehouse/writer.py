@@ -25,6 +25,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from trailhouse import faults
 from trailhouse.errors import InvalidParameter, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.roles import RoleService
@@ -155,10 +156,12 @@ class TableWriter:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        faults.point("warehouse.file.staged")
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)
         os.replace(staged, partition_dir / name)
         fsync_dir(partition_dir)
+        faults.point("warehouse.file.renamed")
         times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
             path=str((partition_dir / name).relative_to(self._root)),
@@ -216,6 +219,7 @@ class TableWriter:
                 if any(_stale(self._metadata, w) for w in extra_writes):
                     raise
                 continue  # another batch grew a partition meanwhile: count again
+            faults.point("warehouse.manifest.committed")
             return AppendResult(tuple(files), sum(f.rows for f in files), already_committed=False)
         raise VersionConflict(f"table {table.name} kept changing while a batch was committed")
 
@@ -234,6 +238,7 @@ class TableWriter:
             if path not in listed and path.stat().st_mtime < cutoff:
                 path.unlink()
                 removed.append(path)
+                faults.point("compaction.swept")
         return removed
 
 

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
-from trailhouse.store.sqlite import indexer, segments
+from trailhouse.store.sqlite import indexer
 from trailhouse.store.sqlite.days import (
     INDEX_FORMAT,
     DayFiles,
@@ -27,6 +27,7 @@ from trailhouse.store.sqlite.days import (
 from trailhouse.store.sqlite.event_log import SqliteEventLog
 from trailhouse.store.sqlite.lookup import _statement
 from trailhouse.store.sqlite.records import LogRecord
+from trailhouse.store.sqlite.segments import SEGMENT_BYTES
 
 ACCOUNT = "1234567890123456"
 BASE_TIME = 1740787200  # 2025-03-01T00:00:00Z
@@ -66,8 +67,13 @@ def open_log(tmp_path: Path) -> Iterator[Callable[..., SqliteEventLog]]:
     """Opens logs on one directory; closes whatever is still open at the end."""
     opened: list[SqliteEventLog] = []
 
-    def make(train_after: int = 0) -> SqliteEventLog:
-        log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0, train_after=train_after)
+    def make(train_after: int = 0, segment_bytes: int = SEGMENT_BYTES) -> SqliteEventLog:
+        log = SqliteEventLog(
+            tmp_path / "events",
+            gather_seconds=0.0,
+            train_after=train_after,
+            segment_bytes=segment_bytes,
+        )
         opened.append(log)
         return log
 
@@ -236,8 +242,7 @@ def test_bodies_before_and_after_the_dictionary_read_back(
 def test_purge_deletes_whole_day_files_and_old_segments(
     open_log: Callable[..., SqliteEventLog], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(segments, "SEGMENT_BYTES", 4_000)
-    log = open_log()
+    log = open_log(segment_bytes=4_000)
     records = [record(n, BASE_TIME + n * 3600) for n in range(120)]  # five days, hourly
     for at in range(0, 120, 6):
         log.append(records[at : at + 6])

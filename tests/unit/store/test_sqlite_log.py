@@ -12,8 +12,8 @@ import pytest
 
 from trailhouse.errors import StoreError, StoreUnavailable
 from trailhouse.events.model import EventRecord
-from trailhouse.store.sqlite import segments
 from trailhouse.store.sqlite.event_log import SqliteEventLog
+from trailhouse.store.sqlite.segments import SEGMENT_BYTES
 
 BASE_TIME = 1740787200  # 2025-03-01T00:00:00Z
 
@@ -42,9 +42,14 @@ def open_log(tmp_path: Path) -> Iterator[Callable[..., SqliteEventLog]]:
     """Opens logs on one directory; closes whatever is still open at the end."""
     opened: list[SqliteEventLog] = []
 
-    def make(gather_seconds: float = 0.002, train_after: int = 0) -> SqliteEventLog:
+    def make(
+        gather_seconds: float = 0.002, train_after: int = 0, segment_bytes: int = SEGMENT_BYTES
+    ) -> SqliteEventLog:
         log = SqliteEventLog(
-            tmp_path / "events", gather_seconds=gather_seconds, train_after=train_after
+            tmp_path / "events",
+            gather_seconds=gather_seconds,
+            train_after=train_after,
+            segment_bytes=segment_bytes,
         )
         opened.append(log)
         return log
@@ -133,8 +138,7 @@ def test_a_torn_tail_is_cut_off_on_open(
 def test_segments_roll_and_are_read_across_after_reopen(
     open_log: Callable[..., SqliteEventLog], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(segments, "SEGMENT_BYTES", 2_000)
-    log = open_log()
+    log = open_log(segment_bytes=2_000)
     for batch in range(20):
         assert all(log.append([record(f"R{batch}-{n}") for n in range(3)]))
     files = sorted((tmp_path / "events" / "log").glob("*.log"))

@@ -11,6 +11,7 @@ import datetime as dt
 
 from psycopg import sql
 
+from trailhouse import faults
 from trailhouse.store.migrations import Migration, SchemaNeedsUpgrade, check, pending
 from trailhouse.store.postgres.pool import Connection
 
@@ -168,6 +169,7 @@ def create_schema(conn: Connection, *, upgrade: bool = False) -> int:
                 "VALUES (%s, extract(epoch FROM now())::BIGINT)",
                 (step.version,),
             )
+            faults.point("migration.applied")
             current = int(step.version)
         return current
 

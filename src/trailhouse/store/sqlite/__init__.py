@@ -30,7 +30,9 @@ def open_stores(settings: Settings) -> Stores:
     metadata = SqliteMetadataStore(settings.data_dir)
     try:
         events = SqliteEventLog(
-            settings.data_dir / "events", gather_seconds=settings.group_commit_seconds
+            settings.data_dir / "events",
+            gather_seconds=settings.group_commit_seconds,
+            segment_bytes=settings.log_segment_bytes,
         )
     except BaseException:
         metadata.close()

@@ -16,6 +16,8 @@ from typing import Any, cast
 
 import zstandard
 
+from trailhouse import faults
+
 _log = logging.getLogger(__name__)
 
 _LEVEL = 3
@@ -83,6 +85,7 @@ class Codecs:
             handle.write(trained.as_bytes())
             handle.flush()
             os.fsync(handle.fileno())
+        faults.point("dictionary.staged")
         os.replace(temporary, path)
         fd = os.open(self._directory, os.O_RDONLY)
         try:

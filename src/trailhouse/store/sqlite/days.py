@@ -12,7 +12,9 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+import logging
 import os
+import re
 import sqlite3
 import threading
 import zlib
@@ -20,7 +22,10 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from trailhouse import faults
 from trailhouse.store.sqlite.records import LogRecord, split_values
+
+_log = logging.getLogger(__name__)
 
 RESOURCE_TYPE = 1
 RESOURCE_NAME = 2
@@ -64,6 +69,11 @@ _IDS_PER_SELECT = 500
 _IDLE_READERS_PER_DAY = 4
 _READER_DAYS = 64
 _SUFFIX = ".sqlite"
+# A day file is made under this suffix and renamed into place only once its tables exist, so a
+# file named `YYYYMMDD.sqlite` always has them; a leftover of a crash is deleted on open.
+_STAGING_SUFFIX = ".new"
+# What a complete day file holds (`sqlite_master`), checked for every file when the store opens.
+_EXPECTED_OBJECTS = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -106,9 +116,13 @@ class DayFiles:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
         self._lock = threading.Lock()
+        for stray in directory.glob("*" + _SUFFIX + _STAGING_SUFFIX + "*"):
+            stray.unlink()  # a day file whose creation a crash interrupted: it held nothing yet
         self._days = {
             int(path.stem) for path in directory.glob("*" + _SUFFIX) if path.stem.isdigit()
         }
+        # Days whose file is not a complete day file: the index must be built again.
+        self.damaged = sorted(day for day in self._days if not _complete(self.path(day)))
         self._writers: dict[int, sqlite3.Connection] = {}
         self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
@@ -301,8 +315,10 @@ class DayFiles:
     def _writer(self, day: int) -> sqlite3.Connection:
         conn = self._writers.get(day)
         if conn is None:
-            conn = _connect(self.path(day), readonly=False)
-            conn.executescript(_SCHEMA)
+            path = self.path(day)
+            if not path.exists():
+                _create(path)
+            conn = _connect(path, readonly=False)
             self._names[day] = {
                 value: number for number, value in conn.execute("SELECT id, value FROM names")
             }
@@ -374,6 +390,51 @@ def known_ids_sql(count: int) -> str:
         f"SELECT event_id FROM events INDEXED BY events_id "
         f"WHERE id_hash IN ({marks}) AND account = {NAME_ID}"
     )
+
+
+def _create(path: Path) -> None:
+    """Make the empty day file `path` whole or not at all: its tables are created under a
+    temporary name, which is renamed into place only then."""
+    staged = path.with_name(path.name + _STAGING_SUFFIX)
+    for suffix in ("", "-wal", "-shm"):
+        staged.with_name(staged.name + suffix).unlink(missing_ok=True)
+    conn = _connect(staged, readonly=False)
+    try:
+        conn.executescript(f"BEGIN; {_SCHEMA} COMMIT;")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    fd = os.open(staged, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    faults.point("index.day_file.staged")
+    os.replace(staged, path)
+    _fsync_directory(path.parent)
+    faults.point("index.day_file.created")
+
+
+def _complete(path: Path) -> bool:
+    """True when `path` is a SQLite database holding every table and index of a day file."""
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error as exc:
+        _log.warning("the day file %s cannot be read (%s)", path, exc)
+        return False
+    missing = _EXPECTED_OBJECTS - names
+    if missing:
+        _log.warning("the day file %s lacks %s", path, ", ".join(sorted(missing)))
+    return not missing
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from trailhouse import faults
 from trailhouse.errors import StoreUnavailable
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 from trailhouse.store.ports import EventLog, LogStats
@@ -22,7 +23,7 @@ from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
 from trailhouse.store.sqlite.records import Prepared, encode_fields
-from trailhouse.store.sqlite.segments import SegmentFiles
+from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 
@@ -36,14 +37,19 @@ class SqliteEventLog(EventLog):
     """The event log of one trailhouse process, in files under `directory`."""
 
     def __init__(
-        self, directory: Path, *, gather_seconds: float, train_after: int = TRAIN_AFTER
+        self,
+        directory: Path,
+        *,
+        gather_seconds: float,
+        train_after: int = TRAIN_AFTER,
+        segment_bytes: int = SEGMENT_BYTES,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
         self._lock = DirectoryLock(directory)
         try:
             self._codecs = Codecs(directory / "dicts")
-            self._segments = SegmentFiles(directory / "log")
+            self._segments = SegmentFiles(directory / "log", segment_bytes)
             self._days = DayFiles(directory / "days")
             # Day files with no state saved yet may be an older release's, crashed early on.
             unsaved_format = 1 if self._days.days() else INDEX_FORMAT
@@ -55,9 +61,13 @@ class SqliteEventLog(EventLog):
                     self._state.index_format,
                     INDEX_FORMAT,
                 )
-                # Files first: a crash before the state is saved deletes them again.
-                self._days.drop_all()
-                self._state.restart_index(INDEX_FORMAT)
+                self._rebuild_index()
+            elif self._days.damaged or self._state.damaged:
+                _log.warning(
+                    "the event index in %s is damaged; building it again from the log", directory
+                )
+                self._rebuild_index()
+            self._finish_purge()
         except BaseException:
             self._lock.release()
             raise
@@ -69,6 +79,13 @@ class SqliteEventLog(EventLog):
         )
         self._close_lock = threading.Lock()
         self._closed = False
+
+    def _rebuild_index(self) -> None:
+        """Delete the day files and record that the index starts again from the log's start."""
+        # Files first: a crash before the state is saved deletes them again.
+        self._days.drop_all()
+        faults.point("index.rebuild.dropped")
+        self._state.restart_index(INDEX_FORMAT)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
         """Append `records` durably; True for each one stored, False for each duplicate."""
@@ -137,20 +154,38 @@ class SqliteEventLog(EventLog):
         # Counting is exact once the index holds everything appended before the purge.
         self._indexer.wait(_PURGE_CATCH_UP_SECONDS)
         self._state.add_purge(older_than, upto)
-        cutoff = day_of(older_than)
-        removed = 0
+        faults.point("purge.rule_saved")
         with self._indexer.lock:
-            counts = self._indexer.counts()
-            for day in self._days.days():
-                if day < cutoff:
-                    removed += counts.pop(day, 0)
-                    self._days.drop(day)
-                elif day == cutoff and older_than > day_start(day):
-                    gone = self._days.delete_before(day, older_than)
-                    counts[day] = counts.get(day, 0) - gone
-                    removed += gone
+            removed = self._drop_purged(older_than, self._indexer.counts(), within_day=True)
+        faults.point("purge.segments_dropped")
         self._segments.drop_older(older_than, upto)
         return removed
+
+    def _drop_purged(self, older_than: int, counts: dict[int, int], *, within_day: bool) -> int:
+        """Delete the day files before `older_than`'s day and, `within_day`, that day's older
+        events; count what went by `counts` (events per day, kept up to date)."""
+        cutoff = day_of(older_than)
+        removed = 0
+        for day in self._days.days():
+            if day < cutoff:
+                removed += counts.pop(day, 0)
+                self._days.drop(day)
+                faults.point("purge.day_dropped")
+            elif day == cutoff and within_day and older_than > day_start(day):
+                gone = self._days.delete_before(day, older_than)
+                counts[day] = counts.get(day, 0) - gone
+                removed += gone
+        return removed
+
+    def _finish_purge(self) -> None:
+        """Complete the files of a purge a crash interrupted: its rule is saved before any file
+        goes, so readers already skip its events; this gives their disk space back. The events
+        it left in the cut-off day lie outside LookupEvents' window and go at the next purge
+        (deleting them means scanning that day, which start-up should not wait for)."""
+        rule = self._state.newest_purge
+        if rule is not None:
+            self._drop_purged(rule[0], {}, within_day=False)
+            self._segments.drop_older(*rule)
 
     def stats(self) -> LogStats:
         """Counts and sizes, for status pages and benchmarks."""

@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 
+from trailhouse import faults
 from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.records import LogRecord
 from trailhouse.store.sqlite.segments import SegmentFiles
@@ -173,6 +174,7 @@ class Indexer:
                     self.day_counts[day] = self.day_counts.get(day, 0) + inserted
                 self._dirty_days.add(day)
             self.files_seq = records[-1].seq
+        faults.point("index.transaction.committed")
         keys: list[Key] = [(r.account_id, r.event_id) for r in records]
         # Only now: the writer's duplicate check finds these in the day files.
         self._pending.discard(keys)
@@ -185,6 +187,7 @@ class Indexer:
             dirty, self._dirty_days = self._dirty_days, set()
             for day in dirty:
                 self._days.sync(day)
+        faults.point("index.synced")
         if dirty or self._state.indexed_seq != self._indexed:
             self._state.save_indexed(self._indexed)
 

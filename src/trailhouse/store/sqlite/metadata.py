@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from trailhouse import faults
 from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
 from trailhouse.store.migrations import Migration, check, pending
 from trailhouse.store.ports import (
@@ -135,13 +136,33 @@ def migrate(main: sqlite3.Connection, path: Path) -> None:
     current = schema_version(main)
     check(f"the SQLite store {path}", current, SQLITE_MIGRATIONS)
     if current == 0:  # new, or made before versions were kept: version 1 either way
-        main.executescript(_SCHEMA)
-        main.execute("PRAGMA user_version = 1")
+        _apply(main, 1, _create_schema)
         current = 1
     for step in pending(current, SQLITE_MIGRATIONS):
-        with main:
-            step.apply(main)
-            main.execute(f"PRAGMA user_version = {int(step.version)}")
+        _apply(main, step.version, step.apply)
+
+
+def _create_schema(main: sqlite3.Connection) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            main.execute(statement)
+
+
+def _apply(
+    main: sqlite3.Connection, version: int, step: Callable[[sqlite3.Connection], None]
+) -> None:
+    """Run `step` and stamp `version` in one transaction: a crash leaves the store at the
+    version before, or at this one, never between (the connection is in autocommit mode, so
+    `with main:` would not make one)."""
+    main.execute("BEGIN IMMEDIATE")
+    try:
+        step(main)
+        main.execute(f"PRAGMA user_version = {int(version)}")
+        faults.point("migration.applied")
+        main.execute("COMMIT")
+    except BaseException:
+        main.execute("ROLLBACK")
+        raise
 
 
 class SqliteMetadataStore(MetadataStore):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from trailhouse import faults
 from trailhouse.store.sqlite.records import (
     FRAME,
     EventFrame,
@@ -64,12 +65,16 @@ class _Segment:
 class SegmentFiles:
     """The segment files under one directory: one appender, many readers."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, segment_bytes: int = SEGMENT_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
+        self._segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
-        paths = sorted(directory.glob("*" + _SUFFIX), key=lambda p: int(p.stem))
+        paths = sorted(
+            (p for p in directory.glob("*" + _SUFFIX) if p.stem.isdigit()),
+            key=lambda p: int(p.stem),
+        )
         for path in paths[:-1]:
             self._segments.append(_load_sealed(path) or _scan(path, truncate=False))
         if paths:
@@ -77,6 +82,7 @@ class SegmentFiles:
         else:
             self._segments.append(_Segment(1, self._path_for(1)))
             self._segments[-1].path.touch()
+            faults.point("log.segment.created")
             _fsync_directory(directory)
         self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
 
@@ -92,14 +98,16 @@ class SegmentFiles:
     def append(self, frames: list[bytes], seqs: list[int], times: list[int]) -> None:
         """Write consecutive frames and fsync them; then readers may see them."""
         active = self._segments[-1]
-        if active.size >= SEGMENT_BYTES and active.last_seq:
+        if active.size >= self._segment_bytes and active.last_seq:
             active = self._roll(active, seqs[0])
         data = b"".join(frames)
         written = 0
         try:
             while written < len(data):
                 written += os.write(self._fd, data[written:])
+            faults.point("log.append.written")
             os.fdatasync(self._fd)
+            faults.point("log.append.synced")
         except OSError:
             # Leave no partial frames behind for the next append to follow (disk full).
             os.ftruncate(self._fd, active.size)
@@ -164,8 +172,10 @@ class SegmentFiles:
 
     def _roll(self, sealed: _Segment, next_seq: int) -> _Segment:
         _write_side_file(sealed)
+        faults.point("log.segment.sealed")
         fresh = _Segment(next_seq, self._path_for(next_seq))
         fd = os.open(fresh.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        faults.point("log.segment.created")
         _fsync_directory(self._directory)
         os.close(self._fd)
         self._fd = fd
@@ -243,7 +253,25 @@ def _load_sealed(path: Path) -> _Segment | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return segment if path.stat().st_size == segment.size else None
+    if path.stat().st_size != segment.size or not _frame_at(path, segment):
+        return None
+    return segment
+
+
+def _frame_at(path: Path, segment: _Segment) -> bool:
+    """True when the side file's last mark points at a whole frame of the seq it names."""
+    if not segment.mark_seqs:
+        return segment.size == 0
+    offset = segment.mark_offsets[-1]
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        head = handle.read(FRAME.size)
+        if len(head) < FRAME.size:
+            return False
+        handle.seek(offset)
+        data = handle.read(int.from_bytes(head[:4], "little") + FRAME.size)
+    decoded = decode(data, 0)
+    return decoded is not None and decoded[0].seq == segment.mark_seqs[-1]
 
 
 def _write_side_file(segment: _Segment) -> None:

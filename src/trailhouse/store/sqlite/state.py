@@ -8,9 +8,15 @@ still lying in a segment that also holds newer ones.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
+
+from trailhouse import faults
+
+_log = logging.getLogger(__name__)
 
 
 class LogState:
@@ -22,10 +28,20 @@ class LogState:
     def __init__(self, path: Path, unsaved_format: int) -> None:
         self._path = path
         self._lock = threading.Lock()
+        # True when the file could not be read: the index it describes cannot be trusted.
+        self.damaged = False
         try:
-            saved = json.loads(path.read_text())
+            saved = _read(path)
         except FileNotFoundError:
             saved = {"index_format": unsaved_format}
+        except ValueError as exc:
+            # Only a damaged disk does this (the file is replaced whole, fsynced): keep it aside
+            # for a look, and let the index be rebuilt. Purge rules it held are applied again
+            # by the next purge.
+            _log.error("%s cannot be read (%s); it is kept as %s.damaged", path, exc, path.name)
+            os.replace(path, path.with_name(path.name + ".damaged"))
+            saved = {"index_format": unsaved_format}
+            self.damaged = True
         self._indexed_seq = int(saved.get("indexed_seq", 0))
         self._index_format = int(saved.get("index_format", 1))
         self._purges: list[tuple[int, int]] = [
@@ -41,6 +57,11 @@ class LogState:
     def index_format(self) -> int:
         """The layout of the day files the index was built in."""
         return self._index_format
+
+    @property
+    def newest_purge(self) -> tuple[int, int] | None:
+        """The latest purge rule (cutoff time, up to seq), to finish if a crash interrupted it."""
+        return max(self._purges, default=None)
 
     @property
     def purged_upto(self) -> int:
@@ -88,9 +109,26 @@ class LogState:
             json.dump(saved, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        faults.point("state.staged")
         os.replace(temporary, self._path)
+        faults.point("state.saved")
         fd = os.open(self._path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The saved state; ValueError when it is not what `_save` writes."""
+    try:
+        saved = json.loads(path.read_bytes())
+        if not isinstance(saved, dict):
+            raise ValueError("not a JSON object")
+        int(saved.get("indexed_seq", 0))
+        int(saved.get("index_format", 1))
+        for cutoff, upto in saved.get("purges", []):
+            int(cutoff), int(upto)
+    except (TypeError, UnicodeDecodeError) as exc:
+        raise ValueError(str(exc)) from exc
+    return saved
