@@ -1,11 +1,11 @@
 """Named crash points: every durable step of every writer calls `point(name)`, a no-op unless a
 test armed that name to kill the process there or to fail it with a disk error.
 
-The names in `POINTS` are the map of what can crash; `tests/crash/` kills a real server at each
-one and checks that it starts again having lost and doubled nothing, and a test fails the suite
-when a point has no case there. A process arms a point from `TRAILHOUSE_FAULT` when this module
-is imported (`name`, `name@N` for its Nth hit, `name:enospc` or `name:eio` to raise that error
-instead of killing); in-process tests call `arm`. This is the one module-level state of
+The names in `POINTS` are the map of what can crash; `tests/compat/test_crash_points.py` kills a
+real server at each one and checks that it starts again having lost and doubled nothing, and fails
+the suite when a point has no case there. A process arms a point from `TRAILHOUSE_FAULT` when this
+module is imported (`name`, `name@N` for its Nth hit, `name:enospc` or `name:eio` to raise that
+error instead of killing); in-process tests call `arm`. This is the one module-level state of
 trailhouse, on purpose: a hook must be reachable from any depth without threading a parameter
 through every writer, and it costs one comparison when nothing is armed.
 """

@@ -43,6 +43,8 @@ from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes, fsyn
 
 log = logging.getLogger(__name__)
 
+_SWAP_ATTEMPTS = 8
+
 
 class Compactor:
     """Merges the small files of partitions, and sweeps what compaction and crashes left."""
@@ -130,6 +132,26 @@ class Compactor:
         )
 
     def _swap(self, table: Table, ds: str, old: list[DataFile], merged: DataFile) -> None:
+        """Commit the merged file in place of `old`. A delivery that only added a file to the
+        partition meanwhile is no reason to give up: the totals are read again and the swap
+        retried (under steady delivery, every swap of today's partition met one). VersionConflict
+        when an old file went, or the partition kept changing."""
+        for _ in range(_SWAP_ATTEMPTS):
+            try:
+                self._swap_once(table, ds, old, merged)
+                return
+            except VersionConflict:
+                if self._old_file_gone(table, ds, old):
+                    raise
+        raise VersionConflict(f"partition {ds} of {table.name} kept changing")
+
+    def _old_file_gone(self, table: Table, ds: str, old: list[DataFile]) -> bool:
+        scope = partition_scope(table.region, table.project, table.name, ds)
+        return any(
+            self._metadata.get_document(FILE_KIND, scope, Path(f.path).name) is None for f in old
+        )
+
+    def _swap_once(self, table: Table, ds: str, old: list[DataFile], merged: DataFile) -> None:
         scope = partition_scope(table.region, table.project, table.name, ds)
         stats, version = self._catalog.partition(table, ds)
         if stats is None or merged.rows != sum(f.rows for f in old):
