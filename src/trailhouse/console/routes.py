@@ -258,7 +258,7 @@ def safe_next(value: str) -> str:
 async def _params(request: Request) -> dict[str, str]:
     """The call's parameters from a JSON object or a form body (values as the API's strings)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_PARAMS_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_PARAMS_BYTES:
         raise RequestEntityTooLarge(f"console calls carry at most {MAX_PARAMS_BYTES} bytes")
     body = await request.body()
     if len(body) > MAX_PARAMS_BYTES:

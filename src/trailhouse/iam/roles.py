@@ -43,7 +43,7 @@ SYSTEM_POLICIES: dict[str, tuple[str, ...]] = {
     FULL_ACCESS_POLICY: ("*",),
     READ_ONLY_POLICY: ("Describe*", "Get*", "List*", "Lookup*"),
 }
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
