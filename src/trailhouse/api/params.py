@@ -11,8 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from trailhouse.errors import InvalidParameter, MissingParameter
+from trailhouse.errors import InvalidParameter, InvalidParameterTooDeep, MissingParameter
 from trailhouse.events.validation import EVENT_TIME_RULE, parse_event_time
+from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH
 
 _INDEXED = re.compile(r"(?P<name>[A-Za-z]+)\.(?P<index>[0-9]{1,9})\.(?P<field>[A-Za-z]+)", re.ASCII)
 _INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
@@ -100,6 +101,10 @@ def unflatten(params: Mapping[str, str], name: str) -> list[Any] | None:
             continue
         node = root
         *path, leaf = key[len(prefix) :].split(".")
+        if len(path) >= MAX_DOCUMENT_DEPTH:  # rebuilding recurses once per level
+            raise InvalidParameterTooDeep(
+                f"the form field {_shown(key)} nests more than {MAX_DOCUMENT_DEPTH} levels deep"
+            )
         for part in path:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -124,3 +129,7 @@ def _lists(node: Any) -> Any:
         if indexes == list(range(1, len(indexes) + 1)):
             return [converted[str(index)] for index in indexes]
     return converted
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -85,6 +85,7 @@ class RejectCode:
     MISSING_FIELD = "InvalidEvent.MissingField"
     INVALID_FIELD = "InvalidEvent.InvalidField"
     TOO_LARGE = "InvalidEvent.TooLarge"
+    TOO_DEEP = "InvalidEvent.TooDeep"
     OUTSIDE_RETENTION = "InvalidEvent.OutsideRetention"
     RECIPIENT = "InvalidEvent.Recipient"
 
