@@ -10,6 +10,7 @@
     ├── ApiError                      answered to API callers as the JSON error envelope
     │   ├── MissingParameter, InvalidParameter, MalformedBody, RequestEntityTooLarge,
     │   │   InvalidActionNotFound, UnsupportedHttpMethod, ThrottlingUser
+    │   ├── JSON nested too deeply: MalformedBodyTooDeep, InvalidParameterTooDeep
     │   ├── signature and key errors: IncompleteSignature, SignatureDoesNotMatch,
     │   │   InvalidTimeStampExpired, SignatureNonceUsed, InvalidAccessKeyIdNotFound,
     │   │   ContentSha256Mismatch
@@ -21,6 +22,7 @@
     │       EntityNotExistPolicy, MalformedPolicyDocument
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded, JobCancelled
+    │   │   └── SqlParseError ── SqlTooLong, SqlTooDeep (MaxCompute's limits, same code)
     │   ├── delivery history jobs (in trails/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
@@ -97,6 +99,20 @@ class MalformedBody(ApiError):
 class RequestEntityTooLarge(ApiError):
     code = "RequestEntityTooLarge"
     http_status = 413
+
+
+class MalformedBodyTooDeep(ApiError):
+    """A JSON request body whose arrays and objects nest deeper than trailhouse reads."""
+
+    code = "MalformedBody.TooDeep"
+    http_status = 400
+
+
+class InvalidParameterTooDeep(ApiError):
+    """A parameter holding JSON (or flattened form fields) nested deeper than trailhouse reads."""
+
+    code = "InvalidParameter.TooDeep"
+    http_status = 400
 
 
 class InvalidActionNotFound(ApiError):
@@ -220,6 +236,14 @@ class SqlParseError(ApiError):
 
     code = "ODPS-0130161"
     http_status = 400
+
+
+class SqlTooLong(SqlParseError):
+    """SQL text over MaxCompute's 2 MB statement limit (refused before parsing)."""
+
+
+class SqlTooDeep(SqlParseError):
+    """SQL whose parentheses, subqueries or expressions nest deeper than the planner reads."""
 
 
 class SqlSemanticError(ApiError):

@@ -34,6 +34,11 @@ EVENTS_ACCEPTED = Family(
 EVENTS_REFUSED = Family(
     "trailhouse_events_refused_total", "counter", "Events PutEvents refused, by code."
 )
+INTERNAL_ERRORS = Family(
+    "trailhouse_internal_errors_total",
+    "counter",
+    "Unexpected errors (answered InternalError or failing a SQL job), by where they happened.",
+)
 
 
 class Counters:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from trailhouse.errors import SettingsError
 from trailhouse.settings import Settings
 
-_REGION_ID = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+$")
+_REGION_ID = re.compile(r"^[a-z]{2}(-[a-z0-9]+)+\Z")
 LOCAL_NAMES = {
     "cn-hangzhou": "China (Hangzhou)",
     "cn-shanghai": "China (Shanghai)",

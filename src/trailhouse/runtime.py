@@ -198,6 +198,7 @@ def open_services(settings: Settings) -> Services:
     roles = RoleService(stores.metadata)
     organizations = OrganizationService(stores.metadata)
     trails = TrailService(stores.metadata, regions, roles, organizations)
+    counters = Counters()
     return Services(
         settings=settings,
         stores=stores,
@@ -210,8 +211,10 @@ def open_services(settings: Settings) -> Services:
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),
-        warehouse=open_warehouse(settings, stores.metadata, roles, tuple(regions.ids())),
+        warehouse=open_warehouse(
+            settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
+        ),
         history=HistoryJobService(stores.metadata, stores.events, trails),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
-        counters=Counters(),
+        counters=counters,
     )

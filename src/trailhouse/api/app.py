@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,12 +17,13 @@ from starlette.routing import Route
 from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
+from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.metrics import scrape
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.console.routes import console_routes
-from trailhouse.errors import ApiError, InternalError, RequestEntityTooLarge, UnsupportedHttpMethod
+from trailhouse.errors import ApiError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
 from trailhouse.metrics import CONTENT_TYPE
 from trailhouse.runtime import Services
@@ -147,17 +149,18 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
         except ApiError as error:
             return error_response(error, request_id, host)
         except Exception:
-            log.exception("unexpected error answering request %s", request_id)
-            return error_response(InternalError("internal error"), request_id, host)
+            failure = unexpected(services.counters, "api", request_id, "answering an API call")
+            return error_response(failure, request_id, host)
         return json_response({"RequestId": request_id, **result})
 
     return Starlette(
+        middleware=[Middleware(CatchUnexpected, counters=services.counters)],
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
-        ]
+        ],
     )
 
 

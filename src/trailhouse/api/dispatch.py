@@ -18,6 +18,7 @@ from typing import Any
 
 from trailhouse.api.actions import Action, ActionContext
 from trailhouse.api.audit import AuditWriter, audit_record
+from trailhouse.api.failures import unexpected
 from trailhouse.api.throttle import RateLimiter
 from trailhouse.errors import (
     ApiError,
@@ -145,8 +146,9 @@ class Dispatcher:
             raise
         except Exception as exc:
             counters.add(API_REQUESTS, action=action.name, code=InternalError.code)
-            self._audited(action, ctx, InternalError("internal error"))
-            raise InternalError(f"internal error while running {action.name}") from exc
+            failure = unexpected(counters, "api", request_id, f"running {action.name}")
+            self._audited(action, ctx, failure)
+            raise failure from exc
         counters.add(API_REQUESTS, action=action.name, code="OK")
         self._audited(action, ctx, None)
         return result

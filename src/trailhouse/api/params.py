@@ -1,7 +1,8 @@
 """Reading RPC query parameters: required values, booleans, integers, times and N-lists.
 
 Every failure raises `MissingParameter` or `InvalidParameter` with a message that names the
-parameter and says what a valid value looks like.
+parameter and says what a valid value looks like. Numbers and times take ASCII digits only:
+Python's `int()`, `str.isdigit()` and `\\d` also take other scripts' digits (fullwidth `２`).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from trailhouse.errors import InvalidParameter, MissingParameter
-from trailhouse.events.validation import EVENT_TIME_FORMAT, parse_event_time
+from trailhouse.errors import InvalidParameter, InvalidParameterTooDeep, MissingParameter
+from trailhouse.events.validation import EVENT_TIME_RULE, parse_event_time
+from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH
 
-_INDEXED = re.compile(r"^(?P<name>[A-Za-z]+)\.(?P<index>\d+)\.(?P<field>[A-Za-z]+)$")
+_INDEXED = re.compile(r"(?P<name>[A-Za-z]+)\.(?P<index>[0-9]{1,9})\.(?P<field>[A-Za-z]+)", re.ASCII)
+_INTEGER = re.compile(r"-?[0-9]{1,18}", re.ASCII)
 
 
 def required(params: Mapping[str, str], name: str) -> str:
@@ -40,12 +43,11 @@ def integer(params: Mapping[str, str], name: str, default: int, low: int, high: 
     value = params.get(name)
     if value is None or value == "":
         return default
-    try:
-        number = int(value)
-    except ValueError:
+    if _INTEGER.fullmatch(value) is None:
         raise InvalidParameter(
-            f"{name} must be an integer from {low} to {high}, not {value!r}"
-        ) from None
+            f"{name} must be an integer from {low} to {high} in ASCII digits, not {value!r}"
+        )
+    number = int(value)
     if not low <= number <= high:
         raise InvalidParameter(f"{name} must be from {low} to {high}, not {number}")
     return number
@@ -60,8 +62,7 @@ def optional_timestamp(params: Mapping[str, str], name: str) -> int | None:
         return parse_event_time(value)
     except ValueError:
         raise InvalidParameter(
-            f"{name} {value!r} must be UTC in the format {EVENT_TIME_FORMAT}, "
-            "e.g. 2025-03-04T08:15:42Z"
+            f"{name} {value!r} {EVENT_TIME_RULE}, e.g. 2025-03-04T08:15:42Z"
         ) from None
 
 
@@ -79,7 +80,7 @@ def indexed_list(params: Mapping[str, str], name: str) -> list[dict[str, str]]:
     """A flattened list `Name.N.Field=value` (N from 1) as a list of {Field: value}, in N order."""
     items: dict[int, dict[str, str]] = {}
     for key, value in params.items():
-        match = _INDEXED.match(key)
+        match = _INDEXED.fullmatch(key)
         if match is None or match["name"] != name:
             continue
         items.setdefault(int(match["index"]), {})[match["field"]] = value
@@ -100,6 +101,10 @@ def unflatten(params: Mapping[str, str], name: str) -> list[Any] | None:
             continue
         node = root
         *path, leaf = key[len(prefix) :].split(".")
+        if len(path) >= MAX_DOCUMENT_DEPTH:  # rebuilding recurses once per level
+            raise InvalidParameterTooDeep(
+                f"the form field {_shown(key)} nests more than {MAX_DOCUMENT_DEPTH} levels deep"
+            )
         for part in path:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -119,8 +124,12 @@ def _lists(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     converted = {key: _lists(value) for key, value in node.items()}
-    if converted and all(key.isdigit() for key in converted):
+    if converted and all(key.isascii() and key.isdigit() for key in converted):
         indexes = sorted(int(key) for key in converted)
         if indexes == list(range(1, len(indexes) + 1)):
             return [converted[str(index)] for index in indexes]
     return converted
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 80 else text[:77] + "..."

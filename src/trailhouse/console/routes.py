@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Call, Dispatcher, Origin
+from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.console import csrf, pages
 from trailhouse.console.errors import SessionExpired
@@ -30,13 +31,14 @@ from trailhouse.console.sessions import ConsoleSession, SessionStore
 from trailhouse.console.signin import WrongSecret, authenticate, console_event
 from trailhouse.errors import (
     ApiError,
-    InternalError,
     InvalidParameter,
     MalformedBody,
+    MalformedBodyTooDeep,
     NotFoundError,
     RequestEntityTooLarge,
 )
 from trailhouse.iam.principals import Caller
+from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, nests_deeper_than
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -189,8 +191,8 @@ class Console:
         except ApiError as error:
             return _error(error, request_id, request)
         except Exception:
-            log.exception("unexpected error answering console request %s", request_id)
-            return _error(InternalError("internal error"), request_id, request)
+            failure = unexpected(self._services.counters, "console", request_id, "in the console")
+            return _error(failure, request_id, request)
         response = json_response({"RequestId": request_id, **result})
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -258,7 +260,7 @@ def safe_next(value: str) -> str:
 async def _params(request: Request) -> dict[str, str]:
     """The call's parameters from a JSON object or a form body (values as the API's strings)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_PARAMS_BYTES:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_PARAMS_BYTES:
         raise RequestEntityTooLarge(f"console calls carry at most {MAX_PARAMS_BYTES} bytes")
     body = await request.body()
     if len(body) > MAX_PARAMS_BYTES:
@@ -268,6 +270,11 @@ async def _params(request: Request) -> dict[str, str]:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/x-www-form-urlencoded"):
         return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    if nests_deeper_than(body, MAX_DOCUMENT_DEPTH):
+        raise MalformedBodyTooDeep(
+            f"the request body nests arrays and objects more than {MAX_DOCUMENT_DEPTH} levels "
+            "deep; send the action's parameters as one flat JSON object"
+        )
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

@@ -23,11 +23,14 @@ from trailhouse.events.validation import (
     EVENT_RW_VALUES,
     EVENT_TYPES,
     IDENTITY_TYPES,
+    EventRejected,
+    RejectCode,
     ValidationLimits,
     parse_event_time,
     split_resources,
     validate_event,
 )
+from trailhouse.jsonlimits import MAX_EVENT_DEPTH, nests_deeper_than
 
 _Text = str | None
 
@@ -94,6 +97,16 @@ _OBJECT_FIELDS = (
 _decode_recipient = msgspec.json.Decoder(_Recipient).decode
 
 
+def refuse_deep(raw: bytes) -> None:
+    """EventRejected when the event nests too deeply for any parser to be given it."""
+    if nests_deeper_than(raw, MAX_EVENT_DEPTH):
+        raise EventRejected(
+            RejectCode.TOO_DEEP,
+            f"the event's arrays and objects nest more than {MAX_EVENT_DEPTH} levels deep; "
+            "flatten requestParameters or responseElements",
+        )
+
+
 def recipient_of(raw: bytes) -> object:
     """The recipientAccountId an event names (None when absent or unreadable)."""
     try:
@@ -104,6 +117,7 @@ def recipient_of(raw: bytes) -> object:
 
 def validate_raw_event(raw: bytes, *, account_id: str, limits: ValidationLimits) -> EventRecord:
     """The record for one event's raw JSON; EventRejected (from the precise path) if invalid."""
+    refuse_deep(raw)
     record = _fast(raw, account_id, limits)
     if record is not None:
         return record

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from trailhouse.events.fast_path import recipient_of, validate_raw_event
+from trailhouse.events.fast_path import recipient_of, refuse_deep, validate_raw_event
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import EventRejected, RejectCode, ValidationLimits
 from trailhouse.iam.principals import Caller, is_account_id
@@ -59,6 +59,7 @@ class IngestService:
         failed: list[FailedEvent] = []
         for index, event in enumerate(events):
             try:
+                refuse_deep(event)  # before the recipient is read out of it
                 account_id = self._recipient(caller, event)
                 records.append(validate_raw_event(event, account_id=account_id, limits=limits))
             except EventRejected as rejected:

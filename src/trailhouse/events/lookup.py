@@ -134,8 +134,8 @@ def _decode_token(token: str, fingerprint: str) -> tuple[LookupPosition, int, in
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
-        position = LookupPosition(int(data["t"]), int(data["s"]))
-        start, end = (int(value) for value in data["w"])
+        position = LookupPosition(_whole(data["t"]), _whole(data["s"]))
+        start, end = (_whole(value) for value in data["w"])
         issued_for = data["q"]
     except (binascii.Error, ValueError, KeyError, TypeError, orjson.JSONDecodeError):
         raise InvalidLookup(
@@ -148,3 +148,10 @@ def _decode_token(token: str, fingerprint: str) -> tuple[LookupPosition, int, in
             "Direction, MaxResults and LookupAttribute of the call that returned it",
         )
     return position, start, end
+
+
+def _whole(value: object) -> int:
+    """A token's integer as this server wrote it (not a string or a float); ValueError if not."""
+    if type(value) is not int:
+        raise ValueError(value)
+    return value

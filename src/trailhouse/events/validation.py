@@ -69,8 +69,11 @@ OPTIONAL_OBJECTS = (
 IDENTITY_STRINGS = ("principalId", "accountId", "accessKeyId", "userName")
 
 EVENT_TIME_FORMAT = "YYYY-MM-DDThh:mm:ssZ"
-_EVENT_TIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$")
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
+EVENT_TIME_RULE = f"must be UTC in the format {EVENT_TIME_FORMAT} with ASCII digits 0-9"
+# [0-9], not \d: \d and int() also take other scripts' digits (fullwidth "２０２６"), which the
+# warehouse's timestamp casts refuse later.
+_EVENT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
+_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\Z")
 _RESOURCE_SPLIT = re.compile(r"[;,]")
 _ID_NAMESPACE = uuid.UUID("5c1e2a9b-7d3f-4e61-9a0b-2f8c4d6e1a37")
 
@@ -82,6 +85,7 @@ class RejectCode:
     MISSING_FIELD = "InvalidEvent.MissingField"
     INVALID_FIELD = "InvalidEvent.InvalidField"
     TOO_LARGE = "InvalidEvent.TooLarge"
+    TOO_DEEP = "InvalidEvent.TooDeep"
     OUTSIDE_RETENTION = "InvalidEvent.OutsideRetention"
     RECIPIENT = "InvalidEvent.Recipient"
 
@@ -106,8 +110,9 @@ class ValidationLimits:
 
 
 def parse_event_time(value: str) -> int:
-    """Seconds since the epoch for an ActionTrail time `YYYY-MM-DDThh:mm:ssZ`; ValueError if not."""
-    if _EVENT_TIME.match(value) is None:
+    """Seconds since the epoch for an ActionTrail time `YYYY-MM-DDThh:mm:ssZ` (ASCII digits only);
+    ValueError if not."""
+    if _EVENT_TIME.fullmatch(value) is None:
         raise ValueError(value)
     year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
     hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
@@ -227,7 +232,7 @@ def _check_time(value: str, limits: ValidationLimits) -> int:
         raise _invalid(
             "eventTime",
             value,
-            f"must be UTC in the format {EVENT_TIME_FORMAT}, e.g. 2025-03-04T08:15:42Z",
+            f"{EVENT_TIME_RULE}, e.g. 2025-03-04T08:15:42Z",
         ) from None
     if seconds > limits.now + limits.max_future_seconds:
         raise EventRejected(

@@ -21,8 +21,8 @@ from trailhouse.iam.principals import (
 )
 from trailhouse.store.ports import AccessKey, Account, MetadataStore, PrincipalKind, RamUser
 
-_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
-_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}$")
+_USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\Z")
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{1,63}\Z")
 
 
 @dataclass(frozen=True, slots=True)

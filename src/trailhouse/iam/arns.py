@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_ROLE = re.compile(r"^acs:ram::(?P<account>\d{16}):role/(?P<name>[A-Za-z0-9.-]{1,64})$")
+_ROLE = re.compile(r"^acs:ram::(?P<account>[0-9]{16}):role/(?P<name>[A-Za-z0-9.-]{1,64})\Z")
 _PROJECT = re.compile(
-    r"^acs:(?P<service>odps|log):(?P<region>[a-z0-9-]+):(?P<account>\d{16}):"
-    r"project/(?P<name>[A-Za-z0-9_-]{3,63})$"
+    r"^acs:(?P<service>odps|log):(?P<region>[a-z0-9-]+):(?P<account>[0-9]{16}):"
+    r"project/(?P<name>[A-Za-z0-9_-]{3,63})\Z"
 )
 
 

@@ -70,4 +70,4 @@ def new_access_key_secret() -> str:
 
 def is_account_id(value: str) -> bool:
     """True for a 16-digit account id."""
-    return len(value) == 16 and value.isdigit()
+    return len(value) == 16 and value.isascii() and value.isdigit()

@@ -21,9 +21,11 @@ from trailhouse.errors import (
     EntityAlreadyExistsRole,
     EntityNotExistPolicy,
     EntityNotExistRole,
+    InvalidParameterTooDeep,
     MalformedPolicyDocument,
     VersionConflict,
 )
+from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, nests_deeper_than
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -43,7 +45,7 @@ SYSTEM_POLICIES: dict[str, tuple[str, ...]] = {
     FULL_ACCESS_POLICY: ("*",),
     READ_ONLY_POLICY: ("Describe*", "Get*", "List*", "Lookup*"),
 }
-_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}$")
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,10 @@ class RoleService:
 
 def validate_trust_policy(text: str) -> None:
     """Refuse a trust policy that is not the JSON shape of reference §3.5."""
+    if nests_deeper_than(text, MAX_DOCUMENT_DEPTH):  # before orjson, which writes 255 at most
+        raise InvalidParameterTooDeep(
+            f"the trust policy nests arrays and objects more than {MAX_DOCUMENT_DEPTH} levels deep"
+        )
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

@@ -111,6 +111,8 @@ def format_timestamp(epoch: float) -> str:
 
 def parse_timestamp(text: str) -> int | None:
     """Epoch seconds of a `2025-01-01T00:00:00Z` timestamp, or None when it has another form."""
+    if not text.isascii():  # strptime also takes other scripts' digits (fullwidth "２")
+        return None
     try:
         return calendar.timegm(time.strptime(text, TIMESTAMP_FORMAT))
     except ValueError:

@@ -27,7 +27,7 @@ from trailhouse.trails.service import TrailService
 
 HISTORY_JOB_KIND = "delivery-history-job"
 HISTORY_COUNTER_KIND = "delivery-history-counter"
-_TOKEN = re.compile(r"^[\x20-\x7e]{1,64}$")
+_TOKEN = re.compile(r"^[\x20-\x7e]{1,64}\Z")
 
 
 class JobStatus:

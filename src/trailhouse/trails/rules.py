@@ -22,9 +22,9 @@ EVENT_RW_VALUES = ("Read", "Write", "All")
 DEFAULT_EVENT_RW = "All"
 MAX_COMPUTE_PROJECT_PREFIX = "actiontrail_"
 
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{5,35}$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}$")
-_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9/_-]{5,31}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{5,35}\Z")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{2,62}\Z")
+_PREFIX = re.compile(r"^[A-Za-z][A-Za-z0-9/_-]{5,31}\Z")
 
 
 def check_name(name: str) -> None:

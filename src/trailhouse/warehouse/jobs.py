@@ -31,6 +31,7 @@ from trailhouse.errors import (
     SqlSemanticError,
 )
 from trailhouse.iam.principals import Caller
+from trailhouse.metrics import INTERNAL_ERRORS, Counters
 from trailhouse.settings import Settings
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
@@ -55,7 +56,7 @@ from trailhouse.warehouse.sql.engine import (
     QueryPlan,
     ResultSet,
 )
-from trailhouse.warehouse.sql.planner import PlannedQuery, Planner
+from trailhouse.warehouse.sql.planner import PlannedQuery, Planner, check_text, too_deep
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class SqlJobService:
         engine: Engine,
         validate: Callable[[QueryPlan], None],
         clock: Callable[[], float] = time.time,
+        counters: Counters | None = None,
     ) -> None:
         self._settings = settings
         self._metadata = metadata
@@ -86,6 +88,7 @@ class SqlJobService:
         self._engine = engine
         self._validate = validate
         self._clock = clock
+        self._counters = counters or Counters()
         self._results = settings.data_dir / "sql-results"
         self._runner = uuid.uuid4().hex
         self._gates: dict[tuple[str, str, str], QuotaGate] = {}
@@ -141,11 +144,13 @@ class SqlJobService:
 
     def submit(self, caller: Caller, project: Project, sql: str) -> SqlJob:
         """Plan and queue a job (or price it, for COST SQL); refusals raise before any job."""
-        if len(sql.encode()) > 2 * 1024 * 1024:
-            raise InvalidParameter("a SQL statement may be at most 2 MB")
+        check_text(sql)
         access.require(caller, project, Privilege.SELECT)
         planned = self._planner.plan(caller, project, sql)
-        self._validate(planned.plan)
+        try:
+            self._validate(planned.plan)
+        except RecursionError:
+            raise too_deep() from None
         quota = self._quotas.get(project.owner, project.region, project.quota)
         now = self._clock()
         job = SqlJob(
@@ -318,9 +323,16 @@ class SqlJobService:
         except SqlSemanticError as exc:
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
             return
-        except Exception as exc:  # the job fails, the service goes on
-            log.exception("SQL job %s failed", job.job_id)
-            self._finish(job, JobStatus.FAILED, "InternalError", str(exc) or type(exc).__name__)
+        except Exception:  # the job fails, the service goes on; the details stay in the log
+            log.exception("SQL job %s failed with an unexpected error", job.job_id)
+            self._counters.add(INTERNAL_ERRORS, where="sql_job")
+            self._finish(
+                job,
+                JobStatus.FAILED,
+                "InternalError",
+                f"the job failed with an internal error; the server log has the details under "
+                f"job id {job.job_id}",
+            )
             return
         finally:
             with self._lock:

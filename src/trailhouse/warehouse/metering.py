@@ -64,6 +64,8 @@ def _day(epoch: float) -> str:
 def check_day(value: str, what: str) -> str:
     """A YYYYMMDD day, or InvalidParameter saying how to write it."""
     try:
+        if not (len(value) == 8 and value.isascii() and value.isdigit()):
+            raise ValueError(value)  # strptime also takes other scripts' digits
         time.strptime(value, "%Y%m%d")
     except ValueError as exc:
         raise InvalidParameter(f"{what} {value!r}: write the day as YYYYMMDD") from exc

@@ -70,8 +70,8 @@ PARTITION_COLUMN = "ds"
 DATA_COLUMNS: tuple[str, ...] = (EVENT_COLUMN, *(name for name, _ in TYPED_COLUMNS))
 COLUMN_FOR_PATH: dict[str, str] = {path: name for name, path in TYPED_COLUMNS}
 
-_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
-_PARTITION = re.compile(r"^\d{8}$")
+_TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
+_PARTITION = re.compile(r"^[0-9]{8}\Z")
 
 
 def project_name(account_id: str) -> str:

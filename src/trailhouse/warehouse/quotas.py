@@ -20,7 +20,7 @@ from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.model import PAYG_QUOTA, QUOTA_KIND, Quota
 from trailhouse.warehouse.sql.engine import JobControl
 
-_QUOTA_NAME = re.compile(r"^[a-z][a-z0-9_-]{2,63}$")
+_QUOTA_NAME = re.compile(r"^[a-z][a-z0-9_-]{2,63}\Z")
 GB_PER_CU = 4.0
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from trailhouse.errors import SettingsError
 from trailhouse.iam.roles import RoleService
+from trailhouse.metrics import Counters
 from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
@@ -62,6 +63,7 @@ def open_warehouse(
     roles: RoleService,
     served_regions: tuple[str, ...],
     engine: Engine | None = None,
+    counters: Counters | None = None,
 ) -> Warehouse:
     """Build the warehouse over the metadata store and `settings.warehouse_path`."""
     root = settings.warehouse_path
@@ -77,6 +79,7 @@ def open_warehouse(
         planner,
         engine or open_engine(settings),
         validate=constants.validate,
+        counters=counters or Counters(),
     )
     writer = TableWriter(root, metadata, catalog, roles)
     return Warehouse(

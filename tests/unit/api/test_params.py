@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,3 +85,60 @@ def test_unflatten_rebuilds_the_sdks_form_fields() -> None:
     assert params.unflatten({"Action": "x"}, "Events") is None
     with pytest.raises(InvalidParameter, match="numbered from 1"):
         params.unflatten({"Events.a": "x"}, "Events")
+
+
+FULLWIDTH_2025 = "\uff12\uff10\uff12\uff15"
+
+
+@pytest.mark.parametrize(
+    ("read", "message"),
+    [
+        (
+            lambda: params.integer({"MaxResults": "\uff12\uff10"}, "MaxResults", 20, 1, 50),
+            "MaxResults must be an integer from 1 to 50 in ASCII digits",
+        ),
+        (
+            lambda: params.integer({"MaxResults": "\u0662\u0660"}, "MaxResults", 20, 1, 50),
+            "in ASCII digits",
+        ),
+        (lambda: params.integer({"MaxResults": " 20"}, "MaxResults", 20, 1, 50), "ASCII digits"),
+        (lambda: params.integer({"MaxResults": "2_0"}, "MaxResults", 20, 1, 50), "ASCII digits"),
+        (lambda: params.integer({"MaxResults": "20\n"}, "MaxResults", 20, 1, 50), "ASCII digits"),
+        (
+            lambda: params.optional_timestamp(
+                {"StartTime": f"{FULLWIDTH_2025}-01-01T00:00:00Z"}, "StartTime"
+            ),
+            "must be UTC in the format YYYY-MM-DDThh:mm:ssZ with ASCII digits 0-9",
+        ),
+        (
+            lambda: params.optional_timestamp({"EndTime": "2025-01-01T00:00:00Z\n"}, "EndTime"),
+            "EndTime '2025-01-01T00:00:00Z\\n' must be UTC",
+        ),
+    ],
+)
+def test_numbers_and_times_take_ascii_digits_only(read: Any, message: str) -> None:
+    with pytest.raises(InvalidParameter) as refused:
+        read()
+    assert message in refused.value.message
+    assert refused.value.code == "InvalidParameter"
+
+
+def test_non_ascii_digits_are_not_list_indexes() -> None:
+    query = {"LookupAttribute.\uff11.Key": "User", "LookupAttribute.1.Key": "EventName"}
+    assert params.indexed_list(query, "LookupAttribute") == [{"Key": "EventName"}]
+    # "²" passes str.isdigit() but int("²") raises: it stays a key, never a list index.
+    assert params.unflatten({"Events.1.a.\u00b2": "x"}, "Events") == [{"a": {"\u00b2": "x"}}]
+
+
+def test_other_digits_are_refused_in_days_signed_times_and_account_ids() -> None:
+    from trailhouse.iam.principals import is_account_id
+    from trailhouse.iam.signing import parse_timestamp
+    from trailhouse.warehouse.metering import check_day
+
+    with pytest.raises(InvalidParameter, match="write the day as YYYYMMDD"):
+        check_day(f"{FULLWIDTH_2025}0101", "StartDay")
+    assert check_day("20250101", "StartDay") == "20250101"
+    assert parse_timestamp(f"{FULLWIDTH_2025}-01-01T00:00:00Z") is None
+    assert parse_timestamp("2025-01-01T00:00:00Z") == 1735689600
+    assert not is_account_id("\uff11" * 16)
+    assert is_account_id("1" * 16)

@@ -34,6 +34,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"isGlobal": "true"},
     {"eventTime": "2025-02-19T21:19:00+08:00"},
     {"eventTime": format_event_time(NOW + 3600)},
+    {"eventTime": "\uff12\uff10\uff12\uff15-02-19T21:19:00Z"},
+    {"eventTime": format_event_time(NOW - 60) + "\n"},
     {"eventTime": format_event_time(NOW - 100 * 86400)},
     {"eventRW": "Both"},
     {"eventType": "ConsoleSignin"},

@@ -115,6 +115,19 @@ def test_event_version_defaults_to_one() -> None:
             "format YYYY-MM-DDThh:mm:ssZ",
         ),
         ({"eventTime": "2025-02-19T10:00:00+08:00"}, RejectCode.INVALID_FIELD, "UTC"),
+        # int(), \\d and strptime take other scripts' digits; the warehouse's casts do not.
+        (
+            {"eventTime": "\uff12\uff10\uff12\uff15-02-19T10:00:00Z"},
+            RejectCode.INVALID_FIELD,
+            "with ASCII digits 0-9",
+        ),
+        (
+            {"eventTime": "2025-02-19T\u0661\u0660:00:00Z"},
+            RejectCode.INVALID_FIELD,
+            "with ASCII digits 0-9",
+        ),
+        ({"eventTime": "2025-02-19T10:00:00Z\n"}, RejectCode.INVALID_FIELD, "ASCII digits"),
+        ({"eventTime": "2025-02-19T10:00:0\u00b2Z"}, RejectCode.INVALID_FIELD, "ASCII digits"),
         ({"eventTime": format_event_time(NOW + 3600)}, RejectCode.INVALID_FIELD, "in the future"),
         (
             {"eventTime": format_event_time(NOW - 91 * 86400)},

@@ -18,11 +18,22 @@ from builders import (
 )
 from sqlglot import exp
 
-from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError, TableNotFound
+from trailhouse.errors import (
+    ApiError,
+    NoPermission,
+    SqlParseError,
+    SqlSemanticError,
+    TableNotFound,
+)
 from trailhouse.warehouse.sql.dialect import parse
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import EngineError, JobControl, Limits, QueryPlan
-from trailhouse.warehouse.sql.planner import PlannedQuery, complexity_of, count_keywords
+from trailhouse.warehouse.sql.planner import (
+    MAX_SQL_NESTING,
+    PlannedQuery,
+    complexity_of,
+    count_keywords,
+)
 
 TABLE = "actiontrail_audit_trail"
 
@@ -223,6 +234,70 @@ def test_bad_sql_is_refused_naming_what_is_wrong(
 ) -> None:
     with pytest.raises(error, match=says):
         plan(tw, sql)
+
+
+DEEP = MAX_SQL_NESTING + 1
+
+
+@pytest.mark.parametrize(
+    ("sql", "code", "says"),
+    [
+        ("SELECT " + "(" * 1000 + "1" + ")" * 1000, "ODPS-0130161", "more than 32 levels deep"),
+        ("SELECT " + "(" * DEEP + "1" + ")" * DEEP, "ODPS-0130161", "more than 32 levels deep"),
+        (
+            f"SELECT * FROM {'(SELECT * FROM ' * DEEP}{TABLE}{') x' * DEEP}",
+            "ODPS-0130161",
+            "subqueries or expressions more than 32",
+        ),
+        ("SELECT " + "ABS(" * DEEP + "1" + ")" * DEEP, "ODPS-0130161", "flatten it"),
+        # CASE nests without parentheses: the planner's own recursion is caught.
+        (
+            f"SELECT {'CASE WHEN event_rw = 1 THEN ' * 200}1{' END' * 200} FROM {TABLE}",
+            "ODPS-0130161",
+            "more than 32 levels deep",
+        ),
+        (f"SELECT 1 -- {'(' * 1000}", None, ""),
+        (f"SELECT '{'(' * 1000}'", None, ""),
+        ("SELECT '" + "x" * (2 * 1024 * 1024) + "'", "ODPS-0130161", "at most 2097152 (2 MB)"),
+        (
+            f"SELECT TRANSFORM(event_name) USING 'cat' AS (x) FROM {TABLE}",
+            "ODPS-0130071",
+            "TRANSFORM/MAP/REDUCE ... USING 'script'",
+        ),
+        (
+            f'FROM {TABLE} SELECT TRANSFORM(event_name) USING "/bin/sh -c id" AS (x)',
+            "ODPS-0130071",
+            "runs an external program",
+        ),
+        (f"MAP event_name USING 'cat' AS x FROM {TABLE}", "ODPS-0130071", "not support"),
+        (f"REDUCE event_name USING 'cat' AS x FROM {TABLE}", "ODPS-0130071", "not support"),
+        ("ADD FILE /etc/passwd", "ODPS-0130071", "not ADD"),
+        ("ADD JAR /tmp/x.jar", "ODPS-0130071", "not ADD"),
+        (
+            f"SELECT * FROM {TABLE} JOIN {TABLE} b USING (event_id) LIMIT 1",
+            None,
+            "",
+        ),
+    ],
+)
+def test_sql_over_the_limits_or_running_a_script_is_refused_by_name(
+    tw: WarehouseFixture, sql: str, code: str | None, says: str
+) -> None:
+    if code is None:
+        plan(tw, sql)
+        return
+    with pytest.raises(ApiError) as refused:
+        plan(tw, sql)
+    assert refused.value.code == code
+    assert says in refused.value.message
+    assert "\x1b" not in refused.value.message
+
+
+def test_parse_errors_say_where_without_terminal_codes(tw: WarehouseFixture) -> None:
+    with pytest.raises(SqlParseError) as refused:
+        plan(tw, "SELECT event_name FROM t WHERE")
+    assert "\x1b" not in refused.value.message
+    assert "line 1, column" in refused.value.message
 
 
 def test_a_project_qualified_name_resolves(tw: WarehouseFixture) -> None:

@@ -10,7 +10,12 @@ import orjson
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
-from trailhouse.errors import InvalidParameter, MalformedBody
+from trailhouse.errors import (
+    InvalidParameter,
+    InvalidParameterTooDeep,
+    MalformedBody,
+    MalformedBodyTooDeep,
+)
 from trailhouse.events.fast_path import Batch
 from trailhouse.events.lookup import (
     DEFAULT_MAX_RESULTS,
@@ -20,6 +25,7 @@ from trailhouse.events.lookup import (
 )
 from trailhouse.events.model import Direction, LookupKey
 from trailhouse.events.validation import format_event_time
+from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, MAX_EVENT_DEPTH, nests_deeper_than
 from trailhouse.metrics import EVENTS_ACCEPTED, EVENTS_REFUSED
 
 
@@ -101,12 +107,23 @@ def _events_from(ctx: ActionContext) -> list[bytes]:
     is_json = "json" in ctx.content_type or ctx.body.lstrip()[:1] == b"{"
     if ctx.body and is_json:
         try:
-            return [bytes(raw) for raw in _decode_batch(ctx.body).Events]
+            raws = [bytes(raw) for raw in _decode_batch(ctx.body).Events]
         except msgspec.ValidationError as exc:
             raise MalformedBody(_batch_problem(str(exc))) from None
         except msgspec.DecodeError as exc:
             raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
+        except RecursionError:  # msgspec stops near 1,000 levels: far past the limit
+            raise _body_too_deep() from None
+        # {"Events": [...]} adds two levels to each event's own; most events are counted in C.
+        if any(nests_deeper_than(raw, MAX_DOCUMENT_DEPTH - 2) for raw in raws):
+            raise _body_too_deep()
+        return raws
     if "Events" in ctx.params:
+        if nests_deeper_than(ctx.params["Events"], MAX_DOCUMENT_DEPTH):
+            raise InvalidParameterTooDeep(
+                f"the Events parameter nests arrays and objects more than {MAX_DOCUMENT_DEPTH} "
+                "levels deep; no event was stored"
+            )
         try:
             events = orjson.loads(ctx.params["Events"])
         except orjson.JSONDecodeError as exc:
@@ -123,6 +140,13 @@ def _events_from(ctx: ActionContext) -> list[bytes]:
 
 
 _decode_batch = msgspec.json.Decoder(Batch).decode
+
+
+def _body_too_deep() -> MalformedBodyTooDeep:
+    return MalformedBodyTooDeep(
+        f"the request body nests arrays and objects more than {MAX_DOCUMENT_DEPTH} levels deep "
+        f"(an event may nest at most {MAX_EVENT_DEPTH}); no event was stored"
+    )
 
 
 def _batch_problem(detail: str) -> str:

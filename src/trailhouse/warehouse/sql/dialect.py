@@ -27,6 +27,33 @@ class InvalidSql(ValueError):
     """SQL text that does not parse as MaxCompute SQL."""
 
 
+# What the lexer skips: string literals, quoted identifiers and comments.
+_SKIPPED = re.compile(
+    r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|--[^\n]*|/\*.*?\*/", re.DOTALL
+)
+_PARENTHESES = re.compile(r"[()]")
+# Hive's script operators: SELECT TRANSFORM / MAP / REDUCE ... USING 'command'.
+_SCRIPT = re.compile(r"\bUSING\s*''", re.IGNORECASE)
+
+
+def parentheses_deeper_than(sql: str, limit: int) -> bool:
+    """True when the parentheses of `sql` (outside literals and comments) nest past `limit`."""
+    if sql.count("(") <= limit:  # the common case: counted in C
+        return False
+    depth = 0
+    for char in _PARENTHESES.findall(_SKIPPED.sub(" ", sql)):
+        depth += 1 if char == "(" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def runs_a_script(sql: str) -> bool:
+    """True for Hive's TRANSFORM / MAP / REDUCE ... USING 'command', which runs a program."""
+    blanked = _SKIPPED.sub(lambda m: "''" if m.group().startswith(("'", '"')) else " ", sql)
+    return _SCRIPT.search(blanked) is not None
+
+
 # MaxCompute format tokens (matched case-insensitively, longest first) and their strftime twins.
 _FORMAT_TOKENS = (
     ("yyyy", "%Y"),
@@ -323,7 +350,19 @@ def parse_statements(sql: str) -> list[exp.Expr]:
     except UnsupportedSql:
         raise
     except ParseError as exc:
-        raise InvalidSql(f"cannot parse the SQL: {exc}") from exc
+        raise InvalidSql(f"cannot parse the SQL: {_described(exc)}") from exc
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _described(error: ParseError) -> str:
+    """sqlglot's first error as `line L, column C: what`, without its terminal highlighting."""
+    if error.errors:
+        first = error.errors[0]
+        what = _ANSI.sub("", str(first.get("description") or "unexpected text"))
+        return f"line {first.get('line')}, column {first.get('col')}: {what}"
+    return _ANSI.sub("", str(error)).splitlines()[0]
 
 
 def query_of(statements: list[exp.Expr]) -> exp.Query:
@@ -336,6 +375,10 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
     for node in tree.walk():
+        if isinstance(node, exp.QueryTransform):
+            raise UnsupportedSql(
+                "TRANSFORM ... USING runs an external script, which trailhouse does not support"
+            )
         if isinstance(node, exp.Anonymous):
             raise UnsupportedSql(f"unsupported function {str(node.this).upper()}")
         if isinstance(node, (exp.DML, exp.DDL, exp.Command)):

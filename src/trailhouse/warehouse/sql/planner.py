@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError
+from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError, SqlTooDeep, SqlTooLong
 from trailhouse.iam.principals import Caller
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
@@ -37,8 +37,10 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.sql.dialect import (
     InvalidSql,
     UnsupportedSql,
+    parentheses_deeper_than,
     parse_statements,
     query_of,
+    runs_a_script,
 )
 from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
 from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
@@ -50,6 +52,11 @@ from trailhouse.warehouse.sql.rewrites import (
 from trailhouse.warehouse.sql.scopes import columns_read, scope_of, scopes_of
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
+# MaxCompute's documented limit on the length of one statement.
+MAX_SQL_BYTES = 2 * 1024 * 1024
+# sqlglot's parser recurses about twenty frames per parenthesis: 32 levels stay well inside
+# Python's stack on every thread, and no hand-written audit query comes near them.
+MAX_SQL_NESTING = 32
 _WRITES = (exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Drop, exp.Create, exp.Alter)
 
 
@@ -122,6 +129,13 @@ class Planner:
 
     def plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
         """Plan `sql` run in `project` by `caller`; API errors say what is wrong."""
+        check_text(sql)
+        try:
+            return self._plan(caller, project, sql)
+        except RecursionError:  # nesting the parenthesis count misses, such as CASE in CASE
+            raise too_deep() from None
+
+    def _plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
         text = sql.strip().rstrip(";").strip()
         is_cost = bool(_COST_SQL.match(text))
         if is_cost:
@@ -201,6 +215,31 @@ class Planner:
                 readable[owner_name] = owner
             found.append((node, self._catalog.get_table(owner, name)))
         return found
+
+
+def check_text(sql: str) -> None:
+    """Refuse, before any parsing, SQL over the size and nesting limits or running a script."""
+    size = len(sql.encode())
+    if size > MAX_SQL_BYTES:
+        raise SqlTooLong(
+            f"Parse exception - the SQL statement is {size} bytes; at most {MAX_SQL_BYTES} "
+            "(2 MB) are accepted"
+        )
+    if parentheses_deeper_than(sql, MAX_SQL_NESTING):
+        raise too_deep()
+    if runs_a_script(sql):
+        raise SqlSemanticError(
+            "Semantic analysis exception - TRANSFORM/MAP/REDUCE ... USING 'script' runs an "
+            "external program, which trailhouse does not support; use built-in functions"
+        )
+
+
+def too_deep() -> SqlTooDeep:
+    """The error for SQL nested deeper than the planner reads."""
+    return SqlTooDeep(
+        f"Parse exception - the SQL nests parentheses, subqueries or expressions more than "
+        f"{MAX_SQL_NESTING} levels deep; flatten it, for example with WITH clauses"
+    )
 
 
 def _refuse_writes(project: Project, statements: list[exp.Expr]) -> None:
