@@ -67,9 +67,7 @@ BASE_ENV = {
     "TRAILHOUSE_DIGEST_INTERVAL_SECONDS": "2",
     "TRAILHOUSE_DIGEST_GRACE_SECONDS": "0.5",
     "TRAILHOUSE_COMPACTION_MIN_FILES": "3",
-    # Older than a digest interval and its grace: a compacted file is listed by a digest before it
-    # can be compacted again (docs/crash-safety.md).
-    "TRAILHOUSE_COMPACTION_AGE_SECONDS": "4",
+    "TRAILHOUSE_COMPACTION_AGE_SECONDS": "0",
     "TRAILHOUSE_COMPACTION_INTERVAL_SECONDS": "0.5",
     "TRAILHOUSE_COMPACTION_GRACE_SECONDS": "1",
     "TRAILHOUSE_SQL_RESULT_ROWS": "1000000",

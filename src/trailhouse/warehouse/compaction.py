@@ -78,8 +78,7 @@ class Compactor:
     def compact(self, table: Table, stats: PartitionStats) -> DataFile | None:
         """Merge the partition's old enough files into one; None when there is nothing to do
         or the partition changed meanwhile (it is tried again next time)."""
-        cutoff = self._clock() - self._settings.compaction_age_seconds
-        files = [f for f in self._catalog.files(table, [stats]) if f.committed_at <= cutoff]
+        files = [f for f in self._catalog.files(table, [stats]) if self._ripe(f)]
         if len(files) < self._settings.compaction_min_files:
             return None
         files.sort(key=lambda f: (f.first_seq, f.path))
@@ -95,6 +94,19 @@ class Compactor:
             if path.exists():
                 os.utime(path, (now, now))
         return merged
+
+    def _ripe(self, data_file: DataFile) -> bool:
+        """True when the file may be merged: old enough, and, for a file compaction made, old
+        enough for a digest to have listed it. A compacted file merged again before any digest
+        listed it takes the names of the files it replaced out of the digest chain, and
+        `trailhouse verify` would count their rows twice. Its digest is due an interval and a
+        grace period after its commit; twice the interval leaves room for a late digester."""
+        age = self._clock() - data_file.committed_at
+        if data_file.replaces:
+            settings = self._settings
+            listed_after = 2 * settings.digest_interval_seconds + settings.digest_grace_seconds
+            return age >= max(settings.compaction_age_seconds, listed_after)
+        return age >= self._settings.compaction_age_seconds
 
     def _write_merged(self, table: Table, ds: str, files: list[DataFile]) -> DataFile:
         merged = pa.concat_tables([pq.read_table(self._root / f.path) for f in files])

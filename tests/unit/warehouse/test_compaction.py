@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,3 +114,39 @@ def test_a_batch_committed_during_compaction_stays_beside_the_merged_file(
     assert sum(p.rows for p in catalog.list_partitions(tw.table)) == 3050
     rows = answer(tw, f"SELECT COUNT(*), COUNT(DISTINCT event_id) FROM {TABLE}")
     assert rows == [[3050, 3050]]
+
+
+def test_a_compacted_file_is_merged_again_only_once_a_digest_has_listed_it(
+    tw: WarehouseFixture,
+) -> None:
+    catalog = tw.warehouse.catalog
+    assert tw.warehouse.compactor.run_once() > 0
+    first = {f.path for f in catalog.files(tw.table) if f.replaces}
+    more = logged_events(600, days=2, first_seq=10_000, seed=3)
+    for start in range(0, len(more), 100):
+        tw.append(more[start : start + 100])
+    now = time.time()
+
+    def compactor_at(moment: float, min_files: int = 5) -> Compactor:
+        settings = dataclasses.replace(tw.settings, compaction_min_files=min_files)
+        return Compactor(settings, tw.metadata, catalog, tw.warehouse.writer, clock=lambda: moment)
+
+    # Within two digest intervals and a grace period of its commit, the compacted file stays.
+    soon = compactor_at(now)
+    for stats in catalog.list_partitions(tw.table):
+        merged = soon.compact(tw.table, stats)
+        if merged is not None:
+            assert not {r[0] for r in merged.replaces} & first
+    assert first <= {f.path for f in catalog.files(tw.table)}
+
+    settings = tw.settings
+    listed = 2 * settings.digest_interval_seconds + settings.digest_grace_seconds
+    later = compactor_at(now + listed + 1, min_files=2)  # the two compacted files of a day
+    merged_again = [
+        later.compact(tw.table, stats)
+        for stats in catalog.list_partitions(tw.table)
+        if stats.files >= 2
+    ]
+    replaced = {r[0] for m in merged_again if m is not None for r in m.replaces}
+    assert first & replaced
+    assert sum(p.rows for p in catalog.list_partitions(tw.table)) == 3600
