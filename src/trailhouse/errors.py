@@ -3,7 +3,10 @@
     TrailhouseError
     ├── SettingsError                 bad configuration; the process refuses to start
     ├── StoreError                    a storage adapter failed (disk, database)
-    │   └── StoreUnavailable          the store is closed or shutting down
+    │   ├── StoreUnavailable          the store is closed or shutting down
+    │   └── DiskError                 the disk refused a write: nothing of it was stored
+    │       ├── DiskFull              no space left (ENOSPC, EDQUOT, SQLITE_FULL, SQLSTATE 53100)
+    │       └── DiskFailed            the storage failed (EIO, SQLITE_IOERR)
     ├── ConflictError                 an entity that must be unique already exists
     │   └── VersionConflict           a document changed since it was read (retry the decision)
     ├── NotFoundError                 a named entity does not exist (CLI / services)
@@ -27,7 +30,7 @@
     │   │   DeliveryHistoryJobRunning
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed
-    │   └── InternalError, ServiceUnavailable
+    │   └── InternalError, ServiceUnavailable, DiskFullUnavailable, DiskFailedUnavailable
     ├── RequestFailed                 a server answered a client call with an error envelope
     └── DeliveryError
         ├── TransientError            retried with backoff (disk full, warehouse busy)
@@ -39,6 +42,7 @@ message that tells the caller what to fix.
 
 from __future__ import annotations
 
+import errno
 from typing import ClassVar
 
 
@@ -56,6 +60,38 @@ class StoreError(TrailhouseError):
 
 class StoreUnavailable(StoreError):
     """The store is closed or shutting down and accepts no more work."""
+
+
+class DiskError(StoreError):
+    """The disk under the data directory refused a write; the write was not stored, in part or
+    whole. `errno` is the system's error number (0 when a database reported it)."""
+
+    def __init__(self, message: str, error_number: int = 0) -> None:
+        super().__init__(message)
+        self.errno = error_number
+
+
+class DiskFull(DiskError):
+    """No space is left on the disk (or in the quota) that holds the data directory."""
+
+
+class DiskFailed(DiskError):
+    """The storage failed to read or write (an I/O error)."""
+
+
+# The system errors that mean a full disk; every other OSError of a write is a failed disk.
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_error(exc: OSError, what: str) -> StoreError:
+    """The store error for an OSError raised while `what` was written: DiskFull for a full
+    disk, DiskFailed for an I/O error, a plain StoreError otherwise."""
+    code = exc.errno or 0
+    if code in _FULL_ERRNOS:
+        return DiskFull(f"{what}: the disk is full ({exc.strerror or exc})", code)
+    if code == errno.EIO:
+        return DiskFailed(f"{what}: the storage failed ({exc.strerror or exc})", code)
+    return StoreError(f"{what}: {exc}")
 
 
 class ConflictError(TrailhouseError):
@@ -294,6 +330,20 @@ class InternalError(ApiError):
 
 class ServiceUnavailable(ApiError):
     code = "ServiceUnavailable"
+    http_status = 503
+
+
+class DiskFullUnavailable(ApiError):
+    """A write refused because the server's data disk is full; reads still work."""
+
+    code = "ServiceUnavailable.DiskFull"
+    http_status = 503
+
+
+class DiskFailedUnavailable(ApiError):
+    """A write refused because the server's storage failed; reads may still work."""
+
+    code = "ServiceUnavailable.StorageFailure"
     http_status = 503
 
 

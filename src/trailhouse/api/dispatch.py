@@ -11,6 +11,7 @@ console can never see or do more than the API allows the same key.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -22,6 +23,11 @@ from trailhouse.api.failures import unexpected
 from trailhouse.api.throttle import RateLimiter
 from trailhouse.errors import (
     ApiError,
+    DiskError,
+    DiskFailed,
+    DiskFailedUnavailable,
+    DiskFull,
+    DiskFullUnavailable,
     InternalError,
     InvalidActionNotFound,
     InvalidRegionException,
@@ -34,6 +40,8 @@ from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.metrics import API_REQUESTS
 from trailhouse.runtime import Services
 from trailhouse.store.ports import PrincipalKind
+
+log = logging.getLogger(__name__)
 
 SERVICE_KEY_ACTIONS = frozenset({"PutEvents"})
 
@@ -74,9 +82,10 @@ class Dispatcher:
         """Authenticate `request`, run its action and return the response fields."""
         try:
             caller, call = self._authenticated(request)
-        except ApiError as error:  # counted here: the action never ran
+        except (ApiError, DiskError) as exc:  # counted here: the action never ran
+            error = api_error(exc, "the call")
             self._services.counters.add(API_REQUESTS, action="", code=error.code)
-            raise
+            raise error from exc
         return self.run_as(caller, call, request_id, origin)
 
     def _authenticated(self, request: SignedRequest) -> tuple[Caller, Call]:
@@ -145,8 +154,10 @@ class Dispatcher:
             self._audited(action, ctx, error)
             raise
         except Exception as exc:
-            counters.add(API_REQUESTS, action=action.name, code=InternalError.code)
-            failure = unexpected(counters, "api", request_id, f"running {action.name}")
+            failure = api_error(exc, action.name)
+            if isinstance(failure, InternalError):  # not a refusal: a bug, logged and counted
+                failure = unexpected(counters, "api", request_id, f"running {action.name}")
+            counters.add(API_REQUESTS, action=action.name, code=failure.code)
             self._audited(action, ctx, failure)
             raise failure from exc
         counters.add(API_REQUESTS, action=action.name, code="OK")
@@ -176,3 +187,23 @@ class Dispatcher:
     def _audited(self, action: Action, ctx: ActionContext, error: ApiError | None) -> None:
         if action.audited and not ctx.caller.is_service:
             self._audit.submit(audit_record(ctx, action, error))
+
+
+def api_error(exc: Exception, action: str) -> ApiError:
+    """The API error a failure while running `action` is answered with: itself for an ApiError,
+    a 503 with its own code when the disk refused a write, InternalError for anything else."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, DiskFull):
+        log.warning("%s refused, the disk is full: %s", action, exc)
+        return DiskFullUnavailable(
+            f"the disk holding the server's data directory is full, so {action} was refused and "
+            "nothing of it was stored; reads keep working. Retry once space is freed"
+        )
+    if isinstance(exc, DiskFailed):
+        log.warning("%s refused, the storage failed: %s", action, exc)
+        return DiskFailedUnavailable(
+            f"the storage of the server's data directory failed (I/O error), so {action} was "
+            "refused and nothing of it was stored. Retry later; the server's log says more"
+        )
+    return InternalError(f"internal error while running {action}")

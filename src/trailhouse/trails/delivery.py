@@ -26,6 +26,7 @@ import orjson
 
 from trailhouse.errors import (
     ApiError,
+    DiskError,
     StoreError,
     TerminalError,
     VersionConflict,
@@ -338,7 +339,8 @@ class DeliveryEngine:
             return
         log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
         failed = replace(state, latest_error=message, error_time=int(self._clock()))
-        with contextlib.suppress(VersionConflict):  # else recorded at the next attempt
+        # Else recorded at the next attempt; a full disk may refuse the status as well.
+        with contextlib.suppress(VersionConflict, DiskError):
             self._commit_state(trail, failed, version)
 
     def _state_writes(

@@ -152,10 +152,15 @@ class TableWriter:
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
         staged = staging / name
-        with open(staged, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with open(staged, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            # A full disk keeps no half-written file; the retry of the batch writes it anew.
+            staged.unlink(missing_ok=True)
+            raise
         faults.point("warehouse.file.staged")
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,6 +115,34 @@ def test_the_callers_checkpoint_commits_with_the_files_or_nothing_does(
         )
     assert sum(p.rows for p in tw.warehouse.catalog.list_partitions(tw.table)) == 100
     assert len(_rows_in_files(tw)) == 100  # the orphaned files are invisible to readers
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+def test_a_file_the_disk_refuses_is_neither_kept_nor_listed_and_the_retry_lands_once(
+    tw: WarehouseFixture, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    tw.append(logged_events(50, days=1))
+    more = logged_events(100, days=3, first_seq=51, seed=9)
+    real_fsync = os.fsync
+    calls = {"n": 0}
+
+    def fsync_fails_on_the_second_file(fd: int) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # file 1, its folder, then file 2: half the batch is on disk
+            raise OSError(code, os.strerror(code))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_fails_on_the_second_file)
+    with pytest.raises(OSError, match=os.strerror(code)) as refused:
+        tw.append(more)
+    assert refused.value.errno == code
+    assert not list(tw.settings.warehouse_path.rglob("_staging/*"))  # nothing half-written
+    assert sum(p.rows for p in tw.warehouse.catalog.list_partitions(tw.table)) == 50
+    assert len(_rows_in_files(tw)) == 50  # the renamed first file is not listed
+    tw.append(more)  # space returns: the same range again
+    rows = _rows_in_files(tw)
+    assert len(rows) == 150
+    assert len({event_id for event_id, _ in rows}) == 150
 
 
 def test_sweep_removes_only_uncommitted_files(tw: WarehouseFixture) -> None:

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 
-from trailhouse.errors import StoreError, StoreUnavailable
+from trailhouse.errors import DiskFailed, DiskFull, StoreError, StoreUnavailable
 
 Connection = psycopg.Connection[TupleRow]
 
@@ -38,7 +38,7 @@ class ConnectionPool:
         try:
             yield conn
         except psycopg.Error as exc:
-            raise StoreError(f"PostgreSQL: {exc}") from exc
+            raise store_error(exc) from exc
         finally:
             self._release(conn)
 
@@ -93,3 +93,17 @@ class ConnectionPool:
             self._opened -= 1
             self._cond.notify()
         conn.close()
+
+
+# SQLSTATEs of a database server whose disk is full (disk_full) or failed (io_error).
+_DISK_FULL = "53100"
+_IO_ERROR = "58030"
+
+
+def store_error(exc: psycopg.Error) -> StoreError:
+    """The store error a PostgreSQL failure stands for (DiskFull, DiskFailed or StoreError)."""
+    if exc.sqlstate == _DISK_FULL:
+        return DiskFull(f"PostgreSQL: the database server's disk is full ({exc})")
+    if exc.sqlstate == _IO_ERROR:
+        return DiskFailed(f"PostgreSQL: the database server's storage failed ({exc})")
+    return StoreError(f"PostgreSQL: {exc}")

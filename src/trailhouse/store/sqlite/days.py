@@ -171,14 +171,12 @@ class DayFiles:
         resources = [
             (name_id(a), kind, value, t, seq) for a, kind, value, t, seq in _resources(records)
         ]
-        conn.execute("BEGIN")
         try:
-            _insert_rows(conn, "names", added)
-            inserted = _insert_rows(conn, "events", events)
-            _insert_rows(conn, "resources", resources)
-            conn.execute("COMMIT")
+            with _transaction(conn):
+                _insert_rows(conn, "names", added)
+                inserted = _insert_rows(conn, "events", events)
+                _insert_rows(conn, "resources", resources)
         except BaseException:
-            conn.execute("ROLLBACK")
             for _, value in added:  # the file never got them
                 del names[value]
             raise
@@ -249,11 +247,10 @@ class DayFiles:
         if day not in self.days():
             return 0
         conn = self._writer(day)
-        conn.execute("BEGIN")
-        removed = conn.execute("DELETE FROM events WHERE event_time < ?", (older_than,)).rowcount
-        conn.execute("DELETE FROM resources WHERE event_time < ?", (older_than,))
-        conn.execute("COMMIT")
-        return max(removed, 0)
+        with _transaction(conn):
+            removed = conn.execute("DELETE FROM events WHERE event_time < ?", (older_than,))
+            conn.execute("DELETE FROM resources WHERE event_time < ?", (older_than,))
+        return max(removed.rowcount, 0)
 
     def forget_beyond(self, seq: int) -> int:
         """Delete indexed events above `seq` (a log cut back past them); count them."""
@@ -264,10 +261,9 @@ class DayFiles:
             if row is None or row[0] is None or row[0] <= seq:
                 continue
             conn = self._writer(day)
-            conn.execute("BEGIN")
-            removed += conn.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
-            conn.execute("DELETE FROM resources WHERE seq > ?", (seq,))
-            conn.execute("COMMIT")
+            with _transaction(conn):
+                removed += conn.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
+                conn.execute("DELETE FROM resources WHERE seq > ?", (seq,))
         return removed
 
     def drop(self, day: int) -> None:
@@ -342,6 +338,20 @@ class DayFiles:
                 closing.extend(self._idle.popitem(last=False)[1])
         for stale in closing:
             stale.close()
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any error; SQLite may have rolled back already (a full
+    disk does), and the connection must never be left inside a transaction."""
+    conn.execute("BEGIN")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _resources(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, int, int]]:

@@ -184,9 +184,10 @@ class Indexer:
 
     def _save(self) -> None:
         with self.lock:
-            dirty, self._dirty_days = self._dirty_days, set()
-            for day in dirty:
-                self._days.sync(day)
+            dirty = set(self._dirty_days)
+            for day in sorted(dirty):
+                self._days.sync(day)  # on failure every day stays dirty and nothing is saved
+                self._dirty_days.discard(day)
         faults.point("index.synced")
         if dirty or self._state.indexed_seq != self._indexed:
             self._state.save_indexed(self._indexed)

@@ -2,23 +2,21 @@
 `metadata.sqlite`, nonces apart.
 
 Access keys hold HMAC secrets, so the database files are created readable by their owner only.
-Nonces live in their own database with a cheaper sync mode: losing the last few after a power
-cut merely re-opens a replay window the clock-skew check already bounds.
+Nonces live in their own database with a cheaper sync mode (`nonces.py`): losing the last few
+after a power cut merely re-opens a replay window the clock-skew check already bounds.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from trailhouse import faults
-from trailhouse.errors import ConflictError, StoreError, StoreUnavailable
+from trailhouse.errors import ConflictError
 from trailhouse.store.migrations import Migration, check, pending
 from trailhouse.store.ports import (
     ACCESS_KEY_COLUMNS,
@@ -28,14 +26,9 @@ from trailhouse.store.ports import (
     DocumentWrite,
     MetadataStore,
     RamUser,
-    seconds_to_token,
 )
-
-_T = TypeVar("_T")
-
-# Expired nonces are harmless (they may be reused); deleting them now and then keeps the table
-# as small as the clock-skew window allows.
-_NONCE_SWEEP_SECONDS = 60.0
+from trailhouse.store.sqlite.connections import Guarded, connect_private
+from trailhouse.store.sqlite.nonces import ShortLivedState
 
 _KEY_VALUES = ", ".join(["?"] * len(ACCESS_KEY_COLUMNS.split(", ")))
 
@@ -59,63 +52,6 @@ CREATE TABLE IF NOT EXISTS documents (
 """
 
 _DOCUMENT_COLUMNS = "kind, scope, name, body, version"
-
-# Short-lived state, kept apart from the durable metadata and never migrated: nonces, and the
-# token buckets of rate limits.
-_NONCE_SCHEMA = """
-CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
-WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rate_buckets (
-    bucket TEXT PRIMARY KEY, tokens REAL NOT NULL, updated REAL NOT NULL
-) WITHOUT ROWID;
-"""
-
-# One token from a bucket, refilled since its last use: no row comes back when it is empty.
-_TAKE_FROM_BUCKET = """
-INSERT INTO rate_buckets AS b (bucket, tokens, updated) VALUES (:bucket, :burst - 1, :now)
-ON CONFLICT (bucket) DO UPDATE SET
-    tokens = min(:burst, b.tokens + (excluded.updated - b.updated) * :rate) - 1,
-    updated = excluded.updated
-WHERE min(:burst, b.tokens + (excluded.updated - b.updated) * :rate) >= 1
-RETURNING tokens
-"""
-
-
-def connect_private(path: Path, synchronous: str) -> sqlite3.Connection:
-    """A WAL-mode connection to `path`, creating the file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    os.chmod(path, 0o600)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(f"PRAGMA synchronous={synchronous}")
-    conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
-class _Guarded:
-    """One connection used by many threads, one call at a time."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn: sqlite3.Connection | None = conn
-        self._lock = threading.Lock()
-
-    def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        with self._lock:
-            if self._conn is None:
-                raise StoreUnavailable("the metadata store is closed")
-            try:
-                return work(self._conn)
-            except sqlite3.IntegrityError:
-                raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"metadata store: {exc}") from exc
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
 
 # Version 1 is `_SCHEMA`; later versions are steps appended here, never edited once released.
@@ -161,7 +97,8 @@ def _apply(
         faults.point("migration.applied")
         main.execute("COMMIT")
     except BaseException:
-        main.execute("ROLLBACK")
+        if main.in_transaction:  # SQLite ends it itself on some errors (a full disk)
+            main.execute("ROLLBACK")
         raise
 
 
@@ -171,11 +108,12 @@ class SqliteMetadataStore(MetadataStore):
     def __init__(self, directory: Path) -> None:
         main = connect_private(directory / "metadata.sqlite", "FULL")
         migrate(main, directory / "metadata.sqlite")
-        nonces = connect_private(directory / "nonces.sqlite", "NORMAL")
-        nonces.executescript(_NONCE_SCHEMA)
-        self._main = _Guarded(main)
-        self._nonces = _Guarded(nonces)
-        self._next_sweep = 0.0
+        self._main = Guarded(main, "metadata store")
+        try:
+            self._short = ShortLivedState(directory / "nonces.sqlite")
+        except BaseException:
+            self._main.close()
+            raise
 
     def schema_version(self) -> int:
         """The metadata schema's version."""
@@ -241,37 +179,11 @@ class SqliteMetadataStore(MetadataStore):
 
     def use_nonce(self, nonce: str, expires_at: int) -> bool:
         """Record a signature nonce; False when it was already used and has not expired."""
-        now = int(time.time())
-
-        def use(conn: sqlite3.Connection) -> bool:
-            # An existing but expired nonce is taken over, as if it had never been used.
-            row = conn.execute(
-                "INSERT INTO nonces (nonce, expires_at) VALUES (?, ?) "
-                "ON CONFLICT (nonce) DO UPDATE SET expires_at = excluded.expires_at "
-                "WHERE nonces.expires_at < ? RETURNING 1",
-                (nonce, expires_at, now),
-            ).fetchone()
-            if now >= self._next_sweep:
-                self._next_sweep = now + _NONCE_SWEEP_SECONDS
-                conn.execute("DELETE FROM nonces WHERE expires_at < ?", (now,))
-            return row is not None
-
-        return self._nonces.run(use)
+        return self._short.use_nonce(nonce, expires_at)
 
     def take_token(self, bucket: str, rate: float, burst: float) -> float:
         """Take one token from the bucket; 0.0, or the seconds until one is there."""
-        now = time.time()
-
-        def take(conn: sqlite3.Connection) -> float:
-            values = {"bucket": bucket, "rate": rate, "burst": burst, "now": now}
-            if conn.execute(_TAKE_FROM_BUCKET, values).fetchone() is not None:
-                return 0.0
-            row = conn.execute(
-                "SELECT tokens, updated FROM rate_buckets WHERE bucket = ?", (bucket,)
-            ).fetchone()
-            return 0.0 if row is None else seconds_to_token(row[0], row[1], now, rate, burst)
-
-        return self._nonces.run(take)
+        return self._short.take_token(bucket, rate, burst)
 
     def get_document(self, kind: str, scope: str, name: str) -> Document | None:
         """The document at this address, or None."""
@@ -301,7 +213,7 @@ class SqliteMetadataStore(MetadataStore):
 
     def close(self) -> None:
         """Release the connections; idempotent."""
-        self._nonces.close()
+        self._short.close()
         self._main.close()
 
     def _insert(self, statement: str, params: tuple[object, ...], conflict: str) -> None:

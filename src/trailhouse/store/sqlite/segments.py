@@ -9,6 +9,8 @@ has fsynced. On open the newest segment is scanned and a torn or corrupt tail is
 from __future__ import annotations
 
 import bisect
+import contextlib
+import errno
 import json
 import os
 import threading
@@ -85,6 +87,7 @@ class SegmentFiles:
             faults.point("log.segment.created")
             _fsync_directory(directory)
         self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
+        self._damaged = False  # a failed append could not be cut off: verify before the next
 
     @property
     def last_seq(self) -> int:
@@ -98,6 +101,8 @@ class SegmentFiles:
     def append(self, frames: list[bytes], seqs: list[int], times: list[int]) -> None:
         """Write consecutive frames and fsync them; then readers may see them."""
         active = self._segments[-1]
+        if self._damaged:
+            self._cut_back(active)  # raises while the tail still cannot be cut
         if active.size >= self._segment_bytes and active.last_seq:
             active = self._roll(active, seqs[0])
         data = b"".join(frames)
@@ -109,8 +114,12 @@ class SegmentFiles:
             os.fdatasync(self._fd)
             faults.point("log.append.synced")
         except OSError:
-            # Leave no partial frames behind for the next append to follow (disk full).
-            os.ftruncate(self._fd, active.size)
+            # Leave no frame of the group behind for the next append to follow (disk full, I/O
+            # error). A failed fdatasync is never called again for the same pages: the kernel
+            # may have dropped what it could not write, and a second call would report success.
+            # The frames are cut off; the callers' retry writes them anew.
+            with contextlib.suppress(OSError):  # the error the callers get is the first one
+                self._cut_back(active)
             raise
         with self._lock:
             offset = active.size
@@ -118,6 +127,17 @@ class SegmentFiles:
                 active.add(seq, offset, event_time)
                 offset += len(frame)
             active.size = offset
+
+    def _cut_back(self, active: _Segment) -> None:
+        """Cut the active segment back to its durable size and check it; until that works,
+        every append is refused without writing."""
+        self._damaged = True
+        os.ftruncate(self._fd, active.size)
+        os.fdatasync(self._fd)
+        size = os.fstat(self._fd).st_size
+        if size != active.size:
+            raise OSError(errno.EIO, f"segment {active.path} has {size} bytes, not {active.size}")
+        self._damaged = False
 
     def read(self, after: int, limit: int) -> list[LogRecord]:
         """Up to `limit` committed records with seq above `after`, in seq order."""

@@ -75,15 +75,15 @@ class LogState:
     def save_indexed(self, indexed_seq: int) -> None:
         """Record durable indexing progress."""
         with self._lock:
+            self._save(indexed_seq, self._index_format, self._purges)
             self._indexed_seq = indexed_seq
-            self._save()
 
     def restart_index(self, index_format: int) -> None:
         """Record durably that the index is empty and will be built in `index_format`."""
         with self._lock:
+            self._save(0, index_format, self._purges)
             self._indexed_seq = 0
             self._index_format = index_format
-            self._save()
 
     def add_purge(self, older_than: int, upto_seq: int) -> None:
         """Record durably that events up to `upto_seq` older than `older_than` are gone."""
@@ -95,20 +95,22 @@ class LogState:
                 if not (cutoff <= older_than and upto <= upto_seq)
             ]
             kept.append((older_than, upto_seq))
+            self._save(self._indexed_seq, self._index_format, kept)
             self._purges = kept
-            self._save()
 
-    def _save(self) -> None:
+    def _save(self, indexed_seq: int, index_format: int, purges: list[tuple[int, int]]) -> None:
+        """Replace the file; what is in memory changes only after this returned (a full disk
+        leaves both the file and the state as they were)."""
         temporary = self._path.with_suffix(".tmp")
-        with temporary.open("w") as handle:
-            saved = {
-                "indexed_seq": self._indexed_seq,
-                "index_format": self._index_format,
-                "purges": self._purges,
-            }
-            json.dump(saved, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        saved = {"indexed_seq": indexed_seq, "index_format": index_format, "purges": purges}
+        try:
+            with temporary.open("w") as handle:
+                json.dump(saved, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError:
+            temporary.unlink(missing_ok=True)  # its blocks may be what the disk lacks
+            raise
         faults.point("state.staged")
         os.replace(temporary, self._path)
         faults.point("state.saved")

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trailhouse.errors import StoreError, StoreUnavailable
+from trailhouse.errors import StoreError, StoreUnavailable, disk_error
 from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.records import Prepared, encode
 from trailhouse.store.sqlite.segments import SegmentFiles
@@ -87,6 +87,8 @@ class GroupCommitWriter:
             self._queued_events += len(events)
             self._cond.notify()
         request.done.wait()
+        if isinstance(request.error, OSError):  # nothing of the group was stored
+            raise disk_error(request.error, "event log append") from request.error
         if request.error is not None:
             raise StoreError(f"event log append failed: {request.error}") from request.error
         return request.results
