@@ -30,17 +30,31 @@ def start_serving(
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env=None if env is None else dict(env)
         )
-    deadline = time.monotonic() + START_TIMEOUT
+    try:
+        up = wait_up(process, port)
+    except TimeoutError:
+        process.kill()
+        process.wait()
+        raise RuntimeError(
+            f"trailhouse serve did not answer /health within {START_TIMEOUT:g} s"
+        ) from None
+    if not up:
+        tail = log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"trailhouse serve exited with {process.returncode}:\n{tail}")
+    return process
+
+
+def wait_up(process: subprocess.Popen[bytes], port: int, timeout: float = START_TIMEOUT) -> bool:
+    """True once the server answers /health, False when it exits first; TimeoutError when it
+    does neither within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"trailhouse serve exited with {process.returncode}:\n{tail}")
+            return False
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
                 if answer.status == 200:
-                    return process
+                    return True
         except (urllib.error.URLError, OSError):
             time.sleep(0.05)
-    process.kill()
-    process.wait()
-    raise RuntimeError(f"trailhouse serve did not answer /health within {START_TIMEOUT:g} s")
+    raise TimeoutError(f"nothing answered /health on port {port} within {timeout:g} s")

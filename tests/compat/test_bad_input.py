@@ -10,29 +10,13 @@ from typing import Any
 import orjson
 import pytest
 from compat_support import Fixture, Keys, Server, put_events, sdk
+from factory import make_event
 
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 from trailhouse.iam.signatures import sign_request_v3
 
 PROJECT = "badbytes_sql"
-
-
-def _event(event_id: str, event_time: str) -> dict[str, Any]:
-    return {
-        "eventId": event_id,
-        "eventTime": event_time,
-        "eventSource": "ecs.aliyuncs.com",
-        "eventName": "StopInstance",
-        "eventType": "ApiCall",
-        "eventRW": "Write",
-        "acsRegion": "cn-hangzhou",
-        "serviceName": "Ecs",
-        "requestId": "R-1",
-        "sourceIpAddress": "203.0.113.7",
-        "userAgent": "bad-bytes-test",
-        "userIdentity": {"type": "root-account"},
-    }
 
 
 def _post(server: Server, keys: Keys, action: str, body: bytes) -> tuple[int, dict[str, Any]]:
@@ -68,10 +52,13 @@ def _stored(server: Server, keys: Keys, event_id: str) -> list[Any]:
 
 def test_a_fullwidth_event_time_is_refused_and_not_stored(running: Fixture) -> None:
     fullwidth = "\uff12\uff10\uff12\uff16-01-02T03:04:05Z"
-    good = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
+    account = running.root.account_id
     answer = put_events(
         sdk(running.server, running.root),
-        [_event("bad-bytes-fullwidth", fullwidth), _event("bad-bytes-good", good)],
+        [
+            make_event(account, 60, eventId="bad-bytes-fullwidth", eventTime=fullwidth),
+            make_event(account, 60, eventId="bad-bytes-good"),
+        ],
     )
     assert answer["Accepted"] == 1
     [failed] = answer["Failed"]
@@ -83,8 +70,7 @@ def test_a_fullwidth_event_time_is_refused_and_not_stored(running: Fixture) -> N
 
 
 def test_a_100000_deep_body_is_refused_whole_and_stores_nothing(running: Fixture) -> None:
-    good = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-    beside = orjson.dumps(_event("bad-bytes-beside-deep", good))
+    beside = orjson.dumps(make_event(running.root.account_id, 60, eventId="bad-bytes-beside-deep"))
     body = b'{"Events": [' + beside + b", " + b"[" * 100_000 + b"]" * 100_000 + b"]}"
     status, answer = _post(running.server, running.root, "PutEvents", body)
     assert (status, answer["Code"]) == (400, "MalformedBody.TooDeep")

@@ -29,7 +29,7 @@ from crash_support import (
 from server_process import free_port
 from trailhouse.warehouse.model import project_name
 
-SOAK_SECONDS = float(os.environ.get("TRAILHOUSE_SOAK_SECONDS", "60"))
+SOAK_SECONDS = float(os.environ.get("TRAILHOUSE_SOAK_SECONDS", "30"))
 KILL_EVERY = (10.0, 40.0)  # seconds between kills, drawn at random
 
 

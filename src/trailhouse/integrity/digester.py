@@ -14,9 +14,7 @@ its commit time just before the commit, so a late commit still lands in the righ
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from trailhouse import faults
+from trailhouse.durable import replace_file
 from trailhouse.errors import ApiError, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.arns import parse_project_arn
@@ -162,8 +160,7 @@ class Digester:
         folder = self._settings.warehouse_path / table_dir / DIGESTS_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / digest_file_name(sequence)
-        _write_durably(path, signed.to_json())
-        faults.point("digest.written")
+        replace_file(path, signed.to_json(), staged="digest.staged", replaced="digest.written")
         new_state = DigestState(
             trail.account_id,
             trail.name,
@@ -192,7 +189,7 @@ class Digester:
             [row],
             writer_role_arn=writer_role(trail, project.owner),
             source=f"{trail.account_id}-{trail.name}-digest",
-            extra_writes=[state_write],
+            extra_writes=[state_write, catalog.digested_write(table, end)],
         )
 
 
@@ -218,17 +215,3 @@ def _listed(data_file: DataFile, table_dir: str) -> dict[str, Any]:
             else {}
         ),
     }
-
-
-def _write_durably(path: Path, content: bytes) -> None:
-    staged = path.with_suffix(".tmp")
-    with open(staged, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    faults.point("digest.staged")
-    os.replace(staged, path)
-    with contextlib.suppress(OSError):
-        descriptor = os.open(path.parent, os.O_RDONLY)
-        os.fsync(descriptor)
-        os.close(descriptor)

@@ -22,11 +22,13 @@ from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import (
+    DIGESTED_KIND,
     FILE_KIND,
     PARTITION_KIND,
     PROJECT_KIND,
     TABLE_KIND,
     DataFile,
+    Digested,
     Member,
     PartitionStats,
     Privilege,
@@ -207,6 +209,21 @@ class Catalog:
         """One partition's stats and document version (None, 0 when it has no files yet)."""
         scope = table_scope(table.region, table.project, table.name)
         return read(self._metadata, PartitionStats, PARTITION_KIND, scope, ds)
+
+    def digested_until(self, table: Table) -> int | None:
+        """The time before which every committed file of the table is listed by a signed digest
+        (None: no digest has listed any yet)."""
+        scope = table_scope(table.region, table.project, table.name)
+        digested, _ = read(self._metadata, Digested, DIGESTED_KIND, scope, "")
+        return digested.until if digested else None
+
+    def digested_write(self, table: Table, until: int) -> DocumentWrite:
+        """The write recording that digests list the table's files committed before `until`,
+        to commit with the digest itself."""
+        scope = table_scope(table.region, table.project, table.name)
+        digested, version = read(self._metadata, Digested, DIGESTED_KIND, scope, "")
+        newest = max(until, digested.until if digested else until)
+        return DocumentWrite(DIGESTED_KIND, scope, "", encode(Digested(newest)), version)
 
     def files(
         self, table: Table, partitions: Iterable[PartitionStats] | None = None

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse import faults
+from trailhouse.durable import fsync_directory
 from trailhouse.errors import VersionConflict
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
@@ -39,7 +40,7 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
-from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes, fsync_dir
+from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class Compactor:
     def compact(self, table: Table, stats: PartitionStats) -> DataFile | None:
         """Merge the partition's old enough files into one; None when there is nothing to do
         or the partition changed meanwhile (it is tried again next time)."""
-        files = [f for f in self._catalog.files(table, [stats]) if self._ripe(f)]
+        digested_until = self._catalog.digested_until(table)
+        files = [f for f in self._catalog.files(table, [stats]) if self._ripe(f, digested_until)]
         if len(files) < self._settings.compaction_min_files:
             return None
         files.sort(key=lambda f: (f.first_seq, f.path))
@@ -95,18 +97,18 @@ class Compactor:
                 os.utime(path, (now, now))
         return merged
 
-    def _ripe(self, data_file: DataFile) -> bool:
-        """True when the file may be merged: old enough, and, for a file compaction made, old
-        enough for a digest to have listed it. A compacted file merged again before any digest
-        listed it takes the names of the files it replaced out of the digest chain, and
-        `trailhouse verify` would count their rows twice. Its digest is due an interval and a
-        grace period after its commit; twice the interval leaves room for a late digester."""
-        age = self._clock() - data_file.committed_at
-        if data_file.replaces:
-            settings = self._settings
-            listed_after = 2 * settings.digest_interval_seconds + settings.digest_grace_seconds
-            return age >= max(settings.compaction_age_seconds, listed_after)
-        return age >= self._settings.compaction_age_seconds
+    def _ripe(self, data_file: DataFile, digested_until: int | None) -> bool:
+        """True when the file may be merged: old enough, and, for a file compaction made, listed
+        by a signed digest already when the table has digests. A compacted file merged again
+        before any digest listed it would take the names of the files it replaced out of the
+        digest chain, and `trailhouse verify` would count their rows twice."""
+        if self._clock() - data_file.committed_at < self._settings.compaction_age_seconds:
+            return False
+        return (
+            not data_file.replaces
+            or digested_until is None
+            or data_file.committed_at < digested_until
+        )
 
     def _write_merged(self, table: Table, ds: str, files: list[DataFile]) -> DataFile:
         merged = pa.concat_tables([pq.read_table(self._root / f.path) for f in files])
@@ -126,7 +128,7 @@ class Compactor:
         faults.point("compaction.staged")
         final = table_dir / f"ds={ds}" / name
         os.replace(staged, final)
-        fsync_dir(final.parent)
+        fsync_directory(final.parent)
         faults.point("compaction.renamed")
         return DataFile(
             path=str(final.relative_to(self._root)),

@@ -20,6 +20,8 @@ QUOTA_KIND = "wh-quota"
 JOB_KIND = "wh-job"
 RUNNER_KIND = "wh-sql-runner"
 STORAGE_SAMPLE_KIND = "wh-storage-sample"
+# How far signed digests list a table's files (`Catalog.digested_until`).
+DIGESTED_KIND = "wh-digested"
 
 PROJECT_PREFIX = "actiontrail_"
 PAYG_QUOTA = "pay-as-you-go"
@@ -170,6 +172,13 @@ class PartitionStats:
     rows: int
     bytes: int
     last_modified: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digested:
+    """Every file of a table committed before `until` (epoch seconds) is listed by a digest."""
+
+    until: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse import faults
+from trailhouse.durable import fsync_directory
 from trailhouse.errors import InvalidParameter, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.roles import RoleService
@@ -165,7 +166,7 @@ class TableWriter:
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)
         os.replace(staged, partition_dir / name)
-        fsync_dir(partition_dir)
+        fsync_directory(partition_dir)
         faults.point("warehouse.file.renamed")
         times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
@@ -335,12 +336,3 @@ def column_bytes(data: bytes) -> dict[str, int]:
 def _stale(metadata: MetadataStore, write: DocumentWrite) -> bool:
     found = metadata.get_document(write.kind, write.scope, write.name)
     return (found.version if found else 0) != write.expected_version
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename in `path` durable."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

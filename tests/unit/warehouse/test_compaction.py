@@ -120,33 +120,41 @@ def test_a_compacted_file_is_merged_again_only_once_a_digest_has_listed_it(
     tw: WarehouseFixture,
 ) -> None:
     catalog = tw.warehouse.catalog
+    # The table's digests list what was committed until now: the small files, not yet merged.
+    tw.metadata.commit([catalog.digested_write(tw.table, int(time.time()))])
+    time.sleep(1.1)  # committed_at has whole seconds: the merged files come after `until`
     assert tw.warehouse.compactor.run_once() > 0
     first = {f.path for f in catalog.files(tw.table) if f.replaces}
     more = logged_events(600, days=2, first_seq=10_000, seed=3)
     for start in range(0, len(more), 100):
         tw.append(more[start : start + 100])
-    now = time.time()
+    two_files = Compactor(
+        dataclasses.replace(tw.settings, compaction_min_files=2),
+        tw.metadata,
+        catalog,
+        tw.warehouse.writer,
+    )
 
-    def compactor_at(moment: float, min_files: int = 5) -> Compactor:
-        settings = dataclasses.replace(tw.settings, compaction_min_files=min_files)
-        return Compactor(settings, tw.metadata, catalog, tw.warehouse.writer, clock=lambda: moment)
+    def merge_all() -> set[str]:
+        merged = [two_files.compact(tw.table, s) for s in catalog.list_partitions(tw.table)]
+        return {r[0] for m in merged if m is not None for r in m.replaces}
 
-    # Within two digest intervals and a grace period of its commit, the compacted file stays.
-    soon = compactor_at(now)
-    for stats in catalog.list_partitions(tw.table):
-        merged = soon.compact(tw.table, stats)
-        if merged is not None:
-            assert not {r[0] for r in merged.replaces} & first
+    # No digest lists the compacted files yet: only the small files beside them are merged.
+    assert not merge_all() & first
     assert first <= {f.path for f in catalog.files(tw.table)}
-
-    settings = tw.settings
-    listed = 2 * settings.digest_interval_seconds + settings.digest_grace_seconds
-    later = compactor_at(now + listed + 1, min_files=2)  # the two compacted files of a day
-    merged_again = [
-        later.compact(tw.table, stats)
-        for stats in catalog.list_partitions(tw.table)
-        if stats.files >= 2
-    ]
-    replaced = {r[0] for m in merged_again if m is not None for r in m.replaces}
-    assert first & replaced
+    # Once a digest lists them, they may be merged again.
+    tw.metadata.commit([catalog.digested_write(tw.table, int(time.time()) + 1)])
+    assert merge_all() & first
     assert sum(p.rows for p in catalog.list_partitions(tw.table)) == 3600
+
+
+def test_a_table_without_digests_merges_compacted_files_again(tw: WarehouseFixture) -> None:
+    catalog = tw.warehouse.catalog
+    assert tw.warehouse.compactor.run_once() > 0
+    first = {f.path for f in catalog.files(tw.table) if f.replaces}
+    more = logged_events(500, days=2, first_seq=10_000, seed=3)
+    for start in range(0, len(more), 100):
+        tw.append(more[start : start + 100])
+    assert tw.warehouse.compactor.run_once() > 0
+    replaced = {r[0] for f in catalog.files(tw.table) for r in f.replaces}
+    assert first & replaced

@@ -9,14 +9,13 @@ always be read back.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any, cast
 
 import zstandard
 
-from trailhouse import faults
+from trailhouse.durable import replace_file
 
 _log = logging.getLogger(__name__)
 
@@ -80,18 +79,7 @@ class Codecs:
         trained = zstandard.train_dictionary(_DICT_BYTES, list[Any](samples), level=_LEVEL)
         dict_id = self._current + 1
         path = self._directory / f"{dict_id}.zdict"
-        temporary = path.with_suffix(".tmp")
-        with temporary.open("wb") as handle:
-            handle.write(trained.as_bytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        faults.point("dictionary.staged")
-        os.replace(temporary, path)
-        fd = os.open(self._directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        replace_file(path, trained.as_bytes(), staged="dictionary.staged")
         # Only now may a body name this id: the file survives any crash from here on.
         self._dicts[dict_id] = zstandard.ZstdCompressionDict(trained.as_bytes())
         self._current = dict_id

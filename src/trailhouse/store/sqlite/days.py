@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from trailhouse import faults
+from trailhouse.durable import fsync_directory
 from trailhouse.store.sqlite.records import LogRecord, split_values
 
 _log = logging.getLogger(__name__)
@@ -421,7 +422,7 @@ def _create(path: Path) -> None:
         os.close(fd)
     faults.point("index.day_file.staged")
     os.replace(staged, path)
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     faults.point("index.day_file.created")
 
 
@@ -437,14 +438,6 @@ def _complete(path: Path) -> bool:
     if missing:
         _log.warning("the day file %s lacks %s", path, ", ".join(sorted(missing)))
     return not missing
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from trailhouse import faults
+from trailhouse.durable import fsync_directory
 from trailhouse.store.sqlite.records import (
     FRAME,
     EventFrame,
@@ -85,7 +86,7 @@ class SegmentFiles:
             self._segments.append(_Segment(1, self._path_for(1)))
             self._segments[-1].path.touch()
             faults.point("log.segment.created")
-            _fsync_directory(directory)
+            fsync_directory(directory)
         self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
         self._damaged = False  # a failed append could not be cut off: verify before the next
 
@@ -196,7 +197,7 @@ class SegmentFiles:
         fresh = _Segment(next_seq, self._path_for(next_seq))
         fd = os.open(fresh.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         faults.point("log.segment.created")
-        _fsync_directory(self._directory)
+        fsync_directory(self._directory)
         os.close(self._fd)
         self._fd = fd
         with self._lock:
@@ -303,11 +304,3 @@ def _write_side_file(segment: _Segment) -> None:
     }
     # Not fsynced: a missing or stale side file only means rescanning the segment on open.
     segment.path.with_suffix(".idx").write_text(json.dumps(info))
-
-
-def _fsync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from trailhouse import faults
+from trailhouse.durable import replace_file
 
 _log = logging.getLogger(__name__)
 
@@ -101,24 +101,9 @@ class LogState:
     def _save(self, indexed_seq: int, index_format: int, purges: list[tuple[int, int]]) -> None:
         """Replace the file; what is in memory changes only after this returned (a full disk
         leaves both the file and the state as they were)."""
-        temporary = self._path.with_suffix(".tmp")
         saved = {"indexed_seq": indexed_seq, "index_format": index_format, "purges": purges}
-        try:
-            with temporary.open("w") as handle:
-                json.dump(saved, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError:
-            temporary.unlink(missing_ok=True)  # its blocks may be what the disk lacks
-            raise
-        faults.point("state.staged")
-        os.replace(temporary, self._path)
-        faults.point("state.saved")
-        fd = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        content = json.dumps(saved).encode()
+        replace_file(self._path, content, staged="state.staged", replaced="state.saved")
 
 
 def _read(path: Path) -> dict[str, Any]:
