@@ -54,7 +54,7 @@ def _workload(
             if answer.get("Accepted") != len(batch):
                 problems.append(f"PutEvents answered {answer}")
             store.ledger.add(batch)
-            time.sleep(0.01)
+            time.sleep(0.2)  # a steady load: the final check reads every event back
 
     def look() -> None:
         while not stop.is_set():
@@ -89,6 +89,7 @@ def _workload(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SOAK_SECONDS + 600)  # the soak, then the checks
 def test_soak_with_kills_loses_and_doubles_nothing(tmp_path: Path) -> None:
     store = prepare(tmp_path / "data")
     rng = random.Random(2026)

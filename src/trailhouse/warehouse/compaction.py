@@ -73,7 +73,9 @@ class Compactor:
                 for stats in self._catalog.list_partitions(table):
                     if stats.files >= self._settings.compaction_min_files:
                         compacted += self.compact(table, stats) is not None
-                self._writer.sweep(table, self._settings.compaction_grace_seconds)
+                self._writer.sweep(
+                    table, replaced_older_than=self._settings.compaction_grace_seconds
+                )
         return compacted
 
     def compact(self, table: Table, stats: PartitionStats) -> DataFile | None:

@@ -229,22 +229,45 @@ class TableWriter:
             return AppendResult(tuple(files), sum(f.rows for f in files), already_committed=False)
         raise VersionConflict(f"table {table.name} kept changing while a batch was committed")
 
-    def sweep(self, table: Table, older_than_seconds: float = 3600.0) -> list[Path]:
-        """Delete the table's files that no commit lists (crashed batches), once old enough.
+    def sweep(
+        self,
+        table: Table,
+        older_than_seconds: float = 3600.0,
+        *,
+        replaced_older_than: float | None = None,
+    ) -> list[Path]:
+        """Delete the table's files that no commit lists; return what it deleted.
 
-        Run it only when no append of this table is in flight; returns what it deleted.
+        A file a compacted file replaced goes once `replaced_older_than` seconds old (queries
+        planned before the swap have ended). Any other unlisted file, a batch a crash
+        interrupted or one being committed at this moment, goes only once `older_than_seconds`
+        old: the sweep runs beside delivery, and a batch's file is in its folder a moment
+        before its commit lists it.
         """
         table_dir = self._root / table_scope(table.region, table.project, table.name)
         if not table_dir.is_dir():
             return []
-        listed = {self._root / f.path for f in self._catalog.files(table)}
-        cutoff = self._clock() - older_than_seconds
+        files = self._catalog.files(table)
+        listed = {self._root / f.path for f in files}
+        replaced = {self._root / path for f in files for path, _, _ in f.replaces}
+        now = self._clock()
+        replaced_cutoff = now - (
+            older_than_seconds if replaced_older_than is None else replaced_older_than
+        )
+        orphan_cutoff = now - older_than_seconds
         removed = []
         for path in sorted(table_dir.rglob("*.parquet")):
-            if path not in listed and path.stat().st_mtime < cutoff:
+            if path in listed:
+                continue
+            cutoff = replaced_cutoff if path in replaced else orphan_cutoff
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
                 path.unlink()
-                removed.append(path)
-                faults.point("compaction.swept")
+            except FileNotFoundError:  # renamed or deleted meanwhile
+                continue
+            removed.append(path)
+            faults.point("compaction.swept")
         return removed
 
 

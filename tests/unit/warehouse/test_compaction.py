@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import calendar
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from builders import WarehouseFixture, logged_events, open_test_warehouse, root
 
 from trailhouse.warehouse.compaction import Compactor
-from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.model import JobStatus, table_scope
 
 TABLE = "actiontrail_audit_trail"
 
@@ -158,3 +159,29 @@ def test_a_table_without_digests_merges_compacted_files_again(tw: WarehouseFixtu
     assert tw.warehouse.compactor.run_once() > 0
     replaced = {r[0] for f in catalog.files(tw.table) for r in f.replaces}
     assert first & replaced
+
+
+def test_the_sweep_beside_delivery_leaves_a_batch_that_is_being_committed(
+    tw: WarehouseFixture,
+) -> None:
+    # A batch's file is renamed into its partition a moment before its commit lists it; under
+    # load that moment can outlast the compaction grace period (seen in the soak).
+    table_dir = tw.settings.warehouse_path / table_scope(
+        tw.table.region, tw.table.project, tw.table.name
+    )
+    pending = table_dir / "ds=20261206" / "part-being-committed.parquet"
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.write_bytes(b"PAR1")
+    five_seconds_ago = time.time() - 5
+    os.utime(pending, (five_seconds_ago, five_seconds_ago))
+    assert tw.warehouse.compactor.run_once() > 0  # its sweep: replaced files after 1 s grace
+    replaced = [
+        tw.settings.warehouse_path / r[0]
+        for f in tw.warehouse.catalog.files(tw.table)
+        for r in f.replaces
+    ]
+    for path in replaced:
+        os.utime(path, (five_seconds_ago, five_seconds_ago))
+    removed = tw.warehouse.writer.sweep(tw.table, replaced_older_than=1)
+    assert pending.exists() and pending not in removed
+    assert sorted(removed) == sorted(replaced)
