@@ -1,9 +1,10 @@
 """Files that survive a crash whole: replaced through a fsynced temporary file and a rename,
 with the rename itself made durable by fsyncing the directory.
 
-Every small file trailhouse rewrites (the event log's `state.json`, compression dictionaries,
-signed digests) goes through `replace_file`, and every rename or creation another writer makes
-durable goes through `fsync_directory`: one place says how, and names the crash points between.
+Every file trailhouse writes whole goes through `place_file`: the warehouse's Parquet files
+(staged in the table's `_staging` folder) and, through `replace_file`, the small files it
+rewrites (the event log's `state.json`, compression dictionaries, signed digests). One place says
+how, and names the crash points between; `fsync_directory` makes other creations durable.
 """
 
 from __future__ import annotations
@@ -23,24 +24,31 @@ def fsync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def replace_file(path: Path, content: bytes, *, staged: str, replaced: str | None = None) -> None:
-    """Replace `path` by `content` whole: after a crash at any moment it holds the old content
-    or the new one, never a mix. `staged` and `replaced` name the crash points once the
-    temporary file is durable and once it has been renamed over `path` (`trailhouse.faults`).
+def place_file(
+    content: bytes, staged_path: Path, path: Path, *, staged: str, placed: str | None = None
+) -> None:
+    """Put `content` at `path` whole: it is written to `staged_path` and fsynced, then renamed to
+    `path`, whose directory is fsynced. After a crash at any moment `path` holds the old content
+    (or nothing) or the new one, never a mix. `staged` and `placed` name the crash points once
+    the staged file is durable and once it is renamed (`trailhouse.faults`).
 
-    A write the disk refuses (full, I/O error) deletes the temporary file, whose blocks may be
-    what the disk lacks, and raises; `path` is untouched."""
-    temporary = path.with_suffix(".tmp")
+    A write the disk refuses (full, I/O error) deletes the staged file, whose blocks may be what
+    the disk lacks, and raises; `path` is untouched."""
     try:
-        with temporary.open("wb") as handle:
+        with staged_path.open("wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError:
-        temporary.unlink(missing_ok=True)
+        staged_path.unlink(missing_ok=True)
         raise
     faults.point(staged)
-    os.replace(temporary, path)
-    if replaced is not None:
-        faults.point(replaced)
+    os.replace(staged_path, path)
+    if placed is not None:
+        faults.point(placed)
     fsync_directory(path.parent)
+
+
+def replace_file(path: Path, content: bytes, *, staged: str, placed: str | None = None) -> None:
+    """Replace the small file `path` by `content` whole, through `<path>.tmp` (`place_file`)."""
+    place_file(content, path.with_suffix(".tmp"), path, staged=staged, placed=placed)

@@ -92,11 +92,15 @@ def test_every_crash_point_has_a_case_and_every_call_names_a_known_point() -> No
                 argument = node.args[0]
                 if isinstance(argument, ast.Constant):
                     called.add(str(argument.value))
-                else:  # only durable.replace_file passes on the names its callers give it
+                else:  # only durable.py passes on the names its callers give it
                     assert path.name == "durable.py", f"{path}: name a point literally"
-            elif isinstance(func, ast.Name) and func.id == "replace_file":
+            elif (
+                isinstance(func, ast.Name)
+                and func.id in {"place_file", "replace_file"}
+                and path.name != "durable.py"
+            ):
                 for keyword in node.keywords:
-                    if keyword.arg in {"staged", "replaced"}:
+                    if keyword.arg in {"staged", "placed"}:
                         assert isinstance(keyword.value, ast.Constant), f"{path}: a literal name"
                         called.add(str(keyword.value.value))
     assert called == set(faults.POINTS), "every point is called, and only points in POINTS"

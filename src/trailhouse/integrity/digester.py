@@ -160,7 +160,7 @@ class Digester:
         folder = self._settings.warehouse_path / table_dir / DIGESTS_FOLDER
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / digest_file_name(sequence)
-        replace_file(path, signed.to_json(), staged="digest.staged", replaced="digest.written")
+        replace_file(path, signed.to_json(), staged="digest.staged", placed="digest.written")
         new_state = DigestState(
             trail.account_id,
             trail.name,

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse import faults
-from trailhouse.durable import fsync_directory
+from trailhouse.durable import place_file
 from trailhouse.errors import VersionConflict
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
@@ -123,15 +123,8 @@ class Compactor:
         table_dir = self._root / table_scope(table.region, table.project, table.name)
         staged = table_dir / STAGING / name
         staged.parent.mkdir(parents=True, exist_ok=True)
-        with open(staged, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        faults.point("compaction.staged")
         final = table_dir / f"ds={ds}" / name
-        os.replace(staged, final)
-        fsync_directory(final.parent)
-        faults.point("compaction.renamed")
+        place_file(data, staged, final, staged="compaction.staged", placed="compaction.renamed")
         return DataFile(
             path=str(final.relative_to(self._root)),
             ds=ds,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse import faults
-from trailhouse.durable import fsync_directory
+from trailhouse.durable import place_file
 from trailhouse.errors import InvalidParameter, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.roles import RoleService
@@ -152,22 +151,16 @@ class TableWriter:
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
-        staged = staging / name
-        try:
-            with open(staged, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except OSError:
-            # A full disk keeps no half-written file; the retry of the batch writes it anew.
-            staged.unlink(missing_ok=True)
-            raise
-        faults.point("warehouse.file.staged")
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)
-        os.replace(staged, partition_dir / name)
-        fsync_directory(partition_dir)
-        faults.point("warehouse.file.renamed")
+        # A full disk keeps no half-written file; the retry of the batch writes it anew.
+        place_file(
+            data,
+            staging / name,
+            partition_dir / name,
+            staged="warehouse.file.staged",
+            placed="warehouse.file.renamed",
+        )
         times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
             path=str((partition_dir / name).relative_to(self._root)),

@@ -103,7 +103,7 @@ class LogState:
         leaves both the file and the state as they were)."""
         saved = {"indexed_seq": indexed_seq, "index_format": index_format, "purges": purges}
         content = json.dumps(saved).encode()
-        replace_file(self._path, content, staged="state.staged", replaced="state.saved")
+        replace_file(self._path, content, staged="state.staged", placed="state.saved")
 
 
 def _read(path: Path) -> dict[str, Any]:
