@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo serve test test-fast soak lint typecheck check bench bench-warehouse bench-verify bench-delivery bench-backfill bench-scale clean
+.PHONY: help demo serve test test-fast soak lint typecheck check bench bench-warehouse bench-verify bench-delivery bench-backfill bench-scale bench-restart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ bench-backfill: $(STAMP)  ## run the backfill benchmark: a history job over 10M 
 
 bench-scale: $(STAMP)  ## run the scale benchmark: PutEvents on 1-3 servers on PostgreSQL, failover (~5 min)
 	$(BIN)/python bench/scale.py
+
+bench-restart: $(STAMP)  ## time start-up after kill -9 under load with 10M events, beside a clean restart
+	$(BIN)/python bench/restart.py
 
 bench-verify: $(STAMP)  ## verify a kept warehouse-bench table beside sha256sum (TABLE=path)
 	$(BIN)/python bench/verify.py $(TABLE)
