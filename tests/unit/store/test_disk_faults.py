@@ -191,13 +191,21 @@ def test_until_a_failed_append_is_cut_off_no_append_writes(
     check_stored_once(open_log, log)
 
 
-def test_an_index_transaction_on_a_full_disk_is_retried_and_lookups_answer_meanwhile(
+def indexed_log(
     open_log: Callable[[], SqliteEventLog], monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> SqliteEventLog:
+    """A log whose event "A" is indexed, and whose indexer retries a failure after 50 ms."""
     monkeypatch.setattr(indexer, "_RETRY_SECONDS", 0.05)
     log = open_log()
     assert log.append([record("A")]) == [True]
     assert log.catch_up()
+    return log
+
+
+def test_an_index_transaction_on_a_full_disk_is_retried_and_lookups_answer_meanwhile(
+    open_log: Callable[[], SqliteEventLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = indexed_log(open_log, monkeypatch)
     day_file = log._days._writers[days.day_of(BASE_TIME)]
     fill(day_file)  # a real SQLITE_FULL, which rolls the transaction back by itself
     # New strings (event names) are interned in the batch: the failed transaction forgets them.
@@ -217,10 +225,7 @@ def test_an_index_transaction_on_a_full_disk_is_retried_and_lookups_answer_meanw
 def test_an_index_transaction_failing_with_eio_is_retried(
     open_log: Callable[[], SqliteEventLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(indexer, "_RETRY_SECONDS", 0.05)
-    log = open_log()
-    assert log.append([record("A")]) == [True]
-    assert log.catch_up()
+    log = indexed_log(open_log, monkeypatch)
     real_insert = days._insert_rows
     failures = {"left": 3}
 

@@ -126,26 +126,12 @@ def test_a_compacted_file_is_merged_again_only_once_a_digest_has_listed_it(
     time.sleep(1.1)  # committed_at has whole seconds: the merged files come after `until`
     assert tw.warehouse.compactor.run_once() > 0
     first = {f.path for f in catalog.files(tw.table) if f.replaces}
-    more = logged_events(600, days=2, first_seq=10_000, seed=3)
-    for start in range(0, len(more), 100):
-        tw.append(more[start : start + 100])
-    two_files = Compactor(
-        dataclasses.replace(tw.settings, compaction_min_files=2),
-        tw.metadata,
-        catalog,
-        tw.warehouse.writer,
-    )
-
-    def merge_all() -> set[str]:
-        merged = [two_files.compact(tw.table, s) for s in catalog.list_partitions(tw.table)]
-        return {r[0] for m in merged if m is not None for r in m.replaces}
-
     # No digest lists the compacted files yet: only the small files beside them are merged.
-    assert not merge_all() & first
+    assert not merge_more_batches(tw, 600) & first
     assert first <= {f.path for f in catalog.files(tw.table)}
     # Once a digest lists them, they may be merged again.
     tw.metadata.commit([catalog.digested_write(tw.table, int(time.time()) + 1)])
-    assert merge_all() & first
+    assert merge_more_batches(tw, 0) & first
     assert sum(p.rows for p in catalog.list_partitions(tw.table)) == 3600
 
 
@@ -153,17 +139,20 @@ def test_a_table_without_digests_merges_compacted_files_again(tw: WarehouseFixtu
     catalog = tw.warehouse.catalog
     assert tw.warehouse.compactor.run_once() > 0
     first = {f.path for f in catalog.files(tw.table) if f.replaces}
-    more = logged_events(500, days=2, first_seq=10_000, seed=3)
+    assert merge_more_batches(tw, 500) & first
+
+
+def merge_more_batches(tw: WarehouseFixture, events: int) -> set[str]:
+    """Append `events` more in batches of 100, merge every partition of two files or more,
+    and return the paths the merged files replaced."""
+    more = logged_events(events, days=2, first_seq=10_000, seed=3) if events else []
     for start in range(0, len(more), 100):
         tw.append(more[start : start + 100])
-    two_files = Compactor(
-        dataclasses.replace(tw.settings, compaction_min_files=2),
-        tw.metadata,
-        catalog,
-        tw.warehouse.writer,
-    )
+    catalog = tw.warehouse.catalog
+    settings = dataclasses.replace(tw.settings, compaction_min_files=2)
+    two_files = Compactor(settings, tw.metadata, catalog, tw.warehouse.writer)
     merged = [two_files.compact(tw.table, s) for s in catalog.list_partitions(tw.table)]
-    assert first & {r[0] for m in merged if m is not None for r in m.replaces}
+    return {r[0] for m in merged if m is not None for r in m.replaces}
 
 
 def test_the_sweep_beside_delivery_leaves_a_batch_that_is_being_committed(
