@@ -4,7 +4,8 @@ with the rename itself made durable by fsyncing the directory.
 Every file trailhouse writes whole goes through `place_file`: the warehouse's Parquet files
 (staged in the table's `_staging` folder) and, through `replace_file`, the small files it
 rewrites (the event log's `state.json`, compression dictionaries, signed digests). One place says
-how, and names the crash points between; `fsync_directory` makes other creations durable.
+how, and names the crash points between; `fsync_path` makes other writes, creations and renames
+durable.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 from trailhouse import faults
 
 
-def fsync_directory(directory: Path) -> None:
-    """Make a rename or a file creation in `directory` survive a power cut."""
-    descriptor = os.open(directory, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Make what was written to the file `path`, or the renames and creations in the directory
+    `path`, survive a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:
@@ -46,7 +48,7 @@ def place_file(
     os.replace(staged_path, path)
     if placed is not None:
         faults.point(placed)
-    fsync_directory(path.parent)
+    fsync_path(path.parent)
 
 
 def replace_file(path: Path, content: bytes, *, staged: str, placed: str | None = None) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from trailhouse import faults
-from trailhouse.durable import fsync_directory
+from trailhouse.durable import fsync_path
 from trailhouse.store.sqlite.records import LogRecord, split_values
 
 _log = logging.getLogger(__name__)
@@ -193,14 +193,8 @@ class DayFiles:
             if not busy:
                 return
         for path in (self.path(day).with_name(self.path(day).name + "-wal"), self.path(day)):
-            try:
-                fd = os.open(path, os.O_RDONLY)
-            except FileNotFoundError:
-                continue
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                fsync_path(path)
 
     @contextlib.contextmanager
     def reading(self, day: int) -> Iterator[sqlite3.Connection | None]:
@@ -415,14 +409,10 @@ def _create(path: Path) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-    fd = os.open(staged, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(staged)
     faults.point("index.day_file.staged")
     os.replace(staged, path)
-    fsync_directory(path.parent)
+    fsync_path(path.parent)
     faults.point("index.day_file.created")
 
 

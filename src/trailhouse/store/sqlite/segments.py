@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from trailhouse import faults
-from trailhouse.durable import fsync_directory
+from trailhouse.durable import fsync_path
 from trailhouse.store.sqlite.records import (
     FRAME,
     EventFrame,
@@ -86,7 +86,7 @@ class SegmentFiles:
             self._segments.append(_Segment(1, self._path_for(1)))
             self._segments[-1].path.touch()
             faults.point("log.segment.created")
-            fsync_directory(directory)
+            fsync_path(directory)
         self._fd = os.open(self._segments[-1].path, os.O_WRONLY | os.O_APPEND)
         self._damaged = False  # a failed append could not be cut off: verify before the next
 
@@ -197,7 +197,7 @@ class SegmentFiles:
         fresh = _Segment(next_seq, self._path_for(next_seq))
         fd = os.open(fresh.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         faults.point("log.segment.created")
-        fsync_directory(self._directory)
+        fsync_path(self._directory)
         os.close(self._fd)
         self._fd = fd
         with self._lock:
