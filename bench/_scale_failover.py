@@ -41,10 +41,10 @@ from _scale_procs import Cluster, say
 from _servers import Credentials
 from delivery import count_sql, parse_millis, run_sql
 from trailhouse.client import RpcClient
+from trailhouse.delivery.leases import Lease, read_leases
 from trailhouse.errors import RequestFailed
 from trailhouse.settings import Settings
 from trailhouse.store.postgres import open_metadata
-from trailhouse.trails.leases import Lease, read_leases
 from trailhouse.warehouse.model import project_name, table_name
 
 REGION = "cn-hangzhou"  # the server's default region

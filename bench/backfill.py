@@ -24,11 +24,11 @@ from typing import Any
 from _events import DEFAULT_GEN_DIR, TimeWindow
 from _prefill import prefill
 from _report import Row, number, summary, table
+from trailhouse.delivery.engine import DeliveryEngine
+from trailhouse.delivery.history import JobStatus
 from trailhouse.iam.principals import Caller
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.delivery import DeliveryEngine
-from trailhouse.trails.history import JobStatus
 from trailhouse.trails.model import Destinations
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.catalog import service_linked_role_arn

@@ -26,7 +26,7 @@
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded, JobCancelled
     │   │   └── SqlParseError ── SqlTooLong, SqlTooDeep (MaxCompute's limits, same code)
-    │   ├── delivery history jobs (in trails/history.py): DeliveryHistoryJobNotFound,
+    │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed

@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from trailhouse.background import Periodic
+from trailhouse.delivery.engine import DeliveryEngine
+from trailhouse.delivery.history import HistoryJobService
+from trailhouse.delivery.state import begin_session, end_session
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.iam.accounts import AccountService
@@ -23,9 +26,6 @@ from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
-from trailhouse.trails.delivery import DeliveryEngine
-from trailhouse.trails.delivery_state import begin_session, end_session
-from trailhouse.trails.history import HistoryJobService
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from trailhouse.delivery.leases import live_workers, read_leases
+from trailhouse.delivery.state import read_state
 from trailhouse.integrity.digester import read_digest_state
 from trailhouse.metrics import Family, Labels, gauge, labels, render
 from trailhouse.runtime import Services
 from trailhouse.store.documents import decode
-from trailhouse.trails.delivery_state import read_state
-from trailhouse.trails.leases import live_workers, read_leases
 from trailhouse.warehouse.model import JOB_KIND, SqlJob
 
 LOG_SEQ = gauge("trailhouse_event_log_last_seq", "The newest sequence number in the event log.")

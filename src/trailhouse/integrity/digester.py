@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from trailhouse.delivery.destination import writer_role
+from trailhouse.delivery.state import read_state
 from trailhouse.durable import replace_file
 from trailhouse.errors import ApiError, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
@@ -32,8 +34,6 @@ from trailhouse.integrity.keys import SigningKeys
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
-from trailhouse.trails.delivery_state import read_state
-from trailhouse.trails.destination import writer_role
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.model import DataFile, table_scope

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-from trailhouse.errors import SettingsError
 from trailhouse.iam.roles import RoleService
 from trailhouse.metrics import Counters
 from trailhouse.settings import Settings
@@ -17,6 +15,7 @@ from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine
+from trailhouse.warehouse.sql.engines import open_engine
 from trailhouse.warehouse.sql.planner import Planner
 from trailhouse.warehouse.writer import TableWriter
 
@@ -37,24 +36,6 @@ class Warehouse:
     def close(self) -> None:
         """Cancel running SQL jobs and release the engine."""
         self.jobs.close()
-
-
-def open_engine(settings: Settings) -> Engine:
-    """The SQL engine the settings choose; SettingsError naming the extra when it is missing."""
-    if settings.sql_engine == "duckdb":
-        return DuckDbEngine(settings.data_dir / "sql-spill")
-    if settings.sql_engine == "spark":
-        try:
-            importlib.import_module("pyspark")  # the engine imports it lazily; fail here
-            from trailhouse.warehouse.sql.spark import SparkEngine
-        except ImportError as exc:
-            raise SettingsError(
-                "sql_engine = spark needs PySpark: pip install 'trailhouse[spark]' "
-                f"(and Java 17 or newer); {exc}"
-            ) from exc
-        spark: Engine = SparkEngine(settings.spark_master, settings.data_dir / "spark")
-        return spark
-    raise SettingsError(f"sql_engine {settings.sql_engine!r}: use duckdb or spark")
 
 
 def open_warehouse(

@@ -9,7 +9,7 @@ import pytest
 
 from trailhouse.errors import SettingsError
 from trailhouse.settings import Settings
-from trailhouse.warehouse.service import open_engine
+from trailhouse.warehouse.sql.engines import open_engine
 
 
 def test_duckdb_is_the_default_engine(tmp_path: Path) -> None:

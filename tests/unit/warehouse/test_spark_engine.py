@@ -15,13 +15,8 @@ from function_cases import PAIRS, TABLE_COLUMNS, FunctionCases, Run, column, tab
 
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, parse
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
-from trailhouse.warehouse.sql.spark import (
-    SparkEngine,
-    naive_timestamps,
-    spark_json_path,
-    strftime_to_java,
-    to_spark_sql,
-)
+from trailhouse.warehouse.sql.spark import SparkEngine, naive_timestamps
+from trailhouse.warehouse.sql.spark_sql import spark_json_path, strftime_to_java, to_spark_sql
 
 # The Spark type of each column of `t` (its rows are written as text and cast).
 _SPARK_TYPES = ("INT", "TIMESTAMP", "TIMESTAMP", "STRING", "BIGINT", *["STRING"] * 4)

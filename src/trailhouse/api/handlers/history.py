@@ -7,8 +7,8 @@ from typing import Any
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
+from trailhouse.delivery.history import HistoryJob
 from trailhouse.events.validation import format_event_time
-from trailhouse.trails.history import HistoryJob
 
 TRAIL_RESOURCE = "ACS::ActionTrail::Trail"
 JOB_RESOURCE = "ACS::ActionTrail::DeliveryHistoryJob"

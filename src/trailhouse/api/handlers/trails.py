@@ -7,10 +7,10 @@ from typing import Any
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
+from trailhouse.delivery.leases import read_lease
+from trailhouse.delivery.state import DeliveryState, read_state
 from trailhouse.events.validation import format_event_time
 from trailhouse.integrity.digester import read_digest_state
-from trailhouse.trails.delivery_state import DeliveryState, read_state
-from trailhouse.trails.leases import read_lease
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 

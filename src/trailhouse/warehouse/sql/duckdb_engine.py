@@ -17,6 +17,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.background import Periodic
 from trailhouse.errors import SqlSemanticError
+from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
     VIEW_COLUMNS,
@@ -52,6 +53,11 @@ def view_sql(table: TableInput) -> str:
         f"SELECT {columns} FROM read_parquet([{files}], hive_partitioning = true, "
         "hive_types = {'ds': VARCHAR})"
     )
+
+
+def open_engine(settings: Settings) -> DuckDbEngine:
+    """The embedded engine, spilling to `<data dir>/sql-spill`."""
+    return DuckDbEngine(settings.data_dir / "sql-spill")
 
 
 class DuckDbEngine:

@@ -5,11 +5,9 @@ A session is started on first use (`local[N]`, a `spark://` cluster, or Spark Co
 after the job so concurrent jobs never see each other's, reading exactly the committed files the
 planner left (`ds` from the folder, as a string), and runs the plan translated to Spark SQL.
 
-The translation gives the results DuckDB gives. MaxCompute datetimes are naive and in UTC: the
-session's time zone is UTC, and timestamps leave Spark as naive datetimes whatever the time zone
-of this process. Where sqlglot's Spark generator differs from the MaxCompute meaning (datetime
-format letters, DATEADD/DATEDIFF units, JSON paths, WEEKDAY, `/` and division by zero), the tree
-is rewritten first.
+The translation (`spark_sql.py`) gives the results DuckDB gives. MaxCompute datetimes are naive
+and in UTC: the session's time zone is UTC, and timestamps leave Spark as naive datetimes whatever
+the time zone of this process.
 
 On a cluster (`spark://`, or a Connect server with executors elsewhere) the executors read the
 Parquet files by the paths this process sees: the warehouse folder must be on storage mounted at
@@ -23,9 +21,9 @@ configuration (`local[N]`, the driver's and executors' memory) bounds every job 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-import re
 import socket
 import threading
 import uuid
@@ -35,10 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlglot import exp
-from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.background import Periodic
-from trailhouse.warehouse.sql.dialect import UnsupportedSql
+from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import (
     VIEW_COLUMNS,
@@ -50,33 +47,9 @@ from trailhouse.warehouse.sql.engine import (
     TableInput,
     json_value,
 )
+from trailhouse.warehouse.sql.spark_sql import to_spark_sql
 
 _PROGRESS_EVERY = 0.2
-
-# strftime codes (as the MaxCompute dialect writes them) and the Java pattern letters that format
-# them; parsing takes the one-letter forms, which accept one or two digits as DuckDB's strptime.
-_JAVA_FORMAT = {
-    "Y": "yyyy",
-    "y": "yy",
-    "m": "MM",
-    "d": "dd",
-    "H": "HH",
-    "I": "hh",
-    "M": "mm",
-    "S": "ss",
-    "f_three": "SSS",
-    "f": "SSSSSS",
-    "B": "MMMM",
-    "b": "MMM",
-    "A": "EEEE",
-    "a": "EEE",
-    "p": "a",
-    "j": "DDD",
-}
-_JAVA_PARSE = {**_JAVA_FORMAT, "m": "M", "d": "d", "H": "H", "I": "h", "M": "m", "S": "s"}
-_STRFTIME_CODE = re.compile(r"%(f_three|.)", re.DOTALL)
-
-_UNIT_NAMES = {"YEAR", "MONTH", "DAY", "HOUR", "MINUTE", "SECOND"}
 
 # Spark's own log lines (and PySpark's JSON log of every failed query) would repeat on stderr
 # what EngineError already says.
@@ -103,229 +76,6 @@ _JOB_GROUP_PROPERTIES = (
 _MEMORY_SIGNS = ("OutOfMemoryError", "UNABLE_TO_ACQUIRE_MEMORY", "Java heap space")
 
 
-def _strftime_pieces(fmt: str) -> list[tuple[bool, str]]:
-    """The format as (is_field, text) pieces: strftime codes and the literal text between."""
-    pieces: list[tuple[bool, str]] = []
-    position = 0
-    for match in _STRFTIME_CODE.finditer(fmt):
-        code = match.group(1)
-        pieces.append((False, fmt[position : match.start()]))
-        position = match.end()
-        if code == "%":
-            pieces.append((False, "%"))
-        elif code in _JAVA_FORMAT:
-            pieces.append((True, code))
-        else:
-            raise UnsupportedSql(f"datetime format {fmt!r}: %{code} has no Spark equivalent")
-    pieces.append((False, fmt[position:]))
-    merged: list[tuple[bool, str]] = []
-    for is_field, text in pieces:
-        if not is_field and merged and not merged[-1][0]:
-            merged[-1] = (False, merged[-1][1] + text)
-        elif is_field or text:
-            merged.append((is_field, text))
-    return merged
-
-
-def strftime_to_java(fmt: str, *, parsing: bool = False) -> str:
-    """The Java (Spark) datetime pattern of a strftime format; text is quoted literally.
-
-    For parsing, a field between two literals takes its one-letter form, which accepts one or two
-    digits as DuckDB's strptime does; next to another field it keeps its fixed width, or
-    `yyyymmdd` could not be split.
-    """
-    pieces = _strftime_pieces(fmt)
-    out: list[str] = []
-    for index, (is_field, text) in enumerate(pieces):
-        if not is_field:
-            out.append("'" + text.replace("'", "''") + "'")
-            continue
-        before = pieces[index - 1][0] if index > 0 else False
-        after = pieces[index + 1][0] if index + 1 < len(pieces) else False
-        lenient = parsing and not before and not after
-        out.append((_JAVA_PARSE if lenient else _JAVA_FORMAT)[text])
-    return "".join(out)
-
-
-def spark_json_path(path: str) -> str:
-    """A JSONPath as the MaxCompute dialect writes it (`$."k"`), in Spark's syntax (`$['k']`)."""
-
-    def bracket(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if "'" in key or "]" in key:
-            raise UnsupportedSql(f"GET_JSON_OBJECT: Spark cannot read the key {key!r}")
-        return f"['{key}']"
-
-    return re.sub(r'\."([^"]*)"', bracket, path)
-
-
-def _function(name: str, *args: exp.Expression) -> exp.Anonymous:
-    return exp.Anonymous(this=name, expressions=list(args))
-
-
-def _unit_of(node: exp.Func) -> str:
-    unit = node.args.get("unit")
-    name = (unit.name if isinstance(unit, exp.Expression) else str(unit or "DAY")).upper()
-    if name not in _UNIT_NAMES:
-        raise UnsupportedSql(f"{node.sql_name()}: unsupported unit {name!r} on Spark")
-    return name
-
-
-def _string_literal(node: exp.Expression | None, what: str) -> str:
-    if not isinstance(node, exp.Literal) or not node.is_string:
-        raise UnsupportedSql(f"{what} must be a string literal on Spark")
-    return str(node.this)
-
-
-def _time_to_str(node: exp.TimeToStr) -> exp.Expression:
-    fmt = _string_literal(node.args.get("format"), "a datetime format")
-    return _function("DATE_FORMAT", node.this, exp.Literal.string(strftime_to_java(fmt)))
-
-
-def _str_to_time(node: exp.StrToTime) -> exp.Expression:
-    fmt = _string_literal(node.args.get("format"), "a datetime format")
-    pattern = exp.Literal.string(strftime_to_java(fmt, parsing=True))
-    # TRY_: a string that does not match gives NULL (MaxCompute's TO_DATE), not an error.
-    return _function(
-        "TRY_TO_TIMESTAMP" if node.args.get("safe") else "TO_TIMESTAMP", node.this, pattern
-    )
-
-
-def _date_add(node: exp.DateAdd) -> exp.Expression:
-    # Spark's DATE_ADD returns a DATE and counts days only; TIMESTAMPADD keeps the time and
-    # clamps month ends (Jan 31 + 1 month = Feb 28/29) as DuckDB's interval arithmetic does.
-    return _function("TIMESTAMPADD", exp.var(_unit_of(node)), node.expression, node.this)
-
-
-def _date_diff(node: exp.DateDiff) -> exp.Expression:
-    # MaxCompute drops the parts below the unit before subtracting (unit boundaries crossed);
-    # Spark's TIMESTAMPDIFF counts whole units elapsed, so both ends are truncated first.
-    unit = _unit_of(node)
-
-    def truncated(side: exp.Expression) -> exp.Expression:
-        return exp.TimestampTrunc(this=side, unit=exp.var(unit))
-
-    return _function(
-        "TIMESTAMPDIFF", exp.var(unit), truncated(node.expression), truncated(node.this)
-    )
-
-
-def _at_time_zone(node: exp.AtTimeZone) -> exp.Expression:
-    # The dialect writes `<instant> AT TIME ZONE 'UTC'` for a naive UTC datetime; with the
-    # session's time zone UTC, Spark's TIMESTAMP of that instant reads the same.
-    zone = node.args.get("zone")
-    inner = node.this
-    is_utc = isinstance(zone, exp.Literal) and str(zone.this).upper() == "UTC"
-    if not is_utc or not isinstance(inner, (exp.CurrentTimestamp, exp.UnixToTime)):
-        raise UnsupportedSql(f"AT TIME ZONE is not supported on Spark: {node.sql()}")
-    if isinstance(inner, exp.UnixToTime):
-        if inner.args.get("scale") is not None or inner.args.get("format") is not None:
-            raise UnsupportedSql("FROM_UNIXTIME with a scale or format is not supported on Spark")
-        seconds = exp.cast(inner.this, exp.DataType.Type.DOUBLE)
-        return _function("TIMESTAMP_SECONDS", seconds)
-    return inner
-
-
-def _time_to_unix(node: exp.TimeToUnix) -> exp.Expression:
-    # Seconds with their fraction, as DuckDB's EPOCH: UNIX_TIMESTAMP would drop it, which rounds
-    # times before 1970 the wrong way under the FLOOR the dialect puts around it.
-    micros = _function("UNIX_MICROS", node.this)
-    return exp.paren(exp.Div(this=micros, expression=exp.Literal.number(1_000_000)), copy=False)
-
-
-def _json_extract(node: exp.JSONExtractScalar) -> exp.Expression:
-    # Spark's GET_JSON_OBJECT gives NULL for invalid JSON already, as MaxCompute does.
-    path = spark_json_path(_string_literal(node.expression, "a JSON path"))
-    return _function("GET_JSON_OBJECT", node.this, exp.Literal.string(path))
-
-
-def _day_of_week_iso(node: exp.DayOfWeekIso) -> exp.Expression:
-    # Spark's WEEKDAY counts from Monday = 0; ISO counts from Monday = 1.
-    return exp.paren(_function("WEEKDAY", node.this) + 1, copy=False)
-
-
-def _ts_or_ds_to_date(node: exp.TsOrDsToDate) -> exp.Expression:
-    if node.args.get("format") is not None:
-        raise UnsupportedSql("TO_DATE with a format is not supported here on Spark")
-    target = exp.DataType.build("DATE")
-    return (
-        exp.TryCast(this=node.this, to=target, safe=True)
-        if node.args.get("safe")
-        else exp.cast(node.this, target)
-    )
-
-
-def _without_try(node: exp.Try) -> exp.Expression:
-    # DuckDB needs TRY around a JSON extraction for invalid JSON; Spark does not.
-    inner: exp.Expression = node.this
-    return inner if isinstance(inner, exp.Anonymous) and inner.name == "GET_JSON_OBJECT" else node
-
-
-def _divide(node: exp.Div) -> exp.Expression:
-    # DuckDB's `/` gives a DOUBLE whatever the operands (Spark's: a DECIMAL for decimals, which
-    # would reach JSON as text), and MaxCompute's division by zero gives NULL (Spark's: an error).
-    if node.args.get("typed"):
-        return node
-    divisor = node.expression
-    if node.args.get("safe"):
-        divisor = exp.Nullif(this=divisor, expression=exp.Literal.number(0))
-    dividend = exp.cast(node.this, exp.DataType.Type.DOUBLE)
-    return exp.Div(this=dividend, expression=divisor)
-
-
-def _lateral(node: exp.Lateral) -> exp.Expression:
-    # LATERAL VIEW JSON_TUPLE(t.event, 'k', 't') j AS k, t became a lateral subquery whose
-    # columns are named like the view's. Spark resolves `t.event` in a later column against an
-    # earlier column named `t` (a lateral column alias) before the outer table `t`: inside, the
-    # columns get names nobody refers to, and the alias list outside names them as written.
-    alias = node.args.get("alias")
-    select = node.this.this if isinstance(node.this, exp.Subquery) else None
-    if not isinstance(select, exp.Select) or not isinstance(alias, exp.TableAlias):
-        return node
-    if len(alias.columns) != len(select.expressions):
-        return node
-    for index, projection in enumerate(select.expressions):
-        if isinstance(projection, exp.Alias):
-            projection.set("alias", exp.to_identifier(f"__c{index}"))
-    return node
-
-
-_REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
-    exp.TimeToStr: _time_to_str,
-    exp.StrToTime: _str_to_time,
-    exp.DateAdd: _date_add,
-    exp.DateDiff: _date_diff,
-    exp.AtTimeZone: _at_time_zone,
-    exp.TimeToUnix: _time_to_unix,
-    exp.JSONExtractScalar: _json_extract,
-    exp.DayOfWeekIso: _day_of_week_iso,
-    exp.TsOrDsToDate: _ts_or_ds_to_date,
-    exp.Try: _without_try,
-    exp.Lateral: _lateral,
-    exp.Div: _divide,
-}
-
-
-def to_spark_sql(tree: exp.Expr) -> str:
-    """The plan's tree (MaxCompute canonical expressions) as Spark SQL with the same results."""
-    translated = tree.copy()
-    # Children before parents: a rewrite builds on the already rewritten arguments.
-    for node in reversed(list(translated.walk(bfs=False))):
-        rewrite = _REWRITES.get(type(node))
-        if rewrite is None:
-            continue
-        replacement = rewrite(node)
-        if replacement is not node:
-            if node is translated:
-                translated = replacement
-            else:
-                node.replace(replacement)
-    try:
-        return translated.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
-    except UnsupportedError as exc:
-        raise UnsupportedSql(f"cannot translate to Spark: {exc}") from exc
-
-
 def _empty_view_sql() -> str:
     nulls = ", ".join(f"CAST(NULL AS STRING) AS `{name}`" for name in VIEW_COLUMNS)
     return f"SELECT {nulls} WHERE false"
@@ -342,6 +92,13 @@ def _rename_views(tree: exp.Query, names: Mapping[str, str]) -> exp.Query:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def open_engine(settings: Settings) -> SparkEngine:
+    """The Spark engine on `settings.spark_master`; ModuleNotFoundError without PySpark (the
+    session itself starts on first use, so this is where a missing extra shows)."""
+    importlib.import_module("pyspark")
+    return SparkEngine(settings.spark_master, settings.data_dir / "spark")
 
 
 class SparkEngine:

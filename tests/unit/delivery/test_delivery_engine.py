@@ -11,11 +11,11 @@ import orjson
 import pytest
 from delivery_support import REGION, account, drain, record, start_trail, table_rows
 
+from trailhouse.delivery.state import read_state
 from trailhouse.demo import DemoEvents
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.delivery_state import read_state
 from trailhouse.trails.model import Destinations
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
@@ -216,8 +216,8 @@ def test_a_history_job_backfills_what_came_before_the_trail_once(services: Servi
 
 
 def test_history_jobs_one_at_a_time_and_unknown_ones(services: Services) -> None:
+    from trailhouse.delivery.history import DeliveryHistoryJobNotFound, DeliveryHistoryJobRunning
     from trailhouse.errors import InvalidParameter
-    from trailhouse.trails.history import DeliveryHistoryJobNotFound, DeliveryHistoryJobRunning
 
     account_id, caller = account(services)
     record(services, caller, 50)

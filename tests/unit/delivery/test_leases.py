@@ -10,18 +10,18 @@ from dataclasses import replace
 import pytest
 from delivery_support import REGION, account, record, start_trail, table_rows
 
-from trailhouse.errors import VersionConflict
-from trailhouse.runtime import Services
-from trailhouse.store.documents import decode, encode
-from trailhouse.store.ports import DocumentWrite
-from trailhouse.trails.delivery import DeliveryEngine
-from trailhouse.trails.leases import (
+from trailhouse.delivery.engine import DeliveryEngine
+from trailhouse.delivery.leases import (
     WORKER_KIND,
     DeliveryLeases,
     Worker,
     live_workers,
     read_leases,
 )
+from trailhouse.errors import VersionConflict
+from trailhouse.runtime import Services
+from trailhouse.store.documents import decode, encode
+from trailhouse.store.ports import DocumentWrite
 from trailhouse.trails.model import Trail
 from trailhouse.warehouse.model import project_name
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import orjson
 
+from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.demo import DemoEvents
 from trailhouse.iam.principals import Caller
 from trailhouse.runtime import Services
-from trailhouse.trails.delivery import DeliveryEngine
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name

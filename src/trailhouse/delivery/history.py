@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from trailhouse.delivery.state import extend_coverage, read_state, state_write
 from trailhouse.errors import ApiError, InvalidParameter, VersionConflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
-from trailhouse.trails.delivery_state import extend_coverage, read_state, state_write
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 

@@ -24,6 +24,20 @@ from dataclasses import replace
 
 import orjson
 
+from trailhouse.delivery.destination import Destination, resolve_destination
+from trailhouse.delivery.history import HistoryJob, HistoryJobService
+from trailhouse.delivery.history import JobStatus as HistoryStatus
+from trailhouse.delivery.lags import LagWindow
+from trailhouse.delivery.leases import DeliveryLeases
+from trailhouse.delivery.state import (
+    DeliveryState,
+    begin_session,
+    extend_coverage,
+    is_covered,
+    read_state,
+    skip_covered,
+    state_write,
+)
 from trailhouse.errors import (
     ApiError,
     DiskError,
@@ -38,20 +52,6 @@ from trailhouse.iam.roles import (
 )
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
-from trailhouse.trails.delivery_state import (
-    DeliveryState,
-    begin_session,
-    extend_coverage,
-    is_covered,
-    read_state,
-    skip_covered,
-    state_write,
-)
-from trailhouse.trails.destination import Destination, resolve_destination
-from trailhouse.trails.history import HistoryJob, HistoryJobService
-from trailhouse.trails.history import JobStatus as HistoryStatus
-from trailhouse.trails.lags import LagWindow
-from trailhouse.trails.leases import DeliveryLeases
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from trailhouse.trails.lags import LagWindow
+from trailhouse.delivery.lags import LagWindow
 
 
 def sorted_percentiles(values: list[int]) -> tuple[int, int, int]:
