@@ -1,0 +1,66 @@
+"""The packages depend inward only, as docs/architecture.md draws them.
+
+Each package of `src/trailhouse` may import only the packages its layer allows; a new import
+that points outward (the warehouse importing trails, a service importing the API) fails here,
+naming the file and the import, before it becomes a cycle nobody meant.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "trailhouse"
+
+BASE = {"settings", "errors", "durable", "faults", "retry", "background", "metrics", "jsonlimits"}
+# package → the trailhouse packages it may import (besides itself and the base modules).
+ALLOWED: dict[str, set[str]] = {
+    "store": {"events"},  # the log stores and returns events' value types (events/model.py)
+    "regions": set(),
+    "iam": {"store"},
+    "events": {"iam", "store"},
+    "trails": {"iam", "regions", "store"},
+    "warehouse": {"events", "iam", "store"},
+    "delivery": {"events", "iam", "store", "trails", "warehouse"},
+    "integrity": {"delivery", "events", "iam", "store", "trails", "warehouse"},
+}
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found += [(node.lineno, name) for name in names if name.startswith("trailhouse.")]
+    return found
+
+
+def _package(path: Path) -> str:
+    return path.relative_to(SRC).parts[0].removesuffix(".py")
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED) + sorted(BASE))
+def test_a_package_imports_only_what_its_layer_allows(package: str) -> None:
+    allowed = ALLOWED.get(package, set()) | BASE | {package}
+    files = [SRC / f"{package}.py"] if package in BASE else sorted((SRC / package).rglob("*.py"))
+    outward = [
+        f"{path.relative_to(SRC)}:{line} imports {name}"
+        for path in files
+        if path.exists()
+        for line, name in _imports(path)
+        if name.split(".")[1] not in allowed
+    ]
+    assert not outward, f"{package} may import only {sorted(allowed)}: " + "; ".join(outward)
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {_package(path) for path in SRC.rglob("*.py")}
+    edges = {"api", "console", "cli", "runtime", "producers", "client", "profiles", "demo", "logs"}
+    unplaced = packages - set(ALLOWED) - BASE - edges - {"__init__", "__main__"}
+    assert not unplaced, f"place {sorted(unplaced)} in a layer (here and in docs/architecture.md)"
