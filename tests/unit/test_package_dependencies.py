@@ -64,3 +64,47 @@ def test_every_package_has_a_layer() -> None:
     edges = {"api", "console", "cli", "runtime", "producers", "client", "profiles", "demo", "logs"}
     unplaced = packages - set(ALLOWED) - BASE - edges - {"__init__", "__main__"}
     assert not unplaced, f"place {sorted(unplaced)} in a layer (here and in docs/architecture.md)"
+
+
+def _module_name(path: Path) -> str:
+    parts = ("trailhouse", *path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _top_level_imports(path: Path, modules: set[str]) -> set[str]:
+    """The trailhouse modules `path` imports when it is loaded (not inside functions)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if sub in modules else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name in modules}
+
+
+def test_no_module_imports_itself_back() -> None:
+    paths = {_module_name(path): path for path in SRC.rglob("*.py")}
+    graph = {name: _top_level_imports(path, set(paths)) for name, path in paths.items()}
+    cycles = []
+    for start in sorted(graph):
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            name, trail = stack.pop()
+            for target in sorted(graph[name]):
+                if target == start:
+                    cycles.append(" → ".join((*trail, start)))
+                elif target not in seen and target > start:  # each cycle once, from its least
+                    seen.add(target)
+                    stack.append((target, (*trail, target)))
+    assert not cycles, "import cycles: " + "; ".join(cycles)
+
+
+def test_no_module_is_over_800_lines() -> None:
+    long = [
+        f"{path.relative_to(SRC)} ({lines} lines)"
+        for path in sorted(SRC.rglob("*.py"))
+        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 800
+    ]
+    assert not long, "split these modules: " + ", ".join(long)
