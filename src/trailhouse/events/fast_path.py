@@ -130,6 +130,8 @@ def validate_raw_event(raw: bytes, *, account_id: str, limits: ValidationLimits)
 
 def _fast(raw: bytes, account_id: str, limits: ValidationLimits) -> EventRecord | None:
     """The record when the event is valid as sent and carries its eventId, else None."""
+    if b"\\u0000" in raw:  # a NUL somewhere: the precise path tells whether it is indexed
+        return None
     try:
         event = _decode_event(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):

@@ -196,6 +196,7 @@ def validate_event(event: object, *, account_id: str, limits: ValidationLimits) 
             f"the event is {len(body)} bytes of JSON; at most {limits.max_event_bytes} are allowed "
             "(trim requestParameters or responseElements)",
         )
+    _refuse_nul_in_indexed_fields(event, identity, event_id)
     return EventRecord(
         account_id=account_id,
         event_id=event_id,
@@ -209,6 +210,26 @@ def validate_event(event: object, *, account_id: str, limits: ValidationLimits) 
         resource_names=split_resources(event.get("resourceName")),
         body=body,
     )
+
+
+def _refuse_nul_in_indexed_fields(
+    event: dict[str, Any], identity: dict[str, Any], event_id: str
+) -> None:
+    """The fields LookupEvents searches may hold any character but NUL, which PostgreSQL text
+    cannot store: refused on every store alike, naming the field (the rest of the event may
+    hold it, as it is kept as sent)."""
+    indexed = {
+        "eventId": event_id,
+        "eventName": event["eventName"],
+        "serviceName": event["serviceName"],
+        "userIdentity.userName": identity.get("userName"),
+        "userIdentity.accessKeyId": identity.get("accessKeyId"),
+        "resourceType": event.get("resourceType"),
+        "resourceName": event.get("resourceName"),
+    }
+    for name, value in indexed.items():
+        if isinstance(value, str) and "\0" in value:
+            raise _invalid(name, value, "must not contain the NUL character (\\u0000)")
 
 
 def _require_string(event: dict[str, Any], name: str) -> None:

@@ -352,8 +352,8 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
             event_rw="Read",
             user_name="" if seq % 2 else "alice",
             access_key_id="",
-            resource_types="ACS::X::A",
-            resource_names=f"res-{seq}",
+            resource_types=("ACS::X::A",),
+            resource_names=(f"res-{seq}",),
             body=b"{}",
         )
 

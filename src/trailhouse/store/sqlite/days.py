@@ -24,7 +24,7 @@ from pathlib import Path
 
 from trailhouse import faults
 from trailhouse.durable import fsync_path
-from trailhouse.store.sqlite.records import LogRecord, split_values
+from trailhouse.store.sqlite.records import LogRecord
 
 _log = logging.getLogger(__name__)
 
@@ -353,12 +353,10 @@ def _resources(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, in
     """The `resources` rows of `records` (account still a string): one per resource type and
     per resource name."""
     for r in records:
-        if r.resource_types:
-            for value in split_values(r.resource_types):
-                yield (r.account_id, RESOURCE_TYPE, value, r.event_time, r.seq)
-        if r.resource_names:
-            for value in split_values(r.resource_names):
-                yield (r.account_id, RESOURCE_NAME, value, r.event_time, r.seq)
+        for value in r.resource_types:
+            yield (r.account_id, RESOURCE_TYPE, value, r.event_time, r.seq)
+        for value in r.resource_names:
+            yield (r.account_id, RESOURCE_NAME, value, r.event_time, r.seq)
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> int:

@@ -4,6 +4,13 @@ A frame is `<payload length u32><crc32 u32><payload>`; the payload holds the seq
 times, the id of the zstd dictionary the body was compressed with, the fields the indexer
 needs (so it never parses JSON) and the compressed body. A frame that is cut short or fails its
 checksum marks the end of what was written before a crash.
+
+The indexed fields are a MessagePack array of nine: seven strings, then the resource types and
+names as arrays. Every value carries its own length, so no byte of any field (a `\x1f` in a
+resource name, say) can move another field or split a value: what is indexed is what was sent.
+Logs written before this format joined the fields with `\x1f` and the resource values with
+`\x1e`; they are still read. The two never mix up: MessagePack's array of nine starts with byte
+0x99, which no UTF-8 text does.
 """
 
 from __future__ import annotations
@@ -18,10 +25,15 @@ from trailhouse.events.model import EventRecord
 FRAME = struct.Struct("<II")
 HEAD = struct.Struct("<QqqII")  # seq, event_time, accepted_ms, dict_id, fields length
 _FRAMED_HEAD = struct.Struct("<IIQqqII")  # FRAME then HEAD, unpacked at once
-_FIELD_SEPARATOR = "\x1f"
-_VALUE_SEPARATOR = "\x1e"
 _MAX_PAYLOAD = 64 * 1024 * 1024
 _FIELDS = 9  # what `encode_fields` writes
+_PACKED = 0x99  # MessagePack's first byte of an array of nine
+_LEGACY_FIELD_SEPARATOR = "\x1f"
+_LEGACY_VALUE_SEPARATOR = "\x1e"
+
+Fields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...]]
+_pack_fields = msgspec.msgpack.Encoder().encode
+_unpack_fields = msgspec.msgpack.Decoder(Fields).decode
 
 
 class Prepared(msgspec.Struct, frozen=True, gc=False):
@@ -38,8 +50,8 @@ class Prepared(msgspec.Struct, frozen=True, gc=False):
 class LogRecord(msgspec.Struct, frozen=True, gc=False):
     """An event as one frame of the log holds it: the indexed fields, the body still compressed.
 
-    Optional fields are "" when absent; resource types and names stay joined (`split_values`).
-    Untracked by the garbage collector: the indexer goes through millions of them.
+    Optional fields are "" when absent. Untracked by the garbage collector: the indexer goes
+    through millions of them.
     """
 
     seq: int
@@ -53,8 +65,8 @@ class LogRecord(msgspec.Struct, frozen=True, gc=False):
     event_rw: str
     user_name: str
     access_key_id: str
-    resource_types: str
-    resource_names: str
+    resource_types: tuple[str, ...]
+    resource_names: tuple[str, ...]
     body: bytes
 
 
@@ -73,34 +85,47 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
 
 def encode_fields(record: EventRecord) -> bytes:
     """The indexed fields of `record`, in the order `LogRecord` holds them."""
-    return _FIELD_SEPARATOR.join(
-        (
-            record.account_id,
-            record.event_id,
-            record.event_name,
-            record.service_name,
-            record.event_rw,
-            record.user_name or "",
-            record.access_key_id or "",
-            _VALUE_SEPARATOR.join(record.resource_types),
-            _VALUE_SEPARATOR.join(record.resource_names),
-        )
-    ).encode()
+    fields: Fields = (
+        record.account_id,
+        record.event_id,
+        record.event_name,
+        record.service_name,
+        record.event_rw,
+        record.user_name or "",
+        record.access_key_id or "",
+        record.resource_types,
+        record.resource_names,
+    )
+    return _pack_fields(fields)
 
 
-def _regrouped(fields: list[str]) -> list[str]:
-    """The fields of a record whose values hold the separator themselves (nothing forbids it
-    in an event): the event id takes what lies between the account and the last seven; exact
-    when only the id held it. The frame passed its checksum, so it is not corrupt."""
-    if len(fields) < _FIELDS:
-        return fields + [""] * (_FIELDS - len(fields))
-    tail = len(fields) - (_FIELDS - 2)
-    return [fields[0], _FIELD_SEPARATOR.join(fields[1:tail]), *fields[tail:]]
+def decode_fields(raw: bytes) -> Fields:
+    """The indexed fields of one record, whichever format wrote them; ValueError when they are
+    neither (the frame passed its checksum, so only a bug could write that)."""
+    if raw[:1] == bytes((_PACKED,)):
+        try:
+            return _unpack_fields(raw)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"unreadable record fields: {exc}") from exc
+    return _legacy_fields(raw.decode())
 
 
-def split_values(joined: str) -> list[str]:
-    """The resource types or names joined by `encode_fields`."""
-    return joined.split(_VALUE_SEPARATOR) if joined else []
+def _legacy_fields(text: str) -> Fields:
+    """Fields joined by separators (logs written before the packed format). A value holding
+    the separator was ambiguous there; the event id takes what lies between the account and the
+    last seven fields, as it always did."""
+    parts = text.split(_LEGACY_FIELD_SEPARATOR)
+    if len(parts) < _FIELDS:
+        parts += [""] * (_FIELDS - len(parts))
+    elif len(parts) > _FIELDS:
+        tail = len(parts) - (_FIELDS - 2)
+        parts = [parts[0], _LEGACY_FIELD_SEPARATOR.join(parts[1:tail]), *parts[tail:]]
+    account, event_id, name, service, rw, user, key, types, names = parts
+    return (account, event_id, name, service, rw, user, key, _values(types), _values(names))
+
+
+def _values(joined: str) -> tuple[str, ...]:
+    return tuple(joined.split(_LEGACY_VALUE_SEPARATOR)) if joined else ()
 
 
 def encode(event: Prepared, seq: int, accepted_ms: int) -> bytes:
@@ -148,12 +173,9 @@ def scan_events(buffer: bytes, after: int, limit: int, found: list[EventFrame]) 
             break
         if seq > after:
             try:
-                text = buffer[fields_start:fields_end].decode()
-                account_id, event_id, _ = text.split(_FIELD_SEPARATOR, 2)
-            except (UnicodeDecodeError, ValueError):
+                account_id, event_id = decode_fields(buffer[fields_start:fields_end])[:2]
+            except ValueError:  # UnicodeDecodeError included
                 break
-            if text.count(_FIELD_SEPARATOR) != _FIELDS - 1:  # the id holds the separator
-                account_id, event_id = _regrouped(text.split(_FIELD_SEPARATOR))[:2]
             body = buffer[fields_end:stop]
             add(EventFrame(seq, event_time, accepted_ms, dict_id, account_id, event_id, body))
         offset = stop
@@ -183,11 +205,9 @@ def scan_records(
             break
         if seq > after:
             try:
-                fields = buffer[fields_start:fields_end].decode().split(_FIELD_SEPARATOR)
-            except UnicodeDecodeError:
+                fields = decode_fields(buffer[fields_start:fields_end])
+            except ValueError:  # UnicodeDecodeError included
                 break
-            if len(fields) != _FIELDS:
-                fields = _regrouped(fields)
             account, event_id, name, service, rw, user, key, types, names = fields
             body = buffer[fields_end:stop]
             add(

@@ -1,0 +1,76 @@
+"""The log's record format: packed fields that no byte can shift, and logs of the older,
+separator-joined format still read as they were written."""
+
+from __future__ import annotations
+
+from trailhouse.events.model import EventRecord
+from trailhouse.store.sqlite.records import (
+    EventFrame,
+    LogRecord,
+    Prepared,
+    encode,
+    encode_fields,
+    scan_events,
+    scan_records,
+)
+
+
+def _record(event_id: str, names: tuple[str, ...]) -> EventRecord:
+    return EventRecord(
+        account_id="1234567890123456",
+        event_id=event_id,
+        event_time=1_740_787_200,
+        event_name="DeleteTrail",
+        service_name="Actiontrail",
+        event_rw="Write",
+        user_name="mallory",
+        access_key_id="LTAI5tMallory",
+        resource_types=("ACS::ActionTrail::Trail",),
+        resource_names=names,
+        body=b"{}",
+    )
+
+
+def _frame(seq: int, fields: bytes) -> bytes:
+    prepared = Prepared("1234567890123456", f"id-{seq}", 1_740_787_200, fields, 0, b"body")
+    return encode(prepared, seq, 1_740_787_200_000)
+
+
+def test_packed_fields_keep_separators_inside_values() -> None:
+    record = _record("id\x1fwith\x1eseparators", ("a\x1fb", "c\x1ed", ""))
+    found: list[LogRecord] = []
+    scan_records(_frame(1, encode_fields(record)), 0, 10, found)
+    [read] = found
+    assert read.event_id == "id\x1fwith\x1eseparators"
+    assert (read.event_name, read.user_name) == ("DeleteTrail", "mallory")
+    assert read.resource_names == ("a\x1fb", "c\x1ed", "")
+
+
+def test_a_log_of_the_older_format_reads_as_written_beside_the_new() -> None:
+    legacy = "\x1f".join(
+        (
+            "1234567890123456",
+            "old-id",
+            "ListTrails",
+            "Actiontrail",
+            "Read",
+            "alice",
+            "LTAI5tAlice",
+            "ACS::ActionTrail::Trail",
+            "trail-a\x1etrail-b",
+        )
+    ).encode()
+    buffer = _frame(1, legacy) + _frame(2, encode_fields(_record("new-id", ("trail-c",))))
+    records: list[LogRecord] = []
+    scan_records(buffer, 0, 10, records)
+    old, new = records
+    assert (old.event_id, old.event_name, old.user_name) == ("old-id", "ListTrails", "alice")
+    assert old.resource_types == ("ACS::ActionTrail::Trail",)
+    assert old.resource_names == ("trail-a", "trail-b")
+    assert (new.event_id, new.resource_names) == ("new-id", ("trail-c",))
+    frames: list[EventFrame] = []
+    assert scan_events(buffer, 0, 10, frames) == len(buffer)
+    assert [(f.account_id, f.event_id) for f in frames] == [
+        ("1234567890123456", "old-id"),
+        ("1234567890123456", "new-id"),
+    ]
