@@ -110,7 +110,7 @@ class Dispatcher:
         call = Call(
             action=verified.action,
             params=verified.params,
-            body=request.body,
+            body=verified.body,  # only what the signature covers is acted on
             content_type=request.headers.get("content-type", ""),
         )
         return caller, call

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -59,6 +60,8 @@ V3_REQUIRED_HEADERS = (
     "x-acs-date",
     "x-acs-signature-nonce",
 )
+# Query names the V3 canonical query cannot tell apart from a split (see canonical_query).
+_AMBIGUOUS_KEY = re.compile(r"[&=\x00-\x1f\x7f]")
 V2_REQUIRED_PARAMS = ("Signature", "AccessKeyId", "Timestamp", "SignatureNonce")
 
 
@@ -86,6 +89,9 @@ class VerifiedRequest:
     signed_at: int
     signature_version: str  # "ACS3-HMAC-SHA256" or "v2"
     params: dict[str, str]
+    # The body as the signature covers it: the whole body under V3 (x-acs-content-sha256);
+    # nothing under V2, whose signature covers a form body only as the fields in `params`.
+    body: bytes
 
 
 def verify_request(
@@ -104,8 +110,16 @@ def verify_request(
     if authorization is not None:
         return _verify_v3(req, authorization, query, lookup_secret, now, max_skew_seconds)
     # The SDK signs the query merged with the form body, a form field winning.
-    params = query | dict(_form(req))
+    form = _form(req)
+    params = query | dict(form)
     if "Signature" in params:
+        if req.body.strip() and not form:
+            raise IncompleteSignature(
+                "A V2 signature covers only the query and a form body, not this body "
+                f"({req.headers.get('content-type') or 'no content-type'}): send it as a form "
+                "(application/x-www-form-urlencoded), or sign the request with V3 "
+                "(ACS3-HMAC-SHA256), which covers any body."
+            )
         return _verify_v2(req, params, lookup_secret, now, max_skew_seconds)
     raise IncompleteSignature(
         "The request is not signed: it has neither an Authorization header (V3) "
@@ -114,9 +128,14 @@ def verify_request(
 
 
 def _query(req: SignedRequest) -> dict[str, str]:
-    """The decoded query parameters."""
+    """The decoded query parameters; a name that could re-split the signed query is refused."""
     params: dict[str, str] = {}
     for key, value in parse_pairs(req.query_string, "query"):
+        if _AMBIGUOUS_KEY.search(key):
+            raise InvalidParameter(
+                f"The query parameter name {key!r} holds '&', '=' or a control character; "
+                "parameter names are letters, digits and '.' (as the SDK sends them)."
+            )
         if key in params:
             raise InvalidParameter(f"The query parameter {key!r} appears more than once.")
         params[key] = value
@@ -204,6 +223,7 @@ def _verify_v3(
         signature_version=V3_ALGORITHM,
         # A form body is covered by x-acs-content-sha256, so its fields are signed too.
         params=_strip_protocol(query | dict(_form(req))),
+        body=req.body,
     )
 
 
@@ -245,6 +265,7 @@ def _verify_v2(
         signed_at=signed_at,
         signature_version="v2",
         params=_strip_protocol(params),
+        body=b"",
     )
 
 

@@ -50,7 +50,12 @@ def parse_pairs(encoded: str, what: str) -> list[tuple[str, str]]:
 
 
 def canonical_query(params: Mapping[str, str]) -> str:
-    """The V3 canonical query: keys sorted and left as they are, values RFC 3986 encoded."""
+    """The V3 canonical query: keys sorted and left as they are, values RFC 3986 encoded.
+
+    Keys stay unencoded because the official SDK signs them so. That text is unambiguous only
+    while no key holds `&`, `=` or a control character (`a=1&b` = `2` would sign as `a` = `1`,
+    `b` = `2`): `signatures.py` refuses such keys before any signature is checked.
+    """
     return "&".join(f"{key}={percent_encode(params[key])}" for key in sorted(params))
 
 
