@@ -15,6 +15,7 @@ from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.delivery.status import TrailStatusReader
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.iam.accounts import AccountService
@@ -51,6 +52,7 @@ class Services:
     history: HistoryJobService
     signing_keys: SigningKeys
     counters: Counters
+    trail_status: TrailStatusReader
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -217,4 +219,7 @@ def open_services(settings: Settings) -> Services:
         history=HistoryJobService(stores.metadata, stores.events, trails),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
         counters=counters,
+        trail_status=TrailStatusReader(
+            stores.metadata, stores.events, trails, settings.delivery_lease_seconds
+        ),
     )
