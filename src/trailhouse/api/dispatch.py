@@ -35,11 +35,10 @@ from trailhouse.errors import (
     SignatureNonceUsed,
 )
 from trailhouse.iam.permissions import require
-from trailhouse.iam.principals import Caller
+from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.metrics import API_REQUESTS
 from trailhouse.runtime import Services
-from trailhouse.store.ports import PrincipalKind
 
 log = logging.getLogger(__name__)
 
