@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from trailhouse.api import params
-from trailhouse.api.throttle import RateLimiter
+from trailhouse.events.throttle import RateLimiter
 from trailhouse.errors import InvalidParameter, MissingParameter, ThrottlingUser
 from trailhouse.settings import Settings
 from trailhouse.store import open_metadata
