@@ -1,23 +1,30 @@
 """The services of one trailhouse process, wired to the stores its settings select.
 
 `open_services` is the one place that builds them; the API, the CLI and the console receive the
-result and call services, never stores.
+result and call services, never stores (a test checks that they do not even import them).
+`open_admin_services` builds the few an administration command needs over the metadata store
+alone, for use while a server holds the event log.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.delivery.status import TrailStatusReader
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
+from trailhouse.events.throttle import RateLimiter
 from trailhouse.iam.accounts import AccountService
+from trailhouse.iam.console_sessions import SessionStore
+from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.integrity.digester import Digester
@@ -25,10 +32,13 @@ from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
 from trailhouse.settings import Settings
-from trailhouse.store import Stores, open_stores
+from trailhouse.store import Stores, open_metadata, open_stores, upgrade_schema
+from trailhouse.store.migrations import SchemaStatus
+from trailhouse.store.ports import MetadataStore
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
+from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
@@ -51,6 +61,10 @@ class Services:
     history: HistoryJobService
     signing_keys: SigningKeys
     counters: Counters
+    trail_status: TrailStatusReader
+    nonces: SignatureNonces
+    lookup_limiter: RateLimiter
+    console_sessions: SessionStore
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -199,6 +213,7 @@ def open_services(settings: Settings) -> Services:
     organizations = OrganizationService(stores.metadata)
     trails = TrailService(stores.metadata, regions, roles, organizations)
     counters = Counters()
+    metadata = stores.metadata
     return Services(
         settings=settings,
         stores=stores,
@@ -217,4 +232,58 @@ def open_services(settings: Settings) -> Services:
         history=HistoryJobService(stores.metadata, stores.events, trails),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
         counters=counters,
+        trail_status=TrailStatusReader(
+            metadata, stores.events, trails, settings.delivery_lease_seconds
+        ),
+        nonces=SignatureNonces(metadata, settings.clock_skew_seconds),
+        lookup_limiter=RateLimiter(metadata, settings.lookup_rate_per_second, "LookupEvents"),
+        console_sessions=SessionStore(metadata, settings.console_session_seconds),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AdminServices:
+    """The services an administration command calls, over the metadata store alone.
+
+    SQLite lets one process hold the event log, and a running server holds it; accounts, RAM
+    roles, organizations and bills live in the metadata store, which processes share.
+    """
+
+    settings: Settings
+    accounts: AccountService
+    roles: RoleService
+    organizations: OrganizationService
+    _metadata: MetadataStore
+
+    @contextlib.contextmanager
+    def metering(self) -> Iterator[Metering]:
+        """The warehouse's metering (bills), closed with its warehouse afterwards."""
+        warehouse = open_warehouse(
+            self.settings, self._metadata, self.roles, tuple(Regions(self.settings).ids())
+        )
+        try:
+            yield warehouse.metering
+        finally:
+            warehouse.close()
+
+
+@contextlib.contextmanager
+def open_admin_services(settings: Settings) -> Iterator[AdminServices]:
+    """Open the metadata store alone and build the administration services over it."""
+    metadata = open_metadata(settings)
+    try:
+        roles = RoleService(metadata)
+        yield AdminServices(
+            settings=settings,
+            accounts=AccountService(metadata),
+            roles=roles,
+            organizations=OrganizationService(metadata),
+            _metadata=metadata,
+        )
+    finally:
+        metadata.close()
+
+
+def upgrade_stores(settings: Settings) -> SchemaStatus:
+    """Bring the stores' schema to this trailhouse's version (`trailhouse db upgrade`)."""
+    return upgrade_schema(settings)

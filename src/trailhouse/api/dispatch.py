@@ -20,7 +20,6 @@ from typing import Any
 from trailhouse.api.actions import Action, ActionContext
 from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
-from trailhouse.api.throttle import RateLimiter
 from trailhouse.errors import (
     ApiError,
     DiskError,
@@ -35,11 +34,10 @@ from trailhouse.errors import (
     SignatureNonceUsed,
 )
 from trailhouse.iam.permissions import require
-from trailhouse.iam.principals import Caller
+from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.metrics import API_REQUESTS
 from trailhouse.runtime import Services
-from trailhouse.store.ports import PrincipalKind
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +72,6 @@ class Dispatcher:
         self._services = services
         self._actions = actions
         self._audit = audit
-        self._lookup_limiter = RateLimiter(
-            services.stores.metadata, services.settings.lookup_rate_per_second, "LookupEvents"
-        )
 
     def dispatch(self, request: SignedRequest, request_id: str, origin: Origin) -> dict[str, Any]:
         """Authenticate `request`, run its action and return the response fields."""
@@ -98,10 +93,7 @@ class Dispatcher:
             now=time.time(),
             max_skew_seconds=settings.clock_skew_seconds,
         )
-        nonce_expiry = int(time.time()) + 2 * settings.clock_skew_seconds
-        if not self._services.stores.metadata.use_nonce(
-            f"{verified.access_key_id}:{verified.nonce}", nonce_expiry
-        ):
+        if not self._services.nonces.claim(verified.access_key_id, verified.nonce):
             raise SignatureNonceUsed(
                 f"the signature nonce {verified.nonce} was already used; sign every request with "
                 "a fresh SignatureNonce"
@@ -147,7 +139,7 @@ class Dispatcher:
         try:
             ctx = self._authorised(action, ctx)
             if action.name == "LookupEvents":
-                self._lookup_limiter.acquire(caller.account_id)
+                self._services.lookup_limiter.acquire(caller.account_id)
             result = action.handler(ctx)
         except ApiError as error:
             counters.add(API_REQUESTS, action=action.name, code=error.code)

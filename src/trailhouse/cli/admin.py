@@ -14,7 +14,7 @@ from typing import Any
 
 from trailhouse.cli.common import add_store_options, load_settings, print_json, print_table
 from trailhouse.iam.accounts import AccountService, Credentials
-from trailhouse.store import open_metadata
+from trailhouse.runtime import open_admin_services
 
 
 def register(commands: Any) -> Any:
@@ -89,11 +89,8 @@ def _service_create(arguments: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _accounts(arguments: argparse.Namespace) -> Iterator[AccountService]:
     """The account service over the metadata store alone, which a running server shares."""
-    metadata = open_metadata(load_settings(arguments))
-    try:
-        yield AccountService(metadata)
-    finally:
-        metadata.close()
+    with open_admin_services(load_settings(arguments)) as admin:
+        yield admin.accounts
 
 
 def _settings(arguments: argparse.Namespace) -> int:

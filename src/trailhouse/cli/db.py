@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from trailhouse.cli.common import add_store_options, load_settings
-from trailhouse.store import upgrade_schema
+from trailhouse.runtime import upgrade_stores
 
 
 def register(commands: Any) -> None:
@@ -21,6 +21,6 @@ def register(commands: Any) -> None:
 
 
 def _upgrade(arguments: argparse.Namespace) -> int:
-    result = upgrade_schema(load_settings(arguments))
+    result = upgrade_stores(load_settings(arguments))
     print(f"{result.store}: schema version {result.current} of {result.latest}, up to date")
     return 0

@@ -22,7 +22,7 @@ from trailhouse.errors import NotFoundError
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.organizations import Organization, OrganizationService
 from trailhouse.iam.roles import delivery_principal, trust_policy_for_services
-from trailhouse.store import open_metadata
+from trailhouse.runtime import open_admin_services
 
 SYSTEM_POLICY_TYPE = "System"
 
@@ -208,11 +208,8 @@ def _services(
     arguments: argparse.Namespace,
 ) -> Iterator[tuple[AccountService, OrganizationService]]:
     """Accounts and organizations over the metadata store alone, which a running server shares."""
-    metadata = open_metadata(load_settings(arguments))
-    try:
-        yield AccountService(metadata), OrganizationService(metadata)
-    finally:
-        metadata.close()
+    with open_admin_services(load_settings(arguments)) as admin:
+        yield admin.accounts, admin.organizations
 
 
 def _org_create(arguments: argparse.Namespace) -> int:

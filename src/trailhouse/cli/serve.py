@@ -141,7 +141,7 @@ def _record_demo_events(services: Services, caller: Caller) -> None:
             batch = []
     if batch:
         services.ingest.put_events(caller, batch)
-    services.stores.events.catch_up(timeout=60)
+    services.lookup.wait_searchable(timeout=60)
 
 
 def _load_demo_table(services: Services) -> None:
@@ -150,16 +150,14 @@ def _load_demo_table(services: Services) -> None:
     This is a one-off load, not a trail: the table is `actiontrail_demo`, which no trail name
     maps to, so a trail created later delivers into a table of its own.
     """
-    linked = services.roles.service_linked_role_write(DEMO_ACCOUNT_ID)
-    if linked is not None:
-        services.stores.metadata.commit([linked])
+    services.roles.ensure_service_linked_role(DEMO_ACCOUNT_ID)
     warehouse = services.warehouse
     project = warehouse.catalog.ensure_project(
         DEMO_ACCOUNT_ID, services.settings.region, project_name(DEMO_ACCOUNT_ID)
     )
     table = warehouse.catalog.ensure_table(project, DEMO_TABLE)
     seq = 0
-    while batch := services.stores.events.read_after(seq, 20_000):
+    while batch := services.lookup.events_after(seq, 20_000):
         warehouse.writer.append(
             project,
             table,

@@ -23,13 +23,10 @@ from trailhouse.cli.common import (
     print_table,
 )
 from trailhouse.cli.trails import call, client_command
-from trailhouse.iam.roles import RoleService
-from trailhouse.regions import Regions
+from trailhouse.runtime import open_admin_services
 from trailhouse.settings import Settings
-from trailhouse.store import open_metadata
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import Role
-from trailhouse.warehouse.service import open_warehouse
 
 _FINAL = ("Terminated", "Failed", "Cancelled")
 _PAGE = 10_000
@@ -366,14 +363,5 @@ _BILL_COLUMNS = ("Day", "Account", "Region", "Project", "Item", "Usage", "Unit",
 @contextlib.contextmanager
 def _metering(settings: Settings) -> Iterator[Metering]:
     """The metering service over the data directory's stores, closed afterwards."""
-    metadata = open_metadata(settings)
-    try:
-        warehouse = open_warehouse(
-            settings, metadata, RoleService(metadata), tuple(Regions(settings).ids())
-        )
-        try:
-            yield warehouse.metering
-        finally:
-            warehouse.close()
-    finally:
-        metadata.close()
+    with open_admin_services(settings) as admin, admin.metering() as metering:
+        yield metering

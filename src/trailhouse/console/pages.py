@@ -14,9 +14,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from trailhouse.iam.principals import Caller
+from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.regions import Region
-from trailhouse.store.ports import PrincipalKind
 
 STATIC = "/console/static"
 

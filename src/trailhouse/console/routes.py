@@ -27,7 +27,6 @@ from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.console import csrf, pages
 from trailhouse.console.errors import SessionExpired
-from trailhouse.console.sessions import ConsoleSession, SessionStore
 from trailhouse.console.signin import WrongSecret, authenticate, console_event
 from trailhouse.errors import (
     ApiError,
@@ -37,6 +36,7 @@ from trailhouse.errors import (
     NotFoundError,
     RequestEntityTooLarge,
 )
+from trailhouse.iam.console_sessions import ConsoleSession
 from trailhouse.iam.principals import Caller
 from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, nests_deeper_than
 from trailhouse.runtime import Services
@@ -69,9 +69,7 @@ class Console:
         self._services = services
         self._dispatcher = dispatcher
         self._audit = audit
-        self._sessions = SessionStore(
-            services.stores.metadata, services.settings.console_session_seconds
-        )
+        self._sessions = services.console_sessions
 
     def routes(self) -> list[BaseRoute]:
         """Every console route, under /console."""

@@ -15,8 +15,14 @@ from dataclasses import dataclass
 
 import orjson
 
-from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
-from trailhouse.store.ports import EventLog
+from trailhouse.events.model import (
+    Direction,
+    LoggedEvent,
+    LookupKey,
+    LookupPosition,
+    LookupQuery,
+)
+from trailhouse.store.ports import EventLog, LogStats
 
 MAX_RESULTS_LIMIT = 50
 DEFAULT_MAX_RESULTS = 20
@@ -59,7 +65,7 @@ class LookupResult:
 
 
 class LookupService:
-    """Answers LookupEvents over the event log."""
+    """Answers LookupEvents, and the other reads of the event log outside delivery."""
 
     def __init__(self, log: EventLog, retention_days: int, slack_seconds: int) -> None:
         self._log = log
@@ -95,6 +101,19 @@ class LookupService:
         if page.next_position is not None:
             token = _encode_token(page.next_position, start, end, fingerprint)
         return LookupResult([event.body for event in page.events], start, end, token)
+
+    def stats(self) -> LogStats:
+        """The event log's counts and sizes (for `/metrics`)."""
+        return self._log.stats()
+
+    def wait_searchable(self, timeout: float) -> bool:
+        """Block until every accepted event can be looked up; False on timeout."""
+        return self._log.catch_up(timeout=timeout)
+
+    def events_after(self, seq: int, limit: int) -> list[LoggedEvent]:
+        """Up to `limit` events of every account after log position `seq`, in log order (for
+        a bulk copy such as the demo's table, not for answering callers)."""
+        return self._log.read_after(seq, limit)
 
     def _check_window(self, start: int, end: int, now: int) -> None:
         """Refuse a time range that is reversed or reaches past the retained history."""

@@ -5,9 +5,8 @@ from __future__ import annotations
 import fnmatch
 
 from trailhouse.errors import NoPermission
-from trailhouse.iam.principals import Caller
+from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.roles import FULL_ACCESS_POLICY, SYSTEM_POLICIES, RoleService
-from trailhouse.store.ports import PrincipalKind
 
 
 def require(caller: Caller, action: str, roles: RoleService) -> None:

@@ -5,10 +5,20 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from trailhouse.store.ports import AccessKey, PrincipalKind
+if TYPE_CHECKING:
+    from trailhouse.store.ports import AccessKey
 
 _ALNUM = string.ascii_letters + string.digits
+
+
+class PrincipalKind:
+    """Who an access key speaks for (plain string constants, stored as text)."""
+
+    ROOT = "root-account"
+    RAM_USER = "ram-user"
+    SERVICE = "service"
 
 
 @dataclass(frozen=True, slots=True)

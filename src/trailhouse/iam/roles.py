@@ -8,6 +8,7 @@ service-linked role `AliyunServiceRoleForActionTrail`.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -216,6 +217,14 @@ class RoleService:
         """The system policies attached to a RAM user."""
         current, _ = read(self._metadata, UserPolicies, USER_POLICIES_KIND, account_id, user_name)
         return current.policies if current else ()
+
+    def ensure_service_linked_role(self, account_id: str) -> None:
+        """Create the account's service-linked role unless it exists (the demo's one-off load
+        writes with it before any trail would have created it)."""
+        write = self.service_linked_role_write(account_id)
+        if write is not None:
+            with contextlib.suppress(VersionConflict):  # created meanwhile by another caller
+                self._metadata.commit([write])
 
     @staticmethod
     def _write(role: Role, expected_version: int) -> DocumentWrite:

@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from trailhouse.errors import VersionConflict
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 
+# Defined with the principals it names; importable from here too, as stored records use it.
+from trailhouse.iam.principals import PrincipalKind as PrincipalKind
+
 
 class EventLog(abc.ABC):
     """The sequenced, durable log of every accepted event, and its searchable history.
@@ -92,14 +95,6 @@ class RamUser:
     user_name: str
     user_id: str
     created_at: int
-
-
-class PrincipalKind:
-    """Who an access key speaks for (plain string constants, stored as text)."""
-
-    ROOT = "root-account"
-    RAM_USER = "ram-user"
-    SERVICE = "service"
 
 
 @dataclass(frozen=True, slots=True)

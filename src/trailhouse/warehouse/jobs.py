@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -270,6 +271,11 @@ class SqlJobService:
         """Every job that ran in a project of this account, whoever submitted it (for bills)."""
         jobs = (decode(SqlJob, d.body) for d in self._metadata.list_documents(JOB_KIND))
         return [job for job in jobs if job.billed_account == account_id]
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many jobs every account keeps, by status (for `/metrics`)."""
+        jobs = (decode(SqlJob, d.body) for d in self._metadata.list_documents(JOB_KIND))
+        return dict(Counter(job.status for job in jobs))
 
     def close(self) -> None:
         """Cancel what is still running and wait for it."""

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from trailhouse.api import params
-from trailhouse.api.throttle import RateLimiter
-from trailhouse.errors import InvalidParameter, MissingParameter, ThrottlingUser
-from trailhouse.settings import Settings
-from trailhouse.store import open_metadata
+from trailhouse.errors import InvalidParameter, MissingParameter
 
 
 @pytest.mark.parametrize(
@@ -46,19 +42,6 @@ def test_indexed_lists_are_read_in_index_order() -> None:
         {"Key": "EventName", "Value": "ConsoleSignin"},
         {"Key": "User", "Value": "alice"},
     ]
-
-
-def test_rate_limiter_throttles_and_says_when_to_retry(tmp_path: Path) -> None:
-    metadata = open_metadata(Settings.load({"data_dir": tmp_path}, environ={}))
-    limiter = RateLimiter(metadata, 2, "LookupEvents")
-    limiter.acquire("a")
-    limiter.acquire("a")
-    with pytest.raises(ThrottlingUser, match="limited to 2 calls per second per account") as no:
-        limiter.acquire("a")
-    assert 0 < no.value.retry_after_ms <= 500
-    limiter.acquire("b")  # other accounts have their own bucket
-    RateLimiter(metadata, 0, "off").acquire("a")
-    metadata.close()
 
 
 def test_unflatten_rebuilds_the_sdks_form_fields() -> None:

@@ -162,6 +162,15 @@ def test_jobs_left_running_by_a_crash_are_marked_failed(tw: WarehouseFixture) ->
     assert "stopped while the job" in recovered.error_message
 
 
+def test_jobs_are_counted_by_status_across_accounts(tw: WarehouseFixture) -> None:
+    assert tw.warehouse.jobs.count_by_status() == {}
+    job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+    elsewhere = replace(job, status=JobStatus.FAILED, job_id="other-job", billed_account="1")
+    tw.metadata.commit([DocumentWrite(JOB_KIND, "1", "other-job", encode(elsewhere), 0)])
+    assert tw.warehouse.jobs.count_by_status() == {JobStatus.TERMINATED: 1, JobStatus.FAILED: 1}
+
+
 def test_threads_do_not_leak_after_close(tmp_path: Path) -> None:
     opened = open_test_warehouse(tmp_path / "data")
     opened.append(logged_events(100))

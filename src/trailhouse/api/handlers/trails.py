@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
-from trailhouse.delivery.leases import read_lease
-from trailhouse.delivery.state import DeliveryState, read_state
+from trailhouse.delivery.status import TrailStatus
 from trailhouse.events.validation import format_event_time
-from trailhouse.integrity.digester import read_digest_state
+from trailhouse.integrity.digester import DigestState
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 
@@ -104,54 +102,44 @@ def get_trail_status(ctx: ActionContext) -> dict[str, Any]:
         _trail_name(ctx),
         organization=params.boolean(ctx.params, "IsOrganizationTrail", False),
     )
-    delivery, _ = read_state(ctx.services.stores.metadata, trail)
+    current = ctx.services.trail_status.status(trail)
     status: dict[str, Any] = {
-        "IsLogging": trail.is_logging,
-        "LatestDeliveryTime": format_event_time(delivery.latest_delivery_time)
-        if delivery.latest_delivery_time
+        "IsLogging": current.is_logging,
+        "LatestDeliveryTime": format_event_time(current.latest_delivery_time)
+        if current.latest_delivery_time
         else "",
-        "LatestDeliveryError": delivery.latest_error,
+        "LatestDeliveryError": current.latest_delivery_error,
         "LatestDeliveryLogServiceTime": "",
         "LatestDeliveryLogServiceError": "",
-        "OssBucketStatus": bool(trail.destinations.oss_bucket_name) and trail.is_logging,
-        "SlsLogStoreStatus": bool(trail.destinations.sls_project_arn) and trail.is_logging,
+        "OssBucketStatus": bool(trail.destinations.oss_bucket_name) and current.is_logging,
+        "SlsLogStoreStatus": bool(trail.destinations.sls_project_arn) and current.is_logging,
     }
     status.update(_times(trail, "StartLoggingTime", "StopLoggingTime"))
-    if trail.destinations.max_compute_project_arn:
-        status.update(_delivery_progress(ctx, trail, delivery))
+    if current.delivers_to_warehouse:
+        status.update(_delivery_progress(current))
     return status
 
 
-def _delivery_progress(ctx: ActionContext, trail: Trail, delivery: DeliveryState) -> dict[str, Any]:
+def _delivery_progress(current: TrailStatus) -> dict[str, Any]:
     """trailhouse's additions to GetTrailStatus: how far MaxCompute delivery has got."""
-    last_seq = ctx.services.stores.events.last_seq()
-    watermark = delivery.watermark_ms
+    watermark = current.delivered_up_to_ms
     return {
-        "DeliveryTable": delivery.table,
-        "DeliveryCheckpoint": delivery.checkpoint_seq,
-        "DeliveryBacklog": max(0, last_seq - delivery.checkpoint_seq),
-        "DeliveredEvents": delivery.delivered_events,
-        "DeliveryLagP50Ms": delivery.lag_p50_ms,
-        "DeliveryLagP99Ms": delivery.lag_p99_ms,
-        "DeliveryLagMaxMs": delivery.lag_max_ms,
+        "DeliveryTable": current.delivery_table,
+        "DeliveryCheckpoint": current.checkpoint_seq,
+        "DeliveryBacklog": current.pending_events,
+        "DeliveredEvents": current.delivered_events,
+        "DeliveryLagP50Ms": current.lag_p50_ms,
+        "DeliveryLagP99Ms": current.lag_p99_ms,
+        "DeliveryLagMaxMs": current.lag_max_ms,
         "DeliveredUpTo": _millis(watermark) if watermark else "",
-        "DeliveryLostEvents": delivery.lost_events,
-        "DeliveryWorker": _delivery_worker(ctx, trail),
-        **_digest_status(ctx, trail),
+        "DeliveryLostEvents": current.lost_events,
+        "DeliveryWorker": current.lease_holder,
+        **_digest_status(current.latest_digest),
     }
 
 
-def _delivery_worker(ctx: ActionContext, trail: Trail) -> str:
-    """The delivery worker holding the trail's lease ("" when none holds it now)."""
-    lease = read_lease(ctx.services.stores.metadata, trail)
-    if lease is None or not lease.owner or lease.expires_ms < time.time() * 1000:
-        return ""
-    return lease.owner
-
-
-def _digest_status(ctx: ActionContext, trail: Trail) -> dict[str, Any]:
+def _digest_status(digest: DigestState | None) -> dict[str, Any]:
     """The newest signed digest, kept outside the warehouse so a deleted tail is noticed."""
-    digest, _ = read_digest_state(ctx.services.stores.metadata, trail)
     if digest is None:
         return {"LatestDigestSequence": 0, "LatestDigestEndTime": "", "LatestDigestSha256": ""}
     return {

@@ -12,7 +12,7 @@ from typing import Any
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.errors import NoPermission
-from trailhouse.store.ports import PrincipalKind
+from trailhouse.iam.principals import PrincipalKind
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import DATA_COLUMNS, Privilege, Project, Quota, Role, SqlJob
 

@@ -1,5 +1,7 @@
 """Console sessions: server-side, kept as control-plane documents in the metadata store.
 
+The console calls this service (built by `trailhouse.runtime`) and never the store behind it.
+
 Any process sharing the store accepts a session, and signing out anywhere ends it everywhere.
 The browser holds only a random token; the store keeps the token's SHA-256, so a copy of the
 store cannot be replayed as a cookie. Expiry is checked here, whatever the cookie's Max-Age.

@@ -1,7 +1,8 @@
 """A per-account token bucket, the way ActionTrail limits LookupEvents per account.
 
 The buckets live in the metadata store, so that every process behind a load balancer enforces
-one limit per account rather than one each.
+one limit per account rather than one each. `trailhouse.runtime` builds the limiter; the API's
+dispatcher only asks it.
 """
 
 from __future__ import annotations

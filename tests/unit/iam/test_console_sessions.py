@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from trailhouse.console.sessions import SESSION_KIND, SESSION_SCOPE, SessionStore, token_digest
+from trailhouse.iam.console_sessions import SESSION_KIND, SESSION_SCOPE, SessionStore, token_digest
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
 
