@@ -18,7 +18,6 @@ from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.state import begin_session, end_session
-from trailhouse.delivery.status import TrailStatusReader
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.events.throttle import RateLimiter
@@ -35,6 +34,7 @@ from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_metadata, open_stores, upgrade_schema
 from trailhouse.store.migrations import SchemaStatus
 from trailhouse.store.ports import MetadataStore
+from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS

@@ -10,7 +10,7 @@ import pytest
 
 SOURCE = Path(__file__).resolve().parents[2] / "src" / "trailhouse"
 EDGES = ("api", "cli", "console")
-# A trail's status is read by `trailhouse.delivery.status` alone; an edge asks it.
+# A trail's status is read by `trailhouse.trail_status` alone; an edge asks it.
 STATUS_READERS = {
     "trailhouse.delivery.state": {"read_state"},
     "trailhouse.delivery.leases": {"read_lease", "read_leases", "live_workers"},
@@ -90,7 +90,7 @@ def test_services_and_their_enums_are_fine() -> None:
     assert (
         reach_ins(
             "from trailhouse.iam.principals import PrincipalKind\n"
-            "from trailhouse.delivery.status import TrailStatus\n"
+            "from trailhouse.trail_status import TrailStatus\n"
             "from trailhouse.storage_things import x\n"
             "services.trail_status.status(trail)\n"
         )

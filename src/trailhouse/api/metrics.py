@@ -1,6 +1,6 @@
 """What `GET /metrics` reports: this process's counters and the state every process shares.
 
-Trails' figures come from the trail-status read model (`trailhouse.delivery.status`), the one
+Trails' figures come from the trail-status read model (`trailhouse.trail_status`), the one
 GetTrailStatus answers from, so the two always agree.
 """
 
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from trailhouse.delivery.status import TrailStatus
 from trailhouse.metrics import Family, Labels, gauge, labels, render
 from trailhouse.runtime import Services
+from trailhouse.trail_status import TrailStatus
 
 LOG_SEQ = gauge("trailhouse_event_log_last_seq", "The newest sequence number in the event log.")
 LOG_INDEXED = gauge("trailhouse_event_log_indexed_seq", "How far LookupEvents' index has got.")

@@ -5,20 +5,11 @@ from __future__ import annotations
 import secrets
 import string
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from trailhouse.store.ports import AccessKey
+# PrincipalKind is the store's vocabulary; services and edges import it from here.
+from trailhouse.store.ports import AccessKey, PrincipalKind
 
 _ALNUM = string.ascii_letters + string.digits
-
-
-class PrincipalKind:
-    """Who an access key speaks for (plain string constants, stored as text)."""
-
-    ROOT = "root-account"
-    RAM_USER = "ram-user"
-    SERVICE = "service"
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,14 @@ from dataclasses import dataclass
 from trailhouse.errors import VersionConflict
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 
-# Defined with the principals it names; importable from here too, as stored records use it.
-from trailhouse.iam.principals import PrincipalKind as PrincipalKind
+
+class PrincipalKind:
+    """Who an access key speaks for (plain string constants, stored as text). Services and
+    edges import it from `trailhouse.iam.principals`."""
+
+    ROOT = "root-account"
+    RAM_USER = "ram-user"
+    SERVICE = "service"
 
 
 class EventLog(abc.ABC):

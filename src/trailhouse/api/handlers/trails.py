@@ -6,9 +6,9 @@ from typing import Any
 
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
-from trailhouse.delivery.status import TrailStatus
 from trailhouse.events.validation import format_event_time
 from trailhouse.integrity.digester import DigestState
+from trailhouse.trail_status import TrailStatus
 from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailChanges, TrailSpec
 
