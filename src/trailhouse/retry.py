@@ -56,6 +56,17 @@ class RetryPolicy:
         doubled = self.base_delay * 2.0 ** max(failures - 1, 0)
         return min(doubled, self.max_delay) * (1.0 - self.jitter * rng())
 
+    def capped(self, seconds: float) -> float:
+        """A wait someone else named (a server's retry-after), no longer than `max_delay`."""
+        return min(max(seconds, 0.0), self.max_delay)
+
+    @property
+    def retries(self) -> int:
+        """The attempts after the first, of a policy that has a limit."""
+        if self.attempts is None:
+            raise ValueError("this policy retries without end")
+        return self.attempts - 1
+
     def exhausted(self, failures: int) -> bool:
         """True when `failures` failures in a row used up every attempt."""
         return self.attempts is not None and failures >= self.attempts
