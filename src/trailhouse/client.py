@@ -17,6 +17,7 @@ import orjson
 
 from trailhouse.errors import RequestFailed
 from trailhouse.iam.signatures import sign_request_v3
+from trailhouse.retry import THROTTLED
 
 API_VERSION = "2020-07-06"
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
@@ -33,7 +34,7 @@ class RpcClient:
         *,
         timeout: float = 30.0,
         user_agent: str = "trailhouse-client",
-        throttle_retries: int = 3,
+        throttle_retries: int = THROTTLED.retries,
     ) -> None:
         parts = urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}")
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -63,7 +64,7 @@ class RpcClient:
 
         `body`, when given, is sent as JSON (the way the SDK's generic call path sends it). A
         throttled call is resent, under a fresh signature, after the delay the server names in
-        `x-acs-retry-after` (a few times at most).
+        `x-acs-retry-after` (at most `trailhouse.retry.THROTTLED.max_delay`), a few times at most.
         """
         payload = b"" if body is None else orjson.dumps(body)
         for attempt in range(self._throttle_retries + 1):
@@ -83,7 +84,7 @@ class RpcClient:
             status, data, retry_after_ms = self._send(method, target, payload, headers)
             if status != 429 or retry_after_ms is None or attempt == self._throttle_retries:
                 break
-            time.sleep(min(retry_after_ms, 10_000) / 1000)
+            time.sleep(THROTTLED.capped(retry_after_ms / 1000))
         return _decode(status, data)
 
     def close(self) -> None:
@@ -110,7 +111,8 @@ class RpcClient:
                 delay = int(retry_after) if retry_after and retry_after.isdigit() else None
                 return response.status, response.read(), delay
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                # A kept-alive connection the server had closed: reconnect once.
+                # A kept-alive connection the server had closed (idle): reconnect once, at once.
+                # A stale connection, not a failing server, so no backoff policy applies.
                 self.close()
                 if attempt == 1:
                     raise RequestFailed(0, "ConnectionFailed", f"{self.endpoint}: {exc}") from exc

@@ -2,17 +2,17 @@
 
     TrailhouseError
     ├── SettingsError                 bad configuration; the process refuses to start
-    ├── StoreError                    a storage adapter failed (disk, database)
-    │   ├── StoreUnavailable          the store is closed or shutting down
-    │   └── DiskError                 the disk refused a write: nothing of it was stored
-    │       ├── DiskFull              no space left (ENOSPC, EDQUOT, SQLITE_FULL, SQLSTATE 53100)
-    │       └── DiskFailed            the storage failed (EIO, SQLITE_IOERR)
+    ├── StoreError              (T)   a storage adapter failed (disk, database)
+    │   ├── StoreUnavailable    (T)   the store is closed or shutting down
+    │   └── DiskError           (T)   the disk refused a write: nothing of it was stored
+    │       ├── DiskFull        (T)   no space left (ENOSPC, EDQUOT, SQLITE_FULL, SQLSTATE 53100)
+    │       └── DiskFailed      (T)   the storage failed (EIO, SQLITE_IOERR)
     ├── ConflictError                 an entity that must be unique already exists
-    │   └── VersionConflict           a document changed since it was read (retry the decision)
+    │   └── VersionConflict     (T)   a document changed since it was read (retry the decision)
     ├── NotFoundError                 a named entity does not exist (CLI / services)
     ├── ApiError                      answered to API callers as the JSON error envelope
     │   ├── MissingParameter, InvalidParameter, MalformedBody, RequestEntityTooLarge,
-    │   │   InvalidActionNotFound, UnsupportedHttpMethod, ThrottlingUser
+    │   │   InvalidActionNotFound, UnsupportedHttpMethod, ThrottlingUser (T)
     │   ├── JSON nested too deeply: MalformedBodyTooDeep, InvalidParameterTooDeep
     │   ├── signature and key errors: IncompleteSignature, SignatureDoesNotMatch,
     │   │   InvalidTimeStampExpired, SignatureNonceUsed, InvalidAccessKeyIdNotFound,
@@ -24,20 +24,25 @@
     │   │   InsufficientMaxComputePolicyException, EntityNotExistRole, EntityAlreadyExistsRole,
     │       EntityNotExistPolicy, MalformedPolicyDocument
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
-    │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded, JobCancelled
+    │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded (T), JobCancelled
     │   │   └── SqlParseError ── SqlTooLong, SqlTooDeep (MaxCompute's limits, same code)
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed
-    │   └── InternalError, ServiceUnavailable, DiskFullUnavailable, DiskFailedUnavailable
-    ├── RequestFailed                 a server answered a client call with an error envelope
+    │   └── InternalError, ServiceUnavailable (T), DiskFullUnavailable (T),
+    │       DiskFailedUnavailable (T)
+    ├── RequestFailed           (T?)  a server answered a client call with an error envelope
     └── DeliveryError
-        ├── TransientError            retried with backoff (disk full, warehouse busy)
+        ├── TransientError      (T)   retried with backoff (disk full, warehouse busy)
         └── TerminalError             reported in the trail status; delivery of that trail stops
 
 Each `ApiError` subclass carries its wire `code` and `http_status` as class attributes and a
 message that tells the caller what to fix.
+
+(T) marks the transient classes: their `transient` class attribute is True, so trying the same
+thing again later may succeed; every other error is terminal until a person changes something.
+`trailhouse.retry.classify` reads it (RequestFailed decides per answer: `retryable`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ from typing import ClassVar
 class TrailhouseError(Exception):
     """Root of every error trailhouse raises on purpose."""
 
+    # Whether trying the same operation again later may succeed (see trailhouse.retry).
+    transient: ClassVar[bool] = False
+
 
 class SettingsError(TrailhouseError):
     """A setting is unknown or has a value of the wrong type."""
@@ -56,6 +64,8 @@ class SettingsError(TrailhouseError):
 
 class StoreError(TrailhouseError):
     """A storage adapter could not complete an operation."""
+
+    transient = True  # a busy, closing or full store; the same write may pass later
 
 
 class StoreUnavailable(StoreError):
@@ -100,6 +110,8 @@ class ConflictError(TrailhouseError):
 
 class VersionConflict(ConflictError):
     """A control-plane document changed (or appeared) since it was read; nothing was written."""
+
+    transient = True  # read again and decide again
 
 
 class NotFoundError(TrailhouseError):
@@ -164,6 +176,7 @@ class UnsupportedHttpMethod(ApiError):
 class ThrottlingUser(ApiError):
     code = "Throttling.User"
     http_status = 429
+    transient = True
 
     def __init__(self, message: str, retry_after_ms: int) -> None:
         super().__init__(message)
@@ -316,6 +329,7 @@ class QuotaExceeded(ApiError):
 
     code = "QuotaExceeded"
     http_status = 429
+    transient = True
 
 
 class JobCancelled(ApiError):
@@ -331,6 +345,7 @@ class InternalError(ApiError):
 class ServiceUnavailable(ApiError):
     code = "ServiceUnavailable"
     http_status = 503
+    transient = True
 
 
 class DiskFullUnavailable(ApiError):
@@ -338,6 +353,7 @@ class DiskFullUnavailable(ApiError):
 
     code = "ServiceUnavailable.DiskFull"
     http_status = 503
+    transient = True
 
 
 class DiskFailedUnavailable(ApiError):
@@ -345,6 +361,7 @@ class DiskFailedUnavailable(ApiError):
 
     code = "ServiceUnavailable.StorageFailure"
     http_status = 503
+    transient = True
 
 
 class RequestFailed(TrailhouseError):
@@ -371,6 +388,8 @@ class DeliveryError(TrailhouseError):
 
 class TransientError(DeliveryError):
     """A failure expected to pass (disk full, warehouse busy): retry with backoff."""
+
+    transient = True
 
 
 class TerminalError(DeliveryError):

@@ -18,6 +18,7 @@ from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.events.throttle import RateLimiter
@@ -70,23 +71,43 @@ class Services:
         """Delete events older than the retention window; return how many went.
 
         Events an enabled trail has not delivered yet are kept, up to `retention_hold_days`
-        past the window; beyond that retention wins, and each trail counts what it lost.
+        past the window; beyond that retention wins, and each trail counts what it lost. A loss
+        the trail's status could not count (its state kept changing, the disk refused) is never
+        made silently: it is logged as an error and that trail's events are all kept until a
+        later purge counts them.
         """
         cutoff = int(time.time()) - self.settings.retention_days * 86400
         hard_cutoff = cutoff - self.settings.retention_hold_days * 86400
         engine = self.delivery_engine()
         oldest_pending: int | None = None
+        uncounted: list[int] = []  # the oldest undelivered event of each trail left uncounted
         for trail in self.trails.enabled_trails():
             if not trail.destinations.max_compute_project_arn:
                 continue
             lost, oldest = engine.pending(trail, hard_cutoff)
             if lost:
-                log.warning("retention deletes %d undelivered events of trail %s", lost, trail.name)
-                engine.record_loss(trail, lost)
+                try:
+                    engine.record_loss(trail, lost)
+                except (VersionConflict, StoreError) as exc:
+                    log.error(
+                        "retention keeps %d undelivered events of trail %s past the hold: their "
+                        "loss could not be counted (%s); the next purge tries again",
+                        lost,
+                        trail.name,
+                        exc,
+                    )
+                    if oldest is not None:  # always so, when events are lost
+                        uncounted.append(oldest)
+                else:
+                    log.warning(
+                        "retention deletes %d undelivered events of trail %s", lost, trail.name
+                    )
             if oldest is not None:
                 oldest_pending = oldest if oldest_pending is None else min(oldest_pending, oldest)
         if oldest_pending is not None and oldest_pending < cutoff:
             cutoff = max(hard_cutoff, oldest_pending)
+        if uncounted:
+            cutoff = min(cutoff, *uncounted)
         return self.stores.events.purge(cutoff)
 
     def start_logging(self, account_id: str, name: str) -> Trail:

@@ -7,10 +7,12 @@ with the trail's new checkpoint: one transaction, so a crash anywhere replays th
 nothing is lost or doubled. A batch is flushed once its oldest event has waited
 `delivery_flush_seconds`, or when it is full.
 
-A failure stops that trail only. A terminal one (project missing, role not trusting the account,
-policy detached) is recorded in the trail's state, naming what is missing; a transient one (disk
-full, store busy) too. Either is retried after `delivery_retry_seconds`, doubling up to a
-minute while it keeps failing, and delivery resumes by itself once the cause is fixed. Each trail
+A failure stops that trail only. `trailhouse.retry.classify` tells a terminal one (project
+missing, role not trusting the account, policy detached) from a transient one (disk full, store
+busy) by its class. Either is recorded in the trail's state, naming what is missing, and retried
+on the `trailhouse.retry.delivery_policy` schedule (after `delivery_retry_seconds`, doubling up
+to a minute while it keeps failing), so delivery resumes by itself once the cause is fixed; a
+history job fails on a terminal error and retries a transient one at the next pass. Each trail
 is handled in turn, and a broken one costs the others one quick check per retry.
 """
 
@@ -41,8 +43,7 @@ from trailhouse.delivery.state import (
 from trailhouse.errors import (
     ApiError,
     DiskError,
-    StoreError,
-    TerminalError,
+    TrailhouseError,
     VersionConflict,
 )
 from trailhouse.events.model import LoggedEvent
@@ -50,6 +51,7 @@ from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import (
     RoleService,
 )
+from trailhouse.retry import Outcome, classify, delivery_policy, retry_on_conflict
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.model import Trail
@@ -87,6 +89,7 @@ class DeliveryEngine:
         self._organizations = organizations
         self._warehouse = warehouse
         self._clock = clock
+        self._retry = delivery_policy(settings.delivery_retry_seconds)
         self._targets: dict[tuple[str, str], Destination] = {}
         self._retry_at: dict[tuple[str, str], float] = {}
         self._failures: dict[tuple[str, str], int] = {}
@@ -126,9 +129,8 @@ class DeliveryEngine:
         try:
             trail = self._trails.get(job.account_id, job.trail_name)
             target = self._target(trail, self._clock())
-        except (TerminalError, ApiError) as exc:
-            self._history.fail(job, version, _describe(exc))
-            return 0
+        except (TrailhouseError, OSError) as exc:
+            return self._backfill_failed(job, version, exc)
         state, _ = read_state(self._metadata, trail)
         cursor = skip_covered(job.cursor_seq, state.covered)
         # Never past the job's end: what lies beyond is the live delivery's (a purged stretch
@@ -172,10 +174,17 @@ class DeliveryEngine:
                 )
         except VersionConflict:
             return 0  # deleted or advanced meanwhile: read again next pass
-        except (ApiError, StoreError, OSError) as exc:
-            log.warning("history job %s of %s failed a batch: %s", job.job_id, job.account_id, exc)
-            return 0
+        except (TrailhouseError, OSError) as exc:
+            return self._backfill_failed(job, version, exc)
         return max(len(chosen), 1)
+
+    def _backfill_failed(self, job: HistoryJob, version: int, exc: Exception) -> int:
+        """A terminal failure fails the job, saying why; a transient one is retried next pass."""
+        if classify(exc) is Outcome.TERMINAL:
+            self._history.fail(job, version, _describe(exc))
+        else:
+            log.warning("history job %s of %s failed a batch: %s", job.job_id, job.account_id, exc)
+        return 0
 
     def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
         """The trail's undelivered events: how many have an eventTime before `older_than`,
@@ -193,15 +202,17 @@ class DeliveryEngine:
         return before, oldest
 
     def record_loss(self, trail: Trail, lost: int) -> None:
-        """Count undelivered events that retention is about to delete, in the trail's status."""
-        for _ in range(8):
+        """Count undelivered events that retention is about to delete, in the trail's status.
+
+        VersionConflict, naming the trail, when its state kept changing (nothing was counted):
+        the caller must then keep the events (see `Services.purge_expired`)."""
+
+        def attempt() -> None:
             state, version = read_state(self._metadata, trail)
             counted = replace(state, lost_events=state.lost_events + lost)
-            try:
-                self._metadata.commit([state_write(counted, version)])
-            except VersionConflict:
-                continue
-            return
+            self._metadata.commit([state_write(counted, version)])
+
+        retry_on_conflict(attempt, what=f"the delivery state of trail {trail.name}")
 
     def _deliver(self, trail: Trail) -> int:
         key = (trail.account_id, trail.name)
@@ -219,12 +230,12 @@ class DeliveryEngine:
             return self._deliver_batch(trail, target, state, version)
         except VersionConflict:
             return 0  # another worker committed this trail meanwhile; read again next pass
-        except (TerminalError, ApiError, StoreError, OSError) as exc:
+        except (TrailhouseError, OSError) as exc:
             self._targets.pop(key, None)
             failures = self._failures.get(key, 0) + 1
             self._failures[key] = failures
-            self._retry_at[key] = now + _backoff(self._settings.delivery_retry_seconds, failures)
-            self._record_error(trail, state, version, _describe(exc))
+            self._retry_at[key] = now + self._retry.delay(failures)
+            self._record_error(trail, state, version, _describe(exc), classify(exc))
             return 0
 
     def _deliver_batch(
@@ -334,10 +345,18 @@ class DeliveryEngine:
         if changed != state:
             self._commit_state(trail, changed, version)
 
-    def _record_error(self, trail: Trail, state: DeliveryState, version: int, message: str) -> None:
+    def _record_error(
+        self, trail: Trail, state: DeliveryState, version: int, message: str, outcome: Outcome
+    ) -> None:
         if state.latest_error == message:
             return
-        log.warning("delivery of trail %s/%s stopped: %s", trail.account_id, trail.name, message)
+        log.warning(
+            "delivery of trail %s/%s stopped (%s failure): %s",
+            trail.account_id,
+            trail.name,
+            outcome,
+            message,
+        )
         failed = replace(state, latest_error=message, error_time=int(self._clock()))
         # Else recorded at the next attempt; a full disk may refuse the status as well.
         with contextlib.suppress(VersionConflict, DiskError):
@@ -384,12 +403,6 @@ class DeliveryEngine:
         )
         self._targets[key] = target
         return target
-
-
-def _backoff(base: float, failures: int) -> float:
-    """Seconds before the next attempt: doubling from `base`, at most a minute."""
-    delay: float = base * 2.0 ** (failures - 1)
-    return min(delay, max(base, 60.0))
 
 
 def _describe(exc: BaseException) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from trailhouse.delivery.state import extend_coverage, read_state, state_write
 from trailhouse.errors import ApiError, InvalidParameter, VersionConflict
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.model import Trail
@@ -97,7 +98,8 @@ class HistoryJobService:
                 f"the trail {trail_name} has no MaxCompute destination to backfill; set "
                 "MaxComputeProjectArn first"
             )
-        for _ in range(8):
+
+        def attempt() -> HistoryJob:
             jobs = self.list_jobs(account_id)
             if client_token:
                 for job in jobs:
@@ -128,23 +130,21 @@ class HistoryJobService:
                 delivered_events=0,
                 error="",
             )
-            try:
-                self._metadata.commit(
-                    [
-                        DocumentWrite(
-                            HISTORY_COUNTER_KIND,
-                            account_id,
-                            "",
-                            str(job_id).encode(),
-                            counter.version if counter else 0,
-                        ),
-                        self.write(job, 0),
-                    ]
-                )
-            except VersionConflict:
-                continue
+            self._metadata.commit(
+                [
+                    DocumentWrite(
+                        HISTORY_COUNTER_KIND,
+                        account_id,
+                        "",
+                        str(job_id).encode(),
+                        counter.version if counter else 0,
+                    ),
+                    self.write(job, 0),
+                ]
+            )
             return job
-        raise VersionConflict("history jobs kept changing while one was being created")
+
+        return retry_on_conflict(attempt, what=f"the history jobs of account {account_id}")
 
     def _history_end(self, trail: Trail) -> int:
         """Where the job's range ends: where the running session began (what follows is the
@@ -183,7 +183,8 @@ class HistoryJobService:
     def delete(self, account_id: str, job_id: int) -> None:
         """Delete a job. A running one stops: what it delivered stays, and the range it went
         through counts as covered, so that no later job delivers those events again."""
-        for _ in range(8):
+
+        def attempt() -> None:
             job, version = read(
                 self._metadata, HistoryJob, HISTORY_JOB_KIND, account_id, _name(job_id)
             )
@@ -198,12 +199,9 @@ class HistoryJobService:
                     state, state_version = read_state(self._metadata, trail)
                     covered = replace(state, covered=extend_coverage(state, 0, job.cursor_seq))
                     writes.append(state_write(covered, state_version))
-            try:
-                self._metadata.commit(writes)
-            except VersionConflict:
-                continue
-            return
-        raise VersionConflict(f"history job {job_id} kept changing while it was deleted")
+            self._metadata.commit(writes)
+
+        retry_on_conflict(attempt, what=f"history job {job_id}")
 
     def _trail_of(self, job: HistoryJob) -> Trail | None:
         try:
@@ -220,7 +218,8 @@ class HistoryJobService:
 
     def finish(self, job: HistoryJob, version: int, trail: Trail) -> None:
         """Mark the job complete and add its range to the trail's covered ranges, together."""
-        for _ in range(8):
+
+        def attempt() -> None:
             state, state_version = read_state(self._metadata, trail)
             done = replace(
                 job,
@@ -239,9 +238,10 @@ class HistoryJobService:
                     HISTORY_JOB_KIND, job.account_id, _name(job.job_id)
                 )
                 if current is None or current.version != version:
-                    return  # deleted or moved on meanwhile
-                continue
-            return
+                    return  # deleted or moved on meanwhile: whoever changed it owns it now
+                raise  # the trail's state moved on: read it again
+
+        retry_on_conflict(attempt, what=f"the delivery state of trail {trail.name}")
 
     def fail(self, job: HistoryJob, version: int, message: str) -> None:
         """Mark the job failed with a message saying why."""
@@ -252,7 +252,8 @@ class HistoryJobService:
             updated_time=int(self._clock()),
             end_time=int(self._clock()),
         )
-        with contextlib.suppress(VersionConflict):  # deleted or moved on meanwhile
+        # Deleted or moved on meanwhile: the worker that moved it meets the failure and records it.
+        with contextlib.suppress(VersionConflict):
             self._metadata.commit([self.write(failed, version)])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from trailhouse.errors import VersionConflict
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.model import Trail
@@ -64,7 +64,8 @@ def begin_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> De
     of the time the trail was stopped, or from before it existed, are left to a delivery
     history job.
     """
-    for _ in range(8):
+
+    def attempt() -> DeliveryState:
         state, version = read_state(metadata, trail)
         if state.session_started == trail.start_logging_time:
             return state
@@ -76,25 +77,22 @@ def begin_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> De
             covered=_merge((*state.covered, (start, start))),
             session_started=trail.start_logging_time,
         )
-        try:
-            metadata.commit([state_write(began, version)])
-        except VersionConflict:
-            continue
+        metadata.commit([state_write(began, version)])
         return began
-    raise VersionConflict(f"the delivery state of trail {trail.name} kept changing")
+
+    return retry_on_conflict(attempt, what=f"the delivery state of trail {trail.name}")
 
 
 def end_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> DeliveryState:
     """StopLogging: the session ends at the log's end; what was accepted before is delivered."""
-    for _ in range(8):
+
+    def attempt() -> DeliveryState:
         state, version = read_state(metadata, trail)
         ended = replace(state, session_end=max(events.last_seq(), state.checkpoint_seq))
-        try:
-            metadata.commit([state_write(ended, version)])
-        except VersionConflict:
-            continue
+        metadata.commit([state_write(ended, version)])
         return ended
-    raise VersionConflict(f"the delivery state of trail {trail.name} kept changing")
+
+    return retry_on_conflict(attempt, what=f"the delivery state of trail {trail.name}")
 
 
 def skip_covered(cursor: int, covered: tuple[tuple[int, int], ...]) -> int:

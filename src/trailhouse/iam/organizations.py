@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, replace
 
 from trailhouse.errors import ConflictError, NotFoundError, VersionConflict
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -68,7 +69,8 @@ class OrganizationService:
 
     def add_account(self, organization_id: str, account_id: str) -> Organization:
         """Add an account that belongs to no organization."""
-        for _ in range(5):
+
+        def attempt() -> Organization:
             organization, version = read(
                 self._metadata, Organization, ORGANIZATION_KIND, "", organization_id
             )
@@ -91,9 +93,10 @@ class OrganizationService:
                     raise ConflictError(
                         f"account {account_id} already belongs to an organization"
                     ) from None
-                continue
+                raise
             return updated
-        raise VersionConflict(f"organization {organization_id} kept changing; try again")
+
+        return retry_on_conflict(attempt, what=f"organization {organization_id}")
 
     def get(self, organization_id: str) -> Organization | None:
         """The organization with this id, or None."""

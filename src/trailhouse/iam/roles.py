@@ -27,6 +27,7 @@ from trailhouse.errors import (
     VersionConflict,
 )
 from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, nests_deeper_than
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -169,7 +170,8 @@ class RoleService:
         change: Callable[[tuple[str, ...]], tuple[str, ...]],
     ) -> Role:
         """Read the role, change its policy list, commit at the version read; retry on conflict."""
-        for _ in range(5):
+
+        def attempt() -> Role:
             role, version = read(self._metadata, Role, ROLE_KIND, account_id, role_name.lower())
             if role is None:
                 raise EntityNotExistRole(
@@ -179,12 +181,10 @@ class RoleService:
             if policies == role.policies:
                 return role
             updated = replace(role, policies=policies)
-            try:
-                self._metadata.commit([self._write(updated, expected_version=version)])
-            except VersionConflict:
-                continue
+            self._metadata.commit([self._write(updated, expected_version=version)])
             return updated
-        raise VersionConflict(f"the role {role_name} kept changing; try again")
+
+        return retry_on_conflict(attempt, what=f"the role {role_name}")
 
     def find_role(self, account_id: str, role_name: str) -> Role | None:
         """The role of this name (any case) in the account, or None."""
@@ -198,7 +198,8 @@ class RoleService:
     def attach_user_policy(self, account_id: str, user_name: str, policy_name: str) -> None:
         """Attach a system policy to a RAM user (idempotent)."""
         _require_policy(policy_name)
-        for _ in range(5):
+
+        def attempt() -> None:
             current, version = read(
                 self._metadata, UserPolicies, USER_POLICIES_KIND, account_id, user_name
             )
@@ -207,11 +208,9 @@ class RoleService:
                 return
             body = encode(UserPolicies((*policies, policy_name)))
             write = DocumentWrite(USER_POLICIES_KIND, account_id, user_name, body, version)
-            try:
-                self._metadata.commit([write])
-            except VersionConflict:
-                continue
-            return
+            self._metadata.commit([write])
+
+        retry_on_conflict(attempt, what=f"the policies of user {user_name}")
 
     def user_policies(self, account_id: str, user_name: str) -> tuple[str, ...]:
         """The system policies attached to a RAM user."""

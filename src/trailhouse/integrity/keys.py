@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from trailhouse.errors import VersionConflict
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -73,7 +73,8 @@ class SigningKeys:
 
     def current(self, region: str) -> SigningKey:
         """The region's key to sign with now, made (or rotated) when needed."""
-        for _ in range(8):
+
+        def attempt() -> SigningKey:
             now = int(self._clock())
             documents = self._metadata.list_documents(SIGNING_KEY_KIND, region)
             keys = [(decode(SigningKey, d.body), d.version) for d in documents]
@@ -88,12 +89,10 @@ class SigningKeys:
                 for k, v in live
             ]
             writes.append(DocumentWrite(SIGNING_KEY_KIND, region, fresh.key_id, encode(fresh), 0))
-            try:
-                self._metadata.commit(writes)
-            except VersionConflict:
-                continue
+            self._metadata.commit(writes)
             return fresh
-        raise VersionConflict(f"the signing keys of {region} kept changing")
+
+        return retry_on_conflict(attempt, what=f"the signing keys of {region}")
 
     def public_keys(self, region: str | None = None) -> list[SigningKey]:
         """Every key (of one region, or all), oldest first; callers show only public halves."""

@@ -20,7 +20,6 @@ from trailhouse.errors import (
     NoPermission,
     TrailAlreadyExistsException,
     TrailNotFoundException,
-    VersionConflict,
 )
 from trailhouse.iam.arns import parse_project_arn, parse_role_arn
 from trailhouse.iam.organizations import OrganizationService
@@ -34,6 +33,7 @@ from trailhouse.iam.roles import (
     trusts,
 )
 from trailhouse.regions import Regions
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails import rules
@@ -49,7 +49,6 @@ from trailhouse.trails.model import (
 )
 
 MAX_TRAILS_PER_REGION = 5
-_RETRIES = 8
 R = TypeVar("R")
 
 
@@ -397,9 +396,4 @@ class TrailService:
 
     @staticmethod
     def _retrying(attempt: Callable[[], R]) -> R:
-        for _ in range(_RETRIES):
-            try:
-                return attempt()
-            except VersionConflict:
-                continue
-        raise VersionConflict("the account's trails kept changing concurrently; try again")
+        return retry_on_conflict(attempt, what="the account's trails")

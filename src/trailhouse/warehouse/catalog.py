@@ -14,10 +14,10 @@ from trailhouse.errors import (
     InvalidParameter,
     ProjectNotFound,
     TableNotFound,
-    VersionConflict,
 )
 from trailhouse.iam.principals import Caller
 from trailhouse.iam.roles import SERVICE_LINKED_ROLE
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
@@ -40,8 +40,6 @@ from trailhouse.warehouse.model import (
     table_scope,
 )
 from trailhouse.warehouse.quotas import QuotaService
-
-_RETRIES = 8
 
 
 def service_linked_role_arn(account_id: str) -> str:
@@ -76,7 +74,8 @@ class Catalog:
             raise InvalidParameter(
                 f"project name {name!r}: use letters, digits and underscores; start with a letter"
             )
-        for _ in range(_RETRIES):
+
+        def attempt() -> Project:
             project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
             if project is not None:
                 if project.owner != owner:
@@ -89,12 +88,10 @@ class Catalog:
             now = int(self._clock())
             members = (Member(service_linked_role_arn(owner), Role.ADMIN, now),)
             project = Project(region, name, owner, chosen.name, members, now)
-            try:
-                self._metadata.commit([self._write(project, version)])
-            except VersionConflict:
-                continue
+            self._metadata.commit([self._write(project, version)])
             return project
-        raise VersionConflict(f"project {name} kept changing while it was being created")
+
+        return retry_on_conflict(attempt, what=f"project {name}")
 
     def get_project(self, region: str, name: str) -> Project:
         """The project, or ProjectNotFound."""
@@ -141,7 +138,7 @@ class Catalog:
     def _change_members(
         self, caller: Caller, region: str, name: str, principal: str, role: str | None
     ) -> Project:
-        for _ in range(_RETRIES):
+        def attempt() -> Project:
             project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
             if project is None:
                 raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
@@ -150,12 +147,10 @@ class Catalog:
             if role is not None:
                 kept = (*kept, Member(principal, role, int(self._clock())))
             changed = replace(project, members=kept)
-            try:
-                self._metadata.commit([self._write(changed, version)])
-            except VersionConflict:
-                continue
+            self._metadata.commit([self._write(changed, version)])
             return changed
-        raise VersionConflict(f"project {name} kept changing while its members were changed")
+
+        return retry_on_conflict(attempt, what=f"the members of project {name}")
 
     @staticmethod
     def _write(project: Project, version: int) -> DocumentWrite:
@@ -171,17 +166,16 @@ class Catalog:
                 "underscores, starting with a letter"
             )
         scope = f"{project.region}/{project.name}"
-        for _ in range(_RETRIES):
+
+        def attempt() -> Table:
             table, _ = read(self._metadata, Table, TABLE_KIND, scope, name)
             if table is not None:
                 return table
             table = Table(project.region, project.name, name, int(self._clock()))
-            try:
-                self._metadata.commit([DocumentWrite(TABLE_KIND, scope, name, encode(table), 0)])
-            except VersionConflict:
-                continue
+            self._metadata.commit([DocumentWrite(TABLE_KIND, scope, name, encode(table), 0)])
             return table
-        raise VersionConflict(f"table {name} kept changing while it was being created")
+
+        return retry_on_conflict(attempt, what=f"table {name}")
 
     def get_table(self, project: Project, name: str) -> Table:
         """The table, or TableNotFound naming it."""

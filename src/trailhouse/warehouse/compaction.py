@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from trailhouse import faults
 from trailhouse.durable import place_file
 from trailhouse.errors import VersionConflict
+from trailhouse.retry import retry_on_conflict
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
@@ -43,8 +44,6 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes
 
 log = logging.getLogger(__name__)
-
-_SWAP_ATTEMPTS = 8
 
 
 class Compactor:
@@ -145,14 +144,11 @@ class Compactor:
         partition meanwhile is no reason to give up: the totals are read again and the swap
         retried (under steady delivery, every swap of today's partition met one). VersionConflict
         when an old file went, or the partition kept changing."""
-        for _ in range(_SWAP_ATTEMPTS):
-            try:
-                self._swap_once(table, ds, old, merged)
-                return
-            except VersionConflict:
-                if self._old_file_gone(table, ds, old):
-                    raise
-        raise VersionConflict(f"partition {ds} of {table.name} kept changing")
+        retry_on_conflict(
+            lambda: self._swap_once(table, ds, old, merged),
+            what=f"partition {ds} of {table.name}",
+            retry_if=lambda _: not self._old_file_gone(table, ds, old),
+        )
 
     def _old_file_gone(self, table: Table, ds: str, old: list[DataFile]) -> bool:
         scope = partition_scope(table.region, table.project, table.name, ds)

@@ -29,6 +29,7 @@ from trailhouse.durable import place_file
 from trailhouse.errors import InvalidParameter, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.roles import RoleService
+from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
@@ -48,7 +49,6 @@ from trailhouse.warehouse.model import (
 
 STAGING = "_staging"
 _SCHEMA = pa.schema([(name, pa.string()) for name in DATA_COLUMNS])
-_RETRIES = 8
 _SECONDS_PER_DAY = 86_400
 
 
@@ -184,12 +184,13 @@ class TableWriter:
         extra_writes: Sequence[DocumentWrite],
     ) -> AppendResult:
         scope = table_scope(table.region, table.project, table.name)
-        for _ in range(_RETRIES):
+
+        def attempt() -> AppendResult:
             writes = list(extra_writes)
             # Stamped at each attempt, just before the commit: digests group files by this time.
             now = int(self._clock())
-            files = [replace(data_file, committed_at=now) for data_file in files]
-            for data_file in files:
+            stamped = [replace(data_file, committed_at=now) for data_file in files]
+            for data_file in stamped:
                 stats, version = self._catalog.partition(table, data_file.ds)
                 writes.append(
                     DocumentWrite(
@@ -215,12 +216,18 @@ class TableWriter:
             except VersionConflict:
                 if self._committed(table, names):
                     return AppendResult((), 0, already_committed=True)
-                if any(_stale(self._metadata, w) for w in extra_writes):
-                    raise
-                continue  # another batch grew a partition meanwhile: count again
+                raise  # another batch grew a partition: counted again, unless a write is stale
             faults.point("warehouse.manifest.committed")
-            return AppendResult(tuple(files), sum(f.rows for f in files), already_committed=False)
-        raise VersionConflict(f"table {table.name} kept changing while a batch was committed")
+            return AppendResult(
+                tuple(stamped), sum(f.rows for f in stamped), already_committed=False
+            )
+
+        # A stale extra write (the caller's checkpoint moved on) is the caller's to resolve.
+        return retry_on_conflict(
+            attempt,
+            what=f"table {table.name}",
+            retry_if=lambda _: not any(_stale(self._metadata, w) for w in extra_writes),
+        )
 
     def sweep(
         self,
