@@ -7,7 +7,8 @@ import string
 from dataclasses import dataclass
 
 # PrincipalKind is the store's vocabulary; services and edges import it from here.
-from trailhouse.store.ports import AccessKey, PrincipalKind
+from trailhouse.store.ports import AccessKey
+from trailhouse.store.ports import PrincipalKind as PrincipalKind
 
 _ALNUM = string.ascii_letters + string.digits
 

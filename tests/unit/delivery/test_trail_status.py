@@ -13,13 +13,13 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.api.handlers.trails import get_trail_status
 from trailhouse.api.metrics import scrape
 from trailhouse.delivery.state import read_state, state_write
-from trailhouse.trail_status import TrailStatus, TrailStatusReader
 from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.integrity.digester import DIGEST_STATE_KIND, DigestState
 from trailhouse.runtime import Services
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
+from trailhouse.trail_status import TrailStatus, TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.warehouse.model import project_name
 
