@@ -41,18 +41,17 @@ from trailhouse.store import open_metadata
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import (
-    DATA_COLUMNS,
-    TYPED_COLUMNS,
     Project,
     Table,
     project_name,
     table_name,
     table_scope,
 )
+from trailhouse.warehouse.schema import current, json_path_value
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, json_value
-from trailhouse.warehouse.writer import ds_of, json_path_value
+from trailhouse.warehouse.writer import ds_of
 
 TARGET_QUERY_RATIO = 1.3  # trailhouse / plain DuckDB, typed-column queries
 TARGET_JSON_RATIO = 1.5  # GET_JSON_OBJECT query / its typed-column twin, both through trailhouse
@@ -63,7 +62,7 @@ DAYS = 90
 STATE_FILE = "bench-warehouse.json"
 GB_PER_MILLION_ESTIMATE = 0.25  # Parquet zstd is ~0.18-0.2 GB per million events here
 USER_EVENTS_AT_MOST = 2_000  # query (d) follows the most active user with at most this many
-BASELINE_SCHEMA = pa.schema([(name, pa.string()) for name in DATA_COLUMNS])
+BASELINE_SCHEMA = pa.schema([(name, pa.string()) for name in current().names])
 SPARK_MODULE = "trailhouse.warehouse.sql.spark"
 
 
@@ -221,11 +220,11 @@ def extract_columns(rows: Sequence[LoggedEvent]) -> dict[str, dict[str, list[str
         ds = ds_of(row.event_time)
         columns = by_day.get(ds)
         if columns is None:
-            columns = by_day[ds] = {name: [] for name in DATA_COLUMNS}
+            columns = by_day[ds] = {name: [] for name in current().names}
         event = orjson.loads(row.body)
         columns["event"].append(row.body.decode())
-        for name, path in TYPED_COLUMNS:
-            columns[name].append(json_path_value(event, path))
+        for column in current().typed:
+            columns[column.name].append(json_path_value(event, column.path))
     return by_day
 
 

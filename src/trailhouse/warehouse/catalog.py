@@ -40,6 +40,7 @@ from trailhouse.warehouse.model import (
     table_scope,
 )
 from trailhouse.warehouse.quotas import QuotaService
+from trailhouse.warehouse.schema import current
 
 
 def service_linked_role_arn(account_id: str) -> str:
@@ -171,7 +172,10 @@ class Catalog:
             table, _ = read(self._metadata, Table, TABLE_KIND, scope, name)
             if table is not None:
                 return table
-            table = Table(project.region, project.name, name, int(self._clock()))
+            version = current().version
+            table = Table(
+                project.region, project.name, name, int(self._clock()), schema_version=version
+            )
             self._metadata.commit([DocumentWrite(TABLE_KIND, scope, name, encode(table), 0)])
             return table
 
@@ -187,6 +191,19 @@ class Catalog:
                 f"ODPS-0130131:Table not found - table {project.name}.{name} cannot be resolved"
             )
         return table
+
+    def schema_write(self, table: Table, version: int) -> DocumentWrite | None:
+        """The write moving the table to schema `version`, to commit with the first files written
+        in it; None when the table is at that version or a newer one. Tables only move forward:
+        their older files stay as they are and are read by name (warehouse/schema.py)."""
+        if table.schema_version >= version:
+            return None
+        scope = f"{table.region}/{table.project}"
+        found, document_version = read(self._metadata, Table, TABLE_KIND, scope, table.name)
+        if found is None or found.schema_version >= version:
+            return None
+        moved = replace(found, schema_version=version)
+        return DocumentWrite(TABLE_KIND, scope, table.name, encode(moved), document_version)
 
     def list_tables(self, project: Project) -> list[Table]:
         """The project's tables by name."""

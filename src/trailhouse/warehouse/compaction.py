@@ -41,6 +41,7 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
+from trailhouse.warehouse.schema import conform, current, with_version
 from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,16 @@ class Compactor:
         )
 
     def _write_merged(self, table: Table, ds: str, files: list[DataFile]) -> DataFile:
-        merged = pa.concat_tables([pq.read_table(self._root / f.path) for f in files])
+        # Files of older schema versions are read by name, their missing columns NULL, so the
+        # merged file answers every query as the files it replaces did. It is laid out in the
+        # current version but records the oldest version merged: only that version's columns
+        # hold, in every row, what the writer extracts from the event.
+        schema = current()
+        oldest = min(f.schema_version for f in files)
+        merged = with_version(
+            pa.concat_tables([conform(pq.read_table(self._root / f.path), schema) for f in files]),
+            oldest,
+        )
         buffer = io.BytesIO()
         pq.write_table(merged, buffer, compression="zstd")
         data = buffer.getvalue()
@@ -137,6 +147,7 @@ class Compactor:
             column_bytes=column_bytes(data),
             committed_at=0,
             replaces=tuple((f.path, f.sha256, f.rows) for f in files),
+            schema_version=oldest,
         )
 
     def _swap(self, table: Table, ds: str, old: list[DataFile], merged: DataFile) -> None:

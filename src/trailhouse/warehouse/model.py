@@ -12,6 +12,8 @@ import re
 import time
 from dataclasses import dataclass
 
+from trailhouse.warehouse.schema import FIRST_VERSION
+
 PROJECT_KIND = "wh-project"
 TABLE_KIND = "wh-table"
 PARTITION_KIND = "wh-partition"
@@ -42,35 +44,6 @@ class Privilege:
     WRITE = "Write"
     MANAGE = "Manage"
 
-
-# The typed columns of an audit table (ARCHITECTURE decision 3) and the event path each holds.
-# A typed column holds exactly what GET_JSON_OBJECT(event, path) returns, so a query rewritten
-# to the column gives the same answer as the JSON path it replaces.
-TYPED_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("event_id", "$.eventId"),
-    ("event_time", "$.eventTime"),
-    ("event_name", "$.eventName"),
-    ("event_type", "$.eventType"),
-    ("event_rw", "$.eventRW"),
-    ("service_name", "$.serviceName"),
-    ("acs_region", "$.acsRegion"),
-    ("source_ip_address", "$.sourceIpAddress"),
-    ("user_agent", "$.userAgent"),
-    ("user_type", "$.userIdentity.type"),
-    ("user_name", "$.userIdentity.userName"),
-    ("principal_id", "$.userIdentity.principalId"),
-    ("access_key_id", "$.userIdentity.accessKeyId"),
-    ("account_id", "$.userIdentity.accountId"),
-    ("resource_type", "$.resourceType"),
-    ("resource_name", "$.resourceName"),
-    ("error_code", "$.errorCode"),
-    ("request_id", "$.requestId"),
-)
-EVENT_COLUMN = "event"
-PARTITION_COLUMN = "ds"
-# Columns in table order: the raw event first, then the typed ones; `ds` is the partition key.
-DATA_COLUMNS: tuple[str, ...] = (EVENT_COLUMN, *(name for name, _ in TYPED_COLUMNS))
-COLUMN_FOR_PATH: dict[str, str] = {path: name for name, path in TYPED_COLUMNS}
 
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
 _PARTITION = re.compile(r"^[0-9]{8}\Z")
@@ -154,13 +127,18 @@ class Project:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """A table of a project: the audit schema, partitioned by `ds`."""
+    """A table of a project: the audit schema, partitioned by `ds`.
+
+    `schema_version` is the newest schema version written into it (warehouse/schema.py): the
+    columns it shows. A table from before versions were recorded is at version 1.
+    """
 
     region: str
     project: str
     name: str
     created_at: int
     comment: str = ""
+    schema_version: int = FIRST_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +181,9 @@ class DataFile:
     # A compacted file: the (path, sha256, rows) of the files it replaced, so digests stay
     # verifiable after those files are gone.
     replaces: tuple[tuple[str, str, int], ...] = ()
+    # Every column of this schema version holds, in every row, what the writer extracts from
+    # the event (a compacted file: the oldest version of the files it replaced).
+    schema_version: int = FIRST_VERSION
 
 
 @dataclass(frozen=True, slots=True)

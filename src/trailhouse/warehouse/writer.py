@@ -17,11 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import msgspec
-import orjson
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse import faults
@@ -35,10 +31,8 @@ from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.model import (
-    DATA_COLUMNS,
     FILE_KIND,
     PARTITION_KIND,
-    TYPED_COLUMNS,
     DataFile,
     PartitionStats,
     Project,
@@ -46,9 +40,9 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
+from trailhouse.warehouse.schema import current, rows_of
 
 STAGING = "_staging"
-_SCHEMA = pa.schema([(name, pa.string()) for name in DATA_COLUMNS])
 _SECONDS_PER_DAY = 86_400
 
 
@@ -59,20 +53,6 @@ class AppendResult:
     files: tuple[DataFile, ...]
     rows: int
     already_committed: bool
-
-
-def json_path_value(event: dict[str, Any], path: str) -> str | None:
-    """What GET_JSON_OBJECT(event, path) returns for a `$.a.b` path: text, or None."""
-    value: Any = event
-    for key in path[2:].split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    return orjson.dumps(value).decode()
 
 
 def ds_of(event_time: int) -> str:
@@ -147,7 +127,8 @@ class TableWriter:
     def _write_file(
         self, table_dir: Path, staging: Path, ds: str, name: str, rows: list[LoggedEvent]
     ) -> DataFile:
-        table = _table(rows)
+        schema = current()
+        table = rows_of([row.body for row in rows], schema)
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
@@ -174,6 +155,7 @@ class TableWriter:
             max_event_time=max(times, default=""),
             column_bytes=column_bytes(data),
             committed_at=int(self._clock()),
+            schema_version=schema.version,
         )
 
     def _commit(
@@ -187,6 +169,9 @@ class TableWriter:
 
         def attempt() -> AppendResult:
             writes = list(extra_writes)
+            # The table shows the columns of the newest version written into it.
+            upgrade = self._catalog.schema_write(table, max(f.schema_version for f in files))
+            writes.extend([upgrade] if upgrade else [])
             # Stamped at each attempt, just before the commit: digests group files by this time.
             now = int(self._clock())
             stamped = [replace(data_file, committed_at=now) for data_file in files]
@@ -269,79 +254,6 @@ class TableWriter:
             removed.append(path)
             faults.point("compaction.swept")
         return removed
-
-
-class _Identity(msgspec.Struct):
-    type: str | None = None
-    userName: str | None = None  # noqa: N815 - the event's own field names
-    principalId: str | None = None  # noqa: N815
-    accessKeyId: str | None = None  # noqa: N815
-    accountId: str | None = None  # noqa: N815
-
-
-class _TypedFields(msgspec.Struct):
-    """The fields of an event that have a typed column; every other field is skipped."""
-
-    eventId: str | None = None  # noqa: N815
-    eventTime: str | None = None  # noqa: N815
-    eventName: str | None = None  # noqa: N815
-    eventType: str | None = None  # noqa: N815
-    eventRW: str | None = None  # noqa: N815
-    serviceName: str | None = None  # noqa: N815
-    acsRegion: str | None = None  # noqa: N815
-    sourceIpAddress: str | None = None  # noqa: N815
-    userAgent: str | None = None  # noqa: N815
-    userIdentity: _Identity | None = None  # noqa: N815
-    resourceType: str | None = None  # noqa: N815
-    resourceName: str | None = None  # noqa: N815
-    errorCode: str | None = None  # noqa: N815
-    requestId: str | None = None  # noqa: N815
-
-
-_TYPED_DECODER = msgspec.json.Decoder(_TypedFields)
-_NO_IDENTITY = _Identity()
-
-
-def _typed_values(body: bytes) -> tuple[str | None, ...]:
-    """The typed columns' values of one event, in TYPED_COLUMNS order.
-
-    The common case (every such field a string) decodes only those fields; an event with a
-    number or an object in one of them takes the general path, which renders it as JSON text.
-    """
-    try:
-        f = _TYPED_DECODER.decode(body)
-    except msgspec.ValidationError:
-        event = orjson.loads(body)
-        return tuple(json_path_value(event, path) for _, path in TYPED_COLUMNS)
-    who = f.userIdentity or _NO_IDENTITY
-    return (
-        f.eventId,
-        f.eventTime,
-        f.eventName,
-        f.eventType,
-        f.eventRW,
-        f.serviceName,
-        f.acsRegion,
-        f.sourceIpAddress,
-        f.userAgent,
-        who.type,
-        who.userName,
-        who.principalId,
-        who.accessKeyId,
-        who.accountId,
-        f.resourceType,
-        f.resourceName,
-        f.errorCode,
-        f.requestId,
-    )
-
-
-def _table(rows: list[LoggedEvent]) -> pa.Table:
-    """The Parquet table of a file: the raw events, then one column per typed field."""
-    typed = list(zip(*(_typed_values(row.body) for row in rows), strict=True))
-    arrays = [pa.array([row.body for row in rows], pa.binary()).cast(pa.string())]
-    arrays.extend(pa.array(values, pa.string()) for values in typed)
-    return pa.Table.from_arrays(arrays, schema=_SCHEMA)
 
 
 def column_bytes(data: bytes) -> dict[str, int]:

@@ -23,7 +23,8 @@ from trailhouse.errors import InvalidParameter, NoPermission, VersionConflict
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.catalog import service_linked_role_arn
-from trailhouse.warehouse.model import TYPED_COLUMNS, project_name, table_name
+from trailhouse.warehouse.model import project_name, table_name
+from trailhouse.warehouse.schema import current
 from trailhouse.warehouse.writer import ds_of, file_name
 
 
@@ -160,7 +161,7 @@ def test_typed_columns_hold_what_get_json_object_returns(tw: WarehouseFixture) -
     files = [str(tw.settings.warehouse_path / f.path) for f in tw.warehouse.catalog.files(tw.table)]
     checks = " + ".join(
         f"COUNT(*) FILTER (WHERE {column} IS DISTINCT FROM json_extract_string(event, '{path}'))"
-        for column, path in TYPED_COLUMNS
+        for column, path in ((c.name, c.path) for c in current().typed)
     )
     with duckdb.connect() as con:
         mismatches, filled = con.execute(
@@ -178,7 +179,7 @@ def test_column_bytes_and_hash_describe_the_file(tw: WarehouseFixture) -> None:
     content = (tw.settings.warehouse_path / data_file.path).read_bytes()
     assert data_file.bytes == len(content)
     assert data_file.sha256 == hashlib.sha256(content).hexdigest()
-    assert set(data_file.column_bytes) == {"event", *(c for c, _ in TYPED_COLUMNS)}
+    assert set(data_file.column_bytes) == set(current().names)
     assert data_file.column_bytes["event"] > data_file.column_bytes["event_name"] > 0
 
 

@@ -14,7 +14,8 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.errors import NoPermission
 from trailhouse.iam.principals import PrincipalKind
 from trailhouse.warehouse import access
-from trailhouse.warehouse.model import DATA_COLUMNS, Privilege, Project, Quota, Role, SqlJob
+from trailhouse.warehouse.model import Privilege, Project, Quota, Role, SqlJob
+from trailhouse.warehouse.schema import PARTITION, schema_of
 
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 JOB_RESOURCE = "ACS::MaxCompute::Instance"
@@ -57,12 +58,14 @@ def remove_project_member(ctx: ActionContext) -> dict[str, Any]:
 
 
 def list_tables(ctx: ActionContext) -> dict[str, Any]:
-    """ListTables: a project's tables with their columns, partitions, rows and bytes."""
+    """ListTables: a project's tables with their columns (those of the table's schema version),
+    partitions, rows and bytes."""
     catalog = ctx.services.warehouse.catalog
     project = _readable_project(ctx)
     tables = []
     for table in catalog.list_tables(project):
         partitions = catalog.list_partitions(table)
+        schema = schema_of(table.schema_version)
         tables.append(
             {
                 "Name": table.name,
@@ -70,11 +73,16 @@ def list_tables(ctx: ActionContext) -> dict[str, Any]:
                 "Partitions": len(partitions),
                 "Rows": sum(p.rows for p in partitions),
                 "Bytes": sum(p.bytes for p in partitions),
-                "Columns": [{"Name": name, "Type": "STRING"} for name in DATA_COLUMNS],
-                "PartitionKeys": [{"Name": "ds", "Type": "STRING"}],
+                "SchemaVersion": schema.version,
+                "Columns": [_column(c.name, c.odps_type, c.comment) for c in schema.columns],
+                "PartitionKeys": [_column(PARTITION.name, PARTITION.odps_type, PARTITION.comment)],
             }
         )
     return {"Tables": tables}
+
+
+def _column(name: str, odps_type: str, comment: str) -> dict[str, str]:
+    return {"Name": name, "Type": odps_type, "Comment": comment}
 
 
 def list_partitions(ctx: ActionContext) -> dict[str, Any]:

@@ -1,13 +1,15 @@
 """The embedded engine: each job gets its own in-memory DuckDB with its quota's threads and memory.
 
 A view per audit table reads exactly the committed files left after pruning (`read_parquet`
-over a file list, `ds` taken from the folder as a string). A table with no files left is an
-empty view of the same columns, so the query still type-checks and returns no rows. Once the
-views exist the connection is confined to the warehouse folder: SQL cannot read other files.
+over a file list, by column name, `ds` taken from the folder as a string). A table with no
+files left is an empty view of the same columns, so the query still type-checks and returns no
+rows. Once the views exist the connection is confined to the warehouse folder: SQL cannot read
+other files.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,6 @@ from trailhouse.errors import SqlSemanticError
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
-    VIEW_COLUMNS,
     EngineError,
     JobControl,
     Limits,
@@ -43,15 +44,21 @@ def to_duckdb_sql(tree: exp.Query) -> str:
 
 
 def view_sql(table: TableInput) -> str:
-    """The SELECT a view of one audit table stands for."""
+    """The SELECT a view of one audit table stands for.
+
+    Files are read by column name (`union_by_name`), and unioned by name with an empty row set
+    of every view column: a column no file of the list has (all of them older than it) is NULL
+    rather than unknown. DuckDB still reads only the columns and rows the query needs.
+    """
+    nulls = ", ".join(f'CAST(NULL AS VARCHAR) AS "{name}"' for name in table.columns)
+    empty = f"SELECT {nulls} WHERE false"
     if not table.files:
-        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {name}" for name in VIEW_COLUMNS)
-        return f"SELECT {nulls} WHERE false"
+        return empty
     files = ", ".join(_quote(str(path)) for path in table.files)
-    columns = ", ".join(VIEW_COLUMNS)
+    columns = ", ".join(f'"{name}"' for name in table.columns)
     return (
-        f"SELECT {columns} FROM read_parquet([{files}], hive_partitioning = true, "
-        "hive_types = {'ds': VARCHAR})"
+        f"SELECT {columns} FROM ({empty} UNION ALL BY NAME SELECT * FROM read_parquet([{files}], "
+        "hive_partitioning = true, hive_types = {'ds': VARCHAR}, union_by_name = true))"
     )
 
 
@@ -124,7 +131,7 @@ class DuckDbEngine:
     def validate(self, plan: QueryPlan) -> None:
         """Bind the query against empty views of its tables, reading no file: an unknown column
         or a type error is refused before the job exists. Raises SqlSemanticError."""
-        empty = [TableInput(t.view, t.table, (), t.root) for t in plan.inputs]
+        empty = [replace(t, files=()) for t in plan.inputs]
         with duckdb.connect() as con:
             for table in empty:
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')

@@ -18,20 +18,21 @@ from typing import Any, Protocol
 
 from sqlglot import exp
 
-from trailhouse.warehouse.model import DATA_COLUMNS, PARTITION_COLUMN
-
-# Every view has the table's columns in this order: the data columns, then `ds`.
-VIEW_COLUMNS: tuple[str, ...] = (*DATA_COLUMNS, PARTITION_COLUMN)
-
 
 @dataclass(frozen=True, slots=True)
 class TableInput:
-    """One audit table as a query reads it: its view name and the files left after pruning."""
+    """One audit table as a query reads it: its view name, the files left after pruning, and
+    the view's columns in order (the table's schema version's data columns, then `ds`).
+
+    Files may be of older schema versions: the view reads their columns by name, a column a
+    file lacks as NULL (warehouse/schema.py).
+    """
 
     view: str
     table: str
     files: tuple[Path, ...]
     root: Path
+    columns: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

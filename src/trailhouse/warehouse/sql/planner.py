@@ -4,12 +4,14 @@
    takes writes from delivery only) and anything but one SELECT is named as unsupported.
 2. Every table name resolves to a table of a project (`table` in the current project, or
    `project.table`) that the caller may read; CTE names are left alone.
-3. `GET_JSON_OBJECT(event, '$.eventName')` and every other path with a typed column becomes
-   that column (same values: the writer fills the column with what the path returns).
-4. Conjuncts of a WHERE clause that compare `ds` with a constant (`=`, `<`, `>=`, BETWEEN, IN;
+3. Conjuncts of a WHERE clause that compare `ds` with a constant (`=`, `<`, `>=`, BETWEEN, IN;
    constants may be expressions like `TO_CHAR(DATEADD(GETDATE(), -7, 'dd'), 'yyyymmdd')`) prune
    partitions before any file is opened. The WHERE clause itself stays, so pruning only skips
    files that could not match.
+4. `GET_JSON_OBJECT(event, '$.eventName')` and every other path with a typed column becomes
+   that column (same values: the writer fills the column with what the path returns), when
+   every file left holds that column (its schema version has it). Each table shows the columns
+   of its schema version (warehouse/schema.py).
 5. Input bytes are the compressed bytes of the columns the query reads in the files left; the
    complexity comes from the keyword count, as MaxCompute computes it (reference §4).
 """
@@ -21,19 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
+from sqlglot.optimizer.scope import Scope
 
 from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError, SqlTooDeep, SqlTooLong
 from trailhouse.iam.principals import Caller
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.model import (
-    DATA_COLUMNS,
     PROJECT_PREFIX,
     DataFile,
     Privilege,
     Project,
     Table,
 )
+from trailhouse.warehouse.schema import schema_of
 from trailhouse.warehouse.sql.dialect import (
     InvalidSql,
     UnsupportedSql,
@@ -153,25 +156,31 @@ class Planner:
         keywords = count_keywords(tree)
         name_unnamed_columns(tree)
         references = self._resolve(caller, project, tree)
-        rewrite_typed_paths(scopes_of(tree), references)
+        scopes = scopes_of(tree)
+        reads = [self._read(scopes, node, table) for node, table in references]
+        rewrite_typed_paths(
+            scopes,
+            {
+                id(node): exact_paths(table, files)
+                for (node, table), (_, _, files) in zip(references, reads, strict=True)
+            },
+        )
         scopes = scopes_of(tree)  # again: scopes cache the columns the rewrite replaced
         scans: list[TableScan] = []
         inputs: list[TableInput] = []
-        for index, (node, table) in enumerate(references):
-            view = f"__t{index}"
-            partitions = self._catalog.list_partitions(table)
-            kept = [p.ds for p in partitions]
-            scope = scope_of(scopes, node)
-            if scope is not None:
-                kept = self._pruner.prune(scope, node, kept)
-            wanted = set(kept)
-            files = self._catalog.files(table, [p for p in partitions if p.ds in wanted])
-            columns = columns_read(scopes, node) if scope is not None else DATA_COLUMNS
+        for index, ((node, table), (total, kept, files)) in enumerate(
+            zip(references, reads, strict=True)
+        ):
+            shown = schema_of(table.schema_version)
+            if scope_of(scopes, node) is not None:
+                columns = columns_read(scopes, node, shown.names)
+            else:
+                columns = list(shown.names)
             scans.append(
                 TableScan(
                     project=table.project,
                     table=table.name,
-                    partitions_total=len(partitions),
+                    partitions_total=total,
                     partitions_read=tuple(kept),
                     files=tuple(files),
                     columns=tuple(columns),
@@ -179,7 +188,9 @@ class Planner:
                 )
             )
             paths = tuple(self._root / f.path for f in files)
-            inputs.append(TableInput(view, table.name, paths, self._root))
+            inputs.append(
+                TableInput(f"__t{index}", table.name, paths, self._root, shown.view_names)
+            )
         compare_strings_with_numbers_as_numbers(tree)
         for index, (node, _) in enumerate(references):
             alias = node.alias or node.name
@@ -190,6 +201,19 @@ class Planner:
                 )
             )
         return PlannedQuery(sql, is_cost, QueryPlan(tree, tuple(inputs)), tuple(scans), keywords)
+
+    def _read(
+        self, scopes: list[Scope], node: exp.Table, table: Table
+    ) -> tuple[int, list[str], list[DataFile]]:
+        """The table's partition count, the partitions left after pruning, and their files."""
+        partitions = self._catalog.list_partitions(table)
+        kept = [p.ds for p in partitions]
+        scope = scope_of(scopes, node)
+        if scope is not None:
+            kept = self._pruner.prune(scope, node, kept)
+        wanted = set(kept)
+        files = self._catalog.files(table, [p for p in partitions if p.ds in wanted])
+        return len(partitions), kept, files
 
     def _resolve(
         self, caller: Caller, project: Project, tree: exp.Query
@@ -215,6 +239,14 @@ class Planner:
                 readable[owner_name] = owner
             found.append((node, self._catalog.get_table(owner, name)))
         return found
+
+
+def exact_paths(table: Table, files: list[DataFile]) -> dict[str, str]:
+    """The JSON paths whose typed column holds the path's value in every one of these files:
+    those of the oldest schema version among them (a column added since reads NULL in older
+    files, so a path read through it would lose their values)."""
+    oldest = min((f.schema_version for f in files), default=table.schema_version)
+    return schema_of(min(oldest, table.schema_version)).column_for_path
 
 
 def check_text(sql: str) -> None:

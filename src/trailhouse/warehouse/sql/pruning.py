@@ -14,7 +14,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from trailhouse.warehouse.model import PARTITION_COLUMN
+from trailhouse.warehouse.schema import PARTITION_COLUMN
 from trailhouse.warehouse.sql.scopes import source_of
 
 ConstantEvaluator = Callable[[exp.Expr], Any]

@@ -10,14 +10,17 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from trailhouse.warehouse.model import COLUMN_FOR_PATH, EVENT_COLUMN, Table
-from trailhouse.warehouse.sql.engine import VIEW_COLUMNS
+from trailhouse.warehouse.schema import EVENT_COLUMN, all_names
 from trailhouse.warehouse.sql.scopes import source_of
 
 
-def rewrite_typed_paths(scopes: list[Scope], references: list[tuple[exp.Table, Table]]) -> None:
-    """GET_JSON_OBJECT(event, path) → the typed column, where `event` is an audit table's."""
-    audit_tables = {id(node) for node, _ in references}
+def rewrite_typed_paths(scopes: list[Scope], typed_paths: dict[int, dict[str, str]]) -> None:
+    """GET_JSON_OBJECT(event, path) → the typed column, where `event` is an audit table's.
+
+    `typed_paths` gives, by the id of each audit table's node, the paths → typed columns that
+    every file the query reads of that table holds (a file of an older schema version reads
+    NULL in a column added since, where the path still has the event's value).
+    """
     for scope in scopes:
         for column in list(scope.columns):
             call = column.parent
@@ -29,9 +32,11 @@ def rewrite_typed_paths(scopes: list[Scope], references: list[tuple[exp.Table, T
             ):
                 continue
             path = call.expression.this.replace('"', "")
-            typed = COLUMN_FOR_PATH.get(path)
             source = source_of(scope, column)
-            if typed is None or not isinstance(source, exp.Table) or id(source) not in audit_tables:
+            if not isinstance(source, exp.Table) or id(source) not in typed_paths:
+                continue
+            typed = typed_paths[id(source)].get(path)
+            if typed is None:
                 continue
             call.replace(exp.column(typed, table=column.table or None))
 
@@ -71,5 +76,5 @@ def compare_strings_with_numbers_as_numbers(tree: exp.Query) -> None:
         if not numbers or not all(isinstance(n, exp.Literal) and n.is_number for n in numbers):
             continue
         for column in columns:
-            if isinstance(column, exp.Column) and column.name.lower() in VIEW_COLUMNS:
+            if isinstance(column, exp.Column) and column.name.lower() in all_names():
                 column.replace(exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE")))

@@ -11,8 +11,6 @@ from collections.abc import Iterable
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from trailhouse.warehouse.model import DATA_COLUMNS
-
 
 def scopes_of(tree: exp.Query) -> list[Scope]:
     """Every scope of the query; none when sqlglot cannot scope it (no rewrite, no pruning)."""
@@ -64,8 +62,8 @@ def _outputs(scope: Scope) -> set[str]:
     return set()
 
 
-def columns_read(scopes: list[Scope], node: exp.Table) -> list[str]:
-    """The table's columns the query reads anywhere (all of them under a `*`)."""
+def columns_read(scopes: list[Scope], node: exp.Table, columns: tuple[str, ...]) -> list[str]:
+    """Which of the table's data `columns` the query reads anywhere (all of them under a `*`)."""
     read = set()
     for scope in scopes:
         select = scope.expression
@@ -75,11 +73,11 @@ def columns_read(scopes: list[Scope], node: exp.Table) -> list[str]:
                     isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
                 )
                 if star and _star_covers(scope, projection, node):
-                    return list(DATA_COLUMNS)
+                    return list(columns)
         for column in scope.columns:
-            if column.name.lower() in DATA_COLUMNS and source_of(scope, column) is node:
+            if column.name.lower() in columns and source_of(scope, column) is node:
                 read.add(column.name.lower())
-    return [c for c in DATA_COLUMNS if c in read]
+    return [c for c in columns if c in read]
 
 
 def _star_covers(scope: Scope, projection: exp.Expression, node: exp.Table) -> bool:

@@ -38,7 +38,6 @@ from trailhouse.background import Periodic
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import (
-    VIEW_COLUMNS,
     EngineError,
     JobControl,
     Limits,
@@ -76,8 +75,8 @@ _JOB_GROUP_PROPERTIES = (
 _MEMORY_SIGNS = ("OutOfMemoryError", "UNABLE_TO_ACQUIRE_MEMORY", "Java heap space")
 
 
-def _empty_view_sql() -> str:
-    nulls = ", ".join(f"CAST(NULL AS STRING) AS `{name}`" for name in VIEW_COLUMNS)
+def _empty_view_sql(columns: tuple[str, ...]) -> str:
+    nulls = ", ".join(f"CAST(NULL AS STRING) AS `{name}`" for name in columns)
     return f"SELECT {nulls} WHERE false"
 
 
@@ -231,17 +230,21 @@ class SparkEngine:
             raise EngineError("other", f"Spark did not start: {_first_line(exc)}") from exc
 
     def _view(self, spark: Any, table: TableInput) -> Any:
-        """A DataFrame of one audit table over exactly its files, or empty with its columns."""
+        """A DataFrame of one audit table over exactly its files, or empty with its columns.
+
+        The schema is given, so Spark reads each file's columns by name and a column a file of
+        an older schema version lacks as NULL.
+        """
         if not table.files:
-            return spark.sql(_empty_view_sql())
+            return spark.sql(_empty_view_sql(table.columns))
         from pyspark.sql.types import StringType, StructField, StructType
 
-        schema = StructType([StructField(name, StringType()) for name in VIEW_COLUMNS])
+        schema = StructType([StructField(name, StringType()) for name in table.columns])
         # Absolute: a Spark Connect server would resolve `--data-dir ./x` against its own cwd.
         files = [path.absolute() for path in table.files]
         base = files[0].parent.parent  # <table>/ds=YYYYMMDD/part-*.parquet
         reader = spark.read.schema(schema).option("basePath", str(base))
-        return reader.parquet(*(str(path) for path in files)).select(*VIEW_COLUMNS)
+        return reader.parquet(*(str(path) for path in files)).select(*table.columns)
 
     @contextmanager
     def _cancellable(self, spark: Any, job: str, control: JobControl) -> Iterator[None]:

@@ -1,0 +1,230 @@
+"""The audit table's schema: its columns, the JSON path each typed column holds, and its versions.
+
+This module is the one owner of the warehouse table's columns. The writer turns events into rows
+with `rows_of`, compaction reshapes old files with `conform`, the planner and the SQL engines
+take a table's columns from `schema_of(table.schema_version)`, and the API describes tables
+with them. Columns are only ever added: version N has the columns of version N-1 and more, so a
+file written in any older version is read by name, its missing columns as NULL (docs/warehouse.md,
+"Schema versions").
+
+A typed column holds exactly what GET_JSON_OBJECT(event, path) returns (ARCHITECTURE decision 3),
+so a query rewritten from the path to the column gives the same answer, in every file written in
+a version that has the column.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import orjson
+import pyarrow as pa
+
+EVENT_COLUMN = "event"
+PARTITION_COLUMN = "ds"
+# The key of a Parquet file's key-value metadata that records its schema version.
+VERSION_KEY = b"trailhouse.schema_version"
+# Files and tables from before versions were recorded hold the columns of version 1.
+FIRST_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the audit table: its name, the event path it is extracted from ("" for the
+    raw event), what it holds, the schema version that added it, and its types."""
+
+    name: str
+    path: str
+    comment: str
+    since: int = FIRST_VERSION
+    odps_type: str = "STRING"
+    arrow_type: pa.DataType = pa.string()
+
+
+# Every column ever added, in table order: the raw event first, then the typed ones. A new
+# column goes at the end with `since` = the new SCHEMA_VERSION; none is removed or reordered.
+COLUMNS: tuple[Column, ...] = (
+    Column(EVENT_COLUMN, "", "the whole event as JSON text"),
+    Column("event_id", "$.eventId", "the event's id"),
+    Column("event_time", "$.eventTime", "when the event happened, ISO 8601 UTC text"),
+    Column("event_name", "$.eventName", "the API action or console event"),
+    Column("event_type", "$.eventType", "ApiCall, ConsoleSignin, ..."),
+    Column("event_rw", "$.eventRW", "Read or Write"),
+    Column("service_name", "$.serviceName", "the cloud service called"),
+    Column("acs_region", "$.acsRegion", "the region of the call"),
+    Column("source_ip_address", "$.sourceIpAddress", "the caller's IP address"),
+    Column("user_agent", "$.userAgent", "the caller's client"),
+    Column("user_type", "$.userIdentity.type", "root-account, ram-user, assumed-role, ..."),
+    Column("user_name", "$.userIdentity.userName", "the caller's user name"),
+    Column("principal_id", "$.userIdentity.principalId", "the caller's principal id"),
+    Column("access_key_id", "$.userIdentity.accessKeyId", "the AccessKey the call was signed with"),
+    Column("account_id", "$.userIdentity.accountId", "the caller's account"),
+    Column("resource_type", "$.resourceType", "the type of the resources acted on"),
+    Column("resource_name", "$.resourceName", "the names of the resources acted on"),
+    Column("error_code", "$.errorCode", "the error the call ended with, if any"),
+    Column("request_id", "$.requestId", "the request's id"),
+)
+# The version this trailhouse writes: the highest `since` of COLUMNS.
+SCHEMA_VERSION = 1
+PARTITION = Column(PARTITION_COLUMN, "", "the UTC day of eventTime, YYYYMMDD")
+
+
+@dataclass(frozen=True, slots=True)
+class TableSchema:
+    """The columns of one schema version, in table order (the partition key `ds` apart)."""
+
+    version: int
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The data columns' names, `event` first."""
+        return tuple(column.name for column in self.columns)
+
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        """The columns a query sees: the data columns, then `ds`."""
+        return (*self.names, PARTITION_COLUMN)
+
+    @property
+    def typed(self) -> tuple[Column, ...]:
+        """The columns extracted from a JSON path of the event."""
+        return tuple(column for column in self.columns if column.path)
+
+    @property
+    def column_for_path(self) -> dict[str, str]:
+        """The typed column that holds each JSON path."""
+        return {column.path: column.name for column in self.typed}
+
+    @property
+    def arrow(self) -> pa.Schema:
+        """The Arrow schema of a file of this version, its version in the key-value metadata."""
+        fields = [pa.field(column.name, column.arrow_type) for column in self.columns]
+        return pa.schema(fields, metadata={VERSION_KEY: str(self.version).encode()})
+
+
+def schema_of(version: int) -> TableSchema:
+    """The schema of a version; a version newer than this trailhouse's reads as its own newest
+    (a newer trailhouse wrote the table: the columns this one does not know stay unseen)."""
+    known = min(max(version, FIRST_VERSION), SCHEMA_VERSION)
+    return TableSchema(known, tuple(column for column in COLUMNS if column.since <= known))
+
+
+def current() -> TableSchema:
+    """The schema this trailhouse writes."""
+    return schema_of(SCHEMA_VERSION)
+
+
+def all_names() -> frozenset[str]:
+    """Every column name of every version, `ds` included (all of them STRING)."""
+    return frozenset((*current().names, PARTITION_COLUMN))
+
+
+def version_of(metadata: dict[bytes, bytes] | None) -> int:
+    """The schema version a Parquet file's key-value metadata records (1 when it has none)."""
+    recorded = (metadata or {}).get(VERSION_KEY)
+    return int(recorded) if recorded else FIRST_VERSION
+
+
+def json_path_value(event: dict[str, Any], path: str) -> str | None:
+    """What GET_JSON_OBJECT(event, path) returns for a `$.a.b` path: text, or None."""
+    value: Any = event
+    for key in path[2:].split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value).decode()
+
+
+def rows_of(bodies: Sequence[bytes], schema: TableSchema) -> pa.Table:
+    """The rows of a file of `schema` for these events (JSON bodies): the raw event and each
+    typed column's value, built column by column by name."""
+    getters = _getters(tuple(column.path for column in schema.typed))
+    decoder = _decoder(tuple(column.path for column in schema.typed))
+    records: list[Any] = []
+    for body in bodies:
+        try:
+            records.append(decoder.decode(body))
+        except msgspec.ValidationError:
+            # A number or an object where text is expected: rendered as JSON text, as
+            # GET_JSON_OBJECT renders it.
+            event = orjson.loads(body)
+            records.append({c.path: json_path_value(event, c.path) for c in schema.typed})
+    arrays: dict[str, pa.Array] = {
+        EVENT_COLUMN: pa.array(bodies, pa.binary()).cast(pa.string()),
+    }
+    for column, get in zip(schema.typed, getters, strict=True):
+        arrays[column.name] = pa.array([get(record) for record in records], column.arrow_type)
+    return pa.table([arrays[name] for name in schema.names], schema=schema.arrow)
+
+
+def conform(table: pa.Table, schema: TableSchema) -> pa.Table:
+    """A file's rows in the columns of `schema`, taken by name: a column the file lacks is NULL
+    and a column `schema` does not know is dropped."""
+    arrays = [
+        table.column(column.name).cast(column.arrow_type)
+        if column.name in table.column_names
+        else pa.nulls(table.num_rows, column.arrow_type)
+        for column in schema.columns
+    ]
+    return pa.table(arrays, schema=schema.arrow)
+
+
+def with_version(table: pa.Table, version: int) -> pa.Table:
+    """The rows with `version` as the schema version their file records."""
+    return table.replace_schema_metadata({VERSION_KEY: str(version).encode()})
+
+
+# -- the fast path: decode only the fields that have a typed column ----------------------------
+
+
+@functools.cache
+def _decoder(paths: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
+    """A decoder of the event fields these paths name, every one of them text or absent; any
+    other field is skipped, so the common event is decoded without building a dict."""
+    return msgspec.json.Decoder(_struct("TypedFields", [path[2:].split(".") for path in paths]))
+
+
+def _struct(name: str, keys: list[list[str]]) -> Any:
+    """A Struct type with a field per first key: text for a leaf, a nested Struct otherwise."""
+    children: dict[str, list[list[str]]] = {}
+    for key in keys:
+        children.setdefault(key[0], [])
+        if len(key) > 1:
+            children[key[0]].append(key[1:])
+    fields: list[tuple[str, Any, Any]] = []
+    for field_name, rest in children.items():
+        kind: Any = _struct(f"{name}_{field_name}", rest) if rest else str
+        fields.append((field_name, kind | None, None))
+    return msgspec.defstruct(name, fields)
+
+
+def _getters(paths: tuple[str, ...]) -> list[Callable[[Any], str | None]]:
+    """For each path, a function reading its value from a decoded record (a Struct of the fast
+    path, or a dict of path → value of the general path)."""
+    return [_getter(path) for path in paths]
+
+
+def _getter(path: str) -> Callable[[Any], str | None]:
+    keys = path[2:].split(".")
+
+    def get(record: Any) -> str | None:
+        if isinstance(record, dict):
+            found: str | None = record[path]
+            return found
+        value = record
+        for key in keys:
+            value = getattr(value, key)
+            if value is None:
+                return None
+        text: str = value
+        return text
+
+    return get
