@@ -38,6 +38,7 @@ from trailhouse.settings import Settings
 from trailhouse.store import open_metadata
 from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name
+from trailhouse.warehouse.schema import current
 from trailhouse.warehouse.service import open_warehouse
 
 PROJECT = project_name(ACCOUNT_A)
@@ -245,6 +246,10 @@ def test_cli_lists_projects_tables_partitions_and_prices(
     tables = json.loads(run_cli("warehouse", "ls", PROJECT, "-o", "json", env=env).stdout)
     (table,) = [t for t in tables if t["Name"] == TABLE]
     assert table["Rows"] == len(delivered)
+    assert table["SchemaVersion"] == current().version
+    assert [(c["Name"], c["Type"]) for c in table["Columns"]] == [
+        (c.name, "STRING") for c in current().columns
+    ]
     partitions = json.loads(
         run_cli("warehouse", "ls", PROJECT, TABLE, "-o", "json", env=env).stdout
     )

@@ -15,6 +15,7 @@ a version that has the column.
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -146,22 +147,27 @@ def json_path_value(event: dict[str, Any], path: str) -> str | None:
 def rows_of(bodies: Sequence[bytes], schema: TableSchema) -> pa.Table:
     """The rows of a file of `schema` for these events (JSON bodies): the raw event and each
     typed column's value, built column by column by name."""
-    getters = _getters(tuple(column.path for column in schema.typed))
-    decoder = _decoder(tuple(column.path for column in schema.typed))
+    paths = tuple(column.path for column in schema.typed)
+    decoder = _decoder(paths)
+    blank = decoder.decode(b"{}")
     records: list[Any] = []
-    for body in bodies:
+    general: list[tuple[int, dict[str, Any]]] = []
+    for index, body in enumerate(bodies):
         try:
             records.append(decoder.decode(body))
         except msgspec.ValidationError:
             # A number or an object where text is expected: rendered as JSON text, as
             # GET_JSON_OBJECT renders it.
-            event = orjson.loads(body)
-            records.append({c.path: json_path_value(event, c.path) for c in schema.typed})
+            records.append(blank)
+            general.append((index, orjson.loads(body)))
     arrays: dict[str, pa.Array] = {
         EVENT_COLUMN: pa.array(bodies, pa.binary()).cast(pa.string()),
     }
-    for column, get in zip(schema.typed, getters, strict=True):
-        arrays[column.name] = pa.array([get(record) for record in records], column.arrow_type)
+    for column in schema.typed:
+        values = list(map(_getter(column.path), records))
+        for index, event in general:
+            values[index] = json_path_value(event, column.path)
+        arrays[column.name] = pa.array(values, column.arrow_type)
     return pa.table([arrays[name] for name in schema.names], schema=schema.arrow)
 
 
@@ -206,25 +212,19 @@ def _struct(name: str, keys: list[list[str]]) -> Any:
     return msgspec.defstruct(name, fields)
 
 
-def _getters(paths: tuple[str, ...]) -> list[Callable[[Any], str | None]]:
-    """For each path, a function reading its value from a decoded record (a Struct of the fast
-    path, or a dict of path → value of the general path)."""
-    return [_getter(path) for path in paths]
+def _getter(path: str) -> Callable[[Any], Any]:
+    """A function reading a path's value from a record of the fast path's Struct."""
+    first, *rest = path[2:].split(".")
+    top = operator.attrgetter(first)
+    if not rest:
+        return top
 
-
-def _getter(path: str) -> Callable[[Any], str | None]:
-    keys = path[2:].split(".")
-
-    def get(record: Any) -> str | None:
-        if isinstance(record, dict):
-            found: str | None = record[path]
-            return found
-        value = record
-        for key in keys:
-            value = getattr(value, key)
+    def nested(record: Any) -> Any:
+        value = top(record)
+        for key in rest:
             if value is None:
                 return None
-        text: str = value
-        return text
+            value = getattr(value, key)
+        return value
 
-    return get
+    return nested
