@@ -201,9 +201,12 @@ def _decoder(paths: tuple[str, ...]) -> msgspec.json.Decoder[Any]:
 def _struct(name: str, keys: list[list[str]]) -> Any:
     """A Struct type with a field per first key: text for a leaf, a nested Struct otherwise."""
     children: dict[str, list[list[str]]] = {}
+    leaves = {key[0] for key in keys if len(key) == 1}
     for key in keys:
         children.setdefault(key[0], [])
         if len(key) > 1:
+            if key[0] in leaves:
+                raise ValueError(f"{name}: {key[0]!r} is both a typed column and a parent of one")
             children[key[0]].append(key[1:])
     fields: list[tuple[str, Any, Any]] = []
     for field_name, rest in children.items():

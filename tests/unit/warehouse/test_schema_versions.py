@@ -204,3 +204,12 @@ def test_rows_of_fills_an_added_column(monkeypatch: pytest.MonkeyPatch) -> None:
     assert rows.column_names[-1] == "event_version"
     assert rows.column("event_version").to_pylist() == ["1", "2", None]
     assert version_of(rows.schema.metadata) == 2
+
+
+def test_the_schema_only_grows_and_its_version_is_the_newest_column() -> None:
+    names = [column.name for column in schema.COLUMNS]
+    assert len(names) == len(set(names)) and names[0] == "event"
+    assert max(column.since for column in schema.COLUMNS) == schema.SCHEMA_VERSION
+    versions = [column.since for column in schema.COLUMNS]
+    assert versions == sorted(versions)  # a newer column never goes before an older one
+    assert all(c.path.startswith("$.") for c in schema.COLUMNS[1:])
