@@ -71,9 +71,7 @@ def register(commands: Any) -> None:
 
 
 def _owner_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--user-name", help="a RAM user of your account (default: your own keys)"
-    )
+    parser.add_argument("--user-name", help="a RAM user of your account (default: your own keys)")
 
 
 def _client_command(parser: argparse.ArgumentParser, run: Any, **defaults: Any) -> None:
