@@ -16,7 +16,8 @@
     │   ├── JSON nested too deeply: MalformedBodyTooDeep, InvalidParameterTooDeep
     │   ├── signature and key errors: IncompleteSignature, SignatureDoesNotMatch,
     │   │   InvalidTimeStampExpired, SignatureNonceUsed, InvalidAccessKeyIdNotFound,
-    │   │   ContentSha256Mismatch
+    │   │   InvalidAccessKeyIdInactive, ContentSha256Mismatch
+    │   ├── RAM users and keys: EntityNotExistUser, EntityNotExistUserAccessKey
     │   ├── NoPermission
     │   ├── trail rules (reference §1.7): InvalidTrailNameException, TrailAlreadyExistsException,
     │   │   TrailNotFoundException, MaximumNumberOfTrailsExceededException,
@@ -205,6 +206,25 @@ class SignatureNonceUsed(ApiError):
 
 class InvalidAccessKeyIdNotFound(ApiError):
     code = "InvalidAccessKeyId.NotFound"
+    http_status = 404
+
+
+class InvalidAccessKeyIdInactive(ApiError):
+    """A request signed with a disabled (Inactive) access key."""
+
+    code = "InvalidAccessKeyId.Inactive"
+    http_status = 400
+
+
+class EntityNotExistUser(ApiError):
+    code = "EntityNotExist.User"
+    http_status = 404
+
+
+class EntityNotExistUserAccessKey(ApiError):
+    """No such key for this user or account (whether it does not exist or is someone else's)."""
+
+    code = "EntityNotExist.User.AccessKey"
     http_status = 404
 
 

@@ -22,6 +22,7 @@ from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.events.throttle import RateLimiter
+from trailhouse.iam.access_keys import AccessKeyService
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.console_sessions import SessionStore
 from trailhouse.iam.nonces import SignatureNonces
@@ -53,6 +54,7 @@ class Services:
     stores: Stores
     regions: Regions
     accounts: AccountService
+    access_keys: AccessKeyService
     roles: RoleService
     organizations: OrganizationService
     trails: TrailService
@@ -235,11 +237,13 @@ def open_services(settings: Settings) -> Services:
     trails = TrailService(stores.metadata, regions, roles, organizations)
     counters = Counters()
     metadata = stores.metadata
+    sessions = SessionStore(metadata, settings.console_session_seconds)
     return Services(
         settings=settings,
         stores=stores,
         regions=regions,
         accounts=accounts,
+        access_keys=AccessKeyService(metadata, sessions),
         roles=roles,
         organizations=organizations,
         trails=trails,
@@ -258,7 +262,7 @@ def open_services(settings: Settings) -> Services:
         ),
         nonces=SignatureNonces(metadata, settings.clock_skew_seconds),
         lookup_limiter=RateLimiter(metadata, settings.lookup_rate_per_second, "LookupEvents"),
-        console_sessions=SessionStore(metadata, settings.console_session_seconds),
+        console_sessions=sessions,
     )
 
 
@@ -272,6 +276,7 @@ class AdminServices:
 
     settings: Settings
     accounts: AccountService
+    access_keys: AccessKeyService
     roles: RoleService
     organizations: OrganizationService
     _metadata: MetadataStore
@@ -297,6 +302,9 @@ def open_admin_services(settings: Settings) -> Iterator[AdminServices]:
         yield AdminServices(
             settings=settings,
             accounts=AccountService(metadata),
+            access_keys=AccessKeyService(
+                metadata, SessionStore(metadata, settings.console_session_seconds)
+            ),
             roles=roles,
             organizations=OrganizationService(metadata),
             _metadata=metadata,

@@ -38,6 +38,7 @@ class Pair:
     second: Server
     keys: Keys
     other: Keys
+    postgres_url: str
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ def pair(tmp_path: Path, postgres_url: str) -> Iterator[Pair]:
         first.stop()
         raise
     try:
-        yield Pair(first, second, keys, other)
+        yield Pair(first, second, keys, other, postgres_url)
     finally:
         codes = [first.stop(), second.stop()]
         assert codes == [0, 0]
@@ -141,6 +142,52 @@ def test_a_console_session_opened_on_one_process_works_and_ends_on_the_other(pai
     with httpx.Client(base_url=pair.first.url, cookies=session) as first:
         refused = first.post("/console/api/DescribeTrails", json={}, headers={"X-CSRF-Token": csrf})
         assert refused.status_code == 401 and refused.json()["Code"] == "SessionExpired"
+
+
+@pytest.mark.postgres
+def test_a_key_disabled_or_deleted_on_one_process_is_refused_by_the_other_at_once(
+    pair: Pair,
+) -> None:
+    spare = trailhouse(
+        "key-admin", "create", "--account-id", pair.keys.account_id,
+        "--data-dir", str(pair.first.data_dir),
+        env={"TRAILHOUSE_DATABASE_URL": pair.postgres_url},
+    )  # fmt: skip
+    spare_keys = Keys(spare["AccountId"], spare["AccessKeyId"], spare["AccessKeySecret"])
+    with httpx.Client(base_url=pair.second.url) as browser:
+        token = _csrf(browser.get("/console/signin").text)
+        opened = browser.post(
+            "/console/signin",
+            json={
+                "AccessKeyId": spare_keys.access_key_id,
+                "AccessKeySecret": spare_keys.access_key_secret,
+            },
+            headers={"X-CSRF-Token": token},
+        )
+        assert opened.status_code == 200, opened.text
+        csrf = _csrf(browser.get("/console/trails").text)
+        assert (
+            browser.post(
+                "/console/api/DescribeTrails", json={}, headers={"X-CSRF-Token": csrf}
+            ).status_code
+            == 200
+        )
+        # both processes have served the key; the first disables it
+        assert signed_raw(pair.second, spare_keys, action="DescribeTrails")[0] == 200
+        change = {"UserAccessKeyId": spare_keys.access_key_id, "Status": "Inactive"}
+        with rpc_client(pair.first, pair.keys) as first:
+            first.call("UpdateAccessKey", change)
+        status, body = signed_raw(pair.second, spare_keys, action="DescribeTrails")
+        assert status == 400 and b'"Code":"InvalidAccessKeyId.Inactive"' in body
+        ended = browser.post("/console/api/DescribeTrails", json={}, headers={"X-CSRF-Token": csrf})
+        assert ended.status_code == 401 and ended.json()["Code"] == "SessionExpired"
+    with rpc_client(pair.second, pair.keys) as second:
+        second.call("UpdateAccessKey", {**change, "Status": "Active"})
+    assert signed_raw(pair.first, spare_keys, action="DescribeTrails")[0] == 200
+    with rpc_client(pair.second, pair.keys) as second:
+        second.call("DeleteAccessKey", {"UserAccessKeyId": spare_keys.access_key_id})
+    status, body = signed_raw(pair.first, spare_keys, action="DescribeTrails")
+    assert status == 404 and b'"Code":"InvalidAccessKeyId.NotFound"' in body
 
 
 @pytest.mark.postgres

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import pytest
@@ -10,7 +11,7 @@ from records import ACCOUNT, OTHER_ACCOUNT
 from trailhouse.errors import ConflictError
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_metadata, open_stores
-from trailhouse.store.ports import AccessKey, Account, PrincipalKind, RamUser
+from trailhouse.store.ports import AccessKey, Account, KeyStatus, PrincipalKind, RamUser
 
 CREATED = 1740787200
 
@@ -134,5 +135,52 @@ def test_a_token_bucket_is_shared_by_every_process_of_the_store(
         assert other.take_token("shared", 1.0, 2.0) == 0.0
         assert stores.metadata.take_token("shared", 1.0, 2.0) > 0.0
         assert other.take_token("shared", 1.0, 2.0) > 0.0
+    finally:
+        other.close()
+
+
+def test_access_keys_are_listed_per_account(stores: Stores) -> None:
+    root = AccessKey(
+        "LTAI5tRootKey00000000002", "root-secret", PrincipalKind.ROOT, ACCOUNT, "root", ACCOUNT,
+        CREATED,
+    )  # fmt: skip
+    other = dataclasses.replace(alice_key("LTAI5tOtherKey0000000003"), account_id=OTHER_ACCOUNT)
+    for key in (root, alice_key(), other):
+        stores.metadata.create_access_key(key)
+    assert stores.metadata.list_access_keys(ACCOUNT) == [alice_key(), root]
+    assert stores.metadata.list_access_keys(OTHER_ACCOUNT) == [other]
+    assert stores.metadata.list_access_keys("9999999999999999") == []
+
+
+def test_a_key_is_disabled_and_enabled_and_every_process_sees_it_at_once(
+    stores: Stores, store_settings: Settings
+) -> None:
+    stores.metadata.create_access_key(alice_key())
+    other = open_metadata(store_settings)  # what another process opens
+    try:
+        assert other.get_access_key(alice_key().access_key_id) == alice_key()
+        assert stores.metadata.set_access_key_status(alice_key().access_key_id, KeyStatus.INACTIVE)
+        seen = other.get_access_key(alice_key().access_key_id)
+        assert seen is not None and seen.status == KeyStatus.INACTIVE and not seen.active
+        assert seen == dataclasses.replace(alice_key(), status=KeyStatus.INACTIVE)
+        assert other.set_access_key_status(alice_key().access_key_id, KeyStatus.ACTIVE)
+        assert stores.metadata.get_access_key(alice_key().access_key_id) == alice_key()
+    finally:
+        other.close()
+    assert not stores.metadata.set_access_key_status("LTAI5tNoSuchKey000000009", "Inactive")
+
+
+def test_a_deleted_key_is_gone_for_every_process(stores: Stores, store_settings: Settings) -> None:
+    stores.metadata.create_access_key(alice_key())
+    stores.metadata.create_access_key(alice_key("LTAI5tAliceKey0000000002"))
+    other = open_metadata(store_settings)
+    try:
+        assert other.get_access_key(alice_key().access_key_id) is not None
+        assert stores.metadata.delete_access_key(alice_key().access_key_id)
+        assert other.get_access_key(alice_key().access_key_id) is None
+        assert not other.delete_access_key(alice_key().access_key_id)
+        assert [k.access_key_id for k in other.list_access_keys(ACCOUNT)] == [
+            "LTAI5tAliceKey0000000002"
+        ]
     finally:
         other.close()

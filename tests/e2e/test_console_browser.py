@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ import pytest
 from e2e_support import (
     DESKTOP,
     PHONE,
+    Keys,
     Screenshots,
     Server,
     free_port,
@@ -26,6 +29,7 @@ from e2e_support import (
 )
 
 from trailhouse.client import RpcClient
+from trailhouse.errors import RequestFailed
 from trailhouse.events.validation import format_event_time
 
 TRAIL = "e2e-audit"
@@ -423,3 +427,49 @@ def _run_until(page: Any, done: Any, timeout: float = 20.0) -> str:
         if done(text) or time.monotonic() > deadline:
             return text
         time.sleep(0.5)
+
+
+def test_access_keys_are_disabled_enabled_and_deleted_from_the_console(
+    playwright_browser: Any, tmp_path_factory: pytest.TempPathFactory, shots: Screenshots
+) -> None:
+    server = _plain_server(tmp_path_factory, {})
+    try:
+        assert server.root is not None
+        made = subprocess.run(
+            [sys.executable, "-m", "trailhouse", "key-admin", "create",
+             "--account-id", server.root.account_id, "--data-dir", str(server.data_dir)],
+            capture_output=True, timeout=60, env=server.environment({}), check=True,
+        )  # fmt: skip
+        spare = json.loads(made.stdout)
+        context = playwright_browser.new_context(viewport=DESKTOP)
+        errors: list[str] = []
+        context.on("weberror", lambda error: errors.append(str(error.error)))
+        page = context.new_page()
+        sign_in(
+            page,
+            server.url,
+            Keys(spare["AccountId"], spare["AccessKeyId"], spare["AccessKeySecret"]),
+        )
+        open_page(page, f"{server.url}/console/keys")
+        first = server.root.access_key_id
+        row = f"#keys tr:has(button[data-key='{first}'])"
+        assert page.inner_text(f"{row} [data-status]") == "Active"
+        page.click(f"{row} button[data-action=disable]")
+        page.click("dialog button[data-confirm]")
+        page.wait_for_selector(f"{row} [data-status=Inactive]")
+        shots.take(page, "30-access-keys")
+        with RpcClient(server.url, first, server.root.access_key_secret) as client:
+            with pytest.raises(RequestFailed) as refused:
+                client.call("DescribeTrails")
+            assert refused.value.code == "InvalidAccessKeyId.Inactive"
+            page.click(f"{row} button[data-action=enable]")
+            page.wait_for_selector(f"{row} [data-status=Active]")
+            client.call("DescribeTrails")
+        # deleting the key this session signed in with ends the session
+        page.click(f"#keys button[data-action=delete][data-key='{spare['AccessKeyId']}']")
+        page.click("dialog button[data-confirm]")
+        page.wait_for_url("**/console/signin?expired=1**")
+        context.close()
+        assert errors == [], f"script errors in the pages: {errors}"
+    finally:
+        server.stop()

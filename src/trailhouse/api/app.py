@@ -34,10 +34,17 @@ log = logging.getLogger(__name__)
 _DRAIN_FACTOR = 8
 
 
-def _ram(name: str, handler: Handler, read_only: bool) -> Action:
-    """A RAM action: audited as serviceName Ram, callable with the root key only."""
+def _ram(name: str, handler: Handler, read_only: bool, permission: str = "") -> Action:
+    """A RAM action: audited as serviceName Ram, callable with the root key only unless a RAM
+    user may be allowed it by a policy (`permission`)."""
     return Action(
-        name, handler, read_only, service_name="Ram", api_version="2015-05-01", root_only=True
+        name,
+        handler,
+        read_only,
+        service_name="Ram",
+        api_version="2015-05-01",
+        permission=permission,
+        root_only=not permission,
     )
 
 
@@ -95,6 +102,9 @@ ACTIONS: Mapping[str, Action] = action_table(
     _ram("AttachPolicyToRole", ram.attach_policy_to_role, read_only=False),
     _ram("DetachPolicyFromRole", ram.detach_policy_from_role, read_only=False),
     _ram("AttachPolicyToUser", ram.attach_policy_to_user, read_only=False),
+    _ram("ListAccessKeys", ram.list_access_keys, True, permission="ram:ListAccessKeys"),
+    _ram("UpdateAccessKey", ram.update_access_key, False, permission="ram:UpdateAccessKey"),
+    _ram("DeleteAccessKey", ram.delete_access_key, False, permission="ram:DeleteAccessKey"),
     _odps("CreateProject", warehouse.create_project, read_only=False, root_only=True),
     _odps("ListProjects", warehouse.list_projects, read_only=True),
     _odps("SetProjectMember", warehouse.set_project_member, read_only=False),

@@ -1,8 +1,11 @@
 """From a signed HTTP request to an action's answer: authenticate, authorize, run, audit.
 
-The order is fixed: the signature and its time are checked first, then the nonce (so a replayed
-request is refused even when it is otherwise valid), then the action is found and run. Calls that
-pass authentication are audited in the caller's account, failed ones with their error code.
+The order is fixed: the signature and its time are checked first, against the key as the store
+holds it now (keys are never cached, so a key deleted by any process is refused at once), then
+the key's status (a disabled key is refused, to whoever holds its secret), then the nonce (so a
+replayed request is refused even when it is otherwise valid), then the action is found and run.
+Calls that pass authentication are audited in the caller's account, failed ones with their error
+code.
 
 The web console authenticates its users itself (a session signed in with an AccessKey pair) and
 runs actions through `run_as`: the same authorisation, handler and audit as a signed call, so the
@@ -86,19 +89,19 @@ class Dispatcher:
     def _authenticated(self, request: SignedRequest) -> tuple[Caller, Call]:
         """The caller a signed request comes from and the call it makes, or the API error."""
         settings = self._services.settings
-        accounts = self._services.accounts
+        key = self._services.accounts.request_key()  # read once, as the store holds it now
         verified = verify_request(
             request,
-            accounts.secret_of,
+            key.secret_of,
             now=time.time(),
             max_skew_seconds=settings.clock_skew_seconds,
         )
+        caller = key.caller(verified.access_key_id)  # a disabled key is refused here
         if not self._services.nonces.claim(verified.access_key_id, verified.nonce):
             raise SignatureNonceUsed(
                 f"the signature nonce {verified.nonce} was already used; sign every request with "
                 "a fresh SignatureNonce"
             )
-        caller = accounts.caller_for(verified.access_key_id)
         call = Call(
             action=verified.action,
             params=verified.params,

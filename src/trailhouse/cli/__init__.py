@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from trailhouse import __version__
-from trailhouse.cli import admin, db, events, integrity, ram, serve, trails, warehouse
+from trailhouse.cli import admin, db, events, integrity, keys, ram, serve, trails, warehouse
 from trailhouse.errors import RequestFailed, TrailhouseError
 
 
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.register(commands)
     trails.register(commands)
     ram.register(commands, user_commands)
+    keys.register(commands)
     warehouse.register(commands)
     integrity.register(commands)
     db.register(commands)

@@ -57,7 +57,7 @@ def register(commands: Any) -> Any:
 
 def _account_create(arguments: argparse.Namespace) -> int:
     with _accounts(arguments) as accounts:
-        _print_credentials(accounts.create_account(arguments.account_id))
+        print_credentials(accounts.create_account(arguments.account_id))
     return 0
 
 
@@ -76,13 +76,13 @@ def _account_list(arguments: argparse.Namespace) -> int:
 
 def _user_create(arguments: argparse.Namespace) -> int:
     with _accounts(arguments) as accounts:
-        _print_credentials(accounts.create_user(arguments.account_id, arguments.user_name))
+        print_credentials(accounts.create_user(arguments.account_id, arguments.user_name))
     return 0
 
 
 def _service_create(arguments: argparse.Namespace) -> int:
     with _accounts(arguments) as accounts:
-        _print_credentials(accounts.create_service(arguments.name))
+        print_credentials(accounts.create_service(arguments.name))
     return 0
 
 
@@ -113,5 +113,6 @@ def credentials_document(credentials: Credentials) -> dict[str, str]:
     return document
 
 
-def _print_credentials(credentials: Credentials) -> None:
+def print_credentials(credentials: Credentials) -> None:
+    """Print new credentials as JSON, once, to stdout."""
     print_json(credentials_document(credentials))

@@ -48,6 +48,7 @@ TRAIL = Page("trail", "Trail", "trail.js", "trails")
 EVENTS = Page("events", "Event history", "events.js", "events")
 SQL = Page("sql", "SQL workbench", "sql.js", "sql")
 BILLING = Page("billing", "Billing", "billing.js", "billing")
+KEYS = Page("keys", "Access keys", "keys.js", "keys")
 SIGNIN = Page("signin", "Sign in", "signin.js", "")
 
 NAVIGATION = (
@@ -55,6 +56,7 @@ NAVIGATION = (
     ("events", "Event history", "/console/events"),
     ("sql", "SQL workbench", "/console/sql"),
     ("billing", "Billing", "/console/billing"),
+    ("keys", "Access keys", "/console/keys"),
 )
 
 _SIMPLE = {
@@ -63,6 +65,7 @@ _SIMPLE = {
     "events": EVENTS,
     "sql": SQL,
     "billing": BILLING,
+    "keys": KEYS,
 }
 
 

@@ -33,7 +33,6 @@ from trailhouse.errors import (
     InvalidParameter,
     MalformedBody,
     MalformedBodyTooDeep,
-    NotFoundError,
     RequestEntityTooLarge,
 )
 from trailhouse.iam.console_sessions import ConsoleSession
@@ -200,9 +199,10 @@ class Console:
         session = self._sessions.find(token)
         if session is None:
             return None
-        try:
-            caller = self._services.accounts.caller_for(session.access_key_id)
-        except NotFoundError:
+        # The key is read for every request: a session whose key was disabled or deleted (by
+        # any process) ends at once.
+        caller = self._services.accounts.active_caller(session.access_key_id)
+        if caller is None:
             return None
         return SignedIn(token, session, caller)
 

@@ -1,9 +1,9 @@
 """Signing in to the console with an AccessKey pair, and the events that record it.
 
 A sign-in is checked against the stored key (the secret compared in constant time). Service
-keys may only record events, so they cannot sign in. Every sign-in, failed ones included when the
-key exists, and every sign-out becomes an event in the account's history (eventType
-ConsoleSignin / ConsoleSignout), as ActionTrail records console logins.
+keys may only record events, so they cannot sign in; neither can a disabled key. Every sign-in,
+failed ones included when the key exists, and every sign-out becomes an event in the account's
+history (eventType ConsoleSignin / ConsoleSignout), as ActionTrail records console logins.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ def authenticate(accounts: AccountService, access_key_id: str, secret: str) -> C
         raise SignInFailed(
             f"{key.access_key_id} is a service key, which may only record events; sign in with "
             "an account's root key or a RAM user's key"
+        )
+    if not key.active:  # told only to whoever holds the secret
+        raise SignInFailed(
+            f"the AccessKey {key.access_key_id} is disabled; sign in with an active key, or ask "
+            "the account's root to enable it"
         )
     return caller
 

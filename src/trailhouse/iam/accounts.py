@@ -1,16 +1,22 @@
 """Accounts, RAM users and service keys: creating them and resolving the key behind a request.
 
-A secret is returned once, by the call that creates it, and is never logged.
+A secret is returned once, by the call that creates it, and is never logged. Keys are read from
+the store for every request, never cached: a key disabled or deleted by any process sharing the
+store stops signing at the very next request (one primary-key read per request).
 """
 
 from __future__ import annotations
 
 import re
-import threading
 import time
 from dataclasses import dataclass
 
-from trailhouse.errors import ConflictError, NotFoundError
+from trailhouse.errors import (
+    ConflictError,
+    InvalidAccessKeyIdInactive,
+    InvalidAccessKeyIdNotFound,
+    NotFoundError,
+)
 from trailhouse.iam.principals import (
     Caller,
     is_account_id,
@@ -41,8 +47,6 @@ class AccountService:
 
     def __init__(self, metadata: MetadataStore) -> None:
         self._metadata = metadata
-        self._keys: dict[str, AccessKey] = {}
-        self._lock = threading.Lock()
 
     def create_account(self, account_id: str | None = None) -> Credentials:
         """Create an account (a random 16-digit id unless given) and its root access key."""
@@ -94,26 +98,32 @@ class AccountService:
         return self._metadata.list_accounts()
 
     def find_key(self, access_key_id: str) -> AccessKey | None:
-        """The access key with this id, cached (keys are immutable once created)."""
-        key = self._keys.get(access_key_id)
-        if key is None:
-            key = self._metadata.get_access_key(access_key_id)
-            if key is not None:
-                with self._lock:
-                    self._keys[access_key_id] = key
-        return key
+        """The access key with this id as the store holds it now (any status), or None."""
+        return self._metadata.get_access_key(access_key_id)
 
-    def secret_of(self, access_key_id: str) -> str | None:
-        """The secret that signs requests of this key, or None for an unknown key."""
-        key = self.find_key(access_key_id)
-        return None if key is None else key.secret
+    def request_key(self) -> RequestKey:
+        """The signing key of one request, to be read once by its signature check."""
+        return RequestKey(self)
 
     def caller_for(self, access_key_id: str) -> Caller:
-        """The caller a verified request came from."""
+        """The caller an active key authenticates; InvalidAccessKeyId.NotFound or .Inactive."""
+        return caller_of(self.find_key(access_key_id), access_key_id)
+
+    def active_caller(self, access_key_id: str) -> Caller | None:
+        """The caller an active key authenticates, or None for a deleted or disabled key."""
         key = self.find_key(access_key_id)
-        if key is None:
-            raise NotFoundError(f"access key {access_key_id} does not exist")
-        return Caller.from_key(key)
+        return Caller.from_key(key) if key is not None and key.active else None
+
+    def create_key(self, account_id: str, user_name: str | None = None) -> Credentials:
+        """A new key for the account's root, or for one of its RAM users (host administration:
+        how an account whose keys were all deleted gets one again)."""
+        self.require_account(account_id)
+        if user_name is None:
+            return self._new_key(PrincipalKind.ROOT, account_id, "root", account_id)
+        user = self.find_user(account_id, user_name)
+        if user is None:
+            raise NotFoundError(f"RAM user {user_name} does not exist in account {account_id}")
+        return self._new_key(PrincipalKind.RAM_USER, account_id, user_name, user.user_id)
 
     def _new_key(self, kind: str, account_id: str, name: str, principal_id: str) -> Credentials:
         for _ in range(5):
@@ -138,3 +148,41 @@ class AccountService:
                 service_name=name if kind == PrincipalKind.SERVICE else None,
             )
         raise ConflictError("could not generate a unique access key id")
+
+
+class RequestKey:
+    """The key one request is signed with: read from the store once, by the signature check,
+    and then asked for the caller, so a request costs one read of its key."""
+
+    def __init__(self, accounts: AccountService) -> None:
+        self._accounts = accounts
+        self._key: AccessKey | None = None
+
+    def secret_of(self, access_key_id: str) -> str | None:
+        """The key's secret whatever its status (so that only a caller who holds the secret
+        learns that a key is disabled), or None for an unknown key."""
+        self._key = self._accounts.find_key(access_key_id)
+        return None if self._key is None else self._key.secret
+
+    def caller(self, access_key_id: str) -> Caller:
+        """The caller behind the key `secret_of` read; InvalidAccessKeyId.Inactive when it is
+        disabled."""
+        key = (
+            self._key
+            if self._key is not None and self._key.access_key_id == access_key_id
+            else None
+        )
+        return caller_of(key, access_key_id)
+
+
+def caller_of(key: AccessKey | None, access_key_id: str) -> Caller:
+    """The caller `key` authenticates; InvalidAccessKeyId.NotFound without a key,
+    InvalidAccessKeyId.Inactive for a disabled one."""
+    if key is None:
+        raise InvalidAccessKeyIdNotFound(f"The access key {access_key_id!r} does not exist.")
+    if not key.active:
+        raise InvalidAccessKeyIdInactive(
+            f"The access key {access_key_id!r} is disabled (Inactive); enable it with "
+            "UpdateAccessKey (Status=Active) or sign with another key."
+        )
+    return Caller.from_key(key)

@@ -89,6 +89,16 @@ class SessionStore:
         if document is not None:
             self._delete(name, document.version)
 
+    def end_for_key(self, access_key_id: str) -> int:
+        """End every session signed in with this key (it was disabled or deleted); return how
+        many ended. Sessions check their key at each request anyway; this makes the end final,
+        so enabling the key again does not bring them back."""
+        ended = 0
+        for document in self._metadata.list_documents(SESSION_KIND, SESSION_SCOPE):
+            if decode(ConsoleSession, document.body).access_key_id == access_key_id:
+                ended += self._delete(document.name, document.version)
+        return ended
+
     def sweep(self) -> int:
         """Delete every expired session; return how many went (run at each sign-in)."""
         now = self._clock()

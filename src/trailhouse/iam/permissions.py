@@ -1,4 +1,9 @@
-"""May this caller call this action? The root key always may; a RAM user needs a policy."""
+"""May this caller call this action? The root key always may; a RAM user needs a policy.
+
+Permissions are RAM action names, `service:Action`; a bare name is an ActionTrail action
+(`CreateTrail` is `actiontrail:CreateTrail`). A policy's patterns are read the same way, so
+ActionTrail's full access (`*`) allows every `actiontrail:` action and nothing of RAM's.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,34 @@ import fnmatch
 
 from trailhouse.errors import NoPermission
 from trailhouse.iam.principals import Caller, PrincipalKind
-from trailhouse.iam.roles import FULL_ACCESS_POLICY, SYSTEM_POLICIES, RoleService
+from trailhouse.iam.roles import (
+    FULL_ACCESS_POLICY,
+    RAM_FULL_ACCESS_POLICY,
+    SYSTEM_POLICIES,
+    RoleService,
+)
+
+DEFAULT_SERVICE = "actiontrail"
+
+
+def qualified(name: str) -> str:
+    """`service:Action` for a permission or pattern; bare names are ActionTrail's."""
+    return name if ":" in name else f"{DEFAULT_SERVICE}:{name}"
 
 
 def require(caller: Caller, action: str, roles: RoleService) -> None:
-    """Raise NoPermission naming `actiontrail:<action>` unless the caller is allowed it."""
+    """Raise NoPermission naming the permission (`actiontrail:<action>`, `ram:<action>`)
+    unless the caller is allowed it."""
     if caller.kind == PrincipalKind.ROOT:
         return
+    permission = qualified(action)
     if caller.kind == PrincipalKind.RAM_USER:
         for policy in roles.user_policies(caller.account_id, caller.name):
-            if any(fnmatch.fnmatchcase(action, pattern) for pattern in SYSTEM_POLICIES[policy]):
+            patterns = SYSTEM_POLICIES[policy]
+            if any(fnmatch.fnmatchcase(permission, qualified(p)) for p in patterns):
                 return
+    example = RAM_FULL_ACCESS_POLICY if permission.startswith("ram:") else FULL_ACCESS_POLICY
     raise NoPermission(
-        f"{caller.kind} {caller.name} is not allowed actiontrail:{action}; attach a policy that "
-        f"allows it, e.g. {FULL_ACCESS_POLICY} (trailhouse user attach-policy)"
+        f"{caller.kind} {caller.name} is not allowed {permission}; attach a policy that "
+        f"allows it, e.g. {example} (trailhouse user attach-policy)"
     )

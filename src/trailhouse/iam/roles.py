@@ -38,14 +38,19 @@ SERVICE_LINKED_POLICY = "AliyunServiceRolePolicyForActionTrail"
 DELIVERY_POLICY = "AliyunActionTrailDeliveryPolicy"
 FULL_ACCESS_POLICY = "AliyunActionTrailFullAccess"
 READ_ONLY_POLICY = "AliyunActionTrailReadOnlyAccess"
+RAM_FULL_ACCESS_POLICY = "AliyunRAMFullAccess"
+RAM_READ_ONLY_POLICY = "AliyunRAMReadOnlyAccess"
 ACTIONTRAIL_SERVICE = "actiontrail.aliyuncs.com"
 
-# The system policies trailhouse knows, and the actiontrail actions each allows ("*" = all).
+# The system policies trailhouse knows, and the actions each allows ("*" = all actiontrail ones).
 SYSTEM_POLICIES: dict[str, tuple[str, ...]] = {
     DELIVERY_POLICY: (),
     SERVICE_LINKED_POLICY: (),
     FULL_ACCESS_POLICY: ("*",),
     READ_ONLY_POLICY: ("Describe*", "Get*", "List*", "Lookup*"),
+    # RAM's own (iam/permissions.py: a bare pattern is an actiontrail one)
+    RAM_FULL_ACCESS_POLICY: ("ram:*",),
+    RAM_READ_ONLY_POLICY: ("ram:Get*", "ram:List*"),
 }
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9.-]{1,64}\Z")
 

@@ -26,6 +26,13 @@ class PrincipalKind:
     SERVICE = "service"
 
 
+class KeyStatus:
+    """Whether an access key signs requests: RAM's two states, stored as text."""
+
+    ACTIVE = "Active"
+    INACTIVE = "Inactive"
+
+
 class EventLog(abc.ABC):
     """The sequenced, durable log of every accepted event, and its searchable history.
 
@@ -108,7 +115,8 @@ class AccessKey:
     """An AccessKey pair and the principal it authenticates.
 
     `account_id` is the owning account (empty for a service key, which may record events for
-    any account); `name` is the RAM user name or the service name.
+    any account); `name` is the RAM user name or the service name. Only an `Active` key signs
+    requests; an `Inactive` one is kept, and can be made active again.
     """
 
     access_key_id: str
@@ -118,6 +126,12 @@ class AccessKey:
     name: str
     principal_id: str
     created_at: int
+    status: str = KeyStatus.ACTIVE
+
+    @property
+    def active(self) -> bool:
+        """True when the key may sign requests."""
+        return self.status == KeyStatus.ACTIVE
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +225,21 @@ class MetadataStore(abc.ABC):
     @abc.abstractmethod
     def get_access_key(self, access_key_id: str) -> AccessKey | None:
         """The access key with this id, or None."""
+
+    @abc.abstractmethod
+    def list_access_keys(self, account_id: str) -> list[AccessKey]:
+        """Every access key of an account (root and RAM users), ordered by id."""
+
+    @abc.abstractmethod
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool:
+        """Set a key's status (a `KeyStatus`); False when there is no such key.
+
+        Every process sharing the store sees the new status on its next read.
+        """
+
+    @abc.abstractmethod
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Delete a key for good; False when there was no such key."""
 
     @abc.abstractmethod
     def use_nonce(self, nonce: str, expires_at: int) -> bool:

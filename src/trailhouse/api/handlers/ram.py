@@ -1,8 +1,10 @@
-"""RAM actions (API 2015-05-01) that trail delivery needs: roles, trust policies, policies.
+"""RAM actions (API 2015-05-01): the roles, trust policies and policies trail delivery needs,
+and access keys (ListAccessKeys, UpdateAccessKey, DeleteAccessKey).
 
-Served on the same endpoint as ActionTrail's, with the account's root key, so that the
-`trailhouse role` commands (or any RAM client) manage roles through the running server and
-every call lands in the account's event history with serviceName `Ram`.
+Served on the same endpoint as ActionTrail's, so that the `trailhouse role` and `trailhouse key`
+commands (or any RAM client) work through the running server and every call lands in the
+account's event history with serviceName `Ram`. Role actions take the root key; key actions take
+the root key or a RAM user allowed `ram:<Action>` (AliyunRAMFullAccess).
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.errors import EntityNotExistRole, InvalidParameter
 from trailhouse.events.validation import format_event_time
+from trailhouse.iam.access_keys import STATUSES, AccessKey, KeyOwner
 from trailhouse.iam.roles import Role
 
 ROLE_RESOURCE = "ACS::RAM::Role"
+USER_RESOURCE = "ACS::RAM::User"
+ACCESS_KEY_RESOURCE = "ACS::RAM::AccessKey"
 SYSTEM_POLICY_TYPE = "System"
 
 
@@ -68,9 +73,54 @@ def attach_policy_to_user(ctx: ActionContext) -> dict[str, Any]:
     user_name = params.required(ctx.params, "UserName")
     if ctx.services.accounts.find_user(ctx.caller.account_id, user_name) is None:
         raise InvalidParameter(f"the RAM user {user_name} does not exist in this account")
-    ctx.resources.append(("ACS::RAM::User", user_name))
+    ctx.resources.append((USER_RESOURCE, user_name))
     ctx.services.roles.attach_user_policy(ctx.caller.account_id, user_name, _policy_name(ctx))
     return {}
+
+
+def list_access_keys(ctx: ActionContext) -> dict[str, Any]:
+    """ListAccessKeys: the keys of UserName, or without it the caller's own (never secrets)."""
+    keys = ctx.services.access_keys.list_keys(_key_owner(ctx))
+    return {"AccessKeys": {"AccessKey": [_access_key(key) for key in keys]}}
+
+
+def update_access_key(ctx: ActionContext) -> dict[str, Any]:
+    """UpdateAccessKey with UserAccessKeyId and Status Active or Inactive; UserName optional."""
+    owner = _key_owner(ctx)
+    key_id = _key_id(ctx)
+    status = params.required(ctx.params, "Status")
+    if status not in STATUSES:
+        raise InvalidParameter(f"Status must be Active or Inactive, not {status!r}")
+    ctx.services.access_keys.set_status(key_id, status, owner)
+    return {}
+
+
+def delete_access_key(ctx: ActionContext) -> dict[str, Any]:
+    """DeleteAccessKey with UserAccessKeyId; UserName optional. The signing key may go too."""
+    owner = _key_owner(ctx)
+    ctx.services.access_keys.delete(_key_id(ctx), owner)
+    return {}
+
+
+def _key_owner(ctx: ActionContext) -> KeyOwner:
+    user_name = ctx.params.get("UserName") or None
+    if user_name:
+        ctx.resources.append((USER_RESOURCE, user_name))
+    return ctx.services.access_keys.owner(ctx.caller, user_name)
+
+
+def _key_id(ctx: ActionContext) -> str:
+    key_id = params.required(ctx.params, "UserAccessKeyId")
+    ctx.resources.append((ACCESS_KEY_RESOURCE, key_id))
+    return key_id
+
+
+def _access_key(key: AccessKey) -> dict[str, Any]:
+    return {
+        "AccessKeyId": key.access_key_id,
+        "Status": key.status,
+        "CreateDate": format_event_time(key.created_at),
+    }
 
 
 def _role_name(ctx: ActionContext) -> str:

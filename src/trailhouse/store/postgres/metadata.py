@@ -120,6 +120,34 @@ class PostgresMetadataStore(MetadataStore):
             ).fetchone()
         return None if row is None else AccessKey(*row)
 
+    def list_access_keys(self, account_id: str) -> list[AccessKey]:
+        """Every access key of an account, ordered by id."""
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                f"SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE account_id = %s "
+                "ORDER BY access_key_id",
+                (account_id,),
+            ).fetchall()
+        return [AccessKey(*row) for row in rows]
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool:
+        """Set a key's status; False when there is no such key. Committed on return, so every
+        process's next read of the key sees it."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "UPDATE access_keys SET status = %s WHERE access_key_id = %s",
+                (status, access_key_id),
+            )
+            return cursor.rowcount > 0
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Delete a key; False when there was no such key."""
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "DELETE FROM access_keys WHERE access_key_id = %s", (access_key_id,)
+            )
+            return cursor.rowcount > 0
+
     def use_nonce(self, nonce: str, expires_at: int) -> bool:
         """Record a signature nonce; False when it was already used and has not expired."""
         now = int(time.time())

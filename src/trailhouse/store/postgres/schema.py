@@ -140,9 +140,18 @@ def _add_rate_buckets(conn: Connection) -> None:
     )
 
 
+def _add_key_status(conn: Connection) -> None:
+    """Version 3: a status per access key (existing keys stay Active), and keys by account."""
+    conn.execute(
+        "ALTER TABLE access_keys ADD COLUMN IF NOT EXISTS status TEXT NOT NULL DEFAULT 'Active'"
+    )
+    conn.execute("CREATE INDEX IF NOT EXISTS access_keys_account ON access_keys (account_id)")
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
 POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
+    Migration(3, "access keys can be disabled (status)", _add_key_status),
 ]
 
 

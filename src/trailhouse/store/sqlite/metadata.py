@@ -54,8 +54,16 @@ CREATE TABLE IF NOT EXISTS documents (
 _DOCUMENT_COLUMNS = "kind, scope, name, body, version"
 
 
+def _add_key_status(main: sqlite3.Connection) -> None:
+    """Version 2: a status per access key (existing keys stay Active), and keys by account."""
+    main.execute("ALTER TABLE access_keys ADD COLUMN status TEXT NOT NULL DEFAULT 'Active'")
+    main.execute("CREATE INDEX IF NOT EXISTS access_keys_account ON access_keys (account_id)")
+
+
 # Version 1 is `_SCHEMA`; later versions are steps appended here, never edited once released.
-SQLITE_MIGRATIONS: list[Migration[sqlite3.Connection]] = []
+SQLITE_MIGRATIONS: list[Migration[sqlite3.Connection]] = [
+    Migration(2, "access keys can be disabled (status)", _add_key_status),
+]
 
 
 def schema_version(main: sqlite3.Connection) -> int:
@@ -177,6 +185,27 @@ class SqliteMetadataStore(MetadataStore):
         )
         return None if row is None else AccessKey(*row)
 
+    def list_access_keys(self, account_id: str) -> list[AccessKey]:
+        """Every access key of an account, ordered by id."""
+        rows = self._main.run(
+            lambda c: c.execute(
+                f"SELECT {ACCESS_KEY_COLUMNS} FROM access_keys WHERE account_id = ? "
+                "ORDER BY access_key_id",
+                (account_id,),
+            ).fetchall()
+        )
+        return [AccessKey(*row) for row in rows]
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> bool:
+        """Set a key's status; False when there is no such key."""
+        return self._changed(
+            "UPDATE access_keys SET status = ? WHERE access_key_id = ?", (status, access_key_id)
+        )
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Delete a key; False when there was no such key."""
+        return self._changed("DELETE FROM access_keys WHERE access_key_id = ?", (access_key_id,))
+
     def use_nonce(self, nonce: str, expires_at: int) -> bool:
         """Record a signature nonce; False when it was already used and has not expired."""
         return self._short.use_nonce(nonce, expires_at)
@@ -221,6 +250,10 @@ class SqliteMetadataStore(MetadataStore):
             self._main.run(lambda c: c.execute(statement, params))
         except sqlite3.IntegrityError as exc:
             raise ConflictError(conflict) from exc
+
+    def _changed(self, statement: str, params: tuple[object, ...]) -> bool:
+        count: int = self._main.run(lambda c: c.execute(statement, params).rowcount)
+        return count > 0
 
     def _one(self, statement: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
         row: tuple[Any, ...] | None = self._main.run(
