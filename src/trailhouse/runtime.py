@@ -28,6 +28,7 @@ from trailhouse.iam.console_sessions import SessionStore
 from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
+from trailhouse.iam.signin_guard import SignInGuard, SignInLimits
 from trailhouse.integrity.digester import Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
@@ -68,6 +69,7 @@ class Services:
     nonces: SignatureNonces
     lookup_limiter: RateLimiter
     console_sessions: SessionStore
+    signin_guard: SignInGuard
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -263,6 +265,14 @@ def open_services(settings: Settings) -> Services:
         nonces=SignatureNonces(metadata, settings.clock_skew_seconds),
         lookup_limiter=RateLimiter(metadata, settings.lookup_rate_per_second, "LookupEvents"),
         console_sessions=sessions,
+        signin_guard=SignInGuard(
+            metadata,
+            SignInLimits(
+                per_address_per_minute=settings.console_signin_per_minute,
+                failures_per_key=settings.console_signin_failures,
+                window_seconds=settings.console_signin_window_seconds,
+            ),
+        ),
     )
 
 

@@ -167,6 +167,22 @@ class Settings:
         "How long a web console sign-in lasts, in seconds; then the user signs in again "
         "(the session cookie's Max-Age, checked by the server too).",
     )
+    console_signin_per_minute: int = _setting(
+        20,
+        "Console sign-in attempts allowed per source address per minute (an IPv6 address "
+        "counts by its /64), shared by every process of the store; 0 turns the limit off.",
+    )
+    console_signin_failures: int = _setting(
+        5,
+        "Failed console sign-ins allowed per AccessKey ID within console_signin_window_seconds; "
+        "then sign-in with that key is refused until the window ends. 0 turns the lock off.",
+    )
+    console_signin_window_seconds: int = _setting(
+        900,
+        "The window of failed console sign-ins per AccessKey ID: it opens at the first failure, "
+        "locks the key after console_signin_failures, and its failures are recorded as one "
+        "aggregated ConsoleSignin event when it ends.",
+    )
 
     @property
     def warehouse_path(self) -> Path:

@@ -6,6 +6,7 @@ is photographed (desktop 1280 px, and some at phone width 390 px) into tests/e2e
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import subprocess
@@ -235,6 +236,35 @@ def test_sql_results_chart_and_csv(
     page.close()
 
 
+def test_csv_download_keeps_formula_cells_as_text(
+    desktop: Any, demo_server: Server, tmp_path: Path
+) -> None:
+    """CSV injection: events whose userAgent is a spreadsheet formula, delivered into the
+    trail's table, come out of the CSV download prefixed with ' (numbers keep their sign)."""
+    payloads = ["=cmd|' /C calc'!A0", "+SUM(1,1)", "-2+3+cmd|' /C calc'!A0", "@SUM(1,1)"]
+    name = f"{MARKER}Csv"
+    _put_events(demo_server, name, payloads)
+    page = desktop.new_page()
+    open_page(page, f"{demo_server.url}/console/sql?project=actiontrail_1234567890123456")
+    page.fill(
+        "#sql-editor",
+        f"SELECT user_agent, -1 AS delta FROM actiontrail_e2e_audit "
+        f"WHERE event_name = '{name}' ORDER BY user_agent",
+    )
+    rows = _run_until(page, lambda text: text.count("SUM(1,1)") == 2)
+    assert "=cmd|" in rows
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    saved = tmp_path / "injection.csv"
+    download.value.save_as(saved)
+    with saved.open(newline="") as lines:
+        table = list(csv.reader(lines))
+    assert table[0] == ["user_agent", "delta"]
+    assert sorted(row[0] for row in table[1:]) == sorted(f"'{p}" for p in payloads)
+    assert {row[1] for row in table[1:]} == {"-1"}
+    page.close()
+
+
 def test_event_history_opens_an_event_and_exports_json_lines(
     desktop: Any, demo_server: Server, shots: Screenshots, tmp_path: Path
 ) -> None:
@@ -414,6 +444,31 @@ def _put_marker_events(server: Server, count: int) -> None:
     with RpcClient(server.url, server.root.access_key_id, server.root.access_key_secret) as client:
         answer = client.call("PutEvents", body={"Events": events})
     assert answer["Accepted"] == count, answer
+
+
+def _put_events(server: Server, name: str, user_agents: list[str]) -> None:
+    """One event named `name` per user agent, recorded through the signed API."""
+    assert server.root is not None
+    now = format_event_time(int(time.time()))
+    events = [
+        {
+            "eventTime": now,
+            "eventSource": "e2e.cn-hangzhou.aliyuncs.com",
+            "eventName": name,
+            "eventType": "ApiCall",
+            "eventRW": "Write",
+            "acsRegion": "cn-hangzhou",
+            "serviceName": "E2e",
+            "requestId": str(uuid.uuid4()),
+            "sourceIpAddress": "192.0.2.10",
+            "userAgent": agent,
+            "userIdentity": {"type": "root-account", "accountId": server.root.account_id},
+        }
+        for agent in user_agents
+    ]
+    with RpcClient(server.url, server.root.access_key_id, server.root.access_key_secret) as client:
+        answer = client.call("PutEvents", body={"Events": events})
+    assert answer["Accepted"] == len(events), answer
 
 
 def _run_until(page: Any, done: Any, timeout: float = 20.0) -> str:

@@ -1,6 +1,7 @@
 """Running the HTTP server in the foreground, with its background work, until SIGTERM/SIGINT.
 
-Beside the API run the purge of expired events, the storage sampler of the bills, and (with
+Beside the API run the purge of expired events, the storage sampler of the bills, the recorder
+of the console's ended sign-in failure windows, and (with
 `delivery_enabled`) the delivery engine of enabled trails and the writer of their signed
 digests. On a signal the server stops accepting connections, lets requests in flight finish
 (an acknowledged PutEvents is already durable), records queued audit events, stops the
@@ -21,10 +22,15 @@ import uvicorn
 
 from trailhouse.api.app import create_app
 from trailhouse.api.audit import AuditWriter
+from trailhouse.background import Periodic
+from trailhouse.console.signin import record_ended_windows
 from trailhouse.errors import SettingsError
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
+
+# How often the console's ended sign-in failure windows are looked for and recorded.
+SIGNIN_WINDOWS_SECONDS = 30.0
 
 
 def run_server(services: Services, on_started: Callable[[], None] | None = None) -> None:
@@ -32,6 +38,14 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     settings = services.settings
     audit = AuditWriter(services.ingest)
     work = services.background_work(serving=True)
+    work.append(
+        Periodic(
+            "trailhouse-console-signins",
+            SIGNIN_WINDOWS_SECONDS,
+            lambda: record_ended_windows(services.signin_guard, services.ingest) > 0,
+            wait_first=True,
+        )
+    )
     app = create_app(services, audit)
     config = uvicorn.Config(
         app,
@@ -43,6 +57,10 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
         lifespan="off",
         timeout_graceful_shutdown=30,
         server_header=False,
+        # trailhouse has no trusted-proxy setting: the socket peer is the source address. By
+        # default uvicorn would take X-Forwarded-For from any local client, which lets it
+        # choose the address that sign-in throttling and audit events see.
+        proxy_headers=False,
     )
     server = _Server(config, on_started)
     try:

@@ -26,8 +26,14 @@ from trailhouse.api.dispatch import Call, Dispatcher, Origin
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import error_response, json_response, new_request_id
 from trailhouse.console import csrf, pages
-from trailhouse.console.errors import SessionExpired
-from trailhouse.console.signin import WrongSecret, authenticate, console_event
+from trailhouse.console.errors import SessionExpired, SignInThrottled
+from trailhouse.console.signin import (
+    UnknownKey,
+    WrongSecret,
+    authenticate,
+    console_event,
+    record_ended_windows,
+)
 from trailhouse.errors import (
     ApiError,
     InvalidParameter,
@@ -50,6 +56,8 @@ HOME = "/console/trails"
 SIGNIN_TOKEN_SECONDS = 3600
 # Console calls carry parameters only (SQL text is the largest); PutEvents has its own path.
 MAX_PARAMS_BYTES = 1024 * 1024
+# Every console answer, assets and JSON included, is read only as the type it is sent as.
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +87,12 @@ class Console:
             Route("/console/signin", self.signin, methods=["POST"]),
             Route("/console/signout", self.signout, methods=["POST"]),
             Route("/console/api/{action}", self.api, methods=["POST"]),
-            Mount("/console/static", app=StaticFiles(directory=STATIC_DIR), name="console-static"),
+            Mount("/console/static", app=Assets(directory=STATIC_DIR), name="console-static"),
             Route("/console/{path:path}", self.page, methods=["GET"]),
         ]
 
     async def home(self, request: Request) -> Response:
-        return RedirectResponse(HOME, status_code=303)
+        return RedirectResponse(HOME, status_code=303, headers=NOSNIFF)
 
     async def page(self, request: Request) -> Response:
         """A signed-in page, or a redirect to sign-in that comes back here afterwards."""
@@ -115,7 +123,7 @@ class Console:
         """The sign-in form, with a fresh double-submit CSRF token."""
         next_path = safe_next(request.query_params.get("next", ""))
         if await run_in_threadpool(self._signed_in, request) is not None:
-            return RedirectResponse(next_path, status_code=303)
+            return RedirectResponse(next_path, status_code=303, headers=NOSNIFF)
         token = csrf.new_token()
         expired = request.query_params.get("expired") == "1"
         response = HTMLResponse(
@@ -146,6 +154,7 @@ class Console:
         response = json_response(
             {"RequestId": request_id, "Next": safe_next(params.get("Next", ""))}
         )
+        response.headers.update(NOSNIFF)
         self._set_cookie(request, response, SESSION_COOKIE, token, self._sessions.lifetime_seconds)
         response.delete_cookie(csrf.SIGNIN_COOKIE, path=COOKIE_PATH)
         return response
@@ -168,6 +177,7 @@ class Console:
                 )
             )
         response = json_response({"RequestId": request_id, "Next": "/console/signin"})
+        response.headers.update(NOSNIFF)
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
         return response
 
@@ -192,6 +202,7 @@ class Console:
             return _error(failure, request_id, request)
         response = json_response({"RequestId": request_id, **result})
         response.headers["Cache-Control"] = "no-store"
+        response.headers.update(NOSNIFF)
         return response
 
     def _signed_in(self, request: Request) -> SignedIn | None:
@@ -207,12 +218,29 @@ class Console:
         return SignedIn(token, session, caller)
 
     def _open_session(self, access_key_id: str, secret: str, origin: Origin) -> str:
-        """The new session's cookie token; SignInFailed for a pair that does not sign in."""
+        """The new session's cookie token; SignInFailed for a pair that does not sign in,
+        SignInThrottled for an attempt refused before its secret is checked."""
         region = self._services.regions.for_port(origin.port)
+        guard = self._services.signin_guard
+        key_id = access_key_id.strip()
+        refusal = guard.admit(key_id, origin.source_ip)
+        if refusal is not None:
+            raise SignInThrottled(
+                "too many sign-in attempts from your address; try again in "
+                f"{refusal.retry_after_seconds} s"
+                if refusal.reason == "address"
+                else "too many failed sign-ins with this AccessKey ID; it cannot sign in for "
+                f"{refusal.retry_after_seconds} s",
+                refusal.retry_after_seconds,
+            )
         try:
             caller = authenticate(self._services.accounts, access_key_id, secret)
-        except WrongSecret as wrong:
-            self._audit.submit(console_event(wrong.caller, "ConsoleSignin", region, origin, wrong))
+        except (WrongSecret, UnknownKey) as failure:
+            # A window that ended is recorded now rather than at the next sweep.
+            record_ended_windows(guard, self._services.ingest, key_id)
+            known = failure.caller if isinstance(failure, WrongSecret) else None
+            if guard.failed(key_id, known, region, origin.source_ip, origin.user_agent) and known:
+                self._audit.submit(console_event(known, "ConsoleSignin", region, origin, failure))
             raise
         token, _ = self._sessions.create(caller.access_key_id)
         self._audit.submit(console_event(caller, "ConsoleSignin", region, origin))
@@ -302,7 +330,9 @@ def _to_signin(request: Request) -> Response:
     """A redirect to sign-in that returns here; a stale cookie means the session ended."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     expired = "&expired=1" if request.cookies.get(SESSION_COOKIE) else ""
-    response = RedirectResponse(f"/console/signin?next={quote(target)}{expired}", status_code=303)
+    response = RedirectResponse(
+        f"/console/signin?next={quote(target)}{expired}", status_code=303, headers=NOSNIFF
+    )
     if expired:
         response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH)
     return response
@@ -316,4 +346,17 @@ def _port(request: Request) -> int | None:
 def _error(error: ApiError, request_id: str, request: Request) -> Response:
     response = error_response(error, request_id, request.headers.get("host", ""))
     response.headers["Cache-Control"] = "no-store"
+    response.headers.update(NOSNIFF)
+    if isinstance(error, SignInThrottled):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
     return response
+
+
+class Assets(StaticFiles):
+    """The console's static files, each sent with `nosniff`: a browser then runs a file only as
+    the type it is served as (a script only from a JavaScript file, a style from CSS)."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(NOSNIFF)
+        return response

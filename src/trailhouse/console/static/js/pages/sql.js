@@ -481,9 +481,16 @@ async function downloadCsv(button, job) {
   button.disabled = false;
 }
 
+// A text cell that a spreadsheet would read as a formula (OWASP's CSV injection: it starts with
+// =, +, -, @, a tab or a carriage return) is prefixed with ' so that it stays text. A plain
+// number (-5, +1.5e3) is a value, never a formula, and keeps its sign.
+const FORMULA_START = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/;
+
 function csvCell(value) {
   if (value === null || value === undefined) return "";
-  const text = String(value);
+  let text = String(value);
+  if (FORMULA_START.test(text) && !PLAIN_NUMBER.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
