@@ -17,7 +17,7 @@ from trailhouse.errors import (
     VersionConflict,
 )
 from trailhouse.iam.principals import Caller
-from trailhouse.iam.roles import SERVICE_LINKED_ROLE
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
@@ -42,11 +42,6 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.quotas import QuotaService
 
 _RETRIES = 8
-
-
-def service_linked_role_arn(account_id: str) -> str:
-    """The ARN of an account's ActionTrail service-linked role."""
-    return f"acs:ram::{account_id}:role/{SERVICE_LINKED_ROLE.lower()}"
 
 
 class Catalog:
