@@ -27,11 +27,11 @@ from _report import Row, number, summary, table
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import JobStatus
 from trailhouse.iam.principals import Caller
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
 from trailhouse.trails.model import Destinations
 from trailhouse.trails.service import TrailSpec
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name, table_name
 
 TARGET_RATIO = 0.7  # the history job's events/s over the raw writer's (issue 5)
@@ -177,7 +177,12 @@ def run_both(services: Services, account_id: str, batch: int) -> Figures:
         if events:
             begun, cpu = time.perf_counter(), time.process_time()
             result = services.warehouse.writer.append(
-                project, baseline, events, writer_role_arn=role, source=f"{account_id}-baseline"
+                project,
+                baseline,
+                events,
+                writer_role_arn=role,
+                source_account=account_id,
+                source=f"{account_id}-baseline",
             )
             figures.baseline_seconds += time.perf_counter() - begun
             figures.baseline_cpu_seconds += time.process_time() - cpu

@@ -35,11 +35,10 @@ from _report import number, table
 from trailhouse.events.model import LoggedEvent
 from trailhouse.events.validation import parse_event_time
 from trailhouse.iam.principals import Caller
-from trailhouse.iam.roles import RoleService
+from trailhouse.iam.roles import RoleService, service_linked_role_arn
 from trailhouse.settings import Settings
 from trailhouse.store import open_metadata
 from trailhouse.store.ports import MetadataStore
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import (
     Project,
     Table,
@@ -268,6 +267,7 @@ def append_all(opened: Opened, args: argparse.Namespace, window: TimeWindow) -> 
                 opened.table,
                 rows,
                 writer_role_arn=role,
+                source_account=ACCOUNT_ID,
                 source=source,
             )
         )

@@ -33,10 +33,9 @@ from trailhouse.demo import DemoEvents
 from trailhouse.errors import RequestFailed
 from trailhouse.events.model import LoggedEvent
 from trailhouse.events.validation import parse_event_time
-from trailhouse.iam.roles import RoleService
+from trailhouse.iam.roles import RoleService, service_linked_role_arn
 from trailhouse.settings import Settings
 from trailhouse.store import open_metadata
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name
 from trailhouse.warehouse.schema import current
 from trailhouse.warehouse.service import open_warehouse
@@ -76,6 +75,7 @@ def delivered(running: Fixture) -> list[dict[str, Any]]:
                 table,
                 logged[start : start + 500],
                 writer_role_arn=service_linked_role_arn(ACCOUNT_A),
+                source_account=ACCOUNT_A,
                 source="compat",
             )
     finally:

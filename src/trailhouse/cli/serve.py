@@ -17,9 +17,9 @@ from trailhouse.cli.admin import credentials_document
 from trailhouse.cli.common import add_store_options, load_settings
 from trailhouse.demo import DemoEvents, recent_window
 from trailhouse.iam.principals import Caller
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.logs import configure_logging
 from trailhouse.runtime import Services, open_services
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name
 
 DEMO_ACCOUNT_ID = "1234567890123456"
@@ -163,6 +163,7 @@ def _load_demo_table(services: Services) -> None:
             table,
             batch,
             writer_role_arn=service_linked_role_arn(DEMO_ACCOUNT_ID),
+            source_account=DEMO_ACCOUNT_ID,
             source="demo",
         )
         seq = batch[-1].seq

@@ -165,6 +165,7 @@ class DeliveryEngine:
                     target.table,
                     chosen,
                     writer_role_arn=target.writer_role_arn,
+                    source_account=trail.account_id,
                     source=f"{trail.account_id}-{trail.name}-history{job.job_id}",
                     extra_writes=[self._history.write(moved, version), self.leases.fence(trail)],
                 )
@@ -286,6 +287,7 @@ class DeliveryEngine:
             target.table,
             selected,
             writer_role_arn=target.writer_role_arn,
+            source_account=trail.account_id,
             source=f"{trail.account_id}-{trail.name}",
             extra_writes=self._state_writes(trail, new_state, version),
         )

@@ -90,6 +90,11 @@ def trust_policy_for_services(*services: str) -> str:
     return orjson.dumps({"Version": "1", "Statement": [statement]}).decode()
 
 
+def service_linked_role_arn(account_id: str) -> str:
+    """The ARN of an account's ActionTrail service-linked role."""
+    return f"acs:ram::{account_id}:role/{SERVICE_LINKED_ROLE.lower()}"
+
+
 def delivery_principal(account_id: str) -> str:
     """The principal ActionTrail delivers as for a source account."""
     return f"{account_id}@{ACTIONTRAIL_SERVICE}"
@@ -168,13 +173,26 @@ class RoleService:
             account_id, role_name, lambda policies: tuple(p for p in policies if p != policy_name)
         )
 
+    def update_trust_policy(self, account_id: str, role_name: str, trust_policy: str) -> Role:
+        """Replace a role's trust policy (what RAM's UpdateRole does with a new document)."""
+        validate_trust_policy(trust_policy)
+        document = orjson.dumps(orjson.loads(trust_policy)).decode()
+        return self._change(
+            account_id, role_name, lambda role: replace(role, trust_policy=document)
+        )
+
     def _change_policies(
         self,
         account_id: str,
         role_name: str,
         change: Callable[[tuple[str, ...]], tuple[str, ...]],
     ) -> Role:
-        """Read the role, change its policy list, commit at the version read; retry on conflict."""
+        return self._change(
+            account_id, role_name, lambda role: replace(role, policies=change(role.policies))
+        )
+
+    def _change(self, account_id: str, role_name: str, change: Callable[[Role], Role]) -> Role:
+        """Read the role, change it, commit at the version read; retry on conflict."""
 
         def attempt() -> Role:
             role, version = read(self._metadata, Role, ROLE_KIND, account_id, role_name.lower())
@@ -182,10 +200,9 @@ class RoleService:
                 raise EntityNotExistRole(
                     f"the role {role_name} does not exist in account {account_id}"
                 )
-            policies = change(role.policies)
-            if policies == role.policies:
+            updated = change(role)
+            if updated == role:
                 return role
-            updated = replace(role, policies=policies)
             self._metadata.commit([self._write(updated, expected_version=version)])
             return updated
 

@@ -188,6 +188,7 @@ class Digester:
             digest_table,
             [row],
             writer_role_arn=writer_role(trail, project.owner),
+            source_account=trail.account_id,
             source=f"{trail.account_id}-{trail.name}-digest",
             extra_writes=[state_write, catalog.digested_write(table, end)],
         )

@@ -1,5 +1,9 @@
 """Trail lifecycle: create, update, delete, describe, start and stop, with every rule enforced.
 
+Whether delivery may write the MaxCompute project a trail names is decided by
+`iam/delivery_authority.py`: here when a trail is created or its destination changes, and with
+the same rules at each delivery session and each batch write. Here a refusal is an API error.
+
 Writes go through optimistic document commits: each create or delete also rewrites the account's
 list of trail names, so two concurrent creates cannot both pass the uniqueness and per-region
 checks; a conflict re-reads and decides again.
@@ -13,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import TypeVar
 
 from trailhouse.errors import (
+    ApiError,
     EntityNotExistRole,
     InsufficientMaxComputePolicyException,
     InvalidParameter,
@@ -21,17 +26,11 @@ from trailhouse.errors import (
     TrailAlreadyExistsException,
     TrailNotFoundException,
 )
-from trailhouse.iam.arns import parse_project_arn, parse_role_arn
+from trailhouse.iam import delivery_authority
+from trailhouse.iam.arns import parse_project_arn
+from trailhouse.iam.delivery_authority import Delivery, Moment, Rule
 from trailhouse.iam.organizations import OrganizationService
-from trailhouse.iam.roles import (
-    ACTIONTRAIL_SERVICE,
-    DELIVERY_POLICY,
-    SERVICE_LINKED_POLICY,
-    SERVICE_LINKED_ROLE,
-    RoleService,
-    delivery_principal,
-    trusts,
-)
+from trailhouse.iam.roles import RoleService
 from trailhouse.regions import Regions
 from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
@@ -49,6 +48,15 @@ from trailhouse.trails.model import (
 )
 
 MAX_TRAILS_PER_REGION = 5
+# What CreateTrail and UpdateTrail answer when delivery authority refuses the destination.
+_CREATION_ERRORS: dict[Rule, type[ApiError]] = {
+    Rule.WRITE_ROLE: InvalidParameter,
+    Rule.ROLE_ARN: InvalidParameter,
+    Rule.ROLE_ACCOUNT: InvalidParameter,
+    Rule.ROLE_EXISTS: EntityNotExistRole,
+    Rule.TRUST: InsufficientMaxComputePolicyException,
+    Rule.POLICY: InsufficientMaxComputePolicyException,
+}
 R = TypeVar("R")
 
 
@@ -304,52 +312,16 @@ class TrailService:
         return trail
 
     def _check_delivery_access(self, account_id: str, destinations: Destinations) -> None:
-        """Refuse a MaxCompute destination that delivery could not write, naming what is missing."""
+        """Refuse a MaxCompute destination that delivery could not write, naming what is
+        missing: `iam/delivery_authority.py`'s rules, as each session and each write asks them."""
         if not destinations.max_compute_project_arn:
             return
         project = parse_project_arn(destinations.max_compute_project_arn, "odps")
         assert project is not None  # checked by rules.check_destinations
-        role_arn = destinations.max_compute_write_role_arn
-        if project.account_id != account_id and not role_arn:
-            raise InvalidParameter(
-                f"delivery to another account ({project.account_id}) needs "
-                "MaxComputeWriteRoleArn: a role in that account that trusts "
-                f"{delivery_principal(account_id)} and carries {DELIVERY_POLICY}"
-            )
-        if not role_arn:
-            return  # the service-linked role of this account delivers
-        role_ref = parse_role_arn(role_arn)
-        assert role_ref is not None
-        if role_ref.account_id != project.account_id:
-            raise InvalidParameter(
-                f"MaxComputeWriteRoleArn must be a role of the project's account "
-                f"{project.account_id}, not of {role_ref.account_id}"
-            )
-        if role_ref.role_name.lower() == SERVICE_LINKED_ROLE.lower() and (
-            role_ref.account_id == account_id
-        ):
-            return  # created with the first trail if it does not exist yet
-        role = self._roles.find_role(role_ref.account_id, role_ref.role_name)
-        if role is None:
-            raise EntityNotExistRole(
-                f"the role {role_ref.role_name} does not exist in account {role_ref.account_id}; "
-                "create it there (trailhouse role create) before pointing a trail at it"
-            )
-        principal = delivery_principal(account_id)
-        accepted = (
-            (principal, ACTIONTRAIL_SERVICE) if role_ref.account_id == account_id else (principal,)
-        )
-        if not any(trusts(role, candidate) for candidate in accepted):
-            raise InsufficientMaxComputePolicyException(
-                f"the role {role.arn} does not trust {principal}: add it to the role's trust "
-                'policy, e.g. {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": '
-                f'{{"Service": ["{principal}"]}}}}'
-            )
-        if DELIVERY_POLICY not in role.policies and SERVICE_LINKED_POLICY not in role.policies:
-            raise InsufficientMaxComputePolicyException(
-                f"the role {role.arn} does not carry the policy {DELIVERY_POLICY}: attach it "
-                f"(trailhouse role attach-policy --policy-name {DELIVERY_POLICY})"
-            )
+        delivery = Delivery(account_id, project.account_id, destinations.max_compute_write_role_arn)
+        refused = delivery_authority.refusal(delivery, self._roles, Moment.CREATE)
+        if refused is not None:
+            raise _CREATION_ERRORS[refused.rule](refused.message)
 
     def _own(self, account_id: str, name: str) -> tuple[Trail, int]:
         trail, version = read(self._metadata, Trail, TRAIL_KIND, account_id, name)

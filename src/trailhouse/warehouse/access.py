@@ -4,21 +4,20 @@
 - A member holds a role: `Admin` (query and manage members) or `Reader` (query). A member is
   named by an account id (that account's root key, which is how another account is granted
   read access), by `<account id>/<user name>` (one RAM user) or by a role ARN.
-- An `actiontrail_*` project accepts table writes only from ActionTrail delivery: the owner's
-  service-linked role (made the project's Admin), or a role of the owner account that carries
-  the delivery policy (the role a cross-account trail names). Anyone else is refused, saying so.
+- An `actiontrail_*` project accepts table writes only from ActionTrail delivery, as
+  `iam/delivery_authority.py` decides for the account whose events are written (the same rules
+  as at trail creation and at each delivery session). Anyone else is refused, saying so.
+- Any other project accepts table writes from a role of its owner that is an Admin member.
 """
 
 from __future__ import annotations
 
 from trailhouse.errors import NoPermission
+from trailhouse.iam import delivery_authority
 from trailhouse.iam.arns import parse_role_arn
+from trailhouse.iam.delivery_authority import Delivery, Moment
 from trailhouse.iam.principals import Caller
-from trailhouse.iam.roles import (
-    DELIVERY_POLICY,
-    SERVICE_LINKED_ROLE,
-    RoleService,
-)
+from trailhouse.iam.roles import RoleService
 from trailhouse.store.ports import PrincipalKind
 from trailhouse.warehouse.model import Privilege, Project, Role
 
@@ -59,34 +58,34 @@ def require(caller: Caller, project: Project, privilege: str) -> None:
     )
 
 
-def require_write(writer_role_arn: str, project: Project, roles: RoleService) -> None:
+def require_write(
+    writer_role_arn: str, project: Project, roles: RoleService, source_account: str
+) -> None:
     """Raise NoPermission unless this role may write the project's tables.
 
-    A delivery project takes writes from the owner's service-linked role or a role of the owner
-    that carries the delivery policy; other projects from their Admin members.
+    Into a delivery project the write delivers `source_account`'s events, and delivery authority
+    decides; into any other project, the role must be a role of the owner and an Admin member.
     """
-    role_ref = parse_role_arn(writer_role_arn)
-    who = writer_role_arn if role_ref is not None else repr(writer_role_arn)
-    if role_ref is not None and role_ref.account_id == project.owner:
-        role = roles.find_role(role_ref.account_id, role_ref.role_name)
-        if role is not None and _role_may_write(role.arn, role.policies, project):
-            return
     if project.is_delivery_project:
+        delivery = Delivery(source_account, project.owner, writer_role_arn)
+        refused = delivery_authority.refusal(delivery, roles, Moment.WRITE)
+        if refused is None:
+            return
         raise NoPermission(
             f"ODPS-0130013:Authorization exception - project {project.name} accepts table "
-            f"writes only from ActionTrail delivery, through the service-linked role "
-            f"{SERVICE_LINKED_ROLE} of account {project.owner} or a role of that account "
-            f"carrying {DELIVERY_POLICY}; {who} may not write into it"
+            f"writes only from ActionTrail delivery, and delivery for account {source_account} "
+            f"may not write into it: {refused.message}"
         )
+    role_ref = parse_role_arn(writer_role_arn)
+    if (
+        role_ref is not None
+        and role_ref.account_id == project.owner
+        and roles.find_role(role_ref.account_id, role_ref.role_name) is not None
+        and project.role_of(str(role_ref)) == Role.ADMIN
+    ):
+        return
+    who = writer_role_arn if role_ref is not None else repr(writer_role_arn)
     raise NoPermission(
         f"ODPS-0130013:Authorization exception - {who} has no Write privilege on project "
         f"{project.name}; its owner must add it as a member with role {Role.ADMIN}"
     )
-
-
-def _role_may_write(arn: str, policies: tuple[str, ...], project: Project) -> bool:
-    if arn.endswith(f":role/{SERVICE_LINKED_ROLE.lower()}"):
-        return project.role_of(arn) == Role.ADMIN
-    if DELIVERY_POLICY in policies:
-        return True
-    return not project.is_delivery_project and project.role_of(arn) == Role.ADMIN

@@ -16,7 +16,7 @@ from trailhouse.errors import (
     TableNotFound,
 )
 from trailhouse.iam.principals import Caller
-from trailhouse.iam.roles import SERVICE_LINKED_ROLE
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
@@ -41,11 +41,6 @@ from trailhouse.warehouse.model import (
 )
 from trailhouse.warehouse.quotas import QuotaService
 from trailhouse.warehouse.schema import current
-
-
-def service_linked_role_arn(account_id: str) -> str:
-    """The ARN of an account's ActionTrail service-linked role."""
-    return f"acs:ram::{account_id}:role/{SERVICE_LINKED_ROLE.lower()}"
 
 
 class Catalog:

@@ -8,6 +8,10 @@ file's document appears, the old ones' go, and the partition totals are checked 
 rows. Readers planned before the swap still find the old files: they are deleted only by the
 sweep, `compaction_grace_seconds` after the swap. Digests list the compacted file with what it
 replaces, so `trailhouse verify` still accounts for every row (docs/integrity.md).
+
+Compaction is the warehouse's own upkeep, not a delivery: it writes no row that an authorised
+writer did not commit before, so it does not ask `iam/delivery_authority.py` (a trail whose role
+lost its authority keeps its committed files compacted, and gets no new ones).
 """
 
 from __future__ import annotations

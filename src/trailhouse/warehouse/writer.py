@@ -89,16 +89,20 @@ class TableWriter:
         events: Sequence[LoggedEvent],
         *,
         writer_role_arn: str,
+        source_account: str,
         source: str,
         extra_writes: Sequence[DocumentWrite] = (),
     ) -> AppendResult:
         """Append the events (one log range, in seq order) and commit them with extra_writes.
 
-        `source` names the writer (e.g. `<account>-<trail>`) so that two trails delivering into
-        one table never produce the same file name. Raises NoPermission when the role may not
-        write the project; VersionConflict when an extra write is stale (nothing committed).
+        `source_account` is the account whose events these are (a trail's): into an
+        `actiontrail_*` project the role must be authorised to deliver them, as at the trail's
+        creation and at each delivery session. `source` names the writer (e.g.
+        `<account>-<trail>`) so that two trails delivering into one table never produce the same
+        file name. Raises NoPermission when the role may not write the project; VersionConflict
+        when an extra write is stale (nothing committed).
         """
-        access.require_write(writer_role_arn, project, self._roles)
+        access.require_write(writer_role_arn, project, self._roles, source_account)
         if not events:
             raise InvalidParameter("an append needs at least one event")
         if not source.replace("-", "").replace("_", "").isalnum():

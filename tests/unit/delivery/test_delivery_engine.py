@@ -113,7 +113,7 @@ def test_a_broken_cross_account_trail_reports_and_resumes(services: Services) ->
     roles.detach_policy(destination_id, "DeliveryRole", DELIVERY_POLICY)
     drain(engine)
     state, _ = read_state(services.stores.metadata, broken)
-    assert f"does not carry {DELIVERY_POLICY}" in state.latest_error
+    assert f"does not carry the policy {DELIVERY_POLICY}" in state.latest_error
 
     roles.attach_policy(destination_id, "DeliveryRole", DELIVERY_POLICY)
     drain(engine)

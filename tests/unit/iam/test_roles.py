@@ -5,14 +5,17 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from trailhouse.errors import MalformedPolicyDocument
+from trailhouse.errors import EntityNotExistRole, MalformedPolicyDocument
 from trailhouse.iam.roles import (
     Role,
+    RoleService,
     delivery_principal,
     trust_policy_for_services,
     trusts,
     validate_trust_policy,
 )
+from trailhouse.settings import Settings
+from trailhouse.store import open_metadata
 
 
 def _role(policy: object) -> Role:
@@ -64,3 +67,24 @@ def test_generated_policies_are_valid_and_trust_their_services() -> None:
 def test_malformed_trust_policies_are_refused(document: str, message: str) -> None:
     with pytest.raises(MalformedPolicyDocument, match=message):
         validate_trust_policy(document)
+
+
+def test_a_trust_policy_is_replaced_whole_and_a_malformed_one_changes_nothing(
+    settings: Settings,
+) -> None:
+    metadata = open_metadata(settings)
+    roles = RoleService(metadata)
+    try:
+        account = "1111222233334444"
+        roles.create_role(account, "Delivery", trust_policy_for_services(delivery_principal("A")))
+        with pytest.raises(MalformedPolicyDocument):
+            roles.update_trust_policy(account, "delivery", '{"Statement": []}')
+        role = roles.find_role(account, "Delivery")
+        assert role is not None and trusts(role, delivery_principal("A"))
+        roles.update_trust_policy(account, "delivery", trust_policy_for_services("B"))
+        role = roles.find_role(account, "Delivery")
+        assert role is not None and trusts(role, "B") and not trusts(role, delivery_principal("A"))
+        with pytest.raises(EntityNotExistRole):
+            roles.update_trust_policy(account, "missing", trust_policy_for_services("B"))
+    finally:
+        metadata.close()

@@ -14,11 +14,10 @@ from trailhouse.demo import DemoEvents
 from trailhouse.events.model import LoggedEvent
 from trailhouse.events.validation import parse_event_time
 from trailhouse.iam.principals import Caller
-from trailhouse.iam.roles import RoleService
+from trailhouse.iam.roles import RoleService, service_linked_role_arn
 from trailhouse.settings import Settings
 from trailhouse.store import open_metadata
 from trailhouse.store.ports import MetadataStore, PrincipalKind
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import Project, Table, project_name, table_name
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
@@ -56,6 +55,7 @@ class WarehouseFixture:
             self.table,
             events,
             writer_role_arn=service_linked_role_arn(ACCOUNT),
+            source_account=ACCOUNT,
             source=f"{ACCOUNT}-{TRAIL}",
         )
 

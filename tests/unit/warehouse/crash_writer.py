@@ -14,8 +14,8 @@ import orjson
 from builders import ACCOUNT, TRAIL, open_test_warehouse
 
 from trailhouse.events.model import LoggedEvent
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.store.ports import DocumentWrite
-from trailhouse.warehouse.catalog import service_linked_role_arn
 
 CHECKPOINT = "test-checkpoint"
 
@@ -42,6 +42,7 @@ def main(data_dir: str, events_file: str, batch_size: int) -> None:
             tw.table,
             batch,
             writer_role_arn=service_linked_role_arn(ACCOUNT),
+            source_account=ACCOUNT,
             source=f"{ACCOUNT}-{TRAIL}",
             extra_writes=[checkpoint],
         )

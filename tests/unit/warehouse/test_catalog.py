@@ -23,8 +23,8 @@ from trailhouse.errors import (
     ProjectNotFound,
     TableNotFound,
 )
+from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.warehouse import access
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import PAYG_QUOTA, Privilege, Role, project_name, table_name
 
 

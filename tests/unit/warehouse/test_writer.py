@@ -20,9 +20,8 @@ from builders import (
 )
 
 from trailhouse.errors import InvalidParameter, NoPermission, VersionConflict
-from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
+from trailhouse.iam.roles import DELIVERY_POLICY, service_linked_role_arn, trust_policy_for_services
 from trailhouse.store.ports import DocumentWrite
-from trailhouse.warehouse.catalog import service_linked_role_arn
 from trailhouse.warehouse.model import project_name, table_name
 from trailhouse.warehouse.schema import current
 from trailhouse.warehouse.writer import ds_of, file_name
@@ -82,6 +81,7 @@ def test_a_replayed_range_changes_nothing(tw: WarehouseFixture) -> None:
         tw.table,
         events[:200],
         writer_role_arn=service_linked_role_arn(ACCOUNT),
+        source_account=ACCOUNT,
         source=f"{ACCOUNT}-{TRAIL}",
     )
     assert result.already_committed
@@ -99,6 +99,7 @@ def test_the_callers_checkpoint_commits_with_the_files_or_nothing_does(
         tw.table,
         events,
         writer_role_arn=service_linked_role_arn(ACCOUNT),
+        source_account=ACCOUNT,
         source="s1",
         extra_writes=[checkpoint],
     )
@@ -111,6 +112,7 @@ def test_the_callers_checkpoint_commits_with_the_files_or_nothing_does(
             tw.table,
             more,
             writer_role_arn=service_linked_role_arn(ACCOUNT),
+            source_account=ACCOUNT,
             source="s1",
             extra_writes=[stale],
         )
@@ -192,10 +194,15 @@ def test_only_delivery_writes_an_actiontrail_project(tw: WarehouseFixture) -> No
     ):
         with pytest.raises(NoPermission, match="accepts table writes only from ActionTrail"):
             tw.warehouse.writer.append(
-                tw.project, tw.table, events, writer_role_arn=stranger, source="x"
+                tw.project,
+                tw.table,
+                events,
+                writer_role_arn=stranger,
+                source_account=ACCOUNT,
+                source="x",
             )
     tw.roles.create_role(
-        ACCOUNT, "plain", trust_policy_for_services("x@actiontrail.aliyuncs.com"), ""
+        ACCOUNT, "plain", trust_policy_for_services(f"{ACCOUNT}@actiontrail.aliyuncs.com"), ""
     )
     with pytest.raises(NoPermission, match=DELIVERY_POLICY):
         tw.warehouse.writer.append(
@@ -203,12 +210,18 @@ def test_only_delivery_writes_an_actiontrail_project(tw: WarehouseFixture) -> No
             tw.table,
             events,
             writer_role_arn=f"acs:ram::{ACCOUNT}:role/plain",
+            source_account=ACCOUNT,
             source="x",
         )
     assert tw.warehouse.catalog.list_partitions(tw.table) == []
     tw.roles.attach_policy(ACCOUNT, "plain", DELIVERY_POLICY)
     tw.warehouse.writer.append(
-        tw.project, tw.table, events, writer_role_arn=f"acs:ram::{ACCOUNT}:role/plain", source="x"
+        tw.project,
+        tw.table,
+        events,
+        writer_role_arn=f"acs:ram::{ACCOUNT}:role/plain",
+        source_account=ACCOUNT,
+        source="x",
     )
     assert sum(p.rows for p in tw.warehouse.catalog.list_partitions(tw.table)) == 10
 
@@ -216,10 +229,17 @@ def test_only_delivery_writes_an_actiontrail_project(tw: WarehouseFixture) -> No
 def test_an_empty_batch_or_odd_source_is_refused(tw: WarehouseFixture) -> None:
     arn = service_linked_role_arn(ACCOUNT)
     with pytest.raises(InvalidParameter, match="at least one event"):
-        tw.warehouse.writer.append(tw.project, tw.table, [], writer_role_arn=arn, source="x")
+        tw.warehouse.writer.append(
+            tw.project, tw.table, [], writer_role_arn=arn, source_account=ACCOUNT, source="x"
+        )
     with pytest.raises(InvalidParameter, match="source"):
         tw.warehouse.writer.append(
-            tw.project, tw.table, logged_events(1), writer_role_arn=arn, source="../x"
+            tw.project,
+            tw.table,
+            logged_events(1),
+            writer_role_arn=arn,
+            source_account=ACCOUNT,
+            source="../x",
         )
 
 
