@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help demo serve test test-fast soak lint typecheck check bench bench-warehouse bench-verify bench-delivery bench-backfill bench-scale bench-restart clean
+.PHONY: help demo serve test test-fast test-security soak lint typecheck check bench bench-warehouse bench-verify bench-delivery bench-backfill bench-scale bench-restart clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: $(STAMP)  ## run the whole test suite (SQLite and PostgreSQL adapters, SDK
 
 test-fast: $(STAMP)  ## run the unit tests only
 	$(BIN)/pytest -q tests/unit
+
+test-security: $(STAMP)  ## run the security suite: every attack docs/security.md lists
+	$(BIN)/pytest -q -m security
 
 soak: $(STAMP)  ## kill a server under mixed load for 10 minutes, then check nothing was lost
 	TRAILHOUSE_SOAK_SECONDS=$${TRAILHOUSE_SOAK_SECONDS:-600} $(BIN)/pytest -q -s tests/compat/test_soak.py

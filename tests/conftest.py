@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from security_suite import REPOSITORY, security_modules
 from trailhouse.settings import Settings
 
 POSTGRES_URL = os.environ.get("TRAILHOUSE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -35,3 +36,11 @@ def postgres_url() -> Iterator[str]:
             yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
         finally:
             admin.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test of a module docs/security.md names with `security`."""
+    named = security_modules()
+    for item in items:
+        if item.path.relative_to(REPOSITORY).as_posix() in named:
+            item.add_marker(pytest.mark.security)
