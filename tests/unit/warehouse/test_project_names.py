@@ -134,3 +134,9 @@ def test_a_guard_check_that_no_longer_holds_fails_the_whole_commit(tw: Warehouse
     with pytest.raises(VersionConflict):
         tw.warehouse.catalog.delete_project(root(), REGION, tw.project.name, lambda p: [stale])
     assert tw.warehouse.catalog.get_project(REGION, tw.project.name) == tw.project
+
+
+def test_a_table_name_with_a_trailing_newline_is_refused(tw: WarehouseFixture) -> None:
+    with pytest.raises(InvalidParameter, match="table name"):
+        tw.warehouse.catalog.ensure_table(tw.project, "actiontrail_audit\n")
+    assert [t.name for t in tw.warehouse.catalog.list_tables(tw.project)] == [tw.table.name]
