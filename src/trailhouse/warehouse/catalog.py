@@ -264,6 +264,18 @@ class Catalog:
             )
         return table
 
+    def table_document(self, table: Table) -> Document:
+        """The table's document as stored now, or TableNotFound (its project was deleted)."""
+        document = self._metadata.get_document(
+            TABLE_KIND, f"{table.region}/{table.project}", table.name
+        )
+        if document is None:
+            raise TableNotFound(
+                f"ODPS-0130131:Table not found - table {table.project}.{table.name} no longer "
+                "exists (its project was deleted)"
+            )
+        return document
+
     def schema_write(self, table: Table, version: int) -> DocumentWrite | None:
         """The write moving the table to schema `version`, to commit with the first files written
         in it; None when the table is at that version or a newer one. Tables only move forward:

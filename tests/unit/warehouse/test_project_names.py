@@ -18,7 +18,13 @@ from builders import (
     root,
 )
 
-from trailhouse.errors import InvalidParameter, NoPermission, ProjectNotFound, VersionConflict
+from trailhouse.errors import (
+    InvalidParameter,
+    NoPermission,
+    ProjectNotFound,
+    TableNotFound,
+    VersionConflict,
+)
 from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.catalog import check_project_name
@@ -140,3 +146,11 @@ def test_a_table_name_with_a_trailing_newline_is_refused(tw: WarehouseFixture) -
     with pytest.raises(InvalidParameter, match="table name"):
         tw.warehouse.catalog.ensure_table(tw.project, "actiontrail_audit\n")
     assert [t.name for t in tw.warehouse.catalog.list_tables(tw.project)] == [tw.table.name]
+
+
+def test_a_batch_for_a_deleted_project_commits_nothing(tw: WarehouseFixture) -> None:
+    tw.warehouse.catalog.delete_project(root(), REGION, tw.project.name, _no_trails)
+    with pytest.raises(TableNotFound, match="its project was deleted"):
+        _delivered(tw)
+    for kind in (PARTITION_KIND, FILE_KIND):
+        assert tw.metadata.list_documents(kind) == []
