@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
+from trailhouse.delivery.projects import ProjectDeletion
 from trailhouse.delivery.state import begin_session, end_session
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
@@ -42,6 +43,7 @@ from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.metering import Metering
+from trailhouse.warehouse.model import trail_tables
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ class Services:
     lookup: LookupService
     warehouse: Warehouse
     history: HistoryJobService
+    project_deletion: ProjectDeletion
     signing_keys: SigningKeys
     counters: Counters
     trail_status: TrailStatusReader
@@ -236,10 +239,13 @@ def open_services(settings: Settings) -> Services:
     accounts = AccountService(stores.metadata)
     roles = RoleService(stores.metadata)
     organizations = OrganizationService(stores.metadata)
-    trails = TrailService(stores.metadata, regions, roles, organizations)
+    trails = TrailService(stores.metadata, regions, roles, organizations, trail_tables)
     counters = Counters()
     metadata = stores.metadata
     sessions = SessionStore(metadata, settings.console_session_seconds)
+    warehouse = open_warehouse(
+        settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
+    )
     return Services(
         settings=settings,
         stores=stores,
@@ -253,10 +259,9 @@ def open_services(settings: Settings) -> Services:
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),
-        warehouse=open_warehouse(
-            settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
-        ),
+        warehouse=warehouse,
         history=HistoryJobService(stores.metadata, stores.events, trails),
+        project_deletion=ProjectDeletion(trails, warehouse.catalog, settings.warehouse_path),
         signing_keys=SigningKeys(stores.metadata, settings.signing_key_days * 86400),
         counters=counters,
         trail_status=TrailStatusReader(

@@ -106,6 +106,7 @@ ACTIONS: Mapping[str, Action] = action_table(
     _ram("UpdateAccessKey", ram.update_access_key, False, permission="ram:UpdateAccessKey"),
     _ram("DeleteAccessKey", ram.delete_access_key, False, permission="ram:DeleteAccessKey"),
     _odps("CreateProject", warehouse.create_project, read_only=False, root_only=True),
+    _odps("DeleteProject", warehouse.delete_project, read_only=False, root_only=True),
     _odps("ListProjects", warehouse.list_projects, read_only=True),
     _odps("SetProjectMember", warehouse.set_project_member, read_only=False),
     _odps("RemoveProjectMember", warehouse.remove_project_member, read_only=False),

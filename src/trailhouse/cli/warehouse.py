@@ -53,12 +53,12 @@ def register(commands: Any) -> None:
     client_command(listing, _ls, "table", "json")
 
     project = actions.add_parser(
-        "project", help="create a project (e.g. for other accounts' trails)"
+        "project", help="create a project (e.g. for other accounts' trails), or delete one"
     )
-    project.add_argument("verb", choices=("create",))
+    project.add_argument("verb", choices=("create", "delete"))
     project.add_argument("name", help="project name, e.g. actiontrail_<account id>")
     project.add_argument("--quota", default="", help="quota to bind (default: the region's first)")
-    client_command(project, _project_create, "table", "json")
+    client_command(project, _project, "table", "json")
 
     grant = actions.add_parser("grant", help="add a project member with a role")
     grant.add_argument("project")
@@ -221,10 +221,13 @@ def _ls(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _project_create(arguments: argparse.Namespace) -> int:
-    answer = call(
-        arguments, "CreateProject", {"Project": arguments.name, "QuotaName": arguments.quota}
-    )
+def _project(arguments: argparse.Namespace) -> int:
+    if arguments.verb == "delete":
+        answer = call(arguments, "DeleteProject", {"Project": arguments.name})
+    else:
+        answer = call(
+            arguments, "CreateProject", {"Project": arguments.name, "QuotaName": arguments.quota}
+        )
     _print_project(arguments, answer["Project"])
     return 0
 

@@ -36,7 +36,7 @@ from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
-from trailhouse.warehouse.model import DataFile, table_scope
+from trailhouse.warehouse.model import DataFile, digest_table_name, table_scope
 from trailhouse.warehouse.service import Warehouse
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Digester:
             key.key_id,
             str(path.relative_to(self._settings.warehouse_path)),
         )
-        digest_table = catalog.ensure_table(project, f"{table.name}_digest")
+        digest_table = catalog.ensure_table(project, digest_table_name(table.name))
         row = LoggedEvent(
             sequence,
             trail.account_id,

@@ -111,6 +111,21 @@ def check_destinations(destinations: Destinations, regions: Regions) -> None:
         raise InvalidParameter("MaxComputeWriteRoleArn needs MaxComputeProjectArn")
 
 
+def check_project_account(destinations: Destinations) -> None:
+    """A new MaxCompute destination is `actiontrail_<the ARN's account id>`: such a project
+    belongs to that account only, and the prefix is reserved for those (docs/warehouse.md)."""
+    project = parse_project_arn(destinations.max_compute_project_arn, "odps")
+    if project is None:
+        return
+    expected = f"{MAX_COMPUTE_PROJECT_PREFIX}{project.account_id}"
+    if project.name.lower() != expected:
+        raise InvalidParameter(
+            f"the MaxCompute project {project.name} of account {project.account_id} must be "
+            f"named {expected}: a project {MAX_COMPUTE_PROJECT_PREFIX}<account id> belongs to "
+            "that account only, and no other name may take the prefix"
+        )
+
+
 def _check_region(region: str, parameter: str, regions: Regions) -> None:
     if region not in regions:
         raise InvalidRegionException(

@@ -36,6 +36,7 @@ from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails import rules
+from trailhouse.trails.collisions import TableClaims
 from trailhouse.trails.model import (
     ORGANIZATION_TRAIL_KIND,
     TRAIL_KIND,
@@ -103,8 +104,12 @@ class TrailService:
         regions: Regions,
         roles: RoleService,
         organizations: OrganizationService,
+        tables_of: Callable[[str], tuple[str, ...]],
     ) -> None:
+        """`tables_of` names the tables a trail of a name writes in its project (the
+        warehouse's mapping): no two trails of one project may share one."""
         self._metadata = metadata
+        self._claims = TableClaims(metadata, tables_of)
         self._regions = regions
         self._roles = roles
         self._organizations = organizations
@@ -115,6 +120,7 @@ class TrailService:
         event_rw = rules.check_event_rw(spec.event_rw or rules.DEFAULT_EVENT_RW)
         trail_region = rules.check_trail_region(spec.trail_region or "All", self._regions)
         rules.check_destinations(spec.destinations, self._regions)
+        rules.check_project_account(spec.destinations)
         self._check_delivery_access(account_id, spec.destinations)
         organization_id = ""
         if spec.is_organization_trail:
@@ -154,6 +160,8 @@ class TrailService:
                 },
             )
             rules.check_destinations(destinations, self._regions)
+            if destinations.max_compute_project_arn != trail.destinations.max_compute_project_arn:
+                rules.check_project_account(destinations)
             if destinations != trail.destinations:
                 self._check_delivery_access(account_id, destinations)
             updated = replace(
@@ -167,7 +175,8 @@ class TrailService:
                 destinations=destinations,
                 update_time=int(time.time()),
             )
-            self._metadata.commit([self._trail_write(updated, version)])
+            claims = self._claims.moved(trail, updated)
+            self._metadata.commit([self._trail_write(updated, version), *claims])
             return updated
 
         return self._retrying(attempt)
@@ -187,6 +196,7 @@ class TrailService:
                     encode(TrailNames(tuple(n for n in names.names if n != name))),
                     names_version,
                 ),
+                *self._claims.release(trail),
             ]
             if trail.is_organization_trail:
                 _, pointer_version = self._organization_pointer(trail.organization_id)
@@ -262,6 +272,16 @@ class TrailService:
         """Every trail of every account, enabled or not (delivery drains stopped ones)."""
         return [decode(Trail, d.body) for d in self._metadata.list_documents(TRAIL_KIND)]
 
+    def fenced(self, selects: Callable[[Trail], bool]) -> list[tuple[Trail, DocumentWrite]]:
+        """Every trail `selects`, each with a check-only write that fails a commit should the
+        trail change or go meanwhile (so a decision about those trails commits only as read)."""
+        found = []
+        for document in self._metadata.list_documents(TRAIL_KIND):
+            trail = decode(Trail, document.body)
+            if selects(trail):
+                found.append((trail, DocumentWrite.check(document)))
+        return found
+
     def _create_once(self, trail: Trail) -> Trail:
         account_id = trail.account_id
         names, names_version = self._names(account_id)
@@ -279,6 +299,7 @@ class TrailService:
                 encode(TrailNames((*names.names, trail.name))),
                 names_version,
             ),
+            *self._claims.claim(trail),
         ]
         if trail.is_organization_trail:
             existing, _ = self._organization_pointer(trail.organization_id)

@@ -12,20 +12,22 @@ from dataclasses import replace
 
 from trailhouse.errors import (
     InvalidParameter,
+    NoPermission,
     ProjectNotFound,
     TableNotFound,
 )
-from trailhouse.iam.principals import Caller
+from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode, read
-from trailhouse.store.ports import DocumentWrite, MetadataStore
+from trailhouse.store.ports import Document, DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import (
     DIGESTED_KIND,
     FILE_KIND,
     PARTITION_KIND,
     PROJECT_KIND,
+    PROJECT_PREFIX,
     TABLE_KIND,
     DataFile,
     Digested,
@@ -35,12 +37,41 @@ from trailhouse.warehouse.model import (
     Project,
     Role,
     Table,
+    delivery_project_account,
     is_table_name,
     partition_scope,
     table_scope,
 )
 from trailhouse.warehouse.quotas import QuotaService
 from trailhouse.warehouse.schema import current
+
+
+def check_project_name(owner: str, name: str) -> None:
+    """Refuse a project name `owner` may not take: not a MaxCompute name, or one of the reserved
+    `actiontrail_*` names, which are `actiontrail_<account id>` and belong to that account only
+    (its trails' delivery project, created by delivery or by its owner's CreateProject)."""
+    if not is_table_name(name):
+        raise InvalidParameter(
+            f"project name {name!r}: use letters, digits and underscores; start with a letter"
+        )
+    if not name.lower().startswith(PROJECT_PREFIX):
+        return
+    account = delivery_project_account(name.lower())
+    if account is None:
+        raise InvalidParameter(
+            f"project name {name}: the prefix {PROJECT_PREFIX} is reserved for delivery projects, "
+            f"named {PROJECT_PREFIX}<16-digit account id>; choose a name without it"
+        )
+    if account != owner:
+        raise InvalidParameter(
+            f"project name {name} is reserved for account {account}'s trails; account {owner} "
+            f"may create only {PROJECT_PREFIX}{owner}, or a name without {PROJECT_PREFIX}"
+        )
+
+
+def _deletion(document: Document) -> DocumentWrite:
+    """The write deleting `document`, provided it is unchanged."""
+    return DocumentWrite(document.kind, document.scope, document.name, None, document.version)
 
 
 class Catalog:
@@ -64,12 +95,10 @@ class Catalog:
 
         A new project is bound to `quota` (or the region's first quota; NoAvailableQuota names
         the regions that have one), and an `actiontrail_*` project gets the owner's
-        service-linked role as its Admin. An existing project of another owner is refused.
+        service-linked role as its Admin. An existing project of another owner is refused, and
+        so is a name reserved for another account (`check_project_name`).
         """
-        if not is_table_name(name):
-            raise InvalidParameter(
-                f"project name {name!r}: use letters, digits and underscores; start with a letter"
-            )
+        check_project_name(owner, name)
 
         def attempt() -> Project:
             project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
@@ -88,6 +117,54 @@ class Catalog:
             return project
 
         return retry_on_conflict(attempt, what=f"project {name}")
+
+    def delete_project(
+        self,
+        caller: Caller,
+        region: str,
+        name: str,
+        guard: Callable[[Project], list[DocumentWrite]],
+    ) -> Project:
+        """Delete a project and every table, partition and file document of it in one commit.
+
+        Only the owner account's root key may (as in MaxCompute, where only the owner deletes a
+        project). `guard` refuses the deletion (by raising) or returns check-only writes that
+        make the commit fail should what it judged change meanwhile. The files stay on disk for
+        the caller to remove: metadata is the truth, and unlisted files are invisible.
+        """
+
+        def attempt() -> Project:
+            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
+            if project is None:
+                raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
+            if caller.kind != PrincipalKind.ROOT or caller.account_id != project.owner:
+                raise NoPermission(
+                    f"ODPS-0130013:Authorization exception - only the root key of the owner "
+                    f"account {project.owner} may delete project {name} ({region}); "
+                    f"{access.caller_label(caller)} may not"
+                )
+            writes = [*guard(project), DocumentWrite(PROJECT_KIND, region, name, None, version)]
+            for table in self._metadata.list_documents(TABLE_KIND, f"{region}/{name}"):
+                writes += self._table_deletion(region, name, table.name)
+                writes.append(_deletion(table))
+            self._metadata.commit(writes)
+            return project
+
+        deleted = retry_on_conflict(attempt, what=f"project {name}")
+        prefix = table_scope(region, name, "")
+        self._files = {k: v for k, v in self._files.items() if not k.startswith(prefix)}
+        return deleted
+
+    def _table_deletion(self, region: str, project: str, table: str) -> list[DocumentWrite]:
+        """Deletes of a table's partition, file and digested documents."""
+        scope = table_scope(region, project, table)
+        partitions = self._metadata.list_documents(PARTITION_KIND, scope)
+        found = [*partitions, *self._metadata.list_documents(DIGESTED_KIND, scope)]
+        for partition in partitions:
+            found += self._metadata.list_documents(
+                FILE_KIND, partition_scope(region, project, table, partition.name)
+            )
+        return [_deletion(document) for document in found]
 
     def get_project(self, region: str, name: str) -> Project:
         """The project, or ProjectNotFound."""
@@ -186,6 +263,18 @@ class Catalog:
                 f"ODPS-0130131:Table not found - table {project.name}.{name} cannot be resolved"
             )
         return table
+
+    def table_document(self, table: Table) -> Document:
+        """The table's document as stored now, or TableNotFound (its project was deleted)."""
+        document = self._metadata.get_document(
+            TABLE_KIND, f"{table.region}/{table.project}", table.name
+        )
+        if document is None:
+            raise TableNotFound(
+                f"ODPS-0130131:Table not found - table {table.project}.{table.name} no longer "
+                "exists (its project was deleted)"
+            )
+        return document
 
     def schema_write(self, table: Table, version: int) -> DocumentWrite | None:
         """The write moving the table to schema `version`, to commit with the first files written

@@ -47,6 +47,10 @@ class Privilege:
 
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}\Z")
 _PARTITION = re.compile(r"^[0-9]{8}\Z")
+# `actiontrail_<account id>`: the only names the reserved prefix allows.
+_DELIVERY_PROJECT = re.compile(r"^actiontrail_(?P<account>[0-9]{16})\Z")
+# A trail's digests are rows of its table's companion (integrity/digester.py).
+DIGEST_TABLE_SUFFIX = "_digest"
 
 
 def project_name(account_id: str) -> str:
@@ -61,6 +65,27 @@ def table_name(trail_name: str) -> str:
     hyphens (trail `prod-audit` → table `actiontrail_prod_audit`).
     """
     return f"{PROJECT_PREFIX}{trail_name.replace('-', '_')}".lower()
+
+
+def digest_table_name(table: str) -> str:
+    """The table holding the signed digests of `table`'s files: `<table>_digest`."""
+    return f"{table}{DIGEST_TABLE_SUFFIX}"
+
+
+def trail_tables(trail_name: str) -> tuple[str, str]:
+    """Every table a trail of this name writes in its project: its table and its digest table.
+
+    Two trails of one project must not share any of them (trail `a-b` and `a_b` map to one
+    table, and trail `x_digest`'s table is trail `x`'s digest table).
+    """
+    table = table_name(trail_name)
+    return table, digest_table_name(table)
+
+
+def delivery_project_account(name: str) -> str | None:
+    """The account a delivery project name belongs to (`actiontrail_<id>` → `<id>`), else None."""
+    found = _DELIVERY_PROJECT.match(name)
+    return found.group("account") if found else None
 
 
 def is_table_name(name: str) -> bool:

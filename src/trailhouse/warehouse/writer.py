@@ -175,7 +175,9 @@ class TableWriter:
             writes = list(extra_writes)
             # The table shows the columns of the newest version written into it.
             upgrade = self._catalog.schema_write(table, max(f.schema_version for f in files))
-            writes.extend([upgrade] if upgrade else [])
+            # The table must still exist when the files commit (DeleteProject may have removed
+            # it), else its files would be listed in a table nobody has.
+            writes.append(upgrade or DocumentWrite.check(self._catalog.table_document(table)))
             # Stamped at each attempt, just before the commit: digests group files by this time.
             now = int(self._clock())
             stamped = [replace(data_file, committed_at=now) for data_file in files]

@@ -50,16 +50,17 @@ def test_a_project_is_created_once_and_reused(tw: WarehouseFixture) -> None:
 
 
 def test_another_accounts_project_name_is_refused(tw: WarehouseFixture) -> None:
+    tw.warehouse.catalog.ensure_project(ACCOUNT, REGION, "team_data")
     with pytest.raises(InvalidParameter, match=f"belongs to account {ACCOUNT}"):
-        tw.warehouse.catalog.ensure_project(OTHER_ACCOUNT, REGION, project_name(ACCOUNT))
+        tw.warehouse.catalog.ensure_project(OTHER_ACCOUNT, REGION, "team_data")
 
 
 def test_a_region_without_quota_names_the_regions_that_have_one(tw: WarehouseFixture) -> None:
     with pytest.raises(NoAvailableQuota, match=r"no MaxCompute quota in cn-shanghai.*cn-hangzhou"):
-        tw.warehouse.catalog.ensure_project(ACCOUNT, "cn-shanghai", "actiontrail_x")
+        tw.warehouse.catalog.ensure_project(ACCOUNT, "cn-shanghai", project_name(ACCOUNT))
     assert tw.warehouse.catalog.list_projects("cn-shanghai") == []
     tw.warehouse.quotas.create_subscription(ACCOUNT, "cn-shanghai", "team-quota", 4)
-    project = tw.warehouse.catalog.ensure_project(ACCOUNT, "cn-shanghai", "actiontrail_x")
+    project = tw.warehouse.catalog.ensure_project(ACCOUNT, "cn-shanghai", project_name(ACCOUNT))
     assert project.quota == "team-quota"
 
 

@@ -32,6 +32,13 @@ def create_project(ctx: ActionContext) -> dict[str, Any]:
     return {"Project": _project(project, manager=True)}
 
 
+def delete_project(ctx: ActionContext) -> dict[str, Any]:
+    """DeleteProject: the owner's root key deletes a project no enabled trail delivers into,
+    with its tables and files."""
+    project = ctx.services.project_deletion.delete(ctx.caller, ctx.region, _project_name(ctx))
+    return {"Project": _project(project, manager=True)}
+
+
 def list_projects(ctx: ActionContext) -> dict[str, Any]:
     """ListProjects: the projects of this region the caller may query."""
     projects = ctx.services.warehouse.catalog.visible_projects(ctx.caller, ctx.region)
