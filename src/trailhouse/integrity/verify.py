@@ -7,7 +7,8 @@ keys, `verify_folder` checks:
 - the chain: sequences 1, 2, 3… without gaps, each digest linking to the previous one's SHA-256
   and signature, intervals that follow one another;
 - every listed file: present, its SHA-256, its byte size and its row count;
-- that no data file exists that no digest lists;
+- that no file a reader would read (`readers.py`: DuckDB, Spark, pyarrow) is left unlisted,
+  whatever its folder, name or case;
 - that the newest digest is recent enough (`max_age_seconds`), and, when given, that it is the
   one the trail's status names (`expect_latest`), so that deleting the newest digests is seen.
 
@@ -27,6 +28,7 @@ import orjson
 import pyarrow.parquet as pq
 
 from trailhouse.integrity.digest import SignedDigest, digest_file_name, signature_valid
+from trailhouse.integrity.readers import readers_of, table_files
 
 _CHUNK = 1 << 20
 # Passed as max_age_seconds: "two of the newest digest's intervals and a minute".
@@ -92,13 +94,16 @@ def verify_folder(
     chain = _check_chain(digests, keys, report)
     replaced = _replaced(chain)
     listed = _check_files(table_dir, chain, replaced, report)
-    for path in sorted(table_dir.glob("ds=*/*.parquet")):
-        relative = str(path.relative_to(table_dir))
-        if relative in listed:
+    for relative, path in table_files(table_dir, report.fail):
+        readers = readers_of(relative)
+        if relative in listed or not readers:
             continue
-        if relative in replaced and _hash(path)[1] == replaced[relative]:
+        if relative in replaced and path.is_file() and _hash(path)[1] == replaced[relative]:
             continue  # compacted away, not yet swept
-        report.fail(f"{relative}: no digest lists this file (added or forged)")
+        report.fail(
+            f"{relative}: no digest lists this file, which {' and '.join(readers)} would read "
+            "(added or forged)"
+        )
     _check_newest(chain, report, max_age_seconds, expect_latest, now)
     return report
 
