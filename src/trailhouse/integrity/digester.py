@@ -3,7 +3,8 @@
 Digest n of a trail lists the data files of its table committed in [start, end): path, SHA-256,
 rows, bytes, seq range, min/max eventTime. It links to digest n-1 by its SHA-256 and signature,
 and is signed with the region's current key. It is written twice: as a JSON file in the table's
-`_digests` folder, and as a row of the table `<table>_digest` (whose `event` column holds it),
+`_digests/<account id>/<trail name>` folder (`digest_path`: trails of two accounts may deliver
+into one table), and as a row of the table `<table>_digest` (whose `event` column holds it),
 committed with the trail's digest state in one transaction. The state (sequence, end, SHA-256)
 is also kept in the metadata store and shown in GetTrailStatus, so a deleted tail of digests is
 noticed: the newest digest in the warehouse must be the one the status names.
@@ -29,7 +30,7 @@ from trailhouse.durable import replace_file
 from trailhouse.errors import ApiError, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.arns import parse_project_arn
-from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_file_name, sign
+from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_path, sign
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode, read
@@ -42,7 +43,6 @@ from trailhouse.warehouse.service import Warehouse
 log = logging.getLogger(__name__)
 
 DIGEST_STATE_KIND = "digest-state"
-DIGESTS_FOLDER = "_digests"
 _MOST_PER_PASS = 48
 
 
@@ -157,9 +157,8 @@ class Digester:
             "signedAt": int(self._clock()),
         }
         signed = SignedDigest(digest, sign(digest, key.private_bytes))
-        folder = self._settings.warehouse_path / table_dir / DIGESTS_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / digest_file_name(sequence)
+        path = self._settings.warehouse_path / table_dir / digest_path(trail.arn, sequence)
+        path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(path, signed.to_json(), staged="digest.staged", placed="digest.written")
         new_state = DigestState(
             trail.account_id,

@@ -105,7 +105,7 @@ def data_files(folder: Path) -> list[Path]:
 
 
 def digests(folder: Path) -> list[Path]:
-    return sorted((folder / "_digests").glob("*.json"))
+    return sorted((folder / "_digests").rglob("*.json"))
 
 
 def check(delivered: Delivered, folder: Path) -> list[str]:
