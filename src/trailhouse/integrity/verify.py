@@ -11,8 +11,10 @@ keys, `verify_folder` checks:
 - every listed file: present, its SHA-256, its byte size and its row count;
 - that no file a reader would read (`readers.py`: DuckDB, Spark, pyarrow) is left unlisted,
   whatever its folder, name or case;
-- that the newest digest is recent enough (`max_age_seconds`), and, when given, that it is the
-  one the trail's status names (`expect_latest`), so that deleting the newest digests is seen.
+- that each trail's newest digest is recent enough (`max_age_seconds`); when given, that one is
+  the digest the trail's status names (`expect_latest`); and, given signed anchors (`anchor.py`),
+  that each trail's chain reaches the digest its newest anchor names, with that SHA-256, and
+  that the anchor is recent: so that deleting the newest digests is seen.
 
 Every problem is reported naming the digest or file and what is wrong.
 """
@@ -29,6 +31,7 @@ from typing import Any
 import orjson
 import pyarrow.parquet as pq
 
+from trailhouse.integrity.anchor import SignedAnchor
 from trailhouse.integrity.digest import (
     DIGESTS_FOLDER,
     SignedDigest,
@@ -96,6 +99,7 @@ def verify_folder(
     *,
     max_age_seconds: float | None = None,
     expect_latest: tuple[int, str] | None = None,
+    anchors: list[SignedAnchor] | None = None,
     now: float | None = None,
 ) -> Report:
     """Verify a table folder; the report lists every problem found."""
@@ -117,6 +121,9 @@ def verify_folder(
             "(added or forged)"
         )
     _check_newest(chains, report, max_age_seconds, expect_latest, now)
+    if anchors is not None:
+        moment = now if now is not None else time.time()
+        _check_anchors(chains, anchors, keys, report, max_age_seconds, moment)
     return report
 
 
@@ -127,6 +134,7 @@ def verify_rows(
     *,
     max_age_seconds: float | None = None,
     expect_latest: tuple[int, str] | None = None,
+    anchors: list[SignedAnchor] | None = None,
     now: float | None = None,
 ) -> Report:
     """Verify digests read through SQL against the table's row counts per `ds` read through SQL.
@@ -164,6 +172,9 @@ def verify_rows(
                 f"ds={day}: {found} rows through SQL, the digests list {expected} ({change})"
             )
     _check_newest(chains, report, max_age_seconds, expect_latest, now)
+    if anchors is not None:
+        moment = now if now is not None else time.time()
+        _check_anchors(chains, anchors, keys, report, max_age_seconds, moment)
     return report
 
 
@@ -195,14 +206,9 @@ def _check_chain(chain: Chain, keys: dict[str, PublicKey], report: Report, *, pl
         report.digests += 1
         if placed and name not in _places(_trail(signed), sequence):
             report.fail(f"{label}: the file's name does not match the digest it holds (swapped)")
-        key = keys.get(str(digest.get("keyId")))
-        signed_at = int(digest.get("signedAt", 0))
-        if key is None:
-            report.fail(f"{label}: signed with unknown key {digest.get('keyId')}")
-        elif not signature_valid(digest, signed.signature, key.public_key):
-            report.fail(f"{label}: the signature does not match its content (changed or forged)")
-        elif signed_at < key.valid_from or (key.valid_to and signed_at > key.valid_to):
-            report.fail(f"{label}: signed at {signed_at}, outside key {key.key_id}'s validity")
+        problem = _signature_problem(digest, signed.signature, keys)
+        if problem:
+            report.fail(f"{label}: {problem}")
         expected = 1 if previous is None else _sequence(previous) + 1
         if sequence != expected:
             report.fail(f"{label}: expected digest {expected} here: the chain has a gap")
@@ -217,6 +223,73 @@ def _check_chain(chain: Chain, keys: dict[str, PublicKey], report: Report, *, pl
             if digest.get("intervalStart") != previous.digest.get("intervalEnd"):
                 report.fail(f"{label}: its interval does not follow the previous digest's")
         previous = signed
+
+
+def _signature_problem(content: dict[str, Any], signature: str, keys: dict[str, PublicKey]) -> str:
+    """What is wrong with a digest's or an anchor's signature ("" when nothing is)."""
+    key = keys.get(str(content.get("keyId")))
+    signed_at = int(content.get("signedAt", 0))
+    if key is None:
+        return f"signed with unknown key {content.get('keyId')}"
+    if not signature_valid(content, signature, key.public_key):
+        return "the signature does not match its content (changed or forged)"
+    if signed_at < key.valid_from or (key.valid_to and signed_at > key.valid_to):
+        return f"signed at {signed_at}, outside key {key.key_id}'s validity"
+    return ""
+
+
+def _check_anchors(
+    chains: dict[str, Chain],
+    anchors: list[SignedAnchor],
+    keys: dict[str, PublicKey],
+    report: Report,
+    max_age_seconds: float | None,
+    now: float,
+) -> None:
+    """Each trail's newest digest is at least the one its newest valid anchor names, and that
+    anchor is recent; a trail with digests but no anchor is a failure, since its deleted tail
+    would go unseen."""
+    newest: dict[str, SignedAnchor] = {}
+    for signed in anchors:
+        anchor = signed.anchor
+        trail = str(anchor.get("trailArn", ""))
+        problem = _signature_problem(anchor, signed.signature, keys)
+        if problem:
+            report.fail(f"the anchor of {trail} signed at {_when(anchor)}: {problem}")
+        elif trail not in newest or _number(anchor, "sequence") > _number(
+            newest[trail].anchor, "sequence"
+        ):
+            newest[trail] = signed
+    for trail in chains:
+        if trail not in newest:
+            report.fail(
+                f"{trail}: no anchor names this trail, so a deleted tail of its digests would "
+                "not be seen (give its anchor, or verify with --no-anchor)"
+            )
+    for trail, signed in sorted(newest.items()):
+        anchor, chain = signed.anchor, chains.get(trail, [])
+        sequence = _number(anchor, "sequence")
+        held = {_sequence(d): d for _, d in chain}
+        if sequence and sequence not in held:
+            found = _sequence(chain[-1][1]) if chain else 0
+            report.fail(
+                f"{trail}: the newest digest is {found}, but the anchor signed at "
+                f"{_when(anchor)} names digest {sequence}: digests were deleted"
+            )
+        elif sequence and held[sequence].sha256 != anchor.get("digestSha256"):
+            report.fail(
+                f"{trail}: digest {sequence} is not the one the anchor signed at "
+                f"{_when(anchor)} names: digests were replaced"
+            )
+        limit = max_age_seconds
+        if limit == DEFAULT_AGE:
+            limit = 2 * _interval(chain[-1][1]) + 60 if chain else 0
+        age = now - _number(anchor, "signedAt")
+        if limit and age > limit:
+            report.fail(
+                f"{trail}: the anchor was signed {int(age)} s ago, more than the {int(limit)} s "
+                "allowed: a newer one may name digests deleted since (fetch a fresh anchor)"
+            )
 
 
 def _places(trail_arn: str, sequence: int) -> set[str]:
@@ -305,16 +378,24 @@ def _check_newest(
             )
 
 
+def _when(content: dict[str, Any]) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_number(content, "signedAt")))
+
+
+def _number(content: dict[str, Any], name: str) -> int:
+    try:
+        return int(content.get(name, 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 def _trail(signed: SignedDigest) -> str:
     """The trail whose chain a digest belongs to (its ARN)."""
     return str(signed.digest.get("trailArn", ""))
 
 
 def _sequence(signed: SignedDigest) -> int:
-    try:
-        return int(signed.digest.get("sequence", 0))
-    except (TypeError, ValueError):
-        return 0
+    return _number(signed.digest, "sequence")
 
 
 def _interval(signed: SignedDigest) -> int:

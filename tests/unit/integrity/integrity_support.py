@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from trailhouse.demo import DemoEvents
+from trailhouse.integrity.anchor import anchor_path
 from trailhouse.integrity.digester import Digester, read_digest_state
 from trailhouse.integrity.verify import PublicKey, load_public_keys, verify_folder
 from trailhouse.runtime import Services, open_services
@@ -61,6 +62,7 @@ class Delivered:
     table_dir: Path
     keys: dict[str, PublicKey]
     latest: tuple[int, str]
+    anchor_file: Path  # the digester's heartbeat, outside the table folder
 
 
 def delivered_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
@@ -90,7 +92,13 @@ def delivered_table(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delive
     table_dir = (
         settings.warehouse_path / REGION / project_name(account_id) / "actiontrail_proof_trail"
     )
-    yield Delivered(services, table_dir, published_keys(services), (state.sequence, state.sha256))
+    yield Delivered(
+        services,
+        table_dir,
+        published_keys(services),
+        (state.sequence, state.sha256),
+        settings.warehouse_path / anchor_path(account_id, trail.name),
+    )
     services.close()
 
 
