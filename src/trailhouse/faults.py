@@ -47,6 +47,7 @@ POINTS: dict[str, str] = {
     "compaction.swept": "the sweep deleted its first file that no manifest lists",
     "digest.staged": "a digest file is written under its temporary name",
     "digest.written": "a digest file is in place, before the trail's digest state is committed",
+    "anchor.staged": "a trail's anchor file is written under its temporary name, not yet renamed",
     "migration.applied": "a metadata schema step ran, inside its transaction, before commit",
 }
 

@@ -30,7 +30,7 @@ from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.iam.signin_guard import SignInGuard, SignInLimits
-from trailhouse.integrity.digester import Digester
+from trailhouse.integrity.digester import DigestAnchors, Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
@@ -152,6 +152,10 @@ class Services:
             self.signing_keys,
             owns=owns,
         )
+
+    def digest_anchors(self) -> DigestAnchors:
+        """The signer of the trails' anchors: their newest digest, signed with the time now."""
+        return DigestAnchors(self.stores.metadata, self.signing_keys)
 
     def background_work(self, *, serving: bool) -> list[Periodic]:
         """The loops that run beside the API (`serving`), or alone in a delivery worker.

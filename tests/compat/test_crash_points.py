@@ -73,6 +73,7 @@ CASES: dict[str, Case] = {
     "compaction.swept": Case(),
     "digest.staged": Case(),
     "digest.written": Case(),
+    "anchor.staged": Case(),
 }
 # Reached outside a running server: creating a new store's metadata schema.
 CLI_CASES = {"migration.applied"}

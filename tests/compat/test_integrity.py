@@ -78,10 +78,19 @@ def test_a_live_trail_verifies_offline_and_tampering_is_named(tmp_path: Path) ->
         assert exported.returncode == 0, exported.stderr
         (tmp_path / "keys.json").write_text(exported.stdout)
         latest = f"{status['LatestDigestSequence']}:{status['LatestDigestSha256']}"
+        anchored = run_cli("keys", "anchor", "proof-trail", env=env)
+        assert anchored.returncode == 0, anchored.stderr
+        (tmp_path / "anchor.json").write_text(anchored.stdout)
+        anchor = json.loads(anchored.stdout)["anchor"]
+        assert anchor["sequence"] == status["LatestDigestSequence"]
+        assert anchor["digestSha256"] == status["LatestDigestSha256"]
         table_name = f"{project_name(keys.account_id)}.actiontrail_proof_trail"
         through_sql = run_cli("verify", "--sql", table_name, "--expect-latest", latest, env=env)
         assert through_sql.returncode == 0, through_sql.stdout + through_sql.stderr
         assert "OK: the table is whole" in through_sql.stdout
+        anchored_sql = ["--anchor", str(tmp_path / "anchor.json")]
+        through_sql = run_cli("verify", "--sql", table_name, *anchored_sql, env=env)
+        assert through_sql.returncode == 0, through_sql.stdout + through_sql.stderr
     finally:
         assert server.stop() == 0
     table = (
@@ -93,6 +102,19 @@ def test_a_live_trail_verifies_offline_and_tampering_is_named(tmp_path: Path) ->
     whole = run_cli(*verify, "--expect-latest", latest, env=env)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert "OK: the table is whole" in whole.stdout
+    anchored_run = run_cli(*verify, "--anchor", str(tmp_path / "anchor.json"), env=env)
+    assert anchored_run.returncode == 0, anchored_run.stdout + anchored_run.stderr
+    assert "OK: the table is whole" in anchored_run.stdout
+    # The server's own heartbeat, beside the tables, vouches as well.
+    heartbeat = data_dir / "warehouse" / "_anchors" / keys.account_id / "proof-trail.json"
+    beside = run_cli(*verify, "--anchor", str(heartbeat), "--max-age", "0", env=env)
+    assert beside.returncode == 0, beside.stdout + beside.stderr
+    # Without an anchor verify refuses, unless told to go without, and then warns.
+    unanchored = run_cli(*verify, env=env)
+    assert unanchored.returncode != 0 and "--anchor FILE" in unanchored.stderr
+    without = run_cli(*verify, "--no-anchor", env=env)
+    assert without.returncode == 0, without.stdout + without.stderr
+    assert "is not detected" in without.stderr
     rows = int(whole.stdout.split(" rows")[0].split()[-1])
     assert rows >= 200  # the events sent, and the trail's own Write calls (its audit events)
 

@@ -70,6 +70,9 @@ ACTIONS: Mapping[str, Action] = action_table(
     Action("DeleteTrail", trails.delete_trail, read_only=False, permission="DeleteTrail"),
     Action("DescribeTrails", trails.describe_trails, read_only=True, permission="DescribeTrails"),
     Action("GetTrailStatus", trails.get_trail_status, read_only=True, permission="GetTrailStatus"),
+    Action(
+        "GetDigestAnchor", trails.get_digest_anchor, read_only=True, permission="GetDigestAnchor"
+    ),
     Action("StartLogging", trails.start_logging, read_only=False, permission="StartLogging"),
     Action("StopLogging", trails.stop_logging, read_only=False, permission="StopLogging"),
     Action(

@@ -1,8 +1,9 @@
-"""`trailhouse keys export` and `trailhouse verify`: prove offline that a table is whole.
+"""`trailhouse keys export`, `keys anchor` and `verify`: prove offline that a table is whole.
 
-`keys export` fetches the digest signing keys' public halves from a server (ListPublicKeys).
-`verify` needs no server: it checks a copy of a table's folder against its signed digests and
-the exported keys, prints a report, and exits 1 when anything is wrong.
+`keys export` fetches the digest signing keys' public halves from a server (ListPublicKeys), and
+`keys anchor` a trail's signed anchor (GetDigestAnchor). `verify` needs no server: it checks a
+copy of a table's folder against its signed digests, the exported keys and the anchors, prints
+a report, and exits 1 when anything is wrong.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 from trailhouse.cli.common import print_json
 from trailhouse.cli.trails import call, client_command
 from trailhouse.cli.warehouse import all_rows, wait_for_job
+from trailhouse.integrity.anchor import SignedAnchor, load_anchors
 from trailhouse.integrity.digest import SignedDigest
 from trailhouse.integrity.verify import (
     DEFAULT_AGE,
@@ -33,6 +35,11 @@ def register(commands: Any) -> None:
     actions = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
     export = actions.add_parser("export", help="print the public keys as JSON (ListPublicKeys)")
     client_command(export, _export)
+    anchor = actions.add_parser(
+        "anchor", help="print a trail's signed anchor (GetDigestAnchor), for verify --anchor"
+    )
+    anchor.add_argument("name", help="the trail's name")
+    client_command(anchor, _anchor)
 
     verify = commands.add_parser(
         "verify", help="check a copy of a table against its signed digests, offline"
@@ -62,10 +69,54 @@ def register(commands: Any) -> None:
         help="the newest digest the trail's status names (LatestDigestSequence and "
         "LatestDigestSha256): catches deleted digests",
     )
+    verify.add_argument(
+        "--anchor",
+        type=Path,
+        action="append",
+        default=[],
+        help="a signed anchor from `trailhouse keys anchor` or the server's _anchors folder "
+        "(repeat for each trail of the table): catches deleted digests",
+    )
+    verify.add_argument(
+        "--no-anchor",
+        action="store_true",
+        help="verify without an anchor: a deleted tail of digests is then not detected",
+    )
     client_command(verify, _verify)
 
 
-def _verify_sql(arguments: argparse.Namespace, expect: tuple[int, str] | None) -> Report:
+def _anchors(arguments: argparse.Namespace) -> list[SignedAnchor] | None:
+    """The anchors given, or None with --no-anchor; an error when neither an anchor nor
+    --expect-latest nor --no-anchor says how to catch a deleted tail."""
+    if arguments.no_anchor:
+        if arguments.anchor:
+            raise ValueError("give --anchor or --no-anchor, not both")
+        print(
+            "WARNING: verifying without an anchor: if the newest digests were deleted with the "
+            "files they list, this is not detected (only their age is checked)",
+            file=sys.stderr,
+        )
+        return None
+    if not arguments.anchor:
+        if arguments.expect_latest:
+            return None  # the newest digest the status names: an anchor, unsigned
+        raise ValueError(
+            "give --anchor FILE (from `trailhouse keys anchor TRAIL`) so that deleted digests "
+            "are caught, or --no-anchor to verify without"
+        )
+    return [a for path in arguments.anchor for a in load_anchors(path.read_bytes())]
+
+
+def _anchor(arguments: argparse.Namespace) -> int:
+    print_json(call(arguments, "GetDigestAnchor", {"Name": arguments.name})["Anchor"])
+    return 0
+
+
+def _verify_sql(
+    arguments: argparse.Namespace,
+    expect: tuple[int, str] | None,
+    anchors: list[SignedAnchor] | None,
+) -> Report:
     """Read the digest table and the table's per-day row counts through the server's SQL."""
     project, _, table = arguments.sql.partition(".")
     if not project or not table:
@@ -84,7 +135,9 @@ def _verify_sql(arguments: argparse.Namespace, expect: tuple[int, str] | None) -
         for day, rows in _sql(arguments, project, f"SELECT ds, COUNT(*) FROM {table} GROUP BY ds")
     }
     max_age = arguments.max_age if arguments.max_age is not None else DEFAULT_AGE
-    return verify_rows(digests, keys, counts, max_age_seconds=max_age, expect_latest=expect)
+    return verify_rows(
+        digests, keys, counts, max_age_seconds=max_age, expect_latest=expect, anchors=anchors
+    )
 
 
 def _sql(arguments: argparse.Namespace, project: str, sql: str) -> list[list[Any]]:
@@ -107,8 +160,9 @@ def _verify(arguments: argparse.Namespace) -> int:
     if arguments.expect_latest:
         sequence, _, sha256 = arguments.expect_latest.partition(":")
         expect = (int(sequence), sha256)
+    anchors = _anchors(arguments)
     if arguments.sql:
-        report = _verify_sql(arguments, expect)
+        report = _verify_sql(arguments, expect, anchors)
     else:
         if arguments.folder is None or arguments.keys is None:
             raise ValueError("give the table's folder and --keys, or --sql PROJECT.TABLE")
@@ -117,6 +171,7 @@ def _verify(arguments: argparse.Namespace) -> int:
             load_public_keys(arguments.keys.read_bytes()),
             max_age_seconds=arguments.max_age if arguments.max_age is not None else DEFAULT_AGE,
             expect_latest=expect,
+            anchors=anchors,
         )
     mb = report.bytes / 1e6
     print(

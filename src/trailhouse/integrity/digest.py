@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +19,33 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 FORMAT_VERSION = 1
+DIGESTS_FOLDER = "_digests"
+_TRAIL_ARN = re.compile(
+    r"^acs:actiontrail:[^:]*:(?P<account>[0-9A-Za-z_-]+):trail/(?P<name>[0-9A-Za-z_-]+)\Z"
+)
 
 
 def digest_file_name(sequence: int) -> str:
-    """The name of digest `sequence` in a table's `_digests` folder."""
+    """The name of digest `sequence` of a trail."""
     return f"digest-{sequence:010d}.json"
+
+
+def digest_path(trail_arn: str, sequence: int) -> str:
+    """Where digest `sequence` of a trail lives, relative to its table's folder.
+
+    `_digests/<account id>/<trail name>/digest-<sequence>.json`: the trails of two accounts may
+    deliver into one table (across accounts), and each keeps its own chain. ValueError when
+    `trail_arn` is not a trail's ARN.
+    """
+    match = _TRAIL_ARN.match(trail_arn)
+    if match is None:
+        raise ValueError(f"not a trail ARN: {trail_arn!r}")
+    return f"{DIGESTS_FOLDER}/{match['account']}/{match['name']}/{digest_file_name(sequence)}"
+
+
+def legacy_digest_path(sequence: int) -> str:
+    """Where releases before per-trail folders put digest `sequence`; still read by verify."""
+    return f"{DIGESTS_FOLDER}/{digest_file_name(sequence)}"
 
 
 def canonical(digest: dict[str, Any]) -> bytes:

@@ -3,10 +3,12 @@
 Digest n of a trail lists the data files of its table committed in [start, end): path, SHA-256,
 rows, bytes, seq range, min/max eventTime. It links to digest n-1 by its SHA-256 and signature,
 and is signed with the region's current key. It is written twice: as a JSON file in the table's
-`_digests` folder, and as a row of the table `<table>_digest` (whose `event` column holds it),
+`_digests/<account id>/<trail name>` folder (`digest_path`: trails of two accounts may deliver
+into one table), and as a row of the table `<table>_digest` (whose `event` column holds it),
 committed with the trail's digest state in one transaction. The state (sequence, end, SHA-256)
-is also kept in the metadata store and shown in GetTrailStatus, so a deleted tail of digests is
-noticed: the newest digest in the warehouse must be the one the status names.
+is also kept in the metadata store and shown in GetTrailStatus, and signed with the time as an
+anchor (`anchor.py`, `DigestAnchors`), so a deleted tail of digests is noticed: the newest digest
+in the warehouse must be the one the status or an anchor names.
 
 A digest is made once its interval ended `digest_grace_seconds` ago: a file is stamped with
 its commit time just before the commit, so a late commit still lands in the right interval.
@@ -26,10 +28,11 @@ import orjson
 from trailhouse.delivery.destination import writer_role
 from trailhouse.delivery.state import read_state
 from trailhouse.durable import replace_file
-from trailhouse.errors import ApiError, TerminalError, VersionConflict
+from trailhouse.errors import ApiError, InvalidParameter, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
 from trailhouse.iam.arns import parse_project_arn
-from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_file_name, sign
+from trailhouse.integrity.anchor import SignedAnchor, anchor_path, make_anchor
+from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_path, sign
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.settings import Settings
 from trailhouse.store.documents import encode, read
@@ -42,7 +45,6 @@ from trailhouse.warehouse.service import Warehouse
 log = logging.getLogger(__name__)
 
 DIGEST_STATE_KIND = "digest-state"
-DIGESTS_FOLDER = "_digests"
 _MOST_PER_PASS = 48
 
 
@@ -65,6 +67,36 @@ def read_digest_state(metadata: MetadataStore, trail: Trail) -> tuple[DigestStat
     return read(metadata, DigestState, DIGEST_STATE_KIND, trail.account_id, trail.name)
 
 
+class DigestAnchors:
+    """Signs the anchor of a trail's newest digest, now."""
+
+    def __init__(
+        self, metadata: MetadataStore, keys: SigningKeys, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._metadata = metadata
+        self._keys = keys
+        self._clock = clock
+
+    def anchor(self, trail: Trail) -> SignedAnchor:
+        """The trail's anchor (sequence 0 before its first digest); InvalidParameter when the
+        trail does not deliver into a MaxCompute project, so has no digests."""
+        project = parse_project_arn(trail.destinations.max_compute_project_arn, "odps")
+        if project is None:
+            raise InvalidParameter(
+                f"The trail {trail.name} does not deliver to MaxCompute, so it has no digests."
+            )
+        state, _ = read_digest_state(self._metadata, trail)
+        return make_anchor(
+            trail.arn,
+            project.region,
+            state.sequence if state else 0,
+            state.sha256 if state else "",
+            state.interval_end if state else 0,
+            self._keys.current(project.region),
+            int(self._clock()),
+        )
+
+
 class Digester:
     """Makes the digests that are due, for every trail that delivers into the warehouse."""
 
@@ -85,6 +117,7 @@ class Digester:
         self._warehouse = warehouse
         self._keys = keys
         self._clock = clock
+        self._anchors = DigestAnchors(metadata, keys, clock)
 
     def run_once(self) -> int:
         """Make every digest that is due; return how many were made."""
@@ -115,7 +148,14 @@ class Digester:
                 return made
             self._write_digest(trail, delivery.table, state, version, start, end)
             made += 1
+            self._write_anchor(trail)
         return made
+
+    def _write_anchor(self, trail: Trail) -> None:
+        """The heartbeat beside the tables: the trail's newest digest, signed now."""
+        path = self._settings.warehouse_path / anchor_path(trail.account_id, trail.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        replace_file(path, self._anchors.anchor(trail).to_json(), staged="anchor.staged")
 
     def _write_digest(
         self,
@@ -157,9 +197,8 @@ class Digester:
             "signedAt": int(self._clock()),
         }
         signed = SignedDigest(digest, sign(digest, key.private_bytes))
-        folder = self._settings.warehouse_path / table_dir / DIGESTS_FOLDER
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / digest_file_name(sequence)
+        path = self._settings.warehouse_path / table_dir / digest_path(trail.arn, sequence)
+        path.parent.mkdir(parents=True, exist_ok=True)
         replace_file(path, signed.to_json(), staged="digest.staged", placed="digest.written")
         new_state = DigestState(
             trail.account_id,

@@ -51,7 +51,7 @@ def test_digests_before_and_after_compaction_verify(tmp_path: Path) -> None:
         keys = published_keys(services)
         signed = [
             SignedDigest.from_json(p.read_bytes())
-            for p in sorted((table_dir / "_digests").glob("*"))
+            for p in sorted((table_dir / "_digests").rglob("*.json"))
         ]
         assert any(f.get("replaces") for d in signed for f in d.digest["files"])
 

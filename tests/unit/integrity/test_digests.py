@@ -5,83 +5,25 @@ from __future__ import annotations
 import base64
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from integrity_support import REGION, deliver_demo_events, published_keys
+from integrity_support import (
+    INTERVAL,
+    REGION,
+    Delivered,
+    check,
+    copy,
+    data_files,
+    digests,
+)
 
 from trailhouse.integrity.digest import SignedDigest, sign
-from trailhouse.integrity.digester import Digester, read_digest_state
 from trailhouse.integrity.keys import SigningKeys
-from trailhouse.integrity.verify import PublicKey, verify_folder
-from trailhouse.runtime import Services, open_services
+from trailhouse.integrity.verify import verify_folder
+from trailhouse.runtime import open_services
 from trailhouse.settings import Settings
-from trailhouse.warehouse.model import project_name
-
-INTERVAL = 60
-
-
-@dataclass
-class Delivered:
-    services: Services
-    table_dir: Path
-    keys: dict[str, PublicKey]
-    latest: tuple[int, str]
-
-
-@pytest.fixture(scope="module")
-def delivered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Delivered]:
-    """A trail that delivered 600 events, digested for ten minutes ahead of now."""
-    settings = Settings.load(
-        {
-            "data_dir": tmp_path_factory.mktemp("digests") / "data",
-            "delivery_flush_seconds": 0.0,
-            "digest_interval_seconds": INTERVAL,
-        },
-        environ={},
-    )
-    services = open_services(settings)
-    trail = deliver_demo_events(services, "proof-trail", batches=3, per_batch=200, days=3)
-    account_id = trail.account_id
-    digester = Digester(
-        settings,
-        services.stores.metadata,
-        services.trails,
-        services.warehouse,
-        services.signing_keys,
-        clock=lambda: time.time() + 700,
-    )
-    assert digester.run_once() >= 10
-    state, _ = read_digest_state(services.stores.metadata, trail)
-    assert state is not None
-    table_dir = (
-        settings.warehouse_path / REGION / project_name(account_id) / "actiontrail_proof_trail"
-    )
-    yield Delivered(services, table_dir, published_keys(services), (state.sequence, state.sha256))
-    services.close()
-
-
-def copy(delivered: Delivered, tmp_path: Path) -> Path:
-    target = tmp_path / "copy"
-    shutil.copytree(delivered.table_dir, target, ignore=shutil.ignore_patterns("_staging"))
-    return target
-
-
-def data_files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("ds=*/*.parquet"))
-
-
-def digests(folder: Path) -> list[Path]:
-    return sorted((folder / "_digests").glob("*.json"))
-
-
-def check(delivered: Delivered, folder: Path) -> list[str]:
-    report = verify_folder(folder, delivered.keys, expect_latest=delivered.latest)
-    return report.problems
 
 
 def test_a_whole_table_verifies(delivered: Delivered, tmp_path: Path) -> None:

@@ -149,6 +149,17 @@ def _digest_status(digest: DigestState | None) -> dict[str, Any]:
     }
 
 
+def get_digest_anchor(ctx: ActionContext) -> dict[str, Any]:
+    """GetDigestAnchor (trailhouse's own): the trail's newest digest, signed with the time now,
+    for `trailhouse verify --anchor` (docs/integrity.md)."""
+    trail = ctx.services.trails.get(
+        ctx.caller.account_id,
+        _trail_name(ctx),
+        organization=params.boolean(ctx.params, "IsOrganizationTrail", False),
+    )
+    return {"Anchor": ctx.services.digest_anchors().anchor(trail).document()}
+
+
 def list_public_keys(ctx: ActionContext) -> dict[str, Any]:
     """ListPublicKeys: every digest signing key's public half, with its validity window."""
     region = ctx.region if "RegionId" in ctx.params else None
