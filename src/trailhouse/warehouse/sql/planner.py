@@ -49,6 +49,7 @@ from trailhouse.warehouse.sql.dialect import (
 from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
 from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
 from trailhouse.warehouse.sql.rewrites import (
+    cap_string_growth,
     compare_strings_with_numbers_as_numbers,
     name_unnamed_columns,
     rewrite_typed_paths,
@@ -150,6 +151,7 @@ class Planner:
             statements = parse_statements(text)
             _refuse_writes(project, statements)
             tree = query_of(statements)
+            cap_string_growth(tree)
         except InvalidSql as exc:
             raise SqlParseError(f"Parse exception - {exc}") from exc
         except UnsupportedSql as exc:
