@@ -26,7 +26,8 @@
     │       EntityNotExistPolicy, MalformedPolicyDocument
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded (T), JobCancelled
-    │   │   └── SqlParseError ── SqlTooLong, SqlTooDeep (MaxCompute's limits, same code)
+    │   │   ├── SqlParseError ── SqlTooLong, SqlTooDeep, SqlTooComplex (limits, same code)
+    │   │   └── JobTimedOut (a job's status only: it ran past sql_job_seconds)
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
@@ -320,6 +321,17 @@ class SqlSemanticError(ApiError):
 
     code = "ODPS-0130071"
     http_status = 400
+
+
+class SqlTooComplex(SqlParseError):
+    """SQL whose planning needs more time than `sql_plan_seconds` (refused, nothing runs)."""
+
+
+class JobTimedOut(ApiError):
+    """A job stopped after running longer than `sql_job_seconds` (MaxCompute's wording)."""
+
+    code = "ODPS-0010000"
+    http_status = 408
 
 
 class TableNotFound(ApiError):

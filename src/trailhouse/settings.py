@@ -109,6 +109,22 @@ class Settings:
         32, "SQL jobs that may wait in one quota's queue before new ones are refused."
     )
     sql_result_rows: int = _setting(10_000, "Most rows a SQL job keeps as its result.")
+    sql_memory_budget_gb: float = _setting(
+        0.0,
+        "Memory all running SQL jobs of this process may hold together; a job whose quota's "
+        "memory does not fit waits in its queue. 0 means half of this machine's memory.",
+    )
+    sql_job_seconds: float = _setting(
+        1800.0, "Longest a SQL job may run (queue time not counted) before it is stopped."
+    )
+    sql_plan_seconds: float = _setting(
+        10.0,
+        "Longest the planning of one SQL statement (parse, resolve, fold constants, bind) may "
+        "take before the statement is refused.",
+    )
+    sql_plan_concurrency: int = _setting(
+        2, "SQL statements planned at once; others wait for a planner up to sql_plan_seconds."
+    )
     storage_price_per_gb_day: float = _setting(
         0.0006, "USD per GB-day of warehouse storage beyond the free allowance."
     )

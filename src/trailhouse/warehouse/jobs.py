@@ -1,10 +1,14 @@
 """SQL jobs: submitted, queued under their project's quota, run on the engine, metered, kept.
 
 A submission is planned at once, so bad SQL, an unknown table or a missing privilege is refused
-before a job exists. A planned job waits for a slot of its quota (at most `concurrency` run at
-once; more than `sql_queue_limit` waiting are refused), runs with the quota's threads and
-memory, and records its bytes, complexity, cost, duration and status. Queue time is recorded
-apart and never billed; failed and cancelled jobs cost nothing. `COST SQL` jobs only price.
+before a job exists; planning runs in a planning thread under `sql_plan_seconds`
+(`sql/bounded.py`), so no statement holds the request thread or the process for long. A planned
+job waits for a slot of its quota (at most `concurrency` run at once; more than
+`sql_queue_limit` waiting are refused) and for its memory to fit in the process's
+`sql_memory_budget_gb` beside the running jobs, runs with the quota's threads and memory for at
+most `sql_job_seconds`, and records its bytes, complexity, cost, duration and status. Queue time
+is recorded apart and never billed; failed and cancelled jobs cost nothing. `COST SQL` jobs only
+price.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ from trailhouse.errors import (
     InvalidParameter,
     JobCancelled,
     JobNotFound,
+    JobTimedOut,
     NoPermission,
     ProjectNotFound,
     QuotaExceeded,
+    ServiceUnavailable,
     SqlSemanticError,
+    SqlTooComplex,
 )
 from trailhouse.iam.principals import Caller
 from trailhouse.metrics import INTERNAL_ERRORS, Counters
@@ -48,7 +55,8 @@ from trailhouse.warehouse.model import (
     SqlJob,
 )
 from trailhouse.warehouse.pricing import sql_cost
-from trailhouse.warehouse.quotas import QuotaGate, QuotaService
+from trailhouse.warehouse.quotas import MemoryBudget, QuotaGate, QuotaService
+from trailhouse.warehouse.sql.bounded import BoundedPlanning, PlannersBusy, PlanningTimedOut
 from trailhouse.warehouse.sql.engine import (
     Engine,
     EngineError,
@@ -96,6 +104,13 @@ class SqlJobService:
         self._controls: dict[str, JobControl] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._lock = threading.Lock()
+        self._budget = MemoryBudget(settings.sql_memory_budget_gb)
+        self._planning = BoundedPlanning(settings.sql_plan_concurrency, settings.sql_plan_seconds)
+
+    @property
+    def memory_budget(self) -> MemoryBudget:
+        """The memory all running jobs of this process share."""
+        return self._budget
 
     @property
     def engine_name(self) -> str:
@@ -147,11 +162,7 @@ class SqlJobService:
         """Plan and queue a job (or price it, for COST SQL); refusals raise before any job."""
         check_text(sql)
         access.require(caller, project, Privilege.SELECT)
-        planned = self._planner.plan(caller, project, sql)
-        try:
-            self._validate(planned.plan)
-        except RecursionError:
-            raise too_deep() from None
+        planned = self._plan(caller, project, sql)
         quota = self._quotas.get(project.owner, project.region, project.quota)
         now = self._clock()
         job = SqlJob(
@@ -200,6 +211,32 @@ class SqlJobService:
             self._threads[job.job_id] = thread
         thread.start()
         return job
+
+    def _plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
+        """Plan and bind `sql` in a planning thread, within `sql_plan_seconds`."""
+
+        def plan() -> PlannedQuery:
+            planned = self._planner.plan(caller, project, sql)
+            try:
+                self._validate(planned.plan)
+            except RecursionError:
+                raise too_deep() from None
+            return planned
+
+        seconds = self._planning.seconds
+        try:
+            return self._planning.run(plan)
+        except PlanningTimedOut:
+            raise SqlTooComplex(
+                f"Parse exception - planning the SQL took longer than {seconds:g} seconds and was "
+                "stopped; simplify it: an IN list rather than a long chain of OR, fewer or "
+                "smaller constant expressions, WITH clauses for repeated parts"
+            ) from None
+        except PlannersBusy:
+            raise ServiceUnavailable(
+                f"every SQL planner stayed busy for {seconds:g} seconds; submit the job again "
+                "in a moment"
+            ) from None
 
     def get(self, caller: Caller, job_id: str) -> SqlJob:
         """A job the caller submitted (or may see as its project's manager), with live progress."""
@@ -312,19 +349,32 @@ class SqlJobService:
         gate: QuotaGate,
         control: JobControl,
     ) -> None:
+        timed_out = threading.Event()
         try:
             if not gate.acquire(control):
                 self._finish(job, JobStatus.CANCELLED, JobCancelled.code, "cancelled while queued")
                 return
             try:
-                job = replace(job, status=JobStatus.RUNNING, started_at=self._clock())
-                self._save(job)
-                limits = Limits(quota.threads, quota.memory_gb, self._settings.sql_result_rows)
-                result = self._engine.run(planned.plan, limits, control)
+                memory = self._budget.limit_of(quota)
+                if not self._budget.acquire(memory, control):
+                    self._finish(
+                        job, JobStatus.CANCELLED, JobCancelled.code, "cancelled while queued"
+                    )
+                    return
+                try:
+                    job = replace(job, status=JobStatus.RUNNING, started_at=self._clock())
+                    self._save(job)
+                    limits = Limits(quota.threads, memory, self._settings.sql_result_rows)
+                    result = self._run_timed(planned, limits, control, timed_out)
+                finally:
+                    self._budget.release(memory)
             finally:
                 gate.release()
         except EngineError as exc:
-            self._finish(job, *_failure(exc, quota))
+            if timed_out.is_set():
+                self._finish(job, JobStatus.FAILED, *self._timed_out())
+            else:
+                self._finish(job, *_failure(exc, quota))
             return
         except SqlSemanticError as exc:
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
@@ -353,6 +403,32 @@ class SqlJobService:
         )
         self._write_result(finished, result)
         self._save(finished)
+
+    def _run_timed(
+        self, planned: PlannedQuery, limits: Limits, control: JobControl, timed_out: threading.Event
+    ) -> ResultSet:
+        """Run the plan, stopped after `sql_job_seconds` (and `timed_out` set) if still running."""
+
+        def expire() -> None:
+            timed_out.set()
+            control.cancel()
+
+        timer = threading.Timer(self._settings.sql_job_seconds, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            return self._engine.run(planned.plan, limits, control)
+        finally:
+            timer.cancel()
+
+    def _timed_out(self) -> tuple[str, str]:
+        limit = self._settings.sql_job_seconds
+        return (
+            JobTimedOut.code,
+            f"JobRunningTimeout - the job ran longer than {limit:g} seconds, the most a job may "
+            "run (sql_job_seconds), and was stopped; read fewer partitions with a ds condition, "
+            "or avoid joining large tables without a join condition",
+        )
 
     def _finish(self, job: SqlJob, status: str, code: str, message: str) -> None:
         self._save(

@@ -8,6 +8,7 @@ and memory, and at most `concurrency` of them run at once (see `jobs.QuotaGate`)
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -160,3 +161,58 @@ class QuotaGate:
     def release(self) -> None:
         """Give the slot back."""
         self._slots.release()
+
+
+class MemoryBudget:
+    """The memory all running SQL jobs of this process hold together (`sql_memory_budget_gb`).
+
+    A job takes its memory limit from the budget before it runs and gives it back when it ends;
+    while the running jobs' limits leave too little, it waits, in its quota's slot. A limit
+    bigger than the whole budget is cut to the budget, so every job can run eventually.
+    """
+
+    def __init__(self, total_gb: float) -> None:
+        self._total = total_gb if total_gb > 0 else machine_memory_gb() / 2
+        self._used = 0.0
+        self._changed = threading.Condition()
+
+    @property
+    def total_gb(self) -> float:
+        """The budget, in GB."""
+        return self._total
+
+    @property
+    def used_gb(self) -> float:
+        """What running jobs hold now, in GB."""
+        with self._changed:
+            return self._used
+
+    def limit_of(self, quota: Quota) -> float:
+        """The memory a job of this quota runs with: the quota's, at most the whole budget."""
+        return min(quota.memory_gb, self._total)
+
+    def acquire(self, gb: float, control: JobControl) -> bool:
+        """Wait until `gb` fits beside the running jobs and take it; False when cancelled."""
+        with self._changed:
+            while self._used + gb > self._total + 1e-9:
+                if control.cancelled.is_set():
+                    return False
+                self._changed.wait(timeout=0.1)
+            if control.cancelled.is_set():
+                return False
+            self._used += gb
+            return True
+
+    def release(self, gb: float) -> None:
+        """Give `gb` back and wake the jobs waiting for memory."""
+        with self._changed:
+            self._used = max(0.0, self._used - gb)
+            self._changed.notify_all()
+
+
+def machine_memory_gb() -> float:
+    """This machine's physical memory in GB (4 GB when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    except (AttributeError, ValueError, OSError):
+        return 4.0

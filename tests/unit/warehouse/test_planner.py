@@ -224,7 +224,7 @@ def test_cost_sql_is_recognised(tw: WarehouseFixture) -> None:
         ("CREATE TABLE mine (a STRING)", NoPermission, "accepts table writes only"),
         ("SELECT 1; SELECT 2", SqlSemanticError, "one statement"),
         ("SELECT * FROM no_such_table", TableNotFound, "no_such_table"),
-        ("SELECT * FROM read_csv('/etc/passwd')", SqlSemanticError, "only tables"),
+        ("SELECT * FROM read_csv('/etc/passwd')", SqlSemanticError, "reads files"),
         (f"SELECT * FROM actiontrail_{OTHER_ACCOUNT}.t", Exception, "Project not found"),
         ("", SqlParseError, "empty"),
     ],

@@ -361,8 +361,14 @@ def _described(error: ParseError) -> str:
     if error.errors:
         first = error.errors[0]
         what = _ANSI.sub("", str(first.get("description") or "unexpected text"))
+        if "<class " in what:  # the parser's own class names mean nothing to a user
+            what = "invalid syntax"
         return f"line {first.get('line')}, column {first.get('col')}: {what}"
     return _ANSI.sub("", str(error)).splitlines()[0]
+
+
+# Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
+_READS_FILES = (exp.ReadCSV, exp.ReadParquet)
 
 
 def query_of(statements: list[exp.Expr]) -> exp.Query:
@@ -378,6 +384,11 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         if isinstance(node, exp.QueryTransform):
             raise UnsupportedSql(
                 "TRANSFORM ... USING runs an external script, which trailhouse does not support"
+            )
+        if isinstance(node, _READS_FILES):
+            raise UnsupportedSql(
+                f"{_name(node).upper()} reads files, which trailhouse SQL does not allow; "
+                "query the project's tables by name"
             )
         if isinstance(node, exp.Anonymous):
             raise UnsupportedSql(f"unsupported function {str(node.this).upper()}")

@@ -3,8 +3,10 @@
 A view per audit table reads exactly the committed files left after pruning (`read_parquet`
 over a file list, by column name, `ds` taken from the folder as a string). A table with no
 files left is an empty view of the same columns, so the query still type-checks and returns no
-rows. Once the views exist the connection is confined to the warehouse folder: SQL cannot read
-other files.
+rows. Once the views exist the connection is confined to exactly those files (and the spill
+folder): SQL cannot read another file, another tenant's table included, install or load an
+extension, or change a setting. Planning's own connections (constant folding, binding) read no
+file, run on one thread within `PLAN_MEMORY`, and are interrupted when planning runs out of time.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.background import Periodic
-from trailhouse.errors import SqlSemanticError
+from trailhouse.errors import SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
+from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
     EngineError,
@@ -32,6 +35,16 @@ from trailhouse.warehouse.sql.engine import (
 )
 
 _PROGRESS_EVERY = 0.2
+# Memory of the connections planning uses to fold constants and bind: a literal or a folded
+# constant bigger than this is refused before any job exists.
+PLAN_MEMORY = "256MB"
+# Every connection: no extension is fetched or loaded behind the query's back, and no table name
+# is looked up among the Python variables of the calling frames.
+_LOCKED_DOWN = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,
+}
 
 
 def to_duckdb_sql(tree: exp.Query) -> str:
@@ -84,6 +97,7 @@ class DuckDbEngine:
                 "threads": max(1, limits.threads),
                 "memory_limit": f"{max(limits.memory_gb, 0.1):g}GB",
                 "temp_directory": str(self._spill_dir),
+                **_LOCKED_DOWN,
             }
         )
         con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
@@ -95,7 +109,7 @@ class DuckDbEngine:
                 raise EngineError("cancelled", "the job was cancelled before it started")
             for table in plan.inputs:
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
-            _confine(con, [*(t.root for t in plan.inputs), self._spill_dir])
+            _confine(con, [self._spill_dir], [f for t in plan.inputs for f in t.files])
             watcher.start()
             cursor = con.execute(sql)
             columns = tuple(d[0] for d in cursor.description or ())
@@ -132,20 +146,31 @@ class DuckDbEngine:
         """Bind the query against empty views of its tables, reading no file: an unknown column
         or a type error is refused before the job exists. Raises SqlSemanticError."""
         empty = [replace(t, files=()) for t in plan.inputs]
-        with duckdb.connect() as con:
+        with _planning_connection() as con, interrupting(con.interrupt):
             for table in empty:
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
-            _confine(con, [self._spill_dir])
+            _confine(con, [], [])
             try:
                 con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
                 raise SqlSemanticError(f"Semantic analysis exception - {_first_line(exc)}") from exc
+            except duckdb.OutOfMemoryException as exc:
+                raise SqlTooComplex(
+                    "Parse exception - the SQL's constant expressions need more than "
+                    f"{PLAN_MEMORY} of memory to evaluate; use smaller literals"
+                ) from exc
+            except duckdb.InterruptException as exc:
+                raise PlanningStopped from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""
         sql = to_duckdb_sql(exp.select(expression.copy()))
-        with duckdb.connect() as con:
-            row = con.execute(sql).fetchone()
+        with _planning_connection() as con, interrupting(con.interrupt):
+            _confine(con, [], [])
+            try:
+                row = con.execute(sql).fetchone()
+            except duckdb.InterruptException as exc:
+                raise PlanningStopped from exc
         return None if row is None else row[0]
 
     def close(self) -> None:
@@ -163,10 +188,18 @@ def _progress_watcher(con: duckdb.DuckDBPyConnection, control: JobControl) -> Pe
     return Periodic("sql-progress", _PROGRESS_EVERY, step, wait_first=True)
 
 
-def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path]) -> None:
-    """Let the query read the warehouse only: no other file, no network, no setting changes."""
-    allowed = ", ".join(_quote(f"{d}/") for d in dict.fromkeys(directories))
-    con.execute(f"SET allowed_directories = [{allowed}]")
+def _planning_connection() -> duckdb.DuckDBPyConnection:
+    """A connection for planning: one thread, PLAN_MEMORY, no extension loading."""
+    return duckdb.connect(config={"threads": 1, "memory_limit": PLAN_MEMORY, **_LOCKED_DOWN})
+
+
+def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path], files: list[Path]) -> None:
+    """Let the query read these files (and folders) only: no other file, no network, no
+    extension, no setting changes."""
+    folders = ", ".join(_quote(f"{d}/") for d in dict.fromkeys(directories))
+    paths = ", ".join(_quote(str(f)) for f in dict.fromkeys(files))
+    con.execute(f"SET allowed_directories = [{folders}]")
+    con.execute(f"SET allowed_paths = [{paths}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 

@@ -3,7 +3,8 @@
 1. `COST SQL <query>` is recognised; write statements are refused (an `actiontrail_*` table
    takes writes from delivery only) and anything but one SELECT is named as unsupported.
 2. Every table name resolves to a table of a project (`table` in the current project, or
-   `project.table`) that the caller may read; CTE names are left alone.
+   `project.table`) that the caller may read; a name that a CTE in scope gives (SQL's scoping
+   rules, `scopes.names_a_cte`) is that CTE.
 3. Conjuncts of a WHERE clause that compare `ds` with a constant (`=`, `<`, `>=`, BETWEEN, IN;
    constants may be expressions like `TO_CHAR(DATEADD(GETDATE(), -7, 'dd'), 'yyyymmdd')`) prune
    partitions before any file is opened. The WHERE clause itself stays, so pruning only skips
@@ -48,11 +49,12 @@ from trailhouse.warehouse.sql.dialect import (
 from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
 from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
 from trailhouse.warehouse.sql.rewrites import (
+    cap_string_growth,
     compare_strings_with_numbers_as_numbers,
     name_unnamed_columns,
     rewrite_typed_paths,
 )
-from trailhouse.warehouse.sql.scopes import columns_read, scope_of, scopes_of
+from trailhouse.warehouse.sql.scopes import columns_read, names_a_cte, scope_of, scopes_of
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -149,6 +151,7 @@ class Planner:
             statements = parse_statements(text)
             _refuse_writes(project, statements)
             tree = query_of(statements)
+            cap_string_growth(tree)
         except InvalidSql as exc:
             raise SqlParseError(f"Parse exception - {exc}") from exc
         except UnsupportedSql as exc:
@@ -218,14 +221,13 @@ class Planner:
     def _resolve(
         self, caller: Caller, project: Project, tree: exp.Query
     ) -> list[tuple[exp.Table, Table]]:
-        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
         found: list[tuple[exp.Table, Table]] = []  # by node: equal-looking references differ
         readable: dict[str, Project] = {}
         for node in list(tree.find_all(exp.Table)):
             if not isinstance(node.this, exp.Identifier):
                 raise SqlSemanticError("Semantic analysis exception - only tables may follow FROM")
             name = node.name.lower()
-            if not node.args.get("db") and name in ctes:
+            if names_a_cte(node):
                 continue
             owner_name = (node.db or project.name).lower()
             owner = readable.get(owner_name)

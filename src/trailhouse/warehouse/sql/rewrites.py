@@ -2,7 +2,8 @@
 
 - GET_JSON_OBJECT(event, path) on a path with a typed column reads that column;
 - unnamed result columns are named `_c<position>`;
-- an audit column (STRING) compared with a number is compared as a number.
+- an audit column (STRING) compared with a number is compared as a number;
+- REPEAT, LPAD, RPAD and SPACE build at most 2 MB (MaxCompute's limit for REPEAT).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from trailhouse.warehouse.schema import EVENT_COLUMN, all_names
+from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.scopes import source_of
 
 
@@ -78,3 +80,44 @@ def compare_strings_with_numbers_as_numbers(tree: exp.Query) -> None:
         for column in columns:
             if isinstance(column, exp.Column) and column.name.lower() in all_names():
                 column.replace(exp.TryCast(this=column.copy(), to=exp.DataType.build("DOUBLE")))
+
+
+# MaxCompute's limit on the string REPEAT returns; LPAD, RPAD and SPACE are held to it too.
+MAX_STRING_BYTES = 2 * 1024 * 1024
+
+
+def cap_string_growth(tree: exp.Query) -> None:
+    """REPEAT, LPAD, RPAD and SPACE return at most MAX_STRING_BYTES characters.
+
+    DuckDB's memory_limit does not count the strings such functions build, so
+    `REPEAT('x', 1500000000)` would take gigabytes of the process's memory, while constant
+    folding too. A literal length over the limit is refused (UnsupportedSql); any other length
+    is capped where it is computed, so the result is cut at the limit.
+    """
+    for node in list(tree.find_all(exp.Repeat, exp.Pad, exp.Space)):
+        key = (
+            "times"
+            if isinstance(node, exp.Repeat)
+            else ("this" if isinstance(node, exp.Space) else "expression")
+        )
+        length = node.args.get(key)
+        if length is None:
+            continue
+        name = node.sql_name().upper()
+        if isinstance(length, exp.Literal) and length.is_number:
+            count = float(length.this)
+            text = node.this if isinstance(node, exp.Repeat) else None
+            size = count * (len(text.this) if isinstance(text, exp.Literal) else 1)
+            if size > MAX_STRING_BYTES:
+                raise UnsupportedSql(
+                    f"{name} would return {size:.0f} characters; a string function returns "
+                    f"at most {MAX_STRING_BYTES} (2 MB)"
+                )
+            continue
+        cap: exp.Expr = exp.Literal.number(MAX_STRING_BYTES)
+        if isinstance(node, exp.Repeat):
+            width = exp.Greatest(
+                this=exp.Length(this=node.this.copy()), expressions=[exp.Literal.number(1)]
+            )
+            cap = exp.IntDiv(this=cap, expression=width)
+        length.replace(exp.Least(this=length.copy(), expressions=[cap]))

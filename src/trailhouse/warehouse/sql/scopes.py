@@ -85,3 +85,38 @@ def _star_covers(scope: Scope, projection: exp.Expression, node: exp.Table) -> b
     if qualifier:
         return scope.sources.get(qualifier) is node
     return any(source is node for source in scope.sources.values())
+
+
+def names_a_cte(node: exp.Table) -> bool:
+    """Whether the unqualified table name `node` means a CTE where it stands, as SQL scopes
+    names: a WITH clause's CTEs are seen by its query's body and by the CTEs listed after them
+    (a CTE of WITH RECURSIVE also by itself), never outside that query. Any other name is a
+    table, even when a CTE elsewhere in the statement has the same name."""
+    if node.args.get("db"):
+        return False
+    name = node.name.lower()
+    child: exp.Expr = node
+    parent = node.parent
+    while parent is not None:
+        with_ = parent.args.get("with_") if isinstance(parent, exp.Query) else None
+        if isinstance(with_, exp.With):
+            ctes = list(with_.expressions)
+            if child is with_:  # inside one of these CTEs: it sees those listed before it
+                inner = next(c for c in ctes if _contains(c, node))
+                position = ctes.index(inner) + (1 if with_.args.get("recursive") else 0)
+                visible = ctes[:position]
+            else:
+                visible = ctes
+            if any(cte.alias_or_name.lower() == name for cte in visible):
+                return True
+        child, parent = parent, parent.parent
+    return False
+
+
+def _contains(ancestor: exp.Expr, node: exp.Expr) -> bool:
+    current: exp.Expr | None = node
+    while current is not None:
+        if current is ancestor:
+            return True
+        current = current.parent
+    return False
