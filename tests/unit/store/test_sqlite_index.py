@@ -354,6 +354,7 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
             access_key_id="",
             resource_types=("ACS::X::A",),
             resource_names=(f"res-{seq}",),
+            recorder="",
             body=b"{}",
         )
 
