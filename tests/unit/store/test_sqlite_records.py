@@ -17,7 +17,6 @@ from trailhouse.store.sqlite.records import (
     scan_records,
 )
 
-
 RECORDER = '{"type":"ram-user","accessKeyId":"LTAI5tMallory","principalId":"2"}'
 
 

@@ -1,9 +1,9 @@
 """A column added to the audit table's schema: files of the older version stay readable by name.
 
 The table is filled with files of the released version (`THEN`), then the schema module is moved
-to a next version that adds `event_version` (`$.eventVersion`) and more events are delivered. DuckDB, Spark and
-compaction then read across both versions: every row is there, and the older rows read NULL in
-the new column.
+to a next version that adds `event_version` (`$.eventVersion`) and more events are delivered.
+DuckDB, Spark and compaction then read across both versions: every row is there, and the older
+rows read NULL in the new column.
 """
 
 from __future__ import annotations
@@ -100,9 +100,7 @@ def test_files_and_the_table_record_their_schema_version(two: TwoVersions) -> No
         path = two.tw.settings.warehouse_path / data_file.path
         metadata = pq.ParquetFile(path).schema_arrow.metadata
         assert version_of(metadata) == data_file.schema_version
-        assert ("event_version" in pq.read_schema(path).names) == (
-            data_file.schema_version == NEXT
-        )
+        assert ("event_version" in pq.read_schema(path).names) == (data_file.schema_version == NEXT)
     assert two.tw.table.schema_version == THEN  # as it was read before NEXT existed
     assert catalog.get_table(two.tw.project, TABLE).schema_version == NEXT
 
