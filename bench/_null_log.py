@@ -20,6 +20,10 @@ class NullEventLog(EventLog):
         self._appended += len(records)
         return [True] * len(records)
 
+    def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
+        """Nothing was kept, so nothing is a duplicate."""
+        return [None] * len(records)
+
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
         """Nothing was kept."""
         return []

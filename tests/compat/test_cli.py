@@ -70,8 +70,8 @@ def test_credentials_from_the_environment_and_a_table(running: Fixture, tmp_path
     env = _environment(
         running,
         tmp_path,
-        ALIBABA_CLOUD_ACCESS_KEY_ID=running.alice.access_key_id,
-        ALIBABA_CLOUD_ACCESS_KEY_SECRET=running.alice.access_key_secret,
+        ALIBABA_CLOUD_ACCESS_KEY_ID=running.root.access_key_id,
+        ALIBABA_CLOUD_ACCESS_KEY_SECRET=running.root.access_key_secret,
     )
     event = make_event(running.root.account_id, 30, eventName="CliFromStdin")
     put = _run("events", "put", "-", env=env, stdin=orjson.dumps(event).decode() + "\n")

@@ -56,7 +56,7 @@ def test_a_retry_never_duplicates_an_event(running: Fixture) -> None:
     with_id = make_event(account, 5, eventName="RetryProbe")
     without_id = make_event(account, 5, eventName="RetryProbeNoId")
     del without_id["eventId"]
-    client = sdk(running.server, running.alice)
+    client = sdk(running.server, running.root)  # alice holds no policy: no PutEvents
     for _ in range(3):
         assert put_events(client, [with_id, dict(without_id)])["Accepted"] == 2
     assert len(_find(running, running.root, with_id["eventId"])) == 1

@@ -61,7 +61,9 @@ def _odps(name: str, handler: Handler, read_only: bool, root_only: bool = False)
 
 
 ACTIONS: Mapping[str, Action] = action_table(
-    Action("PutEvents", put_events, read_only=False, audited=False),
+    # A RAM user needs actiontrail:PutEvents (AliyunActionTrailFullAccess; not ReadOnly);
+    # service keys record for any account without a policy (dispatch.SERVICE_KEY_ACTIONS).
+    Action("PutEvents", put_events, read_only=False, audited=False, permission="PutEvents"),
     Action("LookupEvents", lookup_events, read_only=True),
     Action("DescribeRegions", trails.describe_regions, read_only=True),
     Action("ListPublicKeys", trails.list_public_keys, read_only=True),

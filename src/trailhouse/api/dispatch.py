@@ -175,7 +175,8 @@ class Dispatcher:
                 f"{action.name} needs the account's root key; {ctx.caller.kind} "
                 f"{ctx.caller.name} may not call it"
             )
-        if action.permission:
+        # A service key holds no policies: the actions it may call are SERVICE_KEY_ACTIONS.
+        if action.permission and not ctx.caller.is_service:
             require(ctx.caller, action.permission, self._services.roles)
         return ctx
 

@@ -72,6 +72,9 @@ class _Event(msgspec.Struct):
     additionalEventData: msgspec.Raw = msgspec.Raw(b"null")
     referencedResources: msgspec.Raw = msgspec.Raw(b"null")
     eventAttributes: msgspec.Raw = msgspec.Raw(b"null")
+    # Trailhouse's own field (events/recorder.py): present in any spelling, the precise path
+    # refuses the event.
+    trailhouseRecorder: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
 
 
 class _Recipient(msgspec.Struct):
@@ -115,20 +118,25 @@ def recipient_of(raw: bytes) -> object:
         return None
 
 
-def validate_raw_event(raw: bytes, *, account_id: str, limits: ValidationLimits) -> EventRecord:
-    """The record for one event's raw JSON; EventRejected (from the precise path) if invalid."""
+def validate_raw_event(
+    raw: bytes, *, account_id: str, limits: ValidationLimits, recorder: str = ""
+) -> EventRecord:
+    """The record for one event's raw JSON, recorded by `recorder`; EventRejected (from the
+    precise path) if invalid."""
     refuse_deep(raw)
-    record = _fast(raw, account_id, limits)
+    record = _fast(raw, account_id, limits, recorder)
     if record is not None:
         return record
     try:
         event = msgspec.json.decode(raw)
     except msgspec.DecodeError:
         event = None  # the precise validator names what is wrong with a non-object
-    return validate_event(event, account_id=account_id, limits=limits)
+    return validate_event(event, account_id=account_id, limits=limits, recorder=recorder)
 
 
-def _fast(raw: bytes, account_id: str, limits: ValidationLimits) -> EventRecord | None:
+def _fast(
+    raw: bytes, account_id: str, limits: ValidationLimits, recorder: str = ""
+) -> EventRecord | None:
     """The record when the event is valid as sent and carries its eventId, else None."""
     if b"\\u0000" in raw:  # a NUL somewhere: the precise path tells whether it is indexed
         return None
@@ -145,6 +153,7 @@ def _fast(raw: bytes, account_id: str, limits: ValidationLimits) -> EventRecord 
         or identity.type not in IDENTITY_TYPES
         or event.recipientAccountId not in (msgspec.UNSET, account_id)
         or event.eventVersion is None
+        or event.trailhouseRecorder is not msgspec.UNSET
         or event.eventCategory is None
         or isinstance(event.eventVersion, bool)
         or not all(
@@ -187,6 +196,7 @@ def _fast(raw: bytes, account_id: str, limits: ValidationLimits) -> EventRecord 
         resource_types=split_resources(event.resourceType),
         resource_names=split_resources(event.resourceName),
         body=body,
+        recorder=recorder,
     )
 
 

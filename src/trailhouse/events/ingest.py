@@ -1,18 +1,23 @@
 """The recorder: validates a batch of events and appends the good ones to the event log.
 
-Bad events are reported one by one and the good ones are kept. Appending is idempotent by
-(account, eventId), so a producer may retry a whole batch safely; a retried event counts as
-accepted again.
+Bad events are reported one by one and the good ones are kept. Every event is stored with who
+recorded it (`events/recorder.py`): the caller's key and principal, or trailhouse itself for
+`record`. Appending is idempotent by (account, eventId), so a producer may retry a whole batch
+safely; a retried event counts as accepted again. The first copy stored keeps its recorder: a
+copy sent by another principal is reported as failed (DuplicateFromOtherRecorder), never as
+accepted, so a forger who takes a real event's id first is told apart, and the real producer
+learns of it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from trailhouse.events.fast_path import recipient_of, refuse_deep, validate_raw_event
 from trailhouse.events.model import EventRecord
+from trailhouse.events.recorder import TRAILHOUSE, recorder_of, same_principal
 from trailhouse.events.validation import EventRejected, RejectCode, ValidationLimits
 from trailhouse.iam.principals import Caller, is_account_id
 from trailhouse.settings import Settings
@@ -55,21 +60,56 @@ class IngestService:
             max_future_seconds=self._settings.clock_skew_seconds,
             max_event_bytes=self._settings.max_event_bytes,
         )
+        recorder = recorder_of(caller)
         records: list[EventRecord] = []
+        indexes: list[int] = []
         failed: list[FailedEvent] = []
         for index, event in enumerate(events):
             try:
                 refuse_deep(event)  # before the recipient is read out of it
                 account_id = self._recipient(caller, event)
-                records.append(validate_raw_event(event, account_id=account_id, limits=limits))
+                records.append(
+                    validate_raw_event(
+                        event, account_id=account_id, limits=limits, recorder=recorder
+                    )
+                )
+                indexes.append(index)
             except EventRejected as rejected:
                 failed.append(FailedEvent(index, rejected.code, rejected.message))
-        stored = sum(self._log.append(records)) if records else 0
-        return PutEventsResult(accepted=len(records), stored=stored, failed=failed)
+        results = self._log.append(records) if records else []
+        stored = sum(results)
+        accepted = len(records)
+        if stored < accepted:  # retries, or another principal's copies: off the common path
+            refused = self._recorded_by_others(records, results, indexes)
+            accepted -= len(refused)
+            failed = sorted([*failed, *refused], key=lambda f: f.index)
+        return PutEventsResult(accepted=accepted, stored=stored, failed=failed)
 
     def record(self, records: Sequence[EventRecord]) -> int:
-        """Append events trailhouse itself produced (self-audit, demo); count the new ones."""
-        return sum(self._log.append(records)) if records else 0
+        """Append events trailhouse itself produced (its self-audit, console sign-ins), each
+        recorded by `trailhouse`; count the new ones."""
+        own = [replace(record, recorder=TRAILHOUSE) for record in records]
+        return sum(self._log.append(own)) if own else 0
+
+    def _recorded_by_others(
+        self, records: list[EventRecord], results: list[bool], indexes: list[int]
+    ) -> list[FailedEvent]:
+        """The duplicates of `records` whose stored copy another principal recorded."""
+        duplicates = [
+            (r, i) for r, stored, i in zip(records, results, indexes, strict=True) if not stored
+        ]
+        found = self._log.recorders([r for r, _ in duplicates])
+        return [
+            FailedEvent(
+                index,
+                RejectCode.DUPLICATE_OTHER_RECORDER,
+                f"eventId {record.event_id} is already recorded in account {record.account_id} "
+                "by another principal; the stored event is kept as it was (LookupEvents shows "
+                "who recorded it)",
+            )
+            for (record, index), stored_by in zip(duplicates, found, strict=True)
+            if stored_by is not None and not same_principal(stored_by, record.recorder)
+        ]
 
     def _recipient(self, caller: Caller, event: bytes) -> str:
         if not caller.is_service:

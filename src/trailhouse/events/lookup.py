@@ -22,6 +22,7 @@ from trailhouse.events.model import (
     LookupPosition,
     LookupQuery,
 )
+from trailhouse.events.recorder import with_recorder
 from trailhouse.store.ports import EventLog, LogStats
 
 MAX_RESULTS_LIMIT = 50
@@ -56,7 +57,8 @@ class LookupRequest:
 
 @dataclass(frozen=True, slots=True)
 class LookupResult:
-    """Raw JSON bodies of the page's events, in order, the window searched, the next token."""
+    """The page's events as LookupEvents shows them (each stored body with its recorder appended,
+    `events/recorder.py`), in order, the window searched, the next token."""
 
     bodies: list[bytes]
     start: int
@@ -100,7 +102,8 @@ class LookupService:
         token = None
         if page.next_position is not None:
             token = _encode_token(page.next_position, start, end, fingerprint)
-        return LookupResult([event.body for event in page.events], start, end, token)
+        bodies = [with_recorder(event.body, event.recorder) for event in page.events]
+        return LookupResult(bodies, start, end, token)
 
     def stats(self) -> LogStats:
         """The event log's counts and sizes (for `/metrics`)."""

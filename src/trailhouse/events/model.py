@@ -35,7 +35,7 @@ class Direction(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """A validated event ready to be appended to the log."""
+    """A validated event ready to be appended to the log, and who recorded it."""
 
     account_id: str
     event_id: str
@@ -48,6 +48,8 @@ class EventRecord:
     resource_types: tuple[str, ...]
     resource_names: tuple[str, ...]
     body: bytes
+    # Who recorded it (`events/recorder.py`): compact JSON, "" for unknown.
+    recorder: str = ""
 
 
 class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
@@ -64,6 +66,7 @@ class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
     event_time: int
     accepted_ms: int
     body: bytes
+    recorder: str = ""  # `events/recorder.py`; "" for an event recorded before recorders
 
 
 @dataclass(frozen=True, slots=True)

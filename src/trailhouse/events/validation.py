@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from trailhouse.events.model import EventRecord
+from trailhouse.events.recorder import RECORDER_FIELD
 
 EVENT_TYPES = frozenset(
     {
@@ -88,6 +89,9 @@ class RejectCode:
     TOO_DEEP = "InvalidEvent.TooDeep"
     OUTSIDE_RETENTION = "InvalidEvent.OutsideRetention"
     RECIPIENT = "InvalidEvent.Recipient"
+    RESERVED_FIELD = "InvalidEvent.ReservedField"
+    # The event id is already stored in the account, recorded by another principal.
+    DUPLICATE_OTHER_RECORDER = "InvalidEvent.DuplicateFromOtherRecorder"
 
 
 class EventRejected(Exception):
@@ -151,10 +155,19 @@ def derive_event_id(account_id: str, event: dict[str, Any]) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4)).upper()
 
 
-def validate_event(event: object, *, account_id: str, limits: ValidationLimits) -> EventRecord:
-    """Check `event` against the schema and return the record to append to `account_id`'s log."""
+def validate_event(
+    event: object, *, account_id: str, limits: ValidationLimits, recorder: str = ""
+) -> EventRecord:
+    """Check `event` against the schema and return the record to append to `account_id`'s log,
+    recorded by `recorder` (`events/recorder.py`)."""
     if not isinstance(event, dict):
         raise EventRejected(RejectCode.NOT_AN_OBJECT, "each event must be a JSON object")
+    if RECORDER_FIELD in event:
+        raise EventRejected(
+            RejectCode.RESERVED_FIELD,
+            f"{RECORDER_FIELD} is trailhouse's own field (who recorded the event); "
+            "drop it from the event",
+        )
     for name in REQUIRED_STRINGS:
         _require_string(event, name)
     for name in OPTIONAL_STRINGS:
@@ -209,6 +222,7 @@ def validate_event(event: object, *, account_id: str, limits: ValidationLimits) 
         resource_types=split_resources(event.get("resourceType")),
         resource_names=split_resources(event.get("resourceName")),
         body=body,
+        recorder=recorder,
     )
 
 

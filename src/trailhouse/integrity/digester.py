@@ -30,6 +30,7 @@ from trailhouse.delivery.state import read_state
 from trailhouse.durable import replace_file
 from trailhouse.errors import ApiError, InvalidParameter, TerminalError, VersionConflict
 from trailhouse.events.model import LoggedEvent
+from trailhouse.events.recorder import TRAILHOUSE
 from trailhouse.iam.arns import parse_project_arn
 from trailhouse.integrity.anchor import SignedAnchor, anchor_path, make_anchor
 from trailhouse.integrity.digest import FORMAT_VERSION, SignedDigest, digest_path, sign
@@ -218,6 +219,7 @@ class Digester:
             end,
             int(self._clock() * 1000),
             orjson.dumps({"digest": digest, "signature": signed.signature}),
+            TRAILHOUSE,
         )
         state_write = DocumentWrite(
             DIGEST_STATE_KIND, trail.account_id, trail.name, encode(new_state), version

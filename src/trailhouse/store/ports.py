@@ -50,6 +50,14 @@ class EventLog(abc.ABC):
         """
 
     @abc.abstractmethod
+    def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
+        """Who recorded the stored event each of `records` is a duplicate of (its `recorder`,
+        "" when unknown), or None where nothing is stored under its (account_id, event_id).
+
+        Asked only about the duplicates an `append` reported, so it may be slower than one.
+        """
+
+    @abc.abstractmethod
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
         """Up to `limit` events with a sequence number above `seq`, in sequence order."""
 

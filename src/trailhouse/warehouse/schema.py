@@ -9,14 +9,15 @@ file written in any older version is read by name, its missing columns as NULL (
 
 A typed column holds exactly what GET_JSON_OBJECT(event, path) returns (ARCHITECTURE decision 3),
 so a query rewritten from the path to the column gives the same answer, in every file written in
-a version that has the column.
+a version that has the column. A supplied column holds what the writer knows of the event beside
+its JSON (`recorded_by`: who recorded it), so it has no path and is never a rewrite's target.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ import orjson
 import pyarrow as pa
 
 EVENT_COLUMN = "event"
+RECORDED_BY_COLUMN = "recorded_by"
 PARTITION_COLUMN = "ds"
 # The key of a Parquet file's key-value metadata that records its schema version.
 VERSION_KEY = b"trailhouse.schema_version"
@@ -35,7 +37,8 @@ FIRST_VERSION = 1
 @dataclass(frozen=True, slots=True)
 class Column:
     """One column of the audit table: its name, the event path it is extracted from ("" for the
-    raw event), what it holds, the schema version that added it, and its types."""
+    raw event and supplied columns), what it holds, the schema version that added it, its types,
+    and whether the writer supplies its value (`rows_of`'s `supplied`) rather than the JSON."""
 
     name: str
     path: str
@@ -43,6 +46,7 @@ class Column:
     since: int = FIRST_VERSION
     odps_type: str = "STRING"
     arrow_type: pa.DataType = pa.string()
+    supplied: bool = False
 
 
 # Every column ever added, in table order: the raw event first, then the typed ones. A new
@@ -67,9 +71,17 @@ COLUMNS: tuple[Column, ...] = (
     Column("resource_name", "$.resourceName", "the names of the resources acted on"),
     Column("error_code", "$.errorCode", "the error the call ended with, if any"),
     Column("request_id", "$.requestId", "the request's id"),
+    Column(
+        RECORDED_BY_COLUMN,
+        "",
+        "who recorded the event, as JSON text: type (root-account, ram-user, service, trailhouse "
+        "or unknown), accessKeyId, principalId, accountId, userName",
+        since=2,
+        supplied=True,
+    ),
 )
 # The version this trailhouse writes: the highest `since` of COLUMNS.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 PARTITION = Column(PARTITION_COLUMN, "", "the UTC day of eventTime, YYYYMMDD")
 
 
@@ -94,6 +106,11 @@ class TableSchema:
     def typed(self) -> tuple[Column, ...]:
         """The columns extracted from a JSON path of the event."""
         return tuple(column for column in self.columns if column.path)
+
+    @property
+    def supplied(self) -> tuple[Column, ...]:
+        """The columns whose values the writer supplies."""
+        return tuple(column for column in self.columns if column.supplied)
 
     @property
     def column_for_path(self) -> dict[str, str]:
@@ -144,9 +161,14 @@ def json_path_value(event: dict[str, Any], path: str) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def rows_of(bodies: Sequence[bytes], schema: TableSchema) -> pa.Table:
-    """The rows of a file of `schema` for these events (JSON bodies): the raw event and each
-    typed column's value, built column by column by name."""
+def rows_of(
+    bodies: Sequence[bytes],
+    schema: TableSchema,
+    supplied: Mapping[str, Sequence[str | None]] | None = None,
+) -> pa.Table:
+    """The rows of a file of `schema` for these events (JSON bodies): the raw event, each typed
+    column's value and each supplied column's values (`supplied[name]`, one per body; KeyError
+    when the schema has a supplied column not given), built column by column by name."""
     paths = tuple(column.path for column in schema.typed)
     decoder = _decoder(paths)
     blank = decoder.decode(b"{}")
@@ -168,6 +190,11 @@ def rows_of(bodies: Sequence[bytes], schema: TableSchema) -> pa.Table:
         for index, event in general:
             values[index] = json_path_value(event, column.path)
         arrays[column.name] = pa.array(values, column.arrow_type)
+    for column in schema.supplied:
+        given = (supplied or {})[column.name]
+        if len(given) != len(bodies):
+            raise ValueError(f"{column.name}: {len(given)} values for {len(bodies)} events")
+        arrays[column.name] = pa.array(given, column.arrow_type)
     return pa.table([arrays[name] for name in schema.names], schema=schema.arrow)
 
 

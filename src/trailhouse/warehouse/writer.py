@@ -24,6 +24,7 @@ from trailhouse import faults
 from trailhouse.durable import place_file
 from trailhouse.errors import InvalidParameter, VersionConflict
 from trailhouse.events.model import LoggedEvent
+from trailhouse.events.recorder import shown
 from trailhouse.iam.roles import RoleService
 from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import encode
@@ -40,7 +41,7 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
-from trailhouse.warehouse.schema import current, rows_of
+from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 
 STAGING = "_staging"
 _SECONDS_PER_DAY = 86_400
@@ -132,7 +133,8 @@ class TableWriter:
         self, table_dir: Path, staging: Path, ds: str, name: str, rows: list[LoggedEvent]
     ) -> DataFile:
         schema = current()
-        table = rows_of([row.body for row in rows], schema)
+        recorded_by = [shown(row.recorder) for row in rows]  # what LookupEvents shows
+        table = rows_of([row.body for row in rows], schema, {RECORDED_BY_COLUMN: recorded_by})
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()

@@ -49,6 +49,8 @@ VARIANTS: list[dict[str, Any]] = [
     {"resourceType": None, "resourceName": None},
     {"requestParameters": {"blob": "x" * 300_000}},
     {"serviceName": 5},
+    {"trailhouseRecorder": {"type": "trailhouse"}},
+    {"trailhouseRecorder": None},
 ]
 
 

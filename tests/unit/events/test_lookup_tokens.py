@@ -42,6 +42,9 @@ class PagedLog(EventLog):
     def read_after(self, seq, limit):
         raise NotImplementedError  # type: ignore[no-untyped-def]
 
+    def recorders(self, records):
+        raise NotImplementedError  # type: ignore[no-untyped-def]
+
     def last_seq(self) -> int:
         return 0
 

@@ -354,6 +354,7 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
             access_key_id="",
             resource_types=("ACS::X::A",),
             resource_names=(f"res-{seq}",),
+            recorder="",
             body=b"{}",
         )
 
@@ -372,3 +373,41 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
         assert users == (1_251,)
     finally:
         days.close()
+
+
+def test_a_format_2_index_gains_the_recorder_column_in_place(
+    tmp_path: Path, open_log: Callable[..., SqliteEventLog]
+) -> None:
+    """Day files written before recorders are not rebuilt (a long log would take minutes to
+    index again): the column is added to each, NULL (unknown) for every event already there."""
+    log = open_log()
+    records = [record(n) for n in range(200)]
+    log.append(records)
+    assert log.catch_up()
+    expected = everything(log)
+    log.close()
+    state = tmp_path / "events" / "state.json"
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "index_format": 2}))
+    days = sorted((tmp_path / "events" / "days").glob("*.sqlite"))
+    for path in days:
+        with sqlite3.connect(path) as old:
+            old.execute("ALTER TABLE events DROP COLUMN recorder")
+        old.close()
+    inodes = {path: path.stat().st_ino for path in days}
+
+    reopened = open_log()
+    assert {path: path.stat().st_ino for path in days} == inodes  # the same files, not rebuilt
+    assert json.loads(state.read_text()) == {**saved, "index_format": INDEX_FORMAT}
+    assert everything(reopened) == expected
+    recorder = '{"type":"trailhouse"}'
+    reopened.append([dataclasses.replace(record(500), recorder=recorder)])
+    assert reopened.catch_up()
+    page = reopened.lookup(
+        LookupQuery(ACCOUNT, BASE_TIME, BASE_TIME + 30 * DAY, Direction.BACKWARD, (), 2)
+    )
+    assert [(e.event_id, e.recorder) for e in page.events] == [
+        ("EV-000500", recorder),
+        ("EV-000199", ""),
+    ]
+    assert reopened.recorders([records[3]]) == [""]

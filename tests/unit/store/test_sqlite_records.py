@@ -1,7 +1,10 @@
 """The log's record format: packed fields that no byte can shift, and logs of the older,
-separator-joined format still read as they were written."""
+separator-joined format and of the nine-field packed format still read as they were written,
+their recorder unknown."""
 
 from __future__ import annotations
+
+import msgspec
 
 from trailhouse.events.model import EventRecord
 from trailhouse.store.sqlite.records import (
@@ -13,6 +16,8 @@ from trailhouse.store.sqlite.records import (
     scan_events,
     scan_records,
 )
+
+RECORDER = '{"type":"ram-user","accessKeyId":"LTAI5tMallory","principalId":"2"}'
 
 
 def _record(event_id: str, names: tuple[str, ...]) -> EventRecord:
@@ -28,6 +33,7 @@ def _record(event_id: str, names: tuple[str, ...]) -> EventRecord:
         resource_types=("ACS::ActionTrail::Trail",),
         resource_names=names,
         body=b"{}",
+        recorder=RECORDER,
     )
 
 
@@ -70,7 +76,24 @@ def test_a_log_of_the_older_format_reads_as_written_beside_the_new() -> None:
     assert (new.event_id, new.resource_names) == ("new-id", ("trail-c",))
     frames: list[EventFrame] = []
     assert scan_events(buffer, 0, 10, frames) == len(buffer)
-    assert [(f.account_id, f.event_id) for f in frames] == [
-        ("1234567890123456", "old-id"),
-        ("1234567890123456", "new-id"),
+    assert [(f.account_id, f.event_id, f.recorder) for f in frames] == [
+        ("1234567890123456", "old-id", ""),
+        ("1234567890123456", "new-id", RECORDER),
     ]
+    assert (old.recorder, new.recorder) == ("", RECORDER)
+
+
+def test_the_recorder_is_the_tenth_field_and_nine_field_records_read_as_unknown() -> None:
+    record = _record("new-id", ("trail-c",))
+    packed = encode_fields(record)
+    assert packed[0] == 0x9A  # an array of ten
+    nine = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:9])
+    assert nine[0] == 0x99
+    buffer = _frame(1, nine) + _frame(2, packed)
+    records: list[LogRecord] = []
+    scan_records(buffer, 0, 10, records)
+    assert [(r.event_id, r.recorder) for r in records] == [("new-id", ""), ("new-id", RECORDER)]
+    assert records[0].resource_names == ("trail-c",)
+    frames: list[EventFrame] = []
+    assert scan_events(buffer, 0, 10, frames) == len(buffer)
+    assert [f.recorder for f in frames] == ["", RECORDER]

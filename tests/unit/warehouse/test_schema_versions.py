@@ -1,9 +1,9 @@
 """A column added to the audit table's schema: files of the older version stay readable by name.
 
-The table is filled with version-1 files, then the schema module is moved to a version 2 that
-adds `event_version` (`$.eventVersion`) and more events are delivered. DuckDB, Spark and
-compaction then read across both versions: every row is there, and the older rows read NULL in
-the new column.
+The table is filled with files of the released version (`THEN`), then the schema module is moved
+to a next version that adds `event_version` (`$.eventVersion`) and more events are delivered.
+DuckDB, Spark and compaction then read across both versions: every row is there, and the older
+rows read NULL in the new column.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ from trailhouse.warehouse.writer import ds_of
 
 TABLE = "actiontrail_audit_trail"
 LIMITS = Limits(2, 2.0, 100_000)
-EVENT_VERSION = Column("event_version", "$.eventVersion", "the event format's version", since=2)
+THEN = schema.SCHEMA_VERSION  # what this trailhouse writes
+NEXT = THEN + 1
+EVENT_VERSION = Column("event_version", "$.eventVersion", "the event format's version", since=NEXT)
 
 
 @contextlib.contextmanager
@@ -41,15 +43,15 @@ def at_version_1() -> Iterator[None]:
         yield
 
 
-def move_to_version_2(monkeypatch: pytest.MonkeyPatch) -> None:
+def move_to_next_version(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a release adding `event_version` would change: one column, one version."""
     monkeypatch.setattr(schema, "COLUMNS", (*schema.COLUMNS, EVENT_VERSION))
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NEXT)
 
 
 @dataclasses.dataclass
 class TwoVersions:
-    """A table with version-1 files (every day but today's) and version-2 files (today's)."""
+    """A table with files of version THEN (every day but today's) and NEXT (today's)."""
 
     tw: WarehouseFixture
     old: list[LoggedEvent]
@@ -67,7 +69,7 @@ def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoVersions
     old = [e for e in logged_events(1200, days=4) if ds_of(e.event_time) != today]
     for start in range(0, len(old), 200):
         tw.append(old[start : start + 200])
-    move_to_version_2(monkeypatch)
+    move_to_next_version(monkeypatch)
     for start in range(0, len(new), 100):
         tw.append(new[start : start + 100])
     yield TwoVersions(tw, old, new, ds_of(old[0].event_time), today)
@@ -92,15 +94,15 @@ def expected_versions(two: TwoVersions) -> dict[str, str | None]:
 def test_files_and_the_table_record_their_schema_version(two: TwoVersions) -> None:
     catalog = two.tw.warehouse.catalog
     files = catalog.files(two.tw.table)
-    assert {f.schema_version for f in files if f.ds != two.today} == {1}
-    assert {f.schema_version for f in files if f.ds == two.today} == {2}
+    assert {f.schema_version for f in files if f.ds != two.today} == {THEN}
+    assert {f.schema_version for f in files if f.ds == two.today} == {NEXT}
     for data_file in files:
         path = two.tw.settings.warehouse_path / data_file.path
         metadata = pq.ParquetFile(path).schema_arrow.metadata
         assert version_of(metadata) == data_file.schema_version
-        assert ("event_version" in pq.read_schema(path).names) == (data_file.schema_version == 2)
-    assert two.tw.table.schema_version == 1  # as it was read before version 2 existed
-    assert catalog.get_table(two.tw.project, TABLE).schema_version == 2
+        assert ("event_version" in pq.read_schema(path).names) == (data_file.schema_version == NEXT)
+    assert two.tw.table.schema_version == THEN  # as it was read before NEXT existed
+    assert catalog.get_table(two.tw.project, TABLE).schema_version == NEXT
 
 
 def test_duckdb_reads_old_and_new_files_by_name(two: TwoVersions, tmp_path: Path) -> None:
@@ -170,9 +172,9 @@ def test_each_table_shows_the_columns_of_its_version(two: TwoVersions, tmp_path:
     with at_version_1():
         idle = catalog.ensure_table(two.tw.project, "actiontrail_idle")
     assert idle.schema_version == 1
-    assert catalog.ensure_table(two.tw.project, "actiontrail_new").schema_version == 2
-    assert schema.schema_of(1).names == current().names[:-1]
-    assert schema.schema_of(7).version == 2  # written by a newer trailhouse: what this one knows
+    assert catalog.ensure_table(two.tw.project, "actiontrail_new").schema_version == NEXT
+    assert schema.schema_of(THEN).names == current().names[:-1]
+    assert schema.schema_of(9).version == NEXT  # written by a newer trailhouse: what it knows
 
     moved = planner.plan(root(), two.tw.project, f"SELECT * FROM {TABLE}")
     assert moved.plan.inputs[0].columns == (*current().names, "ds")
@@ -198,12 +200,13 @@ def test_rows_of_builds_columns_by_name_and_renders_non_text_values_as_json() ->
 
 
 def test_rows_of_fills_an_added_column(monkeypatch: pytest.MonkeyPatch) -> None:
-    move_to_version_2(monkeypatch)
+    move_to_next_version(monkeypatch)
     events = [{"eventVersion": "1"}, {"eventVersion": 2}, {}]
-    rows = rows_of([orjson.dumps(e) for e in events], current())
+    recorders = ['{"type":"trailhouse"}'] * 3
+    rows = rows_of([orjson.dumps(e) for e in events], current(), {"recorded_by": recorders})
     assert rows.column_names[-1] == "event_version"
     assert rows.column("event_version").to_pylist() == ["1", "2", None]
-    assert version_of(rows.schema.metadata) == 2
+    assert version_of(rows.schema.metadata) == NEXT
 
 
 def test_the_schema_only_grows_and_its_version_is_the_newest_column() -> None:
@@ -212,4 +215,17 @@ def test_the_schema_only_grows_and_its_version_is_the_newest_column() -> None:
     assert max(column.since for column in schema.COLUMNS) == schema.SCHEMA_VERSION
     versions = [column.since for column in schema.COLUMNS]
     assert versions == sorted(versions)  # a newer column never goes before an older one
-    assert all(c.path.startswith("$.") for c in schema.COLUMNS[1:])
+    assert all(c.path.startswith("$.") != c.supplied for c in schema.COLUMNS[1:])
+
+
+def test_recorded_by_is_supplied_by_the_writer_never_read_from_the_event() -> None:
+    """Version 2's `recorded_by` holds who recorded each event, as the writer is told: a field
+    of the same name inside the event's JSON does not reach it, and no path rewrites to it."""
+    events = [{"eventId": "a", "recorded_by": "forged", "trailhouseRecorder": {"type": "x"}}]
+    version_2 = schema.schema_of(2)
+    assert version_2.names[-1] == "recorded_by" and "recorded_by" not in schema.schema_of(1).names
+    assert "recorded_by" not in version_2.column_for_path.values()
+    with pytest.raises(KeyError, match="recorded_by"):
+        rows_of([orjson.dumps(e) for e in events], version_2)
+    rows = rows_of([orjson.dumps(e) for e in events], version_2, {"recorded_by": ["real"]})
+    assert rows.column("recorded_by").to_pylist() == ["real"]

@@ -40,18 +40,18 @@ _ZSTD_LEVEL = 3
 _INSERT = """
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
-    event_rw, user_name, access_key_id, resource_types, resource_names, body
+    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder
 )
 SELECT
     %s + u.ord, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
-    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder
 FROM unnest(
     %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[]
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[]
 ) WITH ORDINALITY AS u(
     account_id, event_id, event_time, day, event_name, service_name, event_rw, user_name,
-    access_key_id, resource_types, resource_names, body, ord
+    access_key_id, resource_types, resource_names, body, recorder, ord
 )
 ON CONFLICT DO NOTHING
 RETURNING seq, account_id, event_id
@@ -101,6 +101,22 @@ class PostgresEventLog(EventLog):
             first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
             for index, r in enumerate(records)
         ]
+
+    def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
+        """Who recorded the stored copy of each record, found by the dedup key (account,
+        event id, day of the event time)."""
+        if not records:
+            return []
+        keys = [(r.account_id, r.event_id, day_of(r.event_time)) for r in records]
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT e.account_id, e.event_id, e.day, coalesce(e.recorder, '') "
+                "FROM unnest(%s::TEXT[], %s::TEXT[], %s::INTEGER[]) "
+                "AS k(account_id, event_id, day) JOIN events e USING (account_id, event_id, day)",
+                ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+            ).fetchall()
+        found = {(str(a), str(e), int(d)): str(by) for a, e, d, by in rows}
+        return [found.get(key) for key in keys]
 
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
         """Up to `limit` events with a sequence number above `seq`, in sequence order."""
@@ -203,6 +219,7 @@ def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]
         [_array_literal(r.resource_types) for r in records],
         [_array_literal(r.resource_names) for r in records],
         [compressor.compress(r.body) for r in records],
+        [r.recorder or None for r in records],
     ]
 
 
@@ -222,8 +239,9 @@ def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
             event_time=int(event_time),
             accepted_ms=int(accepted_ms),
             body=decompressor.decompress(bytes(body)),
+            recorder=str(recorder or ""),
         )
-        for seq, account_id, event_id, event_time, accepted_ms, body in rows
+        for seq, account_id, event_id, event_time, accepted_ms, body, recorder in rows
     ]
 
 

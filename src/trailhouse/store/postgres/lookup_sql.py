@@ -23,7 +23,7 @@ _CONTAINS = {
     LookupKey.RESOURCE_NAME: "resource_names",
 }
 
-LOGGED_COLUMNS = sql.SQL("seq, account_id, event_id, event_time, accepted_ms, body")
+LOGGED_COLUMNS = sql.SQL("seq, account_id, event_id, event_time, accepted_ms, body, recorder")
 
 
 def lookup_statement(query: LookupQuery) -> tuple[sql.Composed, list[object]]:

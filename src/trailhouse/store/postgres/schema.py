@@ -148,10 +148,17 @@ def _add_key_status(conn: Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS access_keys_account ON access_keys (account_id)")
 
 
+def _add_event_recorder(conn: Connection) -> None:
+    """Version 4: who recorded each event (`events/recorder.py`); NULL for the events stored
+    before, whose recorder is unknown. Adding a nullable column rewrites no partition."""
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS recorder TEXT")
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
 POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
     Migration(3, "access keys can be disabled (status)", _add_key_status),
+    Migration(4, "events keep who recorded them (recorder)", _add_event_recorder),
 ]
 
 

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY, account INTEGER NOT NULL, event_id TEXT NOT NULL,
     id_hash INTEGER NOT NULL, event_time INTEGER NOT NULL, accepted_ms INTEGER NOT NULL,
     event_name INTEGER NOT NULL, service_name INTEGER NOT NULL, event_rw INTEGER NOT NULL,
-    user_name INTEGER, access_key_id INTEGER, dict_id INTEGER NOT NULL, body BLOB NOT NULL
+    user_name INTEGER, access_key_id INTEGER, dict_id INTEGER NOT NULL, body BLOB NOT NULL,
+    recorder INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_id ON events (id_hash);
 CREATE INDEX IF NOT EXISTS events_time ON events (account, event_time);
@@ -59,12 +60,14 @@ CREATE TABLE IF NOT EXISTS resources (
 ) WITHOUT ROWID;
 """
 # The layout above, as `state.json` records it: a store indexed in another layout is re-indexed
-# from its log when opened (1: strings and event ids stored whole in every index).
-INDEX_FORMAT = 2
+# from its log when opened (1: strings and event ids stored whole in every index), except
+# format 2, which lacks only `recorder` and is brought up in place (`add_recorder_column`).
+INDEX_FORMAT = 3
+RECORDER_FORMAT = 3  # the first format with `events.recorder` (a `names` id; NULL: unknown)
 # SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
 NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
-# Rows per INSERT statement: 1,000 rows of `events` bind 13,000 values (SQLite allows 32,766).
+# Rows per INSERT statement: 1,000 rows of `events` bind 14,000 values (SQLite allows 32,766).
 _ROWS_PER_INSERT = 1000
 _IDS_PER_SELECT = 500
 _IDLE_READERS_PER_DAY = 4
@@ -166,6 +169,7 @@ class DayFiles:
                 name_id(r.access_key_id) if r.access_key_id else None,
                 r.dict_id,
                 r.body,
+                name_id(r.recorder) if r.recorder else None,
             )
             for r in records
         ]
@@ -228,6 +232,35 @@ class DayFiles:
                 wanted = set(chunk)  # ids that only share a hash are not the same event
                 found.update(event_id for (event_id,) in rows if event_id in wanted)
         return found
+
+    def recorders(self, day: int, account: str, event_ids: Sequence[str]) -> dict[str, str]:
+        """Who recorded each of `event_ids` the file of `day` holds for `account` ("" unknown)."""
+        found: dict[str, str] = {}
+        with self.reading(day) as conn:
+            if conn is None:
+                return found
+            for at in range(0, len(event_ids), _IDS_PER_SELECT):
+                chunk = event_ids[at : at + _IDS_PER_SELECT]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    "SELECT event_id, (SELECT value FROM names WHERE id = e.recorder) "
+                    f"FROM events e INDEXED BY events_id WHERE id_hash IN ({marks}) "
+                    f"AND account = {NAME_ID}",
+                    [*map(id_hash, chunk), account],
+                ).fetchall()
+                wanted = set(chunk)
+                found.update((event_id, by or "") for event_id, by in rows if event_id in wanted)
+        return found
+
+    def add_recorder_column(self) -> None:
+        """Bring day files of format 2 up to 3 in place: their events predate recorders, so
+        the new column is NULL (unknown) in every row. Idempotent: a crash midway re-runs it."""
+        for day in self.days():
+            conn = self._writer(day)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+            if "recorder" not in columns:
+                conn.execute("ALTER TABLE events ADD COLUMN recorder INTEGER")
+            self.sync(day)
 
     def count(self, day: int) -> int:
         """How many events the file of `day` holds."""

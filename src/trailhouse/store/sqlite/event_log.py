@@ -18,7 +18,13 @@ from trailhouse.errors import StoreUnavailable
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 from trailhouse.store.ports import EventLog, LogStats
 from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
-from trailhouse.store.sqlite.days import INDEX_FORMAT, DayFiles, day_of, day_start
+from trailhouse.store.sqlite.days import (
+    INDEX_FORMAT,
+    RECORDER_FORMAT,
+    DayFiles,
+    day_of,
+    day_start,
+)
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
@@ -54,6 +60,12 @@ class SqliteEventLog(EventLog):
             # Day files with no state saved yet may be an older release's, crashed early on.
             unsaved_format = 1 if self._days.days() else INDEX_FORMAT
             self._state = LogState(directory / "state.json", unsaved_format)
+            if self._state.index_format == RECORDER_FORMAT - 1 and not (
+                self._days.damaged or self._state.damaged
+            ):
+                self._days.add_recorder_column()
+                faults.point("index.recorder_column.added")
+                self._state.set_format(RECORDER_FORMAT)
             if self._state.index_format != INDEX_FORMAT:
                 _log.warning(
                     "the event index in %s has format %d; building format %d from the log",
@@ -98,10 +110,30 @@ class SqliteEventLog(EventLog):
         # Compressing here, in the callers' threads, keeps the one writer thread lean.
         dict_id, bodies = self._codecs.compress(plain)
         prepared = [
-            Prepared(r.account_id, r.event_id, r.event_time, encode_fields(r), dict_id, body)
+            Prepared(
+                r.account_id, r.event_id, r.event_time, encode_fields(r), dict_id, body, r.recorder
+            )
             for r, body in zip(records, bodies, strict=True)
         ]
         return self._writer.submit(prepared)
+
+    def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
+        """Who recorded the stored copy of each record: found where `append` looks for
+        duplicates, the pending keys first, then the day file of the record's event time."""
+        found: list[str | None] = [None] * len(records)
+        wanted: dict[tuple[int, str], list[int]] = {}
+        for index, record in enumerate(records):
+            # The pending keys first: the indexer adds to a day file before it forgets one.
+            recorder = self._pending.recorder((record.account_id, record.event_id))
+            if recorder is not None:
+                found[index] = recorder
+            else:
+                wanted.setdefault((day_of(record.event_time), record.account_id), []).append(index)
+        for (day, account), indexes in wanted.items():
+            known = self._days.recorders(day, account, [records[i].event_id for i in indexes])
+            for index in indexes:
+                found[index] = known.get(records[index].event_id)
+        return found
 
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
         """Up to `limit` events with a sequence number above `seq`, in sequence order."""
@@ -125,7 +157,17 @@ class SqliteEventLog(EventLog):
                     decompress = self._codecs.decompressor(f.dict_id).decompress
                     decompress_id = f.dict_id
                 body = decompress(f.body)
-                add(LoggedEvent(f.seq, f.account_id, f.event_id, f.event_time, f.accepted_ms, body))
+                add(
+                    LoggedEvent(
+                        f.seq,
+                        f.account_id,
+                        f.event_id,
+                        f.event_time,
+                        f.accepted_ms,
+                        body,
+                        f.recorder,
+                    )
+                )
             position = batch[-1].seq
         return found
 
@@ -138,9 +180,9 @@ class SqliteEventLog(EventLog):
         rows, more = lookup_rows(self._days, query)
         events = [
             LoggedEvent(
-                seq, account, event_id, event_time, accepted_ms, self._codecs.decompress(d, b)
+                seq, account, event_id, time, accepted_ms, self._codecs.decompress(d, b), by or ""
             )
-            for seq, account, event_id, event_time, accepted_ms, d, b in rows
+            for seq, account, event_id, time, accepted_ms, d, b, by in rows
         ]
         return LookupPage(events, position_of(rows[-1]) if more and rows else None)
 

@@ -130,7 +130,9 @@ class Indexer:
         """After a restart, the unindexed tail of the log is the window duplicates hide in."""
         position = self._indexed
         while batch := self._segments.read(position, _BATCH):
-            self._pending.add([(r.account_id, r.event_id) for r in batch])
+            self._pending.add(
+                [(r.account_id, r.event_id) for r in batch], [r.recorder for r in batch]
+            )
             position = batch[-1].seq
 
     def _run(self) -> None:

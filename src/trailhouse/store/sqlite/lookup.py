@@ -43,10 +43,10 @@ _SELECTIVITY = (
 
 _SELECTED = (
     "e.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, e.event_time, "
-    "e.accepted_ms, e.dict_id, e.body"
+    "e.accepted_ms, e.dict_id, e.body, (SELECT value FROM names WHERE id = e.recorder)"
 )
 
-Row = tuple[int, str, str, int, int, int, bytes]
+Row = tuple[int, str, str, int, int, int, bytes, str | None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,12 +5,14 @@ times, the id of the zstd dictionary the body was compressed with, the fields th
 needs (so it never parses JSON) and the compressed body. A frame that is cut short or fails its
 checksum marks the end of what was written before a crash.
 
-The indexed fields are a MessagePack array of nine: seven strings, then the resource types and
-names as arrays. Every value carries its own length, so no byte of any field (a `\x1f` in a
-resource name, say) can move another field or split a value: what is indexed is what was sent.
-Logs written before this format joined the fields with `\x1f` and the resource values with
-`\x1e`; they are still read. The two never mix up: MessagePack's array of nine starts with byte
-0x99, which no UTF-8 text does.
+The indexed fields are a MessagePack array of ten: seven strings, the resource types and names
+as arrays, then who recorded the event (`events/recorder.py`, compact JSON). Every value carries
+its own length, so no byte of any field (a `\x1f` in a resource name, say) can move another
+field or split a value: what is indexed is what was sent. Records written before the recorder
+was kept are arrays of nine, read with the recorder "" (unknown). Logs written before the packed
+format joined the fields with `\x1f` and the resource values with `\x1e`; they are still read,
+recorder unknown too. None of these mix up: MessagePack's arrays of nine and ten start with
+bytes 0x99 and 0x9a, which no UTF-8 text does.
 """
 
 from __future__ import annotations
@@ -26,14 +28,17 @@ FRAME = struct.Struct("<II")
 HEAD = struct.Struct("<QqqII")  # seq, event_time, accepted_ms, dict_id, fields length
 _FRAMED_HEAD = struct.Struct("<IIQqqII")  # FRAME then HEAD, unpacked at once
 _MAX_PAYLOAD = 64 * 1024 * 1024
-_FIELDS = 9  # what `encode_fields` writes
-_PACKED = 0x99  # MessagePack's first byte of an array of nine
+_LEGACY_FIELDS = 9  # fields before the recorder, in legacy records and arrays of nine
+_PACKED_NINE = 0x99  # MessagePack's first byte of an array of nine (no recorder)
+_PACKED = 0x9A  # and of ten: what `encode_fields` writes
 _LEGACY_FIELD_SEPARATOR = "\x1f"
 _LEGACY_VALUE_SEPARATOR = "\x1e"
 
-Fields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...]]
+Fields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...], str]
+_NineFields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...]]
 _pack_fields = msgspec.msgpack.Encoder().encode
 _unpack_fields = msgspec.msgpack.Decoder(Fields).decode
+_unpack_nine = msgspec.msgpack.Decoder(_NineFields).decode
 
 
 class Prepared(msgspec.Struct, frozen=True, gc=False):
@@ -45,6 +50,7 @@ class Prepared(msgspec.Struct, frozen=True, gc=False):
     fields: bytes
     dict_id: int
     body: bytes
+    recorder: str = ""  # also inside `fields`; kept apart for the writer's pending keys
 
 
 class LogRecord(msgspec.Struct, frozen=True, gc=False):
@@ -67,12 +73,14 @@ class LogRecord(msgspec.Struct, frozen=True, gc=False):
     access_key_id: str
     resource_types: tuple[str, ...]
     resource_names: tuple[str, ...]
+    recorder: str
     body: bytes
 
 
 class EventFrame(msgspec.Struct, frozen=True, gc=False):
-    """What delivery reads of a record: no indexed field beyond the account and event id, and
-    the body still compressed. Untracked by the garbage collector: a backfill reads millions."""
+    """What delivery reads of a record: no indexed field beyond the account, event id and
+    recorder, and the body still compressed. Untracked by the garbage collector: a backfill
+    reads millions."""
 
     seq: int
     event_time: int
@@ -80,6 +88,7 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
     dict_id: int
     account_id: str
     event_id: str
+    recorder: str
     body: bytes
 
 
@@ -95,18 +104,23 @@ def encode_fields(record: EventRecord) -> bytes:
         record.access_key_id or "",
         record.resource_types,
         record.resource_names,
+        record.recorder,
     )
     return _pack_fields(fields)
 
 
 def decode_fields(raw: bytes) -> Fields:
-    """The indexed fields of one record, whichever format wrote them; ValueError when they are
-    neither (the frame passed its checksum, so only a bug could write that)."""
-    if raw[:1] == bytes((_PACKED,)):
-        try:
+    """The indexed fields of one record, whichever format wrote them (the recorder "" when it
+    predates recorders); ValueError when they are none (the frame passed its checksum, so only
+    a bug could write that)."""
+    first = raw[:1]
+    try:
+        if first == bytes((_PACKED,)):
             return _unpack_fields(raw)
-        except msgspec.DecodeError as exc:
-            raise ValueError(f"unreadable record fields: {exc}") from exc
+        if first == bytes((_PACKED_NINE,)):
+            return (*_unpack_nine(raw), "")
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"unreadable record fields: {exc}") from exc
     return _legacy_fields(raw.decode())
 
 
@@ -115,13 +129,13 @@ def _legacy_fields(text: str) -> Fields:
     the separator was ambiguous there; the event id takes what lies between the account and the
     last seven fields, as it always did."""
     parts = text.split(_LEGACY_FIELD_SEPARATOR)
-    if len(parts) < _FIELDS:
-        parts += [""] * (_FIELDS - len(parts))
-    elif len(parts) > _FIELDS:
-        tail = len(parts) - (_FIELDS - 2)
+    if len(parts) < _LEGACY_FIELDS:
+        parts += [""] * (_LEGACY_FIELDS - len(parts))
+    elif len(parts) > _LEGACY_FIELDS:
+        tail = len(parts) - (_LEGACY_FIELDS - 2)
         parts = [parts[0], _LEGACY_FIELD_SEPARATOR.join(parts[1:tail]), *parts[tail:]]
     account, event_id, name, service, rw, user, key, types, names = parts
-    return (account, event_id, name, service, rw, user, key, _values(types), _values(names))
+    return (account, event_id, name, service, rw, user, key, _values(types), _values(names), "")
 
 
 def _values(joined: str) -> tuple[str, ...]:
@@ -151,9 +165,9 @@ def scan_events(buffer: bytes, after: int, limit: int, found: list[EventFrame]) 
     """Add the records framed in `buffer` with seq above `after` to `found` (up to `limit` in
     all); return the offset after the last whole, sound frame read.
 
-    The light twin of `decode` for readers that need no indexed field beyond the account and
-    event id: one unpack per frame and no `LogRecord`. It stops early, like `decode`, at a frame
-    cut short by the end of `buffer` or failing its checksum; the caller tells which.
+    The light twin of `decode` for readers that need no indexed field beyond the account, event
+    id and recorder: one unpack per frame and no `LogRecord`. It stops early, like `decode`, at a
+    frame cut short by the end of `buffer` or failing its checksum; the caller tells which.
     """
     unpack = _FRAMED_HEAD.unpack_from
     crc32 = zlib.crc32
@@ -173,11 +187,15 @@ def scan_events(buffer: bytes, after: int, limit: int, found: list[EventFrame]) 
             break
         if seq > after:
             try:
-                account_id, event_id = decode_fields(buffer[fields_start:fields_end])[:2]
+                fields = decode_fields(buffer[fields_start:fields_end])
             except ValueError:  # UnicodeDecodeError included
                 break
             body = buffer[fields_end:stop]
-            add(EventFrame(seq, event_time, accepted_ms, dict_id, account_id, event_id, body))
+            add(
+                EventFrame(
+                    seq, event_time, accepted_ms, dict_id, fields[0], fields[1], fields[9], body
+                )
+            )
         offset = stop
     return offset
 
@@ -208,7 +226,7 @@ def scan_records(
                 fields = decode_fields(buffer[fields_start:fields_end])
             except ValueError:  # UnicodeDecodeError included
                 break
-            account, event_id, name, service, rw, user, key, types, names = fields
+            account, event_id, name, service, rw, user, key, types, names, recorder = fields
             body = buffer[fields_end:stop]
             add(
                 LogRecord(
@@ -225,6 +243,7 @@ def scan_records(
                     key,
                     types,
                     names,
+                    recorder,
                     body,
                 )
             )

@@ -85,6 +85,12 @@ class LogState:
             self._indexed_seq = 0
             self._index_format = index_format
 
+    def set_format(self, index_format: int) -> None:
+        """Record durably that the day files were brought up to `index_format` in place."""
+        with self._lock:
+            self._save(self._indexed_seq, index_format, self._purges)
+            self._index_format = index_format
+
     def add_purge(self, older_than: int, upto_seq: int) -> None:
         """Record durably that events up to `upto_seq` older than `older_than` are gone."""
         with self._lock:

@@ -25,25 +25,32 @@ _FULL_GROUP = 2000
 
 
 class PendingKeys:
-    """(account, event_id) of events in the log but not yet in a day file's unique index."""
+    """(account, event_id) of events in the log but not yet in a day file's unique index, with
+    who recorded each (to tell a duplicate's recorder without waiting for the index)."""
 
     def __init__(self) -> None:
-        self._keys: set[Key] = set()
+        self._keys: dict[Key, str] = {}
         self._lock = threading.Lock()
 
-    def add(self, keys: list[Key]) -> None:
-        """Remember events just written to the log."""
+    def add(self, keys: list[Key], recorders: list[str]) -> None:
+        """Remember events just written to the log, and their recorders."""
         with self._lock:
-            self._keys.update(keys)
+            self._keys.update(zip(keys, recorders, strict=True))
 
     def discard(self, keys: list[Key]) -> None:
         """Forget events now in their day file."""
         with self._lock:
-            self._keys.difference_update(keys)
+            pop = self._keys.pop
+            for key in keys:
+                pop(key, None)
 
     def contains(self, key: Key) -> bool:
         """True when the event is in the log but not yet in its day file."""
         return key in self._keys
+
+    def recorder(self, key: Key) -> str | None:
+        """Who recorded the pending event `key` ("" unknown), or None when it is not pending."""
+        return self._keys.get(key)
 
 
 @dataclass(slots=True)
@@ -144,7 +151,7 @@ class GroupCommitWriter:
         frames = [encode(event, first + n, accepted_ms) for n, (_, _, event, _) in enumerate(fresh)]
         seqs = list(range(first, first + len(fresh)))
         keys = [key for _, _, _, key in fresh]
-        self._pending.add(keys)
+        self._pending.add(keys, [event.recorder for _, _, event, _ in fresh])
         try:
             self._segments.append(frames, seqs, [event.event_time for _, _, event, _ in fresh])
         except BaseException:

@@ -224,7 +224,7 @@ function drawResults() {
   );
   const rows = [];
   results.events.forEach((event, index) => {
-    const detail = h("tr", { class: "detail-row", hidden: true }, h("td", { colspan: 7 }, detailOf(event)));
+    const detail = h("tr", { class: "detail-row", hidden: true }, h("td", { colspan: 8 }, detailOf(event)));
     const row = h(
       "tr",
       {
@@ -243,6 +243,7 @@ function drawResults() {
       h("td", { class: "nowrap", text: when(event.eventTime) }),
       h("td", {}, h("span", { text: event.eventName }), event.errorCode ? [" ", h("span", { class: "badge bad", text: event.errorCode })] : null),
       h("td", { text: userOf(event) }),
+      h("td", { class: "recorder", title: JSON.stringify(event.trailhouseRecorder || {}), text: recorderOf(event) }),
       h("td", { class: "hide-phone", text: event.serviceName }),
       h("td", { class: "hide-phone", text: event.sourceIpAddress }),
       h("td", { class: "hide-phone cell-clip", title: event.resourceName || "", text: event.resourceName || "—" }),
@@ -269,6 +270,7 @@ function drawResults() {
                 h("th", { text: "Time (UTC)" }),
                 h("th", { text: "Event" }),
                 h("th", { text: "User" }),
+                h("th", { text: "Recorded by" }),
                 h("th", { class: "hide-phone", text: "Service" }),
                 h("th", { class: "hide-phone", text: "Source IP" }),
                 h("th", { class: "hide-phone", text: "Resource" }),
@@ -302,6 +304,15 @@ function userOf(event) {
   if (identity.userName) return identity.userName;
   if (identity.type === "root-account") return `root (${identity.accountId || ""})`;
   return identity.type || "—";
+}
+
+// Who stored the event: trailhouse itself, or the key whose PutEvents call sent it (a producer's
+// claim about userIdentity is only as good as that key).
+function recorderOf(event) {
+  const recorder = event.trailhouseRecorder || { type: "unknown" };
+  if (recorder.type === "trailhouse" || recorder.type === "unknown") return recorder.type;
+  const who = recorder.userName || (recorder.type === "root-account" ? "root" : recorder.type);
+  return `${who} (${recorder.accessKeyId || "?"})`;
 }
 
 function detailOf(event) {
