@@ -35,6 +35,8 @@ POINTS: dict[str, str] = {
     "state.staged": "state.json's new content is in its temporary file, not yet renamed",
     "state.saved": "state.json is replaced, before its directory is fsynced",
     "index.rebuild.dropped": "an index in an old format is deleted, the restart not recorded",
+    "index.recorder_column.added": "format-2 day files gained their recorder column, state.json "
+    "not yet at format 3",
     "purge.rule_saved": "a purge is recorded in state.json, no file deleted yet",
     "purge.day_dropped": "a purge deleted its first day file, the rest not yet",
     "purge.segments_dropped": "a purge deleted the day files, before deleting log segments",

@@ -4,8 +4,10 @@ having lost and doubled nothing; a point without a case here fails the suite."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import logging
+import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,19 @@ def _old_index_format(store: Store) -> None:
     state.write_text(json.dumps({**saved, "index_format": 1}))
 
 
+def _format_2_index(store: Store) -> None:
+    """The index was built before events kept their recorder: each day file gains the column
+    in place when opened (a kill between files must leave them all upgradable)."""
+    events = store.data_dir / "events"
+    state = events / "state.json"
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "index_format": 2}))
+    for path in sorted((events / "days").glob("*.sqlite")):
+        with contextlib.closing(sqlite3.connect(path)) as day:
+            day.execute("ALTER TABLE events DROP COLUMN recorder")
+            day.commit()
+
+
 @dataclass(frozen=True)
 class Case:
     """How to reach one crash point: its hit, the settings of that run, and what to set up."""
@@ -61,6 +76,7 @@ CASES: dict[str, Case] = {
     "state.staged": Case(hit=2),
     "state.saved": Case(hit=2),
     "index.rebuild.dropped": Case(setup=_old_index_format),
+    "index.recorder_column.added": Case(setup=_format_2_index),
     "purge.rule_saved": Case(env=PURGE_ENV),
     "purge.day_dropped": Case(env=PURGE_ENV),
     "purge.segments_dropped": Case(env=PURGE_ENV),
