@@ -4,6 +4,8 @@ Account A's trail `audit-trail` delivers into A's project; account B's trail of 
 delivers there too, through a role in A (cross-account delivery). Both write the table
 `actiontrail_audit_trail`, so digests named by sequence alone would overwrite each other.
 Releases before per-trail folders kept one chain in `_digests/`; verify still reads that.
+Trail creation now refuses a second trail of a table (`trails/collisions.py`), so B's trail is
+stored as an older release let it be created: tables shared that way must still verify.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from trailhouse.integrity.digester import Digester, read_digest_state
 from trailhouse.integrity.verify import verify_folder
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.trails.model import Destinations, Trail
+from trailhouse.store.documents import encode
+from trailhouse.store.ports import DocumentWrite
+from trailhouse.trails.model import TRAIL_KIND, Destinations, Trail, TrailStatus
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
 
@@ -49,6 +53,26 @@ def _trail(services: Services, account_id: str, destinations: Destinations) -> T
     return services.start_logging(account_id, TRAIL)
 
 
+def _older_releases_trail(services: Services, account_id: str, destinations: Destinations) -> Trail:
+    """A trail stored as a release before the one-trail-per-table rule let it be created."""
+    now = int(time.time())
+    trail = Trail(
+        account_id=account_id,
+        name=TRAIL,
+        home_region=REGION,
+        trail_region="All",
+        event_rw="All",
+        organization_id="",
+        destinations=destinations,
+        status=TrailStatus.FRESH.value,
+        create_time=now,
+        update_time=now,
+    )
+    write = DocumentWrite(TRAIL_KIND, account_id, TRAIL, encode(trail), 0)
+    services.stores.metadata.commit([write])
+    return services.start_logging(account_id, TRAIL)
+
+
 def test_two_accounts_trails_in_one_table_each_keep_a_chain(tmp_path: Path) -> None:
     settings = Settings.load(
         {
@@ -69,7 +93,7 @@ def test_two_accounts_trails_in_one_table_each_keep_a_chain(tmp_path: Path) -> N
             owner, "DeliveryRole", trust_policy_for_services(f"{source}@actiontrail.aliyuncs.com")
         )
         services.roles.attach_policy(owner, "DeliveryRole", DELIVERY_POLICY)
-        theirs = _trail(
+        theirs = _older_releases_trail(
             services,
             source,
             Destinations(
