@@ -132,14 +132,17 @@ def test_another_account_shows_the_trust_policy_to_paste(
             }
         ],
     }
-    page.fill("#field-projectArn", "acs:odps:cn-hangzhou:5555666677778888:project/actiontrail_x")
+    page.fill(
+        "#field-projectArn",
+        "acs:odps:cn-hangzhou:5555666677778888:project/actiontrail_5555666677778888",
+    )
     page.fill("#field-roleArn", "acs:ram::5555666677778888:role/delivery")
     shots.take(page, "04-create-trail-another-account")
     page.click("#next")
     page.click("#confirm")
     page.wait_for_selector("[data-field=roleArn].invalid")
     assert "does not exist in account 5555666677778888" in page.inner_text("#error-roleArn")
-    assert page.input_value("#field-projectArn").endswith("project/actiontrail_x")
+    assert page.input_value("#field-projectArn").endswith("project/actiontrail_5555666677778888")
     page.close()
 
 
