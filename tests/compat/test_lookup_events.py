@@ -168,7 +168,7 @@ def test_other_accounts_never_see_the_events(
 def test_the_legacy_v2_signature_works_too(
     running: Fixture, recorded: list[dict[str, Any]]
 ) -> None:
-    client = sdk(running.server, running.alice, signature="v2")
+    client = sdk(running.server, running.root, signature="v2")
     answer = _lookup(client, [("EventName", "PagingRareProbe")]).body
     assert [e["eventId"] for e in answer.events] == _expected(
         recorded, lambda e: e["eventName"] == "PagingRareProbe"

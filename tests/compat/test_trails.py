@@ -243,6 +243,11 @@ def test_a_ram_user_needs_a_policy_to_manage_trails(regional: Regional) -> None:
     assert (error.code, error.status_code) == ("NoPermission", 403)
     assert "actiontrail:CreateTrail" in error.message
     assert _describe(sdk_at(regional.endpoint("cn-hangzhou"), keys)) == []
+    # Nor may it read the account's history (ActionTrail's actiontrail:LookupEvents).
+    error = _error(lambda: client.lookup_events(models.LookupEventsRequest()))
+    assert (error.code, error.status_code) == ("NoPermission", 403)
+    assert "actiontrail:LookupEvents" in error.message
+    assert "AliyunActionTrailReadOnlyAccess" in error.message
 
     _rpc(
         regional.endpoint("cn-hangzhou"),
@@ -273,6 +278,7 @@ def test_the_read_only_policy_allows_describing_but_not_creating(regional: Regio
     )
     reader = sdk_at(regional.endpoint("cn-hangzhou"), user)
     assert [t.name for t in _describe(reader)] == [name]
+    assert reader.lookup_events(models.LookupEventsRequest()).body.events is not None
     assert reader.get_trail_status(models.GetTrailStatusRequest(name=name)).body.is_logging is False
     for call, action in (
         (lambda: _create(reader, keys, _name("ro-new")), "CreateTrail"),

@@ -64,7 +64,7 @@ ACTIONS: Mapping[str, Action] = action_table(
     # A RAM user needs actiontrail:PutEvents (AliyunActionTrailFullAccess; not ReadOnly);
     # service keys record for any account without a policy (dispatch.SERVICE_KEY_ACTIONS).
     Action("PutEvents", put_events, read_only=False, audited=False, permission="PutEvents"),
-    Action("LookupEvents", lookup_events, read_only=True),
+    Action("LookupEvents", lookup_events, read_only=True, permission="LookupEvents"),
     Action("DescribeRegions", trails.describe_regions, read_only=True),
     Action("ListPublicKeys", trails.list_public_keys, read_only=True),
     Action("CreateTrail", trails.create_trail, read_only=False, permission="CreateTrail"),

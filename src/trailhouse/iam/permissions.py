@@ -14,6 +14,7 @@ from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.roles import (
     FULL_ACCESS_POLICY,
     RAM_FULL_ACCESS_POLICY,
+    READ_ONLY_POLICY,
     SYSTEM_POLICIES,
     RoleService,
 )
@@ -37,8 +38,18 @@ def require(caller: Caller, action: str, roles: RoleService) -> None:
             patterns = SYSTEM_POLICIES[policy]
             if any(fnmatch.fnmatchcase(permission, qualified(p)) for p in patterns):
                 return
-    example = RAM_FULL_ACCESS_POLICY if permission.startswith("ram:") else FULL_ACCESS_POLICY
+    example = _a_policy_allowing(permission)
     raise NoPermission(
         f"{caller.kind} {caller.name} is not allowed {permission}; attach a policy that "
         f"allows it, e.g. {example} (trailhouse user attach-policy)"
     )
+
+
+def _a_policy_allowing(permission: str) -> str:
+    """The narrowest system policy to suggest for `permission` (read-only when it will do)."""
+    if permission.startswith("ram:"):
+        return RAM_FULL_ACCESS_POLICY
+    read_only = SYSTEM_POLICIES[READ_ONLY_POLICY]
+    if any(fnmatch.fnmatchcase(permission, qualified(p)) for p in read_only):
+        return READ_ONLY_POLICY
+    return FULL_ACCESS_POLICY
