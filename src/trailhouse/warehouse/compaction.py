@@ -46,7 +46,7 @@ from trailhouse.warehouse.model import (
     table_scope,
 )
 from trailhouse.warehouse.schema import conform, current, with_version
-from trailhouse.warehouse.writer import STAGING, TableWriter, column_bytes
+from trailhouse.warehouse.writer import STAGED_SUFFIX, STAGING, TableWriter, column_bytes
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Compactor:
         first, last = files[0].first_seq, files[-1].last_seq
         name = f"part-compacted-{first:020d}-{last:020d}-{ds}-{sha256[:12]}.parquet"
         table_dir = self._root / table_scope(table.region, table.project, table.name)
-        staged = table_dir / STAGING / name
+        staged = table_dir / STAGING / (name + STAGED_SUFFIX)
         staged.parent.mkdir(parents=True, exist_ok=True)
         final = table_dir / f"ds={ds}" / name
         place_file(data, staged, final, staged="compaction.staged", placed="compaction.renamed")

@@ -44,6 +44,9 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 
 STAGING = "_staging"
+# A staged file's name: its final name and this suffix, so that no reader's `**/*.parquet` glob
+# (DuckDB's reads every folder, `_staging` too) picks up a batch before it is committed.
+STAGED_SUFFIX = ".staged"
 _SECONDS_PER_DAY = 86_400
 
 
@@ -143,7 +146,7 @@ class TableWriter:
         # A full disk keeps no half-written file; the retry of the batch writes it anew.
         place_file(
             data,
-            staging / name,
+            staging / (name + STAGED_SUFFIX),
             partition_dir / name,
             staged="warehouse.file.staged",
             placed="warehouse.file.renamed",
@@ -233,9 +236,9 @@ class TableWriter:
 
         A file a compacted file replaced goes once `replaced_older_than` seconds old (queries
         planned before the swap have ended). Any other unlisted file, a batch a crash
-        interrupted or one being committed at this moment, goes only once `older_than_seconds`
-        old: the sweep runs beside delivery, and a batch's file is in its folder a moment
-        before its commit lists it.
+        interrupted (in its folder, or still staged) or one being committed at this moment,
+        goes only once `older_than_seconds` old: the sweep runs beside delivery, and a batch's
+        file is in its folder a moment before its commit lists it.
         """
         table_dir = self._root / table_scope(table.region, table.project, table.name)
         if not table_dir.is_dir():
@@ -249,7 +252,8 @@ class TableWriter:
         )
         orphan_cutoff = now - older_than_seconds
         removed = []
-        for path in sorted(table_dir.rglob("*.parquet")):
+        staged = (table_dir / STAGING).glob("*" + STAGED_SUFFIX)  # batches a crash left staged
+        for path in sorted([*table_dir.rglob("*.parquet"), *staged]):
             if path in listed:
                 continue
             cutoff = replaced_cutoff if path in replaced else orphan_cutoff

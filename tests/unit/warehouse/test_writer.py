@@ -19,8 +19,10 @@ from builders import (
     open_test_warehouse,
 )
 
+from trailhouse import faults
 from trailhouse.errors import InvalidParameter, NoPermission, VersionConflict
 from trailhouse.iam.roles import DELIVERY_POLICY, service_linked_role_arn, trust_policy_for_services
+from trailhouse.integrity.readers import readers_of
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.model import project_name, table_name
 from trailhouse.warehouse.schema import current
@@ -68,7 +70,7 @@ def test_file_names_follow_source_range_and_day(tw: WarehouseFixture) -> None:
     assert data_file.path.startswith(
         f"cn-hangzhou/{project_name(ACCOUNT)}/{table_name(TRAIL)}/ds={data_file.ds}/"
     )
-    assert not list((tw.settings.warehouse_path).rglob("_staging/*.parquet"))
+    assert not list((tw.settings.warehouse_path).rglob("_staging/*"))
 
 
 def test_a_replayed_range_changes_nothing(tw: WarehouseFixture) -> None:
@@ -154,8 +156,18 @@ def test_sweep_removes_only_uncommitted_files(tw: WarehouseFixture) -> None:
     orphan = tw.settings.warehouse_path / Path(committed.path).parent / "part-crashed.parquet"
     orphan.write_bytes(b"half a file")
     os.utime(orphan, (0, 0))
-    assert tw.warehouse.writer.sweep(tw.table, older_than_seconds=60) == [orphan]
+    staging = orphan.parent.parent / "_staging"
+    staging.mkdir(exist_ok=True)
+    staged = staging / "part-crashed-while-staged.parquet.staged"
+    staged.write_bytes(b"a staged batch a crash left")
+    os.utime(staged, (0, 0))
+    fresh = staging / "part-being-written.parquet.staged"
+    fresh.write_bytes(b"a batch being written now")
+    assert sorted(tw.warehouse.writer.sweep(tw.table, older_than_seconds=60)) == sorted(
+        [orphan, staged]
+    )
     assert (tw.settings.warehouse_path / committed.path).exists()
+    assert fresh.exists()
 
 
 def test_typed_columns_hold_what_get_json_object_returns(tw: WarehouseFixture) -> None:
@@ -261,3 +273,27 @@ def test_a_number_or_object_in_a_typed_field_is_kept_as_json_text(tw: WarehouseF
     assert row is not None
     assert row[:3] == ("404", '{"id":"i-1","tags":["a"]}', None)
     assert row[1] == row[3]  # what GET_JSON_OBJECT gives
+
+
+def test_a_staged_batch_is_read_by_no_reader_before_it_is_committed(
+    tw: WarehouseFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped right after staging (as a crash would stop it), the batch's file waits in
+    `_staging` under a name that DuckDB's `**/*.parquet`, Spark and pyarrow all pass over."""
+
+    class Stopped(Exception):
+        pass
+
+    def stop_when_staged(name: str) -> None:
+        if name == "warehouse.file.staged":
+            raise Stopped
+
+    monkeypatch.setattr(faults, "point", stop_when_staged)
+    with pytest.raises(Stopped):
+        tw.append(logged_events(20, days=1))
+    table_dir = next(tw.settings.warehouse_path.rglob("_staging")).parent
+    [staged] = (table_dir / "_staging").iterdir()
+    relative = staged.relative_to(table_dir).as_posix()
+    assert readers_of(relative) == ()
+    found = duckdb.sql(f"SELECT count(*) FROM glob('{table_dir}/**/*.parquet')").fetchall()
+    assert found == [(0,)]
