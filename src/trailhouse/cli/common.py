@@ -45,6 +45,15 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
+def print_confirmation(answer: Any, output: str, message: str) -> None:
+    """What a command that changes something prints: the API's answer as JSON with
+    `--output json`, else one line saying what was done."""
+    if output == "json":
+        print_json(answer)
+    else:
+        print(message)
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print rows as a plain aligned table."""
     cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]

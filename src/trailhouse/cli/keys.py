@@ -16,6 +16,7 @@ from trailhouse.cli.common import (
     add_output_option,
     add_store_options,
     load_settings,
+    print_confirmation,
     print_json,
     print_table,
 )
@@ -103,22 +104,17 @@ def _list(arguments: argparse.Namespace) -> int:
 def _update(arguments: argparse.Namespace) -> int:
     params = {"UserAccessKeyId": arguments.access_key_id, "Status": arguments.status}
     answer = call(arguments, "UpdateAccessKey", {**params, **_owner(arguments)})
-    _confirm(answer, arguments.output, f"{arguments.access_key_id} is now {arguments.status}")
+    print_confirmation(
+        answer, arguments.output, f"{arguments.access_key_id} is now {arguments.status}"
+    )
     return 0
 
 
 def _delete(arguments: argparse.Namespace) -> int:
     params = {"UserAccessKeyId": arguments.access_key_id, **_owner(arguments)}
     answer = call(arguments, "DeleteAccessKey", params)
-    _confirm(answer, arguments.output, f"deleted {arguments.access_key_id}")
+    print_confirmation(answer, arguments.output, f"deleted {arguments.access_key_id}")
     return 0
-
-
-def _confirm(answer: dict[str, Any], output: str, message: str) -> None:
-    if output == "json":
-        print_json(answer)
-    else:
-        print(message)
 
 
 @contextlib.contextmanager

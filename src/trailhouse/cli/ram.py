@@ -14,6 +14,7 @@ from trailhouse.cli.common import (
     add_output_option,
     add_store_options,
     load_settings,
+    print_confirmation,
     print_json,
     print_table,
 )
@@ -120,7 +121,7 @@ def _role_create(arguments: argparse.Namespace) -> int:
 
 def _role_attach(arguments: argparse.Namespace) -> int:
     answer = call(arguments, "AttachPolicyToRole", _role_policy(arguments))
-    _confirm(
+    print_confirmation(
         answer,
         arguments.output,
         f"attached {arguments.policy_name} to role {arguments.role_name}",
@@ -130,7 +131,7 @@ def _role_attach(arguments: argparse.Namespace) -> int:
 
 def _role_detach(arguments: argparse.Namespace) -> int:
     answer = call(arguments, "DetachPolicyFromRole", _role_policy(arguments))
-    _confirm(
+    print_confirmation(
         answer,
         arguments.output,
         f"detached {arguments.policy_name} from role {arguments.role_name}",
@@ -181,7 +182,7 @@ def _user_attach(arguments: argparse.Namespace) -> int:
             "PolicyType": SYSTEM_POLICY_TYPE,
         },
     )
-    _confirm(
+    print_confirmation(
         answer,
         arguments.output,
         f"attached {arguments.policy_name} to user {arguments.user_name}",
@@ -194,13 +195,6 @@ def _print_role(answer: Mapping[str, Any], output: str) -> None:
         print_json(answer)
     else:
         print_fields(answer.get("Role") or {})
-
-
-def _confirm(answer: Mapping[str, Any], output: str, message: str) -> None:
-    if output == "json":
-        print_json(answer)
-    else:
-        print(message)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,6 @@ write (the writer refuses it), also when the setup breaks after the trail was cr
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 from delivery_support import REGION, account, drain, record
 
+from older_releases import stored_trail
 from trailhouse.delivery.destination import writer_role
 from trailhouse.delivery.state import read_state
 from trailhouse.errors import ApiError, NoPermission
@@ -27,9 +27,7 @@ from trailhouse.iam.roles import (
 )
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.store.documents import encode
-from trailhouse.store.ports import DocumentWrite
-from trailhouse.trails.model import TRAIL_KIND, Destinations, Trail, TrailStatus
+from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name, table_name
 
@@ -203,21 +201,7 @@ def _create(w: World, name: str, destinations: Destinations) -> Trail:
 
 def _stored(w: World, name: str, destinations: Destinations) -> Trail:
     """A trail as a store may hold it without today's creation checks (an older version's)."""
-    now = int(time.time())
-    trail = Trail(
-        account_id=w.a,
-        name=name,
-        home_region=REGION,
-        trail_region="All",
-        event_rw="All",
-        organization_id="",
-        destinations=destinations,
-        status=TrailStatus.FRESH.value,
-        create_time=now,
-        update_time=now,
-    )
-    w.services.stores.metadata.commit([DocumentWrite(TRAIL_KIND, w.a, name, encode(trail), 0)])
-    return w.services.start_logging(w.a, name)
+    return stored_trail(w.services, w.a, name, REGION, destinations)
 
 
 def _delivered(w: World, trail: Trail) -> tuple[int, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 from integrity_support import INTERVAL, REGION, Delivered, copy, digests, published_keys
 
+from older_releases import stored_trail
 from trailhouse.demo import DemoEvents
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.integrity.digest import SignedDigest, legacy_digest_path
@@ -24,9 +25,7 @@ from trailhouse.integrity.digester import Digester, read_digest_state
 from trailhouse.integrity.verify import verify_folder
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
-from trailhouse.store.documents import encode
-from trailhouse.store.ports import DocumentWrite
-from trailhouse.trails.model import TRAIL_KIND, Destinations, Trail, TrailStatus
+from trailhouse.trails.model import Destinations, Trail
 from trailhouse.trails.service import TrailSpec
 from trailhouse.warehouse.model import project_name
 
@@ -53,26 +52,6 @@ def _trail(services: Services, account_id: str, destinations: Destinations) -> T
     return services.start_logging(account_id, TRAIL)
 
 
-def _older_releases_trail(services: Services, account_id: str, destinations: Destinations) -> Trail:
-    """A trail stored as a release before the one-trail-per-table rule let it be created."""
-    now = int(time.time())
-    trail = Trail(
-        account_id=account_id,
-        name=TRAIL,
-        home_region=REGION,
-        trail_region="All",
-        event_rw="All",
-        organization_id="",
-        destinations=destinations,
-        status=TrailStatus.FRESH.value,
-        create_time=now,
-        update_time=now,
-    )
-    write = DocumentWrite(TRAIL_KIND, account_id, TRAIL, encode(trail), 0)
-    services.stores.metadata.commit([write])
-    return services.start_logging(account_id, TRAIL)
-
-
 def test_two_accounts_trails_in_one_table_each_keep_a_chain(tmp_path: Path) -> None:
     settings = Settings.load(
         {
@@ -93,9 +72,11 @@ def test_two_accounts_trails_in_one_table_each_keep_a_chain(tmp_path: Path) -> N
             owner, "DeliveryRole", trust_policy_for_services(f"{source}@actiontrail.aliyuncs.com")
         )
         services.roles.attach_policy(owner, "DeliveryRole", DELIVERY_POLICY)
-        theirs = _older_releases_trail(
+        theirs = stored_trail(
             services,
             source,
+            TRAIL,
+            REGION,
             Destinations(
                 max_compute_project_arn=project_arn,
                 max_compute_write_role_arn=f"acs:ram::{owner}:role/deliveryrole",
