@@ -20,7 +20,8 @@ from factory import make_event
 
 from trailhouse.events.validation import format_event_time
 
-CONTROL = [chr(code) for code in (*range(0x01, 0x20), 0x7F)]
+# C0 (NUL apart: refused, see test_a_nul_in_an_indexed_field_is_refused_naming_it), DEL and C1.
+CONTROL = [chr(code) for code in (*range(0x01, 0x20), 0x7F, *range(0x80, 0xA0))]
 
 
 def _steering(account_id: str, index: int, char: str) -> dict[str, Any]:
