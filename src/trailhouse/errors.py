@@ -23,7 +23,8 @@
     │   │   TrailNotFoundException, MaximumNumberOfTrailsExceededException,
     │   │   InvalidBucketNameException, InvalidPrefixException, InvalidRegionException,
     │   │   InsufficientMaxComputePolicyException, EntityNotExistRole, EntityAlreadyExistsRole,
-    │       EntityNotExistPolicy, MalformedPolicyDocument
+    │   │   EntityNotExistPolicy, MalformedPolicyDocument, DeleteConflictRole,
+    │       DeleteConflictRolePolicy
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded (T), JobCancelled
     │   │   ├── SqlParseError ── SqlTooLong, SqlTooDeep, SqlTooComplex (limits, same code)
@@ -284,6 +285,20 @@ class InsufficientMaxComputePolicyException(ApiError):
 class EntityNotExistRole(ApiError):
     code = "EntityNotExist.Role"
     http_status = 404
+
+
+class DeleteConflictRole(ApiError):
+    """A role RAM does not let DeleteRole delete (the service-linked role)."""
+
+    code = "DeleteConflict.Role"
+    http_status = 409
+
+
+class DeleteConflictRolePolicy(ApiError):
+    """DeleteRole of a role that still has policies attached."""
+
+    code = "DeleteConflict.Role.Policy"
+    http_status = 409
 
 
 class EntityAlreadyExistsRole(ApiError):

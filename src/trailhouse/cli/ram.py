@@ -49,6 +49,28 @@ def register(commands: Any, user_commands: Any) -> None:
     create.add_argument("--description", default="")
     _client_command(create, _role_create, "table", "json")
 
+    update = role.add_parser(
+        "update", help="replace a role's trust policy or description (UpdateRole)"
+    )
+    update.add_argument("--role-name", required=True)
+    new_trust = update.add_mutually_exclusive_group()
+    new_trust.add_argument(
+        "--trust-policy", metavar="JSON_OR_@FILE", help="the new trust policy, or @path to read it"
+    )
+    new_trust.add_argument(
+        "--trusted-account",
+        nargs="+",
+        action="extend",
+        metavar="ACCOUNT_ID",
+        help="trust ActionTrail delivering as these source accounts (replaces the policy)",
+    )
+    update.add_argument("--description", default=None)
+    _client_command(update, _role_update, "table", "json")
+
+    delete = role.add_parser("delete", help="delete a role without policies (DeleteRole)")
+    delete.add_argument("--role-name", required=True)
+    _client_command(delete, _role_delete, "table", "json")
+
     for name, action, run, text in (
         ("attach-policy", "AttachPolicyToRole", _role_attach, "attach a system policy"),
         ("detach-policy", "DetachPolicyFromRole", _role_detach, "detach a system policy"),
@@ -116,6 +138,22 @@ def _role_create(arguments: argparse.Namespace) -> int:
     if arguments.description:
         params["Description"] = arguments.description
     _print_role(call(arguments, "CreateRole", params), arguments.output)
+    return 0
+
+
+def _role_update(arguments: argparse.Namespace) -> int:
+    params = {"RoleName": arguments.role_name}
+    if arguments.trust_policy or arguments.trusted_account:
+        params["NewAssumeRolePolicyDocument"] = trust_policy(arguments)
+    if arguments.description is not None:
+        params["NewDescription"] = arguments.description
+    _print_role(call(arguments, "UpdateRole", params), arguments.output)
+    return 0
+
+
+def _role_delete(arguments: argparse.Namespace) -> int:
+    answer = call(arguments, "DeleteRole", {"RoleName": arguments.role_name})
+    print_confirmation(answer, arguments.output, f"deleted role {arguments.role_name}")
     return 0
 
 

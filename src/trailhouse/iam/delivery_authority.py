@@ -132,7 +132,9 @@ def refusal(delivery: Delivery, roles: RoleService, moment: Moment) -> Refusal |
             Rule.TRUST,
             f"the role {role.arn} does not trust {principal}: add it to the role's trust "
             'policy, e.g. {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": '
-            f'{{"Service": ["{principal}"]}}}}',
+            f'{{"Service": ["{principal}"]}}}} (in account {role.account_id}: trailhouse role '
+            f"update --role-name {role.role_name} --trust-policy @policy.json, or "
+            f"--trusted-account {source} to trust this account alone)",
         )
     if DELIVERY_POLICY not in role.policies and SERVICE_LINKED_POLICY not in role.policies:
         return Refusal(

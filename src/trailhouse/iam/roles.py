@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 
 from trailhouse.errors import (
+    DeleteConflictRole,
+    DeleteConflictRolePolicy,
     EntityAlreadyExistsRole,
     EntityNotExistPolicy,
     EntityNotExistRole,
@@ -180,6 +182,40 @@ class RoleService:
         return self._change(
             account_id, role_name, lambda role: replace(role, trust_policy=document)
         )
+
+    def update_description(self, account_id: str, role_name: str, description: str) -> Role:
+        """Replace a role's description (UpdateRole's NewDescription)."""
+        return self._change(
+            account_id, role_name, lambda role: replace(role, description=description)
+        )
+
+    def delete_role(self, account_id: str, role_name: str) -> None:
+        """Delete a role, as RAM's DeleteRole: only once no policy is attached to it, and never
+        the service-linked role (ActionTrail's delivery needs it; RAM deletes those only through
+        DeleteServiceLinkedRole)."""
+        if role_name.lower() == SERVICE_LINKED_ROLE.lower():
+            raise DeleteConflictRole(
+                f"{SERVICE_LINKED_ROLE} is ActionTrail's service-linked role: delivery to the "
+                "account's own project writes through it, so it cannot be deleted"
+            )
+
+        def attempt() -> None:
+            role, version = read(self._metadata, Role, ROLE_KIND, account_id, role_name.lower())
+            if role is None:
+                raise EntityNotExistRole(
+                    f"the role {role_name} does not exist in account {account_id}"
+                )
+            if role.policies:
+                first = role.policies[0]
+                raise DeleteConflictRolePolicy(
+                    f"the role {role.role_name} still has policies attached "
+                    f"({', '.join(role.policies)}); detach them first (trailhouse role "
+                    f"detach-policy --role-name {role.role_name} --policy-name {first})"
+                )
+            delete = DocumentWrite(ROLE_KIND, account_id, role_name.lower(), None, version)
+            self._metadata.commit([delete])
+
+        retry_on_conflict(attempt, what=f"the role {role_name}")
 
     def _change_policies(
         self,

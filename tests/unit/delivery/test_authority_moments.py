@@ -104,10 +104,13 @@ def _b_role(
 
 def _trust_message(w: World, role_arn: str) -> str:
     principal = delivery_principal(w.a)
+    role_account = role_arn.split(":")[3]
     return (
         f"the role {role_arn} does not trust {principal}: add it to the role's trust policy, "
         f'e.g. {{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {{"Service": '
-        f'["{principal}"]}}}}'
+        f'["{principal}"]}}}} (in account {role_account}: trailhouse role update --role-name '
+        f"{ROLE} --trust-policy @policy.json, or --trusted-account {w.a} to trust this account "
+        "alone)"
     )
 
 

@@ -148,7 +148,8 @@ def test_each_refusal_says_how_to_fix_it(roles: Roles) -> None:
     assert message(untrusting) == (
         f"the role {untrusting} does not trust {principal}: add it to the role's trust policy, "
         f'e.g. {{"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {{"Service": '
-        f'["{principal}"]}}}}'
+        f'["{principal}"]}}}} (in account {B}: trailhouse role update --role-name Untrusting '
+        f"--trust-policy @policy.json, or --trusted-account {A} to trust this account alone)"
     )
     bare = roles.make(B, "Bare", principal)
     assert message(bare) == (

@@ -56,6 +56,32 @@ def list_roles(ctx: ActionContext) -> dict[str, Any]:
     return {"IsTruncated": False, "Roles": {"Role": [_role(role) for role in roles]}}
 
 
+def update_role(ctx: ActionContext) -> dict[str, Any]:
+    """UpdateRole with NewAssumeRolePolicyDocument and/or NewDescription (RAM's names)."""
+    name = _role_name(ctx)
+    trust = ctx.params.get("NewAssumeRolePolicyDocument")
+    description = ctx.params.get("NewDescription")
+    if trust is None and description is None:
+        raise InvalidParameter(
+            "UpdateRole needs NewAssumeRolePolicyDocument or NewDescription: nothing to change"
+        )
+    roles, account_id = ctx.services.roles, ctx.caller.account_id
+    role = roles.find_role(account_id, name)
+    if role is None:
+        raise EntityNotExistRole(f"the role {name} does not exist in account {account_id}")
+    if trust is not None:
+        role = roles.update_trust_policy(account_id, name, trust)
+    if description is not None:
+        role = roles.update_description(account_id, name, description)
+    return {"Role": _role(role)}
+
+
+def delete_role(ctx: ActionContext) -> dict[str, Any]:
+    """DeleteRole: a role without attached policies (RAM's DeleteConflict.Role.Policy)."""
+    ctx.services.roles.delete_role(ctx.caller.account_id, _role_name(ctx))
+    return {}
+
+
 def attach_policy_to_role(ctx: ActionContext) -> dict[str, Any]:
     """AttachPolicyToRole with PolicyType System and a system PolicyName."""
     ctx.services.roles.attach_policy(ctx.caller.account_id, _role_name(ctx), _policy_name(ctx))
