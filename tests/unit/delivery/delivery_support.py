@@ -10,6 +10,7 @@ import orjson
 
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.demo import DemoEvents
+from trailhouse.events.ingest import PutEventsResult
 from trailhouse.iam.principals import Caller
 from trailhouse.runtime import Services
 from trailhouse.trails.model import Destinations, Trail
@@ -30,6 +31,15 @@ def record(services: Services, caller: Caller, count: int, seed: int = 1) -> lis
     result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
     assert not result.failed
     return events
+
+
+def record_old(services: Services, caller: Caller, count: int) -> PutEventsResult:
+    """Record `count` events two to three days old (what retention tests purge), indexed."""
+    now = int(time.time())
+    events = DemoEvents(caller.account_id).between(now - 3 * 86400, now - 2 * 86400, count)
+    result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
+    services.stores.events.catch_up()
+    return result
 
 
 def start_trail(services: Services, account_id: str, name: str, **destination: str) -> Trail:

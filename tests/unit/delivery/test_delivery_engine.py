@@ -7,12 +7,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from delivery_support import REGION, account, drain, record, start_trail, table_rows
+from delivery_support import (
+    REGION,
+    account,
+    drain,
+    record,
+    record_old,
+    start_trail,
+    table_rows,
+)
 
 from trailhouse.delivery.state import read_state
-from trailhouse.demo import DemoEvents
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
@@ -146,14 +152,7 @@ def test_retention_keeps_undelivered_events_then_counts_what_it_loses(tmp_path: 
     services = open_services(Settings.load({"data_dir": tmp_path / "data"}, environ={}))
     account_id, caller = account(services)
     trail = start_trail(services, account_id, "slow-trail")
-    old = [
-        orjson.dumps(e)
-        for e in DemoEvents(account_id).between(
-            int(time.time()) - 3 * 86400, int(time.time()) - 2 * 86400, 50
-        )
-    ]
-    assert services.ingest.put_events(caller, old).accepted == 50
-    services.stores.events.catch_up()
+    assert record_old(services, caller, 50).accepted == 50
 
     services = _reopen(services, retention_days=1, retention_hold_days=7)
     try:
@@ -172,14 +171,7 @@ def test_retention_deletes_what_was_delivered(tmp_path: Path) -> None:
     )
     account_id, caller = account(services)
     trail = start_trail(services, account_id, "fast-trail")
-    old = [
-        orjson.dumps(e)
-        for e in DemoEvents(account_id).between(
-            int(time.time()) - 3 * 86400, int(time.time()) - 2 * 86400, 50
-        )
-    ]
-    services.ingest.put_events(caller, old)
-    services.stores.events.catch_up()
+    record_old(services, caller, 50)
     drain(services.delivery_engine())
     services = _reopen(services, retention_days=1)
     try:

@@ -12,14 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from delivery_support import account, drain, record, start_trail
+from delivery_support import account, drain, record, record_old, start_trail
 
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import JobStatus
 from trailhouse.delivery.state import DELIVERY_KIND, read_state
-from trailhouse.demo import DemoEvents
 from trailhouse.errors import DiskFull, NoPermission, VersionConflict
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
@@ -162,14 +160,7 @@ def test_a_loss_retention_cannot_count_is_logged_and_the_events_kept(
     services = open_services(Settings.load(data, environ={}))
     account_id, caller = account(services)
     trail = start_trail(services, account_id, "slow-trail")
-    old = [
-        orjson.dumps(e)
-        for e in DemoEvents(account_id).between(
-            int(time.time()) - 3 * 86400, int(time.time()) - 2 * 86400, 50
-        )
-    ]
-    assert services.ingest.put_events(caller, old).accepted == 50
-    services.stores.events.catch_up()
+    assert record_old(services, caller, 50).accepted == 50
     services.close()
     services = open_services(
         Settings.load({**data, "retention_days": 1, "retention_hold_days": 0}, environ={})
