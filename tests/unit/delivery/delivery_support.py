@@ -3,6 +3,7 @@ and SQL over the trails' tables."""
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -25,7 +26,16 @@ def account(services: Services) -> tuple[str, Caller]:
     return credentials.account_id, services.accounts.caller_for(credentials.access_key_id)
 
 
-def record(services: Services, caller: Caller, count: int, seed: int = 1) -> list[dict[str, Any]]:
+_FRESH_SEEDS = itertools.count(1_000)
+
+
+def record(
+    services: Services, caller: Caller, count: int, seed: int | None = None
+) -> list[dict[str, Any]]:
+    """Record `count` events of the last three days. Without a seed each call draws a fresh
+    one: two calls with one seed repeat event IDs, which the log's duplicate check drops."""
+    if seed is None:
+        seed = next(_FRESH_SEEDS)
     now = int(time.time())
     events = list(DemoEvents(caller.account_id, seed=seed).between(now - 3 * 86400, now, count))
     result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
