@@ -28,6 +28,8 @@ class ActionContext:
     source_ip: str
     user_agent: str
     region: str
+    # True when the call came through the web console (`/console/api/<Action>`), not signed.
+    via_console: bool = False
     # Resources the call touched, as (resourceType, resourceName), for its audit event.
     resources: list[tuple[str, str]] = field(default_factory=list)
 

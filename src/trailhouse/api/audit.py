@@ -16,6 +16,7 @@ import orjson
 
 from trailhouse.api.actions import Action, ActionContext
 from trailhouse.errors import ApiError
+from trailhouse.events.console_calls import console_call_data, console_user_agent
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import format_event_time
@@ -51,6 +52,9 @@ def audit_record(ctx: ActionContext, action: Action, error: ApiError | None) -> 
         "recipientAccountId": ctx.caller.account_id,
         "isGlobal": False,
     }
+    if ctx.via_console:  # as ActionTrail marks its console's calls (events/console_calls.py)
+        event["userAgent"] = console_user_agent(action.service_name)
+        event["additionalEventData"] = console_call_data(ctx.user_agent)
     if resource_types:
         event["resourceType"] = ";".join(resource_types)
         event["resourceName"] = ";".join(resource_names)

@@ -49,11 +49,13 @@ SERVICE_KEY_ACTIONS = frozenset({"PutEvents"})
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a request came from (for its audit event) and which port it reached (its region)."""
+    """Where a request came from (for its audit event) and which port it reached (its region);
+    `console` for a call the web console made for its signed-in user."""
 
     source_ip: str
     user_agent: str
     port: int | None = None
+    console: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,7 @@ class Dispatcher:
             source_ip=origin.source_ip,
             user_agent=origin.user_agent,
             region=self._services.regions.for_port(origin.port),
+            via_console=origin.console,
         )
         counters = self._services.counters
         try:

@@ -192,8 +192,9 @@ class Console:
                 )
             csrf.require_token(signed_in.session.csrf_token, request.headers.get(csrf.CSRF_HEADER))
             call = Call(action=request.path_params["action"], params=await _params(request))
+            origin = _origin(request, console=True)
             result = await run_in_threadpool(
-                self._dispatcher.run_as, signed_in.caller, call, request_id, _origin(request)
+                self._dispatcher.run_as, signed_in.caller, call, request_id, origin
             )
         except ApiError as error:
             return _error(error, request_id, request)
@@ -318,11 +319,12 @@ def _parameter(name: str, value: Any) -> str:
     raise InvalidParameter(f"the parameter {name} must be a string, a number or a boolean")
 
 
-def _origin(request: Request) -> Origin:
+def _origin(request: Request, console: bool = False) -> Origin:
     return Origin(
         source_ip=request.client.host if request.client else "127.0.0.1",
         user_agent=request.headers.get("user-agent", ""),
         port=_port(request),
+        console=console,
     )
 
 

@@ -79,9 +79,19 @@ def test_refusals_are_the_apis(
 
 
 def _audited(event: dict[str, Any]) -> dict[str, Any]:
-    """What an audit event says about a call, without what differs between two calls."""
+    """What an audit event says about a call, without what differs between two calls, and
+    without how it came (the user agent, and the console's mark)."""
     ignored = {"eventId", "requestId", "eventTime", "responseElements"}
+    ignored |= {"userAgent", "additionalEventData"}
     return {key: value for key, value in event.items() if key not in ignored}
+
+
+def _console_and_signed(events: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The console call's audit event and the signed call's, told apart by the console's mark."""
+    console = [e for e in events if "additionalEventData" in e]
+    signed = [e for e in events if "additionalEventData" not in e]
+    assert len(console) == len(signed) == 1, events
+    return console[0], signed[0]
 
 
 def test_a_refused_call_is_audited_as_the_signed_call_is(console: Console) -> None:
@@ -89,12 +99,27 @@ def test_a_refused_call_is_audited_as_the_signed_call_is(console: Console) -> No
     csrf = console.sign_in(console.root)
     console.api("CreateTrail", params, csrf)
     console.signed(console.root, "CreateTrail", params)
-    first, second = console.events("CreateTrail", 2)
-    assert _audited(first) == _audited(second)
-    assert first["errorCode"] == "InvalidTrailNameException"
-    assert first["userAgent"] == BROWSER
-    assert first["requestParameters"] == params
-    assert first["userIdentity"]["accessKeyId"] == console.root.access_key_id
+    through_console, signed = _console_and_signed(console.events("CreateTrail", 2))
+    assert _audited(through_console) == _audited(signed)
+    assert through_console["errorCode"] == "InvalidTrailNameException"
+    assert through_console["requestParameters"] == params
+    assert through_console["userIdentity"]["accessKeyId"] == console.root.access_key_id
+
+
+def test_a_console_call_is_marked_as_actiontrail_marks_its_consoles(console: Console) -> None:
+    """The one intended difference: ActionTrail records its console's calls as ApiCall events
+    whose userAgent names the console; the browser's user agent is kept beside the mark."""
+    csrf = console.sign_in(console.root)
+    console.api("DescribeTrails", {}, csrf)
+    console.signed(console.root, "DescribeTrails", {})
+    through_console, signed = _console_and_signed(console.events("DescribeTrails", 2))
+    assert through_console["eventType"] == signed["eventType"] == "ApiCall"
+    assert through_console["userAgent"] == "actiontrail.console.aliyun.com"
+    assert through_console["additionalEventData"] == {
+        "callVia": "console",
+        "browserUserAgent": BROWSER,
+    }
+    assert signed["userAgent"] == BROWSER
 
 
 def test_a_permitted_call_answers_and_is_audited_as_the_signed_call_is(console: Console) -> None:
@@ -106,9 +131,9 @@ def test_a_permitted_call_answers_and_is_audited_as_the_signed_call_is(console: 
     listed_signed = console.signed(console.root, "DescribeTrails", {}).json()
     assert listed_console["TrailList"] == listed_signed["TrailList"]
     assert [t["Name"] for t in listed_console["TrailList"]] == ["console-trail"]
-    first, second = console.events("DescribeTrails", 2)
-    assert _audited(first) == _audited(second)
-    assert "errorCode" not in first
+    through_console, signed = _console_and_signed(console.events("DescribeTrails", 2))
+    assert _audited(through_console) == _audited(signed)
+    assert "errorCode" not in through_console
 
 
 def test_a_ram_user_sees_only_what_its_key_may(console: Console) -> None:

@@ -65,6 +65,8 @@ def lookup_events(ctx: ActionContext) -> dict[str, Any]:
             ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
         ),
         next_token=ctx.params.get("NextToken") or None,
+        # trailhouse's extension (docs/api.md): leave out the web console's own reads
+        hide_console_reads=params.boolean(ctx.params, "HideConsoleReads", False),
     )
     try:
         result = ctx.services.lookup.lookup(request, now=int(time.time()))
@@ -77,6 +79,8 @@ def lookup_events(ctx: ActionContext) -> dict[str, Any]:
     }
     if result.next_token:
         response["NextToken"] = result.next_token
+    if request.hide_console_reads:
+        response["HiddenConsoleReads"] = result.hidden
     return response
 
 
