@@ -1,6 +1,6 @@
 // Hand-written SVG charts: bars (optionally stacked series) and a line. Each returns an <svg>
 // that scales to its container; every bar and point carries a <title> tooltip.
-import { h, svg } from "./ui.js";
+import { decimal, h, svg } from "./ui.js";
 
 export const COLORS = ["#ff6a00", "#1458d6", "#1a7f37", "#8e44ad", "#c62828", "#00838f", "#8f959e"];
 // Narrow screens get a narrower drawing, so that its text stays readable when scaled down.
@@ -28,8 +28,7 @@ function compact(value) {
   if (abs >= 1e9) return `${+(value / 1e9).toFixed(1)}G`;
   if (abs >= 1e6) return `${+(value / 1e6).toFixed(1)}M`;
   if (abs >= 1e3) return `${+(value / 1e3).toFixed(1)}k`;
-  if (abs > 0 && abs < 0.01) return value.toExponential(0);
-  return `${+value.toFixed(4)}`;
+  return decimal(value, 3);
 }
 
 function frame({ labels, maximum, height, yFormat, title }) {

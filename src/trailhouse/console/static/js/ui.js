@@ -74,23 +74,62 @@ export function number(value) {
   return Number(value || 0).toLocaleString("en-US");
 }
 
+// A plain decimal with at most `significant` significant digits (and never more than 12
+// decimals), without exponent or trailing zeros: 1.2e-05 → "0.000012", 0.30000000000000004 → "0.3".
+export function decimal(value, significant = 4) {
+  const amount = Number(value || 0);
+  if (!Number.isFinite(amount)) return String(value);
+  if (amount === 0) return "0";
+  const magnitude = Math.floor(Math.log10(Math.abs(amount)));
+  const decimals = Math.min(12, Math.max(0, significant - 1 - magnitude));
+  const text = amount.toFixed(decimals);
+  const trimmed = text.includes(".") ? text.replace(/\.?0+$/, "") : text;
+  if (trimmed === "0" || trimmed === "-0") return amount < 0 ? "> -0.000000000001" : "< 0.000000000001";
+  const [whole, fraction] = trimmed.split(".");
+  const grouped = Number(whole).toLocaleString("en-US");
+  return fraction ? `${whole.startsWith("-") && grouped === "0" ? "-0" : grouped}.${fraction}` : grouped;
+}
+
+// "1 partition", "2 partitions", "1,024 rows".
+export function plural(count, word, many = `${word}s`) {
+  return `${number(count)} ${Number(count) === 1 ? word : many}`;
+}
+
 export function bytes(value) {
   let size = Number(value || 0);
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
   let unit = 0;
-  while (size >= 1024 && unit < units.length - 1) {
+  while (Math.abs(size) >= 1024 && unit < units.length - 1) {
     size /= 1024;
     unit += 1;
   }
-  return `${unit === 0 ? size : size.toFixed(size < 10 ? 2 : 1)} ${units[unit]}`;
+  if (unit === 0) return plural(Math.round(size), "byte");
+  return `${size.toFixed(size < 10 ? 2 : size < 100 ? 1 : 0)} ${units[unit]}`;
 }
 
+// Money in US dollars: cents from a dollar up, four decimals below, and two significant digits
+// for amounts under a cent (a tiny query costs "$0.0000012", never "$1.2e-06").
 export function usd(value) {
   const amount = Number(value || 0);
-  if (amount === 0) return "$0.00";
-  if (Math.abs(amount) < 0.0000005) return "< $0.000001";
-  if (Math.abs(amount) < 0.01) return `$${amount.toFixed(6)}`;
-  return `$${amount.toFixed(amount < 100 ? 4 : 2)}`;
+  const sign = amount < 0 ? "-" : "";
+  const abs = Math.abs(amount);
+  if (abs === 0) return "$0.00";
+  if (abs < 0.000000001) return `${sign}< $0.000000001`;
+  if (abs >= 1) return `${sign}$${abs.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
+  if (abs >= 0.01) return `${sign}$${abs.toFixed(4).replace(/0{1,2}$/, "")}`;
+  return `${sign}$${decimal(abs, 2)}`;
+}
+
+// Long identifiers (ARNs, event ids, AccessKey ids, paths) as text that may wrap after each
+// `/`, `:`, `-`, `_`, `.` or `@`, and nowhere inside a word.
+export function breakable(text, attributes = {}) {
+  const parts = String(text ?? "").split(/(?<=[/:\-_.@])/);
+  const children = [];
+  parts.forEach((part, index) => {
+    children.push(part);
+    if (index < parts.length - 1) children.push(document.createElement("wbr"));
+  });
+  return h("span", { class: "breakable", ...attributes }, children);
 }
 
 export function millis(value) {

@@ -4,7 +4,7 @@ import { call } from "../api.js";
 import { barChart } from "../charts.js";
 import { keepForm } from "../forms.js";
 import { identity } from "../shell.js";
-import { complete, day, errorBox, h, page, render, usd } from "../ui.js";
+import { complete, day, decimal, errorBox, h, page, render, usd } from "../ui.js";
 
 const ITEMS = { storage: "Storage", sql: "SQL compute", subscription: "Subscription quota" };
 const MAX_SERIES = 6;
@@ -114,7 +114,7 @@ function tableCard(lines) {
     rows.set(key, row);
   }
   const ordered = [...rows.values()].sort((a, b) => (a.day === b.day ? a.project.localeCompare(b.project) : b.day.localeCompare(a.day)));
-  const cell = (part) => (part ? h("td", { class: "num", title: `${part.usage.toPrecision(4)} ${part.unit}`, text: usd(part.amount) }) : h("td", { class: "num muted", text: "—" }));
+  const cell = (part) => (part ? h("td", { class: "num", title: `${decimal(part.usage, 4)} ${part.unit}`, text: usd(part.amount) }) : h("td", { class: "num muted", text: "—" }));
   const total = ordered.reduce((sum, row) => sum + row.total, 0);
   return h(
     "section",

@@ -1,9 +1,10 @@
 // Event history: LookupEvents over the last 90 days with any of its attributes (ANDed), a time
 // range, paging with NextToken; each event opens to its full JSON; results export as JSON lines.
+// The console's own reads are left out unless asked for (LookupEvents' HideConsoleReads).
 import { call } from "../api.js";
 import { keepState, registerKeeper } from "../forms.js";
 import "../shell.js";
-import { apiTime, complete, copyButton, download, errorBox, h, page, render, toast, when } from "../ui.js";
+import { apiTime, breakable, complete, copyButton, download, errorBox, h, page, plural, render, toast, when } from "../ui.js";
 
 const KEYS = {
   EventName: "Event name",
@@ -32,11 +33,15 @@ const kept = keepState("events", {
   to: "",
   direction: "BACKWARD",
   pageSize: "50",
+  showConsoleReads: false,
 });
 const state = kept.state;
 registerKeeper("events", kept.save);
 
-const results = { events: [], nextToken: null, query: null, error: null, loading: false };
+const results = { events: [], nextToken: null, query: null, error: null, loading: false, hidden: 0 };
+// A page that leaves console reads out may come back short (the server looks at up to 5,000
+// events per call); the console asks again this many times before showing "Load more".
+const REFILLS = 5;
 
 function change(mutate, redraw = false) {
   mutate();
@@ -56,6 +61,7 @@ function query() {
     params.StartTime = apiTime(new Date(now.getTime() - RANGES[state.range][1] * 1000));
     params.EndTime = apiTime(now);
   }
+  if (!state.showConsoleReads) params.HideConsoleReads = "true";
   state.conditions
     .filter((c) => c.value.trim())
     .forEach((c, i) => {
@@ -69,6 +75,7 @@ async function search() {
   results.query = query();
   results.events = [];
   results.nextToken = null;
+  results.hidden = 0;
   await more();
 }
 
@@ -77,11 +84,15 @@ async function more() {
   results.error = null;
   drawResults();
   try {
-    const params = { ...results.query };
-    if (results.nextToken) params.NextToken = results.nextToken;
-    const answer = await call("LookupEvents", params, { region: false });
-    results.events.push(...answer.Events);
-    results.nextToken = answer.NextToken || null;
+    for (let attempt = 0; attempt <= REFILLS; attempt += 1) {
+      const params = { ...results.query };
+      if (results.nextToken) params.NextToken = results.nextToken;
+      const answer = await call("LookupEvents", params, { region: false });
+      results.events.push(...answer.Events);
+      results.hidden += answer.HiddenConsoleReads || 0;
+      results.nextToken = answer.NextToken || null;
+      if (answer.Events.length || !results.nextToken) break;
+    }
   } catch (failure) {
     results.error = failure;
   }
@@ -96,6 +107,7 @@ async function exportLines(button) {
       button.textContent = `Fetching… ${results.events.length}`;
       const answer = await call("LookupEvents", { ...results.query, MaxResults: "50", NextToken: results.nextToken }, { region: false });
       results.events.push(...answer.Events);
+      results.hidden += answer.HiddenConsoleReads || 0;
       results.nextToken = answer.NextToken || null;
     }
   } catch (failure) {
@@ -216,7 +228,21 @@ function drawResults() {
   const bar = h(
     "div",
     { class: "results-bar" },
-    h("strong", { id: "result-count", text: `${results.events.length} event${results.events.length === 1 ? "" : "s"}${results.nextToken ? " loaded, more match" : ""}` }),
+    h("strong", { id: "result-count", text: `${plural(results.events.length, "event")}${results.nextToken ? " loaded, more match" : ""}` }),
+    h(
+      "label",
+      { class: "check", id: "console-reads", title: "Reads the console made to draw its pages, by any console user of this account" },
+      h("input", {
+        type: "checkbox",
+        id: "show-console-reads",
+        checked: state.showConsoleReads,
+        onchange: (e) => {
+          change(() => { state.showConsoleReads = e.target.checked; });
+          search();
+        },
+      }),
+      state.showConsoleReads ? " Show console reads" : ` Show console reads (${results.hidden} hidden${results.nextToken ? " so far" : ""})`,
+    ),
     h("span", { class: "spacer" }),
     results.events.length
       ? h("button", { type: "button", class: "small", id: "export", onclick: (e) => exportLines(e.currentTarget) }, results.nextToken ? `Export JSON lines (up to ${EXPORT_LIMIT})` : "Export JSON lines")
@@ -241,9 +267,15 @@ function drawResults() {
         },
       },
       h("td", { class: "nowrap", text: when(event.eventTime) }),
-      h("td", {}, h("span", { text: event.eventName }), event.errorCode ? [" ", h("span", { class: "badge bad", text: event.errorCode })] : null),
+      h(
+        "td",
+        {},
+        h("span", { text: event.eventName }),
+        viaConsole(event) ? [" ", h("span", { class: "badge", title: event.userAgent, text: "console" })] : null,
+        event.errorCode ? [" ", h("span", { class: "badge bad", text: event.errorCode })] : null,
+      ),
       h("td", { text: userOf(event) }),
-      h("td", { class: "recorder", title: JSON.stringify(event.trailhouseRecorder || {}), text: recorderOf(event) }),
+      h("td", { class: "recorder", title: JSON.stringify(event.trailhouseRecorder || {}) }, breakable(recorderOf(event))),
       h("td", { class: "hide-phone", text: event.serviceName }),
       h("td", { class: "hide-phone", text: event.sourceIpAddress }),
       h("td", { class: "hide-phone cell-clip", title: event.resourceName || "", text: event.resourceName || "—" }),
@@ -297,6 +329,11 @@ function toggle(row, detail) {
   detail.hidden = !open;
   row.classList.toggle("open", open);
   row.setAttribute("aria-expanded", String(open));
+}
+
+// A call the web console made for its user (events/console_calls.py).
+function viaConsole(event) {
+  return (event.additionalEventData || {}).callVia === "console";
 }
 
 function userOf(event) {

@@ -5,7 +5,7 @@ import { call, currentRegion, runSql, sqlResult } from "../api.js";
 import { chartFor } from "../charts.js";
 import { keepState, registerKeeper } from "../forms.js";
 import { regionName } from "../shell.js";
-import { bytes, complete, download, errorBox, h, millis, number, page, ready, render, usd } from "../ui.js";
+import { bytes, complete, decimal, download, errorBox, h, millis, number, page, plural, ready, render, usd } from "../ui.js";
 
 const PAGE_ROWS = 1000;
 const CSV_LIMIT = 10_000;
@@ -252,7 +252,7 @@ function tableList(project, tables) {
           "button",
           {
             type: "button",
-            title: `${number(table.Rows)} rows, ${bytes(table.Bytes)}, ${table.Partitions} partitions`,
+            title: `${plural(table.Rows, "row")}, ${bytes(table.Bytes)}, ${plural(table.Partitions, "partition")}`,
             onclick: async () => {
               state.project = project;
               state.table = table.Name;
@@ -275,7 +275,7 @@ function tableDetail(project, table, partitions) {
   return h(
     "div",
     { class: "table-detail" },
-    h("div", { class: "muted", text: `${number(table.Rows)} rows · ${bytes(table.Bytes)} · ${table.Partitions} partitions` }),
+    h("div", { class: "muted", text: `${plural(table.Rows, "row")} · ${bytes(table.Bytes)} · ${plural(table.Partitions, "partition")}` }),
     h("ul", { class: "columns-list" }, table.Columns.map((c) => h("li", { text: c.Name })), table.PartitionKeys.map((c) => h("li", { text: `${c.Name} (partition)` }))),
     h(
       "div",
@@ -370,7 +370,7 @@ function estimateCard(job) {
       "div",
       { class: "job-stats" },
       stat("Input", bytes(job.InputBytes)),
-      stat("Complexity", String(job.Complexity)),
+      stat("Complexity", decimal(job.Complexity, 4)),
       stat("Partitions", `${job.PartitionsRead} of ${job.PartitionsTotal}`),
       stat("Estimated cost", usd(job.CostUSD)),
       stat("Quota", job.Quota),
@@ -391,7 +391,7 @@ function jobCard(job) {
       "div",
       { class: "job-stats" },
       stat("Bytes scanned", bytes(job.InputBytes)),
-      stat("Complexity", String(job.Complexity)),
+      stat("Complexity", decimal(job.Complexity, 4)),
       stat("Cost", usd(job.CostUSD)),
       stat("Rows", number(job.Rows)),
       stat("Run time", millis(job.RunSeconds * 1000)),
@@ -440,7 +440,7 @@ function resultCards(result, job) {
           h(
             "tr",
             {},
-            row.map((value) => h("td", { class: typeof value === "number" ? "num" : null, title: value === null ? "NULL" : String(value), text: value === null ? "NULL" : String(value) })),
+            row.map((value) => h("td", { class: typeof value === "number" ? "num" : null, title: value === null ? "NULL" : String(value), text: cellText(value) })),
           ),
         ),
       ),
@@ -459,7 +459,7 @@ function resultCards(result, job) {
       h(
         "div",
         { class: "results-bar" },
-        h("strong", { id: "row-count", text: `${number(job.Rows)} row${job.Rows === 1 ? "" : "s"}${job.Truncated ? " (result truncated by the server)" : ""}${result.more ? `, first ${number(result.rows.length)} shown` : ""}` }),
+        h("strong", { id: "row-count", text: `${plural(job.Rows, "row")}${job.Truncated ? " (result truncated by the server)" : ""}${result.more ? `, first ${number(result.rows.length)} shown` : ""}` }),
         h("span", { class: "spacer" }),
         h("button", { type: "button", class: "small", id: "download-csv", onclick: (e) => downloadCsv(e.currentTarget, job) }, "Download CSV"),
       ),
@@ -504,3 +504,11 @@ async function start() {
 }
 
 start();
+
+// A result cell as text: whole numbers as they are (ids, years), other numbers as plain decimals of up to 10
+// significant digits (the cell's title keeps the exact value, and the CSV too).
+function cellText(value) {
+  if (value === null) return "NULL";
+  if (typeof value !== "number") return String(value);
+  return Number.isInteger(value) ? String(value) : decimal(value, 10);
+}

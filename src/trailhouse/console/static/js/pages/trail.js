@@ -12,7 +12,7 @@ import {
   statusParameters,
   trailAction,
 } from "../trails.js";
-import { ago, complete, errorBox, h, millis, number, page, ready, render, toast, usd, when } from "../ui.js";
+import { ago, breakable, complete, errorBox, h, millis, number, page, ready, render, toast, usd, when } from "../ui.js";
 
 const NAME = document.body.dataset.trail;
 const HOURS = 48;
@@ -117,7 +117,7 @@ function facts(trail, status, target) {
         h("dt", { text: label }),
         label === "Table" && target
           ? h("dd", {}, h("a", { href: `/console/sql?project=${encodeURIComponent(target.project)}&table=${encodeURIComponent(target.table)}`, title: "Query it in the SQL workbench", text: value }))
-          : h("dd", { class: label === "Digest SHA-256" ? "mono small" : null, text: value }),
+          : h("dd", { class: label === "Digest SHA-256" ? "mono small" : null }, breakable(value)),
       ),
     ),
   );
@@ -135,7 +135,7 @@ function settings(trail) {
     ["Updated", when(trail.UpdateTime)],
   ];
   if (trail.IsOrganizationTrail) rows.push(["Organization", trail.OrganizationId || "yes"]);
-  return h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v || "—" })]));
+  return h("dl", { class: "kv" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, breakable(v || "—"))]));
 }
 
 // ---- events per hour -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import { call, currentRegion } from "../api.js";
 import { keepState, registerKeeper } from "../forms.js";
 import { identity, regionIds, regionName } from "../shell.js";
 import { EVENT_TYPES, projectName, tableName } from "../trails.js";
-import { copyButton, errorBox, h, page, complete, render, toast } from "../ui.js";
+import { breakable, copyButton, errorBox, h, page, complete, render, toast } from "../ui.js";
 
 const STEPS = ["Basic Information", "Delivery Settings", "Confirm"];
 const NAME_RULE = /^[a-z][a-z0-9_-]{5,35}$/;
@@ -124,9 +124,17 @@ function field(name, label, control, { hint = null, group = false } = {}) {
 
 function basicStep() {
   const rule = h("div", { class: "rule", id: "name-rule" });
+  let input = null;
+  // An invalid name is marked as an error as you type (red border, aria-invalid, the rule in the
+  // error colour); it does not block, and the API's own refusal still shows at Confirm.
   const updateRule = () => {
     const ok = NAME_RULE.test(state.name);
+    const broken = Boolean(state.name) && !ok;
     rule.className = `rule ${state.name ? (ok ? "ok" : "bad") : ""}`;
+    if (input) {
+      input.setAttribute("aria-invalid", String(broken || Boolean(view.errors.name)));
+      input.closest(".field")?.classList.toggle("mismatch", broken);
+    }
     render(
       rule,
       h("span", { class: "mark", text: state.name ? (ok ? "✓" : "✗") : "•" }),
@@ -135,7 +143,6 @@ function basicStep() {
       }),
     );
   };
-  updateRule();
   const name = h("input", {
     id: "field-name",
     name: "name",
@@ -150,11 +157,14 @@ function basicStep() {
       updateRule();
     },
   });
+  input = name;
+  const nameField = field("name", "Trail Name", name, { hint: rule });
+  updateRule();
   return h(
     "fieldset",
     {},
     h("legend", { class: "section-title", text: "Basic Information" }),
-    field("name", "Trail Name", name, { hint: rule }),
+    nameField,
     field(
       "eventRW",
       "Trail Event Type",
@@ -363,7 +373,10 @@ function anotherAccount() {
         spellcheck: "false",
         autocapitalize: "off",
         placeholder: "acs:ram::<account id>:role/<role name>",
-        oninput: (e) => set("roleArn", e.target.value.trim()),
+        oninput: (e) => {
+          set("roleArn", e.target.value.trim());
+          document.getElementById("roles-link")?.setAttribute("href", roleLink());
+        },
       }),
       { hint: h("p", { class: "hint", text: "A role of the destination account that trusts this account and carries AliyunActionTrailDeliveryPolicy." }) },
     ),
@@ -394,8 +407,21 @@ function anotherAccount() {
         h("code", { text: "trailhouse role attach-policy --role-name <name> --policy-name AliyunActionTrailDeliveryPolicy" }),
         ".",
       ),
+      h(
+        "p",
+        { class: "small" },
+        "Or in this console, signed in with a key of the destination account: its ",
+        h("a", { id: "roles-link", href: roleLink(), text: "Roles page" }),
+        " shows the role, edits its trust policy and attaches the delivery policy.",
+      ),
     ),
   ];
+}
+
+// The Roles page, opened at the role the RAM Role ARN names (when it names one).
+function roleLink() {
+  const match = /^acs:ram::\d*:role\/([^/]+)$/.exec(state.roleArn || "");
+  return match ? `/console/roles/${encodeURIComponent(match[1])}` : "/console/roles";
 }
 
 function trustPolicy() {
@@ -434,7 +460,7 @@ function confirmStep() {
     rows.push(
       ["Destination account", state.destination === "current" ? `Current account (${identity.account})` : "Another account"],
       ["MaxCompute project", `${where.project}${where.region ? ` (${where.region})` : ""}`],
-      ["Table", tableName(state.name || "<trail name>")],
+      ["Table", NAME_RULE.test(state.name) ? tableName(state.name) : "(shown once the trail name is valid)"],
     );
     if (state.destination === "current") {
       const project = view.projects[state.mcRegion];
@@ -447,7 +473,7 @@ function confirmStep() {
     "div",
     {},
     h("div", { class: "section-title", text: "Confirm" }),
-    h("dl", { class: "kv", id: "summary" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", { text: v })])),
+    h("dl", { class: "kv", id: "summary" }, rows.map(([k, v]) => [h("dt", { text: k }), h("dd", {}, breakable(v))])),
     h(
       "label",
       { class: "choice start-logging" },
@@ -590,9 +616,9 @@ function drawDone() {
               "dl",
               { class: "destination" },
               h("dt", { text: "Project" }),
-              h("dd", { id: "created-project", text: where.project }),
+              h("dd", { id: "created-project" }, breakable(where.project)),
               h("dt", { text: "Table" }),
-              h("dd", { id: "created-table", text: table }),
+              h("dd", { id: "created-table" }, breakable(table)),
               where.region ? [h("dt", { text: "Region" }), h("dd", { text: where.region })] : null,
             ),
           ]
