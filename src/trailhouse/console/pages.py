@@ -49,6 +49,8 @@ EVENTS = Page("events", "Event history", "events.js", "events")
 SQL = Page("sql", "SQL workbench", "sql.js", "sql")
 BILLING = Page("billing", "Billing", "billing.js", "billing")
 KEYS = Page("keys", "Access keys", "keys.js", "keys")
+ROLES = Page("roles", "RAM roles", "roles.js", "roles")
+ROLE = Page("role", "RAM role", "roles.js", "roles")
 SIGNIN = Page("signin", "Sign in", "signin.js", "")
 
 NAVIGATION = (
@@ -57,6 +59,7 @@ NAVIGATION = (
     ("sql", "SQL workbench", "/console/sql"),
     ("billing", "Billing", "/console/billing"),
     ("keys", "Access keys", "/console/keys"),
+    ("roles", "Roles", "/console/roles"),
 )
 
 _SIMPLE = {
@@ -66,6 +69,7 @@ _SIMPLE = {
     "sql": SQL,
     "billing": BILLING,
     "keys": KEYS,
+    "roles": ROLES,
 }
 
 
@@ -77,6 +81,8 @@ def page_for(path: str) -> tuple[Page, dict[str, str]] | None:
     prefix, _, name = path.partition("/")
     if prefix == "trails" and name and "/" not in name:
         return TRAIL, {"trail": name}
+    if prefix == "roles" and name and "/" not in name:
+        return ROLE, {"role": name}
     return None
 
 
