@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import DESKTOP, Screenshots, Server, open_page, sign_in
+from e2e_support import DESKTOP, PHONE, Screenshots, Server, open_page, sign_in
 
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
@@ -236,3 +236,23 @@ def test_numbers_are_plain_decimals_and_words_agree_with_counts(
     assert sizes, text[:500]
     shots.take(page, "37-sql-sizes")
     page.close()
+
+
+def test_the_roles_page_fits_a_phone(
+    playwright_browser: Any, demo_server: Server, api: RpcClient, shots: Screenshots
+) -> None:
+    assert demo_server.root is not None
+    name = f"phone-role-with-a-long-name-{uuid.uuid4().hex[:8]}"
+    api.call(
+        "CreateRole",
+        {"RoleName": name, "AssumeRolePolicyDocument": _trust(demo_server.root.account_id)},
+    )
+    context = playwright_browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    sign_in(page, demo_server.url, demo_server.root)
+    for shot, path in (("roles", "/console/roles"), ("role", f"/console/roles/{name}")):
+        open_page(page, demo_server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} scrolls sideways at phone width ({width} px)"
+        shots.take(page, f"38-phone-{shot}")
+    context.close()

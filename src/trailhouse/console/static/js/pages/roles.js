@@ -145,6 +145,7 @@ function trustCard() {
     rows: 12,
     spellcheck: "false",
     "aria-label": "Trust policy",
+    wrap: "off",
     "aria-describedby": "trust-error",
     value: pretty(role.AssumeRolePolicyDocument),
   });
