@@ -132,17 +132,43 @@ def test_a_role_is_listed_edited_detached_and_deleted(
     page.close()
 
 
-def test_the_wizard_links_the_trust_policy_to_the_role_page(
-    desktop: Any, demo_server: Server
+def test_the_wizard_links_to_the_role_page_which_creates_or_fixes_the_role(
+    desktop: Any, demo_server: Server, api: RpcClient, shots: Screenshots
 ) -> None:
+    assert demo_server.root is not None
+    account = demo_server.root.account_id
     page = desktop.new_page()
     open_page(page, f"{demo_server.url}/console/trails/new")
     page.fill("#field-name", "cross-account-link")
     page.click("#next")
     page.check("input[name=destination][value=another]")
-    assert page.get_attribute("#roles-link", "href") == "/console/roles"
-    page.fill("#field-roleArn", f"acs:ram::{OTHER_ACCOUNT}:role/delivery-role")
-    assert page.get_attribute("#roles-link", "href") == "/console/roles/delivery-role"
+    assert page.get_attribute("#roles-link", "href") == f"/console/roles?trust={account}"
+    missing = f"e2e-missing-{uuid.uuid4().hex[:6]}"
+    page.fill("#field-roleArn", f"acs:ram::{OTHER_ACCOUNT}:role/{missing}")
+    assert page.get_attribute("#roles-link", "href") == f"/console/roles/{missing}?trust={account}"
+
+    # Here one console plays both accounts: the role is made in the signed-in one.
+    page.click("#roles-link")
+    page.wait_for_selector("body[data-complete='1']")
+    assert page.get_attribute("#page [role=alert]", "data-code") == "EntityNotExist.Role"
+    assert page.input_value("#role-name") == missing
+    assert page.input_value("#trusted-accounts") == account
+    shots.take(page, "39-role-missing-offers-create")
+    page.click("#create-role-submit")
+    page.wait_for_url(f"**/console/roles/{missing}")
+    page.wait_for_selector("#trust-summary")
+    created = api.call("GetRole", {"RoleName": missing})["Role"]
+    assert created["AttachedPolicies"] == [DELIVERY_POLICY]
+    assert json.loads(created["AssumeRolePolicyDocument"]) == json.loads(_trust(account))
+
+    open_page(page, f"{demo_server.url}/console/roles/{missing}?trust={OTHER_ACCOUNT}")
+    assert OTHER_ACCOUNT in page.inner_text("#trust-missing")
+    page.click("#add-trusted")
+    page.click("#save-trust")
+    page.wait_for_selector(f"#trust-summary >> text=/{OTHER_ACCOUNT}/")
+    assert page.query_selector("#trust-missing") is None
+    fixed = api.call("GetRole", {"RoleName": missing})["Role"]["AssumeRolePolicyDocument"]
+    assert json.loads(fixed) == json.loads(_trust(account, OTHER_ACCOUNT))
     page.close()
 
 

@@ -177,6 +177,10 @@ const TITLES = {
   "ODPS-0130071": "The SQL cannot run",
   QuotaExceeded: "The quota is busy",
   NoAvailableQuota: "No MaxCompute quota",
+  "EntityNotExist.Role": "No such role",
+  "EntityAlreadyExists.Role": "A role of that name exists already",
+  "DeleteConflict.Role.Policy": "The role still has policies attached",
+  MalformedPolicyDocument: "The policy document is not valid",
 };
 
 export function errorBox(error, { title, hint } = {}) {

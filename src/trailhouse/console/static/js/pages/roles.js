@@ -2,13 +2,50 @@
 // policy, edited in place (UpdateRole with NewAssumeRolePolicyDocument), its attached policies
 // (AttachPolicyToRole, DetachPolicyFromRole) and Delete (DeleteRole), each dangerous step after a
 // confirmation. RAM's refusals (DeleteConflict.Role.Policy, MalformedPolicyDocument, …) are
-// shown as the API gives them.
+// shown as the API gives them. Opened from the Create Trail wizard with `?trust=<account id>`
+// (the account whose trail will deliver), a role that does not trust that account yet offers to
+// add it, and a role that does not exist offers to create it with that trust.
 import { call } from "../api.js";
 import { identity } from "../shell.js";
 import { breakable, complete, confirm, copyButton, errorBox, h, page, plural, render, table, toast, when } from "../ui.js";
 
 const DELIVERY_POLICY = "AliyunActionTrailDeliveryPolicy";
 const ROLE = document.body.dataset.role || "";
+const QUERY = new URLSearchParams(location.search);
+// The account whose ActionTrail should be trusted (from the wizard), when it looks like one.
+const TRUST = /^\d{1,32}$/.test(QUERY.get("trust") || "") ? QUERY.get("trust") : "";
+
+// The trust policy that lets the ActionTrail of `accounts` assume a role (the wizard's).
+export function actionTrailTrust(accounts) {
+  return {
+    Version: "1",
+    Statement: [
+      {
+        Effect: "Allow",
+        Action: "sts:AssumeRole",
+        Principal: { Service: accounts.map((account) => `${account}@actiontrail.aliyuncs.com`) },
+      },
+    ],
+  };
+}
+
+// `document_` with `account` added to its first Allow statement's ActionTrail principals.
+function withTrusted(document_, account) {
+  let policy;
+  try {
+    policy = JSON.parse(document_);
+  } catch {
+    return JSON.stringify(actionTrailTrust([account]), null, 2);
+  }
+  const statement = (policy.Statement || []).find((s) => s.Effect === "Allow" && s.Action === "sts:AssumeRole");
+  if (!statement) return JSON.stringify(actionTrailTrust([account]), null, 2);
+  statement.Principal = statement.Principal || {};
+  const services = statement.Principal.Service;
+  const list = Array.isArray(services) ? services : services ? [services] : [];
+  list.push(`${account}@actiontrail.aliyuncs.com`);
+  statement.Principal.Service = list;
+  return JSON.stringify(policy, null, 2);
+}
 
 // The accounts whose ActionTrail a trust policy lets assume the role ("<id>@actiontrail.aliyuncs.com").
 export function trustedActionTrailAccounts(document_) {
@@ -88,8 +125,56 @@ async function list() {
         ".",
       ),
     ),
+    createCard(QUERY.get("create") || "", TRUST),
   );
   complete();
+}
+
+// A form that creates a delivery role: CreateRole with ActionTrail's trust for the accounts
+// named, then (ticked by default) AttachPolicyToRole with the delivery policy.
+function createCard(name, trusted) {
+  const problem = h("div", { id: "create-error", role: "alert" });
+  const form = h(
+    "form",
+    {
+      class: "card",
+      id: "create-role",
+      novalidate: true,
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const roleName = form.elements.roleName.value.trim();
+        const accounts = form.elements.accounts.value.split(/[\s,]+/).filter(Boolean);
+        render(problem);
+        try {
+          await call("CreateRole", { RoleName: roleName, AssumeRolePolicyDocument: JSON.stringify(actionTrailTrust(accounts)), Description: "ActionTrail delivery" }, { region: false });
+          if (form.elements.attach.checked) {
+            await call("AttachPolicyToRole", { RoleName: roleName, PolicyType: "System", PolicyName: DELIVERY_POLICY }, { region: false });
+          }
+        } catch (failure) {
+          render(problem, errorBox(failure, { title: "The role was not created as asked" }));
+          return;
+        }
+        location.assign(`/console/roles/${encodeURIComponent(roleName)}`);
+      },
+    },
+    h("h2", { text: "Create a delivery role" }),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "role-name", text: "Role name" }),
+      h("input", { id: "role-name", name: "roleName", value: name, spellcheck: "false", autocapitalize: "off", placeholder: "e.g. actiontrail-delivery" }),
+    ),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "trusted-accounts", text: "Accounts whose ActionTrail may deliver through it" }),
+      h("input", { id: "trusted-accounts", name: "accounts", value: trusted, spellcheck: "false", inputmode: "numeric", placeholder: "account ids, separated by commas" }),
+    ),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "attach", checked: true }), ` Attach ${DELIVERY_POLICY}`),
+    problem,
+    h("div", { class: "row" }, h("button", { type: "submit", class: "primary", id: "create-role-submit" }, "Create role")),
+  );
+  return form;
 }
 
 // ---- one role --------------------------------------------------------------------------------
@@ -100,7 +185,14 @@ async function show() {
   try {
     role = (await call("GetRole", { RoleName: ROLE }, { region: false })).Role;
   } catch (failure) {
-    render(page(), breadcrumb(), head(ROLE), errorBox(failure, { hint: "RAM roles are managed with the account's root key." }));
+    const missing = failure.code === "EntityNotExist.Role";
+    render(
+      page(),
+      breadcrumb(),
+      head(ROLE),
+      errorBox(failure, { hint: missing ? "Create it below, or pick another role on the Roles page." : "RAM roles are managed with the account's root key." }),
+      missing ? createCard(ROLE, TRUST) : null,
+    );
     complete();
     return;
   }
@@ -185,6 +277,26 @@ function trustCard() {
         ? `ActionTrail of ${accounts.length === 1 ? "account" : "accounts"} ${accounts.join(", ")} may assume this role to deliver.`
         : "No account's ActionTrail may assume this role: trails that name it are refused until the trust policy lists <account id>@actiontrail.aliyuncs.com.",
     ),
+    TRUST && !accounts.includes(TRUST)
+      ? h(
+          "div",
+          { class: "callout warn", id: "trust-missing" },
+          h("p", { text: `This role does not trust the ActionTrail of account ${TRUST} yet, so its trail cannot deliver through it.` }),
+          h(
+            "button",
+            {
+              type: "button",
+              id: "add-trusted",
+              onclick: () => {
+                editor.value = withTrusted(editor.value, TRUST);
+                editor.focus();
+              },
+            },
+            `Add account ${TRUST} to the trust policy`,
+          ),
+          h("span", { class: "small muted", text: " then save it." }),
+        )
+      : null,
     editor,
     problem,
     h("div", { class: "row" }, save, h("span", { class: "small muted", text: "Saved with UpdateRole (NewAssumeRolePolicyDocument). Deliveries through this role check it at their next session." })),

@@ -412,16 +412,18 @@ function anotherAccount() {
         { class: "small" },
         "Or in this console, signed in with a key of the destination account: its ",
         h("a", { id: "roles-link", href: roleLink(), text: "Roles page" }),
-        " shows the role, edits its trust policy and attaches the delivery policy.",
+        " creates the role with this trust policy and the delivery policy, or adds this account to an existing role's trust policy.",
       ),
     ),
   ];
 }
 
-// The Roles page, opened at the role the RAM Role ARN names (when it names one).
+// The Roles page, opened at the role the RAM Role ARN names (when it names one), asked to check
+// that it trusts this account's ActionTrail.
 function roleLink() {
   const match = /^acs:ram::\d*:role\/([^/]+)$/.exec(state.roleArn || "");
-  return match ? `/console/roles/${encodeURIComponent(match[1])}` : "/console/roles";
+  const trust = `trust=${encodeURIComponent(identity.account)}`;
+  return match ? `/console/roles/${encodeURIComponent(match[1])}?${trust}` : `/console/roles?${trust}`;
 }
 
 function trustPolicy() {
