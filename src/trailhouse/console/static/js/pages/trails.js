@@ -3,7 +3,7 @@
 import { call, currentRegion } from "../api.js";
 import { identity, regionName } from "../shell.js";
 import { EVENT_TYPES, STATUS, destination, explainDeliveryError, statusParameters, trailAction } from "../trails.js";
-import { ago, errorBox, h, page, complete, render, when } from "../ui.js";
+import { ago, breakable, errorBox, h, page, complete, render, when } from "../ui.js";
 
 async function load() {
   const region = currentRegion();
@@ -72,7 +72,7 @@ function trailTable(trails, statuses, region) {
         "td",
         { "data-label": "Destination" },
         target
-          ? h("div", {}, h("div", { class: "mono", text: `${target.project}.${target.table}` }), h("div", { class: "small muted", text: `MaxCompute · ${target.region}` }))
+          ? h("div", {}, breakable(`${target.project}.${target.table}`, { class: "breakable mono" }), h("div", { class: "small muted", text: `MaxCompute · ${target.region}` }))
           : h("span", { class: "muted", text: otherDestination(trail) }),
       ),
       h("td", { "data-label": "Event type", text: EVENT_TYPES[trail.EventRW] || trail.EventRW }),
