@@ -82,7 +82,7 @@ def test_a_role_is_listed_edited_detached_and_deleted(
     assert page.get_attribute("nav.mainnav a[aria-current=page]", "href") == "/console/roles"
     row = page.inner_text(f"#roles tr:has(a[data-role='{ROLE}'])")
     assert account in row and DELIVERY_POLICY in row
-    shots.take(page, "30-roles")
+    shots.take(page, "40-roles")
 
     page.click(f"a[data-role='{ROLE}']")
     page.wait_for_selector("body[data-complete='1']")
@@ -90,14 +90,14 @@ def test_a_role_is_listed_edited_detached_and_deleted(
     # The ARN may wrap after its separators, never inside a word.
     assert page.eval_on_selector("#role-arn", "e => e.querySelectorAll('wbr').length") >= 3
     assert json.loads(page.input_value("#trust-policy")) == json.loads(_trust(account))
-    shots.take(page, "31-role")
+    shots.take(page, "41-role")
 
     page.fill("#trust-policy", '{"Statement": ')
     page.click("#save-trust")
     page.wait_for_selector("#trust-error [data-code=MalformedPolicyDocument]")
     assert page.get_attribute("#trust-policy", "aria-invalid") == "true"
     assert page.input_value("#trust-policy") == '{"Statement": '  # what was typed is kept
-    shots.take(page, "32-role-trust-refused")
+    shots.take(page, "42-role-trust-refused")
 
     page.fill("#trust-policy", _trust(account, OTHER_ACCOUNT))
     page.click("#save-trust")
@@ -114,7 +114,7 @@ def test_a_role_is_listed_edited_detached_and_deleted(
     page.click("#delete-role")
     _accept_next_dialog(page)
     page.wait_for_selector("#delete-error [data-code='DeleteConflict.Role.Policy']")
-    shots.take(page, "33-role-delete-refused")
+    shots.take(page, "43-role-delete-refused")
 
     page.click(f"[data-policy={DELIVERY_POLICY}] [data-action=detach]")
     _accept_next_dialog(page)
@@ -153,7 +153,7 @@ def test_the_wizard_links_to_the_role_page_which_creates_or_fixes_the_role(
     assert page.get_attribute("#page [role=alert]", "data-code") == "EntityNotExist.Role"
     assert page.input_value("#role-name") == missing
     assert page.input_value("#trusted-accounts") == account
-    shots.take(page, "39-role-missing-offers-create")
+    shots.take(page, "49-role-missing-offers-create")
     page.click("#create-role-submit")
     page.wait_for_url(f"**/console/roles/{missing}")
     page.wait_for_selector("#trust-summary")
@@ -198,7 +198,7 @@ def test_event_history_hides_the_consoles_own_reads_until_asked(
     label = page.inner_text("#console-reads")
     hidden = int(re.search(r"\((\d+) hidden\)", label).group(1))  # type: ignore[union-attr]
     assert hidden >= 3, label
-    shots.take(page, "34-event-history-console-reads-hidden")
+    shots.take(page, "44-event-history-console-reads-hidden")
 
     page.check("#show-console-reads")
     page.wait_for_selector("text=Searching…", state="detached")
@@ -213,7 +213,7 @@ def test_event_history_hides_the_consoles_own_reads_until_asked(
     assert detail["userAgent"] == "actiontrail.console.aliyun.com"
     assert detail["additionalEventData"]["callVia"] == "console"
     assert "Chrome" in detail["additionalEventData"]["browserUserAgent"]
-    shots.take(page, "35-event-history-console-reads-shown")
+    shots.take(page, "45-event-history-console-reads-shown")
     page.uncheck("#show-console-reads")  # the page keeps the choice; leave the default
     page.close()
 
@@ -228,7 +228,7 @@ def test_an_invalid_trail_name_is_marked_as_an_error(
     red = page.eval_on_selector("#name-rule", "e => getComputedStyle(e).color")
     border = page.eval_on_selector("#field-name", "e => getComputedStyle(e).borderTopColor")
     assert red == border == "rgb(198, 40, 40)"  # --bad
-    shots.take(page, "36-create-trail-invalid-name")
+    shots.take(page, "46-create-trail-invalid-name")
     page.click("#next")
     page.click("#next")
     summary = page.inner_text("#summary")
@@ -260,7 +260,7 @@ def test_numbers_are_plain_decimals_and_words_agree_with_counts(
     assert not re.search(r"\b1 partitions\b|\b1 rows\b", text)
     sizes = re.findall(r"\d+(?:\.\d+)? (?:bytes?|KB|MB|GB)", text)
     assert sizes, text[:500]
-    shots.take(page, "37-sql-sizes")
+    shots.take(page, "47-sql-sizes")
     page.close()
 
 
@@ -280,5 +280,56 @@ def test_the_roles_page_fits_a_phone(
         open_page(page, demo_server.url + path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} scrolls sideways at phone width ({width} px)"
-        shots.take(page, f"38-phone-{shot}")
+        shots.take(page, f"48-phone-{shot}")
     context.close()
+
+
+FORMATS = [
+    ("usd", 0, "$0.00"),
+    ("usd", 0.0000012, "$0.0000012"),
+    ("usd", 0.0000123456, "$0.000012"),
+    ("usd", 0.0123, "$0.0123"),
+    ("usd", 0.1, "$0.10"),
+    ("usd", 1234.5, "$1,234.50"),
+    ("decimal", 1.2e-5, "0.000012"),
+    ("decimal", 0.30000000000000004, "0.3"),
+    ("decimal", 123456.789, "123,457"),
+    ("bytes", 1, "1 byte"),
+    ("bytes", 512, "512 bytes"),
+    ("bytes", 2048, "2.00 KB"),
+    ("bytes", 1536000, "1.46 MB"),
+    ("bytes", 5e9, "4.66 GB"),
+]
+
+
+def test_number_formats_are_plain(desktop: Any, demo_server: Server) -> None:
+    """The console's formats, run in the browser from the module the pages use."""
+    page = desktop.new_page()
+    open_page(page, f"{demo_server.url}/console/roles")
+    shown = page.evaluate(
+        """async (cases) => {
+            const ui = await import("/console/static/js/ui.js");
+            return cases.map(([name, value]) => ui[name](value));
+        }""",
+        [[name, value] for name, value, _ in FORMATS],
+    )
+    assert shown == [expected for _, _, expected in FORMATS]
+    words = page.evaluate(
+        """async () => {
+            const ui = await import("/console/static/js/ui.js");
+            return [ui.plural(1, "partition"), ui.plural(2, "partition"), ui.plural(1200, "row")];
+        }"""
+    )
+    assert words == ["1 partition", "2 partitions", "1,200 rows"]
+    wrapped = page.evaluate(
+        """async () => {
+            const ui = await import("/console/static/js/ui.js");
+            const span = ui.breakable("acs:ram::123:role/a-b");
+            return [span.textContent, span.innerHTML];
+        }"""
+    )
+    assert wrapped == [
+        "acs:ram::123:role/a-b",
+        "acs:<wbr>ram:<wbr>:<wbr>123:<wbr>role/<wbr>a-<wbr>b",
+    ]
+    page.close()
