@@ -18,7 +18,7 @@ from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
-from trailhouse.api.handlers import history, ram, trails, warehouse
+from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.metrics import scrape
 from trailhouse.api.protocol import error_response, json_response, new_request_id
@@ -100,6 +100,49 @@ ACTIONS: Mapping[str, Action] = action_table(
         history.delete_delivery_history_job,
         read_only=False,
         permission="DeleteDeliveryHistoryJob",
+    ),
+    # Data event selectors and the global events storage region (api/handlers/data_events.py).
+    Action(
+        "PutDataEventSelector",
+        data_events.put_data_event_selector,
+        read_only=False,
+        permission="PutDataEventSelector",
+    ),
+    Action(
+        "GetDataEventSelector",
+        data_events.get_data_event_selector,
+        read_only=True,
+        permission="GetDataEventSelector",
+    ),
+    Action(
+        "DeleteDataEventSelector",
+        data_events.delete_data_event_selector,
+        read_only=False,
+        permission="DeleteDataEventSelector",
+    ),
+    Action(
+        "ListDataEventSelectors",
+        data_events.list_data_event_selectors,
+        read_only=True,
+        permission="ListDataEventSelectors",
+    ),
+    Action(
+        "ListDataEventServices",
+        data_events.list_data_event_services,
+        read_only=True,
+        permission="ListDataEventServices",
+    ),
+    Action(
+        "GetGlobalEventsStorageRegion",
+        data_events.get_global_events_storage_region,
+        read_only=True,
+        permission="GetGlobalEventsStorageRegion",
+    ),
+    Action(
+        "UpdateGlobalEventsStorageRegion",
+        data_events.update_global_events_storage_region,
+        read_only=False,
+        permission="UpdateGlobalEventsStorageRegion",
     ),
     _ram("CreateRole", ram.create_role, read_only=False),
     _ram("GetRole", ram.get_role, read_only=True),

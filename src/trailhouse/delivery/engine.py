@@ -47,6 +47,7 @@ from trailhouse.errors import (
     VersionConflict,
 )
 from trailhouse.events.model import LoggedEvent
+from trailhouse.events.visibility import is_data_event
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import (
     RoleService,
@@ -54,6 +55,7 @@ from trailhouse.iam.roles import (
 from trailhouse.retry import Outcome, classify, delivery_policy, retry_on_conflict
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.trails.data_events import captures
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse
@@ -375,19 +377,25 @@ class DeliveryEngine:
         self._metadata.commit(self._state_writes(trail, state, version))
 
     def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
-        """Whether the trail captures an event: whose account, Read/Write, which region."""
+        """Whether the trail captures an event: whose account, Read/Write, which region; a data
+        event only as the trail's data event selector says (`trails/data_events.py`)."""
         accounts = {trail.account_id}
         if trail.is_organization_trail:
             organization = self._organizations.get(trail.organization_id)
             accounts = set(organization.members) if organization is not None else set()
         every_kind = trail.event_rw == "All" and trail.trail_region == "All"
+        data_events = captures(trail)
 
         def selects(event: LoggedEvent) -> bool:
             if event.account_id not in accounts:
                 return False
+            if every_kind and b'"Data"' not in event.body:
+                return True  # not a data event, and the trail takes every management event
+            body = orjson.loads(event.body)
+            if is_data_event(body):
+                return data_events(body)  # only as the trail's data event selector says
             if every_kind:
                 return True
-            body = orjson.loads(event.body)
             if trail.event_rw != "All" and body.get("eventRW") != trail.event_rw:
                 return False
             return bool(body.get("isGlobal")) or trail.covers_region(str(body.get("acsRegion", "")))
