@@ -348,3 +348,21 @@ def test_delivery_takes_data_events_only_as_the_selector_says(regional: Regional
         f"('GetObject', 'HeadObject', 'PutObject', 'Manage{tag}')",
     )
     assert sorted(r[0] for r in rows) == sorted([management["eventId"], chosen["eventId"]])
+
+
+def test_a_ram_user_needs_the_actions_permission(regional: Regional) -> None:
+    keys, client = _setup(regional)
+    name = _trail(client, keys)
+    user = regional.new_user(keys.account_id, "selector-bob")
+    as_user = sdk_at(regional.endpoint("cn-hangzhou"), user)
+    error = _error(lambda: _put(as_user, name, OSS_READS))
+    assert (error.code, error.status_code) == ("NoPermission", 403)
+    assert "actiontrail:PutDataEventSelector" in error.message
+    error = _error(
+        lambda: as_user.update_global_events_storage_region(
+            models.UpdateGlobalEventsStorageRegionRequest(storage_region="ap-southeast-1")
+        )
+    )
+    assert (error.code, error.status_code) == ("NoPermission", 403)
+    assert (_get(client, name).data_event_selectors or "") == ""
+    assert client.get_global_events_storage_region().body.storage_region == "cn-hangzhou"
