@@ -77,30 +77,6 @@ ACTIONS: Mapping[str, Action] = action_table(
     ),
     Action("StartLogging", trails.start_logging, read_only=False, permission="StartLogging"),
     Action("StopLogging", trails.stop_logging, read_only=False, permission="StopLogging"),
-    Action(
-        "CreateDeliveryHistoryJob",
-        history.create_delivery_history_job,
-        read_only=False,
-        permission="CreateDeliveryHistoryJob",
-    ),
-    Action(
-        "GetDeliveryHistoryJob",
-        history.get_delivery_history_job,
-        read_only=True,
-        permission="GetDeliveryHistoryJob",
-    ),
-    Action(
-        "ListDeliveryHistoryJobs",
-        history.list_delivery_history_jobs,
-        read_only=True,
-        permission="ListDeliveryHistoryJobs",
-    ),
-    Action(
-        "DeleteDeliveryHistoryJob",
-        history.delete_delivery_history_job,
-        read_only=False,
-        permission="DeleteDeliveryHistoryJob",
-    ),
     # Data event selectors and the global events storage region (api/handlers/data_events.py).
     Action(
         "PutDataEventSelector",
@@ -143,6 +119,30 @@ ACTIONS: Mapping[str, Action] = action_table(
         data_events.update_global_events_storage_region,
         read_only=False,
         permission="UpdateGlobalEventsStorageRegion",
+    ),
+    Action(
+        "CreateDeliveryHistoryJob",
+        history.create_delivery_history_job,
+        read_only=False,
+        permission="CreateDeliveryHistoryJob",
+    ),
+    Action(
+        "GetDeliveryHistoryJob",
+        history.get_delivery_history_job,
+        read_only=True,
+        permission="GetDeliveryHistoryJob",
+    ),
+    Action(
+        "ListDeliveryHistoryJobs",
+        history.list_delivery_history_jobs,
+        read_only=True,
+        permission="ListDeliveryHistoryJobs",
+    ),
+    Action(
+        "DeleteDeliveryHistoryJob",
+        history.delete_delivery_history_job,
+        read_only=False,
+        permission="DeleteDeliveryHistoryJob",
     ),
     _ram("CreateRole", ram.create_role, read_only=False),
     _ram("GetRole", ram.get_role, read_only=True),

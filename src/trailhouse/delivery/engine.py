@@ -384,23 +384,18 @@ class DeliveryEngine:
             organization = self._organizations.get(trail.organization_id)
             accounts = set(organization.members) if organization is not None else set()
         every_kind = trail.event_rw == "All" and trail.trail_region == "All"
-        data_events = captures(trail)
 
         def selects(event: LoggedEvent) -> bool:
             if event.account_id not in accounts:
                 return False
-            if every_kind and b'"Data"' not in event.body:
-                return True  # not a data event, and the trail takes every management event
-            body = orjson.loads(event.body)
-            if is_data_event(body):
-                return data_events(body)  # only as the trail's data event selector says
             if every_kind:
                 return True
+            body = orjson.loads(event.body)
             if trail.event_rw != "All" and body.get("eventRW") != trail.event_rw:
                 return False
             return bool(body.get("isGlobal")) or trail.covers_region(str(body.get("acsRegion", "")))
 
-        return selects
+        return _with_data_events(trail, accounts, selects)
 
     def _target(self, trail: Trail, now: float) -> Destination:
         """The project, table and role of the trail's destination, checked once a session."""
@@ -413,6 +408,23 @@ class DeliveryEngine:
         )
         self._targets[key] = target
         return target
+
+
+def _with_data_events(
+    trail: Trail, accounts: set[str], selects: Callable[[LoggedEvent], bool]
+) -> Callable[[LoggedEvent], bool]:
+    """`selects` for management events; a data event of the trail's accounts only as the
+    trail's data event selector says (none without one)."""
+    data_events = captures(trail)
+
+    def choose(event: LoggedEvent) -> bool:
+        if b'"Data"' in event.body and event.account_id in accounts:
+            body = orjson.loads(event.body)
+            if is_data_event(body):
+                return data_events(body)
+        return selects(event)
+
+    return choose
 
 
 def _describe(exc: BaseException) -> str:
