@@ -22,6 +22,8 @@ from trailhouse.trails.model import DataEvents, DataEventSelector, Trail
 from trailhouse.trails.service import TrailService
 
 MAX_SELECTORS = 20
+# A selector is kept in its trail's document, read at every delivery pass: bounded.
+MAX_DOCUMENT_CHARACTERS = 32768
 READ_WRITE_TYPES = ("Read", "Write", "All")
 # The services whose data events trailhouse knows, with the event names each one records
 # (ActionTrail's OSS data events, product overview "OSS data events"). A selector may name
@@ -79,6 +81,11 @@ def parse_selectors(document: str) -> tuple[DataEventSelector, ...]:
     """The selectors of an EventSelectors JSON array; InvalidParameter names what is wrong."""
     if not document.strip():
         raise MissingParameter("the parameter EventSelectors is required")
+    if len(document) > MAX_DOCUMENT_CHARACTERS:
+        raise InvalidParameter(
+            f"EventSelectors has {len(document)} characters; at most {MAX_DOCUMENT_CHARACTERS} "
+            "are allowed (list fewer event names or resources)"
+        )
     try:
         parsed = orjson.loads(document)
     except orjson.JSONDecodeError:

@@ -113,6 +113,12 @@ def test_a_trail_without_a_selector_takes_no_data_event() -> None:
         ('[{"ServiceName":"Oss","EventName":["GetObject"]}]', InvalidParameter, "EventName must"),
         ('[{"ServiceName":"Oss","EventName":{"Like":["G"]}}]', InvalidParameter, "not 'Like'"),
         ('[{"ServiceName":"Oss","EventName":{"Equals":[1]}}]', InvalidParameter, "non-empty"),
+        (
+            '[{"ServiceName":"Oss","EventName":{"Equals":["' + "x" * 40000 + '"]}}]',
+            InvalidParameter,
+            "at most 32768 are allowed",
+        ),
+        ("[" * 5000 + "]" * 5000, InvalidParameter, "must be a JSON array such as"),
     ],
 )
 def test_refused_documents(document: str, error: type[Exception], message: str) -> None:
