@@ -17,6 +17,8 @@ from odps import errors
 from odps.accounts import AliyunAccount
 from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_state
 
+from trailhouse.client import RpcClient
+
 ACCOUNT = "7777000012340027"
 TABLE = "actiontrail_pyodps_attack_osprey"
 
@@ -158,6 +160,23 @@ def test_another_accounts_project_is_invisible(running: Fixture, warehouse: Ware
             f"{endpoint(running.server)}/projects/{warehouse.project}/schemas/default/tables/{TABLE}",
             params={"partitions": ""},
         )
+
+
+def test_a_disabled_key_is_refused(running: Fixture, warehouse: Warehouse) -> None:
+    keys = warehouse.root
+    with RpcClient(running.server.url, keys.access_key_id, keys.access_key_secret) as rpc:
+        rpc.call(
+            "UpdateAccessKey",
+            {
+                "UserName": "odps_outsider",
+                "UserAccessKeyId": warehouse.outsider.access_key_id,
+                "Status": "Inactive",
+            },
+        )
+    odps = client(running.server, warehouse.outsider)
+    with pytest.raises(errors.InvalidParameter, match=r"ODPS-0410051.*disabled") as refused:
+        list(odps.list_projects())
+    assert refused.value.status_code == 401
 
 
 def test_a_service_key_is_refused(running: Fixture, warehouse: Warehouse) -> None:

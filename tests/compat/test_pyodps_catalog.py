@@ -75,6 +75,7 @@ def test_tables_carry_the_warehouse_schema(running: Fixture, warehouse: Warehous
     assert table.comment
     assert table.creation_time <= table.last_data_modified_time
     assert table.file_num >= len(warehouse.days)  # `?extended`
+    assert table.physical_size == table.size
     with pytest.raises(errors.NoSuchObject, match="ODPS-0130131"):
         odps.get_table("actiontrail_no_such_table_kestrel").reload()
 
@@ -91,6 +92,8 @@ def test_partitions_are_the_delivered_days(running: Fixture, warehouse: Warehous
     got = table.get_partition(f"ds={newest}")
     assert got.record_num == next(p.record_num for p in listed if p.partition_spec["ds"] == newest)
     assert got.size > 0
+    assert got.file_num >= 1 and got.physical_size == got.size  # `?extended`
+    assert table.exist_partitions()
     assert table.get_max_partition().partition_spec["ds"] == newest
     with pytest.raises(errors.NoSuchPartition):
         table.get_partition("ds=19990101").reload()
