@@ -124,6 +124,48 @@ def test_pages_follow_the_marker(running: Fixture, warehouse: Warehouse) -> None
         odps.rest.get(url, params={"partitions": "", "maxitems": "0"})
 
 
+BAD_INPUT = [
+    # (method, path after the project, parameters, PyODPS's class, code, status, message part)
+    ("GET", f"/tables/{TABLE}", {"partition": "pt='1'"}, "InvalidArgument", 400, "ds="),
+    (
+        "GET",
+        f"/tables/{TABLE}",
+        {"partitions": "", "maxitems": "0"},
+        "InvalidArgument",
+        400,
+        "maxitems",
+    ),
+    ("GET", "/tables", {"marker": "%%%"}, "InvalidArgument", 400, "Marker of the previous"),
+    ("GET", f"/tables/{TABLE}", {"partition": "ds='x'"}, "NoSuchPartition", 404, "ds='x'"),
+    ("GET", f"/tables/{TABLE}", {"curr_schema": "nope"}, "NoSuchObject", 404, "one schema"),
+    ("GET", "/instances", {}, "MethodNotAllowed", 405, "docs/pyodps.md"),
+    ("POST", "/instances", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+    ("DELETE", f"/tables/{TABLE}", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "params", "name", "status", "says"), BAD_INPUT)
+def test_bad_input_gets_maxcompute_codes(
+    running: Fixture,
+    warehouse: Warehouse,
+    method: str,
+    path: str,
+    params: dict[str, str],
+    name: str,
+    status: int,
+    says: str,
+) -> None:
+    odps = client(running.server, warehouse.root, warehouse.project)
+    url = f"{endpoint(running.server)}/projects/{warehouse.project}{path}"
+    with pytest.raises(errors.ODPSError) as refused:
+        odps.rest.request(url, method, params=params)
+    assert type(refused.value).__name__ == name
+    assert refused.value.status_code == status
+    assert says in str(refused.value)
+    assert "Traceback" not in str(refused.value) and "trailhouse." not in str(refused.value)
+    assert odps.get_table(TABLE).record_num == warehouse.rows  # nothing changed
+
+
 def test_the_default_schema_path_answers_the_same(running: Fixture, warehouse: Warehouse) -> None:
     odps = client(running.server, warehouse.root, warehouse.project)
     base = f"{endpoint(running.server)}/projects/{warehouse.project}"

@@ -240,7 +240,7 @@ def _decode_marker(marker: str) -> str:
     if not marker:
         return ""
     try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
+        return base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument(
             f"ODPS-0420061:Invalid parameter in HTTP request - marker {marker!r} is not one "

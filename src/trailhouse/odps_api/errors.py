@@ -1,19 +1,20 @@
 """MaxCompute's REST errors: the wire code PyODPS maps to its exception classes, the HTTP status,
 and a message that starts with MaxCompute's `ODPS-NNNNNNN` number and says what to fix.
 
-    OdpsWireError
-    ├── NoSuchObject        404  project, table or schema  → odps.errors.NoSuchObject
-    │   └── NoSuchPartition 404  partition                 → odps.errors.NoSuchPartition
-    ├── NoPermission        403                            → odps.errors.NoPermission
-    ├── SignatureNotMatch   401                            → odps.errors.SignatureNotMatch
-    ├── InvalidCredentials  401  unknown or disabled key   → odps.errors.InvalidParameter
-    ├── AuthorizationRequired 401 no Authorization header  → odps.errors.AuthorizationRequired
-    ├── InvalidAuthentication 400 a malformed header       → odps.errors.InvalidParameter
-    ├── RequestTimeTooSkewd 403  stale or future Date      → odps.errors.RequestTimeTooSkewed
-    ├── InvalidArgument     400  a bad parameter           → odps.errors.InvalidArgument
-    ├── MethodNotAllowed    405  not served (yet)          → odps.errors.MethodNotAllowed
-    ├── ServiceUnavailable  503  disk or store trouble     → odps.errors.ServiceUnavailable
-    └── InternalServerError 500  a bug, logged             → odps.errors.InternalServerError
+    ApiError
+    └── OdpsWireError
+        ├── NoSuchObject          404  project, table, schema → odps.errors.NoSuchObject
+        │   └── NoSuchPartition   404  partition              → odps.errors.NoSuchPartition
+        ├── NoPermission          403                         → odps.errors.NoPermission
+        ├── SignatureNotMatch     401                         → odps.errors.SignatureNotMatch
+        ├── InvalidCredentials    401  unknown, disabled key  → odps.errors.InvalidParameter
+        ├── AuthorizationRequired 401  no Authorization       → odps.errors.AuthorizationRequired
+        ├── InvalidAuthentication 400  a malformed header     → odps.errors.InvalidParameter
+        ├── RequestTimeTooSkewd   403  stale or future Date   → odps.errors.RequestTimeTooSkewed
+        ├── InvalidArgument       400  a bad parameter        → odps.errors.InvalidArgument
+        ├── MethodNotAllowed      405  not served (yet)       → odps.errors.MethodNotAllowed
+        ├── ServiceUnavailable    503  storage trouble        → odps.errors.ServiceUnavailable
+        └── InternalServerError   500  a bug, logged          → odps.errors.InternalServerError
 
 (`RequestTimeTooSkewd` is MaxCompute's own spelling, which PyODPS matches.)
 """
@@ -27,15 +28,12 @@ from trailhouse import errors
 from trailhouse.iam import odps_signatures as sig
 
 
-class OdpsWireError(errors.TrailhouseError):
-    """An error answered to a PyODPS caller as MaxCompute's XML error body."""
+class OdpsWireError(errors.ApiError):
+    """An error answered to a PyODPS caller as MaxCompute's XML error body (an `ApiError`, so
+    audit events record its code and message like any API error's)."""
 
     code: ClassVar[str] = "ODPSError"
     http_status: ClassVar[int] = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class NoSuchObject(OdpsWireError):

@@ -22,7 +22,6 @@ from trailhouse.api.actions import Action, ActionContext
 from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
-from trailhouse.errors import ApiError
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
 from trailhouse.odps_api import catalog, render
 from trailhouse.odps_api.catalog import CatalogCall, Reply
@@ -155,12 +154,11 @@ class OdpsEndpoint:
         request_id: str,
         origin: Origin,
     ) -> Reply:
-        failure: ApiError | None = None
+        failure: OdpsWireError | None = None
         try:
             return handler(call)
         except Exception as exc:
-            wire = wire_error(exc)
-            failure = _ApiErrorView(wire or InternalServerError("internal error"))
+            failure = wire_error(exc) or InternalServerError("ODPS-0010000:System internal error")
             raise
         finally:
             ctx = ActionContext(
@@ -177,14 +175,6 @@ class OdpsEndpoint:
                 resources=call.resources,
             )
             self._audit.submit(audit_record(ctx, _audited(name), failure))
-
-
-class _ApiErrorView(ApiError):
-    """A wire error as the audit event records it (errorCode, errorMessage)."""
-
-    def __init__(self, wire: OdpsWireError) -> None:
-        super().__init__(wire.message)
-        self.code = wire.code  # type: ignore[misc]
 
 
 def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
