@@ -1,5 +1,6 @@
-"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up, and
-`/console` serves the web console over the same actions."""
+"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up,
+`/console` serves the web console over the same actions, and `/api` speaks MaxCompute's REST
+API to PyODPS (`odps_api/`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
 from trailhouse.metrics import CONTENT_TYPE
+from trailhouse.odps_api.routes import odps_routes
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,7 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
+            *odps_routes(services, audit),
         ],
     )
 
