@@ -10,10 +10,12 @@ event is recorded by its key, not by trailhouse, so neither can pass for a conso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
+from trailhouse.events.model import LoggedEvent
 from trailhouse.events.recorder import TRAILHOUSE
 
 CALL_VIA = "callVia"
@@ -45,3 +47,20 @@ def is_console_read(body: bytes, recorder: str) -> bool:
     return (
         event.get("eventRW") == "Read" and isinstance(data, dict) and data.get(CALL_VIA) == CONSOLE
     )
+
+
+class WithoutConsoleReads:
+    """A LookupEvents filter (`events/visibility.py`) that also leaves out the console's own
+    reads, counting those it left out before the page filled."""
+
+    def __init__(self, shows: Callable[[LoggedEvent], bool]) -> None:
+        self._shows = shows
+        self.hidden = 0
+
+    def __call__(self, event: LoggedEvent) -> bool:
+        if not self._shows(event):
+            return False
+        if is_console_read(event.body, event.recorder):
+            self.hidden += 1
+            return False
+        return True

@@ -11,27 +11,25 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import orjson
 
-from trailhouse.events.console_calls import is_console_read
+from trailhouse.events.console_calls import WithoutConsoleReads
 from trailhouse.events.model import (
     Direction,
     LoggedEvent,
     LookupKey,
-    LookupPage,
     LookupPosition,
     LookupQuery,
 )
 from trailhouse.events.recorder import with_recorder
+from trailhouse.events.visibility import shown_in, visible_page
 from trailhouse.store.ports import EventLog, LogStats
 
 MAX_RESULTS_LIMIT = 50
 DEFAULT_MAX_RESULTS = 20
 DEFAULT_WINDOW_SECONDS = 7 * 86400
-# A page that leaves out console reads looks at no more events than this before answering.
-MAX_SCANNED = 5000
 
 
 class InvalidLookup(ValueError):
@@ -57,6 +55,9 @@ class LookupRequest:
     conditions: tuple[tuple[LookupKey, str], ...]
     max_results: int
     next_token: str | None = None
+    # The region asked (None: every region) and the account's global events storage region.
+    region: str | None = None
+    global_region: str | None = None
     # trailhouse's extension: leave out the web console's own reads (`events/console_calls.py`)
     hide_console_reads: bool = False
 
@@ -95,48 +96,27 @@ class LookupService:
             end = request.end if request.end is not None else now
             start = request.start if request.start is not None else end - DEFAULT_WINDOW_SECONDS
             self._check_window(start, end, now)
-        query = LookupQuery(
-            account_id=request.account_id,
-            start=start,
-            end=end,
-            direction=request.direction,
-            conditions=request.conditions,
-            limit=request.max_results,
-            after=after,
+        shows = shown_in(request.region, request.global_region)
+        console_reads = WithoutConsoleReads(shows) if request.hide_console_reads else None
+        page = visible_page(
+            self._log,
+            LookupQuery(
+                account_id=request.account_id,
+                start=start,
+                end=end,
+                direction=request.direction,
+                conditions=request.conditions,
+                limit=request.max_results,
+                after=after,
+            ),
+            console_reads or shows,
         )
-        if request.hide_console_reads:
-            return self._without_console_reads(query, fingerprint)
-        page = self._log.lookup(query)
         token = None
         if page.next_position is not None:
             token = _encode_token(page.next_position, start, end, fingerprint)
         bodies = [with_recorder(event.body, event.recorder) for event in page.events]
-        return LookupResult(bodies, start, end, token)
-
-    def _without_console_reads(self, query: LookupQuery, fingerprint: str) -> LookupResult:
-        """A page of up to `query.limit` events that are not the console's own reads: pages of
-        the log are read on until the page is full, the log ends, or MAX_SCANNED events were
-        looked at (then the page may be short, and its NextToken goes on from there)."""
-        bodies: list[bytes] = []
-        hidden = scanned = 0
-        after = query.after
-        while True:
-            page = self._log.lookup(replace(query, limit=MAX_RESULTS_LIMIT, after=after))
-            for number, event in enumerate(page.events, 1):
-                scanned += 1
-                if is_console_read(event.body, event.recorder):
-                    hidden += 1
-                else:
-                    bodies.append(with_recorder(event.body, event.recorder))
-                if len(bodies) == query.limit or scanned >= MAX_SCANNED:
-                    if number < len(page.events):  # go on after the last event looked at
-                        page = LookupPage([], LookupPosition(event.event_time, event.seq))
-                    break
-            after = page.next_position
-            if after is None or len(bodies) == query.limit or scanned >= MAX_SCANNED:
-                break
-        token = _encode_token(after, query.start, query.end, fingerprint) if after else None
-        return LookupResult(bodies, query.start, query.end, token, hidden)
+        hidden = console_reads.hidden if console_reads else 0
+        return LookupResult(bodies, start, end, token, hidden)
 
     def stats(self) -> LogStats:
         """The event log's counts and sizes (for `/metrics`)."""

@@ -65,6 +65,8 @@ def lookup_events(ctx: ActionContext) -> dict[str, Any]:
             ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
         ),
         next_token=ctx.params.get("NextToken") or None,
+        region=ctx.region,
+        global_region=ctx.services.trails.global_events.region_of(ctx.caller.account_id),
         # trailhouse's extension (docs/api.md): leave out the web console's own reads
         hide_console_reads=params.boolean(ctx.params, "HideConsoleReads", False),
     )

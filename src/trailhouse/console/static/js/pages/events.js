@@ -39,8 +39,9 @@ const state = kept.state;
 registerKeeper("events", kept.save);
 
 const results = { events: [], nextToken: null, query: null, error: null, loading: false, hidden: 0 };
-// A page that leaves console reads out may come back short (the server looks at up to 5,000
-// events per call); the console asks again this many times before showing "Load more".
+// A page that leaves console reads out may come back empty (the server reads at most 20 index
+// pages of MaxResults events per call); the console asks again this many times before showing
+// "Load more".
 const REFILLS = 5;
 
 function change(mutate, redraw = false) {
