@@ -249,7 +249,9 @@ def _status(arguments: argparse.Namespace) -> int:
     if arguments.is_organization_trail:
         params["IsOrganizationTrail"] = "true"
     answer = call(arguments, "GetTrailStatus", params)
-    _print_object(answer if arguments.output == "json" else readable_status(answer), "table")
+    _print_object(
+        answer if arguments.output == "json" else readable_status(answer), arguments.output
+    )
     return 0
 
 
