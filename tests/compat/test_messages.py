@@ -100,3 +100,50 @@ def test_a_user_without_membership_is_told_who_runs_which_command(
         assert rpc.call("ListTables", {"Project": project})["Tables"] == []
     deleted = run_cli("warehouse", "project", "delete", project, env=owner_env)
     assert deleted.returncode == 0, deleted.stderr
+
+
+def test_the_cli_says_where_a_wrong_secret_came_from(running: Fixture, tmp_path: Path) -> None:
+    env = cli_environment(running.server, tmp_path)
+    from_environment = run_cli(
+        "events",
+        "lookup",
+        env={
+            **env,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": running.root.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "a-mistyped-secret",
+        },
+    )
+    assert from_environment.returncode == 1
+    assert from_environment.stderr.startswith(
+        "trailhouse: SignatureDoesNotMatch: Check your AccessKey secret."
+    )
+    assert from_environment.stderr.splitlines()[-1] == (
+        "trailhouse: the AccessKey came from ALIBABA_CLOUD_ACCESS_KEY_ID and "
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET in the environment; set them to the key's ID and "
+        "secret as they were printed when the key was created"
+    )
+    assert "a-mistyped-secret" not in from_environment.stderr
+
+    for profile, key_id, code in (
+        ("typo", running.root.access_key_id, "SignatureDoesNotMatch"),
+        ("gone", "LTAI5tNoSuchKeyMessages", "InvalidAccessKeyId.NotFound"),
+    ):
+        configured = run_cli(
+            "configure",
+            "--profile",
+            profile,
+            "--access-key-id",
+            key_id,
+            "--access-key-secret",
+            "a-mistyped-secret",
+            env=env,
+        )
+        assert configured.returncode == 0, configured.stderr
+        refused = run_cli("trail", "list", "--profile", profile, env=env)
+        assert refused.returncode == 1
+        assert refused.stderr.startswith(f"trailhouse: {code}: ")
+        assert refused.stderr.splitlines()[-1] == (
+            f"trailhouse: the AccessKey came from profile {profile!r} in "
+            f"{tmp_path / 'config.json'}; store the right ID and secret with "
+            f"`trailhouse configure --profile {profile}`"
+        )

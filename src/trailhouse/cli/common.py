@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse.profiles import config_path, resolve
 from trailhouse.settings import Settings
 
 
@@ -52,6 +53,27 @@ def print_confirmation(answer: Any, output: str, message: str) -> None:
         print_json(answer)
     else:
         print(message)
+
+
+# Error codes whose fix is in the credentials the command used.
+CREDENTIAL_ERRORS = frozenset(
+    {"SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive"}
+)
+
+
+def credentials_source(arguments: argparse.Namespace) -> str:
+    """Where a client command took its AccessKey from, and how to change it, in one sentence."""
+    profile = resolve(getattr(arguments, "profile", None), getattr(arguments, "endpoint", None))
+    if profile.name == "environment":
+        return (
+            "the AccessKey came from ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET in the environment; set them to the key's ID and "
+            "secret as they were printed when the key was created"
+        )
+    return (
+        f"the AccessKey came from profile {profile.name!r} in {config_path()}; store the right "
+        f"ID and secret with `trailhouse configure --profile {profile.name}`"
+    )
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
