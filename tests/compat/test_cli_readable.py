@@ -166,6 +166,9 @@ def test_the_bill_rounds_for_reading_and_keeps_exact_figures_in_json(
     for _ in range(2):
         ran = run_cli("sql", "-p", project, f"SELECT event FROM {TABLE} LIMIT 1", env=env)
         assert ran.returncode == 0, ran.stderr
+    quota = run_cli("quota", "create", "--name", "readable", "--cu", "1", env=env)
+    assert quota.returncode == 0, quota.stderr
+    assert quota.stdout.splitlines()[1].split()[3:] == ["1", "1", "4", "1"]  # MemoryGB 4, not 4.0
     today = time.strftime("%Y%m%d", time.gmtime())
     host = cli_environment(running.server, tmp_path)
     bill = ["bill", "--data-dir", str(running.server.data_dir), "--account", keys.account_id]
@@ -189,6 +192,10 @@ def test_the_bill_rounds_for_reading_and_keeps_exact_figures_in_json(
     (row,) = [line.split() for line in lines[1:-1] if " sql " in line]
     kb = f"{sql['Usage'] * 1024**2:.1f}"
     assert row == [today, keys.account_id, REGION, project, "sql", kb, "KB×complexity", "<0.0001"]
-    count = len(exact["Bills"])
-    assert lines[-1] == f"{count} charge{'' if count == 1 else 's'}, total USD <0.0001"
+    (subscription,) = [b for b in exact["Bills"] if b["Item"] == "subscription"]
+    (row,) = [line.split() for line in lines[1:-1] if " subscription " in line]
+    assert row[4:7] == ["subscription", "1", "CU-day"]
+    assert row[7] == f"{subscription['AmountUSD']:,.2f}"  # over a cent: two decimals
+    assert lines[-1] == f"2 charges, total USD {exact['TotalUSD']:,.2f}"
+    assert len(exact["Bills"]) == 2
     assert not UNREADABLE.search(shown.stdout)

@@ -334,7 +334,7 @@ def _print_quotas(arguments: argparse.Namespace, quotas: list[dict[str, Any]]) -
                 q["Type"],
                 q["Cu"],
                 q["Threads"],
-                q["MemoryGb"],
+                decimal(q["MemoryGb"]),
                 q["Concurrency"],
             )
             for q in quotas
