@@ -98,6 +98,14 @@ def test_a_user_without_membership_is_told_who_runs_which_command(
         granted = run_cli(*shlex.split(command.group(1)), env=owner_env)
         assert granted.returncode == 0, granted.stderr
         assert rpc.call("ListTables", {"Project": project})["Tables"] == []
+    own = run_cli("warehouse", "project", "create", f"{project}_own", env=user_env)
+    assert own.returncode == 1
+    assert own.stderr == (
+        f"trailhouse: NoPermission: CreateProject needs the account's root key; ram-user {name} "
+        "may not call it, and no policy can allow it: the owner of account "
+        f"{ACCOUNT_A} must call it with the account's root AccessKey"
+        f"{own.stderr[own.stderr.index(' (request id ') :]}"
+    )
     deleted = run_cli("warehouse", "project", "delete", project, env=owner_env)
     assert deleted.returncode == 0, deleted.stderr
 
