@@ -222,7 +222,7 @@ def _ls(arguments: argparse.Namespace) -> int:
 
 
 def _totals(listed: list[dict[str, Any]], noun: str) -> str:
-    """ "2 partitions · 1,234 rows · 1.2 MB": how many, and their rows and size together."""
+    """How many, with their rows and size together: "2 partitions · 1,234 rows · 1.2 MB"."""
     rows = sum(int(item["Rows"]) for item in listed)
     stored = sum(int(item["Bytes"]) for item in listed)
     return f"{count(len(listed), noun)} · {count(rows, 'row')} · {size(stored)}"
