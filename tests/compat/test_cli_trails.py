@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -71,6 +72,14 @@ def test_trail_lifecycle(running: Fixture, tmp_path: Path) -> None:
     assert "StartLoggingTime" in status
     status_table = _ok("trail", "status", "--name", name, env=env)
     assert any(line.split() == ["IsLogging", "true"] for line in status_table.splitlines())
+    # Counts and lags read plainly in the table; JSON keeps GetTrailStatus's numbers.
+    fields = dict(line.split(None, 1) for line in status_table.splitlines()[1:] if " " in line)
+    for field in ("DeliveryBacklog", "DeliveredEvents", "DeliveryLostEvents"):
+        assert isinstance(status[field], int)
+        assert re.fullmatch(r"1 event|(0|[02-9]|[1-9][\d,]+) events", fields[field]), fields
+    for field in ("DeliveryLagP50Ms", "DeliveryLagP99Ms", "DeliveryLagMaxMs"):
+        assert isinstance(status[field], int)
+        assert re.fullmatch(r"\d+ ms|\d+\.\d\d s|\d+ min \d+ s|\d+ h \d+ min", fields[field])
 
     stopped = _ok("trail", "stop", "--name", name, env=env)
     assert stopped.strip() == f"trail {name} stopped logging"

@@ -327,5 +327,5 @@ def test_cli_sql_draws_progress_on_a_terminal(
     os.close(controller)
     assert process.returncode == 0
     assert re.search(rb"\r\x1b\[Kjob \w+: (\[[#.]{30}\]|waiting)", drawn), drawn[-300:]
-    assert b"rows \xc2\xb7 input" in drawn
+    assert b"\r\x1b[K1 row \xc2\xb7 input" in drawn  # COUNT(*): one row, and it says "row"
     assert out.decode().split()[-1] == str(len(delivered) ** 2 * 2)

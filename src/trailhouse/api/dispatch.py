@@ -174,9 +174,15 @@ class Dispatcher:
                 )
             ctx = replace(ctx, region=requested)
         if action.root_only and ctx.caller.kind != PrincipalKind.ROOT:
+            who = (
+                f"the owner of account {ctx.caller.account_id} must call it with the account's "
+                "root AccessKey"
+                if ctx.caller.account_id
+                else "an account's root AccessKey must call it"
+            )
             raise NoPermission(
                 f"{action.name} needs the account's root key; {ctx.caller.kind} "
-                f"{ctx.caller.name} may not call it"
+                f"{ctx.caller.name} may not call it, and no policy can allow it: {who}"
             )
         # A service key holds no policies: the actions it may call are SERVICE_KEY_ACTIONS.
         if action.permission and not ctx.caller.is_service:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from trailhouse import __version__
 from trailhouse.cli import admin, db, events, integrity, keys, ram, serve, trails, warehouse
+from trailhouse.cli.common import CREDENTIAL_ERRORS, credentials_source
 from trailhouse.errors import RequestFailed, TrailhouseError
 
 
@@ -44,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = arguments.run(arguments)
     except RequestFailed as failed:
         print(f"trailhouse: {failed}", file=sys.stderr)
+        if failed.code in CREDENTIAL_ERRORS and hasattr(arguments, "profile"):
+            print(f"trailhouse: {credentials_source(arguments)}", file=sys.stderr)
         return 1
     except (TrailhouseError, ValueError, OSError) as error:
         print(f"trailhouse: {error}", file=sys.stderr)

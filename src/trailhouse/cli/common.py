@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse.profiles import config_path, resolve
 from trailhouse.settings import Settings
 
 
@@ -54,9 +55,33 @@ def print_confirmation(answer: Any, output: str, message: str) -> None:
         print(message)
 
 
+# Error codes whose fix is in the credentials the command used.
+CREDENTIAL_ERRORS = frozenset(
+    {"SignatureDoesNotMatch", "InvalidAccessKeyId.NotFound", "InvalidAccessKeyId.Inactive"}
+)
+
+
+def credentials_source(arguments: argparse.Namespace) -> str:
+    """Where a client command took its AccessKey from, and how to change it, in one sentence."""
+    profile = resolve(getattr(arguments, "profile", None), getattr(arguments, "endpoint", None))
+    if profile.name == "environment":
+        return (
+            "the AccessKey came from ALIBABA_CLOUD_ACCESS_KEY_ID and "
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET in the environment; set them to the key's ID and "
+            "secret as they were printed when the key was created"
+        )
+    return (
+        f"the AccessKey came from profile {profile.name!r} in {config_path()}; store the right "
+        f"ID and secret with `trailhouse configure --profile {profile.name}`"
+    )
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print rows as a plain aligned table."""
-    cells = [[("" if cell is None else str(cell)) for cell in row] for row in rows]
+    """Print rows as a plain aligned table, one line per row.
+
+    A cell is never wrapped, cut or padded inside, so a long identifier (an ARN, an event id)
+    stays whole on its row; a line break or tab inside a cell is shown as a space."""
+    cells = [[_one_line("" if cell is None else str(cell)) for cell in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in cells:
         widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
@@ -65,3 +90,11 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
         "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells
     ]
     sys.stdout.write("\n".join(lines) + "\n")
+
+
+def _one_line(text: str) -> str:
+    """The cell on one line: line breaks and tabs would break the table's rows and columns."""
+    return text.translate(_LINE_BREAKS)
+
+
+_LINE_BREAKS = str.maketrans(dict.fromkeys("\r\n\t\v\f\x85\u2028\u2029", " "))

@@ -19,6 +19,7 @@ from trailhouse.cli.common import (
     print_json,
     print_table,
 )
+from trailhouse.cli.numbers import count
 from trailhouse.client import RpcClient
 from trailhouse.profiles import DEFAULT_PROFILE, Profile, config_path, resolve, save_profile
 from trailhouse.runtime import open_services
@@ -101,7 +102,7 @@ def _put(arguments: argparse.Namespace) -> int:
             if progress:
                 rate = sent / max(time.monotonic() - started, 1e-9)
                 print(
-                    f"\rsent {sent} events ({rate:,.0f}/s), {failed} failed",
+                    f"\rsent {count(sent, 'event')} ({rate:,.0f}/s), {failed:,} failed",
                     end="",
                     file=sys.stderr,
                 )
@@ -195,8 +196,8 @@ def _print_events(events: list[dict[str, Any]], token: str | None, output: str) 
     print_table(
         ("EventTime", "Service", "Event", "RW", "User", "SourceIp", "Error", "EventId"), rows
     )
-    if token:
-        print(f"more: --next-token {token}", file=sys.stderr)
+    more = f"; more: --next-token {token}" if token else ""
+    print(f"{count(len(events), 'event')}{more}", file=sys.stderr)
 
 
 def _purge(arguments: argparse.Namespace) -> int:

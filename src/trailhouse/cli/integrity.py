@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from trailhouse.cli.common import print_json
+from trailhouse.cli.numbers import count, size
 from trailhouse.cli.trails import call, client_command
 from trailhouse.cli.warehouse import all_rows, wait_for_job
 from trailhouse.integrity.anchor import SignedAnchor, load_anchors
@@ -173,12 +174,14 @@ def _verify(arguments: argparse.Namespace) -> int:
             expect_latest=expect,
             anchors=anchors,
         )
-    mb = report.bytes / 1e6
     print(
-        f"{report.digests} digests, {report.files} files, {report.rows} rows, {mb:.1f} MB checked"
+        f"{count(report.digests, 'digest')}, {count(report.files, 'file')}, "
+        f"{count(report.rows, 'row')}, {size(report.bytes)} checked"
     )
     for problem in report.problems:
         print(f"FAIL {problem}")
-    print("OK: the table is whole" if report.ok else f"{len(report.problems)} problems found")
+    print(
+        "OK: the table is whole" if report.ok else f"{count(len(report.problems), 'problem')} found"
+    )
     sys.stdout.flush()
     return 0 if report.ok else 1

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from trailhouse.cli.common import add_client_options, add_output_option, print_json, print_table
+from trailhouse.cli.numbers import count, duration
 from trailhouse.client import RpcClient
 from trailhouse.profiles import resolve
 
@@ -247,8 +248,29 @@ def _status(arguments: argparse.Namespace) -> int:
     params = {"Name": _trail_name(arguments)}
     if arguments.is_organization_trail:
         params["IsOrganizationTrail"] = "true"
-    _print_object(call(arguments, "GetTrailStatus", params), arguments.output)
+    answer = call(arguments, "GetTrailStatus", params)
+    _print_object(
+        answer if arguments.output == "json" else readable_status(answer), arguments.output
+    )
     return 0
+
+
+# GetTrailStatus fields that count events, and those that are milliseconds.
+_EVENT_COUNTS = ("DeliveryBacklog", "DeliveredEvents", "DeliveryLostEvents")
+_MILLISECONDS = ("DeliveryLagP50Ms", "DeliveryLagP99Ms", "DeliveryLagMaxMs")
+
+
+def readable_status(answer: Mapping[str, Any]) -> dict[str, Any]:
+    """GetTrailStatus for reading: counts as "1 event"/"2 events", lags as durations
+    (`--output json` keeps the numbers as the server sent them)."""
+    shown = dict(answer)
+    for field in _EVENT_COUNTS:
+        if isinstance(shown.get(field), int):
+            shown[field] = count(shown[field], "event")
+    for field in _MILLISECONDS:
+        if isinstance(shown.get(field), int | float):
+            shown[field] = duration(shown[field] / 1000)
+    return shown
 
 
 def _destinations(trail: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from trailhouse.cli.common import (
     print_json,
     print_table,
 )
+from trailhouse.cli.numbers import count, decimal, duration, money, size, usage
 from trailhouse.cli.trails import call, client_command
 from trailhouse.runtime import open_admin_services
 from trailhouse.settings import Settings
@@ -173,18 +174,10 @@ def _print_rows(fmt: str, columns: Sequence[str], rows: list[list[Any]]) -> None
 def _summary(job: dict[str, Any]) -> str:
     cut = " (truncated: the job keeps at most sql_result_rows rows)" if job["Truncated"] else ""
     return (
-        f"{job['Rows']} rows{cut} · input {_size(job['InputBytes'])} · complexity "
-        f"{job['Complexity']:g} · cost ${job['CostUSD']:.6f} · {job['RunSeconds']:.2f} s "
-        f"· job {job['JobId']}"
+        f"{count(job['Rows'], 'row')}{cut} · input {size(job['InputBytes'])} · complexity "
+        f"{decimal(job['Complexity'])} · cost ${money(job['CostUSD'])} · "
+        f"{duration(job['RunSeconds'])} · job {job['JobId']}"
     )
-
-
-def _size(count: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TB"
 
 
 def _ls(arguments: argparse.Namespace) -> int:
@@ -192,33 +185,47 @@ def _ls(arguments: argparse.Namespace) -> int:
         answer = call(
             arguments, "ListPartitions", {"Project": arguments.project, "Table": arguments.table}
         )
+        listed = answer["Partitions"]
         rows = [
-            (p["Ds"], p["Files"], p["Rows"], _size(p["Bytes"]), p["LastModified"])
-            for p in answer["Partitions"]
+            (p["Ds"], decimal(p["Files"]), decimal(p["Rows"]), size(p["Bytes"]), p["LastModified"])
+            for p in listed
         ]
         headers: tuple[str, ...] = ("ds", "Files", "Rows", "Size", "LastModified")
-        listed = answer["Partitions"]
+        total = _totals(listed, "partition")
     elif arguments.project:
         answer = call(arguments, "ListTables", {"Project": arguments.project})
+        listed = answer["Tables"]
         rows = [
-            (t["Name"], t["Partitions"], t["Rows"], _size(t["Bytes"]), t["CreateTime"])
-            for t in answer["Tables"]
+            (
+                t["Name"],
+                decimal(t["Partitions"]),
+                decimal(t["Rows"]),
+                size(t["Bytes"]),
+                t["CreateTime"],
+            )
+            for t in listed
         ]
         headers = ("Table", "Partitions", "Rows", "Size", "Created")
-        listed = answer["Tables"]
+        total = _totals(listed, "table")
     else:
         answer = call(arguments, "ListProjects")
-        rows = [
-            (p["Name"], p["Region"], p["Owner"], p["Quota"], p["CreateTime"])
-            for p in answer["Projects"]
-        ]
-        headers = ("Project", "Region", "Owner", "Quota", "Created")
         listed = answer["Projects"]
+        rows = [(p["Name"], p["Region"], p["Owner"], p["Quota"], p["CreateTime"]) for p in listed]
+        headers = ("Project", "Region", "Owner", "Quota", "Created")
+        total = count(len(listed), "project")
     if arguments.output == "json":
         print_json(listed)
     else:
         print_table(headers, rows)
+        print(total, file=sys.stderr)
     return 0
+
+
+def _totals(listed: list[dict[str, Any]], noun: str) -> str:
+    """How many, with their rows and size together: "2 partitions · 1,234 rows · 1.2 MB"."""
+    rows = sum(int(item["Rows"]) for item in listed)
+    stored = sum(int(item["Bytes"]) for item in listed)
+    return f"{count(len(listed), noun)} · {count(rows, 'row')} · {size(stored)}"
 
 
 def _project(arguments: argparse.Namespace) -> int:
@@ -273,16 +280,16 @@ def _jobs(arguments: argparse.Namespace) -> int:
         print_json(answer["Jobs"])
         return 0
     print_table(
-        ("JobId", "Project", "Status", "Input", "Complexity", "CostUSD", "Seconds", "SQL"),
+        ("JobId", "Project", "Status", "Input", "Complexity", "CostUSD", "Time", "SQL"),
         [
             (
                 j["JobId"],
                 j["Project"],
                 j["Status"],
-                _size(j["InputBytes"]),
-                j["Complexity"],
-                f"{j['CostUSD']:.6f}",
-                j["RunSeconds"],
+                size(j["InputBytes"]),
+                decimal(j["Complexity"]),
+                money(j["CostUSD"]),
+                duration(j["RunSeconds"]),
                 _shorten(j["Sql"]),
             )
             for j in answer["Jobs"]
@@ -292,8 +299,15 @@ def _jobs(arguments: argparse.Namespace) -> int:
 
 
 def _shorten(sql: str, width: int = 60) -> str:
+    """The SQL on one line, cut at a word boundary (never inside a name) to about `width`."""
     flat = " ".join(sql.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    if len(flat) <= width:
+        return flat
+    cut = flat[: width - 1].rpartition(" ")[0]
+    if cut:
+        return cut + " …"
+    first, _, rest = flat.partition(" ")  # one word longer than the cell: kept whole
+    return first + (" …" if rest else "")
 
 
 def _quota_create(arguments: argparse.Namespace) -> int:
@@ -320,7 +334,7 @@ def _print_quotas(arguments: argparse.Namespace, quotas: list[dict[str, Any]]) -
                 q["Type"],
                 q["Cu"],
                 q["Threads"],
-                q["MemoryGb"],
+                decimal(q["MemoryGb"]),
                 q["Concurrency"],
             )
             for q in quotas
@@ -355,11 +369,27 @@ def _bill(arguments: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(records)
     else:
-        print_table(_BILL_COLUMNS, [[r[c] for c in _BILL_COLUMNS] for r in records])
-        print(f"total USD {sum(b.amount_usd for b in lines):.6f}")
+        print_table(
+            ("Day", "Account", "Region", "Project", "Item", "Usage", "AmountUSD"),
+            [
+                (
+                    b.day,
+                    b.account_id,
+                    b.region,
+                    b.project,
+                    b.item,
+                    usage(b.usage, b.unit),
+                    money(b.amount_usd),
+                )
+                for b in lines
+            ],
+        )
+        total = money(sum(b.amount_usd for b in lines))
+        print(f"{count(len(lines), 'charge')}, total USD {total}")
     return 0
 
 
+# CSV keeps the exact figures, as JSON does; the table rounds them for reading.
 _BILL_COLUMNS = ("Day", "Account", "Region", "Project", "Item", "Usage", "Unit", "AmountUSD")
 
 

@@ -209,10 +209,10 @@ def _verify_v3(
     string_to_sign = v3_string_to_sign(canonical)
     expected = v3_signature(secret, string_to_sign)
     if not hmac.compare_digest(expected.encode(), fields["Signature"].encode()):
-        raise SignatureDoesNotMatch(
-            "The request signature does not match the one computed with this access key. "
+        raise _mismatch(
+            access_key_id,
             f"Server string to sign is: {string_to_sign} ; "
-            f"server canonical request is: {canonical}"
+            f"server canonical request is: {canonical}",
         )
     return VerifiedRequest(
         access_key_id=access_key_id,
@@ -253,10 +253,7 @@ def _verify_v2(
     string_to_sign = v2_string_to_sign(req.method.upper(), params)
     expected = v2_signature(secret, string_to_sign)
     if not hmac.compare_digest(expected.encode(), params["Signature"].encode()):
-        raise SignatureDoesNotMatch(
-            "The request signature does not match the one computed with this access key. "
-            f"Server string to sign is: {string_to_sign}"
-        )
+        raise _mismatch(access_key_id, f"Server string to sign is: {string_to_sign}")
     return VerifiedRequest(
         access_key_id=access_key_id,
         action=params["Action"],
@@ -283,10 +280,26 @@ def _check_time(text: str, name: str, now: float, max_skew_seconds: int) -> int:
     return signed_at
 
 
+def _mismatch(access_key_id: str, computed: str) -> SignatureDoesNotMatch:
+    """SignatureDoesNotMatch for a known key: what to check first, in plain words, then
+    Alibaba's sentence and what the server computed, for comparing with what the client signed."""
+    return SignatureDoesNotMatch(
+        f"Check your AccessKey secret. The AccessKey ID {access_key_id} exists, but the "
+        "request's signature does not match the one computed with that key's secret: either "
+        "the secret is wrong (copied incompletely, with a stray space or line break, or "
+        "belonging to another key), or the request was changed after it was signed (a proxy "
+        "rewrote a header, the query or the body), or the client encoded it differently when "
+        "signing. Specified signature does not match our calculation. " + computed
+    )
+
+
 def _secret(lookup_secret: Callable[[str], str | None], access_key_id: str) -> str:
     secret = lookup_secret(access_key_id)
     if secret is None:
-        raise InvalidAccessKeyIdNotFound(f"The access key {access_key_id!r} does not exist.")
+        raise InvalidAccessKeyIdNotFound(
+            f"The AccessKey ID {access_key_id!r} does not exist (it was never created on this "
+            "server, or it was deleted): check the AccessKey ID your client is configured with."
+        )
     return secret
 
 

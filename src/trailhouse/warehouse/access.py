@@ -47,14 +47,37 @@ def may(caller: Caller, project: Project, privilege: str) -> bool:
 
 
 def require(caller: Caller, project: Project, privilege: str) -> None:
-    """Raise NoPermission naming the project and the missing privilege."""
+    """Raise NoPermission naming the project, the missing privilege, and who must grant it how."""
     if may(caller, project, privilege):
         return
+    member = member_name(caller)
+    held = project.role_of(member)
+    standing = (
+        "is not a member of it" if held is None else f"is a member with role {held}, which lacks it"
+    )
     role = Role.READER if privilege == Privilege.SELECT else Role.ADMIN
     raise NoPermission(
         f"ODPS-0130013:Authorization exception - {caller_label(caller)} has no {privilege} "
-        f"privilege on project {project.name} ({project.region}); its owner {project.owner} "
-        f"must add {member_name(caller)} as a member with role {role}"
+        f"privilege on project {project.name} ({project.region}): it {standing}. "
+        f"{who_may_grant(project)} must add {member} as a member with role {role}: "
+        f"{grant_instruction(project, member, role)}"
+    )
+
+
+def who_may_grant(project: Project) -> str:
+    """Who may add members to a project, as a refusal names them."""
+    return (
+        f"The project's owner, account {project.owner} (with its root AccessKey), or an "
+        f"{Role.ADMIN} member of the project"
+    )
+
+
+def grant_instruction(project: Project, member: str, role: str) -> str:
+    """The CLI command (and the API action) that gives `member` `role` on the project."""
+    return (
+        f"run `trailhouse warehouse grant {project.name} {member} --role {role} "
+        f"--region {project.region}` (or call SetProjectMember with Project={project.name}, "
+        f"Principal={member}, Role={role})."
     )
 
 
@@ -77,15 +100,23 @@ def require_write(
             f"may not write into it: {refused.message}"
         )
     role_ref = parse_role_arn(writer_role_arn)
-    if (
+    is_owners_role = (
         role_ref is not None
         and role_ref.account_id == project.owner
         and roles.find_role(role_ref.account_id, role_ref.role_name) is not None
-        and project.role_of(str(role_ref)) == Role.ADMIN
-    ):
+    )
+    if role_ref is not None and is_owners_role and project.role_of(str(role_ref)) == Role.ADMIN:
         return
-    who = writer_role_arn if role_ref is not None else repr(writer_role_arn)
+    if role_ref is None or not is_owners_role:
+        who = writer_role_arn if role_ref is not None else repr(writer_role_arn)
+        raise NoPermission(
+            f"ODPS-0130013:Authorization exception - {who} has no Write privilege on project "
+            f"{project.name}: only an existing role of the owner account {project.owner} that "
+            f"is an {Role.ADMIN} member of the project may write its tables"
+        )
     raise NoPermission(
-        f"ODPS-0130013:Authorization exception - {who} has no Write privilege on project "
-        f"{project.name}; its owner must add it as a member with role {Role.ADMIN}"
+        f"ODPS-0130013:Authorization exception - {role_ref} has no Write privilege on project "
+        f"{project.name}: it is not an {Role.ADMIN} member. {who_may_grant(project)} must add "
+        f"it as a member with role {Role.ADMIN}: "
+        f"{grant_instruction(project, str(role_ref), Role.ADMIN)}"
     )

@@ -32,6 +32,8 @@ from trailhouse.iam.signing import (
     flatten_params,
     parse_pairs,
     parse_timestamp,
+    v2_signature,
+    v3_signature,
 )
 
 AK = "LTAI5tTestKey0001"
@@ -368,6 +370,39 @@ def test_verification_errors(
         _verify(req, now=time.time() + offset, lookup=lookup)
     assert type(caught.value) is error
     assert words in caught.value.message
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+def test_a_wrong_secret_says_so_first_then_shows_exactly_what_the_client_signed(
+    sent: dict[tuple[str, str], SignedRequest], version: str
+) -> None:
+    req = sent[version, "lookup_events"]
+    with pytest.raises(SignatureDoesNotMatch) as caught:
+        _verify(req, lookup=WRONG_SECRET)
+    message = caught.value.message
+    assert message.startswith(f"Check your AccessKey secret. The AccessKey ID {AK} exists")
+    alibaba = message.index("Specified signature does not match our calculation.")
+    assert message.index("the secret is wrong") < alibaba < message.index("Server string to sign")
+    # What the server shows is what the SDK signed: the SDK's own signature, made with the
+    # right secret, is the signature of the string to sign in the message.
+    computed = message.partition("Server string to sign is: ")[2]
+    if version == "v3":
+        string_to_sign, _, canonical = computed.partition(" ; server canonical request is: ")
+        assert string_to_sign.endswith(hashlib.sha256(canonical.encode()).hexdigest())
+        given = req.headers["authorization"].rpartition("Signature=")[2]
+        assert v3_signature(SECRET, string_to_sign) == given
+        assert v3_signature("not-the-secret", string_to_sign) != given
+    else:
+        assert v2_signature(SECRET, computed) == _pairs(req)["Signature"]
+
+
+def test_an_unknown_key_id_says_to_check_the_key_id(
+    sent: dict[tuple[str, str], SignedRequest],
+) -> None:
+    with pytest.raises(InvalidAccessKeyIdNotFound) as caught:
+        _verify(sent["v3", "describe_trails"], lookup=NO_KEYS)
+    assert caught.value.message.startswith(f"The AccessKey ID {AK!r} does not exist")
+    assert "check the AccessKey ID your client is configured with" in caught.value.message
 
 
 @pytest.mark.parametrize("version", ["v3", "v2"])
