@@ -392,14 +392,16 @@ def test_an_expired_session_returns_to_sign_in_and_keeps_the_form(
         assert server.root is not None
         context = playwright_browser.new_context(viewport=DESKTOP)
         page = context.new_page()
-        signed_in = time.monotonic()
         sign_in(page, server.url, server.root)
+        # The session began during sign_in: wait from its end, with a second's margin for
+        # whole-second expiry times, so a slow machine does not click before it has expired.
+        signed_in = time.monotonic()
         open_page(page, f"{server.url}/console/trails/new")
         page.fill("#field-name", "kept-across-sign-in")
         page.check("input[name=eventRW][value=Write]")
         page.click("#next")
         page.click("#next")
-        time.sleep(max(0.0, signed_in + lifetime + 0.5 - time.monotonic()))
+        time.sleep(max(0.0, signed_in + lifetime + 1.5 - time.monotonic()))
         page.click("#confirm")
         page.wait_for_url(re.compile(r"/console/signin\?.*expired=1"))
         assert page.is_visible("#expired-notice")
