@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 
+from system_packages import require_chromium
+
 CHROMIUM = Path(os.environ.get("TRAILHOUSE_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}
@@ -138,11 +140,7 @@ def _keys(document: dict[str, str]) -> Keys:
 @pytest.fixture(scope="session")
 def playwright_browser() -> Iterator[Any]:
     """Headless Chromium from Debian's package, shared by every end-to-end test."""
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing: install Debian's chromium package (`make` does)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require_chromium(CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     manager = sync_playwright().start()
