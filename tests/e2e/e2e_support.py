@@ -1,8 +1,9 @@
 """End-to-end fixtures: a real `trailhouse serve` and a real headless Chromium.
 
-The browser is Debian's `chromium` package (`/usr/bin/chromium`, installed by `make`), driven by
-Playwright through `executable_path`: nothing downloads a browser. Screenshots of every page go
-to `tests/e2e/screenshots/` (git-ignored), which the test run names at its end.
+The browser is Debian's `chromium` package (`/usr/bin/chromium`, installed by `make test` when
+it may; without it the tests are skipped, naming it, and fail in CI), driven by Playwright
+through `executable_path`: nothing downloads a browser. Screenshots of every page go to
+`tests/e2e/screenshots/` (git-ignored), which the test run names at its end.
 """
 
 from __future__ import annotations
