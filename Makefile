@@ -46,7 +46,7 @@ $(DEV): pyproject.toml $(RUN)
 	$(call system_package,chromium,test -x /usr/bin/chromium)
 	touch $@
 
-demo: $(RUN)  ## run trailhouse with a few days of demo events on http://127.0.0.1:8080
+demo: $(RUN)  ## run trailhouse on demo data at http://127.0.0.1:8080 (TRAILHOUSE_PORT= to change)
 	$(BIN)/trailhouse serve --demo --data-dir $${TRAILHOUSE_DATA_DIR:-./trailhouse-data}
 
 serve: $(RUN)  ## run trailhouse on ./trailhouse-data without demo data
