@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from compat_support import Keys, Server, rpc_client, sql_rows
+from compat_support import Keys, Server, rpc_client, sql_rows, trailhouse
 
 from server_process import free_port
 from trailhouse.demo.events import CATALOGUE
@@ -132,3 +134,20 @@ def test_the_printed_hints_work_as_printed(demo: tuple[Server, Keys, str]) -> No
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         assert done.stdout.strip(), command
+
+
+def test_the_demo_refuses_a_data_directory_that_holds_accounts(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    trailhouse("account", "create", "--data-dir", str(data_dir))
+    done = subprocess.run(
+        [sys.executable, "-m", "trailhouse", "serve", "--demo", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "--demo needs an empty data directory" in done.stderr
+    assert "choose another --data-dir" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (data_dir / "demo-credentials.json").exists()

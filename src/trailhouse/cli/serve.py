@@ -13,7 +13,7 @@ from typing import Any
 
 from trailhouse.api.server import run_server
 from trailhouse.cli.common import add_store_options, load_settings
-from trailhouse.demo.setup import DEMO_TABLE, DEMO_TRAIL, DemoError, prepare_demo
+from trailhouse.demo.setup import DEMO_TABLE, DEMO_TRAIL, prepare_demo
 from trailhouse.logs import configure_logging
 from trailhouse.runtime import open_services
 from trailhouse.warehouse.model import project_name
@@ -56,9 +56,6 @@ def _serve(arguments: argparse.Namespace) -> int:
     services = open_services(settings)
     try:
         demo = prepare_demo(services) if arguments.demo else None
-    except DemoError as exc:
-        services.close()
-        raise ValueError(str(exc)) from exc
     except BaseException:
         services.close()
         raise

@@ -50,8 +50,9 @@ _WAIT_SECONDS = 120.0
 Credentials = dict[str, dict[str, str]]
 
 
-class DemoError(Exception):
-    """The demo could not be set up: the message says why and what to do."""
+class DemoError(ValueError):
+    """The demo could not be set up: the message says why and what to do (the command prints
+    it, as it does every ValueError)."""
 
 
 def prepare_demo(services: Services, progress: TextIO = sys.stderr) -> Credentials:
