@@ -1,15 +1,17 @@
-"""Fixtures shared by every suite: settings on a temporary data directory, a PostgreSQL schema."""
+"""Fixtures shared by every suite: settings on a temporary data directory, a PostgreSQL schema;
+and, in CI, a skip for a missing system package is a failure (`system_packages.py`)."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from security_suite import REPOSITORY, security_modules
+from system_packages import fail_in_ci
 from trailhouse.settings import Settings
 
 POSTGRES_URL = os.environ.get("TRAILHOUSE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -44,3 +46,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.relative_to(REPOSITORY).as_posix() in named:
             item.add_marker(pytest.mark.security)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """In CI (`CI` set), a test skipped for a missing system package fails instead."""
+    report = yield
+    fail_in_ci(report, os.environ)
+    return report

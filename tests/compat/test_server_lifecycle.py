@@ -94,7 +94,7 @@ def test_demo_fills_an_empty_data_directory_and_prints_credentials(tmp_path: Pat
         lines = []
         for line in process.stdout:
             lines.append(line)
-            if line.startswith("  trailhouse events lookup"):
+            if " events lookup --endpoint " in line:
                 break
         output = "".join(lines)
         assert f"serving http://127.0.0.1:{port}" in output

@@ -1,8 +1,9 @@
 """End-to-end fixtures: a real `trailhouse serve` and a real headless Chromium.
 
-The browser is Debian's `chromium` package (`/usr/bin/chromium`, installed by `make`), driven by
-Playwright through `executable_path`: nothing downloads a browser. Screenshots of every page go
-to `tests/e2e/screenshots/` (git-ignored), which the test run names at its end.
+The browser is Debian's `chromium` package (`/usr/bin/chromium`, installed by `make test` when
+it may; without it the tests are skipped, naming it, and fail in CI), driven by Playwright
+through `executable_path`: nothing downloads a browser. Screenshots of every page go to
+`tests/e2e/screenshots/` (git-ignored), which the test run names at its end.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from system_packages import require_chromium
 
 CHROMIUM = Path(os.environ.get("TRAILHOUSE_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -138,11 +141,7 @@ def _keys(document: dict[str, str]) -> Keys:
 @pytest.fixture(scope="session")
 def playwright_browser() -> Iterator[Any]:
     """Headless Chromium from Debian's package, shared by every end-to-end test."""
-    if not CHROMIUM.exists():
-        missing = f"{CHROMIUM} is missing: install Debian's chromium package (`make` does)"
-        if os.environ.get("CI"):
-            pytest.fail(missing)
-        pytest.skip(missing)
+    require_chromium(CHROMIUM)
     from playwright.sync_api import sync_playwright
 
     manager = sync_playwright().start()

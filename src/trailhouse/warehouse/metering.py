@@ -91,9 +91,13 @@ class Metering:
         self._jobs = jobs
         self._clock = clock
 
-    def sample_storage(self) -> list[StorageSample]:
-        """Record every project's bytes for the current hour (a second sample replaces it)."""
-        now = self._clock()
+    def sample_storage(self, at: float | None = None) -> list[StorageSample]:
+        """Record every project's bytes for the current hour (a second sample replaces it).
+
+        `at` samples for an earlier hour instead, as the hourly sampler would have then: the
+        demo loads its past days hour by hour and samples after each.
+        """
+        now = self._clock() if at is None else at
         hour = time.strftime("%Y%m%d%H", time.gmtime(now))
         taken = []
         for project in self._catalog.list_projects():

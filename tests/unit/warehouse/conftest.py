@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from system_packages import require_java
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 # Small and quick: two shuffle partitions and a small heap (the engine already turns off the UI
@@ -22,11 +21,7 @@ SPARK_TEST_CONF = {
 @pytest.fixture(scope="session")
 def spark_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkEngine]:
     """A SparkEngine on `local[2]`, its session started once and stopped at the end."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        message = "Spark needs Java 17 or newer (install openjdk-17-jre-headless)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    require_java()
     engine = SparkEngine("local[2]", tmp_path_factory.mktemp("spark"), conf=SPARK_TEST_CONF)
     engine.session()
     yield engine

@@ -9,7 +9,6 @@ its answers to parity queries are compared with DuckDB's over the same plans.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,7 @@ import pytest
 from builders import WarehouseFixture, logged_events, open_test_warehouse, root
 from test_engine_parity import LIMITS, QUERIES, TABLE, assert_same_rows
 
+from system_packages import require_java
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import EngineError, JobControl, ResultSet
 from trailhouse.warehouse.sql.spark import SparkEngine
@@ -95,17 +95,14 @@ def _free_ports(count: int) -> list[int]:
 
 def _require_java_and_pyspark() -> Path:
     """The PySpark installation (its bin/ and jars/); a skip, or in CI a failure, without it."""
-    message = ""
     try:
         import pyspark
     except ImportError:
         message = "the Spark cluster test needs PySpark: pip install 'trailhouse[spark]'"
-    if not message and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        message = "Spark needs Java 17 or newer (install openjdk-17-jre-headless)"
-    if message:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    require_java()
     return Path(pyspark.__file__).parent
 
 

@@ -1,4 +1,4 @@
-"""Demo data: an account, a RAM user and a few days of realistic audit events.
+"""Demo events: a few days of realistic audit events for one account.
 
 The events imitate what ActionTrail records for a busy account (the shape of
 `shared/bench/gen_events.py`): mostly reads, skewed towards a few APIs and users, a few percent
