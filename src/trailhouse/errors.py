@@ -31,6 +31,8 @@
     │   │   └── JobTimedOut (a job's status only: it ran past sql_job_seconds)
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
+    │   ├── advanced queries (in advanced_query/errors.py): EntityNotExistAdvancedQueryTemplate,
+    │   │   EntityNotExistAdvancedQueryHistory, LimitExceededAdvancedQueryTemplate
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed
     │   └── InternalError, ServiceUnavailable (T), DiskFullUnavailable (T),

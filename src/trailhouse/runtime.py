@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from trailhouse.advanced_query.service import AdvancedQueries
 from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
@@ -41,6 +42,7 @@ from trailhouse.store.ports import MetadataStore
 from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
+from trailhouse.usage.access_keys import AccessKeyUsage
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import trail_tables
@@ -73,6 +75,8 @@ class Services:
     lookup_limiter: RateLimiter
     console_sessions: SessionStore
     signin_guard: SignInGuard
+    key_usage: AccessKeyUsage
+    advanced_queries: AdvancedQueries
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -282,6 +286,8 @@ def open_services(settings: Settings) -> Services:
                 window_seconds=settings.console_signin_window_seconds,
             ),
         ),
+        key_usage=AccessKeyUsage(stores.events, metadata, settings.retention_days),
+        advanced_queries=AdvancedQueries(metadata, stores.events, settings.retention_days),
     )
 
 
