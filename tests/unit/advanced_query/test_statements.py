@@ -50,7 +50,7 @@ def _matches(statement: str, event: dict[str, Any]) -> bool:
         ),
         ('* AND "event.eventCategory": Management AND "event.eventRW": Read', True, True),
         ('"event.userIdentity.userName": "ops user"', True, True),
-        ('* AND "event.eventCategory": Management "event.userIdentity.accessKeyId": "x"', False, False),
+        ('"event.eventCategory": Management "event.userIdentity.accessKeyId": "x"', False, False),
         ("NOT event.errorCode: *", True, False),
         ("event.isGlobal: false", True, True),
         ("event.userIdentity: *", True, True),
