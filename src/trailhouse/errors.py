@@ -33,6 +33,7 @@
     │   │   DeliveryHistoryJobRunning
     │   ├── advanced queries (in advanced_query/errors.py): EntityNotExistAdvancedQueryTemplate,
     │   │   EntityNotExistAdvancedQueryHistory, LimitExceededAdvancedQueryTemplate
+    │   ├── daily counts (in usage/errors.py): InvalidParameterCombination, InvalidQueryParameter
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed
     │   └── InternalError, ServiceUnavailable (T), DiskFullUnavailable (T),

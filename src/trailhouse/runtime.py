@@ -43,6 +43,7 @@ from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.usage.access_keys import AccessKeyUsage
+from trailhouse.usage.activity import Activity
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import trail_tables
@@ -77,6 +78,7 @@ class Services:
     signin_guard: SignInGuard
     key_usage: AccessKeyUsage
     advanced_queries: AdvancedQueries
+    activity: Activity
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -288,6 +290,7 @@ def open_services(settings: Settings) -> Services:
         ),
         key_usage=AccessKeyUsage(stores.events, metadata, settings.retention_days),
         advanced_queries=AdvancedQueries(metadata, stores.events, settings.retention_days),
+        activity=Activity(stores.events, settings.retention_days),
     )
 
 

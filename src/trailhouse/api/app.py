@@ -18,6 +18,7 @@ from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
+from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
 from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers import usage as key_usage
@@ -115,6 +116,9 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("GetAdvancedQueryTemplate", queries.get_advanced_query_template),
             ("DescribeAdvancedQueryTemplate", queries.describe_advanced_query_template),
             ("DescribeAdvancedQueryHistory", queries.describe_advanced_query_history),
+            ("DescribeUserLogCount", counts.describe_user_log_count),
+            ("DescribeUserAlertCount", counts.describe_user_alert_count),
+            ("DescribeResourceLifeCycleEvents", counts.describe_resource_life_cycle_events),
         )
     ),
     *(
