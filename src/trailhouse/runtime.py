@@ -44,6 +44,7 @@ from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.usage.access_keys import AccessKeyUsage
 from trailhouse.usage.activity import Activity
+from trailhouse.usage.governance import Governance
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import trail_tables
@@ -79,6 +80,7 @@ class Services:
     key_usage: AccessKeyUsage
     advanced_queries: AdvancedQueries
     activity: Activity
+    governance: Governance
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -256,6 +258,7 @@ def open_services(settings: Settings) -> Services:
     warehouse = open_warehouse(
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
+    key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
     return Services(
         settings=settings,
         stores=stores,
@@ -288,9 +291,10 @@ def open_services(settings: Settings) -> Services:
                 window_seconds=settings.console_signin_window_seconds,
             ),
         ),
-        key_usage=AccessKeyUsage(stores.events, metadata, settings.retention_days),
+        key_usage=key_usage,
         advanced_queries=AdvancedQueries(metadata, stores.events, settings.retention_days),
         activity=Activity(stores.events, settings.retention_days),
+        governance=Governance(trails.all_trails, metadata.list_access_keys, key_usage),
     )
 
 

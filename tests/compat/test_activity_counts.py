@@ -169,3 +169,52 @@ def test_lifecycle_events_group_each_resource_types_events_by_verb(recorded: Rec
         ("Oss", ["ACS::OSS::Bucket"])
     ]
     assert _lifecycle(recorded.client, service_name="Rds") == []
+
+
+def _metrics(client: Client) -> dict[str, tuple[str, dict[str, Any]]]:
+    data = client.get_governance_metrics().body.data
+    return {
+        m.governance_item: (m.governance_score, orjson.loads(m.columns_schema))
+        for m in data.governance_metrics
+    }
+
+
+def test_governance_metrics_follow_the_accounts_trails_and_keys(regional: Regional) -> None:
+    keys = regional.new_account()
+    client = sdk_at(regional.endpoint("cn-hangzhou"), keys)
+    assert client.get_governance_metrics().body.data.account_id == keys.account_id
+    before = _metrics(client)
+    assert list(before) == [
+        "ActionTrailEnabled",
+        "RootAccessKeyNotExist",
+        "AccessKeyRotated",
+        "AccessKeyUsedRecently",
+    ]
+    assert before["ActionTrailEnabled"] == (
+        "0",
+        {
+            "Columns": [
+                {"Name": "TrailName", "Type": "string"},
+                {"Name": "TrailRegion", "Type": "string"},
+                {"Name": "Status", "Type": "string"},
+            ],
+            "Rows": [],
+        },
+    )
+    score, table = before["RootAccessKeyNotExist"]
+    assert (score, table["Rows"]) == ("0", [[keys.access_key_id, "Active"]])
+    assert before["AccessKeyRotated"][0] == before["AccessKeyUsedRecently"][0] == "100"
+    name = f"gov-{keys.account_id[-6:]}"
+    client.create_trail(
+        models.CreateTrailRequest(
+            name=name,
+            max_compute_project_arn=f"acs:odps:cn-hangzhou:{keys.account_id}:project/"
+            f"actiontrail_{keys.account_id}",
+        )
+    )
+    assert _metrics(client)["ActionTrailEnabled"][0] == "0"  # created, not logging
+    client.start_logging(models.StartLoggingRequest(name=name))
+    score, table = _metrics(client)["ActionTrailEnabled"]
+    assert (score, table["Rows"]) == ("100", [[name, "All", "Enable"]])
+    other = sdk_at(regional.endpoint("cn-hangzhou"), regional.new_account())
+    assert _metrics(other)["ActionTrailEnabled"] == ("0", table | {"Rows": []})

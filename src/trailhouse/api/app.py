@@ -20,6 +20,7 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
+from trailhouse.api.handlers import governance as checks
 from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
@@ -119,6 +120,7 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("DescribeUserLogCount", counts.describe_user_log_count),
             ("DescribeUserAlertCount", counts.describe_user_alert_count),
             ("DescribeResourceLifeCycleEvents", counts.describe_resource_life_cycle_events),
+            ("GetGovernanceMetrics", checks.get_governance_metrics),
         )
     ),
     *(
