@@ -32,7 +32,8 @@
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
     │   ├── advanced queries (in advanced_query/errors.py): EntityNotExistAdvancedQueryTemplate,
-    │   │   EntityNotExistAdvancedQueryHistory, LimitExceededAdvancedQueryTemplate
+    │   │   EntityNotExistAdvancedQueryHistory, LimitExceededAdvancedQueryTemplate,
+    │   │   EntityNotExistScene
     │   ├── daily counts (in usage/errors.py): InvalidParameterCombination, InvalidQueryParameter
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed

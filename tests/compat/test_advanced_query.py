@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
@@ -219,3 +220,61 @@ def test_refused_history_calls_store_and_delete_nothing(client: Client) -> None:
         assert error.code == code and words in error.message, error.message
     listed = client.describe_advanced_query_history().body.query_history_list
     assert [h.query_id for h in listed] == [kept]
+
+
+def test_scenes_and_their_system_templates(client: Client) -> None:
+    scenes = client.describe_scenes(models.DescribeScenesRequest()).body.scene_list
+    assert [s.token for s in scenes] == [
+        "console-signin",
+        "accesskey-audit",
+        "resource-changes",
+        "actiontrail-changes",
+    ]
+    assert all(s.scene_id.startswith("sc-") and s.type == "system" and s.name for s in scenes)
+    only = client.describe_scenes(models.DescribeScenesRequest(search_code="accesskey"))
+    assert [s.token for s in only.body.scene_list] == ["accesskey-audit"]
+    audit = only.body.scene_list[0]
+    first = client.describe_search_templates(
+        models.DescribeSearchTemplatesRequest(scene_id=audit.scene_id, page_size=2)
+    ).body
+    rest = client.describe_search_templates(
+        models.DescribeSearchTemplatesRequest(scene_id=audit.scene_id, page_size=2, page_number=2)
+    ).body
+    assert (first.page_number, first.page_size, len(first.template_list)) == (1, 2, 2)
+    assert [t.token for t in first.template_list + rest.template_list] == [
+        "accesskey-calls",
+        "accesskey-errors",
+        "root-accesskey-calls",
+    ]
+    errors = first.template_list[1]
+    assert errors.sql == "event.errorCode: * AND event.userIdentity.accessKeyId: *"
+    assert errors.scene_id == audit.scene_id and errors.charts == "[]"
+    params = orjson.loads(errors.params)
+    assert [(p.get("oper"), p["key"], p["value"]) for p in params] == [
+        (None, "event.errorCode", "*"),
+        ("AND", "event.userIdentity.accessKeyId", "*"),
+    ]
+    saved = client.create_advanced_query_template(
+        models.CreateAdvancedQueryTemplateRequest(template_sql=errors.sql, simple_query=True)
+    ).body
+    assert saved.template_sql == errors.sql
+
+
+def test_a_bad_scene_is_refused(client: Client) -> None:
+    missing = _error(
+        lambda: client.describe_search_templates(models.DescribeSearchTemplatesRequest())
+    )
+    assert (missing.code, missing.status_code) == ("MissingParameter", 400)
+    unknown = _error(
+        lambda: client.describe_search_templates(
+            models.DescribeSearchTemplatesRequest(scene_id="sc-nothing")
+        )
+    )
+    assert (unknown.code, unknown.status_code) == ("EntityNotExist.Scene", 404)
+    assert "DescribeScenes" in unknown.message
+    too_big = _error(
+        lambda: client.describe_search_templates(
+            models.DescribeSearchTemplatesRequest(scene_id="sc-nothing", page_size=101)
+        )
+    )
+    assert too_big.code == "InvalidParameter" and "PageSize" in too_big.message

@@ -21,3 +21,8 @@ class EntityNotExistAdvancedQueryHistory(ApiError):
 class LimitExceededAdvancedQueryTemplate(ApiError):
     code = "LimitExceeded.AdvancedQueryTemplate"
     http_status = 403
+
+
+class EntityNotExistScene(ApiError):
+    code = "EntityNotExist.Scene"
+    http_status = 404

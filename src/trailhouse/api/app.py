@@ -121,6 +121,8 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("DescribeUserAlertCount", counts.describe_user_alert_count),
             ("DescribeResourceLifeCycleEvents", counts.describe_resource_life_cycle_events),
             ("GetGovernanceMetrics", checks.get_governance_metrics),
+            ("DescribeScenes", queries.describe_scenes),
+            ("DescribeSearchTemplates", queries.describe_search_templates),
         )
     ),
     *(

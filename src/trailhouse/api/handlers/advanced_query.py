@@ -1,16 +1,21 @@
 """Advanced query templates and history (Create/Describe/Get/Update/DeleteAdvancedQueryTemplate,
-Create/Describe/DeleteAdvancedQueryHistory) in ActionTrail's wire shapes."""
+Create/Describe/DeleteAdvancedQueryHistory) and the system scenes and templates (DescribeScenes,
+DescribeSearchTemplates) in ActionTrail's wire shapes."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+import orjson
+
 from trailhouse.advanced_query.errors import (
     EntityNotExistAdvancedQueryHistory,
     EntityNotExistAdvancedQueryTemplate,
+    EntityNotExistScene,
     LimitExceededAdvancedQueryTemplate,
 )
+from trailhouse.advanced_query.scenes import scene, scenes
 from trailhouse.advanced_query.service import (
     MAX_TEMPLATE_NAME,
     MAX_TEMPLATES,
@@ -201,3 +206,62 @@ def _text(flag: bool) -> str:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def describe_scenes(ctx: ActionContext) -> dict[str, Any]:
+    """DescribeScenes: the system scenes (SearchCode keeps those whose token contains it)."""
+    return {
+        "SceneList": [
+            {
+                "SceneId": scene.scene_id,
+                "Name": scene.name,
+                "Description": scene.description,
+                "Type": "system",
+                "Token": scene.token,
+            }
+            for scene in scenes(ctx.params.get("SearchCode"))
+        ]
+    }
+
+
+def describe_search_templates(ctx: ActionContext) -> dict[str, Any]:
+    """DescribeSearchTemplates: one scene's system templates, a page at a time."""
+    scene_id = params.required(ctx.params, "SceneId")
+    page = params.integer(ctx.params, "PageNumber", 1, 1, 10**6)
+    size = params.integer(ctx.params, "PageSize", 20, 1, MAX_PAGE_SIZE)
+    found = scene(scene_id)
+    if found is None:
+        raise EntityNotExistScene(f"there is no scene {scene_id}; DescribeScenes lists them")
+    shown = found.templates[(page - 1) * size : page * size]
+    return {
+        "PageNumber": page,
+        "PageSize": size,
+        "TemplateList": [
+            {
+                "TemplateId": template.template_id,
+                "TemplateName": template.name,
+                "Description": template.description,
+                "SceneId": found.scene_id,
+                "Sql": template.sql,
+                "Params": orjson.dumps(
+                    [
+                        {
+                            **({"oper": c.oper} if index else {}),
+                            "key": c.key,
+                            "value": c.value,
+                            "type": "system",
+                            "display": True,
+                            "displayKey": c.key,
+                            "displayValue": c.value,
+                            "displayValueEn": c.value,
+                        }
+                        for index, c in enumerate(template.conditions)
+                    ]
+                ).decode(),
+                "Charts": "[]",
+                "Token": template.token,
+                "Type": "system",
+            }
+            for template in shown
+        ],
+    }
