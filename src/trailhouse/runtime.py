@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from trailhouse.advanced_query.search import EventSearch
 from trailhouse.advanced_query.service import AdvancedQueries
 from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
@@ -79,6 +80,7 @@ class Services:
     signin_guard: SignInGuard
     key_usage: AccessKeyUsage
     advanced_queries: AdvancedQueries
+    event_search: EventSearch
     activity: Activity
     governance: Governance
 
@@ -292,7 +294,10 @@ def open_services(settings: Settings) -> Services:
             ),
         ),
         key_usage=key_usage,
-        advanced_queries=AdvancedQueries(metadata, stores.events, settings.retention_days),
+        advanced_queries=AdvancedQueries(metadata),
+        event_search=EventSearch(
+            stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
+        ),
         activity=Activity(stores.events, settings.retention_days),
         governance=Governance(trails.all_trails, metadata.list_access_keys, key_usage),
     )

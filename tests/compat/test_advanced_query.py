@@ -3,6 +3,7 @@ documented shapes, each refusal with its code, and nothing stored by a refused c
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-from compat_support import Regional, sdk_at
+from compat_support import Regional, put_events, sdk_at
+from factory import make_event
+from query_support import lookup_by_query
 
 STATEMENT = "event.errorCode: * AND event.userIdentity.accessKeyId: *"
 ANALYTIC = '* | SELECT "event.serviceName" AS service, count(*) AS n GROUP BY service'
@@ -278,3 +281,59 @@ def test_a_bad_scene_is_refused(client: Client) -> None:
         )
     )
     assert too_big.code == "InvalidParameter" and "PageSize" in too_big.message
+
+
+def test_a_search_statement_runs_over_the_accounts_events(regional: Regional) -> None:
+    keys = regional.new_account()
+    client = sdk_at(regional.endpoint("cn-hangzhou"), keys)
+    marker = f"Probe{uuid.uuid4().hex[:8]}"
+    events = [
+        make_event(keys.account_id, 60, eventName=f"Create{marker}", errorCode="Forbidden"),
+        make_event(keys.account_id, 120, eventName=f"Create{marker}"),
+        make_event(keys.account_id, 180, eventName=f"Describe{marker}"),
+    ]
+    assert put_events(client, events)["Accepted"] == 3
+    statement = f"event.eventName: Create{marker}"
+    deadline = time.monotonic() + 15
+    while len(lookup_by_query(client, QuerySql=statement)["Events"]) < 2:
+        assert time.monotonic() < deadline, "the events never became searchable"
+        time.sleep(0.1)
+    page = lookup_by_query(client, QuerySql=statement, MaxResults="1")
+    assert [e["eventId"] for e in page["Events"]] == [events[0]["eventId"]]
+    assert page["Events"][0]["trailhouseRecorder"]["accessKeyId"] == keys.access_key_id
+    rest = lookup_by_query(client, QuerySql=statement, MaxResults="1", NextToken=page["NextToken"])
+    assert [e["eventId"] for e in rest["Events"]] == [events[1]["eventId"]]
+    failed = lookup_by_query(client, QuerySql=f"{statement} AND event.errorCode: *")
+    assert [e["eventId"] for e in failed["Events"]] == [events[0]["eventId"]]
+    recorded = lookup_by_query(client, QuerySql=f"event.eventName: *{marker}")
+    assert len(recorded["Events"]) == 3 and "StartTime" in recorded
+    # A keyword anywhere also finds trailhouse's audit of the searches that named it.
+    wanted = {f"Create{marker}", f"Describe{marker}", "LookupAdvancedQueryEvents"}
+    deadline = time.monotonic() + 15
+    while True:  # the audit of a call is searchable a moment after its answer
+        anywhere = lookup_by_query(client, QuerySql=f"*{marker}")
+        if {e["eventName"] for e in anywhere["Events"]} >= wanted:
+            break
+        assert time.monotonic() < deadline, anywhere
+        time.sleep(0.1)
+    for query, words in [
+        ({"QuerySql": "(x"}, "not closed"),
+        ({"QuerySql": "* | SELECT count(*)"}, "SubmitSqlJob"),
+        ({"QuerySql": "*", "MaxResults": "51"}, "MaxResults"),
+        ({"QuerySql": "*", "StartTime": "2000-01-01T00:00:00Z"}, "90 days"),
+        ({"QuerySql": "*", "NextToken": page["NextToken"]}, "other parameters"),
+    ]:
+        error = _error(lambda q=query: lookup_by_query(client, **q))
+        assert (error.code, error.status_code) == ("InvalidParameter", 400)
+        assert words in error.message, error.message
+
+
+def test_a_ram_user_needs_lookup_advanced_query_events(regional: Regional) -> None:
+    keys = regional.new_account()
+    user = regional.new_user(keys.account_id, f"q-{uuid.uuid4().hex[:6]}")
+    error = _error(
+        lambda: lookup_by_query(sdk_at(regional.endpoint("cn-hangzhou"), user), QuerySql="*")
+    )
+    assert (error.code, error.status_code) == ("NoPermission", 403)
+    assert "actiontrail:LookupAdvancedQueryEvents" in error.message
+    assert "AliyunActionTrailReadOnlyAccess" in error.message

@@ -13,6 +13,7 @@ from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
 from compat_support import Keys, Regional, put_events, sdk_at
 from factory import make_event
+from query_support import lookup_by_query
 
 SECRET_SQL = "event.eventName: VictimSecretProbe"
 
@@ -166,3 +167,21 @@ def test_events_recorded_about_someone_elses_key_describe_only_the_recorder(
         models.GetAccessKeyLastUsedProductsRequest(access_key=victim_key)
     ).body.products
     assert "Forged" not in {p.service_name for p in products}
+
+
+def test_a_search_statement_never_reaches_another_accounts_events(tenants: Tenants) -> None:
+    marker = f"VictimOnly{tenants.victim.account_id[-6:]}"
+    secret = make_event(tenants.victim.account_id, 30, eventName=marker)
+    assert put_events(tenants.victim_sdk, [secret])["Accepted"] == 1
+    deadline = time.monotonic() + 15
+    while not lookup_by_query(tenants.victim_sdk, QuerySql=f"event.eventName: {marker}")["Events"]:
+        assert time.monotonic() < deadline, "the victim's event never became searchable"
+        time.sleep(0.1)
+    for statement in [f"event.eventName: {marker}", marker, "*", f"NOT event.eventName: x{marker}"]:
+        found = lookup_by_query(tenants.attacker_sdk, QuerySql=statement, MaxResults="50")
+        accounts = {e["userIdentity"]["accountId"] for e in found["Events"]}
+        assert accounts <= {tenants.attacker.account_id}, statement
+        assert all(e["eventName"] != marker for e in found["Events"]), statement
+    assert (
+        lookup_by_query(tenants.attacker_sdk, QuerySql=f"event.eventName: {marker}")["Events"] == []
+    )

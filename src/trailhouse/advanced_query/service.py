@@ -1,5 +1,4 @@
-"""Advanced query templates and history, kept per account as metadata documents, and the
-search that runs a statement over the account's own recent events.
+"""Advanced query templates and history, kept per account as metadata documents.
 
 A template is a named statement a user saves to reuse (at most `MAX_TEMPLATES` per account); the
 history is the statements a user ran, newest first, the oldest dropped past `MAX_HISTORY`. Both
@@ -10,23 +9,19 @@ from __future__ import annotations
 
 import base64
 import secrets
-from dataclasses import dataclass
 
 import msgspec
 import msgspec.structs
-import orjson
 
-from trailhouse.advanced_query.statements import Statement, parse
-from trailhouse.events.model import Direction, LookupQuery
+from trailhouse.advanced_query.statements import parse
 from trailhouse.retry import retry_on_conflict
-from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.store.ports import DocumentWrite, MetadataStore
 
 TEMPLATE_KIND = "advanced-query-template"
 HISTORY_KIND = "advanced-query-history"
 MAX_TEMPLATES = 100
 MAX_HISTORY = 100
 MAX_TEMPLATE_NAME = 64
-SEARCH_PAGE = 500
 
 
 class TemplateNotFound(LookupError):
@@ -60,22 +55,11 @@ class QueryRecord(msgspec.Struct, frozen=True):
     created_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class SearchResult:
-    """Matching events (newest first, as stored) and how many events were read."""
-
-    bodies: list[bytes]
-    scanned: int
-    complete: bool
-
-
 class AdvancedQueries:
-    """Templates, history and the search over an account's events."""
+    """Templates and history of an account's statements."""
 
-    def __init__(self, metadata: MetadataStore, log: EventLog, retention_days: int) -> None:
+    def __init__(self, metadata: MetadataStore) -> None:
         self._metadata = metadata
-        self._log = log
-        self._window = retention_days * 86400
 
     # Templates
 
@@ -205,41 +189,6 @@ class AdvancedQueries:
             )
 
         retry_on_conflict(attempt, what=f"advanced query record {query_id}")
-
-    # Running a statement
-
-    def search(
-        self, account_id: str, statement: str, now: int, limit: int, max_scanned: int
-    ) -> SearchResult:
-        """Run a search statement over the account's events in the retained window, newest
-        first: up to `limit` matches among at most `max_scanned` events read."""
-        parsed: Statement = parse(statement)
-        found: list[bytes] = []
-        scanned = 0
-        after = None
-        while scanned < max_scanned and len(found) < limit:
-            page = self._log.lookup(
-                LookupQuery(
-                    account_id=account_id,
-                    start=now - self._window,
-                    end=now,
-                    direction=Direction.BACKWARD,
-                    conditions=(),
-                    limit=min(SEARCH_PAGE, max_scanned - scanned),
-                    after=after,
-                )
-            )
-            for event in page.events:
-                scanned += 1
-                text = event.body.decode("utf-8")
-                if parsed.matches(orjson.loads(event.body), text):
-                    found.append(event.body)
-                    if len(found) == limit:
-                        break
-            if page.next_position is None:
-                return SearchResult(found, scanned, True)
-            after = page.next_position
-        return SearchResult(found, scanned, len(found) == limit)
 
 
 def replace_fields(

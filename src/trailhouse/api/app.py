@@ -123,6 +123,8 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("GetGovernanceMetrics", checks.get_governance_metrics),
             ("DescribeScenes", queries.describe_scenes),
             ("DescribeSearchTemplates", queries.describe_search_templates),
+            # trailhouse's own: runs a search statement (docs/api.md)
+            ("LookupAdvancedQueryEvents", queries.lookup_advanced_query_events),
         )
     ),
     *(

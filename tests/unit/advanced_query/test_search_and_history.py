@@ -12,13 +12,13 @@ from typing import Any
 import orjson
 import pytest
 
+from trailhouse.advanced_query.search import EventSearch, InvalidSearch, SearchRequest
 from trailhouse.advanced_query.service import (
     MAX_HISTORY,
     AdvancedQueries,
     QueryNotFound,
     TemplateNotFound,
 )
-from trailhouse.advanced_query.statements import InvalidStatement
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.validation import format_event_time
 from trailhouse.iam.principals import Caller, PrincipalKind
@@ -35,11 +35,12 @@ def _root(account: str) -> Caller:
 
 @pytest.fixture
 def queries(tmp_path: Path) -> Iterator[tuple[AdvancedQueries, IngestService, SqliteEventLog]]:
+    """The service over real stores, an ingest service and the log behind it."""
     log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0)
     metadata = SqliteMetadataStore(tmp_path / "meta")
     settings = Settings.load({"data_dir": tmp_path}, environ={})
     ingest = IngestService(settings, log, lambda account: account in {ALICE, BOB})
-    yield AdvancedQueries(metadata, log, retention_days=90), ingest, log
+    yield AdvancedQueries(metadata), ingest, log
     log.close()
     metadata.close()
 
@@ -62,30 +63,60 @@ def _event(account: str, seconds_ago: int, **fields: Any) -> bytes:
     return orjson.dumps({**body, **fields})
 
 
+def _ids(bodies: list[bytes]) -> list[str]:
+    return [orjson.loads(body)["eventId"] for body in bodies]
+
+
 def test_a_statement_runs_over_the_callers_events_only(
     queries: tuple[AdvancedQueries, IngestService, SqliteEventLog],
 ) -> None:
-    service, ingest, log = queries
+    _, ingest, log = queries
     mine = [
         _event(ALICE, 10, eventName="CreateInstance", errorCode="Forbidden"),
         _event(ALICE, 20, eventName="CreateInstance"),
         _event(ALICE, 30),
+        _event(ALICE, 40, eventName="CreateDisk"),
     ]
     theirs = [_event(BOB, 5, eventName="CreateInstance", errorCode="Forbidden")]
-    assert ingest.put_events(_root(ALICE), mine).accepted == 3
+    assert ingest.put_events(_root(ALICE), mine).accepted == 4
     assert ingest.put_events(_root(BOB), theirs).accepted == 1
     assert log.catch_up(timeout=10)
     now = int(time.time())
-    found = service.search(ALICE, "event.eventName: Create*", now, limit=10, max_scanned=100)
-    assert [orjson.loads(b)["eventName"] for b in found.bodies] == ["CreateInstance"] * 2
-    assert all(orjson.loads(b)["userIdentity"]["accountId"] == ALICE for b in found.bodies)
-    assert (found.scanned, found.complete) == (3, True)
-    failed = service.search(ALICE, "event.errorCode: *", now, limit=10, max_scanned=100)
-    assert [orjson.loads(b)["eventId"] for b in failed.bodies] == [orjson.loads(mine[0])["eventId"]]
-    bounded = service.search(ALICE, "NOT event.errorCode: *", now, limit=10, max_scanned=2)
-    assert (len(bounded.bodies), bounded.scanned, bounded.complete) == (1, 2, False)
-    with pytest.raises(InvalidStatement):
-        service.search(ALICE, "(", now, limit=10, max_scanned=10)
+    search = EventSearch(log, retention_days=90, slack_seconds=0)
+
+    def ask(statement: str, size: int = 10, token: str | None = None) -> Any:
+        request = SearchRequest(ALICE, statement, None, None, size, token)
+        return search.search(request, now)
+
+    created = [orjson.loads(m)["eventId"] for m in (mine[0], mine[1], mine[3])]
+    assert _ids(ask("event.eventName: Create*").bodies) == created
+    assert _ids(ask("event.errorCode: *").bodies) == created[:1]
+    assert all(b"trailhouseRecorder" in body for body in ask("*").bodies)
+    first = ask("event.eventName: Create*", size=2)
+    assert _ids(first.bodies) == created[:2] and first.next_token
+    second = ask("event.eventName: Create*", size=2, token=first.next_token)
+    assert (_ids(second.bodies), second.next_token) == (created[2:], None)
+    exact = ask("event.eventName: Create*", size=3)
+    assert (
+        exact.next_token is None
+        or ask("event.eventName: Create*", 3, exact.next_token).bodies == []
+    )
+    bounded = EventSearch(log, retention_days=90, slack_seconds=0, max_scanned=2)
+    page = bounded.search(SearchRequest(ALICE, "event.eventName: CreateDisk", None, None, 10), now)
+    assert (page.bodies, page.scanned, page.next_token is not None) == ([], 2, True)
+    for statement, parameter in [
+        ("(", "QuerySql"),
+        ("* | SELECT 1", "QuerySql"),
+    ]:
+        with pytest.raises(InvalidSearch) as raised:
+            ask(statement)
+        assert raised.value.parameter == parameter
+    with pytest.raises(InvalidSearch) as raised:
+        ask("event.eventName: Create*", size=2, token=first.next_token + "x")
+    assert raised.value.parameter == "NextToken"
+    with pytest.raises(InvalidSearch) as raised:
+        ask("*", size=2, token=first.next_token)
+    assert "other parameters" in str(raised.value)
 
 
 def test_templates_and_history_stay_in_their_account(

@@ -16,6 +16,7 @@ from trailhouse.advanced_query.errors import (
     LimitExceededAdvancedQueryTemplate,
 )
 from trailhouse.advanced_query.scenes import scene, scenes
+from trailhouse.advanced_query.search import InvalidSearch, SearchRequest
 from trailhouse.advanced_query.service import (
     MAX_TEMPLATE_NAME,
     MAX_TEMPLATES,
@@ -29,6 +30,7 @@ from trailhouse.advanced_query.statements import InvalidStatement
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
 from trailhouse.errors import InvalidParameter
+from trailhouse.events.validation import format_event_time
 
 TEMPLATE_RESOURCE = "ACS::ActionTrail::AdvancedQueryTemplate"
 HISTORY_RESOURCE = "ACS::ActionTrail::AdvancedQueryHistory"
@@ -265,3 +267,28 @@ def describe_search_templates(ctx: ActionContext) -> dict[str, Any]:
             for template in shown
         ],
     }
+
+
+def lookup_advanced_query_events(ctx: ActionContext) -> dict[str, Any]:
+    """LookupAdvancedQueryEvents (trailhouse's own): the caller's events a search statement
+    selects, newest first, in LookupEvents' shape."""
+    request = SearchRequest(
+        account_id=ctx.caller.account_id,
+        statement=ctx.params.get("QuerySql", ""),
+        start=params.optional_timestamp(ctx.params, "StartTime"),
+        end=params.optional_timestamp(ctx.params, "EndTime"),
+        max_results=params.integer(ctx.params, "MaxResults", 20, 1, 50),
+        next_token=ctx.params.get("NextToken") or None,
+    )
+    try:
+        page = ctx.services.event_search.search(request, int(time.time()))
+    except InvalidSearch as error:
+        raise InvalidParameter(str(error)) from None
+    response: dict[str, Any] = {
+        "StartTime": format_event_time(page.start),
+        "EndTime": format_event_time(page.end),
+        "Events": [orjson.Fragment(body) for body in page.bodies],
+    }
+    if page.next_token:
+        response["NextToken"] = page.next_token
+    return response
