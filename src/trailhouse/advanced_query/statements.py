@@ -61,6 +61,8 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class Not:
+    """NOT: the operand does not match."""
+
     operand: Node
 
     def matches(self, event: Mapping[str, Any], text: str) -> bool:
@@ -69,6 +71,8 @@ class Not:
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
+    """AND (or terms side by side): every operand matches."""
+
     operands: tuple[Node, ...]
 
     def matches(self, event: Mapping[str, Any], text: str) -> bool:
@@ -77,6 +81,8 @@ class AllOf:
 
 @dataclass(frozen=True, slots=True)
 class AnyOf:
+    """OR: some operand matches."""
+
     operands: tuple[Node, ...]
 
     def matches(self, event: Mapping[str, Any], text: str) -> bool:
