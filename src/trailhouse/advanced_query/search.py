@@ -1,5 +1,6 @@
 """Running an advanced query's search statement over an account's own recorded events
-(LookupAdvancedQueryEvents, trailhouse's own action), newest first, a page at a time.
+(LookupAdvancedQueryEvents, trailhouse's own action), newest first, a page at a time. Like
+LookupEvents it never shows data events (`events/visibility.py`).
 
 Each call reads at most `max_scanned` events of the account in the window; a page may so hold
 fewer matches than asked, with a NextToken to go on. A token is bound to the query that issued
@@ -19,6 +20,7 @@ from trailhouse.advanced_query.statements import InvalidStatement, parse
 from trailhouse.events.lookup import DEFAULT_WINDOW_SECONDS
 from trailhouse.events.model import Direction, LookupPosition, LookupQuery
 from trailhouse.events.recorder import with_recorder
+from trailhouse.events.visibility import shown_in
 from trailhouse.store.ports import EventLog
 
 PAGE = 500
@@ -92,6 +94,7 @@ class EventSearch:
             end = request.end if request.end is not None else now
             start = request.start if request.start is not None else end - DEFAULT_WINDOW_SECONDS
             self._check_window(start, end, now)
+        shows = shown_in(None, None)  # as LookupEvents: no data events
         found: list[bytes] = []
         scanned = 0
         last: LookupPosition | None = after
@@ -112,6 +115,8 @@ class EventSearch:
             for index, event in enumerate(page.events):
                 scanned += 1
                 last = LookupPosition(event.event_time, event.seq)
+                if not shows(event):
+                    continue
                 if statement.matches(orjson.loads(event.body), event.body.decode("utf-8")):
                     found.append(with_recorder(event.body, event.recorder))
                     full = len(found) == request.max_results

@@ -1,5 +1,6 @@
-"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up, and
-`/console` serves the web console over the same actions."""
+"""The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up,
+`/console` serves the web console over the same actions, and `/api` speaks MaxCompute's REST
+API to PyODPS (`odps_api/`)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
+from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
 from trailhouse.api.handlers import governance as checks
-from trailhouse.api.handlers import history, ram, trails, warehouse
 from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.metrics import scrape
@@ -30,6 +31,7 @@ from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
 from trailhouse.metrics import CONTENT_TYPE
+from trailhouse.odps_api.routes import odps_routes
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,49 @@ ACTIONS: Mapping[str, Action] = action_table(
     ),
     Action("StartLogging", trails.start_logging, read_only=False, permission="StartLogging"),
     Action("StopLogging", trails.stop_logging, read_only=False, permission="StopLogging"),
+    # Data event selectors and the global events storage region (api/handlers/data_events.py).
+    Action(
+        "PutDataEventSelector",
+        data_events.put_data_event_selector,
+        read_only=False,
+        permission="PutDataEventSelector",
+    ),
+    Action(
+        "GetDataEventSelector",
+        data_events.get_data_event_selector,
+        read_only=True,
+        permission="GetDataEventSelector",
+    ),
+    Action(
+        "DeleteDataEventSelector",
+        data_events.delete_data_event_selector,
+        read_only=False,
+        permission="DeleteDataEventSelector",
+    ),
+    Action(
+        "ListDataEventSelectors",
+        data_events.list_data_event_selectors,
+        read_only=True,
+        permission="ListDataEventSelectors",
+    ),
+    Action(
+        "ListDataEventServices",
+        data_events.list_data_event_services,
+        read_only=True,
+        permission="ListDataEventServices",
+    ),
+    Action(
+        "GetGlobalEventsStorageRegion",
+        data_events.get_global_events_storage_region,
+        read_only=True,
+        permission="GetGlobalEventsStorageRegion",
+    ),
+    Action(
+        "UpdateGlobalEventsStorageRegion",
+        data_events.update_global_events_storage_region,
+        read_only=False,
+        permission="UpdateGlobalEventsStorageRegion",
+    ),
     Action(
         "CreateDeliveryHistoryJob",
         history.create_delivery_history_job,
@@ -214,6 +259,7 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
+            *odps_routes(services, audit),
         ],
     )
 

@@ -47,6 +47,7 @@ from trailhouse.errors import (
     VersionConflict,
 )
 from trailhouse.events.model import LoggedEvent
+from trailhouse.events.visibility import is_data_event
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import (
     RoleService,
@@ -54,6 +55,7 @@ from trailhouse.iam.roles import (
 from trailhouse.retry import Outcome, classify, delivery_policy, retry_on_conflict
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.trails.data_events import captures
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse
@@ -375,7 +377,8 @@ class DeliveryEngine:
         self._metadata.commit(self._state_writes(trail, state, version))
 
     def _selector(self, trail: Trail) -> Callable[[LoggedEvent], bool]:
-        """Whether the trail captures an event: whose account, Read/Write, which region."""
+        """Whether the trail captures an event: whose account, Read/Write, which region; a data
+        event only as the trail's data event selector says (`trails/data_events.py`)."""
         accounts = {trail.account_id}
         if trail.is_organization_trail:
             organization = self._organizations.get(trail.organization_id)
@@ -392,7 +395,7 @@ class DeliveryEngine:
                 return False
             return bool(body.get("isGlobal")) or trail.covers_region(str(body.get("acsRegion", "")))
 
-        return selects
+        return _with_data_events(trail, accounts, selects)
 
     def _target(self, trail: Trail, now: float) -> Destination:
         """The project, table and role of the trail's destination, checked once a session."""
@@ -405,6 +408,23 @@ class DeliveryEngine:
         )
         self._targets[key] = target
         return target
+
+
+def _with_data_events(
+    trail: Trail, accounts: set[str], selects: Callable[[LoggedEvent], bool]
+) -> Callable[[LoggedEvent], bool]:
+    """`selects` for management events; a data event of the trail's accounts only as the
+    trail's data event selector says (none without one)."""
+    data_events = captures(trail)
+
+    def choose(event: LoggedEvent) -> bool:
+        if b'"Data"' in event.body and event.account_id in accounts:
+            body = orjson.loads(event.body)
+            if is_data_event(body):
+                return data_events(body)
+        return selects(event)
+
+    return choose
 
 
 def _describe(exc: BaseException) -> str:

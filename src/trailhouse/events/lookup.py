@@ -23,6 +23,7 @@ from trailhouse.events.model import (
     LookupQuery,
 )
 from trailhouse.events.recorder import with_recorder
+from trailhouse.events.visibility import shown_in, visible_page
 from trailhouse.store.ports import EventLog, LogStats
 
 MAX_RESULTS_LIMIT = 50
@@ -53,6 +54,9 @@ class LookupRequest:
     conditions: tuple[tuple[LookupKey, str], ...]
     max_results: int
     next_token: str | None = None
+    # The region asked (None: every region) and the account's global events storage region.
+    region: str | None = None
+    global_region: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +92,8 @@ class LookupService:
             end = request.end if request.end is not None else now
             start = request.start if request.start is not None else end - DEFAULT_WINDOW_SECONDS
             self._check_window(start, end, now)
-        page = self._log.lookup(
+        page = visible_page(
+            self._log,
             LookupQuery(
                 account_id=request.account_id,
                 start=start,
@@ -97,7 +102,8 @@ class LookupService:
                 conditions=request.conditions,
                 limit=request.max_results,
                 after=after,
-            )
+            ),
+            shown_in(request.region, request.global_region),
         )
         token = None
         if page.next_position is not None:

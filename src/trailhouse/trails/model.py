@@ -39,6 +39,31 @@ class Destinations:
 
 
 @dataclass(frozen=True, slots=True)
+class DataEventSelector:
+    """One element of a data event selector: a service's data events, Read/Write/All, and
+    optionally only (or all but, when negated) some event names and resources."""
+
+    service_name: str
+    read_write_type: str = "All"
+    event_names: tuple[str, ...] = ()
+    event_names_negated: bool = False
+    resource_arns: tuple[str, ...] = ()
+    resource_arns_negated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DataEvents:
+    """A trail's data event selector (`trails/data_events.py`); an empty `document` is none."""
+
+    document: str = ""
+    selectors: tuple[DataEventSelector, ...] = ()
+    all_regions: bool = False
+    region_ids: tuple[str, ...] = ()
+    create_time: int = 0
+    update_time: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Trail:
     """A trail of an account (or, when organization_id is set, of a whole organization)."""
 
@@ -54,6 +79,7 @@ class Trail:
     update_time: int
     start_logging_time: int = 0
     stop_logging_time: int = 0
+    data_events: DataEvents = DataEvents()
 
     @property
     def arn(self) -> str:

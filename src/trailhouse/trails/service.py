@@ -37,6 +37,7 @@ from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails import rules
 from trailhouse.trails.collisions import TableClaims
+from trailhouse.trails.global_events import GlobalEventsStorage
 from trailhouse.trails.model import (
     ORGANIZATION_TRAIL_KIND,
     TRAIL_KIND,
@@ -113,6 +114,7 @@ class TrailService:
         self._regions = regions
         self._roles = roles
         self._organizations = organizations
+        self.global_events = GlobalEventsStorage(metadata, regions)
 
     def create(self, account_id: str, region: str, spec: TrailSpec) -> Trail:
         """Create a trail in `region` (its home region), in status Fresh."""
@@ -222,6 +224,18 @@ class TrailService:
                 updated = replace(trail, status=TrailStatus.DISABLE.value, stop_logging_time=now)
             self._metadata.commit([self._trail_write(updated, version)])
             return updated
+
+        return self._retrying(attempt)
+
+    def change(self, account_id: str, name: str, change: Callable[[Trail], Trail]) -> Trail:
+        """Replace one of the account's own trails by `change(trail)`, committed only over the
+        version read (the data event selector's actions, `trails/data_events.py`)."""
+
+        def attempt() -> Trail:
+            trail, version = self._own(account_id, name)
+            changed = change(trail)
+            self._metadata.commit([self._trail_write(changed, version)])
+            return changed
 
         return self._retrying(attempt)
 
@@ -356,6 +370,10 @@ class TrailService:
                 f"{shared.account_id} may change it"
             )
         raise TrailNotFoundException(f"the trail {name} does not exist in account {account_id}")
+
+    def owned(self, account_id: str) -> list[Trail]:
+        """Every trail the account owns, in any region."""
+        return self._owned(account_id)
 
     def _owned(self, account_id: str) -> list[Trail]:
         return [

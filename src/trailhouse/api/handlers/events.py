@@ -65,6 +65,8 @@ def lookup_events(ctx: ActionContext) -> dict[str, Any]:
             ctx.params, "MaxResults", DEFAULT_MAX_RESULTS, 1, MAX_RESULTS_LIMIT
         ),
         next_token=ctx.params.get("NextToken") or None,
+        region=ctx.region,
+        global_region=ctx.services.trails.global_events.region_of(ctx.caller.account_id),
     )
     try:
         result = ctx.services.lookup.lookup(request, now=int(time.time()))

@@ -1,0 +1,248 @@
+"""The catalog calls PyODPS makes: projects, tables, partitions and the `default` schema, each
+answered from the warehouse catalog for what the caller may read (`warehouse/access.py`).
+
+A name nobody has is NoSuchObject (so PyODPS's `exist_*` say False); a project that exists but
+that the caller may not read is NoPermission, never NoSuchObject, so an `exist_*` call raises
+rather than quietly answering False.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from trailhouse.iam.principals import Caller
+from trailhouse.odps_api import render
+from trailhouse.odps_api.errors import InvalidArgument, NoSuchObject, NoSuchPartition
+from trailhouse.runtime import Services
+from trailhouse.warehouse import access
+from trailhouse.warehouse.model import PartitionStats, Privilege, Project, Table, is_partition
+
+PROJECT_RESOURCE = "ACS::MaxCompute::Project"
+TABLE_RESOURCE = "ACS::MaxCompute::Table"
+XML = "application/xml"
+MAX_ITEMS = 1000  # a page when the caller names no maxitems
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogCall:
+    """One verified call: who, in which region, the decoded path segments and parameters."""
+
+    services: Services
+    caller: Caller
+    region: str
+    segments: tuple[str, ...]
+    params: Mapping[str, str]
+    resources: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful answer."""
+
+    body: bytes
+    media_type: str = XML
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+# -- projects --------------------------------------------------------------------------------
+
+
+def list_projects(call: CatalogCall) -> Reply:
+    """GET /projects: the region's projects the caller may read (name = prefix, owner)."""
+    found = call.services.warehouse.catalog.visible_projects(call.caller, call.region)
+    prefix = call.params.get("name", "")
+    owner = call.params.get("owner", "")
+    found = [
+        p
+        for p in found
+        if p.name.startswith(prefix) and owner in ("", p.owner, render.owner_of(p.owner))
+    ]
+    page, marker, max_items = _page(call, found, lambda p: p.name)
+    return Reply(render.projects(page, marker, max_items))
+
+
+def get_project(call: CatalogCall) -> Reply:
+    """GET /projects/<p>."""
+    project = _readable_project(call)
+    modified = _project_modified(call, project)
+    return Reply(
+        render.project(project, modified), headers=render.project_headers(project, modified)
+    )
+
+
+def _project_modified(call: CatalogCall, project: Project) -> float:
+    catalog = call.services.warehouse.catalog
+    times = [float(project.created_at)]
+    for table in catalog.list_tables(project):
+        times.append(float(table.created_at))
+    return max(times)
+
+
+def list_schemas(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/schemas: the one `default` schema."""
+    return Reply(render.schemas(_readable_project(call)))
+
+
+def get_schema(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/schemas/default."""
+    project = _readable_project(call)
+    _check_schema(call, call.segments[3])
+    return Reply(render.schema(project))
+
+
+# -- tables ----------------------------------------------------------------------------------
+
+
+def list_tables(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/tables (or …/schemas/default/tables): name = prefix, owner, type."""
+    project = _readable_project(call)
+    _check_schema(call, _schema_segment(call))
+    prefix = call.params.get("name", "").lower()
+    owner = call.params.get("owner", "")
+    kind = call.params.get("type", "")
+    found = [
+        t
+        for t in call.services.warehouse.catalog.list_tables(project)
+        if t.name.startswith(prefix)
+        and owner in ("", project.owner, render.owner_of(project.owner))
+        and kind in ("", "MANAGED_TABLE")
+    ]
+    page, marker, max_items = _page(call, found, lambda t: t.name)
+    return Reply(render.tables(page, project.owner, marker, max_items))
+
+
+def get_table(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/tables/<t>: the table with its JSON schema (`?extended`: more)."""
+    project, table = _readable_table(call)
+    partitions = call.services.warehouse.catalog.list_partitions(table)
+    extended = "extended" in call.params
+    return Reply(render.table(table, project.owner, partitions, extended))
+
+
+def list_partitions(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/tables/<t>?partitions: `ds` partitions, oldest first (`reverse`:
+    newest first), only those matching `partition=ds='…'` when given."""
+    _, table = _readable_table(call)
+    found = call.services.warehouse.catalog.list_partitions(table)
+    spec = call.params.get("partition")
+    if spec:
+        ds = _partition_value(spec)
+        found = [p for p in found if p.ds == ds]
+    if "reverse" in call.params:
+        found = list(reversed(found))
+    page, marker, max_items = _page(call, found, lambda p: p.ds)
+    return Reply(render.partitions(page, marker, max_items))
+
+
+def get_partition(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/tables/<t>?partition=ds='…': one partition (NoSuchPartition)."""
+    _, table = _readable_table(call)
+    ds = _partition_value(call.params["partition"])
+    stats: PartitionStats | None = None
+    if is_partition(ds):
+        stats, _ = call.services.warehouse.catalog.partition(table, ds)
+    if stats is None:
+        raise NoSuchPartition(
+            f"ODPS-0130111:Partition not found - {table.project}.{table.name} has no "
+            f"partition ds='{ds}' (a partition exists once events of that UTC day are delivered)"
+        )
+    return Reply(render.partition(stats, "extended" in call.params))
+
+
+# -- the caller's account ---------------------------------------------------------------------
+
+
+def get_tenant(call: CatalogCall) -> Reply:
+    """GET /tenants: the caller's account, whose projects have no schemas beyond `default`."""
+    return Reply(render.tenant(call.caller.account_id), media_type="application/json")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _readable_project(call: CatalogCall) -> Project:
+    name = call.segments[1].lower()
+    call.resources.append((PROJECT_RESOURCE, name))
+    project = call.services.warehouse.catalog.get_project(call.region, name)
+    access.require(call.caller, project, Privilege.SELECT)
+    return project
+
+
+def _readable_table(call: CatalogCall) -> tuple[Project, Table]:
+    project = _readable_project(call)
+    _check_schema(call, _schema_segment(call))
+    name = call.segments[-1].lower()
+    call.resources.append((TABLE_RESOURCE, f"{project.name}.{name}"))
+    return project, call.services.warehouse.catalog.get_table(project, name)
+
+
+def _schema_segment(call: CatalogCall) -> str | None:
+    """The schema a path names (/projects/p/schemas/<s>/tables/…), else `curr_schema`."""
+    if len(call.segments) > 3 and call.segments[2] == "schemas":
+        return call.segments[3]
+    return call.params.get("curr_schema")
+
+
+def _check_schema(call: CatalogCall, schema: str | None) -> None:
+    if schema is not None and schema.lower() != render.DEFAULT_SCHEMA:
+        raise NoSuchObject(
+            f"ODPS-0110061:Failed to run ddltask - schema {schema!r} not found in project "
+            f"{call.segments[1]}; trailhouse projects have one schema, '{render.DEFAULT_SCHEMA}'"
+        )
+
+
+def _partition_value(spec: str) -> str:
+    """The `ds` value of a partition spec such as ds='20250101' (PyODPS quotes it)."""
+    pairs = [part.partition("=") for part in spec.split(",") if part.strip()]
+    values = {k.strip().lower(): v.strip().strip("'\"") for k, eq, v in pairs if eq}
+    if len(values) != len(pairs) or set(values) != {"ds"}:
+        raise InvalidArgument(
+            f"ODPS-0420061:Invalid parameter in HTTP request - partition spec {spec!r}: "
+            "trailhouse tables have one partition column, ds; name it as ds='YYYYMMDD'"
+        )
+    return values["ds"]
+
+
+def _page(
+    call: CatalogCall, items: Sequence[T], key: Callable[[T], str]
+) -> tuple[list[T], str, int]:
+    """One page of `items` after the caller's `marker`, with the marker of the next page."""
+    max_items = _max_items(call.params.get("maxitems"))
+    after = _decode_marker(call.params.get("marker", ""))
+    start = 0
+    if after:
+        start = next((i for i, item in enumerate(items) if key(item) == after), len(items))
+        start += 1
+    page = list(items[start : start + max_items])
+    more = start + max_items < len(items)
+    marker = base64.urlsafe_b64encode(key(page[-1]).encode()).decode() if more and page else ""
+    return page, marker, max_items
+
+
+def _max_items(text: str | None) -> int:
+    if text is None or text == "":
+        return MAX_ITEMS
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise InvalidArgument(
+            f"ODPS-0420061:Invalid parameter in HTTP request - maxitems {text!r}: use a whole "
+            "number from 1 to 10000"
+        )
+    return int(text)
+
+
+def _decode_marker(marker: str) -> str:
+    if not marker:
+        return ""
+    try:
+        return base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidArgument(
+            f"ODPS-0420061:Invalid parameter in HTTP request - marker {marker!r} is not one "
+            "this server returned; pass the Marker of the previous page unchanged"
+        ) from None

@@ -1,0 +1,235 @@
+"""Serving `/api`: authenticate a PyODPS request, route it to its catalog call, answer, audit.
+
+Every request is signed, including PyODPS's start-up questions (`/tenants`, `/logview/host`),
+and nothing in an answer points away from this server, so a PyODPS session stays on it. Calls
+of the catalog are audited in the caller's account as serviceName MaxCompute, like the
+warehouse's RPC actions; failed authentications are not (as in `api/dispatch.py`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from trailhouse.api.actions import Action, ActionContext
+from trailhouse.api.audit import AuditWriter, audit_record
+from trailhouse.api.failures import unexpected
+from trailhouse.api.protocol import new_request_id
+from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
+from trailhouse.odps_api import catalog, render
+from trailhouse.odps_api.catalog import CatalogCall, Reply
+from trailhouse.odps_api.errors import (
+    InternalServerError,
+    InvalidArgument,
+    MethodNotAllowed,
+    NoPermission,
+    OdpsWireError,
+    wire_error,
+)
+from trailhouse.runtime import Services
+
+PREFIX = "/api"
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a request came from, for its audit event and region."""
+
+    source_ip: str
+    user_agent: str
+    port: int | None
+    host: str
+
+
+def _not_rpc(ctx: ActionContext) -> dict[str, Any]:
+    raise NotImplementedError("a MaxCompute REST call is not an RPC action")
+
+
+def _audited(name: str) -> Action:
+    return Action(name, _not_rpc, read_only=True, service_name="MaxCompute", api_version="")
+
+
+# Which catalog call a path is, by its shape: (segments' pattern, query flag, action, handler).
+# "*" matches any one segment; a query flag picks among calls on the same path.
+_CALLS: tuple[tuple[tuple[str, ...], str, str, Callable[[CatalogCall], Reply]], ...] = (
+    (("projects",), "", "ListProjects", catalog.list_projects),
+    (("projects", "*"), "", "GetProject", catalog.get_project),
+    (("projects", "*", "schemas"), "", "ListSchemas", catalog.list_schemas),
+    (("projects", "*", "schemas", "*"), "", "GetSchema", catalog.get_schema),
+    (("projects", "*", "tables"), "", "ListTables", catalog.list_tables),
+    (("projects", "*", "schemas", "*", "tables"), "", "ListTables", catalog.list_tables),
+    (("projects", "*", "tables", "*"), "partitions", "ListPartitions", catalog.list_partitions),
+    (("projects", "*", "tables", "*"), "partition", "GetPartition", catalog.get_partition),
+    (("projects", "*", "tables", "*"), "", "GetTable", catalog.get_table),
+    (
+        ("projects", "*", "schemas", "*", "tables", "*"),
+        "partitions",
+        "ListPartitions",
+        catalog.list_partitions,
+    ),
+    (
+        ("projects", "*", "schemas", "*", "tables", "*"),
+        "partition",
+        "GetPartition",
+        catalog.get_partition,
+    ),
+    (("projects", "*", "schemas", "*", "tables", "*"), "", "GetTable", catalog.get_table),
+)
+
+
+def _match(segments: tuple[str, ...], params: dict[str, str]) -> tuple[str, Any] | None:
+    for pattern, flag, name, handler in _CALLS:
+        if len(pattern) != len(segments):
+            continue
+        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
+            continue
+        if any(not s for s in segments):
+            continue
+        if flag and flag not in params:
+            continue
+        return name, handler
+    return None
+
+
+class OdpsEndpoint:
+    """The `/api` endpoint over `services`."""
+
+    def __init__(self, services: Services, audit: AuditWriter) -> None:
+        self._services = services
+        self._audit = audit
+
+    def answer(self, req: OdpsRequest, request_id: str, origin: Origin) -> Reply:
+        """Authenticate `req` and answer it, or raise the error to answer."""
+        services = self._services
+        region = services.regions.for_port(origin.port)
+        key = services.accounts.request_key()  # read once, as the store holds it now
+        verified = verify_odps_request(
+            req,
+            key.secret_of,
+            region=region,
+            now=time.time(),
+            max_skew_seconds=services.settings.clock_skew_seconds,
+        )
+        caller = key.caller(verified.access_key_id)  # a disabled key is refused here
+        if caller.is_service:
+            raise NoPermission(
+                f"ODPS-0130013:Authorization exception - service key {caller.access_key_id} may "
+                "only record events; sign MaxCompute requests with an account's or a RAM user's "
+                "AccessKey"
+            )
+        segments = tuple(verified.path.strip("/").split("/")) if verified.path.strip("/") else ()
+        if req.method not in _READ_METHODS:
+            raise MethodNotAllowed(
+                f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
+                f"so far, not {req.method} {verified.path}; docs/pyodps.md lists what works"
+            )
+        if segments in (("logview", "host"), ("webconsole", "host")):
+            # Where PyODPS points its Logview links: this server, never a host elsewhere.
+            return Reply(f"http://{origin.host}".encode(), media_type="text/plain")
+        call = CatalogCall(services, caller, region, segments, verified.params)
+        if segments == ("tenants",):
+            return catalog.get_tenant(call)
+        matched = _match(segments, verified.params)
+        if matched is None:
+            raise MethodNotAllowed(
+                f"ODPS-0420095:Access Denied - trailhouse does not serve GET {verified.path} "
+                "yet; docs/pyodps.md lists the PyODPS calls that work"
+            )
+        name, handler = matched
+        return self._audited_call(name, handler, call, request_id, origin)
+
+    def _audited_call(
+        self,
+        name: str,
+        handler: Callable[[CatalogCall], Reply],
+        call: CatalogCall,
+        request_id: str,
+        origin: Origin,
+    ) -> Reply:
+        failure: OdpsWireError | None = None
+        try:
+            return handler(call)
+        except Exception as exc:
+            failure = wire_error(exc) or InternalServerError("ODPS-0010000:System internal error")
+            raise
+        finally:
+            ctx = ActionContext(
+                services=call.services,
+                caller=call.caller,
+                action=name,
+                params=dict(call.params),
+                body=b"",
+                content_type="",
+                request_id=request_id,
+                source_ip=origin.source_ip,
+                user_agent=origin.user_agent,
+                region=call.region,
+                resources=call.resources,
+            )
+            self._audit.submit(audit_record(ctx, _audited(name), failure))
+
+
+def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
+    """The routes serving MaxCompute's REST API under `/api`."""
+    endpoint = OdpsEndpoint(services, audit)
+
+    async def serve(request: Request) -> Response:
+        request_id = new_request_id()
+        host = request.headers.get("host", "")
+        try:
+            raw_path = request.scope.get("raw_path") or request.url.path.encode()
+            path = raw_path.decode("latin-1")
+            if not (path == PREFIX or path.startswith(PREFIX + "/")):
+                raise InvalidArgument(
+                    f"ODPS-0420061:Invalid parameter in HTTP request - the path must start with "
+                    f"{PREFIX}/ exactly as PyODPS sends it"
+                )
+            query = request.scope["query_string"].decode("latin-1")
+            target = path[len(PREFIX) :] + (f"?{query}" if query else "")
+            headers = [
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in request.scope["headers"]
+            ]
+            server = request.scope.get("server")
+            origin = Origin(
+                source_ip=request.client.host if request.client else "127.0.0.1",
+                user_agent=request.headers.get("user-agent", ""),
+                port=server[1] if server else None,
+                host=host,
+            )
+            odps_request = OdpsRequest(request.method, target, headers)
+            reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin)
+        except Exception as exc:
+            wire = wire_error(exc)
+            if wire is None:
+                failure = unexpected(services.counters, "odps", request_id, "answering PyODPS")
+                wire = InternalServerError(
+                    f"ODPS-0010000:System internal error - {failure.message}"
+                )
+            return _error_response(wire, request_id, host)
+        answer_headers = {"x-odps-request-id": request_id, **reply.headers}
+        return Response(reply.body, media_type=reply.media_type, headers=answer_headers)
+
+    methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+    return [
+        Route(PREFIX, serve, methods=methods),
+        Route(PREFIX + "/{rest:path}", serve, methods=methods),
+    ]
+
+
+def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:
+    body = render.error(error.code, error.message, request_id, host)
+    return Response(
+        body,
+        status_code=error.http_status,
+        media_type="application/xml",
+        headers={"x-odps-request-id": request_id},
+    )
