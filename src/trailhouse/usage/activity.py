@@ -1,9 +1,10 @@
 """An account's activity by day and its resources' lifecycle events, counted from its own
 recorded events (DescribeUserLogCount, DescribeUserAlertCount, DescribeResourceLifeCycleEvents).
 
-Counts read the account's events in the window through the event log's index, a page at a
-time; nothing of another account is read. Alerts are Insights events; trailhouse raises none
-(it has no Insights yet), so every day counts 0 alerts (docs/api.md).
+Daily counts are counted in the event log's index (`EventLog.count_by_day`); lifecycle groups
+read the account's newest events a page at a time; nothing of another account is read. Alerts
+are Insights events; trailhouse raises none (it has no Insights yet), so every day counts 0
+alerts (docs/api.md).
 """
 
 from __future__ import annotations
@@ -86,13 +87,12 @@ class Activity:
         return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
     def log_counts(self, account_id: str, days: list[dt.date]) -> DailyCounts:
-        """How many events the account recorded on each day."""
-        counts = dict.fromkeys(days, 0)
-        for event in self._events(account_id, days[0], days[-1]):
-            day = dt.datetime.fromtimestamp(event.event_time, dt.UTC).date()
-            if day in counts:
-                counts[day] += 1
-        return DailyCounts([d.isoformat() for d in days], [counts[d] for d in days])
+        """How many events the account recorded on each day (counted in the log's index)."""
+        start = _midnight(days[0])
+        counted = self._log.count_by_day(account_id, start, _midnight(days[-1]) + 86399)
+        return DailyCounts(
+            [d.isoformat() for d in days], [counted.get(_midnight(d), 0) for d in days]
+        )
 
     def alert_counts(self, account_id: str, days: list[dt.date]) -> DailyCounts:
         """How many alerts (Insights events) the account had on each day: none, trailhouse
@@ -130,23 +130,18 @@ class Activity:
             for (service_name, kind), groups in sorted(found.items())
         ]
 
-    def _events(self, account_id: str, first: dt.date, last: dt.date) -> Iterator[LoggedEvent]:
-        start = int(dt.datetime.combine(first, dt.time(), dt.UTC).timestamp())
-        end = int(dt.datetime.combine(last, dt.time(), dt.UTC).timestamp()) + 86399
-        return self._pages(account_id, start, end, (), None)
-
     def _pages(
         self,
         account_id: str,
         start: int,
         end: int,
         conditions: tuple[tuple[LookupKey, str], ...],
-        at_most: int | None,
+        at_most: int,
     ) -> Iterator[LoggedEvent]:
         after = None
         read = 0
-        while at_most is None or read < at_most:
-            limit = PAGE if at_most is None else min(PAGE, at_most - read)
+        while read < at_most:
+            limit = min(PAGE, at_most - read)
             page = self._log.lookup(
                 LookupQuery(
                     account_id=account_id,
@@ -163,6 +158,10 @@ class Activity:
             if page.next_position is None:
                 return
             after = page.next_position
+
+
+def _midnight(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp())
 
 
 def _day(value: str, name: str) -> dt.date:
