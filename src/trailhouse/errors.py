@@ -31,6 +31,10 @@
     │   │   └── JobTimedOut (a job's status only: it ran past sql_job_seconds)
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
+    │   ├── advanced queries (in advanced_query/errors.py): EntityNotExistAdvancedQueryTemplate,
+    │   │   EntityNotExistAdvancedQueryHistory, LimitExceededAdvancedQueryTemplate,
+    │   │   EntityNotExistScene
+    │   ├── daily counts (in usage/errors.py): InvalidParameterCombination, InvalidQueryParameter
     │   ├── the web console's own (in console/errors.py): SessionExpired, InvalidCsrfToken,
     │   │   SignInFailed
     │   └── InternalError, ServiceUnavailable (T), DiskFullUnavailable (T),

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from trailhouse.advanced_query.search import EventSearch
+from trailhouse.advanced_query.service import AdvancedQueries
 from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
@@ -41,6 +43,9 @@ from trailhouse.store.ports import MetadataStore
 from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
+from trailhouse.usage.access_keys import AccessKeyUsage
+from trailhouse.usage.activity import Activity
+from trailhouse.usage.governance import Governance
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import trail_tables
@@ -73,6 +78,11 @@ class Services:
     lookup_limiter: RateLimiter
     console_sessions: SessionStore
     signin_guard: SignInGuard
+    key_usage: AccessKeyUsage
+    advanced_queries: AdvancedQueries
+    event_search: EventSearch
+    activity: Activity
+    governance: Governance
 
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
@@ -250,6 +260,7 @@ def open_services(settings: Settings) -> Services:
     warehouse = open_warehouse(
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
+    key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
     return Services(
         settings=settings,
         stores=stores,
@@ -282,6 +293,13 @@ def open_services(settings: Settings) -> Services:
                 window_seconds=settings.console_signin_window_seconds,
             ),
         ),
+        key_usage=key_usage,
+        advanced_queries=AdvancedQueries(metadata),
+        event_search=EventSearch(
+            stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
+        ),
+        activity=Activity(stores.events, settings.retention_days),
+        governance=Governance(trails.all_trails, metadata.list_access_keys, key_usage),
     )
 
 

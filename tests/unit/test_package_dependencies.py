@@ -27,6 +27,9 @@ ALLOWED: dict[str, set[str]] = {
     "integrity": {"delivery", "events", "iam", "store", "trails", "warehouse"},
     # A trail's status reads delivery's state and leases and the digester's state.
     "trail_status": {"delivery", "integrity", "store", "trails"},
+    # What the recorded events say: key usage and counts (usage), saved and run statements.
+    "usage": {"events", "iam", "store", "trails"},
+    "advanced_query": {"events", "store"},
 }
 
 

@@ -19,7 +19,11 @@ from trailhouse.api.actions import Action, Handler, action_table
 from trailhouse.api.audit import AuditWriter
 from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
+from trailhouse.api.handlers import activity as counts
+from trailhouse.api.handlers import advanced_query as queries
 from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
+from trailhouse.api.handlers import governance as checks
+from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
 from trailhouse.api.metrics import scrape
 from trailhouse.api.protocol import error_response, json_response, new_request_id
@@ -145,6 +149,38 @@ ACTIONS: Mapping[str, Action] = action_table(
         history.delete_delivery_history_job,
         read_only=False,
         permission="DeleteDeliveryHistoryJob",
+    ),
+    # Access key usage, advanced queries, counts and governance (issue 20, item 3).
+    *(
+        Action(name, handler, read_only=True, permission=name)
+        for name, handler in (
+            ("GetAccessKeyLastUsedInfo", key_usage.get_access_key_last_used_info),
+            ("GetAccessKeyLastUsedProducts", key_usage.get_access_key_last_used_products),
+            ("GetAccessKeyLastUsedEvents", key_usage.get_access_key_last_used_events),
+            ("GetAccessKeyLastUsedIps", key_usage.get_access_key_last_used_ips),
+            ("GetAccessKeyLastUsedResources", key_usage.get_access_key_last_used_resources),
+            ("GetAdvancedQueryTemplate", queries.get_advanced_query_template),
+            ("DescribeAdvancedQueryTemplate", queries.describe_advanced_query_template),
+            ("DescribeAdvancedQueryHistory", queries.describe_advanced_query_history),
+            ("DescribeUserLogCount", counts.describe_user_log_count),
+            ("DescribeUserAlertCount", counts.describe_user_alert_count),
+            ("DescribeResourceLifeCycleEvents", counts.describe_resource_life_cycle_events),
+            ("GetGovernanceMetrics", checks.get_governance_metrics),
+            ("DescribeScenes", queries.describe_scenes),
+            ("DescribeSearchTemplates", queries.describe_search_templates),
+            # trailhouse's own: runs a search statement (docs/api.md)
+            ("LookupAdvancedQueryEvents", queries.lookup_advanced_query_events),
+        )
+    ),
+    *(
+        Action(name, handler, read_only=False, permission=name)
+        for name, handler in (
+            ("CreateAdvancedQueryTemplate", queries.create_advanced_query_template),
+            ("UpdateAdvancedQueryTemplate", queries.update_advanced_query_template),
+            ("DeleteAdvancedQueryTemplate", queries.delete_advanced_query_template),
+            ("CreateAdvancedQueryHistory", queries.create_advanced_query_history),
+            ("DeleteAdvancedQueryHistory", queries.delete_advanced_query_history),
+        )
     ),
     _ram("CreateRole", ram.create_role, read_only=False),
     _ram("GetRole", ram.get_role, read_only=True),

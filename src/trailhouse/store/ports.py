@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from trailhouse.errors import VersionConflict
-from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
+from trailhouse.events.model import (
+    Direction,
+    EventRecord,
+    LoggedEvent,
+    LookupPage,
+    LookupQuery,
+)
 
 
 class PrincipalKind:
@@ -31,6 +37,10 @@ class KeyStatus:
 
     ACTIVE = "Active"
     INACTIVE = "Inactive"
+
+
+# Events per lookup page when `count_by_day` counts by paging.
+_COUNT_PAGE = 1000
 
 
 class EventLog(abc.ABC):
@@ -68,6 +78,23 @@ class EventLog(abc.ABC):
     @abc.abstractmethod
     def lookup(self, query: LookupQuery) -> LookupPage:
         """One page of an account's history matching `query` (all conditions ANDed)."""
+
+    def count_by_day(self, account_id: str, start: int, end: int) -> dict[int, int]:
+        """How many of the account's searchable events have an event_time from `start` to `end`
+        (inclusive), per UTC day: the day's first second → its count, days without events
+        left out. This default pages through `lookup`; an adapter may count in its index."""
+        counts: dict[int, int] = {}
+        after = None
+        while True:
+            page = self.lookup(
+                LookupQuery(account_id, start, end, Direction.FORWARD, (), _COUNT_PAGE, after)
+            )
+            for event in page.events:
+                day = event.event_time - event.event_time % 86400
+                counts[day] = counts.get(day, 0) + 1
+            if page.next_position is None:
+                return counts
+            after = page.next_position
 
     @abc.abstractmethod
     def catch_up(self, timeout: float = 10.0) -> bool:

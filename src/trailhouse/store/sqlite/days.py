@@ -233,6 +233,23 @@ class DayFiles:
                 found.update(event_id for (event_id,) in rows if event_id in wanted)
         return found
 
+    def count_by_day(self, account: str, start: int, end: int) -> dict[int, int]:
+        """The account's events from `start` to `end` (inclusive) per day, keyed by the day's
+        first second, counted in each day file's (account, event_time) index."""
+        counts: dict[int, int] = {}
+        for day in days_between(start, end):
+            with self.reading(day) as conn:
+                if conn is None:
+                    continue
+                row = conn.execute(
+                    f"SELECT count(*) FROM events WHERE account = {NAME_ID} "
+                    "AND event_time BETWEEN ? AND ?",
+                    (account, start, end),
+                ).fetchone()
+            if row[0]:
+                counts[day_start(day)] = int(row[0])
+        return counts
+
     def recorders(self, day: int, account: str, event_ids: Sequence[str]) -> dict[str, str]:
         """Who recorded each of `event_ids` the file of `day` holds for `account` ("" unknown)."""
         found: dict[str, str] = {}

@@ -186,6 +186,10 @@ class SqliteEventLog(EventLog):
         ]
         return LookupPage(events, position_of(rows[-1]) if more and rows else None)
 
+    def count_by_day(self, account_id: str, start: int, end: int) -> dict[int, int]:
+        """The account's searchable events per UTC day, counted in the day files' index."""
+        return self._days.count_by_day(account_id, start, end)
+
     def catch_up(self, timeout: float = 10.0) -> bool:
         """Block until every appended event is searchable by `lookup`; False on timeout."""
         return self._indexer.wait(timeout)
