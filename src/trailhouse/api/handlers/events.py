@@ -97,6 +97,10 @@ def _conditions(ctx: ActionContext) -> tuple[tuple[LookupKey, str], ...]:
             raise InvalidParameter(
                 f"LookupAttribute.{number}.Value for EventRW must be Read or Write"
             )
+        if _KEYS[name] is LookupKey.SENSITIVE_ACTION and value not in {"true", "false"}:
+            raise InvalidParameter(
+                f"LookupAttribute.{number}.Value for SensitiveAction must be true or false"
+            )
         conditions.append((_KEYS[name], value))
     return tuple(conditions)
 
