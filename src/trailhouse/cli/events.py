@@ -55,7 +55,8 @@ def register(commands: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a LookupAttribute (ServiceName, EventName, User, EventId, ResourceType, "
-        "ResourceName, EventRW, EventAccessKeyId); repeat to AND several",
+        "ResourceName, EventRW, EventAccessKeyId, SensitiveAction, SourceIpAddress, EventType, "
+        "RoleName); repeat to AND several keys (a key given twice searches its later value)",
     )
     lookup.add_argument("--next-token", help="continue from a previous page")
     lookup.add_argument("--pages", type=int, default=1, help="follow NextToken for N pages")
