@@ -55,7 +55,7 @@ IDENTITY_TYPES = frozenset({"root-account", "ram-user", "assumed-role", "system"
 # "1.2.3.xxx"), a service's host ("ecs.aliyuncs.com"), "internal"; several joined by commas.
 SOURCE_ADDRESS_MAX = 255
 _ONLY_DIGITS_AND_DOTS = re.compile(r"[0-9.]+", re.ASCII)
-_SOURCE_ADDRESS = re.compile(r"[A-Za-z0-9*.:_%\[\]-]+(,\s?[A-Za-z0-9*.:_%\[\]-]+)*", re.ASCII)
+_SOURCE_ADDRESS = re.compile(r"[A-Za-z0-9*.:_%\[\]-]+(, ?[A-Za-z0-9*.:_%\[\]-]+)*", re.ASCII)
 
 # The fields every event ActionTrail writes carries (the management event structure).
 REQUIRED_STRINGS = (

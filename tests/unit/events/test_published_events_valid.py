@@ -187,3 +187,10 @@ def test_sensitive_action_and_role_name_as_both_paths_derive_them(
     assert (fast.sensitive, fast.role_name) == expected
     assert (precise.sensitive, precise.role_name) == expected
     assert (derived.sensitive, derived.role_name) == expected
+
+
+@pytest.mark.parametrize("address", ["1.2.3.4,\n5.6.7.8", "1.2.3.4,\t5.6.7.8", "1.2.3.4 "])
+def test_no_control_character_or_stray_space_in_a_source_address(address: str) -> None:
+    with pytest.raises(EventRejected) as rejected:
+        validate_event(make_event(sourceIpAddress=address), account_id=ACCOUNT, limits=LIMITS)
+    assert "sourceIpAddress" in rejected.value.message
