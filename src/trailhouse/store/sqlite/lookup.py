@@ -11,7 +11,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
+from trailhouse.events.validation import EVENT_TYPES
 from trailhouse.store.sqlite.days import (
+    ABSENT_MEANS,
     EVENT_TYPE,
     NAME_ID,
     RESOURCE_NAME,
@@ -42,8 +44,8 @@ _RESOURCE_KINDS = {
     LookupKey.ROLE_NAME: ROLE_NAME,
 }
 
-# Which condition drives the index, most selective first; EventRW (two values) and
-# SensitiveAction=false (the absence of a row) never do.
+# Which condition drives the index, most selective first; EventRW (two values) and a value
+# kept as the absence of a row (EventType=ApiCall, SensitiveAction=false) never do.
 _SELECTIVITY = (
     LookupKey.EVENT_ID,
     LookupKey.RESOURCE_NAME,
@@ -57,7 +59,15 @@ _SELECTIVITY = (
     LookupKey.SERVICE_NAME,
     LookupKey.EVENT_TYPE,
 )
-_NOT_SENSITIVE = (LookupKey.SENSITIVE_ACTION, "false")
+_ABSENT = {
+    (key, ABSENT_MEANS[kind]) for key, kind in _RESOURCE_KINDS.items() if kind in ABSENT_MEANS
+}
+# The values a row of such a kind can hold (validation allows no others), so that its absence
+# is checked with seeks into the primary key, not a scan of the account's rows of the kind.
+_PRESENT_VALUES = {
+    SENSITIVE: ("true",),
+    EVENT_TYPE: tuple(sorted(EVENT_TYPES - {ABSENT_MEANS[EVENT_TYPE]})),
+}
 
 _SELECTED = (
     "e.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, e.event_time, "
@@ -116,7 +126,7 @@ def position_of(row: Row) -> LookupPosition:
 
 def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
     backward = query.direction is Direction.BACKWARD
-    keys = {key for key, value in query.conditions if (key, value) != _NOT_SENSITIVE}
+    keys = {key for key, value in query.conditions if (key, value) not in _ABSENT}
     driver = next((key for key in _SELECTIVITY if key in keys), None)
     driven = False
     params: list[object] = []
@@ -149,13 +159,15 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
                 params.extend((id_hash(value), value))
                 continue
             where.append(f"e.{_COLUMNS[key]} = {NAME_ID}")
-        elif (key, value) == _NOT_SENSITIVE:  # no SensitiveAction row: the event is not
+        elif (key, value) in _ABSENT:  # the event has no row of the kind
+            kind = _RESOURCE_KINDS[key]
+            present = _PRESENT_VALUES[kind]
             where.append(
                 "NOT EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account "
-                "AND x.kind = ? AND x.value = 'true' AND x.event_time = e.event_time "
-                "AND x.seq = e.seq)"
+                f"AND x.kind = ? AND x.value IN ({', '.join('?' * len(present))}) "
+                "AND x.event_time = e.event_time AND x.seq = e.seq)"
             )
-            params.append(SENSITIVE)
+            params.extend((kind, *present))
             continue
         elif key in _RESOURCE_KINDS:
             where.append(
