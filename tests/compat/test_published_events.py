@@ -99,6 +99,21 @@ def test_published_samples_are_stored_looked_up_and_delivered_unchanged(
             assert set(shown) - set(sent) <= {"eventVersion", "eventCategory", "recipientAccountId"}
             assert "eventRW" in shown or "eventRW" not in sent
 
+        by_file = {path.stem: event_id for path, (_, event_id) in zip(paths, samples, strict=True)}
+        # the index holds what ActionTrail derives; each sample is found by it
+        for stem, key, value in (
+            ("actiontrail_lookup_events_as_role", "RoleName", "custom-role-for-actiontrail"),
+            ("actiontrail_lookup_events_as_role", "EventRW", "Read"),  # derived: no eventRW
+            ("sts_assume_role", "EventRW", "Write"),  # derived: AssumeRole writes
+            ("sts_assume_role", "SourceIpAddress", "192.168.XX.XX"),
+            ("eventbridge_ecs_delete_disk", "SensitiveAction", "true"),
+            ("eventbridge_ecs_delete_disk", "SourceIpAddress", "ecs.aliyuncs.com"),
+            ("actiontrail_update_trail_console", "EventType", "ConsoleOperation"),
+            ("actiontrail_update_trail_console", "SensitiveAction", "false"),
+        ):
+            found = _lookup_by_id(client, by_file[stem], now, (key, value))
+            assert len(found) == 1, (stem, key, value)
+
         wait_delivered(server, keys, name)
         ids = ", ".join(f"'{event_id}'" for _, event_id in samples)
         rows = sql_rows(
@@ -122,14 +137,17 @@ def test_published_samples_are_stored_looked_up_and_delivered_unchanged(
         client.delete_trail(models.DeleteTrailRequest(name=name))
 
 
-def _lookup_by_id(client: Any, event_id: str, now: int) -> list[Any]:
-    """LookupEvents by EventId, asked again for a few seconds while the index catches up."""
+def _lookup_by_id(client: Any, event_id: str, now: int, *more: tuple[str, str]) -> list[Any]:
+    """LookupEvents by EventId (and `more` attributes), asked again for a few seconds while the
+    index catches up."""
     deadline = time.monotonic() + 15
+    attributes = [("EventId", event_id), *more]
     while True:
         found: list[Any] = client.lookup_events(
             models.LookupEventsRequest(
                 lookup_attribute=[
-                    models.LookupEventsRequestLookupAttribute(key="EventId", value=event_id)
+                    models.LookupEventsRequestLookupAttribute(key=key, value=value)
+                    for key, value in attributes
                 ],
                 start_time=format_event_time(now - 3600),
             )
