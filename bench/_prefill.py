@@ -31,6 +31,10 @@ COUNTED_KEYS = (
     LookupKey.RESOURCE_NAME,
     LookupKey.EVENT_ACCESS_KEY_ID,
     LookupKey.EVENT_RW,
+    LookupKey.EVENT_TYPE,
+    LookupKey.SOURCE_IP_ADDRESS,
+    LookupKey.SENSITIVE_ACTION,
+    LookupKey.ROLE_NAME,
 )
 ID_SAMPLE_EVERY = 997  # a prime, so the sample does not beat with the generator's patterns
 RecordTuple = tuple[Any, ...]
@@ -112,8 +116,19 @@ def make_chunk(job: ChunkJob) -> tuple[list[RecordTuple], ValueStats]:
                 record.resource_types,
                 record.resource_names,
                 record.body,
+                record.recorder,
+                record.event_type,
+                record.source_ip,
+                record.sensitive,
+                record.role_name,
             )
         )
+        counts[LookupKey.EVENT_TYPE][record.event_type] += 1
+        counts[LookupKey.SENSITIVE_ACTION][record.sensitive] += 1
+        if record.source_ip:
+            counts[LookupKey.SOURCE_IP_ADDRESS][record.source_ip] += 1
+        if record.role_name:
+            counts[LookupKey.ROLE_NAME][record.role_name] += 1
         counts[LookupKey.SERVICE_NAME][record.service_name] += 1
         counts[LookupKey.EVENT_NAME][record.event_name] += 1
         counts[LookupKey.EVENT_RW][record.event_rw] += 1

@@ -37,6 +37,10 @@ POINTS: dict[str, str] = {
     "index.rebuild.dropped": "an index in an old format is deleted, the restart not recorded",
     "index.recorder_column.added": "format-2 day files gained their recorder column, state.json "
     "not yet at format 3",
+    "index.derived_rows.day_added": "one format-3 day file gained the rows of LookupEvents' "
+    "derived keys, the other day files not yet",
+    "index.derived_rows.added": "format-3 day files gained the rows of LookupEvents' derived "
+    "keys, state.json not yet at format 4",
     "purge.rule_saved": "a purge is recorded in state.json, no file deleted yet",
     "purge.day_dropped": "a purge deleted its first day file, the rest not yet",
     "purge.segments_dropped": "a purge deleted the day files, before deleting log segments",

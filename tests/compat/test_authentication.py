@@ -45,6 +45,10 @@ def test_an_unknown_action_is_not_found(running: Fixture) -> None:
     status, body = signed_raw(running.server, running.root, action="LaunchRockets")
     assert status == 404
     assert b'"Code":"InvalidAction.NotFound"' in body
+    # ActionTrail's own message, without claiming the API version lacks the action
+    assert b"Specified api is not found, please check your url and method." in body
+    assert b"LaunchRockets" in body
+    assert b"2020-07-06" not in body
 
 
 @pytest.mark.parametrize("signature", [None, "v2"])

@@ -52,6 +52,20 @@ def _format_2_index(store: Store) -> None:
             day.commit()
 
 
+def _format_3_index(store: Store) -> None:
+    """The index was built before LookupEvents' derived keys: each day file gains their rows in
+    place when opened, from the stored bodies (a kill between files must leave them all
+    upgradable)."""
+    events = store.data_dir / "events"
+    state = events / "state.json"
+    saved = json.loads(state.read_text())
+    state.write_text(json.dumps({**saved, "index_format": 3}))
+    for path in sorted((events / "days").glob("*.sqlite")):
+        with contextlib.closing(sqlite3.connect(path)) as day:
+            day.execute("DELETE FROM resources WHERE kind >= 3")
+            day.commit()
+
+
 @dataclass(frozen=True)
 class Case:
     """How to reach one crash point: its hit, the settings of that run, and what to set up."""
@@ -77,6 +91,8 @@ CASES: dict[str, Case] = {
     "state.saved": Case(hit=2),
     "index.rebuild.dropped": Case(setup=_old_index_format),
     "index.recorder_column.added": Case(setup=_format_2_index),
+    "index.derived_rows.day_added": Case(setup=_format_3_index),
+    "index.derived_rows.added": Case(setup=_format_3_index),
     "purge.rule_saved": Case(env=PURGE_ENV),
     "purge.day_dropped": Case(env=PURGE_ENV),
     "purge.segments_dropped": Case(env=PURGE_ENV),

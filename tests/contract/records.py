@@ -9,6 +9,7 @@ import uuid
 
 import orjson
 
+from trailhouse.events.attributes import attributes_of
 from trailhouse.events.model import EventRecord
 
 ACCOUNT = "1234567890123456"
@@ -27,6 +28,15 @@ CALLS = (
     ("Vpc", "DescribeVpcs", "Read", "ACS::VPC::VPC;ACS::VPC::VSwitch", "vpc-bp1qwerty"),
 )
 USERS = (("alice", "LTAI5tAliceKey0000001"), ("bob", "LTAI5tBobKey000000002"), (None, None))
+# What the derived keys (`events/attributes.py`) see, cycled through by `history`:
+# (eventType, sourceIpAddress or None, SensitiveAction or None, role or None).
+EXTRAS = (
+    ("ApiCall", "203.0.113.17", None, None),
+    ("ConsoleOperation", "42.120.*.*", "true", "ops-role"),
+    ("ApiCall", None, "false", None),
+    ("AliyunServiceEvent", "ecs.aliyuncs.com", None, "AliyunServiceRoleForEcs"),
+    ("ApiCall", "203.0.113.17", "true", "ops-role"),
+)
 
 
 def make_record(
@@ -36,6 +46,7 @@ def make_record(
     event_id: str | None = None,
     call: tuple[str, str, str, str, str] = CALLS[0],
     user: tuple[str | None, str | None] = USERS[0],
+    extras: tuple[str, str | None, str | None, str | None] = EXTRAS[0],
 ) -> EventRecord:
     """One event of `call` by `user` at `event_time`, as the recorder would hand it over."""
     service_name, event_name, event_rw, resource_type, resource_name = call
@@ -50,12 +61,16 @@ def make_record(
         identity["userName"] = user_name
     if access_key_id:
         identity["accessKeyId"] = access_key_id
-    event = {
+    event_type, source_ip, sensitive, role = extras
+    if role:
+        identity["type"] = "assumed-role"
+        identity["sessionContext"] = {"sessionIssuer": {"type": "role", "userName": role}}
+    event: dict[str, object] = {
         "eventId": event_id,
         "eventVersion": "1",
         "eventSource": f"{service_name.lower()}.aliyuncs.com",
         "eventName": event_name,
-        "eventType": "ApiCall",
+        "eventType": event_type,
         "eventCategory": "Management",
         "eventRW": event_rw,
         "eventTime": _format_time(event_time),
@@ -70,6 +85,13 @@ def make_record(
         "resourceType": resource_type,
         "resourceName": resource_name,
     }
+    if source_ip is None:
+        del event["sourceIpAddress"]
+    else:
+        event["sourceIpAddress"] = source_ip
+    if sensitive is not None:
+        event["eventAttributes"] = {"SensitiveAction": sensitive}
+    derived = attributes_of(event)
     return EventRecord(
         account_id=account_id,
         event_id=event_id,
@@ -82,6 +104,10 @@ def make_record(
         resource_types=_split(resource_type),
         resource_names=_split(resource_name),
         body=orjson.dumps(event),
+        event_type=derived.event_type,
+        source_ip=derived.source_ip,
+        sensitive=derived.sensitive,
+        role_name=derived.role_name,
     )
 
 
@@ -95,6 +121,7 @@ def history(count: int, *, account_id: str = ACCOUNT, seed: int = 7) -> list[Eve
             event_id=f"{account_id[-4:]}-{index:05d}-{rng.getrandbits(32):08X}",
             call=CALLS[index % len(CALLS)],
             user=rng.choice(USERS),
+            extras=EXTRAS[index % len(EXTRAS)],
         )
         for index in range(count)
     ]

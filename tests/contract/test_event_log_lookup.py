@@ -30,6 +30,14 @@ CONDITIONS = [
     (LookupKey.RESOURCE_NAME, "bkt-finance"),  # second of "bkt-audit-logs;bkt-finance"
     (LookupKey.RESOURCE_NAME, "i-bp1zz9yy8xx7"),  # second of "i-…,i-…"
     (LookupKey.RESOURCE_NAME, "bkt-audit-logs"),  # alone and first of a list
+    (LookupKey.EVENT_TYPE, "ConsoleOperation"),
+    (LookupKey.EVENT_TYPE, "ApiCall"),
+    (LookupKey.SOURCE_IP_ADDRESS, "42.120.*.*"),  # masked, as services send it
+    (LookupKey.SOURCE_IP_ADDRESS, "ecs.aliyuncs.com"),
+    (LookupKey.SENSITIVE_ACTION, "true"),
+    (LookupKey.SENSITIVE_ACTION, "false"),  # stated false, or not stated at all
+    (LookupKey.ROLE_NAME, "ops-role"),
+    (LookupKey.ROLE_NAME, "AliyunServiceRoleForEcs"),
 ]
 
 
@@ -52,6 +60,14 @@ def matches(record: EventRecord, key: LookupKey, value: str) -> bool:
             return record.event_rw == value
         case LookupKey.EVENT_ACCESS_KEY_ID:
             return record.access_key_id == value
+        case LookupKey.EVENT_TYPE:
+            return record.event_type == value
+        case LookupKey.SOURCE_IP_ADDRESS:
+            return record.source_ip == value
+        case LookupKey.SENSITIVE_ACTION:
+            return record.sensitive == value
+        case LookupKey.ROLE_NAME:
+            return record.role_name == value
 
 
 @pytest.fixture
@@ -215,3 +231,25 @@ def test_paging_splits_events_of_the_same_second(stores: Stores) -> None:
         found = collect(stores.events, query(direction=direction, limit=2))
         assert sorted(found) == sorted(r.event_id for r in same_second)
         assert len(found) == len(set(found)) == 9
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        ((LookupKey.SENSITIVE_ACTION, "false"), (LookupKey.SERVICE_NAME, "Oss")),
+        ((LookupKey.SERVICE_NAME, "Ecs"), (LookupKey.SENSITIVE_ACTION, "true")),
+        ((LookupKey.SOURCE_IP_ADDRESS, "42.120.*.*"), (LookupKey.EVENT_RW, "Write")),
+        ((LookupKey.EVENT_TYPE, "ApiCall"), (LookupKey.ROLE_NAME, "ops-role")),
+        ((LookupKey.USER, "alice"), (LookupKey.EVENT_TYPE, "ApiCall")),
+        ((LookupKey.RESOURCE_NAME, "bkt-audit-logs"), (LookupKey.SENSITIVE_ACTION, "false")),
+    ],
+    ids=lambda c: "+".join(f"{k.value}={v}" for k, v in c),
+)
+def test_the_new_keys_combine_with_the_others(
+    stores: Stores, records: list[EventRecord], conditions: tuple[tuple[LookupKey, str], ...]
+) -> None:
+    for direction in Direction:
+        expected = expected_ids(stores.events, records, direction, conditions)
+        assert collect(stores.events, query(conditions, direction, limit=2)) == expected
+    alone = expected_ids(stores.events, records, Direction.BACKWARD, conditions[:1])
+    assert len(expected) < len(alone)

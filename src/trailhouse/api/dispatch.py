@@ -120,10 +120,7 @@ class Dispatcher:
         """
         action = self._actions.get(call.action)
         if action is None:
-            raise InvalidActionNotFound(
-                f"the action {call.action!r} does not exist in API version 2020-07-06 of "
-                "Actiontrail (or trailhouse does not implement it)"
-            )
+            raise InvalidActionNotFound(unknown_action_message(call.action))
         if caller.is_service and action.name not in SERVICE_KEY_ACTIONS:
             raise NoPermission(
                 f"service key {caller.access_key_id} may only call PutEvents, not {action.name}"
@@ -192,6 +189,15 @@ class Dispatcher:
     def _audited(self, action: Action, ctx: ActionContext, error: ApiError | None) -> None:
         if action.audited and not ctx.caller.is_service:
             self._audit.submit(audit_record(ctx, action, error))
+
+
+def unknown_action_message(action: str) -> str:
+    """ActionTrail's own answer to an action it does not have, naming the action sent."""
+    shown = action if len(action) <= 64 else action[:61] + "..."
+    return (
+        "Specified api is not found, please check your url and method. "
+        f"(there is no action {shown!r}; the Action parameter is case-sensitive)"
+    )
 
 
 def api_error(exc: Exception, action: str) -> ApiError:

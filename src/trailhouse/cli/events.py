@@ -56,7 +56,8 @@ def register(commands: Any) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="a LookupAttribute (ServiceName, EventName, User, EventId, ResourceType, "
-        "ResourceName, EventRW, EventAccessKeyId); repeat to AND several",
+        "ResourceName, EventRW, EventAccessKeyId, SensitiveAction, SourceIpAddress, EventType, "
+        "RoleName); repeat to AND several keys (a key given twice searches its later value)",
     )
     lookup.add_argument("--next-token", help="continue from a previous page")
     lookup.add_argument("--pages", type=int, default=1, help="follow NextToken for N pages")
@@ -116,6 +117,20 @@ def _put(arguments: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+JSON_LINES_HINT = (
+    "; events put reads JSON lines, one event object per line "
+    "(turn a JSON array into them with: jq -c '.[]' events.json)"
+)
+
+
+def _json_lines_hint(line: bytes) -> str:
+    """The JSON-lines hint when a line looks like part of a JSON array or pretty-printed JSON."""
+    text = line.strip()
+    if text[:1] in (b"[", b"{", b"]", b"}") or text.startswith(b'"') or text.endswith(b","):
+        return JSON_LINES_HINT
+    return ""
+
+
 def _batches(source: IO[bytes]) -> Iterator[tuple[int, list[Any]]]:
     """Events in batches under the PutEvents limits, with the line number of each first event."""
     batch: list[Any] = []
@@ -127,7 +142,10 @@ def _batches(source: IO[bytes]) -> Iterator[tuple[int, list[Any]]]:
         try:
             event = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            raise ValueError(f"line {number} is not valid JSON: {exc}") from None
+            hint = _json_lines_hint(line)
+            raise ValueError(f"line {number} is not valid JSON: {exc}{hint}") from None
+        if isinstance(event, list):
+            raise ValueError(f"line {number} is a JSON array, not an event{JSON_LINES_HINT}")
         if batch and (len(batch) >= PUT_BATCH_EVENTS or size + len(line) > PUT_BATCH_BYTES):
             yield first_line, batch
             batch, size = [], 0

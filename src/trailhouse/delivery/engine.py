@@ -46,6 +46,7 @@ from trailhouse.errors import (
     TrailhouseError,
     VersionConflict,
 )
+from trailhouse.events.attributes import attributes_of
 from trailhouse.events.model import LoggedEvent
 from trailhouse.events.visibility import is_data_event
 from trailhouse.iam.organizations import OrganizationService
@@ -391,7 +392,7 @@ class DeliveryEngine:
             if every_kind:
                 return True
             body = orjson.loads(event.body)
-            if trail.event_rw != "All" and body.get("eventRW") != trail.event_rw:
+            if trail.event_rw != "All" and attributes_of(body).event_rw != trail.event_rw:
                 return False
             return bool(body.get("isGlobal")) or trail.covers_region(str(body.get("acsRegion", "")))
 

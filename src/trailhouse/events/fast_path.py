@@ -14,10 +14,10 @@ reject the same events (tests/unit/events/test_fast_path.py checks that).
 from __future__ import annotations
 
 import functools
-import ipaddress
 
 import msgspec
 
+from trailhouse.events.attributes import derived_event_rw
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import (
     EVENT_RW_VALUES,
@@ -26,6 +26,7 @@ from trailhouse.events.validation import (
     EventRejected,
     RejectCode,
     ValidationLimits,
+    check_source_address,
     parse_event_time,
     split_resources,
     validate_event,
@@ -35,26 +36,40 @@ from trailhouse.jsonlimits import MAX_EVENT_DEPTH, nests_deeper_than
 _Text = str | None
 
 
+class _Issuer(msgspec.Struct):
+    userName: object = None
+
+
+class _Session(msgspec.Struct):
+    sessionIssuer: _Issuer | None = None
+
+
 class _Identity(msgspec.Struct):
     type: str
     principalId: _Text = None
     accountId: _Text = None
     accessKeyId: _Text = None
     userName: _Text = None
+    # Typed only as far as the role name needs; another shape takes the precise path.
+    sessionContext: _Session | None = None
+
+
+class _EventAttributes(msgspec.Struct):
+    SensitiveAction: object = None
 
 
 class _Event(msgspec.Struct):
     eventTime: str
-    eventSource: str
     eventName: str
     eventType: str
-    eventRW: str
-    acsRegion: str
     serviceName: str
-    requestId: str
-    sourceIpAddress: str
-    userAgent: str
     userIdentity: _Identity
+    eventSource: _Text = None
+    eventRW: _Text = None
+    acsRegion: _Text = None
+    requestId: _Text = None
+    sourceIpAddress: _Text = None
+    userAgent: _Text = None
     eventId: _Text = None
     # Absent (UNSET) fields are filled in; an explicit null takes the precise path.
     eventVersion: str | int | msgspec.UnsetType | None = msgspec.UNSET
@@ -71,7 +86,7 @@ class _Event(msgspec.Struct):
     responseElements: msgspec.Raw = msgspec.Raw(b"null")
     additionalEventData: msgspec.Raw = msgspec.Raw(b"null")
     referencedResources: msgspec.Raw = msgspec.Raw(b"null")
-    eventAttributes: msgspec.Raw = msgspec.Raw(b"null")
+    eventAttributes: _EventAttributes | None = None
     # Trailhouse's own field (events/recorder.py): present in any spelling, the precise path
     # refuses the event.
     trailhouseRecorder: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET
@@ -93,7 +108,6 @@ _OBJECT_FIELDS = (
     "responseElements",
     "additionalEventData",
     "referencedResources",
-    "eventAttributes",
 )
 
 
@@ -149,23 +163,14 @@ def _fast(
         not event.eventId
         or len(event.eventId) > 128
         or event.eventType not in EVENT_TYPES
-        or event.eventRW not in EVENT_RW_VALUES
+        or (event.eventRW is not None and event.eventRW not in EVENT_RW_VALUES)
         or identity.type not in IDENTITY_TYPES
         or event.recipientAccountId not in (msgspec.UNSET, account_id)
         or event.eventVersion is None
         or event.trailhouseRecorder is not msgspec.UNSET
         or event.eventCategory is None
         or isinstance(event.eventVersion, bool)
-        or not all(
-            (
-                event.eventSource,
-                event.eventName,
-                event.acsRegion,
-                event.serviceName,
-                event.requestId,
-                event.userAgent,
-            )
-        )
+        or not (event.eventName and event.serviceName)
         or any(
             not (value.startswith(b"{") or value == b"null")
             for value in (bytes(getattr(event, name)) for name in _OBJECT_FIELDS)
@@ -173,7 +178,12 @@ def _fast(
     ):
         return None
     event_time = _event_time(event.eventTime)
-    if event_time is None or not _is_ip_address(event.sourceIpAddress):
+    if event_time is None or (
+        event.sourceIpAddress is not None and not _source_ok(event.sourceIpAddress)
+    ):
+        return None
+    sensitive, role_name = _sensitive(event.eventAttributes), _role_name(identity)
+    if sensitive is None or role_name is None:
         return None
     if (
         not limits.now - limits.retention_seconds
@@ -190,14 +200,39 @@ def _fast(
         event_time=event_time,
         event_name=event.eventName,
         service_name=event.serviceName,
-        event_rw=event.eventRW,
+        event_rw=event.eventRW or derived_event_rw(event.eventName),
         user_name=identity.userName,
         access_key_id=identity.accessKeyId,
         resource_types=split_resources(event.resourceType),
         resource_names=split_resources(event.resourceName),
         body=body,
         recorder=recorder,
+        event_type=event.eventType,
+        source_ip=event.sourceIpAddress or "",
+        sensitive=sensitive,
+        role_name=role_name,
     )
+
+
+def _sensitive(attributes: _EventAttributes | None) -> str | None:
+    """ "true" or "false" as `attributes.sensitive_of` says; None to take the precise path."""
+    if attributes is None or attributes.SensitiveAction is None:
+        return "false"
+    value = attributes.SensitiveAction
+    if isinstance(value, str) and "\0" not in value:
+        return "true" if value.lower() == "true" else "false"
+    return "true" if value is True else "false"
+
+
+def _role_name(identity: _Identity) -> str | None:
+    """As `attributes.role_name_of`; None to take the precise path (a NUL in the issuer)."""
+    if identity.type != "assumed-role":
+        return ""
+    issuer = identity.sessionContext.sessionIssuer if identity.sessionContext else None
+    name = issuer.userName if issuer is not None else None
+    if isinstance(name, str) and name:
+        return None if "\0" in name else name
+    return identity.userName.split(":", 1)[0] if identity.userName else ""
 
 
 # Audit streams repeat their times (many events per second) and addresses (few per user):
@@ -211,10 +246,11 @@ def _event_time(text: str) -> int | None:
 
 
 @functools.lru_cache(maxsize=65536)
-def _is_ip_address(text: str) -> bool:
+def _source_ok(text: str) -> bool:
+    """Whether `text` passes the precise path's sourceIpAddress check."""
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        check_source_address(text)
+    except EventRejected:
         return False
     return True
 

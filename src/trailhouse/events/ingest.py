@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from trailhouse.events.attributes import attributes_of_body
 from trailhouse.events.fast_path import recipient_of, refuse_deep, validate_raw_event
 from trailhouse.events.model import EventRecord
 from trailhouse.events.recorder import TRAILHOUSE, recorder_of, same_principal
@@ -88,7 +89,7 @@ class IngestService:
     def record(self, records: Sequence[EventRecord]) -> int:
         """Append events trailhouse itself produced (its self-audit, console sign-ins), each
         recorded by `trailhouse`; count the new ones."""
-        own = [replace(record, recorder=TRAILHOUSE) for record in records]
+        own = [_own(record) for record in records]
         return sum(self._log.append(own)) if own else 0
 
     def _recorded_by_others(
@@ -130,3 +131,17 @@ class IngestService:
                 RejectCode.RECIPIENT, f"recipientAccountId {recipient} is not an account here"
             )
         return recipient
+
+
+def _own(record: EventRecord) -> EventRecord:
+    """An event trailhouse produced, recorded by `trailhouse`, with its lookup values taken from
+    its body (the callers build the record by hand)."""
+    derived = attributes_of_body(record.body)
+    return replace(
+        record,
+        recorder=TRAILHOUSE,
+        event_type=derived.event_type,
+        source_ip=derived.source_ip,
+        sensitive=derived.sensitive,
+        role_name=derived.role_name,
+    )

@@ -105,7 +105,7 @@ class LookupService:
                 start=start,
                 end=end,
                 direction=request.direction,
-                conditions=request.conditions,
+                conditions=last_value_per_key(request.conditions),
                 limit=request.max_results,
                 after=after,
             ),
@@ -143,6 +143,19 @@ class LookupService:
                 f"StartTime is more than {days} days ago; only the last {days} days "
                 "of events can be searched (deliver older events to a trail)",
             )
+
+
+def last_value_per_key(
+    conditions: tuple[tuple[LookupKey, str], ...],
+) -> tuple[tuple[LookupKey, str], ...]:
+    """One condition per key: ActionTrail answers a key given twice with the results of the
+    later one ("If you specify the same key for two query conditions, the system returns only
+    the results that match the second condition"); different keys are ANDed."""
+    latest: dict[LookupKey, str] = {}
+    for key, value in conditions:
+        latest.pop(key, None)
+        latest[key] = value
+    return tuple(latest.items())
 
 
 def _fingerprint(request: LookupRequest) -> str:

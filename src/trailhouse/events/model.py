@@ -24,6 +24,10 @@ class LookupKey(enum.Enum):
     RESOURCE_NAME = "ResourceName"
     EVENT_RW = "EventRW"
     EVENT_ACCESS_KEY_ID = "EventAccessKeyId"
+    SENSITIVE_ACTION = "SensitiveAction"
+    SOURCE_IP_ADDRESS = "SourceIpAddress"
+    EVENT_TYPE = "EventType"
+    ROLE_NAME = "RoleName"
 
 
 class Direction(enum.Enum):
@@ -50,6 +54,11 @@ class EventRecord:
     body: bytes
     # Who recorded it (`events/recorder.py`): compact JSON, "" for unknown.
     recorder: str = ""
+    # Searched by LookupEvents (`events/attributes.py`); "" when the event has none.
+    event_type: str = ""
+    source_ip: str = ""
+    sensitive: str = "false"  # "true" or "false"
+    role_name: str = ""
 
 
 class LoggedEvent(msgspec.Struct, frozen=True, gc=False):
@@ -81,7 +90,8 @@ class LookupPosition:
 class LookupQuery:
     """One page of a LookupEvents search over an account's history.
 
-    `conditions` are ANDed; `start` and `end` are inclusive bounds on `event_time`; `after`
+    `conditions` are ANDed (one per key: `events/lookup.py` keeps the last value of a key given
+    twice, as ActionTrail does); `start` and `end` are inclusive bounds on `event_time`; `after`
     continues a previous page (results strictly beyond that position in `direction` order).
     """
 

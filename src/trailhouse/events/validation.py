@@ -1,23 +1,29 @@
 """Validation of one incoming event against the ActionTrail event schema (reference §2).
 
 `validate_event` turns a decoded JSON object into an `EventRecord`, or raises `EventRejected`
-with a code and a message that tells the producer what to fix. It fills what the schema lets
-trailhouse fill: `eventId` (derived from the event's content, so a retried event keeps its id),
-`eventVersion` ("1"), `eventCategory` ("Management") and `recipientAccountId`.
+with a code and a message that tells the producer every problem to fix at once. It accepts the
+events ActionTrail itself writes, as written: only the fields every ActionTrail event carries
+are required; `eventRW` is derived for the index when absent (`events/attributes.py`), never
+added to the event. It fills what the schema lets trailhouse fill when absent: `eventId`
+(derived from the event's content, so a retried event keeps its id), `eventVersion` ("1"),
+`eventCategory` ("Management") and `recipientAccountId`.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
+from trailhouse.events.attributes import attributes_of
 from trailhouse.events.model import EventRecord
 from trailhouse.events.recorder import RECORDER_FIELD
 
@@ -30,27 +36,41 @@ EVENT_TYPES = frozenset(
         "PasswordReset",
         "ConsoleSignin",
         "ConsoleSignout",
+        # MaxCompute's own audit events (ActionTrail's management event structure lists them)
+        "JobEvent",
+        "TunnelEvent",
+        "TableEvent",
+        "AdminEvent",
+        "ResourceEvent",
+        "FunctionEvent",
+        "PrivilegeEvent",
+        "RoleEvent",
+        "UserEvent",
+        "SchemaEvent",
     }
 )
 EVENT_RW_VALUES = frozenset({"Read", "Write"})
 IDENTITY_TYPES = frozenset({"root-account", "ram-user", "assumed-role", "system", "aliyun-service"})
-# Events that a platform service performs may name the service's host instead of an address.
-HOST_SOURCE_TYPES = frozenset({"AliyunServiceEvent"})
-HOST_SOURCE_IDENTITIES = frozenset({"system", "aliyun-service"})
+# What services put in sourceIpAddress besides an address: a masked address ("42.120.*.*",
+# "1.2.3.xxx"), a service's host ("ecs.aliyuncs.com"), "internal"; several joined by commas.
+SOURCE_ADDRESS_MAX = 255
+_ONLY_DIGITS_AND_DOTS = re.compile(r"[0-9.]+", re.ASCII)
+_SOURCE_ADDRESS = re.compile(r"[A-Za-z0-9*.:_%\[\]-]+(, ?[A-Za-z0-9*.:_%\[\]-]+)*", re.ASCII)
 
+# The fields every event ActionTrail writes carries (the management event structure).
 REQUIRED_STRINGS = (
     "eventTime",
-    "eventSource",
     "eventName",
     "eventType",
+    "serviceName",
+)
+OPTIONAL_STRINGS = (
+    "eventSource",
     "eventRW",
     "acsRegion",
-    "serviceName",
     "requestId",
     "sourceIpAddress",
     "userAgent",
-)
-OPTIONAL_STRINGS = (
     "eventCategory",
     "apiVersion",
     "errorCode",
@@ -74,8 +94,9 @@ EVENT_TIME_RULE = f"must be UTC in the format {EVENT_TIME_FORMAT} with ASCII dig
 # [0-9], not \d: \d and int() also take other scripts' digits (fullwidth "２０２６"), which the
 # warehouse's timestamp casts refuse later.
 _EVENT_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z", re.ASCII)
-_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*\Z")
 _RESOURCE_SPLIT = re.compile(r"[;,]")
+_T = TypeVar("_T")
+_NO_TIME = -1
 _ID_NAMESPACE = uuid.UUID("5c1e2a9b-7d3f-4e61-9a0b-2f8c4d6e1a37")
 
 
@@ -159,45 +180,60 @@ def validate_event(
     event: object, *, account_id: str, limits: ValidationLimits, recorder: str = ""
 ) -> EventRecord:
     """Check `event` against the schema and return the record to append to `account_id`'s log,
-    recorded by `recorder` (`events/recorder.py`)."""
+    recorded by `recorder` (`events/recorder.py`); EventRejected names every problem found."""
     if not isinstance(event, dict):
-        raise EventRejected(RejectCode.NOT_AN_OBJECT, "each event must be a JSON object")
+        raise EventRejected(RejectCode.NOT_AN_OBJECT, _not_an_object(event))
+    problems = _Problems()
     if RECORDER_FIELD in event:
-        raise EventRejected(
+        problems.add(
             RejectCode.RESERVED_FIELD,
             f"{RECORDER_FIELD} is trailhouse's own field (who recorded the event); "
             "drop it from the event",
         )
     for name in REQUIRED_STRINGS:
-        _require_string(event, name)
+        problems.catch(_require_string, event, name)
     for name in OPTIONAL_STRINGS:
-        _optional(event, name, str, "a string")
+        problems.catch(_optional, event, name, str, "a string")
     for name in OPTIONAL_OBJECTS:
-        _optional(event, name, dict, "a JSON object")
-    _optional(event, "isGlobal", bool, "true or false")
+        problems.catch(_optional, event, name, dict, "a JSON object")
+    problems.catch(_optional, event, "isGlobal", bool, "true or false")
     version = event.get("eventVersion")
     if version is not None and (isinstance(version, bool) or not isinstance(version, (str, int))):
-        raise _invalid("eventVersion", version, 'must be a string or an integer, e.g. "1"')
-    event_time = _check_time(event["eventTime"], limits)
-    if event["eventType"] not in EVENT_TYPES:
-        raise _invalid("eventType", event["eventType"], f"must be one of {_listing(EVENT_TYPES)}")
-    if event["eventRW"] not in EVENT_RW_VALUES:
-        raise _invalid("eventRW", event["eventRW"], "must be Read or Write")
-    identity = _check_identity(event.get("userIdentity"))
-    _check_source_address(event["sourceIpAddress"], event["eventType"], identity["type"])
+        problems.add_rejection(
+            _invalid("eventVersion", version, 'must be a string or an integer, e.g. "1"')
+        )
+    event_time = problems.catch(_check_time, event.get("eventTime"), limits)
+    kind = event.get("eventType")
+    if isinstance(kind, str) and kind and kind not in EVENT_TYPES:
+        rule = f"must be one of {_listing(EVENT_TYPES)}"
+        problems.add_rejection(_invalid("eventType", kind, rule))
+    rw = event.get("eventRW")
+    if isinstance(rw, str) and rw not in EVENT_RW_VALUES:
+        problems.add_rejection(_invalid("eventRW", rw, "must be Read or Write (or absent)"))
+    identity = problems.catch(_check_identity, event.get("userIdentity"))
+    source = event.get("sourceIpAddress")
+    if isinstance(source, str):
+        problems.catch(check_source_address, source)
     recipient = event.get("recipientAccountId")
-    if recipient is not None and recipient != account_id:
-        raise EventRejected(
+    if isinstance(recipient, str) and recipient != account_id:
+        problems.add(
             RejectCode.RECIPIENT,
             f"recipientAccountId {recipient} is not the account {account_id} this key records "
             "into; drop the field or use a service key",
         )
-
     event_id = event.get("eventId")
+    if event_id is not None and (
+        not isinstance(event_id, str) or not event_id or len(event_id) > 128
+    ):
+        problems.add_rejection(
+            _invalid("eventId", event_id, "must be a non-empty string of at most 128 characters")
+        )
+    problems.catch(_refuse_nul_in_indexed_fields, event, identity or {}, event_id)
+    problems.raise_any()
+    assert isinstance(event_time, int)  # no problem was found
+    assert identity is not None
     if event_id is None:
         event_id = derive_event_id(account_id, event)
-    elif not isinstance(event_id, str) or not event_id or len(event_id) > 128:
-        raise _invalid("eventId", event_id, "must be a non-empty string of at most 128 characters")
     filled = {"eventId": event_id, **event}
     filled.setdefault("eventVersion", "1")
     filled.setdefault("eventCategory", "Management")
@@ -209,35 +245,86 @@ def validate_event(
             f"the event is {len(body)} bytes of JSON; at most {limits.max_event_bytes} are allowed "
             "(trim requestParameters or responseElements)",
         )
-    _refuse_nul_in_indexed_fields(event, identity, event_id)
+    derived = attributes_of(event)
     return EventRecord(
         account_id=account_id,
         event_id=event_id,
         event_time=event_time,
         event_name=event["eventName"],
         service_name=event["serviceName"],
-        event_rw=event["eventRW"],
+        event_rw=derived.event_rw,
         user_name=identity.get("userName"),
         access_key_id=identity.get("accessKeyId"),
         resource_types=split_resources(event.get("resourceType")),
         resource_names=split_resources(event.get("resourceName")),
         body=body,
         recorder=recorder,
+        event_type=derived.event_type,
+        source_ip=derived.source_ip,
+        sensitive=derived.sensitive,
+        role_name=derived.role_name,
     )
 
 
+class _Problems:
+    """Every problem of one event, reported together (the first one's code leads)."""
+
+    def __init__(self) -> None:
+        self._found: list[EventRejected] = []
+
+    def add(self, code: str, message: str) -> None:
+        self._found.append(EventRejected(code, message))
+
+    def add_rejection(self, rejected: EventRejected) -> None:
+        self._found.append(rejected)
+
+    def catch(self, check: Callable[..., _T], *args: Any) -> _T | None:
+        """`check(*args)`, or None with its rejection kept."""
+        try:
+            return check(*args)
+        except EventRejected as rejected:
+            self._found.append(rejected)
+            return None
+
+    def raise_any(self) -> None:
+        if not self._found:
+            return
+        if len(self._found) == 1:
+            raise self._found[0]
+        messages = "; ".join(f"({n}) {p.message}" for n, p in enumerate(self._found, 1))
+        raise EventRejected(self._found[0].code, f"{len(self._found)} problems: {messages}")
+
+
+def _not_an_object(event: object) -> str:
+    if isinstance(event, list):
+        return (
+            "each event must be a JSON object, not a JSON array; send the array's items as "
+            "separate events (for a file, JSON lines: one event per line, e.g. jq -c '.[]')"
+        )
+    return "each event must be a JSON object"
+
+
 def _refuse_nul_in_indexed_fields(
-    event: dict[str, Any], identity: dict[str, Any], event_id: str
+    event: dict[str, Any], identity: dict[str, Any], event_id: object
 ) -> None:
     """The fields LookupEvents searches may hold any character but NUL, which PostgreSQL text
     cannot store: refused on every store alike, naming the field (the rest of the event may
     hold it, as it is kept as sent)."""
+    context = identity.get("sessionContext")
+    issuer = context.get("sessionIssuer") if isinstance(context, dict) else None
+    attributes = event.get("eventAttributes")
     indexed = {
         "eventId": event_id,
-        "eventName": event["eventName"],
-        "serviceName": event["serviceName"],
+        "eventName": event.get("eventName"),
+        "serviceName": event.get("serviceName"),
         "userIdentity.userName": identity.get("userName"),
         "userIdentity.accessKeyId": identity.get("accessKeyId"),
+        "userIdentity.sessionContext.sessionIssuer.userName": (
+            issuer.get("userName") if isinstance(issuer, dict) else None
+        ),
+        "eventAttributes.SensitiveAction": (
+            attributes.get("SensitiveAction") if isinstance(attributes, dict) else None
+        ),
         "resourceType": event.get("resourceType"),
         "resourceName": event.get("resourceName"),
     }
@@ -260,7 +347,9 @@ def _optional(event: dict[str, Any], name: str, kind: type, described: str) -> N
         raise _invalid(name, value, f"must be {described} or null")
 
 
-def _check_time(value: str, limits: ValidationLimits) -> int:
+def _check_time(value: object, limits: ValidationLimits) -> int:
+    if not isinstance(value, str) or not value:
+        return _NO_TIME  # reported by the check of required fields
     try:
         seconds = parse_event_time(value)
     except ValueError:
@@ -301,17 +390,32 @@ def _check_identity(identity: object) -> dict[str, Any]:
     return identity
 
 
-def _check_source_address(value: str, event_type: str, identity_type: str) -> None:
+def check_source_address(value: str) -> None:
+    """EventRejected unless `value` is what services put in sourceIpAddress: an IPv4 or IPv6
+    address, a masked one, a host name or a word such as `internal`."""
+    if is_ip_address(value):
+        return
+    if (
+        len(value) > SOURCE_ADDRESS_MAX
+        or _SOURCE_ADDRESS.fullmatch(value) is None
+        or _ONLY_DIGITS_AND_DOTS.fullmatch(value) is not None  # "300.1.1.1": no address
+    ):
+        raise _invalid(
+            "sourceIpAddress",
+            value,
+            "must be an IPv4 or IPv6 address, a masked one (42.120.*.*), a host name or "
+            f"internal, at most {SOURCE_ADDRESS_MAX} characters",
+        )
+
+
+@functools.lru_cache(maxsize=65536)
+def is_ip_address(text: str) -> bool:
+    """Whether `text` is an IPv4 or IPv6 address (cached: audit streams repeat addresses)."""
     try:
-        ipaddress.ip_address(value)
+        ipaddress.ip_address(text)
     except ValueError:
-        host_allowed = event_type in HOST_SOURCE_TYPES or identity_type in HOST_SOURCE_IDENTITIES
-        if not (host_allowed and _HOST.match(value)):
-            raise _invalid(
-                "sourceIpAddress",
-                value,
-                "must be an IPv4 or IPv6 address (a host name only for platform service events)",
-            ) from None
+        return False
+    return True
 
 
 def split_resources(value: str | None) -> tuple[str, ...]:

@@ -119,6 +119,7 @@ DEEP_EVENT = b'{"a":' + b"[" * 70 + b"1" + b"]" * 70 + b"}"
             "an event may nest at most 64",
         ),
         (b"[" * 100_000, 400, "MalformedBody", "JSON array of event objects"),
+        (b'[{"eventName": "A"}]', 400, "MalformedBody", 'needs a JSON object {"Events": [...]}'),
         (b'{"Events": [' + b'"x"' * 1 + b"]", 400, "MalformedBody", "not valid JSON"),
     ],
 )

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from delivery_support import (
     REGION,
@@ -19,6 +20,7 @@ from delivery_support import (
 )
 
 from trailhouse.delivery.state import read_state
+from trailhouse.events.attributes import derived_event_rw
 from trailhouse.iam.roles import DELIVERY_POLICY, trust_policy_for_services
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
@@ -67,6 +69,29 @@ def test_event_rw_selects_what_is_delivered(services: Services) -> None:
         "SELECT event_rw, COUNT(*) FROM actiontrail_writes_only GROUP BY event_rw",
     )
     assert rows == [["Write", sum(1 for e in events if e["eventRW"] == "Write")]]
+
+
+def test_an_event_without_event_rw_is_selected_by_the_derived_one(services: Services) -> None:
+    """ActionTrail's older events lack eventRW: a Read or Write trail selects them by the
+    value derived from the event name, and delivers them as they were sent (no eventRW)."""
+    account_id, caller = account(services)
+    start_trail(services, account_id, "reads-only", event_rw="Read")
+    events = record(services, caller, 40)
+    for event in events:
+        del event["eventRW"]
+        event["eventId"] += "-norw"
+    result = services.ingest.put_events(caller, [orjson.dumps(e) for e in events])
+    assert not result.failed
+    drain(services.delivery_engine())
+    rows = table_rows(
+        services,
+        account_id,
+        project_name(account_id),
+        "SELECT event_id, event_name FROM actiontrail_reads_only WHERE event_rw IS NULL",
+    )
+    reads = sorted(e["eventId"] for e in events if derived_event_rw(e["eventName"]) == "Read")
+    assert reads and len(reads) < len(events)
+    assert sorted(r[0] for r in rows) == reads
 
 
 def test_a_stopped_trail_delivers_what_it_accepted_and_nothing_more(services: Services) -> None:

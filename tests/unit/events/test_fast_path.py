@@ -51,6 +51,36 @@ VARIANTS: list[dict[str, Any]] = [
     {"serviceName": 5},
     {"trailhouseRecorder": {"type": "trailhouse"}},
     {"trailhouseRecorder": None},
+    {"eventRW": _DELETE, "eventName": "ListThings"},
+    {"eventRW": None},
+    {"eventRW": ""},
+    {"acsRegion": _DELETE, "userAgent": _DELETE, "eventSource": _DELETE, "requestId": _DELETE},
+    {"sourceIpAddress": _DELETE},
+    {"sourceIpAddress": None},
+    {"sourceIpAddress": "42.120.*.*"},
+    {"sourceIpAddress": "internal"},
+    {"sourceIpAddress": "300.1.1.1"},
+    {"sourceIpAddress": "a b"},
+    {"eventType": "JobEvent"},
+    {"eventAttributes": {"SensitiveAction": "true"}},
+    {"eventAttributes": {"SensitiveAction": True}},
+    {"eventAttributes": {"SensitiveAction": 1}},
+    {"eventAttributes": "sensitive"},
+    {"userIdentity": {"type": "assumed-role", "userName": "r:s"}},
+    {"userIdentity": {"type": "assumed-role", "sessionContext": "x"}},
+    {
+        "userIdentity": {
+            "type": "assumed-role",
+            "sessionContext": {"sessionIssuer": {"userName": "R"}},
+        }
+    },
+    {
+        "userIdentity": {
+            "type": "assumed-role",
+            "sessionContext": {"sessionIssuer": {"userName": 5}},
+        }
+    },
+    {"eventName": None, "eventRW": "Sometimes", "isGlobal": "yes"},
 ]
 
 
@@ -65,6 +95,10 @@ FIELDS = (
     "access_key_id",
     "resource_types",
     "resource_names",
+    "event_type",
+    "source_ip",
+    "sensitive",
+    "role_name",
 )
 
 

@@ -102,7 +102,8 @@ def test_event_version_defaults_to_one() -> None:
         ({"eventTime": _DELETE}, RejectCode.MISSING_FIELD, "eventTime is required"),
         ({"eventName": _DELETE}, RejectCode.MISSING_FIELD, "eventName is required"),
         ({"serviceName": None}, RejectCode.MISSING_FIELD, "serviceName is required"),
-        ({"requestId": ""}, RejectCode.INVALID_FIELD, 'requestId "" must be a non-empty string'),
+        ({"eventType": ""}, RejectCode.INVALID_FIELD, 'eventType "" must be a non-empty string'),
+        ({"requestId": 5}, RejectCode.INVALID_FIELD, "requestId 5 must be a string or null"),
         ({"userIdentity": _DELETE}, RejectCode.MISSING_FIELD, "userIdentity is required"),
         (
             {"eventTime": "2025/02/19 10:00:00"},
@@ -141,7 +142,9 @@ def test_event_version_defaults_to_one() -> None:
         ),
         ({"eventType": "Click"}, RejectCode.INVALID_FIELD, 'eventType "Click" must be one of'),
         ({"sourceIpAddress": "300.1.1.1"}, RejectCode.INVALID_FIELD, "IPv4 or IPv6"),
-        ({"sourceIpAddress": "ecs.aliyuncs.com"}, RejectCode.INVALID_FIELD, "IPv4 or IPv6"),
+        ({"sourceIpAddress": "my laptop"}, RejectCode.INVALID_FIELD, "a masked one (42.120.*.*)"),
+        ({"sourceIpAddress": "1.2.3.4\n"}, RejectCode.INVALID_FIELD, "IPv4 or IPv6"),
+        ({"sourceIpAddress": "x" * 256}, RejectCode.INVALID_FIELD, "at most 255 characters"),
         (
             {"userIdentity": "alice"},
             RejectCode.INVALID_FIELD,

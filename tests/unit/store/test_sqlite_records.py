@@ -34,6 +34,10 @@ def _record(event_id: str, names: tuple[str, ...]) -> EventRecord:
         resource_names=names,
         body=b"{}",
         recorder=RECORDER,
+        event_type="ApiCall",
+        source_ip="42.120.*.*",
+        sensitive="true",
+        role_name="ops-role",
     )
 
 
@@ -86,7 +90,9 @@ def test_a_log_of_the_older_format_reads_as_written_beside_the_new() -> None:
 def test_the_recorder_is_the_tenth_field_and_nine_field_records_read_as_unknown() -> None:
     record = _record("new-id", ("trail-c",))
     packed = encode_fields(record)
-    assert packed[0] == 0x9A  # an array of ten
+    assert packed[0] == 0x9E  # an array of fourteen
+    ten = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:10])
+    assert ten[0] == 0x9A
     nine = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:9])
     assert nine[0] == 0x99
     buffer = _frame(1, nine) + _frame(2, packed)
@@ -97,3 +103,13 @@ def test_the_recorder_is_the_tenth_field_and_nine_field_records_read_as_unknown(
     frames: list[EventFrame] = []
     assert scan_events(buffer, 0, 10, frames) == len(buffer)
     assert [f.recorder for f in frames] == ["", RECORDER]
+
+
+def test_the_derived_values_follow_the_recorder_and_older_records_read_as_unknown() -> None:
+    packed = encode_fields(_record("new-id", ("trail-c",)))
+    ten = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:10])
+    records: list[LogRecord] = []
+    scan_records(_frame(1, ten) + _frame(2, packed), 0, 10, records)
+    derived = [(r.event_type, r.source_ip, r.sensitive, r.role_name) for r in records]
+    assert derived == [(None, None, None, None), ("ApiCall", "42.120.*.*", "true", "ops-role")]
+    assert [r.recorder for r in records] == [RECORDER, RECORDER]

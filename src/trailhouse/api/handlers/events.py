@@ -103,6 +103,10 @@ def _conditions(ctx: ActionContext) -> tuple[tuple[LookupKey, str], ...]:
             raise InvalidParameter(
                 f"LookupAttribute.{number}.Value for EventRW must be Read or Write"
             )
+        if _KEYS[name] is LookupKey.SENSITIVE_ACTION and value not in {"true", "false"}:
+            raise InvalidParameter(
+                f"LookupAttribute.{number}.Value for SensitiveAction must be true or false"
+            )
         conditions.append((_KEYS[name], value))
     return tuple(conditions)
 
@@ -115,7 +119,7 @@ def _events_from(ctx: ActionContext) -> list[bytes]:
         try:
             raws = [bytes(raw) for raw in _decode_batch(ctx.body).Events]
         except msgspec.ValidationError as exc:
-            raise MalformedBody(_batch_problem(str(exc))) from None
+            raise MalformedBody(_batch_problem(str(exc), ctx.body)) from None
         except msgspec.DecodeError as exc:
             raise MalformedBody(f"the request body is not valid JSON: {exc}") from None
         except RecursionError:  # msgspec stops near 1,000 levels: far past the limit
@@ -155,7 +159,12 @@ def _body_too_deep() -> MalformedBodyTooDeep:
     )
 
 
-def _batch_problem(detail: str) -> str:
+def _batch_problem(detail: str, body: bytes = b"") -> str:
+    if body.lstrip()[:1] == b"[":
+        return (
+            'the body is a JSON array; PutEvents needs a JSON object {"Events": [...]} whose '
+            "Events is the JSON array of event objects"
+        )
     if "missing required field" in detail:
         return (
             'PutEvents needs a JSON body {"Events": [...]}, a form field Events holding the JSON '

@@ -40,18 +40,22 @@ _ZSTD_LEVEL = 3
 _INSERT = """
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
-    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder
+    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
+    event_type, source_ip, sensitive, role_name
 )
 SELECT
     %s + u.ord, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
-    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder,
+    u.event_type, u.source_ip, u.sensitive, u.role_name
 FROM unnest(
     %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[]
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[],
+    %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[]
 ) WITH ORDINALITY AS u(
     account_id, event_id, event_time, day, event_name, service_name, event_rw, user_name,
-    access_key_id, resource_types, resource_names, body, recorder, ord
+    access_key_id, resource_types, resource_names, body, recorder,
+    event_type, source_ip, sensitive, role_name, ord
 )
 ON CONFLICT DO NOTHING
 RETURNING seq, account_id, event_id
@@ -220,6 +224,10 @@ def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]
         [_array_literal(r.resource_names) for r in records],
         [compressor.compress(r.body) for r in records],
         [r.recorder or None for r in records],
+        [r.event_type for r in records],
+        [r.source_ip or None for r in records],
+        [r.sensitive == "true" for r in records],
+        [r.role_name or None for r in records],
     ]
 
 

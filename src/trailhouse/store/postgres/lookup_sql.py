@@ -17,6 +17,9 @@ _EQUALS = {
     LookupKey.USER: "user_name",
     LookupKey.EVENT_ID: "event_id",
     LookupKey.EVENT_ACCESS_KEY_ID: "access_key_id",
+    LookupKey.EVENT_TYPE: "event_type",
+    LookupKey.SOURCE_IP_ADDRESS: "source_ip",
+    LookupKey.ROLE_NAME: "role_name",
 }
 _CONTAINS = {
     LookupKey.RESOURCE_TYPE: "resource_types",
@@ -44,6 +47,10 @@ def lookup_statement(query: LookupQuery) -> tuple[sql.Composed, list[object]]:
         if key is LookupKey.EVENT_RW:
             # A literal, not a parameter, so a generic plan can still use the partial index.
             where.append(sql.SQL("event_rw = {}").format(sql.Literal(value)))
+        elif key is LookupKey.SENSITIVE_ACTION:
+            # A literal, so the partial index serves `true`; `false` reads by time.
+            sensitive = "sensitive" if value == "true" else "NOT sensitive"
+            where.append(sql.SQL(sensitive))
         elif key in _CONTAINS:
             where.append(sql.SQL("{} @> ARRAY[%s]::TEXT[]").format(sql.Identifier(_CONTAINS[key])))
             params.append(value)

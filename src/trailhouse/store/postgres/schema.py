@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import zstandard
 from psycopg import sql
 
 from trailhouse import faults
+from trailhouse.events.attributes import attributes_of_body
 from trailhouse.store.migrations import Migration, SchemaNeedsUpgrade, check, pending
 from trailhouse.store.postgres.pool import Connection
 
@@ -154,11 +156,66 @@ def _add_event_recorder(conn: Connection) -> None:
     conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS recorder TEXT")
 
 
+_BACKFILL_BATCH = 5_000
+
+
+def _add_derived_keys(conn: Connection) -> None:
+    """Version 5: LookupEvents' derived keys (`events/attributes.py`) as indexed columns, filled
+    in for the events stored before from their bodies."""
+    for statement in (
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS event_type TEXT",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS source_ip TEXT",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS sensitive BOOLEAN NOT NULL DEFAULT false",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS role_name TEXT",
+        "CREATE INDEX IF NOT EXISTS events_type "
+        "ON events (account_id, event_type, event_time, seq)",
+        "CREATE INDEX IF NOT EXISTS events_source_ip "
+        "ON events (account_id, source_ip, event_time, seq)",
+        "CREATE INDEX IF NOT EXISTS events_role ON events (account_id, role_name, event_time, seq) "
+        "WHERE role_name IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS events_sensitive "
+        "ON events (account_id, event_time, seq) WHERE sensitive",
+    ):
+        conn.execute(statement)
+    decompressor = zstandard.ZstdDecompressor()
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT seq, day, body FROM events WHERE seq > %s AND event_type IS NULL "
+            "ORDER BY seq LIMIT %s",
+            (last, _BACKFILL_BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        found = [attributes_of_body(decompressor.decompress(bytes(body))) for _, _, body in rows]
+        conn.execute(
+            "UPDATE events e SET event_type = u.event_type, source_ip = u.source_ip, "
+            "sensitive = u.sensitive, role_name = u.role_name "
+            "FROM unnest(%s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], "
+            "%s::TEXT[]) AS u(seq, day, event_type, source_ip, sensitive, role_name) "
+            "WHERE e.seq = u.seq AND e.day = u.day",
+            [
+                [int(seq) for seq, _, _ in rows],
+                [int(day) for _, day, _ in rows],
+                [a.event_type for a in found],  # "" (not NULL): back-filled, no type
+                [a.source_ip or None for a in found],
+                [a.sensitive == "true" for a in found],
+                [a.role_name or None for a in found],
+            ],
+        )
+        last = int(rows[-1][0])
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
 POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
     Migration(3, "access keys can be disabled (status)", _add_key_status),
     Migration(4, "events keep who recorded them (recorder)", _add_event_recorder),
+    Migration(
+        5,
+        "LookupEvents searches eventType, sourceIpAddress, SensitiveAction, RoleName",
+        _add_derived_keys,
+    ),
 ]
 
 

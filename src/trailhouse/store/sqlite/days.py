@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from trailhouse import faults
@@ -30,6 +30,15 @@ _log = logging.getLogger(__name__)
 
 RESOURCE_TYPE = 1
 RESOURCE_NAME = 2
+# LookupEvents' derived keys share the `resources` table (`events/attributes.py`): an event has
+# a row per value it has, except the value most events have, which is the absence of a row
+# (`ABSENT_MEANS`): eventType ApiCall, SensitiveAction false. Measured with the benchmark's
+# events, a row per event for each key made the index 45% slower to build.
+EVENT_TYPE = 3
+SOURCE_IP = 4
+SENSITIVE = 5
+ROLE_NAME = 6
+ABSENT_MEANS = {EVENT_TYPE: "ApiCall", SENSITIVE: "false"}
 
 # Strings that repeat (accounts, event names, services, users, keys, Read/Write) are stored as
 # ids into `names`, and the event id is found through a 32-bit hash of it: index entries shrink
@@ -61,14 +70,17 @@ CREATE TABLE IF NOT EXISTS resources (
 """
 # The layout above, as `state.json` records it: a store indexed in another layout is re-indexed
 # from its log when opened (1: strings and event ids stored whole in every index), except
-# format 2, which lacks only `recorder` and is brought up in place (`add_recorder_column`).
-INDEX_FORMAT = 3
+# format 2, which lacks only `recorder` and is brought up in place (`add_recorder_column`), and
+# format 3, which lacks only the rows of the derived keys (`add_derived_rows`).
+INDEX_FORMAT = 4
 RECORDER_FORMAT = 3  # the first format with `events.recorder` (a `names` id; NULL: unknown)
+DERIVED_FORMAT = 4  # the first with `resources` rows of kinds EVENT_TYPE to ROLE_NAME
 # SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
 NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
 # Rows per INSERT statement: 1,000 rows of `events` bind 14,000 values (SQLite allows 32,766).
 _ROWS_PER_INSERT = 1000
+_BACKFILL_BATCH = 20_000
 _IDS_PER_SELECT = 500
 _IDLE_READERS_PER_DAY = 4
 _READER_DAYS = 64
@@ -279,6 +291,37 @@ class DayFiles:
                 conn.execute("ALTER TABLE events ADD COLUMN recorder INTEGER")
             self.sync(day)
 
+    def add_derived_rows(self, derive: Callable[[int, bytes], tuple[str, str, str, str]]) -> None:
+        """Bring day files of format 3 up to 4 in place: add the `resources` rows of the derived
+        keys of every event, `derive(dict_id, compressed body)` giving its eventType,
+        sourceIpAddress, SensitiveAction and RoleName. Idempotent (INSERT OR IGNORE): a crash
+        midway re-runs it."""
+        for day in self.days():
+            conn = self._writer(day)
+            names = self._names[day]
+            accounts = {number: value for value, number in names.items()}
+            last = 0
+            while True:
+                batch = conn.execute(
+                    "SELECT seq, account, event_time, dict_id, body FROM events "
+                    "WHERE seq > ? ORDER BY seq LIMIT ?",
+                    (last, _BACKFILL_BATCH),
+                ).fetchall()
+                if not batch:
+                    break
+                rows = [
+                    (account, kind, value, event_time, seq)
+                    for seq, account, event_time, dict_id, body in batch
+                    for _, kind, value, _, _ in _derived_rows(
+                        accounts[account], event_time, seq, derive(dict_id, body)
+                    )
+                ]
+                with _transaction(conn):
+                    _insert_rows(conn, "resources", rows)
+                last = batch[-1][0]
+            self.sync(day)
+            faults.point("index.derived_rows.day_added")
+
     def count(self, day: int) -> int:
         """How many events the file of `day` holds."""
         with self.reading(day) as conn:
@@ -401,12 +444,23 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
 
 def _resources(records: Sequence[LogRecord]) -> Iterator[tuple[str, int, str, int, int]]:
     """The `resources` rows of `records` (account still a string): one per resource type and
-    per resource name."""
+    per resource name, and one per derived value the event has."""
     for r in records:
         for value in r.resource_types:
             yield (r.account_id, RESOURCE_TYPE, value, r.event_time, r.seq)
         for value in r.resource_names:
             yield (r.account_id, RESOURCE_NAME, value, r.event_time, r.seq)
+        yield from _derived_rows(
+            r.account_id, r.event_time, r.seq, (r.event_type, r.source_ip, r.sensitive, r.role_name)
+        )
+
+
+def _derived_rows(
+    account: str, event_time: int, seq: int, derived: tuple[str | None, ...]
+) -> Iterator[tuple[str, int, str, int, int]]:
+    for kind, value in zip((EVENT_TYPE, SOURCE_IP, SENSITIVE, ROLE_NAME), derived, strict=True):
+        if value and value != ABSENT_MEANS.get(kind):
+            yield (account, kind, value, event_time, seq)
 
 
 def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> int:

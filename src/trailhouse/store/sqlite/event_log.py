@@ -13,12 +13,16 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from trailhouse import faults
 from trailhouse.errors import StoreUnavailable
+from trailhouse.events.attributes import attributes_of_body
 from trailhouse.events.model import EventRecord, LoggedEvent, LookupPage, LookupQuery
 from trailhouse.store.ports import EventLog, LogStats
 from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
 from trailhouse.store.sqlite.days import (
+    DERIVED_FORMAT,
     INDEX_FORMAT,
     RECORDER_FORMAT,
     DayFiles,
@@ -28,7 +32,7 @@ from trailhouse.store.sqlite.days import (
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
-from trailhouse.store.sqlite.records import Prepared, encode_fields
+from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields
 from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
@@ -66,6 +70,12 @@ class SqliteEventLog(EventLog):
                 self._days.add_recorder_column()
                 faults.point("index.recorder_column.added")
                 self._state.set_format(RECORDER_FORMAT)
+            if self._state.index_format == DERIVED_FORMAT - 1 and not (
+                self._days.damaged or self._state.damaged
+            ):
+                self._days.add_derived_rows(self._derived_of_stored)
+                faults.point("index.derived_rows.added")
+                self._state.set_format(DERIVED_FORMAT)
             if self._state.index_format != INDEX_FORMAT:
                 _log.warning(
                     "the event index in %s has format %d; building format %d from the log",
@@ -85,12 +95,32 @@ class SqliteEventLog(EventLog):
             raise
         self._pending = PendingKeys()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
-        self._indexer = Indexer(self._segments, self._days, self._pending, self._state)
+        self._indexer = Indexer(
+            self._segments, self._days, self._pending, self._state, self._with_derived
+        )
         self._writer = GroupCommitWriter(
             self._segments, self._days, self._pending, gather_seconds, self._indexer.committed
         )
         self._close_lock = threading.Lock()
         self._closed = False
+
+    def _derived_of_stored(self, dict_id: int, body: bytes) -> tuple[str, str, str, str]:
+        """The derived lookup values of a stored (compressed) event body."""
+        found = attributes_of_body(self._codecs.decompress(dict_id, body))
+        return (found.event_type, found.source_ip, found.sensitive, found.role_name)
+
+    def _with_derived(self, record: LogRecord) -> LogRecord:
+        """`record`, written before the derived values were kept, with them from its body."""
+        event_type, source_ip, sensitive, role_name = self._derived_of_stored(
+            record.dict_id, record.body
+        )
+        return msgspec.structs.replace(
+            record,
+            event_type=event_type,
+            source_ip=source_ip,
+            sensitive=sensitive,
+            role_name=role_name,
+        )
 
     def _rebuild_index(self) -> None:
         """Delete the day files and record that the index starts again from the log's start."""

@@ -12,6 +12,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 from trailhouse import faults
 from trailhouse.store.sqlite.days import DayFiles, day_of
@@ -49,8 +50,10 @@ class Indexer:
         days: DayFiles,
         pending: PendingKeys,
         state: LogState,
+        derive: Callable[[LogRecord], LogRecord],
     ) -> None:
         self.lock = threading.Lock()
+        self._derive = derive
         self._segments = segments
         self._days = days
         self._pending = pending
@@ -168,6 +171,8 @@ class Indexer:
         purged_upto = self._state.purged_upto
         for record in records:
             if record.seq > purged_upto or not self._state.hidden(record.seq, record.event_time):
+                if record.event_type is None:  # written before the derived values were kept
+                    record = self._derive(record)
                 by_day.setdefault(day_of(record.event_time), []).append(record)
         with self.lock:
             for day, day_records in by_day.items():

@@ -11,10 +11,16 @@ import sqlite3
 from dataclasses import dataclass
 
 from trailhouse.events.model import Direction, LookupKey, LookupPosition, LookupQuery
+from trailhouse.events.validation import EVENT_TYPES
 from trailhouse.store.sqlite.days import (
+    ABSENT_MEANS,
+    EVENT_TYPE,
     NAME_ID,
     RESOURCE_NAME,
     RESOURCE_TYPE,
+    ROLE_NAME,
+    SENSITIVE,
+    SOURCE_IP,
     DayFiles,
     days_between,
     id_hash,
@@ -28,18 +34,40 @@ _COLUMNS = {
     LookupKey.EVENT_ACCESS_KEY_ID: "access_key_id",
     LookupKey.EVENT_RW: "event_rw",
 }
-_RESOURCE_KINDS = {LookupKey.RESOURCE_TYPE: RESOURCE_TYPE, LookupKey.RESOURCE_NAME: RESOURCE_NAME}
+# Keys kept as rows of the `resources` side table (the derived ones: `events/attributes.py`).
+_RESOURCE_KINDS = {
+    LookupKey.RESOURCE_TYPE: RESOURCE_TYPE,
+    LookupKey.RESOURCE_NAME: RESOURCE_NAME,
+    LookupKey.EVENT_TYPE: EVENT_TYPE,
+    LookupKey.SOURCE_IP_ADDRESS: SOURCE_IP,
+    LookupKey.SENSITIVE_ACTION: SENSITIVE,
+    LookupKey.ROLE_NAME: ROLE_NAME,
+}
 
-# Which condition drives the index, most selective first; EventRW (two values) never does.
+# Which condition drives the index, most selective first; EventRW (two values) and a value
+# kept as the absence of a row (EventType=ApiCall, SensitiveAction=false) never do.
 _SELECTIVITY = (
     LookupKey.EVENT_ID,
     LookupKey.RESOURCE_NAME,
+    LookupKey.SOURCE_IP_ADDRESS,
     LookupKey.EVENT_ACCESS_KEY_ID,
     LookupKey.USER,
+    LookupKey.ROLE_NAME,
+    LookupKey.SENSITIVE_ACTION,
     LookupKey.EVENT_NAME,
     LookupKey.RESOURCE_TYPE,
     LookupKey.SERVICE_NAME,
+    LookupKey.EVENT_TYPE,
 )
+_ABSENT = {
+    (key, ABSENT_MEANS[kind]) for key, kind in _RESOURCE_KINDS.items() if kind in ABSENT_MEANS
+}
+# The values a row of such a kind can hold (validation allows no others), so that its absence
+# is checked with seeks into the primary key, not a scan of the account's rows of the kind.
+_PRESENT_VALUES = {
+    SENSITIVE: ("true",),
+    EVENT_TYPE: tuple(sorted(EVENT_TYPES - {ABSENT_MEANS[EVENT_TYPE]})),
+}
 
 _SELECTED = (
     "e.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, e.event_time, "
@@ -98,7 +126,7 @@ def position_of(row: Row) -> LookupPosition:
 
 def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
     backward = query.direction is Direction.BACKWARD
-    keys = {key for key, _ in query.conditions}
+    keys = {key for key, value in query.conditions if (key, value) not in _ABSENT}
     driver = next((key for key in _SELECTIVITY if key in keys), None)
     driven = False
     params: list[object] = []
@@ -131,6 +159,16 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
                 params.extend((id_hash(value), value))
                 continue
             where.append(f"e.{_COLUMNS[key]} = {NAME_ID}")
+        elif (key, value) in _ABSENT:  # the event has no row of the kind
+            kind = _RESOURCE_KINDS[key]
+            present = _PRESENT_VALUES[kind]
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account "
+                f"AND x.kind = ? AND x.value IN ({', '.join('?' * len(present))}) "
+                "AND x.event_time = e.event_time AND x.seq = e.seq)"
+            )
+            params.extend((kind, *present))
+            continue
         elif key in _RESOURCE_KINDS:
             where.append(
                 "EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account AND x.kind = ? "

@@ -5,14 +5,17 @@ times, the id of the zstd dictionary the body was compressed with, the fields th
 needs (so it never parses JSON) and the compressed body. A frame that is cut short or fails its
 checksum marks the end of what was written before a crash.
 
-The indexed fields are a MessagePack array of ten: seven strings, the resource types and names
-as arrays, then who recorded the event (`events/recorder.py`, compact JSON). Every value carries
-its own length, so no byte of any field (a `\x1f` in a resource name, say) can move another
-field or split a value: what is indexed is what was sent. Records written before the recorder
-was kept are arrays of nine, read with the recorder "" (unknown). Logs written before the packed
-format joined the fields with `\x1f` and the resource values with `\x1e`; they are still read,
-recorder unknown too. None of these mix up: MessagePack's arrays of nine and ten start with
-bytes 0x99 and 0x9a, which no UTF-8 text does.
+The indexed fields are a MessagePack array of fourteen: seven strings, the resource types and
+names as arrays, who recorded the event (`events/recorder.py`, compact JSON), then the values
+LookupEvents derives (`events/attributes.py`: eventType, sourceIpAddress, SensitiveAction,
+RoleName). Every value carries its own length, so no byte of any field (a `\x1f` in a resource
+name, say) can move another field or split a value: what is indexed is what was sent. Records
+written before the derived values were kept are arrays of ten (nine before the recorder, read
+with the recorder "" (unknown)); their derived values are None, taken from the body when
+indexed. Logs written before the packed format joined the fields with `\x1f` and the resource
+values with `\x1e`; they are still read, recorder unknown too. None of these mix up:
+MessagePack's arrays of nine, ten and fourteen start with bytes 0x99, 0x9a and 0x9e, which no
+UTF-8 text does.
 """
 
 from __future__ import annotations
@@ -30,15 +33,39 @@ _FRAMED_HEAD = struct.Struct("<IIQqqII")  # FRAME then HEAD, unpacked at once
 _MAX_PAYLOAD = 64 * 1024 * 1024
 _LEGACY_FIELDS = 9  # fields before the recorder, in legacy records and arrays of nine
 _PACKED_NINE = 0x99  # MessagePack's first byte of an array of nine (no recorder)
-_PACKED = 0x9A  # and of ten: what `encode_fields` writes
+_PACKED_TEN = 0x9A  # and of ten (with the recorder, before the derived values)
+_PACKED = 0x9E  # and of fourteen: what `encode_fields` writes
 _LEGACY_FIELD_SEPARATOR = "\x1f"
 _LEGACY_VALUE_SEPARATOR = "\x1e"
 
-Fields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...], str]
+_TenFields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...], str]
 _NineFields = tuple[str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...]]
+_FourteenFields = tuple[
+    str, str, str, str, str, str, str, tuple[str, ...], tuple[str, ...], str, str, str, str, str
+]
+# The ten fields every format has, then eventType, sourceIpAddress, SensitiveAction, RoleName
+# (None in records written before they were kept).
+Fields = tuple[
+    str,
+    str,
+    str,
+    str,
+    str,
+    str,
+    str,
+    tuple[str, ...],
+    tuple[str, ...],
+    str,
+    str | None,
+    str | None,
+    str | None,
+    str | None,
+]
 _pack_fields = msgspec.msgpack.Encoder().encode
-_unpack_fields = msgspec.msgpack.Decoder(Fields).decode
+_unpack_fields = msgspec.msgpack.Decoder(_FourteenFields).decode
+_unpack_ten = msgspec.msgpack.Decoder(_TenFields).decode
 _unpack_nine = msgspec.msgpack.Decoder(_NineFields).decode
+_UNKNOWN = (None, None, None, None)
 
 
 class Prepared(msgspec.Struct, frozen=True, gc=False):
@@ -75,6 +102,12 @@ class LogRecord(msgspec.Struct, frozen=True, gc=False):
     resource_names: tuple[str, ...]
     recorder: str
     body: bytes
+    # `events/attributes.py`; None in records written before they were kept (the indexer takes
+    # them from the body).
+    event_type: str | None = None
+    source_ip: str | None = None
+    sensitive: str | None = None
+    role_name: str | None = None
 
 
 class EventFrame(msgspec.Struct, frozen=True, gc=False):
@@ -94,7 +127,7 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
 
 def encode_fields(record: EventRecord) -> bytes:
     """The indexed fields of `record`, in the order `LogRecord` holds them."""
-    fields: Fields = (
+    fields: _FourteenFields = (
         record.account_id,
         record.event_id,
         record.event_name,
@@ -105,20 +138,26 @@ def encode_fields(record: EventRecord) -> bytes:
         record.resource_types,
         record.resource_names,
         record.recorder,
+        record.event_type,
+        record.source_ip,
+        record.sensitive,
+        record.role_name,
     )
     return _pack_fields(fields)
 
 
 def decode_fields(raw: bytes) -> Fields:
     """The indexed fields of one record, whichever format wrote them (the recorder "" when it
-    predates recorders); ValueError when they are none (the frame passed its checksum, so only
-    a bug could write that)."""
+    predates recorders, the derived values None when they predate them); ValueError when they
+    are none (the frame passed its checksum, so only a bug could write that)."""
     first = raw[:1]
     try:
         if first == bytes((_PACKED,)):
             return _unpack_fields(raw)
+        if first == bytes((_PACKED_TEN,)):
+            return (*_unpack_ten(raw), *_UNKNOWN)
         if first == bytes((_PACKED_NINE,)):
-            return (*_unpack_nine(raw), "")
+            return (*_unpack_nine(raw), "", *_UNKNOWN)
     except msgspec.DecodeError as exc:
         raise ValueError(f"unreadable record fields: {exc}") from exc
     return _legacy_fields(raw.decode())
@@ -135,7 +174,19 @@ def _legacy_fields(text: str) -> Fields:
         tail = len(parts) - (_LEGACY_FIELDS - 2)
         parts = [parts[0], _LEGACY_FIELD_SEPARATOR.join(parts[1:tail]), *parts[tail:]]
     account, event_id, name, service, rw, user, key, types, names = parts
-    return (account, event_id, name, service, rw, user, key, _values(types), _values(names), "")
+    return (
+        account,
+        event_id,
+        name,
+        service,
+        rw,
+        user,
+        key,
+        _values(types),
+        _values(names),
+        "",
+        *_UNKNOWN,
+    )
 
 
 def _values(joined: str) -> tuple[str, ...]:
@@ -226,7 +277,10 @@ def scan_records(
                 fields = decode_fields(buffer[fields_start:fields_end])
             except ValueError:  # UnicodeDecodeError included
                 break
-            account, event_id, name, service, rw, user, key, types, names, recorder = fields
+            (account, event_id, name, service, rw, user, key, types, names, recorder, *derived) = (
+                fields
+            )
+            event_type, source_ip, sensitive, role_name = derived
             body = buffer[fields_end:stop]
             add(
                 LogRecord(
@@ -245,6 +299,10 @@ def scan_records(
                     names,
                     recorder,
                     body,
+                    event_type,
+                    source_ip,
+                    sensitive,
+                    role_name,
                 )
             )
         offset = stop
