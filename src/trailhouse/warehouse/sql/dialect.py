@@ -18,9 +18,16 @@ from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 
+from trailhouse.warehouse.sql.diagnostics import parse_failure
+
 
 class UnsupportedSql(ValueError):
-    """A statement or function that trailhouse's MaxCompute SQL does not support."""
+    """A statement or function that trailhouse's MaxCompute SQL does not support; `token` is
+    the word of the SQL it is about (a function's name), to point at, or empty."""
+
+    def __init__(self, message: str, token: str = "") -> None:
+        super().__init__(message)
+        self.token = token
 
 
 class InvalidSql(ValueError):
@@ -350,21 +357,7 @@ def parse_statements(sql: str) -> list[exp.Expr]:
     except UnsupportedSql:
         raise
     except ParseError as exc:
-        raise InvalidSql(f"cannot parse the SQL: {_described(exc)}") from exc
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _described(error: ParseError) -> str:
-    """sqlglot's first error as `line L, column C: what`, without its terminal highlighting."""
-    if error.errors:
-        first = error.errors[0]
-        what = _ANSI.sub("", str(first.get("description") or "unexpected text"))
-        if "<class " in what:  # the parser's own class names mean nothing to a user
-            what = "invalid syntax"
-        return f"line {first.get('line')}, column {first.get('col')}: {what}"
-    return _ANSI.sub("", str(error)).splitlines()[0]
+        raise InvalidSql(parse_failure(exc, sql)) from exc
 
 
 # Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
@@ -391,7 +384,8 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
                 "query the project's tables by name"
             )
         if isinstance(node, exp.Anonymous):
-            raise UnsupportedSql(f"unsupported function {str(node.this).upper()}")
+            name = str(node.this)
+            raise UnsupportedSql(f"function or view {name.upper()} cannot be resolved", name)
         if isinstance(node, (exp.DML, exp.DDL, exp.Command)):
             raise UnsupportedSql(f"unsupported statement {_name(node).upper()} inside the query")
     return tree
