@@ -24,6 +24,26 @@ ARGUMENT_TYPE = "ODPS-0130121"  # Invalid argument type
 ARGUMENT_COUNT = "ODPS-0130221"  # Invalid number of arguments
 
 
+class UnsupportedSql(ValueError):
+    """A statement or function that trailhouse's MaxCompute SQL does not support; `token` is
+    the word of the SQL it is about (a function's name), to point at, or empty."""
+
+    def __init__(self, message: str, token: str = "", code: str = "") -> None:
+        super().__init__(message)
+        self.token = token
+        self.code = code or SEMANTIC
+
+    def diagnosis(self) -> Diagnosis:
+        """The refusal in MaxCompute's words, with its code."""
+        if self.code == SEMANTIC:
+            return Diagnosis(SEMANTIC, f"Semantic analysis exception - {self}", self.token)
+        return Diagnosis(self.code, str(self), self.token)
+
+
+class InvalidSql(ValueError):
+    """SQL text that does not parse as MaxCompute SQL."""
+
+
 @dataclass(frozen=True, slots=True)
 class Diagnosis:
     """A refusal in MaxCompute's terms: its code, its message and the token it points at."""

@@ -18,21 +18,10 @@ from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 
+from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
+from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
 from trailhouse.warehouse.sql.diagnostics import parse_failure
-
-
-class UnsupportedSql(ValueError):
-    """A statement or function that trailhouse's MaxCompute SQL does not support; `token` is
-    the word of the SQL it is about (a function's name), to point at, or empty."""
-
-    def __init__(self, message: str, token: str = "") -> None:
-        super().__init__(message)
-        self.token = token
-
-
-class InvalidSql(ValueError):
-    """SQL text that does not parse as MaxCompute SQL."""
-
+from trailhouse.warehouse.sql.functions import FUNCTIONS, arity, counted, datetime_of, is_date
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -86,9 +75,6 @@ _UNITS = {
     "mi": "MINUTE",
     "ss": "SECOND",
 }
-
-_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
-
 
 # Java (SimpleDateFormat) letters that DATE_FORMAT takes, matched case-sensitively, longest first.
 _JAVA_TOKENS = (
@@ -154,10 +140,7 @@ def _name(node: exp.Expr) -> str:
     return node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
 
 
-def _arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:
-    if not lo <= len(args) <= hi:
-        want = str(lo) if lo == hi else f"{lo} to {hi}"
-        raise UnsupportedSql(f"{name} takes {want} arguments, got {len(args)}")
+_arity = arity
 
 
 def _literal_text(name: str, what: str, node: exp.Expression | None) -> str:
@@ -173,11 +156,7 @@ def _unit(name: str, node: exp.Expression | None) -> exp.Var:
     return exp.var(_UNITS[text])
 
 
-def _datetime(node: exp.Expression) -> exp.Expression:
-    """MaxCompute converts 'yyyy-mm-dd hh:mi:ss' strings to DATETIME implicitly; DuckDB does not."""
-    if isinstance(node, _TIMESTAMP_PRODUCERS):
-        return node
-    return exp.cast(node, exp.DataType.Type.TIMESTAMP)
+_datetime = datetime_of
 
 
 def _utc(node: exp.Expression) -> exp.Expression:
@@ -209,16 +188,17 @@ def _date_format(args: list[exp.Expression]) -> exp.Expression:
 
 def _datetrunc(args: list[exp.Expression]) -> exp.Expression:
     _arity("DATETRUNC", args, 2, 2)
-    return exp.TimestampTrunc(this=_datetime(args[0]), unit=_unit("DATETRUNC", args[1]))
+    truncated = exp.TimestampTrunc(this=_datetime(args[0]), unit=_unit("DATETRUNC", args[1]))
+    # Of a DATE, a DATE (MaxCompute returns the type it is given).
+    return exp.cast(truncated, exp.DataType.Type.DATE) if is_date(args[0]) else truncated
 
 
 def _dateadd(args: list[exp.Expression]) -> exp.Expression:
     _arity("DATEADD", args, 3, 3)
     unit = _unit("DATEADD", args[2])
-    return exp.cast(
-        exp.DateAdd(this=_datetime(args[0]), expression=args[1], unit=unit),
-        exp.DataType.Type.TIMESTAMP,
-    )
+    # Of a DATE, a DATE (MaxCompute returns the type it is given); else a DATETIME.
+    kind = exp.DataType.Type.DATE if is_date(args[0]) else exp.DataType.Type.TIMESTAMP
+    return exp.cast(exp.DateAdd(this=_datetime(args[0]), expression=args[1], unit=unit), kind)
 
 
 def _datediff(args: list[exp.Expression]) -> exp.Expression:
@@ -292,6 +272,8 @@ class MaxCompute(Hive):
 
         FUNCTIONS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {
             **HiveParser.FUNCTIONS,
+            **counted(HiveParser.FUNCTIONS),
+            **FUNCTIONS,
             "CONCAT_WS": _concat_ws,
             "DATEADD": _dateadd,
             "DATE_FORMAT": _date_format,

@@ -24,8 +24,6 @@ from trailhouse.errors import SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
 from trailhouse.warehouse.sql.diagnostics import (
-    SEMANTIC,
-    Diagnosis,
     refusal,
     runtime_failure,
     scrub,
@@ -161,8 +159,7 @@ class DuckDbEngine:
             try:
                 con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
             except UnsupportedSql as exc:
-                diagnosis = Diagnosis(SEMANTIC, f"Semantic analysis exception - {exc}", exc.token)
-                raise refusal(diagnosis, plan.sql) from exc
+                raise refusal(exc.diagnosis(), plan.sql) from exc
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
                 raise refusal(semantic_failure(str(exc)), plan.sql) from exc
             except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:

@@ -183,8 +183,7 @@ class Planner:
         except InvalidSql as exc:
             raise SqlParseError(str(exc)) from exc
         except UnsupportedSql as exc:
-            diagnosis = Diagnosis(SEMANTIC, f"Semantic analysis exception - {exc}", exc.token)
-            raise refusal(diagnosis, sql) from exc
+            raise refusal(exc.diagnosis(), sql) from exc
         keywords = count_keywords(tree)
         name_unnamed_columns(tree)
         rows_frame_for_ordered_windows(tree)
