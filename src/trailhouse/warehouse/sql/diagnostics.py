@@ -108,6 +108,27 @@ def parse_failure(error: ParseError, sql: str) -> str:
     return f"{where}Parse exception - {description}"
 
 
+_TOKEN_AT = re.compile(r"Missing (\S+) from (\d+):(\d+)")
+
+
+def token_failure(error: Exception, sql: str) -> str:
+    """sqlglot's tokenizer error (a quote never closed) as a MaxCompute parse exception."""
+    match = None
+    cause: BaseException | None = error
+    while cause is not None and match is None:
+        match = _TOKEN_AT.search(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    if match is None:
+        return "Parse exception - a quoted string, name or comment is not closed"
+    quote, index = match.group(1), int(match.group(3))  # the quote's offset in the text
+    before = sql[:index]
+    line, column = before.count("\n") + 1, index - (before.rfind("\n") + 1) + 1
+    return (
+        f"[{line},{column}] Parse exception - the quoted text that starts here has no closing "
+        f"{quote}"
+    )
+
+
 # DuckDB's types named as MaxCompute names them.
 _TYPES = {
     "STRING_LITERAL": "STRING",

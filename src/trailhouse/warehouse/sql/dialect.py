@@ -14,13 +14,13 @@ from typing import ClassVar
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.hive import Hive
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
-from trailhouse.warehouse.sql.diagnostics import parse_failure
+from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
 from trailhouse.warehouse.sql.functions import FUNCTIONS, arity, counted, datetime_of, is_date
 
 # What the lexer skips: string literals, quoted identifiers and comments.
@@ -340,6 +340,8 @@ def parse_statements(sql: str) -> list[exp.Expr]:
         raise
     except ParseError as exc:
         raise InvalidSql(parse_failure(exc, sql)) from exc
+    except TokenError as exc:
+        raise InvalidSql(token_failure(exc, sql)) from exc
 
 
 # Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
