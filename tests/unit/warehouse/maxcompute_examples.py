@@ -24,6 +24,8 @@ class Example:
     expected: Any
     page: str
     kind: str = ""
+    # False: not the page's own example but one built from the rules it states.
+    verbatim: bool = True
 
     @property
     def id(self) -> str:
@@ -35,9 +37,9 @@ def _page(name: str) -> str:
 
 
 def _examples(
-    function: str, page: str, rows: list[tuple[str, Any]], kind: str = ""
+    function: str, page: str, rows: list[tuple[str, Any]], kind: str = "", verbatim: bool = True
 ) -> list[Example]:
-    return [Example(function, sql, expected, _page(page), kind) for sql, expected in rows]
+    return [Example(function, sql, expected, _page(page), kind, verbatim) for sql, expected in rows]
 
 
 EXAMPLES: list[Example] = [
@@ -81,10 +83,18 @@ EXAMPLES: list[Example] = [
                 '"(\\\\1)\\\\2-\\\\3", 0)',
                 "(123)456-7890",
             ),
+        ],
+    ),
+    # From an earlier version of the REGEXP_REPLACE page.
+    *_examples(
+        "REGEXP_REPLACE",
+        "regexp-replace",
+        [
             ('regexp_replace("abcd", "(.)", "\\\\1 ", 0)', "a b c d "),
             ('regexp_replace("abcd", "(.)", "\\\\1 ", 1)', "a bcd"),
             ('regexp_replace("abcd", "(.*)(.)$", "\\\\2", 0)', "d"),
         ],
+        verbatim=False,
     ),
     *_examples(
         "SUBSTR",
@@ -94,6 +104,17 @@ EXAMPLES: list[Example] = [
             ("substr('abc', 2, 1)", "b"),
             ("substr('abc', -2, 2)", "bc"),
             ("substr('abc', null)", None),
+        ],
+    ),
+    *_examples(
+        "SUBSTRING",
+        "substring",
+        [
+            ("substring('abc', 2)", "bc"),
+            ("substring('abc', 2, 1)", "b"),
+            ("substring('abc', -2, 2)", "bc"),
+            ("substring('abc', -3, 2)", "ab"),
+            ("substring('abc', null, null)", None),
         ],
     ),
     *_examples(
@@ -107,14 +128,37 @@ EXAMPLES: list[Example] = [
     *_examples(
         "LPAD",
         "lpad",
-        [("lpad('abcdefgh', 10, '12')", "12abcdefgh"), ("lpad('abcdefgh', 5, '12')", "abcde")],
+        [
+            ("lpad('abcdefgh', 10, '12')", "12abcdefgh"),
+            ("lpad('abcdefgh', 5, '12')", "abcde"),
+            ("lpad('abcdefgh', 0, '12')", ""),
+            ("lpad(null, 0, '12')", None),
+            ("lpad('abcdefgh', 9, '12')", "1abcdefgh"),
+        ],
     ),
     *_examples("RPAD", "rpad", [("rpad('abcdefgh', 10, '12')", "abcdefgh12")]),
-    *_examples("REPLACE", "replace", [("replace('ababab', 'abab', '12')", "12ab")]),
     *_examples(
-        "REVERSE", "reverse", [("reverse('I love aliyun very much')", "hcum yrev nuyila evol I")]
+        "REPLACE",
+        "replace",
+        [
+            ("replace('ababab', 'abab', '12')", "12ab"),
+            ("replace('123abab456ab', null, 'abab')", None),
+        ],
     ),
-    *_examples("LENGTH", "length", [("length('Tech on the net')", 15), ("length(null)", None)]),
+    *_examples(
+        "REVERSE",
+        "reverse",
+        [
+            ("reverse('I love aliyun very much')", "hcum yrev nuyila evol I"),
+            ("reverse(null)", None),
+        ],
+    ),
+    *_examples(
+        "LENGTH",
+        "length",
+        [("length('Tech on the net')", 15), ("length(null)", None)],
+        verbatim=False,
+    ),
     *_examples("TOLOWER", "tolower", [("tolower('aBcd')", "abcd")]),
     *_examples("TOUPPER", "toupper", [("toupper('aBcd')", "ABCD")]),
     *_examples(
@@ -169,6 +213,7 @@ EXAMPLES: list[Example] = [
             ("date_sub('2005-03-01 00:00:00', 1)", "2005-02-28"),
         ],
         "DATE",
+        verbatim=False,
     ),
     *_examples(
         "ADD_MONTHS",
@@ -228,4 +273,7 @@ REFUSED: list[tuple[str, str, str]] = [
     ("length('a', 2)", "ODPS-0130221", "function LENGTH needs 1 parameters, actually have 2"),
     ("substr('abc')", "ODPS-0130221", "function SUBSTR needs 2 to 3 parameters"),
     ("dateadd(datetime '2005-02-28 00:00:00', 1)", "ODPS-0130221", "function DATEADD needs 3"),
+    ("dateadd(getdate(), 1, 'quarter')", "ODPS-0130071", "DATEADD: unsupported datepart"),
+    ("datepart(getdate(), 'yyyy')", "ODPS-0130071", "function DATEPART is a MaxCompute built-in"),
+    ("split_part('a,b', substr(',', 1), 1)", "ODPS-0130071", "the separator must be a string"),
 ]

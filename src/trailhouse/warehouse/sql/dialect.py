@@ -21,7 +21,14 @@ from sqlglot.parsers.hive import HiveParser
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
 from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
-from trailhouse.warehouse.sql.functions import FUNCTIONS, arity, counted, datetime_of, is_date
+from trailhouse.warehouse.sql.functions import (
+    FUNCTIONS,
+    NOT_SUPPORTED,
+    arity,
+    counted,
+    datetime_of,
+    is_date,
+)
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -145,14 +152,14 @@ _arity = arity
 
 def _literal_text(name: str, what: str, node: exp.Expression | None) -> str:
     if not isinstance(node, exp.Literal) or not node.is_string:
-        raise UnsupportedSql(f"{name}: the {what} must be a string literal")
+        raise UnsupportedSql(f"{name}: the {what} must be a string literal", name)
     return str(node.this)
 
 
 def _unit(name: str, node: exp.Expression | None) -> exp.Var:
     text = _literal_text(name, "datepart", node).lower()
     if text not in _UNITS:
-        raise UnsupportedSql(f"{name}: unsupported datepart {text!r}")
+        raise UnsupportedSql(f"{name}: unsupported datepart {text!r}", name)
     return exp.var(_UNITS[text])
 
 
@@ -369,6 +376,12 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
             )
         if isinstance(node, exp.Anonymous):
             name = str(node.this)
+            if name.upper() in NOT_SUPPORTED:
+                raise UnsupportedSql(
+                    f"function {name.upper()} is a MaxCompute built-in function that trailhouse "
+                    "does not support yet (docs/sql-functions.md)",
+                    name,
+                )
             raise UnsupportedSql(f"function or view {name.upper()} cannot be resolved", name)
         if isinstance(node, (exp.DML, exp.DDL, exp.Command)):
             raise UnsupportedSql(f"unsupported statement {_name(node).upper()} inside the query")

@@ -341,3 +341,22 @@ def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
         return parse
 
     return {name: checked(name, functions[name]) for name in ARITIES if name in functions}
+
+
+# MaxCompute built-in functions trailhouse does not run yet: refused as such, not as unknown.
+NOT_SUPPORTED = frozenset(
+    {
+        "CHAR_MATCHCOUNT",
+        "DATEPART",
+        "FROM_UTC_TIMESTAMP",
+        "ISDATE",
+        "KEYVALUE",
+        "KEYVALUE_TUPLE",
+        "LENGTHB",
+        "REGEXP_SUBSTR",
+        "TO_MILLIS",
+        "TRUNC_TIME",
+        "URL_DECODE",
+        "URL_ENCODE",
+    }
+)
