@@ -57,7 +57,7 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import MemoryBudget, QuotaGate, QuotaService
 from trailhouse.warehouse.sql.bounded import BoundedPlanning, PlannersBusy, PlanningTimedOut
-from trailhouse.warehouse.sql.diagnostics import runtime_failure, semantic_failure
+from trailhouse.warehouse.sql.diagnostics import runtime_failure, scrub, semantic_failure
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.engine import (
     Engine,
@@ -483,7 +483,7 @@ def _failure(error: EngineError, quota: Quota, sql: str) -> tuple[str, str, str]
     if error.kind == "cancelled":
         return JobStatus.CANCELLED, JobCancelled.code, error.message
     if error.kind == "memory":
-        return JobStatus.FAILED, QuotaExceeded.code, f"{error.message} (quota {quota.name})"
+        return JobStatus.FAILED, QuotaExceeded.code, f"{scrub(error.message)} (quota {quota.name})"
     if error.kind == "binder":
         diagnosis = semantic_failure(error.message)
         return JobStatus.FAILED, diagnosis.code, diagnosis.located(sql)

@@ -110,8 +110,8 @@ def test_a_value_not_honoured_is_refused_naming_the_flag(
 
 
 def test_an_unknown_flag_is_named_with_the_known_ones(tw: WarehouseFixture) -> None:
-    error = refused(tw, "SET odps.sql.mapper.split.size=256;\nSELECT 1")
-    assert "unknown setting odps.sql.mapper.split.size" in error.message
+    error = refused(tw, "SET odps.sql.mapper.splitsize=256;\nSELECT 1")
+    assert "unknown setting odps.sql.mapper.splitsize" in error.message
     assert "odps.sql.allow.fullscan" in error.message
     error = refused(tw, "SELECT 1", {"odps.nope": "1"})
     assert "unknown setting odps.nope" in error.message
@@ -127,3 +127,10 @@ def test_a_script_without_a_query_and_engine_settings_are_refused(tw: WarehouseF
 def test_flags_of_settings() -> None:
     assert SqlFlags.of({}) == SqlFlags(allow_fullscan=True)
     assert SqlFlags.of({"ODPS.SQL.ALLOW.FULLSCAN": "'False'"}) == SqlFlags(allow_fullscan=False)
+
+
+def test_resource_hints_are_accepted_when_they_are_numbers(tw: WarehouseFixture) -> None:
+    script = "SET odps.sql.mapper.split.size=256;\nSET odps.stage.reducer.num=10;\nSELECT 1"
+    assert rows(tw, script) == [[1]]
+    error = refused(tw, "SET odps.stage.reducer.num=many;\nSELECT 1")
+    assert "setting odps.stage.reducer.num=many is not valid: use a whole number" in error.message

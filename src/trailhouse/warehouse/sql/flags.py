@@ -37,6 +37,13 @@ class SqlFlags:
                     key.strip(),
                 )
             accepted, why = rule
+            if accepted is _COUNT:
+                if not value.isdigit() or int(value) < 1:
+                    raise UnsupportedSql(
+                        f"setting {name}={_unquoted(raw)} is not valid: use a whole number",
+                        key.strip(),
+                    )
+                continue
             if value not in accepted:
                 choices = " or ".join(sorted(accepted))
                 raise UnsupportedSql(
@@ -50,6 +57,20 @@ class SqlFlags:
 
 
 _BOOLEAN = frozenset({"true", "false"})
+# Resource hints (split sizes, instance counts, memory): trailhouse sizes a job by its quota, so
+# they are accepted, when they are whole numbers, and change nothing.
+_COUNT: frozenset[str] = frozenset()
+_HINTS = (
+    "odps.sql.mapper.split.size",
+    "odps.sql.reducer.instances",
+    "odps.sql.joiner.instances",
+    "odps.stage.mapper.split.size",
+    "odps.stage.reducer.num",
+    "odps.stage.joiner.num",
+    "odps.stage.mapper.mem",
+    "odps.stage.reducer.mem",
+    "odps.stage.joiner.mem",
+)
 # flag → (values accepted, why other values are refused)
 _FLAGS: dict[str, tuple[frozenset[str], str]] = {
     # Honoured: false refuses a query that reads a partitioned table with no ds condition.
@@ -75,6 +96,7 @@ _FLAGS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"utc", "etc/utc", "gmt", "gmt+00:00", "utc+00:00"}),
         "trailhouse answers in UTC, the time zone of the audit events",
     ),
+    **dict.fromkeys(_HINTS, (_COUNT, "a resource hint takes a whole number")),
 }
 
 # `SET key = value;` at the start of a script, and the comments and blank lines around them.
