@@ -55,6 +55,7 @@ CORPUS: list[tuple[str, str, str]] = [
         "column reference event_name is ambiguous",
     ),
     ("SELECT * FROM no_such_table", "ODPS-0130131", "[1,15] Table not found"),
+    (f"SELECT 1 FROM {T} a JOIN {T} b USING (nope)", "ODPS-0130071", "column nope cannot be"),
     ("SELECT * FROM actiontrail_audit-trail", "ODPS-0130", ""),
     (f"SELECT REGEXP_EXTRACT(event_name, CONCAT('(', event_rw), 1) FROM {T}", "", ""),
     ("SET odps.sql.nope=true;\nSELECT 1", "ODPS-0130071", "[1,5] Semantic analysis exception"),
@@ -127,6 +128,14 @@ def test_table_not_found_lists_tables_and_the_hyphen_rule(tw: WarehouseFixture) 
     assert "[2,3] Table not found" in message
     assert "Tables of project actiontrail_1111222233334444: actiontrail_audit_trail." in message
     assert "trail audit-mc → table actiontrail_audit_mc" in message
+
+
+def test_optimizer_hints_are_dropped_not_called(tw: WarehouseFixture) -> None:
+    jobs = tw.warehouse.jobs
+    sql = f"SELECT /*+ MAPJOIN(b) */ COUNT(*) FROM {T} a JOIN {T} b ON a.event_id = b.event_id"
+    job = jobs.wait(root(), jobs.submit(root(), tw.project, sql).job_id, timeout=120)
+    assert job.status == JobStatus.TERMINATED, job.error_message
+    assert jobs.result(root(), job.job_id).rows == [[60]]
 
 
 def test_positions_count_set_lines_and_cost_sql(tw: WarehouseFixture) -> None:

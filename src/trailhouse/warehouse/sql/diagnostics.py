@@ -224,6 +224,7 @@ def _function(match: re.Match[str]) -> Diagnosis:
 _SEMANTIC_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Diagnosis]], ...] = (
     (re.compile(r'Referenced column "([^"]+)" not found'), _column),
     (re.compile(r'Table "([^"]+)" does not have a column named "([^"]+)"'), _qualified_column),
+    (re.compile(r'Column "([^"]+)" does not exist on (?:left|right) side of join'), _column),
     (re.compile(r'column "([^"]+)" must appear in the GROUP BY'), _group_by),
     (re.compile(r'Referenced table "([^"]+)" not found'), _alias),
     (re.compile(r'Ambiguous reference to column name "([^"]+)"'), _ambiguous),

@@ -364,6 +364,10 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
+    for select in tree.find_all(exp.Select):
+        # Optimizer hints (/*+ MAPJOIN(a) */) change how MaxCompute runs a query, never its
+        # answer: they are dropped, not read as function calls.
+        select.set("hint", None)
     for node in tree.walk():
         if isinstance(node, exp.QueryTransform):
             raise UnsupportedSql(

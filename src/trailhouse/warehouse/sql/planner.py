@@ -159,6 +159,8 @@ class Planner:
             return self._plan(caller, project, sql, settings or {})
         except RecursionError:  # nesting the parenthesis count misses, such as CASE in CASE
             raise too_deep() from None
+        except UnsupportedSql as exc:  # from a rewrite or a constant folded while pruning
+            raise refusal(exc.diagnosis(), sql) from exc
 
     def _plan(
         self, caller: Caller, project: Project, sql: str, settings: Mapping[str, str]
