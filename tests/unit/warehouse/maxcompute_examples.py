@@ -32,6 +32,9 @@ class Example:
         return self.sql
 
 
+_NEW_YEAR = "datetime '2006-01-01 00:00:00'"
+
+
 def _page(name: str) -> str:
     return DOCS + name
 
@@ -213,6 +216,27 @@ EXAMPLES: list[Example] = [
             ("date_sub('2005-03-01 00:00:00', 1)", "2005-02-28"),
         ],
         "DATE",
+        verbatim=False,
+    ),
+    *_examples(
+        "DATEDIFF",
+        "datediff",
+        [
+            ("datediff(date '2025-03-02', date '2025-03-01', 'dd')", 1),
+            ("datediff(date '2025-01-01', date '2024-12-31', 'year')", 1),
+            ("datediff(date '2025-01-01', date '2024-12-31', 'month')", 1),
+            ("datediff(date '2025-03-02', date '2025-03-01')", 1),
+        ],
+    ),
+    # From an earlier version of the DATEDIFF page: end '2006-01-01 00:00:00', start one second
+    # before, is 1 in every unit (the parts below the unit are cut off first).
+    *_examples(
+        "DATEDIFF",
+        "datediff",
+        [
+            (f"datediff({_NEW_YEAR}, datetime '2005-12-31 23:59:59', '{unit}')", 1)
+            for unit in ("dd", "mm", "yyyy", "hh", "mi", "ss")
+        ],
         verbatim=False,
     ),
     *_examples(
