@@ -249,6 +249,27 @@ EXAMPLES: list[Example] = [
         ],
         "VARCHAR",
     ),
+    *_examples("DAYOFWEEK", "dayofweek", [("dayofweek('2009-07-30')", 5)]),
+    # The date part functions take a date, a datetime or a string that is one.
+    *_examples(
+        "DATE PARTS",
+        "date-functions",
+        [
+            ("dayofweek(date '2023-06-04')", 1),
+            ("year('1970-01-01 12:30:00')", 1970),
+            ("month('2014-09-01')", 9),
+            ("day('2014-09-01')", 1),
+            ("hour('2009-07-30 12:58:59')", 12),
+            ("minute('2009-07-30 12:58:59')", 58),
+            ("second('2009-07-30 12:58:59')", 59),
+            ("quarter('1970-11-12 10:00:00')", 4),
+            ("dayofmonth('2014-09-01')", 1),
+            ("dayofyear('2014-02-01')", 32),
+            ("weekofyear('2014-01-01')", 1),
+            ("year('not a date')", None),
+        ],
+        verbatim=False,
+    ),
     *_examples(
         "LASTDAY",
         "lastday",

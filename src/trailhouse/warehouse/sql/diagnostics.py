@@ -51,10 +51,14 @@ class Diagnosis:
     code: str
     message: str
     token: str = ""
+    # Said instead when the token is not in the SQL (a function the translation introduced).
+    otherwise: str = ""
 
     def located(self, sql: str) -> str:
         """The message as MaxCompute prints it, `[line,column] ` first when the token is found."""
         where = position_of(sql, self.token) if self.token else None
+        if where is None and self.token and self.otherwise and sql:
+            return self.otherwise
         return f"[{where[0]},{where[1]}] {self.message}" if where else self.message
 
 
@@ -167,6 +171,8 @@ def _no_match(match: re.Match[str]) -> Diagnosis:
         f"Invalid argument type - {_operator_or_function(name)} cannot take arguments of type "
         f"({_types(listed)}); CAST them to the types it takes",
         token,
+        "Invalid argument type - a function is given an argument of a type it does not take "
+        f"({_types(listed)}); CAST it to the type the function takes",
     )
 
 

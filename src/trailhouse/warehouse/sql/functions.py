@@ -253,6 +253,23 @@ def _case(name: str, kind: type[exp.Lower] | type[exp.Upper]) -> Callable[..., e
     return parse
 
 
+def _instant(node: exp.Expression) -> exp.Expression:
+    """A date or datetime argument; a string is read as one, NULL when it is not a date."""
+    if is_date(node) or isinstance(node, (*_TIMESTAMP_PRODUCERS, exp.CurrentTimestamp)):
+        return node
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this == exp.DataType.Type.TIMESTAMP:
+        return node
+    return exp.TryCast(this=node, to=exp.DataType.build("TIMESTAMP"), safe=True)
+
+
+def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
+    arity("DAYOFWEEK", args, 1, 1)
+    # 1 = Sunday … 7 = Saturday, from ISO's 1 = Monday … 7 = Sunday.
+    iso = exp.DayOfWeekIso(this=_instant(args[0]))
+    sunday_first = exp.Mod(this=iso, expression=exp.Literal.number(7))
+    return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
+
+
 Builder = Callable[..., exp.Expr]
 
 
@@ -272,6 +289,7 @@ FUNCTIONS: dict[str, Builder] = {
         "ADD_MONTHS": _add_months,
         "DATE_ADD": _days("DATE_ADD", 1),
         "DATE_SUB": _days("DATE_SUB", -1),
+        "DAYOFWEEK": _dayofweek,
         "INSTR": _instr,
         "LASTDAY": _lastday,
         "REGEXP_REPLACE": _regexp_replace,
@@ -327,14 +345,24 @@ ARITIES: dict[str, tuple[int, int]] = {
 }
 
 
+# Functions of one date argument that MaxCompute also takes as a 'yyyy-mm-dd[ hh:mi:ss]' string.
+DATE_PARTS = frozenset(
+    {"DAY", "DAYOFMONTH", "DAYOFYEAR", "HOUR", "MINUTE", "MONTH", "QUARTER", "SECOND"}
+    | {"WEEKOFYEAR", "YEAR"}
+)
+
+
 def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
-    """The builders of ARITIES' functions, each refusing a wrong argument count first."""
+    """The builders of ARITIES' functions, each refusing a wrong argument count first (and
+    reading a date part function's string argument as a datetime)."""
 
     def checked(name: str, build: Builder) -> Builder:
         low, high = ARITIES[name]
 
         def parse(args: list[exp.Expression], dialect: object = None) -> exp.Expr:
             arity(name, args, low, high)
+            if name in DATE_PARTS:
+                args = [_instant(args[0])]
             # sqlglot calls a builder without the dialect first, then with it on TypeError.
             return build(args) if dialect is None else build(args, dialect=dialect)
 
