@@ -162,6 +162,38 @@ EXAMPLES: list[Example] = [
         [("length('Tech on the net')", 15), ("length(null)", None)],
         verbatim=False,
     ),
+    *_examples(
+        "REGEXP_COUNT",
+        "regexp-count",
+        [
+            ("regexp_count('abababc', 'a.c')", 1),
+            ("regexp_count('abababc', '[[:alpha:]]{2}', 3)", 2),
+            ("regexp_count('abababc', null)", None),
+            (
+                'regexp_count(\'{"account_id":123456789,"account_name":"allen",'
+                '"location":"hangzhou","bill":100}\', \':\')',
+                4,
+            ),
+        ],
+    ),
+    *_examples(
+        "LOCATE",
+        "locate",
+        [
+            ("locate('ab', 'abchelloabc')", 1),
+            ("locate('hi', 'abc,hello,ab,c')", 0),
+            ("locate('ab', 'abhelloabc', null)", 0),
+        ],
+    ),
+    *_examples(
+        "TRANSLATE",
+        "translate",
+        [
+            ("translate('ababab', 'abab', 'cd')", "cdcdcd"),
+            ("translate('ababab', 'abab', 'cdefg')", "cdcdcd"),
+            ("translate('ababab', 'cd', null)", None),
+        ],
+    ),
     *_examples("TOLOWER", "tolower", [("tolower('aBcd')", "abcd")]),
     *_examples("TOUPPER", "toupper", [("toupper('aBcd')", "ABCD")]),
     *_examples(

@@ -258,6 +258,7 @@ _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?")
 _SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate)[^.]*\.")
 _ENGINE_WORDS = re.compile(r"\b(?:duckdb|DuckDB|sqlglot|Spark|spark|pyspark|PySpark)\b")
 _LINE_MARK = re.compile(r"\s*LINE \d+:.*", re.DOTALL)
+_REFER_TO = re.compile(r"\s*Please,? refer to '[^']*' for a fix\.?|;? line \d+ pos \d+")
 _DUCKDB_TYPES = re.compile(r"\b(" + "|".join(sorted(_TYPES, key=len, reverse=True)) + r")\b")
 
 
@@ -270,6 +271,7 @@ def scrub(text: str) -> str:
     text = _SPARK_CLASS.sub("", text)
     text = _SQLSTATE.sub("", text)
     text = _SPARK_HINT.sub("", text)
+    text = _REFER_TO.sub("", text)
     text = _LINE_MARK.sub("", text)
     text = _CLASS_REPR.sub("an expression", text)
     text = _ENGINE_WORDS.sub("the engine", text)

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 
 from sqlglot import exp
+from sqlglot.helper import seq_get
 
 from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, UnsupportedSql
 
@@ -270,6 +271,29 @@ def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
     return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
 
 
+def _regexp_count(args: list[exp.Expression]) -> exp.Expression:
+    arity("REGEXP_COUNT", args, 2, 3)
+    source = args[0]
+    if len(args) == 3:  # from start_position on (Spark's REGEXP_COUNT has no third argument)
+        source = exp.Substring(this=source, start=args[2])
+    return exp.RegexpCount(this=source, expression=args[1])
+
+
+def _locate(args: list[exp.Expression]) -> exp.Expression:
+    arity("LOCATE", args, 2, 3)
+    found = exp.StrPosition(this=args[1], substr=args[0], position=seq_get(args, 2))
+    if len(args) == 2:
+        return found
+    # A NULL start_pos gives 0 (NULL only when the strings are NULL), as documented.
+    strings_null = exp.or_(
+        exp.Is(this=args[0].copy(), expression=exp.null()),
+        exp.Is(this=args[1].copy(), expression=exp.null()),
+    )
+    when_no_start = exp.If(this=strings_null, true=exp.null(), false=exp.Literal.number(0))
+    start_null = exp.Is(this=args[2].copy(), expression=exp.null())
+    return exp.If(this=start_null, true=when_no_start, false=found)
+
+
 Builder = Callable[..., exp.Expr]
 
 
@@ -292,6 +316,8 @@ FUNCTIONS: dict[str, Builder] = {
         "DAYOFWEEK": _dayofweek,
         "INSTR": _instr,
         "LASTDAY": _lastday,
+        "LOCATE": _locate,
+        "REGEXP_COUNT": _regexp_count,
         "REGEXP_REPLACE": _regexp_replace,
         "SPLIT_PART": _split_part,
         "TOLOWER": _case("TOLOWER", exp.Lower),
@@ -310,12 +336,10 @@ ARITIES: dict[str, tuple[int, int]] = {
     "DAYOFMONTH": (1, 1),
     "DAYOFWEEK": (1, 1),
     "DAYOFYEAR": (1, 1),
-    "FIND_IN_SET": (2, 2),
     "HOUR": (1, 1),
     "INITCAP": (1, 1),
     "LAST_DAY": (1, 1),
     "LENGTH": (1, 1),
-    "LOCATE": (2, 3),
     "LOWER": (1, 1),
     "LPAD": (3, 3),
     "LTRIM": (1, 1),
@@ -337,7 +361,6 @@ ARITIES: dict[str, tuple[int, int]] = {
     "SQRT": (1, 1),
     "SUBSTR": (2, 3),
     "SUBSTRING": (2, 3),
-    "SUBSTRING_INDEX": (3, 3),
     "TRIM": (1, 1),
     "UPPER": (1, 1),
     "WEEKOFYEAR": (1, 1),
@@ -376,12 +399,14 @@ NOT_SUPPORTED = frozenset(
     {
         "CHAR_MATCHCOUNT",
         "DATEPART",
+        "FIND_IN_SET",
         "FROM_UTC_TIMESTAMP",
         "ISDATE",
         "KEYVALUE",
         "KEYVALUE_TUPLE",
         "LENGTHB",
         "REGEXP_SUBSTR",
+        "SUBSTRING_INDEX",
         "TO_MILLIS",
         "TRUNC_TIME",
         "URL_DECODE",

@@ -298,6 +298,8 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.RegexpReplace: _java_regex,
     exp.RegexpExtract: _java_regex,
     exp.RegexpLike: _java_regex,
+    exp.RegexpCount: _java_regex,
+    exp.RegexpILike: _java_regex,
 }
 
 
