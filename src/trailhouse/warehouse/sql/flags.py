@@ -37,7 +37,7 @@ class SqlFlags:
                     key.strip(),
                 )
             accepted, why = rule
-            if accepted is _COUNT:
+            if accepted is None:
                 if not value.isdigit() or int(value) < 1:
                     raise UnsupportedSql(
                         f"setting {name}={_unquoted(raw)} is not valid: use a whole number",
@@ -59,7 +59,6 @@ class SqlFlags:
 _BOOLEAN = frozenset({"true", "false"})
 # Resource hints (split sizes, instance counts, memory): trailhouse sizes a job by its quota, so
 # they are accepted, when they are whole numbers, and change nothing.
-_COUNT: frozenset[str] = frozenset()
 _HINTS = (
     "odps.sql.mapper.split.size",
     "odps.sql.reducer.instances",
@@ -71,8 +70,8 @@ _HINTS = (
     "odps.stage.reducer.mem",
     "odps.stage.joiner.mem",
 )
-# flag → (values accepted, why other values are refused)
-_FLAGS: dict[str, tuple[frozenset[str], str]] = {
+# flag → (values accepted, None for any whole number; why other values are refused)
+_FLAGS: dict[str, tuple[frozenset[str] | None, str]] = {
     # Honoured: false refuses a query that reads a partitioned table with no ds condition.
     "odps.sql.allow.fullscan": (_BOOLEAN, "use true or false"),
     # No-ops: trailhouse always behaves as these values ask.
@@ -96,7 +95,7 @@ _FLAGS: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"utc", "etc/utc", "gmt", "gmt+00:00", "utc+00:00"}),
         "trailhouse answers in UTC, the time zone of the audit events",
     ),
-    **dict.fromkeys(_HINTS, (_COUNT, "a resource hint takes a whole number")),
+    **dict.fromkeys(_HINTS, (None, "a resource hint takes a whole number")),
 }
 
 # `SET key = value;` at the start of a script, and the comments and blank lines around them.
