@@ -35,6 +35,7 @@ CORPUS: list[tuple[str, str, str]] = [
     (f"SELECT nope FROM {T}", "ODPS-0130071", "[1,8] Semantic analysis exception - column nope"),
     (f"SELECT event_name\nFROM {T}\nWHERE nope = 1", "ODPS-0130071", "[3,7] Semantic"),
     (f"SELECT x.event_name FROM {T} t", "ODPS-0130071", "x"),
+    (f"SELECT t.nope FROM {T} t", "ODPS-0130071", "[1,10] Semantic analysis exception - column"),
     (f"SELECT NOFUNC(event) FROM {T}", "ODPS-0130071", "function or view NOFUNC cannot be"),
     (f"SELECT LENGTH(event, 2) FROM {T}", "ODPS-0130221", "[1,8] Invalid number of arguments"),
     ("SELECT CONCAT_WS(',', 'a')", "ODPS-0130071", "CONCAT_WS"),

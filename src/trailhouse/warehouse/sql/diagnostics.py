@@ -72,7 +72,7 @@ def position_of(sql: str, token: str) -> tuple[int, int] | None:
     blanked = _SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
     pattern = re.escape(token)
     if token[:1].isalnum() or token[:1] == "_":
-        pattern = r"(?<![\w.`])`?" + pattern + r"`?(?!\w)"
+        pattern = r"(?<![\w`])`?" + pattern + r"`?(?!\w)"
     match = re.search(pattern, blanked, re.IGNORECASE)
     if match is None:
         return None
@@ -94,15 +94,11 @@ def parse_failure(error: ParseError, sql: str) -> str:
     description = _ANSI.sub("", str(first.get("description") or ""))
     highlight = _ANSI.sub("", str(first.get("highlight") or "")).strip()
     line, end = first.get("line"), first.get("col")
-    token_text = _TOKEN_REPR.search(description)
-    if token_text is not None:
-        description = _TOKEN_REPR.sub(lambda m: f"'{m.group(1)}'", description)
+    description = _TOKEN_REPR.sub(lambda m: f"'{m.group(1)}'", description)
     if "<class " in description or not description:
         description = f"invalid token '{highlight}'" if highlight else "invalid syntax"
     elif description.startswith("Invalid expression / Unexpected token"):
         description = f"invalid token '{highlight}'" if highlight else "unexpected token"
-    elif description == "Required keyword: 'this' missing for":
-        description = "an expression is missing"
     description = _CLASS_REPR.sub("an expression", description)
     where = ""
     if isinstance(line, int) and isinstance(end, int):
@@ -229,7 +225,7 @@ def _function(match: re.Match[str]) -> Diagnosis:
 
 _SEMANTIC_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Diagnosis]], ...] = (
     (re.compile(r'Referenced column "([^"]+)" not found'), _column),
-    (re.compile(r'Table "([^"]+)" does not have a column named "([^"]+)"'), _qualified_column),
+    (re.compile(r'"([^"]+)" does not have a column named "([^"]+)"'), _qualified_column),
     (re.compile(r'Column "([^"]+)" does not exist on (?:left|right) side of join'), _column),
     (re.compile(r'column "([^"]+)" must appear in the GROUP BY'), _group_by),
     (re.compile(r'Referenced table "([^"]+)" not found'), _alias),
