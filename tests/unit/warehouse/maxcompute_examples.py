@@ -194,6 +194,43 @@ EXAMPLES: list[Example] = [
             ("translate('ababab', 'cd', null)", None),
         ],
     ),
+    *_examples(
+        "CONCAT",
+        "concat",
+        [("concat('aabc', 'abcde')", "aabcabcde"), ("concat('aabc', 'abcde', null)", None)],
+    ),
+    *_examples(
+        "TRIM",
+        "trim",
+        [
+            ("trim(' yxTxyomxx ')", "yxTxyomxx"),
+            ("trim(both from ' yxTxyomxx ')", "yxTxyomxx"),
+            ("trim('yxTxyomxx', 'xy')", "Txyom"),
+            ("trim(both 'xy' from 'yxTxyomxx')", "Txyom"),
+            ("trim(null)", None),
+            ("trim('yxTxyomxx', null)", None),
+        ],
+    ),
+    *_examples(
+        "LTRIM",
+        "ltrim",
+        [
+            ("ltrim(' yxTxyomxx ')", "yxTxyomxx "),
+            ("ltrim('yxTxyomxx', 'xy')", "Txyomxx"),
+            ("trim(leading 'xy' from 'yxTxyomxx')", "Txyomxx"),
+            ("ltrim(null)", None),
+        ],
+    ),
+    *_examples(
+        "RTRIM",
+        "rtrim",
+        [
+            ("rtrim(' yxTxyomxx ')", " yxTxyomxx"),
+            ("rtrim('yxTxyomxx', 'xy')", "yxTxyom"),
+            ("trim(trailing 'xy' from 'yxTxyomxx')", "yxTxyom"),
+            ("rtrim(null)", None),
+        ],
+    ),
     *_examples("TOLOWER", "tolower", [("tolower('aBcd')", "abcd")]),
     *_examples("TOUPPER", "toupper", [("toupper('aBcd')", "ABCD")]),
     *_examples(
