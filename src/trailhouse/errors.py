@@ -28,6 +28,7 @@
     │   ├── warehouse (MaxCompute-style codes): SqlParseError, SqlSemanticError, TableNotFound,
     │   │   ProjectNotFound, JobNotFound, NoAvailableQuota, QuotaExceeded (T), JobCancelled
     │   │   ├── SqlParseError ── SqlTooLong, SqlTooDeep, SqlTooComplex (limits, same code)
+    │   │   ├── SqlSemanticError ── SqlArgumentTypeError, SqlArgumentCountError (own codes)
     │   │   └── JobTimedOut (a job's status only: it ran past sql_job_seconds)
     │   ├── delivery history jobs (in delivery/history.py): DeliveryHistoryJobNotFound,
     │   │   DeliveryHistoryJobRunning
@@ -340,6 +341,18 @@ class SqlSemanticError(ApiError):
 
     code = "ODPS-0130071"
     http_status = 400
+
+
+class SqlArgumentTypeError(SqlSemanticError):
+    """A function or operator given arguments of types it does not take."""
+
+    code = "ODPS-0130121"
+
+
+class SqlArgumentCountError(SqlSemanticError):
+    """A function given more or fewer arguments than it takes."""
+
+    code = "ODPS-0130221"
 
 
 class SqlTooComplex(SqlParseError):

@@ -329,3 +329,33 @@ def test_cli_sql_draws_progress_on_a_terminal(
     assert re.search(rb"\r\x1b\[Kjob \w+: (\[[#.]{30}\]|waiting)", drawn), drawn[-300:]
     assert b"\r\x1b[K1 row \xc2\xb7 input" in drawn  # COUNT(*): one row, and it says "row"
     assert out.decode().split()[-1] == str(len(delivered) ** 2 * 2)
+
+
+def test_set_flags_through_a_script_and_the_settings_parameter(
+    running: Fixture, delivered: list[dict[str, Any]]
+) -> None:
+    count = f"SELECT COUNT(*) AS n FROM {TABLE}"
+    script = f"SET odps.sql.type.system.odps2=true;\nSET odps.sql.allow.fullscan=true;\n{count};"
+    assert run_sql(running.server, running.root, script)["Result"]["Rows"] == [[len(delivered)]]
+    params = {"Project": PROJECT, "Sql": count, "Settings": '{"odps.sql.allow.fullscan": false}'}
+    error = refused(running.server, running.root, "SubmitSqlJob", params)
+    assert (error.code, error.status) == ("ODPS-0130071", 400)
+    assert error.message.startswith("[1,27] Semantic analysis exception - full scan")
+    for bad in ("[1]", "{", '{"odps.sql.allow.fullscan": {"x": 1}}'):
+        error = refused(running.server, running.root, "SubmitSqlJob", {**params, "Settings": bad})
+        assert (error.code, error.status) == ("InvalidParameter", 400)
+        assert "Settings must be a JSON object" in error.message
+
+
+def test_a_documented_function_form_runs_where_it_once_was_a_500(
+    running: Fixture, delivered: list[dict[str, Any]]
+) -> None:
+    sql = "SELECT INSTR('Tech on the net', 'e', 3, 2) AS p, SPLIT_PART('a,b,c,d', ',', 2, 6) AS s"
+    assert run_sql(running.server, running.root, sql)["Result"]["Rows"] == [[14, "b,c,d"]]
+    error = refused(
+        running.server, running.root, "SubmitSqlJob", {"Project": PROJECT, "Sql": "SELECT 'x"}
+    )
+    assert (error.code, error.status) == ("ODPS-0130161", 400)
+    assert (
+        error.message == "[1,8] Parse exception - the quoted text that starts here has no closing '"
+    )

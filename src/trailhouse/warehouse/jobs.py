@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -57,6 +57,8 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import MemoryBudget, QuotaGate, QuotaService
 from trailhouse.warehouse.sql.bounded import BoundedPlanning, PlannersBusy, PlanningTimedOut
+from trailhouse.warehouse.sql.diagnostics import runtime_failure, scrub, semantic_failure
+from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.engine import (
     Engine,
     EngineError,
@@ -158,11 +160,19 @@ class SqlJobService:
             if orjson.loads(d.body)["beat"] >= stale
         }
 
-    def submit(self, caller: Caller, project: Project, sql: str) -> SqlJob:
-        """Plan and queue a job (or price it, for COST SQL); refusals raise before any job."""
+    def submit(
+        self,
+        caller: Caller,
+        project: Project,
+        sql: str,
+        settings: Mapping[str, str] | None = None,
+    ) -> SqlJob:
+        """Plan and queue a job (or price it, for COST SQL) under the job's `settings` (SET
+        flags, as also given by `SET key=value;` lines before the query); refusals raise before
+        any job."""
         check_text(sql)
         access.require(caller, project, Privilege.SELECT)
-        planned = self._plan(caller, project, sql)
+        planned = self._plan(caller, project, sql, settings or {})
         quota = self._quotas.get(project.owner, project.region, project.quota)
         now = self._clock()
         job = SqlJob(
@@ -212,11 +222,13 @@ class SqlJobService:
         thread.start()
         return job
 
-    def _plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
+    def _plan(
+        self, caller: Caller, project: Project, sql: str, settings: Mapping[str, str]
+    ) -> PlannedQuery:
         """Plan and bind `sql` in a planning thread, within `sql_plan_seconds`."""
 
         def plan() -> PlannedQuery:
-            planned = self._planner.plan(caller, project, sql)
+            planned = self._planner.plan(caller, project, sql, settings)
             try:
                 self._validate(planned.plan)
             except RecursionError:
@@ -374,10 +386,18 @@ class SqlJobService:
             if timed_out.is_set():
                 self._finish(job, JobStatus.FAILED, *self._timed_out())
             else:
-                self._finish(job, *_failure(exc, quota))
+                self._finish(job, *_failure(exc, quota, job.sql))
             return
         except SqlSemanticError as exc:
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
+            return
+        except UnsupportedSql as exc:  # the engine cannot run a form the planner let through
+            self._finish(
+                job,
+                JobStatus.FAILED,
+                SqlSemanticError.code,
+                f"Semantic analysis exception - {exc} (on the {self._engine.name} engine)",
+            )
             return
         except Exception:  # the job fails, the service goes on; the details stay in the log
             log.exception("SQL job %s failed with an unexpected error", job.job_id)
@@ -459,18 +479,19 @@ class SqlJobService:
         )
 
 
-def _failure(error: EngineError, quota: Quota) -> tuple[str, str, str]:
+def _failure(error: EngineError, quota: Quota, sql: str) -> tuple[str, str, str]:
     if error.kind == "cancelled":
         return JobStatus.CANCELLED, JobCancelled.code, error.message
     if error.kind == "memory":
-        return JobStatus.FAILED, QuotaExceeded.code, f"{error.message} (quota {quota.name})"
+        return JobStatus.FAILED, QuotaExceeded.code, f"{scrub(error.message)} (quota {quota.name})"
     if error.kind == "binder":
-        return (
-            JobStatus.FAILED,
-            SqlSemanticError.code,
-            (f"Semantic analysis exception - {error.message}"),
-        )
-    return JobStatus.FAILED, "SqlRuntimeError", f"the query failed while running: {error.message}"
+        diagnosis = semantic_failure(error.message)
+        return JobStatus.FAILED, diagnosis.code, diagnosis.located(sql)
+    return (
+        JobStatus.FAILED,
+        "SqlRuntimeError",
+        f"the query failed while running: {runtime_failure(error.message)}",
+    )
 
 
 def _cost_result(job: SqlJob, planned: PlannedQuery) -> ResultSet:

@@ -20,6 +20,7 @@ from trailhouse.store import open_metadata
 from trailhouse.store.ports import MetadataStore, PrincipalKind
 from trailhouse.warehouse.model import Project, Table, project_name, table_name
 from trailhouse.warehouse.service import Warehouse, open_warehouse
+from trailhouse.warehouse.sql.engine import Engine
 
 ACCOUNT = "1111222233334444"
 OTHER_ACCOUNT = "5555666677778888"
@@ -64,15 +65,18 @@ class WarehouseFixture:
         self.metadata.close()
 
 
-def open_test_warehouse(data_dir: Path, **settings: Any) -> WarehouseFixture:
-    """A warehouse over a fresh SQLite metadata store in `data_dir`."""
+def open_test_warehouse(
+    data_dir: Path, engine: Engine | None = None, **settings: Any
+) -> WarehouseFixture:
+    """A warehouse over a fresh SQLite metadata store in `data_dir` (jobs on `engine`, else the
+    one the settings choose)."""
     loaded = Settings.load({"data_dir": data_dir, **settings}, environ={})
     metadata = open_metadata(loaded)
     roles = RoleService(metadata)
     linked = roles.service_linked_role_write(ACCOUNT)
     if linked is not None:
         metadata.commit([linked])
-    warehouse = open_warehouse(loaded, metadata, roles, (REGION, "cn-shanghai"))
+    warehouse = open_warehouse(loaded, metadata, roles, (REGION, "cn-shanghai"), engine=engine)
     project = warehouse.catalog.ensure_project(ACCOUNT, REGION, project_name(ACCOUNT))
     table = warehouse.catalog.ensure_table(project, table_name(TRAIL))
     return WarehouseFixture(loaded, metadata, roles, warehouse, project, table)

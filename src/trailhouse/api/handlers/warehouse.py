@@ -9,9 +9,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import orjson
+
 from trailhouse.api import params
 from trailhouse.api.actions import ActionContext
-from trailhouse.errors import NoPermission
+from trailhouse.errors import InvalidParameter, NoPermission
 from trailhouse.iam.principals import PrincipalKind
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import Privilege, Project, Quota, Role, SqlJob
@@ -136,10 +138,31 @@ def submit_sql_job(ctx: ActionContext) -> dict[str, Any]:
     """SubmitSqlJob: plan (refusing bad SQL at once) and queue a MaxCompute SQL job."""
     project = _readable_project(ctx)
     job = ctx.services.warehouse.jobs.submit(
-        ctx.caller, project, params.required(ctx.params, "Sql")
+        ctx.caller, project, params.required(ctx.params, "Sql"), _job_settings(ctx)
     )
     ctx.resources.append((JOB_RESOURCE, job.job_id))
     return {"JobId": job.job_id, "Job": _job(job)}
+
+
+def _job_settings(ctx: ActionContext) -> dict[str, str]:
+    """Settings: a JSON object of SET flags ({"odps.sql.allow.fullscan": "false"})."""
+    text = ctx.params.get("Settings", "")
+    if not text:
+        return {}
+    try:
+        settings = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        settings = None
+    if not isinstance(settings, dict) or not all(
+        isinstance(v, (str, bool, int, float)) for v in settings.values()
+    ):
+        raise InvalidParameter(
+            "Settings must be a JSON object of flags and values, such as "
+            '{"odps.sql.allow.fullscan": "false"}'
+        )
+    return {
+        str(k): (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in settings.items()
+    }
 
 
 def get_sql_job(ctx: ActionContext) -> dict[str, Any]:

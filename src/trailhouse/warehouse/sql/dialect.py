@@ -14,18 +14,21 @@ from typing import ClassVar
 import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.hive import Hive
-from sqlglot.errors import ErrorLevel, ParseError, UnsupportedError
+from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 
-
-class UnsupportedSql(ValueError):
-    """A statement or function that trailhouse's MaxCompute SQL does not support."""
-
-
-class InvalidSql(ValueError):
-    """SQL text that does not parse as MaxCompute SQL."""
-
+from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
+from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
+from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
+from trailhouse.warehouse.sql.functions import (
+    FUNCTIONS,
+    NOT_SUPPORTED,
+    arity,
+    counted,
+    datetime_of,
+    is_date,
+)
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -79,9 +82,6 @@ _UNITS = {
     "mi": "MINUTE",
     "ss": "SECOND",
 }
-
-_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
-
 
 # Java (SimpleDateFormat) letters that DATE_FORMAT takes, matched case-sensitively, longest first.
 _JAVA_TOKENS = (
@@ -147,30 +147,23 @@ def _name(node: exp.Expr) -> str:
     return node.sql_name() if isinstance(node, exp.Func) else type(node).__name__
 
 
-def _arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:
-    if not lo <= len(args) <= hi:
-        want = str(lo) if lo == hi else f"{lo} to {hi}"
-        raise UnsupportedSql(f"{name} takes {want} arguments, got {len(args)}")
+_arity = arity
 
 
 def _literal_text(name: str, what: str, node: exp.Expression | None) -> str:
     if not isinstance(node, exp.Literal) or not node.is_string:
-        raise UnsupportedSql(f"{name}: the {what} must be a string literal")
+        raise UnsupportedSql(f"{name}: the {what} must be a string literal", name)
     return str(node.this)
 
 
 def _unit(name: str, node: exp.Expression | None) -> exp.Var:
     text = _literal_text(name, "datepart", node).lower()
     if text not in _UNITS:
-        raise UnsupportedSql(f"{name}: unsupported datepart {text!r}")
+        raise UnsupportedSql(f"{name}: unsupported datepart {text!r}", name)
     return exp.var(_UNITS[text])
 
 
-def _datetime(node: exp.Expression) -> exp.Expression:
-    """MaxCompute converts 'yyyy-mm-dd hh:mi:ss' strings to DATETIME implicitly; DuckDB does not."""
-    if isinstance(node, _TIMESTAMP_PRODUCERS):
-        return node
-    return exp.cast(node, exp.DataType.Type.TIMESTAMP)
+_datetime = datetime_of
 
 
 def _utc(node: exp.Expression) -> exp.Expression:
@@ -202,16 +195,17 @@ def _date_format(args: list[exp.Expression]) -> exp.Expression:
 
 def _datetrunc(args: list[exp.Expression]) -> exp.Expression:
     _arity("DATETRUNC", args, 2, 2)
-    return exp.TimestampTrunc(this=_datetime(args[0]), unit=_unit("DATETRUNC", args[1]))
+    truncated = exp.TimestampTrunc(this=_datetime(args[0]), unit=_unit("DATETRUNC", args[1]))
+    # Of a DATE, a DATE (MaxCompute returns the type it is given).
+    return exp.cast(truncated, exp.DataType.Type.DATE) if is_date(args[0]) else truncated
 
 
 def _dateadd(args: list[exp.Expression]) -> exp.Expression:
     _arity("DATEADD", args, 3, 3)
     unit = _unit("DATEADD", args[2])
-    return exp.cast(
-        exp.DateAdd(this=_datetime(args[0]), expression=args[1], unit=unit),
-        exp.DataType.Type.TIMESTAMP,
-    )
+    # Of a DATE, a DATE (MaxCompute returns the type it is given); else a DATETIME.
+    kind = exp.DataType.Type.DATE if is_date(args[0]) else exp.DataType.Type.TIMESTAMP
+    return exp.cast(exp.DateAdd(this=_datetime(args[0]), expression=args[1], unit=unit), kind)
 
 
 def _datediff(args: list[exp.Expression]) -> exp.Expression:
@@ -285,6 +279,8 @@ class MaxCompute(Hive):
 
         FUNCTIONS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {
             **HiveParser.FUNCTIONS,
+            **counted(HiveParser.FUNCTIONS),
+            **FUNCTIONS,
             "CONCAT_WS": _concat_ws,
             "DATEADD": _dateadd,
             "DATE_FORMAT": _date_format,
@@ -350,21 +346,9 @@ def parse_statements(sql: str) -> list[exp.Expr]:
     except UnsupportedSql:
         raise
     except ParseError as exc:
-        raise InvalidSql(f"cannot parse the SQL: {_described(exc)}") from exc
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def _described(error: ParseError) -> str:
-    """sqlglot's first error as `line L, column C: what`, without its terminal highlighting."""
-    if error.errors:
-        first = error.errors[0]
-        what = _ANSI.sub("", str(first.get("description") or "unexpected text"))
-        if "<class " in what:  # the parser's own class names mean nothing to a user
-            what = "invalid syntax"
-        return f"line {first.get('line')}, column {first.get('col')}: {what}"
-    return _ANSI.sub("", str(error)).splitlines()[0]
+        raise InvalidSql(parse_failure(exc, sql)) from exc
+    except TokenError as exc:
+        raise InvalidSql(token_failure(exc, sql)) from exc
 
 
 # Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
@@ -380,6 +364,10 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
+    for select in tree.find_all(exp.Select):
+        # Optimizer hints (/*+ MAPJOIN(a) */) change how MaxCompute runs a query, never its
+        # answer: they are dropped, not read as function calls.
+        select.set("hint", None)
     for node in tree.walk():
         if isinstance(node, exp.QueryTransform):
             raise UnsupportedSql(
@@ -391,7 +379,14 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
                 "query the project's tables by name"
             )
         if isinstance(node, exp.Anonymous):
-            raise UnsupportedSql(f"unsupported function {str(node.this).upper()}")
+            name = str(node.this)
+            if name.upper() in NOT_SUPPORTED:
+                raise UnsupportedSql(
+                    f"function {name.upper()} is a MaxCompute built-in function that trailhouse "
+                    "does not support yet (docs/sql-functions.md)",
+                    name,
+                )
+            raise UnsupportedSql(f"function or view {name.upper()} cannot be resolved", name)
         if isinstance(node, (exp.DML, exp.DDL, exp.Command)):
             raise UnsupportedSql(f"unsupported statement {_name(node).upper()} inside the query")
     return tree

@@ -23,6 +23,12 @@ from trailhouse.background import Periodic
 from trailhouse.errors import SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
+from trailhouse.warehouse.sql.diagnostics import (
+    refusal,
+    runtime_failure,
+    scrub,
+    semantic_failure,
+)
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
     EngineError,
@@ -121,7 +127,7 @@ class DuckDbEngine:
             raise EngineError(
                 "memory",
                 f"the job needed more than its quota's {limits.memory_gb:g} GB of memory "
-                f"({_first_line(exc)}); run it under a bigger quota or read fewer columns",
+                f"({scrub(str(exc))}); run it under a bigger quota or read fewer columns",
             ) from exc
         except duckdb.BinderException as exc:
             raise EngineError("binder", _first_line(exc)) from exc
@@ -152,8 +158,15 @@ class DuckDbEngine:
             _confine(con, [], [])
             try:
                 con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
+            except UnsupportedSql as exc:
+                raise refusal(exc.diagnosis(), plan.sql) from exc
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise SqlSemanticError(f"Semantic analysis exception - {_first_line(exc)}") from exc
+                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
+            except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+                # A constant that does not convert, found while binding (CAST('x' AS DATE)).
+                raise SqlSemanticError(
+                    f"Semantic analysis exception - {runtime_failure(str(exc))}"
+                ) from exc
             except duckdb.OutOfMemoryException as exc:
                 raise SqlTooComplex(
                     "Parse exception - the SQL's constant expressions need more than "

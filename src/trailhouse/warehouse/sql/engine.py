@@ -37,10 +37,12 @@ class TableInput:
 
 @dataclass(frozen=True, slots=True)
 class QueryPlan:
-    """A query ready to run: the tree (views in place of tables) and what each view reads."""
+    """A query ready to run: the tree (views in place of tables), what each view reads, and the
+    SQL text as the user wrote it (errors point into it)."""
 
     tree: exp.Query
     inputs: tuple[TableInput, ...]
+    sql: str = ""
 
 
 @dataclass(frozen=True, slots=True)

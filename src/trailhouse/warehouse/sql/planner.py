@@ -20,13 +20,21 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
-from trailhouse.errors import NoPermission, SqlParseError, SqlSemanticError, SqlTooDeep, SqlTooLong
+from trailhouse.errors import (
+    NoPermission,
+    SqlParseError,
+    SqlSemanticError,
+    SqlTooDeep,
+    SqlTooLong,
+    TableNotFound,
+)
 from trailhouse.iam.principals import Caller
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
@@ -38,6 +46,7 @@ from trailhouse.warehouse.model import (
     Table,
 )
 from trailhouse.warehouse.schema import schema_of
+from trailhouse.warehouse.sql.diagnostics import SEMANTIC, Diagnosis, position_of, refusal
 from trailhouse.warehouse.sql.dialect import (
     InvalidSql,
     UnsupportedSql,
@@ -47,12 +56,14 @@ from trailhouse.warehouse.sql.dialect import (
     runs_a_script,
 )
 from trailhouse.warehouse.sql.engine import QueryPlan, TableInput
+from trailhouse.warehouse.sql.flags import SqlFlags, split_script
 from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
 from trailhouse.warehouse.sql.rewrites import (
     cap_string_growth,
     compare_strings_with_numbers_as_numbers,
     name_unnamed_columns,
     rewrite_typed_paths,
+    rows_frame_for_ordered_windows,
 )
 from trailhouse.warehouse.sql.scopes import columns_read, names_a_cte, scope_of, scopes_of
 
@@ -62,6 +73,8 @@ MAX_SQL_BYTES = 2 * 1024 * 1024
 # sqlglot's parser recurses about twenty frames per parenthesis: 32 levels stay well inside
 # Python's stack on every thread, and no hand-written audit query comes near them.
 MAX_SQL_NESTING = 32
+# How many of a project's tables a "table not found" error lists.
+_TABLES_LISTED = 20
 _WRITES = (exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Drop, exp.Create, exp.Alter)
 
 
@@ -132,35 +145,55 @@ class Planner:
         self._root = root
         self._pruner = PartitionPruner(evaluate)
 
-    def plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
-        """Plan `sql` run in `project` by `caller`; API errors say what is wrong."""
+    def plan(
+        self,
+        caller: Caller,
+        project: Project,
+        sql: str,
+        settings: Mapping[str, str] | None = None,
+    ) -> PlannedQuery:
+        """Plan `sql` (a query, after any `SET key=value;` lines) run in `project` by `caller`
+        under the job's `settings`; API errors say what is wrong."""
         check_text(sql)
         try:
-            return self._plan(caller, project, sql)
+            return self._plan(caller, project, sql, settings or {})
         except RecursionError:  # nesting the parenthesis count misses, such as CASE in CASE
             raise too_deep() from None
+        except UnsupportedSql as exc:  # from a rewrite or a constant folded while pruning
+            raise refusal(exc.diagnosis(), sql) from exc
 
-    def _plan(self, caller: Caller, project: Project, sql: str) -> PlannedQuery:
-        text = sql.strip().rstrip(";").strip()
-        is_cost = bool(_COST_SQL.match(text))
-        if is_cost:
-            text = _COST_SQL.sub("", text, count=1)
-        if not text:
-            raise SqlParseError("Parse exception - the statement is empty")
+    def _plan(
+        self, caller: Caller, project: Project, sql: str, settings: Mapping[str, str]
+    ) -> PlannedQuery:
+        script_settings, text = split_script(sql)
+        text = text.rstrip().rstrip(";").rstrip()
+        cost = _COST_SQL.match(text)
+        if cost is not None:  # blanked, not cut, so positions stay those of `sql`
+            text = " " * cost.end() + text[cost.end() :]
+        if not text.strip():
+            raise SqlParseError(
+                "Parse exception - the script sets flags but has no query; end it with a SELECT"
+                if script_settings
+                else "Parse exception - the statement is empty"
+            )
         try:
+            flags = SqlFlags.of({**settings, **script_settings})
             statements = parse_statements(text)
             _refuse_writes(project, statements)
             tree = query_of(statements)
             cap_string_growth(tree)
         except InvalidSql as exc:
-            raise SqlParseError(f"Parse exception - {exc}") from exc
+            raise SqlParseError(str(exc)) from exc
         except UnsupportedSql as exc:
-            raise SqlSemanticError(f"Semantic analysis exception - {exc}") from exc
+            raise refusal(exc.diagnosis(), sql) from exc
         keywords = count_keywords(tree)
         name_unnamed_columns(tree)
-        references = self._resolve(caller, project, tree)
+        rows_frame_for_ordered_windows(tree)
+        references = self._resolve(caller, project, tree, sql)
         scopes = scopes_of(tree)
         reads = [self._read(scopes, node, table) for node, table in references]
+        if not flags.allow_fullscan:
+            self._refuse_full_scans(scopes, references, reads, sql)
         rewrite_typed_paths(
             scopes,
             {
@@ -203,7 +236,29 @@ class Planner:
                     alias=exp.TableAlias(this=exp.to_identifier(alias)),
                 )
             )
-        return PlannedQuery(sql, is_cost, QueryPlan(tree, tuple(inputs)), tuple(scans), keywords)
+        return PlannedQuery(
+            sql, cost is not None, QueryPlan(tree, tuple(inputs), sql), tuple(scans), keywords
+        )
+
+    def _refuse_full_scans(
+        self,
+        scopes: list[Scope],
+        references: list[tuple[exp.Table, Table]],
+        reads: list[tuple[int, list[str], list[DataFile]]],
+        sql: str,
+    ) -> None:
+        """odps.sql.allow.fullscan=false: every table read needs a `ds` condition."""
+        for (node, table), (total, _, _) in zip(references, reads, strict=True):
+            scope = scope_of(scopes, node)
+            if total and (scope is None or not self._pruner.limits_partitions(scope, node)):
+                diagnosis = Diagnosis(
+                    SEMANTIC,
+                    f"Semantic analysis exception - full scan with all partitions of "
+                    f"{table.project}.{table.name}, please specify partition predicates "
+                    "(a condition on ds), or SET odps.sql.allow.fullscan=true",
+                    node.name,
+                )
+                raise refusal(diagnosis, sql)
 
     def _read(
         self, scopes: list[Scope], node: exp.Table, table: Table
@@ -219,7 +274,7 @@ class Planner:
         return len(partitions), kept, files
 
     def _resolve(
-        self, caller: Caller, project: Project, tree: exp.Query
+        self, caller: Caller, project: Project, tree: exp.Query, sql: str
     ) -> list[tuple[exp.Table, Table]]:
         found: list[tuple[exp.Table, Table]] = []  # by node: equal-looking references differ
         readable: dict[str, Project] = {}
@@ -239,8 +294,32 @@ class Planner:
                 )
                 access.require(caller, owner, Privilege.SELECT)
                 readable[owner_name] = owner
-            found.append((node, self._catalog.get_table(owner, name)))
+            try:
+                found.append((node, self._catalog.get_table(owner, name)))
+            except TableNotFound:
+                raise self._table_not_found(owner, node, sql) from None
         return found
+
+    def _table_not_found(self, owner: Project, node: exp.Table, sql: str) -> TableNotFound:
+        """TableNotFound pointing at the name, listing the project's tables, and saying how a
+        trail's name becomes its table's."""
+        name = node.name.lower()
+        tables = sorted(t.name for t in self._catalog.list_tables(owner))
+        shown = ", ".join(tables[:_TABLES_LISTED]) or "none"
+        if len(tables) > _TABLES_LISTED:
+            shown += f" and {len(tables) - _TABLES_LISTED} more"
+        where = position_of(sql, node.name)
+        located = f"[{where[0]},{where[1]}] " if where else ""
+        hint = (
+            " A trail's table is actiontrail_ and the trail's name, with each hyphen as an "
+            "underscore (trail audit-mc → table actiontrail_audit_mc)."
+        )
+        if "-" in name:
+            hint = f" Table names have no hyphens: did you mean {name.replace('-', '_')}?" + hint
+        return TableNotFound(
+            f"ODPS-0130131:{located}Table not found - table {owner.name}.{name} cannot be "
+            f"resolved. Tables of project {owner.name}: {shown}.{hint}"
+        )
 
 
 def exact_paths(table: Table, files: list[DataFile]) -> dict[str, str]:

@@ -39,6 +39,15 @@ class PartitionPruner:
                 kept = [ds for ds in kept if test(ds)]
         return kept
 
+    def limits_partitions(self, scope: Scope, node: exp.Table) -> bool:
+        """Whether the WHERE clause of `scope` has a `ds` condition for the table `node`."""
+        select = scope.expression
+        where = select.args.get("where") if isinstance(select, exp.Select) else None
+        if where is None:
+            return False
+        conjuncts = where.this.flatten() if isinstance(where.this, exp.And) else [where.this]
+        return any(self._partition_test(scope, node, c) is not None for c in conjuncts)
+
     def _partition_test(
         self, scope: Scope, node: exp.Table, conjunct: exp.Expr
     ) -> Callable[[str], bool] | None:

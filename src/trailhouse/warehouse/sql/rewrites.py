@@ -3,7 +3,8 @@
 - GET_JSON_OBJECT(event, path) on a path with a typed column reads that column;
 - unnamed result columns are named `_c<position>`;
 - an audit column (STRING) compared with a number is compared as a number;
-- REPEAT, LPAD, RPAD and SPACE build at most 2 MB (MaxCompute's limit for REPEAT).
+- REPEAT, LPAD, RPAD and SPACE build at most 2 MB (MaxCompute's limit for REPEAT);
+- an aggregate over an ordered window without a frame sums up to the current row, ties apart.
 """
 
 from __future__ import annotations
@@ -121,3 +122,34 @@ def cap_string_growth(tree: exp.Query) -> None:
             )
             cap = exp.IntDiv(this=cap, expression=width)
         length.replace(exp.Least(this=length.copy(), expressions=[cap]))
+
+
+# Window functions whose answer does not depend on a frame (and which some engines refuse one).
+_FRAMELESS = (
+    exp.RowNumber,
+    exp.Rank,
+    exp.DenseRank,
+    exp.PercentRank,
+    exp.CumeDist,
+    exp.Ntile,
+    exp.Lag,
+    exp.Lead,
+)
+
+
+def rows_frame_for_ordered_windows(tree: exp.Query) -> None:
+    """`SUM(x) OVER (ORDER BY y)` with no frame: MaxCompute (not Hive-compatible, its default)
+    gives each row the sum up to that row, rows with the same `y` apart (ROWS BETWEEN UNBOUNDED
+    PRECEDING AND CURRENT ROW); DuckDB and Spark default to RANGE, which gives tied rows the sum
+    up to the last of them. The frame is written out, so both engines answer as MaxCompute."""
+    for window in list(tree.find_all(exp.Window)):
+        if window.args.get("order") is None or window.args.get("spec") is not None:
+            continue
+        if isinstance(window.this, _FRAMELESS):
+            continue
+        window.set(
+            "spec",
+            exp.WindowSpec(
+                kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+            ),
+        )

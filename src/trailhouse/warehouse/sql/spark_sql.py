@@ -214,6 +214,57 @@ def _divide(node: exp.Div) -> exp.Expression:
     return exp.Div(this=dividend, expression=divisor)
 
 
+# POSIX classes ([[:digit:]]) that MaxCompute's and DuckDB's regular expressions take, and Java's.
+_POSIX_CLASS = re.compile(
+    r"\[:(alnum|alpha|blank|cntrl|digit|graph|lower|print|punct|space|upper|xdigit):\]"
+)
+_JAVA_CLASS = {"xdigit": "XDigit"}
+
+
+def java_pattern(pattern: str) -> str:
+    """A regular expression as Java reads it: POSIX classes as \\p{Digit} and the like."""
+    return _POSIX_CLASS.sub(
+        lambda m: "\\p{" + _JAVA_CLASS.get(m.group(1), m.group(1).capitalize()) + "}", pattern
+    )
+
+
+def java_replacement(replacement: str) -> str:
+    """A replacement as Java reads it: MaxCompute's \\1 as $1, a literal $ escaped."""
+    out: list[str] = []
+    index = 0
+    while index < len(replacement):
+        char = replacement[index]
+        following = replacement[index + 1 : index + 2]
+        if char == "\\" and following.isdigit():
+            out.append("$" + following)
+            index += 2
+        elif char == "\\" and following:
+            out.append("\\" + following)
+            index += 2
+        elif char == "$":
+            out.append("\\$")
+            index += 1
+        else:
+            out.append(char)
+            index += 1
+    return "".join(out)
+
+
+def _java_regex(node: exp.Expression) -> exp.Expression:
+    pattern = node.args.get("expression")
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        node.set("expression", exp.Literal.string(java_pattern(str(pattern.this))))
+    if isinstance(node, exp.RegexpReplace):
+        replacement = node.args.get("replacement")
+        if not (isinstance(replacement, exp.Literal) and replacement.is_string):
+            raise UnsupportedSql(
+                "REGEXP_REPLACE: the replacement must be a string constant on Spark",
+                "REGEXP_REPLACE",
+            )
+        node.set("replacement", exp.Literal.string(java_replacement(str(replacement.this))))
+    return node
+
+
 def _lateral(node: exp.Lateral) -> exp.Expression:
     # LATERAL VIEW JSON_TUPLE(t.event, 'k', 't') j AS k, t became a lateral subquery whose
     # columns are named like the view's. Spark resolves `t.event` in a later column against an
@@ -244,6 +295,11 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.Try: _without_try,
     exp.Lateral: _lateral,
     exp.Div: _divide,
+    exp.RegexpReplace: _java_regex,
+    exp.RegexpExtract: _java_regex,
+    exp.RegexpLike: _java_regex,
+    exp.RegexpCount: _java_regex,
+    exp.RegexpILike: _java_regex,
 }
 
 

@@ -1,0 +1,415 @@
+"""MaxCompute string and date functions whose meaning sqlglot's Hive reading gets wrong, parsed
+into expressions that DuckDB and Spark both answer as MaxCompute documents them.
+
+SPLIT_PART with an end part, REGEXP_REPLACE with an occurrence, INSTR with a start and an
+occurrence, DATE_ADD/DATE_SUB/ADD_MONTHS and DATEADD/DATETRUNC of a DATE. A form that cannot be
+answered exactly is refused naming the function and the argument (docs/sql-functions.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlglot import exp
+from sqlglot.helper import seq_get
+
+from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, UnsupportedSql
+
+# How many parts SPLIT_PART joins, and which occurrence INSTR finds, at most (each is spelled out).
+MAX_PARTS = 100
+
+_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
+
+
+def arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:
+    """Refuse a call with a wrong number of arguments, as MaxCompute's ODPS-0130221 says it."""
+    if not lo <= len(args) <= hi:
+        want = str(lo) if lo == hi else f"{lo} to {hi}"
+        raise UnsupportedSql(
+            f"Invalid number of arguments - function {name} needs {want} parameters, "
+            f"actually have {len(args)}",
+            name,
+            ARGUMENT_COUNT,
+        )
+
+
+def is_date(node: exp.Expression) -> bool:
+    """Whether the expression is of MaxCompute's DATE type (as written: TO_DATE(s), a cast to
+    DATE, DATE_ADD, DATE_SUB, CURRENT_DATE)."""
+    if isinstance(node, (exp.TsOrDsToDate, exp.CurrentDate)):
+        return True
+    if isinstance(node, (exp.Cast, exp.TryCast)):
+        return bool(node.to.this == exp.DataType.Type.DATE)
+    return False
+
+
+def datetime_of(node: exp.Expression) -> exp.Expression:
+    """MaxCompute converts 'yyyy-mm-dd hh:mi:ss' strings to DATETIME implicitly; DuckDB does not."""
+    if isinstance(node, _TIMESTAMP_PRODUCERS):
+        return node
+    return exp.cast(node, exp.DataType.Type.TIMESTAMP)
+
+
+def _as_date(node: exp.Expression) -> exp.Expression:
+    return exp.cast(node, exp.DataType.Type.DATE)
+
+
+def _constant_int(name: str, what: str, node: exp.Expression) -> int | None:
+    """The value of an integer literal argument (None for NULL); refused when not a constant."""
+    if isinstance(node, exp.Null):
+        return None
+    negative = isinstance(node, exp.Neg)
+    literal = node.this if negative else node
+    if not isinstance(literal, exp.Literal) or literal.is_string:
+        raise UnsupportedSql(f"{name}: the {what} must be an integer constant", name)
+    try:
+        value = int(str(literal.this))
+    except ValueError:
+        raise UnsupportedSql(f"{name}: the {what} must be an integer constant", name) from None
+    return -value if negative else value
+
+
+def _null(kind: str) -> exp.Expression:
+    return exp.cast(exp.null(), exp.DataType.build(kind))
+
+
+def _split_part(args: list[exp.Expression]) -> exp.Expression:
+    arity("SPLIT_PART", args, 3, 4)
+    text, separator = args[0], args[1]
+    if not isinstance(separator, exp.Literal) or not separator.is_string:
+        raise UnsupportedSql("SPLIT_PART: the separator must be a string constant", "SPLIT_PART")
+    start = _constant_int("SPLIT_PART", "start", args[2])
+    end = _constant_int("SPLIT_PART", "end", args[3]) if len(args) == 4 else start
+    if start is None or end is None:
+        return _null("VARCHAR")
+    if start < 1:
+        raise UnsupportedSql(f"SPLIT_PART: start must be 1 or more, got {start}", "SPLIT_PART")
+    if end < start:
+        raise UnsupportedSql(
+            f"SPLIT_PART: end ({end}) must not be less than start ({start})", "SPLIT_PART"
+        )
+    if not str(separator.this):  # MaxCompute: an empty separator returns the string itself
+        return exp.cast(text, exp.DataType.Type.VARCHAR)
+    if end - start + 1 > MAX_PARTS:
+        raise UnsupportedSql(
+            f"SPLIT_PART: at most {MAX_PARTS} parts at once (start {start}, end {end})",
+            "SPLIT_PART",
+        )
+    if start == end:
+        return exp.SplitPart(this=text, delimiter=separator, part_index=exp.Literal.number(start))
+    # The parts start..end joined by the separator; parts past the last one are left out.
+    count = _occurrences(text, separator)
+    joined: exp.Expression = exp.SplitPart(
+        this=text.copy(), delimiter=separator.copy(), part_index=exp.Literal.number(start)
+    )
+    for index in range(start + 1, end + 1):
+        part = exp.SplitPart(
+            this=text.copy(), delimiter=separator.copy(), part_index=exp.Literal.number(index)
+        )
+        exists = exp.GTE(this=count.copy(), expression=exp.Literal.number(index - 1))
+        piece = exp.If(
+            this=exists,
+            true=exp.DPipe(this=separator.copy(), expression=part),
+            false=exp.Literal.string(""),
+        )
+        joined = exp.DPipe(this=joined, expression=piece)
+    return joined
+
+
+def _occurrences(text: exp.Expression, needle: exp.Expression) -> exp.Expression:
+    """How many times `needle` (not empty) occurs in `text`, without overlaps."""
+    removed = exp.Replace(
+        this=text.copy(), expression=needle.copy(), replacement=exp.Literal.string("")
+    )
+    shorter = exp.Sub(this=exp.Length(this=text.copy()), expression=exp.Length(this=removed))
+    return exp.IntDiv(
+        this=exp.paren(shorter, copy=False), expression=exp.Length(this=needle.copy())
+    )
+
+
+def _instr(args: list[exp.Expression]) -> exp.Expression:
+    arity("INSTR", args, 2, 4)
+    text, needle = args[0], args[1]
+    if len(args) == 2:
+        return exp.StrPosition(this=text, substr=needle)
+    start = _constant_int("INSTR", "start_position", args[2])
+    nth = _constant_int("INSTR", "nth_appearance", args[3]) if len(args) == 4 else 1
+    if start is None or nth is None:
+        return _null("BIGINT")
+    if start < 1:
+        raise UnsupportedSql(
+            f"INSTR: a start_position of {start} (searching from the end) is not supported; "
+            "use 1 or more",
+            "INSTR",
+        )
+    if nth < 1:
+        raise UnsupportedSql(f"INSTR: nth_appearance must be 1 or more, got {nth}", "INSTR")
+    if nth > MAX_PARTS:
+        raise UnsupportedSql(f"INSTR: nth_appearance is at most {MAX_PARTS}", "INSTR")
+    if isinstance(needle, exp.Literal) and needle.is_string and not str(needle.this):
+        # An empty string is found at once, where the search starts.
+        return exp.If(
+            this=exp.Is(this=text, expression=exp.null()),
+            true=exp.null(),
+            false=exp.Literal.number(start),
+        )
+    rest = exp.Substring(this=text, start=exp.Literal.number(start))
+    # Where the nth occurrence starts: the length of the first nth parts and the nth - 1
+    # separators between them, plus one.
+    before: exp.Expression = exp.Literal.number(start)
+    for index in range(1, nth + 1):
+        part = exp.SplitPart(
+            this=rest.copy(), delimiter=needle.copy(), part_index=exp.Literal.number(index)
+        )
+        before = exp.Add(this=before, expression=exp.Length(this=part))
+    gaps = exp.Mul(this=exp.Literal.number(nth - 1), expression=exp.Length(this=needle.copy()))
+    found = exp.GTE(this=_occurrences(rest, needle), expression=exp.Literal.number(nth))
+    position = exp.cast(exp.Add(this=before, expression=gaps), exp.DataType.Type.BIGINT)
+    return exp.If(this=found, true=position, false=exp.Literal.number(0))
+
+
+# A group of a regular expression: an unescaped `(` not followed by `?`, outside [...].
+_GROUP = re.compile(r"\\.|\[(?:\\.|[^\]])*\]|\((?!\?)")
+_BACKREF = re.compile(r"\\(\\|\d)")
+
+
+def _groups(pattern: str) -> int:
+    return sum(1 for match in _GROUP.finditer(pattern) if match.group() == "(")
+
+
+def _regexp_replace(args: list[exp.Expression]) -> exp.Expression:
+    arity("REGEXP_REPLACE", args, 3, 4)
+    text, pattern, replacement = args[0], args[1], args[2]
+    occurrence = _constant_int("REGEXP_REPLACE", "occurrence", args[3]) if len(args) == 4 else 0
+    if occurrence is None:
+        return _null("VARCHAR")
+    if occurrence < 0:
+        raise UnsupportedSql(
+            f"REGEXP_REPLACE: occurrence must be 0 (every match) or more, got {occurrence}",
+            "REGEXP_REPLACE",
+        )
+    if occurrence == 0:
+        return exp.RegexpReplace(this=text, expression=pattern, replacement=replacement)
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string) or not (
+        isinstance(replacement, exp.Literal) and replacement.is_string
+    ):
+        raise UnsupportedSql(
+            "REGEXP_REPLACE with an occurrence needs a constant pattern and replacement",
+            "REGEXP_REPLACE",
+        )
+    # Only the nth match: a pattern anchored at the start that skips n - 1 matches lazily into
+    # group 1, whose text the replacement puts back, then the match itself as a group; the
+    # replacement's references move to that group and to its own groups after it.
+    source = str(pattern.this)
+    skipped = f"(?:.*?(?:{source})){{{occurrence - 1}}}" if occurrence > 1 else ""
+    anchored = f"(?s)^({skipped}.*?)({source})"
+    whole = 2 + (_groups(source) if occurrence > 1 else 0)
+
+    def moved(match: re.Match[str]) -> str:
+        ref = match.group(1)
+        return "\\\\" if ref == "\\" else f"\\{whole + int(ref)}"
+
+    rewritten = "\\1" + _BACKREF.sub(moved, str(replacement.this))
+    return exp.RegexpReplace(
+        this=text,
+        expression=exp.Literal.string(anchored),
+        replacement=exp.Literal.string(rewritten),
+    )
+
+
+def _days(name: str, sign: int) -> Callable[[list[exp.Expression]], exp.Expression]:
+    def parse(args: list[exp.Expression]) -> exp.Expression:
+        arity(name, args, 2, 2)
+        delta = args[1] if sign > 0 else exp.Neg(this=exp.paren(args[1], copy=False))
+        added = exp.DateAdd(this=datetime_of(args[0]), expression=delta, unit=exp.var("DAY"))
+        return _as_date(added)
+
+    return parse
+
+
+def _add_months(args: list[exp.Expression]) -> exp.Expression:
+    arity("ADD_MONTHS", args, 2, 2)
+    # A string that is not a date gives NULL (TRY_CAST), as documented.
+    start = (
+        args[0]
+        if is_date(args[0])
+        else exp.TryCast(this=args[0], to=exp.DataType.build("TIMESTAMP"), safe=True)
+    )
+    added = exp.DateAdd(this=start, expression=args[1], unit=exp.var("MONTH"))
+    return exp.TimeToStr(this=added, format=exp.Literal.string("%Y-%m-%d"))
+
+
+def _lastday(args: list[exp.Expression]) -> exp.Expression:
+    arity("LASTDAY", args, 1, 1)
+    # The month's last day at 00:00:00, a DATETIME.
+    return exp.cast(exp.LastDay(this=datetime_of(args[0])), exp.DataType.Type.TIMESTAMP)
+
+
+def _case(name: str, kind: type[exp.Lower] | type[exp.Upper]) -> Callable[..., exp.Expression]:
+    def parse(args: list[exp.Expression]) -> exp.Expression:
+        arity(name, args, 1, 1)
+        return kind(this=args[0])
+
+    return parse
+
+
+def _instant(node: exp.Expression) -> exp.Expression:
+    """A date or datetime argument; a string is read as one, NULL when it is not a date."""
+    if is_date(node) or isinstance(node, (*_TIMESTAMP_PRODUCERS, exp.CurrentTimestamp)):
+        return node
+    if isinstance(node, (exp.Cast, exp.TryCast)) and node.to.this == exp.DataType.Type.TIMESTAMP:
+        return node
+    return exp.TryCast(this=node, to=exp.DataType.build("TIMESTAMP"), safe=True)
+
+
+def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
+    arity("DAYOFWEEK", args, 1, 1)
+    # 1 = Sunday … 7 = Saturday, from ISO's 1 = Monday … 7 = Sunday.
+    iso = exp.DayOfWeekIso(this=_instant(args[0]))
+    sunday_first = exp.Mod(this=iso, expression=exp.Literal.number(7))
+    return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
+
+
+def _regexp_count(args: list[exp.Expression]) -> exp.Expression:
+    arity("REGEXP_COUNT", args, 2, 3)
+    source = args[0]
+    if len(args) == 3:  # from start_position on (Spark's REGEXP_COUNT has no third argument)
+        source = exp.Substring(this=source, start=args[2])
+    return exp.RegexpCount(this=source, expression=args[1])
+
+
+def _locate(args: list[exp.Expression]) -> exp.Expression:
+    arity("LOCATE", args, 2, 3)
+    found = exp.StrPosition(this=args[1], substr=args[0], position=seq_get(args, 2))
+    if len(args) == 2:
+        return found
+    # A NULL start_pos gives 0 (NULL only when the strings are NULL), as documented.
+    strings_null = exp.or_(
+        exp.Is(this=args[0].copy(), expression=exp.null()),
+        exp.Is(this=args[1].copy(), expression=exp.null()),
+    )
+    when_no_start = exp.If(this=strings_null, true=exp.null(), false=exp.Literal.number(0))
+    start_null = exp.Is(this=args[2].copy(), expression=exp.null())
+    return exp.If(this=start_null, true=when_no_start, false=found)
+
+
+Builder = Callable[..., exp.Expr]
+
+
+def _wrapped(build: Callable[[list[exp.Expression]], exp.Expression]) -> Builder:
+    """The builder, its result in parentheses: sqlglot checks a function's argument count
+    against the expression a builder returns, which here is not the function called."""
+
+    def parse(args: list[exp.Expression]) -> exp.Expr:
+        return exp.paren(build(args), copy=False)
+
+    return parse
+
+
+FUNCTIONS: dict[str, Builder] = {
+    name: _wrapped(build)
+    for name, build in {
+        "ADD_MONTHS": _add_months,
+        "DATE_ADD": _days("DATE_ADD", 1),
+        "DATE_SUB": _days("DATE_SUB", -1),
+        "DAYOFWEEK": _dayofweek,
+        "INSTR": _instr,
+        "LASTDAY": _lastday,
+        "LOCATE": _locate,
+        "REGEXP_COUNT": _regexp_count,
+        "REGEXP_REPLACE": _regexp_replace,
+        "SPLIT_PART": _split_part,
+        "TOLOWER": _case("TOLOWER", exp.Lower),
+        "TOUPPER": _case("TOUPPER", exp.Upper),
+    }.items()
+}
+
+# MaxCompute's argument counts (least, most) of functions sqlglot reads as Hive's, which would
+# take extra arguments in silence (LENGTH(s, 2) is LENGTH(s) to it).
+ARITIES: dict[str, tuple[int, int]] = {
+    "ABS": (1, 1),
+    "ASCII": (1, 1),
+    "CEIL": (1, 1),
+    "CHR": (1, 1),
+    "DAY": (1, 1),
+    "DAYOFMONTH": (1, 1),
+    "DAYOFWEEK": (1, 1),
+    "DAYOFYEAR": (1, 1),
+    "HOUR": (1, 1),
+    "INITCAP": (1, 1),
+    "LAST_DAY": (1, 1),
+    "LENGTH": (1, 1),
+    "LOWER": (1, 1),
+    "LPAD": (3, 3),
+    "LTRIM": (1, 2),
+    "MD5": (1, 1),
+    "MINUTE": (1, 1),
+    "MONTH": (1, 1),
+    "MONTHS_BETWEEN": (2, 2),
+    "NEXT_DAY": (2, 2),
+    "QUARTER": (1, 1),
+    "REPEAT": (2, 2),
+    "REPLACE": (3, 3),
+    "REVERSE": (1, 1),
+    "ROUND": (1, 2),
+    "RPAD": (3, 3),
+    "RTRIM": (1, 2),
+    "SECOND": (1, 1),
+    "SPACE": (1, 1),
+    "SPLIT": (2, 2),
+    "SQRT": (1, 1),
+    "SUBSTR": (2, 3),
+    "SUBSTRING": (2, 3),
+    "TRIM": (1, 2),
+    "UPPER": (1, 1),
+    "WEEKOFYEAR": (1, 1),
+    "YEAR": (1, 1),
+}
+
+
+# Functions of one date argument that MaxCompute also takes as a 'yyyy-mm-dd[ hh:mi:ss]' string.
+DATE_PARTS = frozenset(
+    {"DAY", "DAYOFMONTH", "DAYOFYEAR", "HOUR", "MINUTE", "MONTH", "QUARTER", "SECOND"}
+    | {"WEEKOFYEAR", "YEAR"}
+)
+
+
+def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
+    """The builders of ARITIES' functions, each refusing a wrong argument count first (and
+    reading a date part function's string argument as a datetime)."""
+
+    def checked(name: str, build: Builder) -> Builder:
+        low, high = ARITIES[name]
+
+        def parse(args: list[exp.Expression], dialect: object = None) -> exp.Expr:
+            arity(name, args, low, high)
+            if name in DATE_PARTS:
+                args = [_instant(args[0])]
+            # sqlglot calls a builder without the dialect first, then with it on TypeError.
+            return build(args) if dialect is None else build(args, dialect=dialect)
+
+        return parse
+
+    return {name: checked(name, functions[name]) for name in ARITIES if name in functions}
+
+
+# MaxCompute built-in functions trailhouse does not run yet: refused as such, not as unknown.
+NOT_SUPPORTED = frozenset(
+    {
+        "CHAR_MATCHCOUNT",
+        "DATEPART",
+        "FIND_IN_SET",
+        "FROM_UTC_TIMESTAMP",
+        "ISDATE",
+        "KEYVALUE",
+        "KEYVALUE_TUPLE",
+        "LENGTHB",
+        "REGEXP_SUBSTR",
+        "SUBSTRING_INDEX",
+        "TO_MILLIS",
+        "TRUNC_TIME",
+        "URL_DECODE",
+        "URL_ENCODE",
+    }
+)

@@ -1,0 +1,147 @@
+"""Bad SQL through the SQL job service on DuckDB and on Spark: a MaxCompute code, the token's
+[line,column], and never an engine's own words (Binder Error, class names, colour codes).
+
+A query is refused when it is submitted (ApiError) or fails when it runs (the job's error);
+either way the code and message are checked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from builders import WarehouseFixture, logged_events, open_test_warehouse, root
+from sqlglot import exp
+
+from trailhouse.errors import ApiError
+from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, QueryPlan, ResultSet
+from trailhouse.warehouse.sql.spark import SparkEngine
+
+T = "actiontrail_audit_trail"
+# What must never reach a user: engines' error kinds and names, Python's, terminal colours.
+ENGINE_TEXT = re.compile(
+    r"Binder Error|Catalog Error|Parser Error|Conversion Error|Invalid Input Error|duckdb|DuckDB"
+    r"|sqlglot|Traceback|pyspark|AnalysisException|SQLSTATE|\[[A-Z_]{6,}\]|\x1b\[|<class "
+    r"|<Token |\b[a-z_]+\.[a-z_]+\.[A-Z]\w+|TokenType\.|STRING_LITERAL|INTEGER_LITERAL"
+)
+
+# (sql, the code it gets, what its message says): unknown names, argument counts and types,
+# syntax errors, unknown tables, division of strings, GROUP BY, ambiguity, runtime conversions.
+CORPUS: list[tuple[str, str, str]] = [
+    (f"SELECT nope FROM {T}", "ODPS-0130071", "[1,8] Semantic analysis exception - column nope"),
+    (f"SELECT event_name\nFROM {T}\nWHERE nope = 1", "ODPS-0130071", "[3,7] Semantic"),
+    (f"SELECT x.event_name FROM {T} t", "ODPS-0130071", "x"),
+    (f"SELECT t.nope FROM {T} t", "ODPS-0130071", "[1,10] Semantic analysis exception - column"),
+    (f"SELECT NOFUNC(event) FROM {T}", "ODPS-0130071", "function or view NOFUNC cannot be"),
+    (f"SELECT LENGTH(event, 2) FROM {T}", "ODPS-0130221", "[1,8] Invalid number of arguments"),
+    ("SELECT CONCAT_WS(',', 'a')", "ODPS-0130071", "CONCAT_WS"),
+    ("SELECT DATEADD(GETDATE(), 1)", "ODPS-0130221", "DATEADD needs 3"),
+    ("SELECT ABS('x')", "ODPS-0130121", "function ABS cannot take arguments of type (STRING)"),
+    ("SELECT 'a' / 'b'", "ODPS-0130121", "operator / cannot take arguments"),
+    (f"SELECT event_name - event_id FROM {T}", "ODPS-0130121", "operator -"),
+    ("SELECT FROM WHERE", "ODPS-0130161", "[1,13] Parse exception"),
+    ("SELECT 1 +", "ODPS-0130161", "[1,10] Parse exception"),
+    (f"SELECT * FROM {T} WHERE (", "ODPS-0130161", "Parse exception"),
+    ("SELECT 'abc", "ODPS-0130161", "[1,8] Parse exception - the quoted text"),
+    (f"SELECT event_name FROM {T} ORDER event_name", "ODPS-0130161", "[1,54] Parse exception"),
+    ('SELECT\n  "abc', "ODPS-0130161", "[2,3] Parse exception - the quoted text"),
+    (f"SELECT event_name FROM {T} GROUP BY event_id", "ODPS-0130071", "should appear in GROUP BY"),
+    (
+        f"SELECT event_name FROM {T} a JOIN {T} b ON a.event_id = b.event_id",
+        "ODPS-0130071",
+        "column reference event_name is ambiguous",
+    ),
+    ("SELECT * FROM no_such_table", "ODPS-0130131", "[1,15] Table not found"),
+    (f"SELECT 1 FROM {T} a JOIN {T} b USING (nope)", "ODPS-0130071", "column nope cannot be"),
+    ("SELECT * FROM actiontrail_audit-trail", "ODPS-0130", ""),
+    (f"SELECT REGEXP_EXTRACT(event_name, CONCAT('(', event_rw), 1) FROM {T}", "", ""),
+    ("SET odps.sql.nope=true;\nSELECT 1", "ODPS-0130071", "[1,5] Semantic analysis exception"),
+    ("SELECT INSTR('abc', 'b', -2, 1)", "ODPS-0130071", "INSTR: a start_position of -2"),
+    # NEXT_DAY is translated into other functions: the error cannot name one the SQL lacks.
+    ("SELECT NEXT_DAY('2017-08-01', 'TU')", "ODPS-0130121", "a function is given an argument"),
+]
+
+
+class _Shared:
+    """The session's Spark engine, left running when one test warehouse closes."""
+
+    name = "spark"
+
+    def __init__(self, engine: SparkEngine) -> None:
+        self._engine = engine
+
+    def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
+        return self._engine.run(plan, limits, control)
+
+    def evaluate_constant(self, expression: exp.Expr) -> Any:
+        return self._engine.evaluate_constant(expression)
+
+    def close(self) -> None:
+        """The session fixture stops the engine."""
+
+
+@pytest.fixture(scope="module", params=["duckdb", "spark"])
+def tw(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WarehouseFixture]:
+    engine: Engine | None = None
+    if request.param == "spark":
+        engine = _Shared(request.getfixturevalue("spark_engine"))
+    opened = open_test_warehouse(Path(tmp_path_factory.mktemp(request.param)) / "data", engine)
+    opened.append(logged_events(60, days=2))
+    yield opened
+    opened.close()
+
+
+def failure(tw: WarehouseFixture, sql: str) -> tuple[str, str]:
+    """The code and message a caller gets for `sql`: refused, or the failed job's."""
+    jobs = tw.warehouse.jobs
+    try:
+        job = jobs.submit(root(), tw.project, sql)
+    except ApiError as refused:
+        status, code, message = refused.http_status, refused.code, refused.message
+    else:
+        status = 0
+    if status:
+        assert status < 500, message
+        return code, message
+    job = jobs.wait(root(), job.job_id, timeout=120)
+    assert job.status == JobStatus.FAILED, f"{sql!r} ran: {job.status}"
+    return job.error_code, job.error_message
+
+
+@pytest.mark.parametrize(("sql", "code", "says"), CORPUS, ids=[c[0] for c in CORPUS])
+def test_bad_sql_gets_maxcompute_words(
+    tw: WarehouseFixture, sql: str, code: str, says: str
+) -> None:
+    got_code, message = failure(tw, sql)
+    assert not ENGINE_TEXT.search(message), message
+    assert got_code != "InternalError", message
+    assert got_code.startswith(code), (got_code, message)
+    assert says in message, message
+
+
+def test_table_not_found_lists_tables_and_the_hyphen_rule(tw: WarehouseFixture) -> None:
+    code, message = failure(tw, "SELECT COUNT(*) FROM\n  actiontrail_audit")
+    assert code == "ODPS-0130131"
+    assert "[2,3] Table not found" in message
+    assert "Tables of project actiontrail_1111222233334444: actiontrail_audit_trail." in message
+    assert "trail audit-mc → table actiontrail_audit_mc" in message
+
+
+def test_optimizer_hints_are_dropped_not_called(tw: WarehouseFixture) -> None:
+    jobs = tw.warehouse.jobs
+    sql = f"SELECT /*+ MAPJOIN(b) */ COUNT(*) FROM {T} a JOIN {T} b ON a.event_id = b.event_id"
+    job = jobs.wait(root(), jobs.submit(root(), tw.project, sql).job_id, timeout=120)
+    assert job.status == JobStatus.TERMINATED, job.error_message
+    assert jobs.result(root(), job.job_id).rows == [[60]]
+
+
+def test_positions_count_set_lines_and_cost_sql(tw: WarehouseFixture) -> None:
+    script = "SET odps.sql.allow.fullscan=true;\n-- a comment\nSELECT nope\nFROM " + T
+    assert failure(tw, script)[1].startswith("[3,8] Semantic analysis exception - column nope")
+    assert failure(tw, "COST SQL SELECT nope FROM " + T)[1].startswith("[1,17] ")
