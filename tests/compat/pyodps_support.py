@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import orjson
 from compat_support import Keys, Server, trailhouse
 from odps import ODPS, options
+from odps import core as odps_core
 from odps.rest import RestClient
 
 from trailhouse.demo import DemoEvents
@@ -107,16 +108,49 @@ def endpoint(server: Server) -> str:
     return f"{server.url}/api"
 
 
+# What PyODPS's first client copies into the process-wide options (ODPS.to_global): a later
+# client with no logview_host of its own takes the first one's, even from another test.
+_GLOBAL_OPTIONS = (
+    "enable_schema",
+    "use_legacy_parsedate",
+    "is_global_account_overwritable",
+    "account",
+    "default_project",
+    "default_schema",
+    "endpoint",
+    "logview_host",
+    "app_account",
+    "region_name",
+    "default_namespace",
+)
+
+
+def _forget_hosts() -> None:
+    """PyODPS caches, per endpoint and for the whole process, the Logview host it asked for on
+    start-up; a client refused there (a bad key in an attack test) caches Alibaba's default."""
+    for cache in (
+        odps_core._logview_host_cache,
+        odps_core._jobinsight_host_cache,
+        odps_core._catalog_host_cache,
+    ):
+        cache.clear()
+
+
 @contextmanager
 def pyodps_state() -> Iterator[None]:
     """Leave PyODPS as it was found: its options, its per-endpoint caches, and no open
     HTTP sessions (an unclosed one would be a ResourceWarning)."""
-    saved = (options.enable_schema, options.use_legacy_parsedate, options.account)
+    saved = {name: getattr(options, name) for name in _GLOBAL_OPTIONS}
+    tunnel_endpoint = options.tunnel.endpoint
     options.use_legacy_parsedate = False
+    _forget_hosts()
     try:
         yield
     finally:
-        options.enable_schema, options.use_legacy_parsedate, options.account = saved
+        for name, value in saved.items():
+            setattr(options, name, value)
+        options.tunnel.endpoint = tunnel_endpoint
+        _forget_hosts()
         RestClient._endpoints_without_v4_sign.clear()
         cache = getattr(RestClient._session_local, "session_cache", {})
         for session in cache.values():
