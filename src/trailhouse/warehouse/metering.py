@@ -124,6 +124,11 @@ class Metering:
         """Daily charges of one account (or all) from first_day to last_day, both included."""
         check_day(first_day, "the first day")
         check_day(last_day, "the last day")
+        if first_day > last_day:  # a reversed range is a mistake, not an empty bill
+            raise InvalidParameter(
+                f"the first day {first_day} is after the last day {last_day}: "
+                "give a first day (StartDay, --from) on or before the last (EndDay, --to)"
+            )
         accounts = (
             [account_id] if account_id else sorted({p.owner for p in self._catalog.list_projects()})
         )

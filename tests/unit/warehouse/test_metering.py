@@ -108,3 +108,9 @@ def test_subscription_jobs_are_free_and_the_quota_is_billed_per_day(tw: Warehous
 def test_bad_days_are_refused(tw: WarehouseFixture) -> None:
     with pytest.raises(InvalidParameter, match="YYYYMMDD"):
         tw.warehouse.metering.bill(ACCOUNT, "2026-03-01", "20260302")
+
+
+def test_a_reversed_range_is_refused_not_an_empty_bill(tw: WarehouseFixture) -> None:
+    with pytest.raises(InvalidParameter, match="20260302 is after the last day 20260301"):
+        tw.warehouse.metering.bill(ACCOUNT, "20260302", "20260301")
+    assert tw.warehouse.metering.bill(ACCOUNT, "20260301", "20260301") == []
