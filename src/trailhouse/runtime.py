@@ -21,6 +21,7 @@ from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.projects import ProjectDeletion
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.detections.service import DetectionService
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
@@ -67,6 +68,7 @@ class Services:
     organizations: OrganizationService
     trails: TrailService
     ingest: IngestService
+    detections: DetectionService
     lookup: LookupService
     warehouse: Warehouse
     history: HistoryJobService
@@ -261,6 +263,9 @@ def open_services(settings: Settings) -> Services:
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
+    ingest = IngestService(settings, stores.events, accounts.account_exists)
+    detections = DetectionService(metadata, ingest.record)
+    ingest.on_accepted(detections.on_accepted)
     return Services(
         settings=settings,
         stores=stores,
@@ -270,7 +275,8 @@ def open_services(settings: Settings) -> Services:
         roles=roles,
         organizations=organizations,
         trails=trails,
-        ingest=IngestService(settings, stores.events, accounts.account_exists),
+        ingest=ingest,
+        detections=detections,
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),

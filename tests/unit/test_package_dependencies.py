@@ -30,6 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     # What the recorded events say: key usage and counts (usage), saved and run statements.
     "usage": {"events", "iam", "store", "trails"},
     "advanced_query": {"events", "store"},
+    # Sigma rules over events as they arrive, and over the warehouse's history (its SQL jobs).
+    "detections": {"events", "iam", "store", "warehouse"},
 }
 
 

@@ -52,6 +52,17 @@ class IngestService:
         self._settings = settings
         self._log = log
         self._account_exists = account_exists
+        self._listeners: list[Callable[[Sequence[EventRecord]], None]] = []
+
+    def on_accepted(self, listener: Callable[[Sequence[EventRecord]], None]) -> None:
+        """Call `listener` with each batch of newly stored events, once they are durable
+        (detections evaluate their rules there). A listener must not raise."""
+        self._listeners.append(listener)
+
+    def _accepted(self, records: Sequence[EventRecord], stored: Sequence[bool]) -> None:
+        new = [record for record, fresh in zip(records, stored, strict=True) if fresh]
+        for listener in self._listeners if new else ():
+            listener(new)
 
     def put_events(self, caller: Caller, events: Sequence[bytes]) -> PutEventsResult:
         """Validate `events` (each its raw JSON) and durably append the valid ones."""
@@ -78,6 +89,7 @@ class IngestService:
             except EventRejected as rejected:
                 failed.append(FailedEvent(index, rejected.code, rejected.message))
         results = self._log.append(records) if records else []
+        self._accepted(records, results)
         stored = sum(results)
         accepted = len(records)
         if stored < accepted:  # retries, or another principal's copies: off the common path
@@ -90,7 +102,9 @@ class IngestService:
         """Append events trailhouse itself produced (its self-audit, console sign-ins), each
         recorded by `trailhouse`; count the new ones."""
         own = [_own(record) for record in records]
-        return sum(self._log.append(own)) if own else 0
+        results = self._log.append(own) if own else []
+        self._accepted(own, results)
+        return sum(results)
 
     def _recorded_by_others(
         self, records: list[EventRecord], results: list[bool], indexes: list[int]

@@ -1,0 +1,118 @@
+"""Running compiled rules over events as they arrive: single-event rules, the two correlation
+kinds (event_count, temporal) and trailhouse's first-seen extension.
+
+Correlation windows are kept in memory, per account, rule and group-by values: a restart
+forgets the windows still open (docs/detections.md). First-seen baselines are durable; the
+caller passes `first_seen`, which records a value and says whether it was new.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from trailhouse.detections.matcher import Event, values_at
+from trailhouse.detections.rules import CompiledRule
+
+MAX_EVENTS_PER_FINDING = 100
+# (account, rule id, key, value) → True when the value had not been seen for the key before,
+# None when the key has no baseline yet (its first value only sets it).
+FirstSeenStore = Callable[[str, str, str, str], bool | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule matched: the events behind it (ids and times), in order."""
+
+    rule: CompiledRule
+    account_id: str
+    event_ids: tuple[str, ...]
+    group: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Window:
+    """Matches of one correlation group: (time, event id[, base rule index])."""
+
+    hits: deque[tuple[int, str, int]]
+
+
+class Evaluator:
+    """Evaluates each account's enabled rules on events, keeping correlation state."""
+
+    def __init__(self, first_seen: FirstSeenStore) -> None:
+        self._first_seen = first_seen
+        self._windows: dict[tuple[str, str, tuple[str, ...]], _Window] = {}
+        self._lock = threading.Lock()
+
+    def evaluate(
+        self, account_id: str, rules: Iterable[CompiledRule], events: Iterable[tuple[int, Event]]
+    ) -> list[Match]:
+        """The matches of `rules` over `events` (each with its time in seconds), in order."""
+        rules = list(rules)
+        found: list[Match] = []
+        with self._lock:
+            for moment, event in events:
+                for rule in rules:
+                    match = self._one(account_id, rule, moment, event)
+                    if match is not None:
+                        found.append(match)
+        return found
+
+    def forget(self, account_id: str, rule_id: str) -> None:
+        """Drop a rule's open windows (it was changed, disabled or deleted)."""
+        with self._lock:
+            for key in [k for k in self._windows if k[:2] == (account_id, rule_id)]:
+                del self._windows[key]
+
+    def _one(self, account_id: str, rule: CompiledRule, moment: int, event: Event) -> Match | None:
+        event_id = str(event.get("eventId", ""))
+        if rule.kind == "event":
+            if rule.bases[0].predicate(event):
+                return Match(rule, account_id, (event_id,))
+            return None
+        if rule.kind == "first_seen":
+            spec = rule.first_seen
+            if spec is None or not rule.bases[0].predicate(event):
+                return None
+            keys, values = values_at(event, spec.key), values_at(event, spec.value)
+            if not keys or not values:
+                return None
+            key, value = str(keys[0]), str(values[0])
+            if self._first_seen(account_id, rule.rule_id, key, value):
+                return Match(rule, account_id, (event_id,), (key, value))
+            return None
+        hit = [i for i, base in enumerate(rule.bases) if base.predicate(event)]
+        if not hit:
+            return None
+        group = group_of(event, rule.group_by)
+        if group is None:
+            return None
+        window = self._windows.setdefault((account_id, rule.rule_id, group), _Window(deque()))
+        for index in hit:
+            window.hits.append((moment, event_id, index))
+        while window.hits and window.hits[0][0] < moment - rule.timespan:
+            window.hits.popleft()
+        if rule.kind == "event_count":
+            fired = len(window.hits) >= rule.threshold
+        else:  # temporal: every base rule within the timespan
+            fired = {index for _, _, index in window.hits} == set(range(len(rule.bases)))
+        if not fired:
+            return None
+        ids = tuple(dict.fromkeys(event_id for _, event_id, _ in window.hits))
+        window.hits.clear()  # one finding per burst; the next window starts afresh
+        return Match(rule, account_id, ids[-MAX_EVENTS_PER_FINDING:], group)
+
+
+def group_of(event: Event, fields: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The event's group-by values, or None when it lacks one (it joins no group)."""
+    values: list[str] = []
+    for field in fields:
+        found: list[Any] = values_at(event, field)
+        if not found or found[0] is None:
+            return None
+        values.append(str(found[0]))
+    return tuple(values)

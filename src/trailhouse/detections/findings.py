@@ -1,0 +1,126 @@
+"""Findings: what a rule found, stored per account and recorded into the account's history as
+an event of type `TrailhouseFinding` (docs/detections.md shows one)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+
+import msgspec
+import orjson
+
+from trailhouse.detections.engine import Match
+from trailhouse.events.model import EventRecord
+from trailhouse.events.validation import format_event_time
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+
+FINDING_KIND = "detection-finding"
+FINDING_EVENT_TYPE = "TrailhouseFinding"
+FINDING_EVENT_NAME = "DetectionFinding"
+
+
+class Finding(msgspec.Struct, frozen=True):
+    """A rule's match: the rule, its severity and the events behind it."""
+
+    finding_id: str
+    rule_id: str
+    title: str
+    severity: str
+    event_ids: list[str]
+    group: list[str]
+    created_ms: int
+
+
+class Findings:
+    """Each account's findings, newest first."""
+
+    def __init__(
+        self, metadata: MetadataStore, record: Callable[[Sequence[EventRecord]], int]
+    ) -> None:
+        self._metadata = metadata
+        self._record = record
+
+    def add(self, match: Match, now_ms: int) -> Finding:
+        """Store a finding of `match` and record its event into the account's history."""
+        # The id sorts by time, so the documents' names list newest last.
+        finding = Finding(
+            finding_id=f"{now_ms:013d}-{secrets.token_hex(6)}",
+            rule_id=match.rule.rule_id,
+            title=match.rule.title,
+            severity=match.rule.level,
+            event_ids=list(match.event_ids),
+            group=list(match.group),
+            created_ms=now_ms,
+        )
+        body = msgspec.json.encode(finding)
+        self._metadata.commit(
+            [DocumentWrite(FINDING_KIND, match.account_id, finding.finding_id, body, 0)]
+        )
+        self._record([finding_event(match.account_id, finding)])
+        return finding
+
+    def list(
+        self, account_id: str, rule_id: str = "", after: str = "", limit: int = 50
+    ) -> tuple[list[Finding], str]:
+        """A page of the account's findings, newest first, and the token of the next page."""
+        found = [
+            msgspec.json.decode(document.body, type=Finding)
+            for document in self._metadata.list_documents(FINDING_KIND, account_id)
+        ]
+        found.sort(key=lambda f: f.finding_id, reverse=True)
+        if rule_id:
+            found = [f for f in found if f.rule_id == rule_id]
+        if after:
+            found = [f for f in found if f.finding_id < after]
+        page = found[:limit]
+        return page, (page[-1].finding_id if len(found) > limit else "")
+
+
+def finding_event(account_id: str, finding: Finding) -> EventRecord:
+    """The event a finding records into the account's history."""
+    when = finding.created_ms // 1000
+    event_id = f"finding-{finding.finding_id}"
+    body = {
+        "eventId": event_id,
+        "eventVersion": "1",
+        "eventTime": format_event_time(when),
+        "eventSource": "detections.trailhouse",
+        "eventName": FINDING_EVENT_NAME,
+        "eventType": FINDING_EVENT_TYPE,
+        "eventRW": "Write",
+        "eventCategory": "Management",
+        "serviceName": "Trailhouse",
+        "sourceIpAddress": "internal",
+        "userAgent": "trailhouse-detections",
+        "userIdentity": {
+            "type": "trailhouse-service",
+            "principalId": "trailhouse-detections",
+            "accountId": account_id,
+        },
+        "resourceType": "ACS::Trailhouse::DetectionRule",
+        "resourceName": finding.rule_id,
+        "additionalEventData": {
+            "findingId": finding.finding_id,
+            "ruleId": finding.rule_id,
+            "title": finding.title,
+            "severity": finding.severity,
+            "eventIds": finding.event_ids,
+            "group": finding.group,
+        },
+        "recipientAccountId": account_id,
+        "isGlobal": False,
+    }
+    return EventRecord(
+        account_id=account_id,
+        event_id=event_id,
+        event_time=when,
+        event_name=FINDING_EVENT_NAME,
+        service_name="Trailhouse",
+        event_rw="Write",
+        user_name=None,
+        access_key_id=None,
+        resource_types=("ACS::Trailhouse::DetectionRule",),
+        resource_names=(finding.rule_id,),
+        body=orjson.dumps(body),
+        event_type=FINDING_EVENT_TYPE,
+    )

@@ -1,0 +1,202 @@
+"""A Sigma rule's condition compiled once into a Python predicate over a parsed event.
+
+pySigma parses the detection and its condition into a tree (`ConditionAND`, `ConditionOR`,
+`ConditionNOT` over field/value leaves, modifiers already applied to the values); `compile_tree`
+turns that tree into nested closures so an event is matched without walking pySigma's objects.
+Strings compare case-insensitively, as Sigma specifies, unless the rule says `|cased`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import operator
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.types import (
+    CompareOperators,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExists,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SpecialChars,
+)
+
+Event = dict[str, Any]
+Predicate = Callable[[Event], bool]
+_MISSING = object()
+_FLAGS = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+_COMPARE = {
+    CompareOperators.LT: operator.lt,
+    CompareOperators.LTE: operator.le,
+    CompareOperators.GT: operator.gt,
+    CompareOperators.GTE: operator.ge,
+    CompareOperators.NEQ: operator.ne,
+}
+
+
+class UnsupportedValue(ValueError):
+    """The rule uses a value or modifier trailhouse cannot evaluate."""
+
+
+def values_at(event: Event, field: str) -> list[Any]:
+    """The values at a dotted path of `event`: one per list element walked through; none when
+    the path is absent."""
+    current: list[Any] = [event]
+    for part in field.split("."):
+        found: list[Any] = []
+        for item in current:
+            if isinstance(item, dict) and part in item:
+                value = item[part]
+                found.extend(value if isinstance(value, list) else [value])
+        current = found
+    return current
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return None
+
+
+def string_test(value: SigmaString) -> Callable[[Any], bool]:
+    """Whether an event value equals a Sigma string (wildcards, case as Sigma says)."""
+    cased = isinstance(value, SigmaCasedString)
+    if not value.contains_special():
+        plain = value.to_plain()
+        wanted = plain if cased else plain.lower()
+        return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
+    pattern = re.compile(
+        value.to_regex().regexp.to_plain(), re.DOTALL | (0 if cased else re.IGNORECASE)
+    )
+    return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+
+
+def _value_test(value: Any) -> Callable[[Any], bool]:
+    if isinstance(value, SigmaString):
+        return string_test(value)
+    if isinstance(value, SigmaBool):
+        wanted_bool = value.boolean
+        return lambda v: (
+            v is wanted_bool or (isinstance(v, str) and v.lower() == str(wanted_bool).lower())
+        )
+    if isinstance(value, SigmaNumber):
+        number = value.number
+        return lambda v: _number(v) == number
+    if isinstance(value, SigmaRegularExpression):
+        flags = 0
+        for flag in value.flags:
+            flags |= _FLAGS[flag]
+        pattern = re.compile(value.regexp.to_plain(), flags)
+        return lambda v: (t := _text(v)) is not None and pattern.search(t) is not None
+    if isinstance(value, SigmaCIDRExpression):
+        network = value.network
+        return lambda v: _in_network(v, network)
+    if isinstance(value, SigmaCompareExpression):
+        compare, bound = _COMPARE[value.op], value.number.number
+        return lambda v: (n := _number(v)) is not None and bool(compare(n, bound))
+    raise UnsupportedValue(f"values of kind {type(value).__name__.removeprefix('Sigma')}")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _in_network(value: Any, network: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        return ipaddress.ip_address(value) in network
+    except ValueError:
+        return False
+
+
+def _leaf(node: ConditionFieldEqualsValueExpression) -> Predicate:
+    field, value = node.field, node.value
+    if isinstance(value, SigmaNull):
+        return lambda event: all(v is None for v in values_at(event, field))
+    if isinstance(value, SigmaExists):
+        exists = value.exists
+        return lambda event: any(v is not None for v in values_at(event, field)) == exists
+    test = _value_test(value)
+    return lambda event: any(test(v) for v in values_at(event, field))
+
+
+def _keyword(node: ConditionValueExpression) -> Predicate:
+    """A keyword matches any string anywhere in the event."""
+    test = _value_test(node.value)
+    return lambda event: any(test(v) for v in _strings(event))
+
+
+def _strings(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    else:
+        yield value
+
+
+def compile_tree(node: Any) -> Predicate:
+    """The predicate of a parsed Sigma condition."""
+    if isinstance(node, ConditionAND):
+        parts = [compile_tree(arg) for arg in node.args]
+        return lambda event: all(part(event) for part in parts)
+    if isinstance(node, ConditionOR):
+        parts = [compile_tree(arg) for arg in node.args]
+        return lambda event: any(part(event) for part in parts)
+    if isinstance(node, ConditionNOT):
+        inner = compile_tree(node.args[0])
+        return lambda event: not inner(event)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _leaf(node)
+    if isinstance(node, ConditionValueExpression):
+        return _keyword(node)
+    raise UnsupportedValue(f"conditions of kind {type(node).__name__}")
+
+
+def leaves(node: Any) -> Iterator[Any]:
+    """The field/value and keyword leaves of a parsed condition."""
+    if isinstance(node, (ConditionAND, ConditionOR, ConditionNOT)):
+        for arg in node.args:
+            yield from leaves(arg)
+    else:
+        yield node
+
+
+def only_wildcards(value: Any) -> bool:
+    """Whether a value matches any string (`*`, or a contains of nothing)."""
+    return isinstance(value, SigmaString) and all(
+        part == SpecialChars.WILDCARD_MULTI or part == "" for part in value.s
+    )

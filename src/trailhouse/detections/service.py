@@ -1,0 +1,290 @@
+"""Detection rules and findings of each account, kept as metadata documents, and the hook that
+evaluates the enabled rules on every event the recorder accepts.
+
+The starter pack (`starter/*.yml`) is offered to every account, disabled until the account
+enables a rule; an account's own rules are enabled when created. A match becomes a finding
+(`findings.py`): a document listed by ListFindings, and an event of type `TrailhouseFinding` in
+the account's own history, so LookupEvents shows it and trails deliver it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from importlib import resources
+
+import msgspec
+import orjson
+
+from trailhouse.detections.engine import Evaluator, Match
+from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
+from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
+from trailhouse.events.model import EventRecord
+from trailhouse.events.validation import parse_event_time
+from trailhouse.retry import retry_on_conflict
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+
+log = logging.getLogger(__name__)
+
+RULE_KIND = "detection-rule"
+SEEN_KIND = "detection-seen"
+MAX_RULES = 200
+MAX_SEEN_VALUES = 1000
+CACHE_SECONDS = 5.0
+
+
+class RuleNotFound(LookupError):
+    """The account has no rule with this id."""
+
+
+class RuleExists(ValueError):
+    """The account already has a rule with this id."""
+
+
+class TooManyRules(ValueError):
+    """The account already has `MAX_RULES` rules of its own."""
+
+
+class StarterRuleKept(ValueError):
+    """A starter rule cannot be deleted, only disabled."""
+
+
+class RuleDocument(msgspec.Struct, frozen=True):
+    """An account's rule: its YAML ("" for a starter rule, read from the package) and state."""
+
+    rule_id: str
+    text: str
+    enabled: bool
+    created_ms: int
+
+
+class RuleInfo(msgspec.Struct, frozen=True):
+    """A rule as ListDetectionRules shows it."""
+
+    rule_id: str
+    title: str
+    level: str
+    kind: str
+    enabled: bool
+    starter: bool
+    text: str
+    created_ms: int
+
+
+def starter_rules() -> dict[str, str]:
+    """The starter pack: rule id → YAML text."""
+    found: dict[str, str] = {}
+    for entry in sorted(resources.files("trailhouse.detections.starter").iterdir(), key=str):
+        if entry.name.endswith(".yml"):
+            text = entry.read_text(encoding="utf-8")
+            found[parse_rule(text).rule_id] = text
+    return found
+
+
+class DetectionService:
+    """Rules, their evaluation on arriving events, and findings."""
+
+    def __init__(
+        self, metadata: MetadataStore, record: Callable[[Sequence[EventRecord]], int]
+    ) -> None:
+        self._metadata = metadata
+        self.findings = Findings(metadata, record)
+        self._starter = starter_rules()
+        self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
+        self._evaluator = Evaluator(self._seen)
+        self._cache: dict[str, tuple[float, list[CompiledRule]]] = {}
+        self._lock = threading.Lock()
+
+    # Rules
+
+    def create_rule(self, account_id: str, text: str, now_ms: int) -> RuleInfo:
+        """Check and save a rule of the account's own, enabled."""
+        rule = parse_rule(text)
+        if rule.rule_id in self._starter or self._document(account_id, rule.rule_id):
+            raise RuleExists(rule.rule_id)
+        if len(self._metadata.list_documents(RULE_KIND, account_id)) >= MAX_RULES:
+            raise TooManyRules(account_id)
+        document = RuleDocument(rule.rule_id, text, True, now_ms)
+        body = msgspec.json.encode(document)
+        self._metadata.commit([DocumentWrite(RULE_KIND, account_id, rule.rule_id, body, 0)])
+        self._changed(account_id, rule.rule_id)
+        return self._info(rule, document)
+
+    def list_rules(self, account_id: str) -> list[RuleInfo]:
+        """The starter pack and the account's own rules, by id."""
+        documents = {
+            d.rule_id: d
+            for d in (
+                msgspec.json.decode(doc.body, type=RuleDocument)
+                for doc in self._metadata.list_documents(RULE_KIND, account_id)
+            )
+        }
+        infos = [
+            self._info(self._compiled[rule_id], documents.get(rule_id)) for rule_id in self._starter
+        ]
+        infos += [
+            self._info(parse_rule(d.text, d.rule_id), d)
+            for d in documents.values()
+            if d.rule_id not in self._starter
+        ]
+        return sorted(infos, key=lambda info: info.rule_id)
+
+    def get_rule(self, account_id: str, rule_id: str) -> CompiledRule:
+        """One rule of the account (a starter rule or its own)."""
+        if rule_id in self._compiled:
+            return self._compiled[rule_id]
+        document = self._document(account_id, rule_id)
+        if document is None:
+            raise RuleNotFound(rule_id)
+        return parse_rule(document.text, rule_id)
+
+    def set_enabled(self, account_id: str, rule_id: str, enabled: bool, now_ms: int) -> RuleInfo:
+        """Enable or disable a rule; a disabled rule's open windows are dropped."""
+
+        def attempt() -> RuleInfo:
+            stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
+            if stored is None and rule_id not in self._starter:
+                raise RuleNotFound(rule_id)
+            current = (
+                msgspec.json.decode(stored.body, type=RuleDocument)
+                if stored is not None
+                else RuleDocument(rule_id, "", enabled, now_ms)
+            )
+            changed = msgspec.structs.replace(current, enabled=enabled)
+            body = msgspec.json.encode(changed)
+            version = stored.version if stored is not None else 0
+            self._metadata.commit([DocumentWrite(RULE_KIND, account_id, rule_id, body, version)])
+            return self._info(self.get_rule(account_id, rule_id), changed)
+
+        info = retry_on_conflict(attempt, what=f"detection rule {rule_id}")
+        self._changed(account_id, rule_id)
+        return info
+
+    def delete_rule(self, account_id: str, rule_id: str) -> None:
+        """Delete a rule of the account's own."""
+        if rule_id in self._starter:
+            raise StarterRuleKept(rule_id)
+
+        def attempt() -> None:
+            stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
+            if stored is None:
+                raise RuleNotFound(rule_id)
+            self._metadata.commit(
+                [DocumentWrite(RULE_KIND, account_id, rule_id, None, stored.version)]
+            )
+
+        retry_on_conflict(attempt, what=f"detection rule {rule_id}")
+        self._changed(account_id, rule_id)
+
+    # Evaluation
+
+    def on_accepted(self, records: Sequence[EventRecord]) -> None:
+        """Evaluate the enabled rules of each record's account; record what matched. Never
+        raises: the events are already durable, and a detection failure is logged."""
+        try:
+            by_account: dict[str, list[EventRecord]] = defaultdict(list)
+            for record in records:
+                by_account[record.account_id].append(record)
+            for account_id, batch in by_account.items():
+                rules = self._enabled(account_id)
+                if rules:
+                    events = _events(batch)
+                    self._found(self._evaluator.evaluate(account_id, rules, events))
+        except Exception:  # the events are stored; a finding missed is logged, never raised
+            log.exception("detection rules could not be evaluated on %d events", len(records))
+
+    def test_rule(self, rule: CompiledRule, events: Iterable[dict[str, object]]) -> list[Match]:
+        """What `rule` finds in `events`, with fresh state (first seen: within these events)."""
+        baseline: dict[tuple[str, str], set[str]] = {}
+
+        def seen(account_id: str, rule_id: str, key: str, value: str) -> bool | None:
+            values = baseline.setdefault((rule_id, key), set())
+            new = value not in values
+            values.add(value)
+            return None if len(values) == 1 and new else new
+
+        timed = [(_moment(event), event) for event in events]
+        return Evaluator(seen).evaluate("", [rule], timed)
+
+    def _found(self, matches: list[Match]) -> None:
+        now_ms = int(time.time() * 1000)
+        for match in matches:
+            self.findings.add(match, now_ms)
+
+    def _enabled(self, account_id: str) -> list[CompiledRule]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(account_id)
+            if cached is not None and now - cached[0] < CACHE_SECONDS:
+                return cached[1]
+        rules = [
+            self.get_rule(account_id, info.rule_id)
+            for info in self.list_rules(account_id)
+            if info.enabled
+        ]
+        with self._lock:
+            self._cache[account_id] = (now, rules)
+        return rules
+
+    def _changed(self, account_id: str, rule_id: str) -> None:
+        with self._lock:
+            self._cache.pop(account_id, None)
+        self._evaluator.forget(account_id, rule_id)
+
+    def _seen(self, account_id: str, rule_id: str, key: str, value: str) -> bool | None:
+        name = f"{rule_id}/{key}"
+
+        def attempt() -> bool | None:
+            stored = self._metadata.get_document(SEEN_KIND, account_id, name)
+            values: list[str] = orjson.loads(stored.body) if stored is not None else []
+            if value in values:
+                return False
+            values = [*values, value][-MAX_SEEN_VALUES:]
+            version = stored.version if stored is not None else 0
+            body = orjson.dumps(values)
+            self._metadata.commit([DocumentWrite(SEEN_KIND, account_id, name, body, version)])
+            return None if stored is None else True
+
+        return retry_on_conflict(attempt, what=f"first-seen baseline {name}")
+
+    def _document(self, account_id: str, rule_id: str) -> RuleDocument | None:
+        stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
+        return None if stored is None else msgspec.json.decode(stored.body, type=RuleDocument)
+
+    def _info(self, rule: CompiledRule, document: RuleDocument | None) -> RuleInfo:
+        starter = rule.rule_id in self._starter
+        return RuleInfo(
+            rule_id=rule.rule_id,
+            title=rule.title,
+            level=rule.level,
+            kind=rule.kind,
+            enabled=document.enabled if document is not None else False,
+            starter=starter,
+            text=self._starter[rule.rule_id] if starter else (document.text if document else ""),
+            created_ms=document.created_ms if document is not None else 0,
+        )
+
+
+def _events(records: Sequence[EventRecord]) -> list[tuple[int, dict[str, object]]]:
+    found = []
+    for record in records:
+        if record.event_type == FINDING_EVENT_TYPE:
+            continue  # a finding never feeds the rules again
+        body = orjson.loads(record.body)
+        if isinstance(body, dict) and body.get("eventType") != FINDING_EVENT_TYPE:
+            found.append((record.event_time, body))
+    return found
+
+
+def _moment(event: dict[str, object]) -> int:
+    when = event.get("eventTime")
+    try:
+        return parse_event_time(when) if isinstance(when, str) else 0
+    except ValueError:
+        return 0
+
+
+__all__ = ["Finding", "RuleRefused"]
