@@ -203,6 +203,7 @@ def _items(detections: Any) -> list[SigmaDetectionItem]:
 def _correlation(
     text: str, rule: SigmaCorrelationRule, bases: tuple[EventRule, ...], rule_id: str
 ) -> CompiledRule:
+    at = _line(text, "correlation")
     names = [reference.reference for reference in rule.rules or []]
     by_name = {base.name: base for base in bases}
     missing = [name for name in names if name not in by_name]
@@ -210,7 +211,7 @@ def _correlation(
         raise RuleRefused(
             f"the correlation names rules {missing} that are not in this rule text; put each "
             "rule it names in the same text, as another YAML document (---)",
-            _line(text, "rules"),
+            _line(text, "rules", at),
         )
     chosen = tuple(by_name[name] for name in names)
     group_by = tuple(ALIASES.get(f, f) for f in rule.group_by or [])
@@ -218,7 +219,7 @@ def _correlation(
     if unknown:
         raise RuleRefused(
             f"group-by field {unknown[0]!r} is not a field of ActionTrail events",
-            _line(text, "group-by"),
+            _line(text, "group-by", at),
         )
     common = CompiledRule(
         rule_id=rule_id or _identity(rule),
@@ -244,19 +245,19 @@ def _correlation(
             raise RuleRefused(
                 "an event_count correlation needs a condition gte or gt a number (a count "
                 "below a bound is only known when the window closes)",
-                _line(text, "condition"),
+                _line(text, "condition", at),
             )
         extra = 1 if condition.op == SigmaCorrelationConditionOperator.GT else 0
         return replace(common, kind="event_count", threshold=condition.count + extra)
     if rule.type == SigmaCorrelationType.TEMPORAL:
         if len(chosen) < 2:
             raise RuleRefused(
-                "a temporal correlation names at least two rules", _line(text, "rules")
+                "a temporal correlation names at least two rules", _line(text, "rules", at)
             )
         return replace(common, kind="temporal")
     raise RuleRefused(
         f"correlation type {rule.type} is not supported; trailhouse runs event_count and temporal",
-        _line(text, "type"),
+        _line(text, "type", at),
     )
 
 
@@ -288,8 +289,19 @@ def _refusal(text: str, error: SigmaError) -> RuleRefused:
     if key is not None:
         line = line or _line(text, key)
         if key == "condition":
-            reason = f"the condition does not parse: {reason}"
+            reason = f"the condition does not parse: {_readable(reason)}"
     return RuleRefused(reason, line)
+
+
+def _readable(reason: str) -> str:
+    """A condition parser's complaint in a user's words (the grammar's own text says little)."""
+    at = re.search(r"\(at char (\d+)\)", reason)
+    if reason.startswith("Expected") and at is not None:
+        return (
+            f"expected a selection name, `1 of <pattern>` or `all of <pattern>` at character "
+            f"{int(at.group(1)) + 1}"
+        )
+    return reason.replace("Detection ", "selection ").replace(" in detections", " under detection")
 
 
 _ERROR_KEYS = (
@@ -302,10 +314,10 @@ _ERROR_KEYS = (
 _KEYS = ("condition", "detection", "logsource", "title", "level", "timespan", "status")
 
 
-def _line(text: str, word: str) -> int | None:
-    """The first line where `word` is a key (`word:` or `word|modifier:`)."""
+def _line(text: str, word: str, after: int | None = 0) -> int | None:
+    """The first line past line `after` where `word` is a key (`word:` or `word|modifier:`)."""
     pattern = re.compile(rf"^\s*(-\s*)?['\"]?{re.escape(word)}['\"]?\s*[:|]")
     for number, line in enumerate(text.splitlines(), start=1):
-        if pattern.search(line):
+        if number > (after or 0) and pattern.search(line):
             return number
     return None
