@@ -34,7 +34,8 @@ REFUSED = [
     ),
     (
         _rule("  s:\n    eventName: X\n  condition: s\n")
-        + "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [t]\n  group-by: [eventName]\n"
+        + "---\ntitle: c\ncorrelation:\n  type: value_count\n  rules: [t]\n"
+        "  group-by: [eventName]\n"
         "  timespan: 5m\n  condition: {gte: 3, field: sourceIpAddress}\n",
         11,
         "correlation type value_count is not supported",
