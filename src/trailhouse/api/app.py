@@ -21,7 +21,7 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
-from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
+from trailhouse.api.handlers import data_events, detections, history, ram, trails, warehouse
 from trailhouse.api.handlers import governance as checks
 from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
@@ -180,6 +180,24 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("DeleteAdvancedQueryTemplate", queries.delete_advanced_query_template),
             ("CreateAdvancedQueryHistory", queries.create_advanced_query_history),
             ("DeleteAdvancedQueryHistory", queries.delete_advanced_query_history),
+        )
+    ),
+    # trailhouse's own: detection rules and findings (docs/detections.md)
+    *(
+        Action(name, handler, read_only=True, permission=name)
+        for name, handler in (
+            ("ListDetectionRules", detections.list_detection_rules),
+            ("TestDetectionRule", detections.test_detection_rule),
+            ("ListFindings", detections.list_findings),
+        )
+    ),
+    *(
+        Action(name, handler, read_only=False, permission=name)
+        for name, handler in (
+            ("CreateDetectionRule", detections.create_detection_rule),
+            ("EnableDetectionRule", detections.enable_detection_rule),
+            ("DisableDetectionRule", detections.disable_detection_rule),
+            ("DeleteDetectionRule", detections.delete_detection_rule),
         )
     ),
     _ram("CreateRole", ram.create_role, read_only=False),

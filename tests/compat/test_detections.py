@@ -1,0 +1,229 @@
+"""Detection rules through a real server: the actions (Create/List/Enable/Disable/Delete/
+TestDetectionRule, ListFindings), a starter rule firing on PutEvents into a finding and a
+`TrailhouseFinding` event LookupEvents shows and the trail delivers, a rule run over a delivered
+table's history as a SQL job, and the refusals of bad rules."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from alibabacloud_actiontrail20200706 import models
+from compat_support import (
+    Fixture,
+    Keys,
+    project_arn,
+    put_events,
+    rpc_client,
+    sdk,
+    sql_rows,
+    trailhouse,
+    wait_delivered,
+)
+from factory import make_event
+
+from trailhouse.errors import RequestFailed
+from trailhouse.events.validation import format_event_time
+from trailhouse.warehouse.model import project_name
+
+MARKER = "Heron" + uuid.uuid4().hex[:8]
+OWN_RULE = f"""title: {MARKER} called
+name: own_{MARKER.lower()}
+logsource:
+  product: alibabacloud
+  service: actiontrail
+detection:
+  selection:
+    eventName: Create{MARKER}
+    sourceIpAddress|cidr: 198.51.100.0/24
+  condition: selection
+level: low
+"""
+
+
+@pytest.fixture(scope="module")
+def account(running: Fixture) -> Keys:
+    """A fresh account, so enabled rules find nothing in other modules' traffic."""
+    created = trailhouse("account", "create", "--data-dir", str(running.server.data_dir))
+    return Keys(created["AccountId"], created["AccessKeyId"], created["AccessKeySecret"])
+
+
+def _call(running: Fixture, keys: Keys, action: str, **params: str) -> dict[str, Any]:
+    with rpc_client(running.server, keys) as rpc:
+        return rpc.call(action, params)
+
+
+def _refusal(running: Fixture, keys: Keys, action: str, **params: str) -> RequestFailed:
+    with pytest.raises(RequestFailed) as refused:
+        _call(running, keys, action, **params)
+    return refused.value
+
+
+def _findings(running: Fixture, keys: Keys, rule_id: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = _call(running, keys, "ListFindings", RuleId=rule_id)["Findings"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return list(found)
+        time.sleep(0.1)
+
+
+def test_rules_are_listed_created_enabled_and_deleted(running: Fixture, account: Keys) -> None:
+    rules = _call(running, account, "ListDetectionRules")["Rules"]
+    starter = {r["RuleId"]: r for r in rules if r["Starter"]}
+    assert len(starter) == 10 and not any(r["Enabled"] for r in starter.values())
+    assert starter["actiontrail_user_and_key"]["Kind"] == "temporal"
+
+    created = _call(running, account, "CreateDetectionRule", RuleYaml=OWN_RULE)["Rule"]
+    assert (created["RuleId"], created["Enabled"], created["Severity"]) == (
+        f"own_{MARKER.lower()}",
+        True,
+        "low",
+    )
+    again = _refusal(running, account, "CreateDetectionRule", RuleYaml=OWN_RULE)
+    assert (again.status, again.code) == (409, "EntityAlreadyExist.DetectionRule")
+    disabled = _call(running, account, "DisableDetectionRule", RuleId=created["RuleId"])
+    assert disabled["Rule"]["Enabled"] is False
+    _call(running, account, "DeleteDetectionRule", RuleId=created["RuleId"])
+    gone = _refusal(running, account, "EnableDetectionRule", RuleId=created["RuleId"])
+    assert (gone.status, gone.code) == (404, "EntityNotExist.DetectionRule")
+    kept = _refusal(running, account, "DeleteDetectionRule", RuleId="actiontrail_root_signin")
+    assert kept.code == "InvalidParameter" and "disable it instead" in kept.message
+
+
+BAD_RULES = [
+    (OWN_RULE.replace("eventName", "eventNmae"), "RuleYaml line 8: field 'eventNmae'"),
+    (OWN_RULE.replace("selection\n", "not selection\n"), "RuleYaml line 10:"),
+    (
+        OWN_RULE.replace(f"Create{MARKER}", "'*'").replace(
+            "    sourceIpAddress|cidr: 198.51.100.0/24\n", ""
+        ),
+        "only wildcards",
+    ),
+    ("title: [broken\n", "RuleYaml line 2: not valid YAML"),
+    (OWN_RULE.replace("condition: selection", "condition: selection and"), "RuleYaml line 10"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), BAD_RULES)
+def test_a_bad_rule_is_refused_with_its_line(
+    running: Fixture, account: Keys, text: str, words: str
+) -> None:
+    refused = _refusal(running, account, "CreateDetectionRule", RuleYaml=text)
+    assert (refused.status, refused.code) == (400, "InvalidParameter")
+    assert words in refused.message
+    for internal in ("pySigma", "sigma.", "Sigma", "pyparsing", "Traceback"):
+        assert internal not in refused.message
+    names = [r["RuleId"] for r in _call(running, account, "ListDetectionRules")["Rules"]]
+    assert f"own_{MARKER.lower()}" not in names  # nothing was written
+
+
+def test_a_starter_rule_fires_on_put_events(running: Fixture, account: Keys) -> None:
+    client = sdk(running.server, account)
+    _call(running, account, "EnableDetectionRule", RuleId="actiontrail_security_group_open")
+    opened = make_event(
+        account.account_id,
+        2,
+        eventName="AuthorizeSecurityGroup",
+        requestParameters={"SecurityGroupId": f"sg-{MARKER}", "SourceCidrIp": "0.0.0.0/0"},
+    )
+    closed = make_event(
+        account.account_id,
+        2,
+        eventName="AuthorizeSecurityGroup",
+        requestParameters={"SecurityGroupId": f"sg-{MARKER}", "SourceCidrIp": "10.0.0.0/8"},
+    )
+    assert put_events(client, [opened, closed])["Accepted"] == 2
+
+    findings = _findings(running, account, "actiontrail_security_group_open", 1)
+    assert [(f["Severity"], f["EventIds"]) for f in findings] == [("high", [opened["eventId"]])]
+    deadline = time.monotonic() + 10
+    while True:  # the finding is an event of the account's own history
+        answer = client.lookup_events(
+            models.LookupEventsRequest(
+                start_time=format_event_time(int(time.time()) - 3600),
+                lookup_attribute=[
+                    models.LookupEventsRequestLookupAttribute(
+                        key="EventName", value="DetectionFinding"
+                    )
+                ],
+            )
+        ).body
+        if answer.events or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert len(answer.events) == 1
+    recorded = answer.events[0]
+    assert recorded["eventType"] == "TrailhouseFinding"
+    assert recorded["additionalEventData"]["eventIds"] == [opened["eventId"]]
+
+
+def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: Keys) -> None:
+    client = sdk(running.server, account)
+    name = f"detections-{MARKER.lower()}"
+    client.create_trail(
+        models.CreateTrailRequest(
+            name=name, max_compute_project_arn=project_arn(account.account_id)
+        )
+    )
+    client.start_logging(models.StartLoggingRequest(name=name))
+    live = OWN_RULE.replace("name: own_", "name: live_")
+    _call(running, account, "CreateDetectionRule", RuleYaml=live)
+    planted = [
+        make_event(account.account_id, 30, eventName=f"Create{MARKER}", sourceIpAddress=ip)
+        for ip in ("198.51.100.7", "198.51.100.8", "203.0.113.9")
+    ]
+    noise = [make_event(account.account_id, 30, eventName="DescribeInstances") for _ in range(20)]
+    assert put_events(client, planted + noise)["Accepted"] == 23
+
+    tried = _call(
+        running,
+        account,
+        "TestDetectionRule",
+        RuleYaml=OWN_RULE,
+        Events=orjson.dumps(planted).decode(),
+    )
+    assert [m["EventIds"] for m in tried["Matches"]] == [[e["eventId"]] for e in planted[:2]]
+
+    wait_delivered(running.server, account, name)
+    table = f"actiontrail_{name.replace('-', '_')}"
+    today = time.strftime("%Y%m%d", time.gmtime())
+    history = _call(
+        running,
+        account,
+        "TestDetectionRule",
+        RuleYaml=OWN_RULE,
+        Project=project_name(account.account_id),
+        Table=table,
+        StartDay=today,
+        EndDay=today,
+    )
+    assert sorted(m["EventIds"][0] for m in history["Matches"]) == sorted(
+        e["eventId"] for e in planted[:2]
+    )
+    assert history["JobId"] and history["EventsRead"] == 3  # the SQL keeps what the rule names
+    jobs = _call(running, account, "ListSqlJobs")["Jobs"]
+    assert history["JobId"] in {j["JobId"] for j in jobs}  # a real, metered job
+
+    # The live rule's findings were delivered with the rest of the account's events.
+    rows = sql_rows(
+        running.server,
+        account,
+        f"SELECT GET_JSON_OBJECT(event, '$.additionalEventData.eventIds') FROM {table} "
+        "WHERE event_type = 'TrailhouseFinding'",
+    )
+    assert sorted(orjson.loads(r[0])[0] for r in rows) == sorted(e["eventId"] for e in planted[:2])
+    bad_day = _refusal(
+        running,
+        account,
+        "TestDetectionRule",
+        RuleId="actiontrail_root_signin",
+        Project=project_name(account.account_id),
+        Table=table,
+        StartDay="2026-01-01",
+    )
+    assert bad_day.code == "InvalidParameter" and "yyyymmdd" in bad_day.message
+    client.delete_trail(models.DeleteTrailRequest(name=name))
