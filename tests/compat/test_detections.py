@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -15,9 +16,11 @@ from alibabacloud_actiontrail20200706 import models
 from compat_support import (
     Fixture,
     Keys,
+    cli_environment,
     project_arn,
     put_events,
     rpc_client,
+    run_cli,
     sdk,
     sql_rows,
     trailhouse,
@@ -227,3 +230,30 @@ def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: 
     )
     assert bad_day.code == "InvalidParameter" and "yyyymmdd" in bad_day.message
     client.delete_trail(models.DeleteTrailRequest(name=name))
+
+
+def test_the_rules_command(running: Fixture, account: Keys, tmp_path: Path) -> None:
+    env = cli_environment(running.server, tmp_path / "config", account)
+    rule = tmp_path / "rule.yml"
+    rule.write_text(OWN_RULE.replace("name: own_", "name: cli_"), encoding="utf-8")
+    added = run_cli("rules", "add", str(rule), env=env)
+    assert added.returncode == 0, added.stderr
+    assert f"added rule cli_{MARKER.lower()} (enabled)" in added.stdout
+    listed = run_cli("rules", "list", env=env)
+    assert f"cli_{MARKER.lower()}" in listed.stdout and "actiontrail_root_signin" in listed.stdout
+    events = tmp_path / "events.json"
+    planted = make_event(
+        account.account_id, 5, eventName=f"Create{MARKER}", sourceIpAddress="198.51.100.1"
+    )
+    events.write_bytes(orjson.dumps([planted]))
+    tested = run_cli("rules", "test", "--file", str(rule), "--events", str(events), env=env)
+    assert tested.returncode == 0, tested.stderr
+    assert planted["eventId"] in tested.stdout and "1 matches in 1 events read" in tested.stdout
+    assert run_cli("rules", "disable", f"cli_{MARKER.lower()}", env=env).returncode == 0
+    bad = tmp_path / "bad.yml"
+    bad.write_text(OWN_RULE.replace("eventName", "eventNmae"), encoding="utf-8")
+    refused = run_cli("rules", "add", str(bad), env=env)
+    assert refused.returncode == 1
+    assert "InvalidParameter: RuleYaml line 8: field 'eventNmae'" in refused.stderr
+    found = run_cli("rules", "findings", "--output", "json", env=env)
+    assert found.returncode == 0 and "Findings" in orjson.loads(found.stdout)

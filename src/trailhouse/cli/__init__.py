@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 
 from trailhouse import __version__
-from trailhouse.cli import admin, db, events, integrity, keys, ram, serve, trails, warehouse
+from trailhouse.cli import (
+    admin,
+    db,
+    events,
+    integrity,
+    keys,
+    ram,
+    rules,
+    serve,
+    trails,
+    warehouse,
+)
 from trailhouse.cli.common import CREDENTIAL_ERRORS, credentials_source
 from trailhouse.errors import RequestFailed, TrailhouseError
 
@@ -29,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     user_commands = admin.register(commands)
     events.register(commands)
     trails.register(commands)
+    rules.register(commands)
     ram.register(commands, user_commands)
     keys.register(commands)
     warehouse.register(commands)
