@@ -3,7 +3,8 @@
 pySigma parses the detection and its condition into a tree (`ConditionAND`, `ConditionOR`,
 `ConditionNOT` over field/value leaves, modifiers already applied to the values); `compile_tree`
 turns that tree into nested closures so an event is matched without walking pySigma's objects.
-Strings compare case-insensitively, as Sigma specifies, unless the rule says `|cased`.
+Strings compare case-insensitively, as Sigma specifies, unless the rule says `|cased`; patterns
+run on RE2, as pySigma's own safe policy checks them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sigma.conditions import (
     ConditionOR,
     ConditionValueExpression,
 )
+from sigma.policy.regex_engine import RE2RegexEngine
 from sigma.types import (
     CompareOperators,
     SigmaBool,
@@ -36,6 +38,8 @@ from sigma.types import (
     SpecialChars,
 )
 
+# RE2 matches in linear time: a rule's regex cannot make evaluation backtrack for ever.
+_RE2 = RE2RegexEngine()
 Event = dict[str, Any]
 Predicate = Callable[[Event], bool]
 _MISSING = object()
@@ -86,7 +90,7 @@ def string_test(value: SigmaString) -> Callable[[Any], bool]:
         plain = value.to_plain()
         wanted = plain if cased else plain.lower()
         return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
-    pattern = re.compile(
+    pattern = _RE2.compile(
         value.to_regex().regexp.to_plain(), re.DOTALL | (0 if cased else re.IGNORECASE)
     )
     return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
@@ -107,7 +111,7 @@ def _value_test(value: Any) -> Callable[[Any], bool]:
         flags = 0
         for flag in value.flags:
             flags |= _FLAGS[flag]
-        pattern = re.compile(value.regexp.to_plain(), flags)
+        pattern = _RE2.compile(value.regexp.to_plain(), flags)
         return lambda v: (t := _text(v)) is not None and pattern.search(t) is not None
     if isinstance(value, SigmaCIDRExpression):
         network = value.network

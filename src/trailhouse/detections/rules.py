@@ -97,6 +97,7 @@ def parse_rule(text: str, rule_id: str = "") -> CompiledRule:
     """Parse and check a rule's YAML; its id is `rule_id`, else its Sigma name or id."""
     if len(text.encode()) > MAX_RULE_BYTES:
         raise RuleRefused(f"the rule is larger than {MAX_RULE_BYTES} bytes")
+    _refuse_aliases(text)
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.MarkedYAMLError as error:
@@ -136,6 +137,20 @@ def parse_rule(text: str, rule_id: str = "") -> CompiledRule:
         bases=bases,
         first_seen=first_seen,
     )
+
+
+def _refuse_aliases(text: str) -> None:
+    """YAML anchors and aliases let a short text expand into a huge one; rules need none."""
+    try:
+        for token in yaml.scan(text):
+            if isinstance(token, (yaml.AliasToken, yaml.AnchorToken)):
+                raise RuleRefused(
+                    "YAML anchors and aliases (&name, *name) are not accepted in rules; write "
+                    "the values out",
+                    token.start_mark.line + 1,
+                )
+    except yaml.MarkedYAMLError:
+        return  # the parse that follows reports it with its line
 
 
 def _identity(rule: SigmaRule | SigmaCorrelationRule) -> str:
