@@ -37,6 +37,7 @@ from trailhouse.integrity.digester import DigestAnchors, Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
+from trailhouse.retry import delivery_policy
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_metadata, open_stores, upgrade_schema
 from trailhouse.store.migrations import SchemaStatus
@@ -195,6 +196,11 @@ class Services:
                     wait_first=True,
                 ),
                 Periodic(
+                    "trailhouse-finding-webhooks",
+                    1.0,
+                    lambda: self.detections.webhooks.send_due() > 0,
+                ),
+                Periodic(
                     "trailhouse-storage-sampler",
                     settings.storage_sample_seconds,
                     self._sample_step,
@@ -264,7 +270,9 @@ def open_services(settings: Settings) -> Services:
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
     ingest = IngestService(settings, stores.events, accounts.account_exists)
-    detections = DetectionService(metadata, ingest.record)
+    detections = DetectionService(
+        metadata, ingest.record, delivery_policy(settings.delivery_retry_seconds)
+    )
     ingest.on_accepted(detections.on_accepted)
     return Services(
         settings=settings,

@@ -10,6 +10,7 @@ import msgspec
 import orjson
 
 from trailhouse.detections.engine import Match
+from trailhouse.detections.webhooks import Webhooks
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import format_event_time
 from trailhouse.store.ports import DocumentWrite, MetadataStore
@@ -35,10 +36,14 @@ class Findings:
     """Each account's findings, newest first."""
 
     def __init__(
-        self, metadata: MetadataStore, record: Callable[[Sequence[EventRecord]], int]
+        self,
+        metadata: MetadataStore,
+        record: Callable[[Sequence[EventRecord]], int],
+        webhooks: Webhooks,
     ) -> None:
         self._metadata = metadata
         self._record = record
+        self._webhooks = webhooks
 
     def add(self, match: Match, now_ms: int) -> Finding:
         """Store a finding of `match` and record its event into the account's history."""
@@ -53,8 +58,14 @@ class Findings:
             created_ms=now_ms,
         )
         body = msgspec.json.encode(finding)
+        payload = orjson.dumps({"accountId": match.account_id, "finding": finding_json(finding)})
+        # The finding and its webhook outbox entry commit together: a finding is never lost
+        # between being stored and being sent.
         self._metadata.commit(
-            [DocumentWrite(FINDING_KIND, match.account_id, finding.finding_id, body, 0)]
+            [
+                DocumentWrite(FINDING_KIND, match.account_id, finding.finding_id, body, 0),
+                *self._webhooks.outbox_writes(match.account_id, finding.finding_id, payload),
+            ]
         )
         self._record([finding_event(match.account_id, finding)])
         return finding
@@ -74,6 +85,19 @@ class Findings:
             found = [f for f in found if f.finding_id < after]
         page = found[:limit]
         return page, (page[-1].finding_id if len(found) > limit else "")
+
+
+def finding_json(finding: Finding) -> dict[str, object]:
+    """A finding as its event and its webhook show it."""
+    return {
+        "findingId": finding.finding_id,
+        "ruleId": finding.rule_id,
+        "title": finding.title,
+        "severity": finding.severity,
+        "eventIds": finding.event_ids,
+        "group": finding.group,
+        "createTime": format_event_time(finding.created_ms // 1000),
+    }
 
 
 def finding_event(account_id: str, finding: Finding) -> EventRecord:
@@ -99,14 +123,7 @@ def finding_event(account_id: str, finding: Finding) -> EventRecord:
         },
         "resourceType": "ACS::Trailhouse::DetectionRule",
         "resourceName": finding.rule_id,
-        "additionalEventData": {
-            "findingId": finding.finding_id,
-            "ruleId": finding.rule_id,
-            "title": finding.title,
-            "severity": finding.severity,
-            "eventIds": finding.event_ids,
-            "group": finding.group,
-        },
+        "additionalEventData": finding_json(finding),
         "recipientAccountId": account_id,
         "isGlobal": False,
     }

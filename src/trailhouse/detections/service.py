@@ -22,9 +22,10 @@ import orjson
 from trailhouse.detections.engine import Evaluator, Match
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
+from trailhouse.detections.webhooks import Webhooks
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import parse_event_time
-from trailhouse.retry import retry_on_conflict
+from trailhouse.retry import DELIVERY, RetryPolicy, retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
 log = logging.getLogger(__name__)
@@ -88,10 +89,14 @@ class DetectionService:
     """Rules, their evaluation on arriving events, and findings."""
 
     def __init__(
-        self, metadata: MetadataStore, record: Callable[[Sequence[EventRecord]], int]
+        self,
+        metadata: MetadataStore,
+        record: Callable[[Sequence[EventRecord]], int],
+        webhook_policy: RetryPolicy = DELIVERY,
     ) -> None:
         self._metadata = metadata
-        self.findings = Findings(metadata, record)
+        self.webhooks = Webhooks(metadata, webhook_policy)
+        self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
         self._evaluator = Evaluator(self._seen)
