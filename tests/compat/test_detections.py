@@ -1,14 +1,19 @@
 """Detection rules through a real server: the actions (Create/List/Enable/Disable/Delete/
 TestDetectionRule, ListFindings), a starter rule firing on PutEvents into a finding and a
 `TrailhouseFinding` event LookupEvents shows and the trail delivers, a rule run over a delivered
-table's history as a SQL job, and the refusals of bad rules."""
+table's history as a SQL job, a finding sent to a signed webhook (a receiver on 127.0.0.1), and
+the refusals of bad rules."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -257,3 +262,60 @@ def test_the_rules_command(running: Fixture, account: Keys, tmp_path: Path) -> N
     assert "InvalidParameter: RuleYaml line 8: field 'eventNmae'" in refused.stderr
     found = run_cli("rules", "findings", "--output", "json", env=env)
     assert found.returncode == 0 and "Findings" in orjson.loads(found.stdout)
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Receiver.received.append((dict(self.headers.items()), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_finding_reaches_the_webhook_signed(running: Fixture, account: Keys) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/findings"
+        webhook = _call(running, account, "SetFindingWebhook", Url=url)
+        assert webhook["Url"] == url and len(webhook["Secret"]) >= 32
+        _call(running, account, "EnableDetectionRule", RuleId="actiontrail_admin_policy_attached")
+        attached = make_event(
+            account.account_id,
+            1,
+            eventName="AttachPolicyToUser",
+            requestParameters={"PolicyName": "AdministratorAccess", "UserName": MARKER},
+        )
+        assert put_events(sdk(running.server, account), [attached])["Accepted"] == 1
+        deadline = time.monotonic() + 15
+        while not _Receiver.received and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (headers, body), *_ = _Receiver.received
+        mac = hmac.new(
+            webhook["Secret"].encode(),
+            headers["X-Trailhouse-Timestamp"].encode() + b"." + body,
+            hashlib.sha256,
+        )
+        assert headers["X-Trailhouse-Signature"] == "v1=" + mac.hexdigest()
+        sent = orjson.loads(body)["finding"]
+        assert sent["ruleId"] == "actiontrail_admin_policy_attached"
+        assert sent["eventIds"] == [attached["eventId"]]
+        deadline = time.monotonic() + 10
+        while _call(running, account, "GetFindingWebhook")["Pending"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+    bad = _refusal(running, account, "SetFindingWebhook", Url="file:///etc/passwd")
+    assert bad.code == "InvalidParameter" and "http://" in bad.message
+    _call(running, account, "DeleteFindingWebhook")
+    gone = _refusal(running, account, "GetFindingWebhook")
+    assert (gone.status, gone.code) == (404, "EntityNotExist.FindingWebhook")

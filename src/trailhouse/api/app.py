@@ -189,6 +189,7 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("ListDetectionRules", detections.list_detection_rules),
             ("TestDetectionRule", detections.test_detection_rule),
             ("ListFindings", detections.list_findings),
+            ("GetFindingWebhook", detections.get_finding_webhook),
         )
     ),
     *(
@@ -198,6 +199,8 @@ ACTIONS: Mapping[str, Action] = action_table(
             ("EnableDetectionRule", detections.enable_detection_rule),
             ("DisableDetectionRule", detections.disable_detection_rule),
             ("DeleteDetectionRule", detections.delete_detection_rule),
+            ("SetFindingWebhook", detections.set_finding_webhook),
+            ("DeleteFindingWebhook", detections.delete_finding_webhook),
         )
     ),
     _ram("CreateRole", ram.create_role, read_only=False),

@@ -14,6 +14,11 @@ class EntityNotExistDetectionRule(ApiError):
     http_status = 404
 
 
+class EntityNotExistFindingWebhook(ApiError):
+    code = "EntityNotExist.FindingWebhook"
+    http_status = 404
+
+
 class EntityAlreadyExistDetectionRule(ApiError):
     code = "EntityAlreadyExist.DetectionRule"
     http_status = 409

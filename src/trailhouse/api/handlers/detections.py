@@ -1,5 +1,5 @@
 """trailhouse's own detection actions (docs/api.md, docs/detections.md): Create, List, Enable,
-Disable, Delete and TestDetectionRule, and ListFindings."""
+Disable, Delete and TestDetectionRule, ListFindings, and Set/Get/DeleteFindingWebhook."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from trailhouse.detections.engine import Match
 from trailhouse.detections.errors import (
     EntityAlreadyExistDetectionRule,
     EntityNotExistDetectionRule,
+    EntityNotExistFindingWebhook,
     LimitExceededDetectionRule,
     OperationFailedDetectionHistory,
 )
@@ -29,6 +30,7 @@ from trailhouse.detections.service import (
     StarterRuleKept,
     TooManyRules,
 )
+from trailhouse.detections.webhooks import InvalidWebhook
 from trailhouse.errors import InvalidParameter
 
 RULE_RESOURCE = "ACS::Trailhouse::DetectionRule"
@@ -114,6 +116,41 @@ def list_findings(ctx: ActionContext) -> dict[str, Any]:
     if next_token:
         shown["NextToken"] = next_token
     return shown
+
+
+def set_finding_webhook(ctx: ActionContext) -> dict[str, Any]:
+    """SetFindingWebhook: send each new finding to Url, signed with a new Secret (shown once)."""
+    url = params.required(ctx.params, "Url")
+    try:
+        webhook = ctx.services.detections.webhooks.set(ctx.caller.account_id, url, _now_ms())
+    except InvalidWebhook as invalid:
+        raise InvalidParameter(str(invalid)) from None
+    return {"Url": webhook.url, "Secret": webhook.secret}
+
+
+def get_finding_webhook(ctx: ActionContext) -> dict[str, Any]:
+    """GetFindingWebhook: where findings go, and those still waiting to be accepted."""
+    webhooks = ctx.services.detections.webhooks
+    webhook = webhooks.get(ctx.caller.account_id)
+    if webhook is None:
+        raise EntityNotExistFindingWebhook(
+            f"account {ctx.caller.account_id} has no findings webhook (SetFindingWebhook)"
+        )
+    waiting = webhooks.pending(ctx.caller.account_id)
+    return {
+        "Url": webhook.url,
+        "Pending": len(waiting),
+        "LastError": next((w.last_error for w in reversed(waiting) if w.last_error), ""),
+    }
+
+
+def delete_finding_webhook(ctx: ActionContext) -> dict[str, Any]:
+    """DeleteFindingWebhook: stop sending findings (those waiting are dropped; all stay listed)."""
+    if not ctx.services.detections.webhooks.delete(ctx.caller.account_id):
+        raise EntityNotExistFindingWebhook(
+            f"account {ctx.caller.account_id} has no findings webhook"
+        )
+    return {}
 
 
 def _set_enabled(ctx: ActionContext, enabled: bool) -> dict[str, Any]:
