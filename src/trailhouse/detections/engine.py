@@ -16,6 +16,7 @@ from typing import Any
 
 from trailhouse.detections.matcher import Event, values_at
 from trailhouse.detections.rules import CompiledRule
+from trailhouse.events.validation import parse_event_time
 
 MAX_EVENTS_PER_FINDING = 100
 # (account, rule id, key, value) → True when the value had not been seen for the key before,
@@ -105,6 +106,15 @@ class Evaluator:
         ids = tuple(dict.fromkeys(event_id for _, event_id, _ in window.hits))
         window.hits.clear()  # one finding per burst; the next window starts afresh
         return Match(rule, account_id, ids[-MAX_EVENTS_PER_FINDING:], group)
+
+
+def moment_of(event: Event) -> int:
+    """The event's time in seconds (0 when it has no valid eventTime)."""
+    when = event.get("eventTime")
+    try:
+        return parse_event_time(when) if isinstance(when, str) else 0
+    except ValueError:
+        return 0
 
 
 def group_of(event: Event, fields: tuple[str, ...]) -> tuple[str, ...] | None:

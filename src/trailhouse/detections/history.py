@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 import orjson
 
-from trailhouse.detections.engine import Evaluator, Match
+from trailhouse.detections.engine import Evaluator, Match, moment_of
 from trailhouse.detections.rules import CompiledRule
 from trailhouse.detections.sql import MAX_ROWS, history_sql
-from trailhouse.events.validation import parse_event_time
 from trailhouse.iam.principals import Caller
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.model import Project
@@ -59,7 +58,7 @@ def run_history(
         for row in page.rows:
             event = orjson.loads(row[0]) if row and isinstance(row[0], str) else None
             if isinstance(event, dict):
-                events.append((_moment(event), event))
+                events.append((moment_of(event), event))
         offset += len(page.rows)
         if not page.truncated or not page.rows:
             break
@@ -73,11 +72,3 @@ def run_history(
 
     matches = Evaluator(seen).evaluate(caller.account_id, [rule], events)
     return HistoryRun(matches, job.job_id, len(events), len(events) >= MAX_ROWS)
-
-
-def _moment(event: dict[str, object]) -> int:
-    when = event.get("eventTime")
-    try:
-        return parse_event_time(when) if isinstance(when, str) else 0
-    except ValueError:
-        return 0

@@ -9,6 +9,7 @@ the account's own history, so LookupEvents shows it and trails deliver it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -19,12 +20,11 @@ from importlib import resources
 import msgspec
 import orjson
 
-from trailhouse.detections.engine import Evaluator, Match
+from trailhouse.detections.engine import Evaluator, Match, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
 from trailhouse.events.model import EventRecord
-from trailhouse.events.validation import parse_event_time
 from trailhouse.retry import DELIVERY, RetryPolicy, retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -131,7 +131,7 @@ class DetectionService:
             self._info(self._compiled[rule_id], documents.get(rule_id)) for rule_id in self._starter
         ]
         infos += [
-            self._info(parse_rule(d.text, d.rule_id), d)
+            self._info(_parsed(d.text, d.rule_id), d)
             for d in documents.values()
             if d.rule_id not in self._starter
         ]
@@ -144,7 +144,7 @@ class DetectionService:
         document = self._document(account_id, rule_id)
         if document is None:
             raise RuleNotFound(rule_id)
-        return parse_rule(document.text, rule_id)
+        return _parsed(document.text, rule_id)
 
     def set_enabled(self, account_id: str, rule_id: str, enabled: bool, now_ms: int) -> RuleInfo:
         """Enable or disable a rule; a disabled rule's open windows are dropped."""
@@ -211,7 +211,7 @@ class DetectionService:
             values.add(value)
             return None if len(values) == 1 and new else new
 
-        timed = [(_moment(event), event) for event in events]
+        timed = [(moment_of(event), event) for event in events]
         return Evaluator(seen).evaluate("", [rule], timed)
 
     def _found(self, matches: list[Match]) -> None:
@@ -273,6 +273,12 @@ class DetectionService:
         )
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(text: str, rule_id: str) -> CompiledRule:
+    """A stored rule, parsed once per process (rules are re-read every few seconds)."""
+    return parse_rule(text, rule_id)
+
+
 def _events(records: Sequence[EventRecord]) -> list[tuple[int, dict[str, object]]]:
     found = []
     for record in records:
@@ -282,14 +288,6 @@ def _events(records: Sequence[EventRecord]) -> list[tuple[int, dict[str, object]
         if isinstance(body, dict) and body.get("eventType") != FINDING_EVENT_TYPE:
             found.append((record.event_time, body))
     return found
-
-
-def _moment(event: dict[str, object]) -> int:
-    when = event.get("eventTime")
-    try:
-        return parse_event_time(when) if isinstance(when, str) else 0
-    except ValueError:
-        return 0
 
 
 __all__ = ["Finding", "RuleRefused"]
