@@ -19,6 +19,7 @@ from trailhouse.detections.rules import CompiledRule
 from trailhouse.events.validation import parse_event_time
 
 MAX_EVENTS_PER_FINDING = 100
+MAX_WINDOWS = 100_000  # open correlation groups kept in memory, over all accounts
 # (account, rule id, key, value) → True when the value had not been seen for the key before,
 # None when the key has no baseline yet (its first value only sets it).
 FirstSeenStore = Callable[[str, str, str, str], bool | None]
@@ -36,9 +37,10 @@ class Match:
 
 @dataclass(slots=True)
 class _Window:
-    """Matches of one correlation group: (time, event id[, base rule index])."""
+    """Matches of one correlation group: (time, event id, base rule index)."""
 
     hits: deque[tuple[int, str, int]]
+    timespan: int
 
 
 class Evaluator:
@@ -92,7 +94,12 @@ class Evaluator:
         group = group_of(event, rule.group_by)
         if group is None:
             return None
-        window = self._windows.setdefault((account_id, rule.rule_id, group), _Window(deque()))
+        slot = (account_id, rule.rule_id, group)
+        window = self._windows.get(slot)
+        if window is None:
+            if len(self._windows) >= MAX_WINDOWS:
+                self._sweep(moment)
+            window = self._windows[slot] = _Window(deque(), rule.timespan)
         for index in hit:
             window.hits.append((moment, event_id, index))
         while window.hits and window.hits[0][0] < moment - rule.timespan:
@@ -106,6 +113,16 @@ class Evaluator:
         ids = tuple(dict.fromkeys(event_id for _, event_id, _ in window.hits))
         window.hits.clear()  # one finding per burst; the next window starts afresh
         return Match(rule, account_id, ids[-MAX_EVENTS_PER_FINDING:], group)
+
+    def _sweep(self, moment: int) -> None:
+        """Drop the windows whose every match has expired; if too many stay, the oldest."""
+        for key, window in list(self._windows.items()):
+            if not window.hits or window.hits[-1][0] < moment - window.timespan:
+                del self._windows[key]
+        if len(self._windows) >= MAX_WINDOWS:
+            newest = sorted(self._windows, key=lambda k: self._windows[k].hits[-1][0])
+            for key in newest[: len(newest) // 2]:
+                del self._windows[key]
 
 
 def moment_of(event: Event) -> int:

@@ -35,6 +35,7 @@ SEEN_KIND = "detection-seen"
 MAX_RULES = 200
 MAX_SEEN_VALUES = 1000
 CACHE_SECONDS = 5.0
+MAX_KNOWN = 200_000
 
 
 class RuleNotFound(LookupError):
@@ -102,6 +103,7 @@ class DetectionService:
         self._evaluator = Evaluator(self._seen)
         self._cache: dict[str, tuple[float, list[CompiledRule]]] = {}
         self._lock = threading.Lock()
+        self._known: set[tuple[str, str, str]] = set()  # first-seen values known durable
 
     # Rules
 
@@ -241,6 +243,18 @@ class DetectionService:
 
     def _seen(self, account_id: str, rule_id: str, key: str, value: str) -> bool | None:
         name = f"{rule_id}/{key}"
+        known = (account_id, name, value)
+        if known in self._known:  # seen before by this process: no read needed
+            return False
+        found = self._remember(account_id, name, value)
+        if len(self._known) >= MAX_KNOWN:
+            self._known.clear()
+        self._known.add(known)
+        return found
+
+    def _remember(self, account_id: str, name: str, value: str) -> bool | None:
+        """Add `value` to the durable baseline `name`: True when new, None when it is the
+        baseline's first value, False when it was there."""
 
         def attempt() -> bool | None:
             stored = self._metadata.get_document(SEEN_KIND, account_id, name)

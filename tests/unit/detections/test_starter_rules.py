@@ -167,3 +167,23 @@ def test_a_key_seen_again_from_its_own_addresses_is_quiet() -> None:
     once = _run(rule, copy.deepcopy(NORMAL))
     assert first_pass == once
     assert len(once) < len({e["userIdentity"].get("accessKeyId") for e in NORMAL}) * 3
+
+
+def test_open_correlation_windows_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many principals each deleting once leave windows behind; past the bound, the expired
+    ones are swept and a burst still fires."""
+    from trailhouse.detections import engine
+
+    monkeypatch.setattr(engine, "MAX_WINDOWS", 50)
+    rule = RULES["actiontrail_deletion_burst"]
+    evaluator = Evaluator(lambda *_: None)
+    scattered = []
+    for i in range(200):
+        event = _event("DeleteInstance", i * 10)
+        event["userIdentity"]["principalId"] = f"p-{i}"
+        scattered.append((_time(event), event))
+    assert evaluator.evaluate(ACCOUNT, [rule], scattered) == []
+    assert len(evaluator._windows) <= 50
+    burst = [_event("DeleteVpc", 3000 + i) for i in range(20)]
+    found = evaluator.evaluate(ACCOUNT, [rule], [(_time(e), e) for e in burst])
+    assert [m.event_ids for m in found] == [tuple(e["eventId"] for e in burst)]
