@@ -269,11 +269,15 @@ def open_services(settings: Settings) -> Services:
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
-    ingest = IngestService(settings, stores.events, accounts.account_exists)
+    # A finding is recorded through the ingest service that calls detections: bound late.
     detections = DetectionService(
-        metadata, ingest.record, delivery_policy(settings.delivery_retry_seconds)
+        metadata,
+        lambda records: ingest.record(records),
+        delivery_policy(settings.delivery_retry_seconds),
     )
-    ingest.on_accepted(detections.on_accepted)
+    ingest = IngestService(
+        settings, stores.events, accounts.account_exists, observers=[detections.on_accepted]
+    )
     return Services(
         settings=settings,
         stores=stores,

@@ -47,22 +47,17 @@ class IngestService:
     """Records producers' events into the log of the account each belongs to."""
 
     def __init__(
-        self, settings: Settings, log: EventLog, account_exists: Callable[[str], bool]
+        self,
+        settings: Settings,
+        log: EventLog,
+        account_exists: Callable[[str], bool],
+        observers: Sequence[Callable[[Sequence[EventRecord]], None]] = (),
     ) -> None:
         self._settings = settings
         self._log = log
         self._account_exists = account_exists
-        self._listeners: list[Callable[[Sequence[EventRecord]], None]] = []
-
-    def on_accepted(self, listener: Callable[[Sequence[EventRecord]], None]) -> None:
-        """Call `listener` with each batch of newly stored events, once they are durable
-        (detections evaluate their rules there). A listener must not raise."""
-        self._listeners.append(listener)
-
-    def _accepted(self, records: Sequence[EventRecord], stored: Sequence[bool]) -> None:
-        new = [record for record, fresh in zip(records, stored, strict=True) if fresh]
-        for listener in self._listeners if new else ():
-            listener(new)
+        # Called with each batch's newly stored events (insights, `runtime.py`).
+        self._observers = tuple(observers)
 
     def put_events(self, caller: Caller, events: Sequence[bytes]) -> PutEventsResult:
         """Validate `events` (each its raw JSON) and durably append the valid ones."""
@@ -89,7 +84,8 @@ class IngestService:
             except EventRejected as rejected:
                 failed.append(FailedEvent(index, rejected.code, rejected.message))
         results = self._log.append(records) if records else []
-        self._accepted(records, results)
+        for observe in self._observers:
+            observe([record for record, new in zip(records, results, strict=True) if new])
         stored = sum(results)
         accepted = len(records)
         if stored < accepted:  # retries, or another principal's copies: off the common path
@@ -103,7 +99,8 @@ class IngestService:
         recorded by `trailhouse`; count the new ones."""
         own = [_own(record) for record in records]
         results = self._log.append(own) if own else []
-        self._accepted(own, results)
+        for observe in self._observers:  # detections see trailhouse's own events too
+            observe([record for record, new in zip(own, results, strict=True) if new])
         return sum(results)
 
     def _recorded_by_others(

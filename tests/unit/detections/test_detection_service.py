@@ -49,9 +49,10 @@ def wired(tmp_path: Path) -> Iterator[tuple[DetectionService, IngestService, Sql
     log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0)
     metadata = SqliteMetadataStore(tmp_path / "meta")
     settings = Settings.load({"data_dir": tmp_path}, environ={})
-    ingest = IngestService(settings, log, lambda account: account in {ALICE, BOB})
-    detections = DetectionService(metadata, ingest.record)
-    ingest.on_accepted(detections.on_accepted)
+    detections = DetectionService(metadata, lambda records: ingest.record(records))
+    ingest = IngestService(
+        settings, log, lambda account: account in {ALICE, BOB}, [detections.on_accepted]
+    )
     yield detections, ingest, log
     log.close()
     metadata.close()

@@ -63,11 +63,18 @@ class Receiver:
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[SqliteMetadataStore, IngestService]]:
+def stores(
+    tmp_path: Path,
+) -> Iterator[tuple[SqliteMetadataStore, IngestService, DetectionService]]:
+    """The metadata store, and an ingest service whose accepted events detections evaluate."""
     log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0)
     metadata = SqliteMetadataStore(tmp_path / "meta")
     settings = Settings.load({"data_dir": tmp_path}, environ={})
-    yield metadata, IngestService(settings, log, lambda account: account == ALICE)
+    detections = DetectionService(metadata, lambda records: ingest.record(records), POLICY)
+    ingest = IngestService(
+        settings, log, lambda account: account == ALICE, [detections.on_accepted]
+    )
+    yield metadata, ingest, detections
     log.close()
     metadata.close()
 
@@ -97,17 +104,10 @@ def _stop_event() -> bytes:
     )
 
 
-def _wired(metadata: SqliteMetadataStore, ingest: IngestService) -> DetectionService:
-    detections = DetectionService(metadata, ingest.record, POLICY)
-    ingest.on_accepted(detections.on_accepted)
-    return detections
-
-
 def test_a_finding_waits_out_a_down_receiver_and_arrives_signed(
     stores: Any, receiver: Receiver
 ) -> None:
-    metadata, ingest = stores
-    detections = _wired(metadata, ingest)
+    metadata, ingest, detections = stores
     detections.set_enabled(ALICE, "actiontrail_trail_stopped", True, 1)
     webhook = detections.webhooks.set(ALICE, receiver.url, 1)
     ingest.put_events(ROOT, [_stop_event()])
@@ -148,8 +148,7 @@ def test_a_finding_waits_out_a_down_receiver_and_arrives_signed(
 
 
 def test_a_deleted_webhook_drops_what_waits(stores: Any, receiver: Receiver) -> None:
-    metadata, ingest = stores
-    detections = _wired(metadata, ingest)
+    _metadata, ingest, detections = stores
     detections.set_enabled(ALICE, "actiontrail_trail_stopped", True, 1)
     detections.webhooks.set(ALICE, receiver.url, 1)
     ingest.put_events(ROOT, [_stop_event()])
@@ -161,8 +160,7 @@ def test_a_deleted_webhook_drops_what_waits(stores: Any, receiver: Receiver) -> 
 
 
 def test_an_accepted_finding_leaves_the_outbox(stores: Any, receiver: Receiver) -> None:
-    metadata, ingest = stores
-    detections = _wired(metadata, ingest)
+    _metadata, ingest, detections = stores
     detections.set_enabled(ALICE, "actiontrail_trail_stopped", True, 1)
     webhook = detections.webhooks.set(ALICE, receiver.url, 1)
     receiver.status = 200
@@ -178,8 +176,7 @@ def test_an_accepted_finding_leaves_the_outbox(stores: Any, receiver: Receiver) 
 
 
 def test_no_webhook_means_no_outbox(stores: Any) -> None:
-    metadata, ingest = stores
-    detections = _wired(metadata, ingest)
+    _metadata, ingest, detections = stores
     detections.set_enabled(ALICE, "actiontrail_trail_stopped", True, 1)
     ingest.put_events(ROOT, [_stop_event()])
     assert len(detections.findings.list(ALICE)[0]) == 1
@@ -188,6 +185,5 @@ def test_no_webhook_means_no_outbox(stores: Any) -> None:
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x/y", "http://", "not a url"])
 def test_a_webhook_must_be_an_http_address(stores: Any, url: str) -> None:
-    metadata, ingest = stores
     with pytest.raises(InvalidWebhook):
-        _wired(metadata, ingest).webhooks.set(ALICE, url, 1)
+        stores[2].webhooks.set(ALICE, url, 1)
