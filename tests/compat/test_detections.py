@@ -185,7 +185,11 @@ def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: 
         for ip in ("198.51.100.7", "198.51.100.8", "203.0.113.9")
     ]
     noise = [make_event(account.account_id, 30, eventName="DescribeInstances") for _ in range(20)]
-    assert put_events(client, planted + noise)["Accepted"] == 23
+    burst = [
+        make_event(account.account_id, 40 - i, eventName="DeleteInstance", requestId=f"{MARKER}{i}")
+        for i in range(20)
+    ]
+    assert put_events(client, planted + noise + burst)["Accepted"] == 43
 
     tried = _call(
         running,
@@ -199,6 +203,7 @@ def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: 
     wait_delivered(running.server, account, name)
     table = f"actiontrail_{name.replace('-', '_')}"
     today = time.strftime("%Y%m%d", time.gmtime())
+    since = time.strftime("%Y%m%d", time.gmtime(time.time() - 3600))  # a run just past midnight
     history = _call(
         running,
         account,
@@ -206,7 +211,7 @@ def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: 
         RuleYaml=OWN_RULE,
         Project=project_name(account.account_id),
         Table=table,
-        StartDay=today,
+        StartDay=since,
         EndDay=today,
     )
     assert sorted(m["EventIds"][0] for m in history["Matches"]) == sorted(
@@ -215,6 +220,20 @@ def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: 
     assert history["JobId"] and history["EventsRead"] == 3  # the SQL keeps what the rule names
     jobs = _call(running, account, "ListSqlJobs")["Jobs"]
     assert history["JobId"] in {j["JobId"] for j in jobs}  # a real, metered job
+    bursts = _call(
+        running,
+        account,
+        "TestDetectionRule",
+        RuleId="actiontrail_deletion_burst",  # a correlation, over the same history
+        Project=project_name(account.account_id),
+        Table=table,
+        StartDay=since,
+        EndDay=today,
+    )
+    assert [sorted(m["EventIds"]) for m in bursts["Matches"]] == [
+        sorted(e["eventId"] for e in burst)
+    ]
+    assert bursts["Matches"][0]["Group"] == [burst[0]["userIdentity"]["principalId"]]
 
     # The live rule's findings were delivered with the rest of the account's events.
     rows = sql_rows(
