@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 from collections import defaultdict
@@ -36,6 +37,7 @@ MAX_RULES = 200
 MAX_SEEN_VALUES = 1000
 CACHE_SECONDS = 5.0
 MAX_KNOWN = 200_000
+RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
 class RuleNotFound(LookupError):
@@ -110,6 +112,12 @@ class DetectionService:
     def create_rule(self, account_id: str, text: str, now_ms: int) -> RuleInfo:
         """Check and save a rule of the account's own, enabled."""
         rule = parse_rule(text)
+        if not RULE_ID.fullmatch(rule.rule_id):
+            raise RuleRefused(
+                f"the rule's name {rule.rule_id[:80]!r} cannot be its RuleId: use 1-128 letters, "
+                "digits, '_', '-', '.' or ':'",
+                _line_of_name(text),
+            )
         if rule.rule_id in self._starter or self._document(account_id, rule.rule_id):
             raise RuleExists(rule.rule_id)
         if len(self._metadata.list_documents(RULE_KIND, account_id)) >= MAX_RULES:
@@ -132,12 +140,25 @@ class DetectionService:
         infos = [
             self._info(self._compiled[rule_id], documents.get(rule_id)) for rule_id in self._starter
         ]
-        infos += [
-            self._info(_parsed(d.text, d.rule_id), d)
-            for d in documents.values()
-            if d.rule_id not in self._starter
-        ]
+        infos += [self._stored(d) for d in documents.values() if d.rule_id not in self._starter]
         return sorted(infos, key=lambda info: info.rule_id)
+
+    def _stored(self, document: RuleDocument) -> RuleInfo:
+        """A stored rule as listed; one this version no longer accepts is shown as `refused`
+        (with why, as its title) and never runs."""
+        try:
+            return self._info(_parsed(document.text, document.rule_id), document)
+        except RuleRefused as refused:
+            return RuleInfo(
+                rule_id=document.rule_id,
+                title=f"refused: {refused}",
+                level="",
+                kind="refused",
+                enabled=False,
+                starter=False,
+                text=document.text,
+                created_ms=document.created_ms,
+            )
 
     def get_rule(self, account_id: str, rule_id: str) -> CompiledRule:
         """One rule of the account (a starter rule or its own)."""
@@ -285,6 +306,13 @@ class DetectionService:
             text=self._starter[rule.rule_id] if starter else (document.text if document else ""),
             created_ms=document.created_ms if document is not None else 0,
         )
+
+
+def _line_of_name(text: str) -> int | None:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if re.match(r"\s*(name|id)\s*:", line):
+            return number
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

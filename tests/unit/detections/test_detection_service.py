@@ -165,3 +165,36 @@ def test_rule_ids_are_unique_and_starter_rules_are_kept(wired: Any) -> None:
     with pytest.raises(RuleRefused):
         detections.create_rule(ALICE, OWN_RULE.replace("eventName", "eventNmae"), 4)
     assert [r.rule_id for r in detections.list_rules(ALICE) if not r.starter] == []
+
+
+def test_a_rule_name_must_be_usable_as_its_id(wired: Any) -> None:
+    detections, _, _ = wired
+    hostile = OWN_RULE.replace("name: bucket_public", "name: ../../etc/passwd")
+    with pytest.raises(RuleRefused) as refused:
+        detections.create_rule(ALICE, hostile, 1)
+    assert refused.value.line == 2 and "cannot be its RuleId" in refused.value.reason
+
+
+def test_a_stored_rule_this_version_refuses_is_listed_and_never_runs(wired: Any) -> None:
+    detections, ingest, _ = wired
+    detections.create_rule(ALICE, OWN_RULE, 1)
+    # What an upgrade that stops accepting a stored rule leaves behind, written as a store would.
+    stored = detections._metadata.get_document("detection-rule", ALICE, "bucket_public")
+    assert stored is not None
+    body = orjson.loads(stored.body)
+    body["text"] = OWN_RULE.replace("eventName", "eventNmae")
+    from trailhouse.store.ports import DocumentWrite
+
+    detections._metadata.commit(
+        [
+            DocumentWrite(
+                "detection-rule", ALICE, "bucket_public", orjson.dumps(body), stored.version
+            )
+        ]
+    )
+    detections._changed(ALICE, "bucket_public")
+    (listed,) = [r for r in detections.list_rules(ALICE) if r.rule_id == "bucket_public"]
+    assert listed.kind == "refused" and "eventNmae" in listed.title and not listed.enabled
+    public = _event("PutBucketAcl", requestParameters={"x-oss-acl": "public-read"})
+    assert ingest.put_events(_root(ALICE), [public]).accepted == 1
+    assert detections.findings.list(ALICE)[0] == []

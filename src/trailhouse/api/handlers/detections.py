@@ -161,6 +161,8 @@ def _set_enabled(ctx: ActionContext, enabled: bool) -> dict[str, Any]:
         )
     except RuleNotFound:
         raise _no_rule(ctx, rule_id) from None
+    except RuleRefused as refused:  # stored before this version stopped accepting it
+        raise _refused(refused) from None
     return {"Rule": _rule(info)}
 
 
@@ -177,6 +179,8 @@ def _rule_to_test(ctx: ActionContext) -> CompiledRule:
         return ctx.services.detections.get_rule(ctx.caller.account_id, _rule_id(ctx))
     except RuleNotFound:
         raise _no_rule(ctx, rule_id) from None
+    except RuleRefused as refused:
+        raise _refused(refused) from None
 
 
 def _events(text: str) -> list[dict[str, object]]:
