@@ -170,12 +170,15 @@ class DetectionService:
         return _parsed(document.text, rule_id)
 
     def set_enabled(self, account_id: str, rule_id: str, enabled: bool, now_ms: int) -> RuleInfo:
-        """Enable or disable a rule; a disabled rule's open windows are dropped."""
+        """Enable or disable a rule; a disabled rule's open windows are dropped. A stored rule
+        this version refuses can be disabled, not enabled (RuleRefused, nothing written)."""
 
         def attempt() -> RuleInfo:
             stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
             if stored is None and rule_id not in self._starter:
                 raise RuleNotFound(rule_id)
+            if enabled:
+                self.get_rule(account_id, rule_id)  # refuses before anything is written
             current = (
                 msgspec.json.decode(stored.body, type=RuleDocument)
                 if stored is not None
@@ -185,7 +188,9 @@ class DetectionService:
             body = msgspec.json.encode(changed)
             version = stored.version if stored is not None else 0
             self._metadata.commit([DocumentWrite(RULE_KIND, account_id, rule_id, body, version)])
-            return self._info(self.get_rule(account_id, rule_id), changed)
+            if rule_id in self._starter:
+                return self._info(self._compiled[rule_id], changed)
+            return self._stored(changed)
 
         info = retry_on_conflict(attempt, what=f"detection rule {rule_id}")
         self._changed(account_id, rule_id)

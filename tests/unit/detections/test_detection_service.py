@@ -198,3 +198,12 @@ def test_a_stored_rule_this_version_refuses_is_listed_and_never_runs(wired: Any)
     public = _event("PutBucketAcl", requestParameters={"x-oss-acl": "public-read"})
     assert ingest.put_events(_root(ALICE), [public]).accepted == 1
     assert detections.findings.list(ALICE)[0] == []
+    assert detections.set_enabled(ALICE, "bucket_public", False, 2).kind == "refused"
+    with pytest.raises(RuleRefused):
+        detections.set_enabled(ALICE, "bucket_public", True, 3)
+    assert (
+        orjson.loads(
+            detections._metadata.get_document("detection-rule", ALICE, "bucket_public").body
+        )["enabled"]
+        is False
+    )  # nothing written by the refused enable
