@@ -51,6 +51,7 @@ BILLING = Page("billing", "Billing", "billing.js", "billing")
 KEYS = Page("keys", "Access keys", "keys.js", "keys")
 ROLES = Page("roles", "RAM roles", "roles.js", "roles")
 ROLE = Page("role", "RAM role", "roles.js", "roles")
+DETECTIONS = Page("detections", "Detections", "detections.js", "detections")
 SIGNIN = Page("signin", "Sign in", "signin.js", "")
 
 NAVIGATION = (
@@ -58,6 +59,7 @@ NAVIGATION = (
     ("events", "Event history", "/console/events"),
     ("sql", "SQL workbench", "/console/sql"),
     ("billing", "Billing", "/console/billing"),
+    ("detections", "Detections", "/console/detections"),
     ("keys", "Access keys", "/console/keys"),
     ("roles", "Roles", "/console/roles"),
 )
@@ -70,6 +72,7 @@ _SIMPLE = {
     "billing": BILLING,
     "keys": KEYS,
     "roles": ROLES,
+    "detections": DETECTIONS,
 }
 
 
