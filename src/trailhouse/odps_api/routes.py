@@ -23,7 +23,7 @@ from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, render
+from trailhouse.odps_api import catalog, instances, render
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -106,7 +106,7 @@ class OdpsEndpoint:
         self._services = services
         self._audit = audit
 
-    def answer(self, req: OdpsRequest, request_id: str, origin: Origin) -> Reply:
+    def answer(self, req: OdpsRequest, request_id: str, origin: Origin, body: bytes = b"") -> Reply:
         """Authenticate `req` and answer it, or raise the error to answer."""
         services = self._services
         region = services.regions.for_port(origin.port)
@@ -126,6 +126,14 @@ class OdpsEndpoint:
                 "AccessKey"
             )
         segments = tuple(verified.path.strip("/").split("/")) if verified.path.strip("/") else ()
+        # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
+        instance_call = _match_instance(req.method, segments, verified.params)
+        if instance_call is not None:
+            name, instance_handler = instance_call
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            return self._audited_call(
+                name, lambda c: instance_handler(c, body), call, request_id, origin
+            )
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
@@ -177,6 +185,55 @@ class OdpsEndpoint:
             self._audit.submit(audit_record(ctx, _audited(name), failure))
 
 
+def _ignore_body(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall, bytes], Reply]:
+    return lambda call, _body: handler(call)
+
+
+# SQL instances: (method, segments' pattern, query flag, audited action, handler).
+_INSTANCE_CALLS: tuple[
+    tuple[str, tuple[str, ...], str, str, Callable[[CatalogCall, bytes], Reply]], ...
+] = (
+    ("POST", ("projects", "*", "instances"), "", "CreateInstance", instances.create_instance),
+    (
+        "POST",
+        ("projects", "*", "authorization"),
+        "sign_bearer_token",
+        "SignBearerToken",
+        instances.bearer_token,
+    ),
+    ("PUT", ("projects", "*", "instances", "*"), "", "StopInstance", instances.stop_instance),
+    *(
+        ("GET", ("projects", "*", "instances", "*"), flag, name, _ignore_body(handler))
+        for flag, name, handler in (
+            ("result", "GetInstanceResult", instances.result),
+            ("taskstatus", "GetInstanceTaskStatus", instances.task_status),
+            ("source", "GetInstanceSource", instances.source),
+            ("instancesummary", "GetInstanceSummary", instances.summary),
+            ("detail", "GetInstanceDetail", instances.detail),
+            ("instancedetail", "GetInstanceDetail", instances.detail),
+            ("instanceprogress", "GetInstanceProgress", instances.progress),
+            ("", "GetInstance", instances.get_instance),
+        )
+    ),
+)
+
+
+def _match_instance(
+    method: str, segments: tuple[str, ...], params: dict[str, str]
+) -> tuple[str, Callable[[CatalogCall, bytes], Reply]] | None:
+    for wanted, pattern, flag, name, handler in _INSTANCE_CALLS:
+        if method != wanted and not (method == "HEAD" and wanted == "GET"):
+            continue
+        if len(pattern) != len(segments) or any(not s for s in segments):
+            continue
+        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
+            continue
+        if flag and flag not in params:
+            continue
+        return name, handler
+    return None
+
+
 def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
     """The routes serving MaxCompute's REST API under `/api`."""
     endpoint = OdpsEndpoint(services, audit)
@@ -206,7 +263,8 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 host=host,
             )
             odps_request = OdpsRequest(request.method, target, headers)
-            reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin)
+            body = await request.body()
+            reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin, body)
         except Exception as exc:
             wire = wire_error(exc)
             if wire is None:
@@ -216,7 +274,12 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 )
             return _error_response(wire, request_id, host)
         answer_headers = {"x-odps-request-id": request_id, **reply.headers}
-        return Response(reply.body, media_type=reply.media_type, headers=answer_headers)
+        return Response(
+            reply.body,
+            status_code=reply.status,
+            media_type=reply.media_type,
+            headers=answer_headers,
+        )
 
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
     return [
