@@ -227,3 +227,11 @@ def test_a_full_quota_queue_refuses_new_instances(tmp_path_factory: pytest.TempP
             assert running_one.is_terminated() and waiting.is_terminated()
     finally:
         assert server.stop() == 0
+
+
+def test_cost_sql_prices_through_execute_sql(running: Fixture, warehouse: Warehouse) -> None:
+    odps = client(running.server, warehouse.root, warehouse.project)
+    instance = odps.execute_sql(f"COST SQL SELECT event_id FROM {TABLE}")
+    with instance.open_reader(tunnel=False) as reader:
+        priced = {r["Item"]: r["Value"] for r in reader}
+    assert int(priced["Input"]) > 0 and priced["Cost"].endswith("USD")

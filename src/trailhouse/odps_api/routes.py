@@ -8,8 +8,10 @@ warehouse's RPC actions; failed authentications are not (as in `api/dispatch.py`
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +131,7 @@ class OdpsEndpoint:
         # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
         instance_call = _match_instance(req.method, segments, verified.params)
         if instance_call is not None:
+            _check_content_md5(req.headers, body)
             name, instance_handler = instance_call
             call = CatalogCall(services, caller, region, segments, verified.params)
             return self._audited_call(
@@ -183,6 +186,20 @@ class OdpsEndpoint:
                 resources=call.resources,
             )
             self._audit.submit(audit_record(ctx, _audited(name), failure))
+
+
+def _check_content_md5(headers: Sequence[tuple[str, str]], body: bytes) -> None:
+    """PyODPS signs `Content-MD5` when it is sent but not the body itself: a body that does not
+    match its signed digest was altered after signing."""
+    sent = [v.strip() for k, v in headers if k.lower() == "content-md5"]
+    if not sent:
+        return
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    if sent[0] not in (base64.b64encode(digest).decode(), digest.hex()):
+        raise InvalidArgument(
+            "ODPS-0420061:Invalid parameter in HTTP request - the body does not match its "
+            "Content-MD5; send the body that was signed"
+        )
 
 
 def _ignore_body(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall, bytes], Reply]:
