@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 
+import httpx
 import pytest
 from compat_support import Fixture, Server
 from odps import errors
@@ -117,6 +118,13 @@ def test_run_sql_then_wait_status_and_summaries(running: Fixture, warehouse: War
     link = instance.get_logview_address()
     assert link.startswith(running.server.url + "/logview/") and "aliyun.com" not in link
     assert instance.id in link
+    # The link lands on the console's SQL workbench showing the job.
+    with httpx.Client() as browser:
+        landed = browser.get(link)
+    assert landed.status_code == 303
+    assert landed.headers["location"] == (
+        f"/console/sql?project={warehouse.project}&job={instance.id}"
+    )
 
 
 def test_stop_a_long_instance(running: Fixture, warehouse: Warehouse) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from trailhouse.api.actions import Action, ActionContext
@@ -302,7 +304,29 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
     return [
         Route(PREFIX, serve, methods=methods),
         Route(PREFIX + "/{rest:path}", serve, methods=methods),
+        Route(LOGVIEW_PATH, logview, methods=["GET", "HEAD"]),
     ]
+
+
+LOGVIEW_PATH = "/logview/"
+_INSTANCE_ID = re.compile(r"[0-9]{17}g[0-9a-z]{1,32}")
+_PROJECT = re.compile(r"[a-z][a-z0-9_]{2,63}")
+
+
+async def logview(request: Request) -> Response:
+    """Where PyODPS's Logview links land (`<logview host>/logview/?h=…&p=…&i=…&token=…`, the
+    host being this server): the console's SQL page showing that job, which asks the caller to
+    sign in and shows the job only to whom GetSqlJob would. The token is not used."""
+    project = request.query_params.get("p", "").lower()
+    instance = request.query_params.get("i", "")
+    if not (_PROJECT.fullmatch(project) and _INSTANCE_ID.fullmatch(instance)):
+        return Response(
+            "Not a Logview link of this server: it needs p=<project> and i=<instance id>\n",
+            status_code=400,
+            media_type="text/plain",
+        )
+    target = "/console/sql?" + urlencode({"project": project, "job": instance})
+    return RedirectResponse(target, status_code=303)
 
 
 def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:
