@@ -1,7 +1,7 @@
 """PyODPS SQL instances against trailhouse's own SQL API: the same typed-column audit query, end to
 end over HTTP, through `o.execute_sql` + `open_reader(tunnel=False)` and through
 SubmitSqlJob / GetSqlJob / GetSqlJobResult (polled as `trailhouse sql` polls, every 0.1 s, or
-every `--poll` seconds). PyODPS's status poll blocks on the server until the job ends (5 s at
+every `--poll` seconds). PyODPS's status poll blocks on the server until the job ends (2 s at
 most), so it learns of the end at once.
 
 Starts `trailhouse serve` on a fresh data directory, writes `--events` demo events into one

@@ -34,7 +34,7 @@ NULL = "\\N"  # how MaxCompute's CSV result writes NULL
 TEXT = "text/plain"
 JSON = "application/json"
 # How long a blocking status poll holds its request (and a server thread) at most.
-BLOCKING_WAIT_SECONDS = 5.0
+BLOCKING_WAIT_SECONDS = 2.0
 
 # Settings PyODPS adds to every SQL task that describe the client, not the query: kept out of
 # the SQL flags, which refuse what they do not know.
