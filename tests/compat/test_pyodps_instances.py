@@ -71,6 +71,8 @@ def test_execute_sql_with_hints_reads_typed_rows(running: Fixture, warehouse: Wa
     # The instance is the warehouse job: same id, priced, and visible through the RPC API.
     with rpc(running.server, warehouse) as api:
         job = api.call("GetSqlJob", {"JobId": instance.id})["Job"]
+        listed = api.call("ListSqlJobs", {"Project": warehouse.project})["Jobs"]
+    assert instance.id in [j["JobId"] for j in listed]  # as `trailhouse warehouse jobs` lists
     assert job["Status"] == "Terminated" and job["Sql"] == sql + ";"  # PyODPS ends the query with ;
     assert job["InputBytes"] > 0 and job["CostUSD"] >= 0
     assert job["Project"] == warehouse.project
