@@ -1,4 +1,5 @@
-"""Serving `/api`: authenticate a PyODPS request, route it to its catalog call, answer, audit.
+"""Serving `/api`: authenticate a PyODPS request, route it to its catalog or instance call
+(`catalog.py`, `instances.py`), answer, audit; and `/logview/`, where Logview links land.
 
 Every request is signed, including PyODPS's start-up questions (`/tenants`, `/logview/host`),
 and nothing in an answer points away from this server, so a PyODPS session stays on it. Calls
@@ -142,7 +143,8 @@ class OdpsEndpoint:
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
-                f"so far, not {req.method} {verified.path}; docs/pyodps.md lists what works"
+                f"so far (and SQL instances), not {req.method} {verified.path}; docs/pyodps.md "
+                "lists what works"
             )
         if segments in (("logview", "host"), ("webconsole", "host")):
             # Where PyODPS points its Logview links: this server, never a host elsewhere.
