@@ -117,3 +117,17 @@ def test_another_tenant_cannot_read_or_stop_an_instance(
     finally:
         instance.stop()
     assert instance.get_task_statuses()["AnonymousSQLTask"].status.name == "CANCELLED"
+
+
+def test_an_oversized_body_is_refused_without_a_job(
+    running: Fixture, tenants: tuple[Warehouse, Warehouse]
+) -> None:
+    mine, _ = tenants
+    odps = client(running.server, mine.root, mine.project)
+    before = job_count(running, mine)
+    huge = _body("SELECT '" + "x" * (5 * 1024 * 1024) + "'")
+    with pytest.raises(errors.InvalidArgument, match="the most trailhouse takes"):
+        odps.rest.post(
+            instances_url(running, mine), huge, headers={"Content-Type": "application/xml"}
+        )
+    assert job_count(running, mine) == before

@@ -28,7 +28,7 @@ from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, instances, render
+from trailhouse.odps_api import catalog, instances, job_xml, render
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -284,7 +284,7 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 host=host,
             )
             odps_request = OdpsRequest(request.method, target, headers)
-            body = await request.body()
+            body = await _bounded_body(request)
             reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin, body)
         except Exception as exc:
             wire = wire_error(exc)
@@ -329,6 +329,22 @@ async def logview(request: Request) -> Response:
         )
     target = "/console/sql?" + urlencode({"project": project, "job": instance})
     return RedirectResponse(target, status_code=303)
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refused once it passes what a submitted job may hold (read before the
+    signature is checked, so its size is bounded for every caller)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > job_xml.MAX_BODY:
+            raise InvalidArgument(
+                f"ODPS-0420061:Invalid parameter in HTTP request - the body passes "
+                f"{job_xml.MAX_BODY} bytes, the most trailhouse takes (SQL text: 2 MB)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:
