@@ -1,6 +1,7 @@
 """The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up,
-`/console` serves the web console over the same actions, and `/api` speaks MaxCompute's REST
-API to PyODPS (`odps_api/`)."""
+`/console` serves the web console over the same actions, `/api/v1` speaks MaxCompute's OpenAPI
+to its official SDK (`maxcompute_openapi/`), and `/api` speaks MaxCompute's REST API to PyODPS
+(`odps_api/`)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from trailhouse.api.protocol import error_response, json_response, new_request_i
 from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
+from trailhouse.maxcompute_openapi.routes import openapi_routes
 from trailhouse.metrics import CONTENT_TYPE
 from trailhouse.odps_api.routes import odps_routes
 from trailhouse.runtime import Services
@@ -259,6 +261,8 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
+            # Before PyODPS's `/api`: the OpenAPI SDK's `/api/v1/...` (PyODPS never sends it).
+            *openapi_routes(services, audit),
             *odps_routes(services, audit),
         ],
     )
