@@ -46,8 +46,7 @@ def make_readable(server: Server, account_id: str, table: str, quota: str) -> Re
             {"Project": made.project, "Principal": f"{account_id}/odps_reader", "Role": "Reader"},
         )
         rpc.call("CreateQuota", {"QuotaName": quota, "Cu": "1"})
-    job, _, rows = run_sql_job(
-        server, root, made.project, f"SELECT COUNT(event_id) AS n FROM {table} WHERE ds >= '20000101'"
-    )
+    sql = f"SELECT COUNT(event_id) AS n FROM {table} WHERE ds >= '20000101'"
+    job, _, rows = run_sql_job(server, root, made.project, sql)
     assert job["Status"] == "Terminated" and rows == [[made.rows]], job
     return Readable(made, job["JobId"], quota)

@@ -5,7 +5,6 @@ refusals in MaxCompute's codes, and writes refused by name."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from alibabacloud_maxcompute20220104 import models
@@ -23,12 +22,12 @@ SECOND = "osprey_openapi_second"
 
 
 @pytest.fixture(scope="module")
-def readable(running: Fixture) -> Iterator[Readable]:
+def readable(running: Fixture) -> Readable:
     made = make_readable(running.server, ACCOUNT, TABLE, QUOTA)
     root = made.warehouse.root
     with RpcClient(running.server.url, root.access_key_id, root.access_key_secret) as rpc:
         rpc.call("CreateProject", {"Project": SECOND})
-    yield made
+    return made
 
 
 def _refused(call: object) -> ClientException:
