@@ -23,8 +23,9 @@ class Readable:
     quota: str
 
 
-def maxcompute(server: Server, keys: Keys) -> Client:
-    """The official MaxCompute 2022-01-04 client, as a user configures it, over plain HTTP."""
+def maxcompute(server: Server, keys: Keys, *, signature: str | None = None) -> Client:
+    """The official MaxCompute 2022-01-04 client, as a user configures it, over plain HTTP
+    (`signature="v2"`: the SDK's old ROA signature instead of its default V3)."""
     config = utils_models.Config(
         access_key_id=keys.access_key_id,
         access_key_secret=keys.access_key_secret,
@@ -32,6 +33,8 @@ def maxcompute(server: Server, keys: Keys) -> Client:
         protocol="http",
         region_id="cn-hangzhou",
     )
+    if signature:
+        config.signature_algorithm = signature
     return Client(config)
 
 

@@ -236,3 +236,10 @@ def test_writes_are_refused_by_name(
     assert (refused.status_code, refused.code) == (405, "MethodNotAllowed")
     assert action in refused.message
     assert "reads only" in refused.message
+
+
+def test_the_old_roa_signature_is_refused_by_name(running: Fixture, readable: Readable) -> None:
+    client = maxcompute(running.server, readable.warehouse.root, signature="v2")
+    refused = _refused(lambda: client.list_projects(models.ListProjectsRequest()))
+    assert (refused.status_code, refused.code) == (400, "IncompleteSignature")
+    assert "ACS3-HMAC-SHA256" in refused.message

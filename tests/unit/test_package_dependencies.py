@@ -72,6 +72,7 @@ def test_every_package_has_a_layer() -> None:
         "console",
         "cli",
         "odps_api",
+        "maxcompute_openapi",
         "runtime",
         "producers",
         "client",
