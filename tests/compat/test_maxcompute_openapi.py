@@ -5,11 +5,12 @@ refusals in MaxCompute's codes, and writes refused by name."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from alibabacloud_maxcompute20220104 import models
 from alibabacloud_tea_openapi.exceptions import ClientException
-from compat_support import Fixture
+from compat_support import Fixture, Keys
 from maxcompute_openapi_support import Readable, make_readable, maxcompute
 
 from trailhouse.client import RpcClient
@@ -243,3 +244,37 @@ def test_the_old_roa_signature_is_refused_by_name(running: Fixture, readable: Re
     refused = _refused(lambda: client.list_projects(models.ListProjectsRequest()))
     assert (refused.status_code, refused.code) == (400, "IncompleteSignature")
     assert "ACS3-HMAC-SHA256" in refused.message
+
+
+def _events(running: Fixture, keys: Keys, event_name: str, user: str) -> list[dict[str, Any]]:
+    """The account's audit events of `event_name` by RAM user `user` (waiting for the audit
+    writer's batch)."""
+    deadline = time.monotonic() + 10
+    with RpcClient(running.server.url, keys.access_key_id, keys.access_key_secret) as rpc:
+        while True:
+            found = rpc.call(
+                "LookupEvents",
+                {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": event_name},
+            )["Events"]
+            mine = [e for e in found if e["userIdentity"].get("userName") == user]
+            if mine or time.monotonic() > deadline:
+                return mine
+            time.sleep(0.3)
+
+
+def test_calls_are_audited_in_the_callers_account(running: Fixture, readable: Readable) -> None:
+    made = readable.warehouse
+    maxcompute(running.server, made.member).get_table_info(
+        made.project, TABLE, models.GetTableInfoRequest()
+    )
+    mine = _events(running, made.root, "GetTableInfo", "odps_reader")
+    assert mine
+    event = mine[0]
+    assert (event["serviceName"], event["apiVersion"]) == ("MaxCompute", "2022-01-04")
+    assert event["eventRW"] == "Read"
+    assert f"{made.project}.{TABLE}" in event["resourceName"]
+    assert "errorCode" not in event
+    outsider = maxcompute(running.server, made.outsider)
+    _refused(lambda: outsider.get_table_info(made.project, TABLE, models.GetTableInfoRequest()))
+    refused = _events(running, made.root, "GetTableInfo", "odps_outsider")
+    assert [e["errorCode"] for e in refused][:1] == ["NoPermission"]
