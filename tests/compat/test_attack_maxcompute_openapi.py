@@ -200,3 +200,18 @@ def test_another_tenants_names_are_invisible(running: Fixture, victim: Readable)
         models.ListJobInfosRequest(instance_id_list=[victim.job_id], project_list=[made.project])
     ).body.data
     assert (jobs.job_info_list, jobs.total_count) == ([], 0)
+
+
+def test_naming_another_tenant_is_refused(running: Fixture, victim: Readable) -> None:
+    other = maxcompute(running.server, running.other)
+    for call in (
+        lambda: other.list_quotas(models.ListQuotasRequest(tenant_id=ACCOUNT)),
+        lambda: other.list_projects(models.ListProjectsRequest(tenant_id=ACCOUNT)),
+        lambda: other.list_job_infos(models.ListJobInfosRequest(tenant_id=ACCOUNT)),
+    ):
+        with pytest.raises(ClientException) as raised:
+            call()
+        assert (raised.value.status_code, raised.value.code) == (400, "InvalidParameter")
+        assert "tenantId" in raised.value.message
+    own = other.list_quotas(models.ListQuotasRequest(tenant_id=running.other.account_id))
+    assert {q.tenant_id for q in own.body.data.quota_info_list} == {running.other.account_id}

@@ -147,6 +147,12 @@ class OpenApiEndpoint:
                 f"x-acs-action is {claimed!r} but {req.method} {req.path} is {name}; send the "
                 "action the path names"
             )
+        tenant = verified.params.get("tenantId")
+        if tenant and tenant != caller.account_id:
+            raise InvalidParameter(
+                f"tenantId {tenant!r} is not the caller's account ({caller.account_id}): a key "
+                "reads its own account's tenant only; omit tenantId"
+            )
         call = OpenApiCall(
             services,
             caller,
