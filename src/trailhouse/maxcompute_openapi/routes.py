@@ -25,7 +25,8 @@ from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.errors import ApiError, IncompleteSignature, SignatureNonceUsed
 from trailhouse.iam.signatures import SignedRequest, verify_request
-from trailhouse.maxcompute_openapi import views
+from trailhouse.maxcompute_openapi import catalog, compute
+from trailhouse.maxcompute_openapi.call import OpenApiCall
 from trailhouse.maxcompute_openapi.errors import (
     InternalServerError,
     InvalidParameter,
@@ -34,7 +35,6 @@ from trailhouse.maxcompute_openapi.errors import (
     error_body,
     wire_error,
 )
-from trailhouse.maxcompute_openapi.views import OpenApiCall
 from trailhouse.runtime import Services
 
 PREFIX = "/api/v1"
@@ -43,14 +43,14 @@ View = Callable[[OpenApiCall], dict[str, Any]]
 
 # (method, path pattern, action, view): "*" is one name of the path, passed to the view.
 _CALLS: tuple[tuple[str, tuple[str, ...], str, View], ...] = (
-    ("GET", ("projects",), "ListProjects", views.list_projects),
-    ("GET", ("projects", "*"), "GetProject", views.get_project),
-    ("GET", ("projects", "*", "tables"), "ListTables", views.list_tables),
-    ("GET", ("projects", "*", "tables", "*"), "GetTableInfo", views.get_table_info),
-    ("GET", ("quotas",), "ListQuotas", views.list_quotas),
-    ("GET", ("quotas", "*"), "GetQuota", views.get_quota),
-    ("POST", ("jobs",), "ListJobInfos", views.list_job_infos),
-    ("GET", ("jobs", "*", "info"), "GetJobInfo", views.get_job_info),
+    ("GET", ("projects",), "ListProjects", catalog.list_projects),
+    ("GET", ("projects", "*"), "GetProject", catalog.get_project),
+    ("GET", ("projects", "*", "tables"), "ListTables", catalog.list_tables),
+    ("GET", ("projects", "*", "tables", "*"), "GetTableInfo", catalog.get_table_info),
+    ("GET", ("quotas",), "ListQuotas", compute.list_quotas),
+    ("GET", ("quotas", "*"), "GetQuota", compute.get_quota),
+    ("POST", ("jobs",), "ListJobInfos", compute.list_job_infos),
+    ("GET", ("jobs", "*", "info"), "GetJobInfo", compute.get_job_info),
 )
 
 
