@@ -97,9 +97,11 @@ class _Series:
 
 @dataclass(slots=True)
 class _KeyIps:
-    """The IP addresses one AccessKey was used from (last bucket each), and unusual ones now."""
+    """The IP addresses one AccessKey was used from (last bucket each), how many minutes it was
+    used in, and the unusual addresses it is being used from now."""
 
-    first_bucket: int
+    last_bucket: int
+    buckets_used: int = 1  # minutes the key was used in: how well its addresses are known
     ips: dict[str, int] = field(default_factory=dict)
     active: dict[str, tuple[_Active, int]] = field(default_factory=dict)  # ip → (insight, last)
     last_arrival: float = 0.0
@@ -265,6 +267,9 @@ class Detector:
         if ips is None:
             ips = self._keys[(account, key_id)] = _KeyIps(bucket)
         ips.last_arrival = self._arrival
+        if bucket > ips.last_bucket:
+            ips.buckets_used += 1
+            ips.last_bucket = bucket
         ips.region = event.region or ips.region
         for other, (active, last) in list(ips.active.items()):
             if other != ip and last < bucket - 1:  # a whole minute without it: usual again
@@ -277,8 +282,8 @@ class Detector:
         else:
             seen = ips.ips.get(ip)
             known = seen is not None and seen >= bucket - self._t.baseline_buckets
-            old_enough = bucket - ips.first_bucket >= self._t.min_baseline_buckets
-            if not known and old_enough:
+            # A key is known well enough once used in min_baseline_buckets different minutes.
+            if not known and ips.buckets_used > self._t.min_baseline_buckets:
                 active = _Active(uuid.uuid4().hex, bucket, 0.0, 0.0, 1, 1, 1)
                 ips.active[ip] = (active, bucket)
                 signals.append(self._ip_signal(account, key_id, ip, START, bucket, active, ips))
