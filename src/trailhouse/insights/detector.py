@@ -236,9 +236,7 @@ class Detector:
             return None
         mean = sum(history) / len(history)
         spread = math.sqrt(sum((v - mean) ** 2 for v in history) / len(history))
-        return max(
-            float(self._t.min_count), self._t.factor * mean, mean + 3 * self._t.factor * spread
-        )
+        return max(float(self._t.min_count), self._t.factor * mean, mean + self._t.factor * spread)
 
     def _rate_signal(
         self, account: str, kind: str, subject: str, state: str, bucket: int, series: _Series
