@@ -166,10 +166,10 @@ class Settings:
         60, "Buckets of history a series needs before an insight may start on it (an hour)."
     )
     insights_factor: float = _setting(
-        3.0, "A bucket is unusual above this many times its baseline's mean (and its spread)."
+        4.0, "A bucket is unusual above this many times its baseline's mean (and its spread)."
     )
     insights_min_count: int = _setting(
-        10, "A rate insight starts only on a bucket with more than this many calls or errors."
+        15, "A rate insight starts only on a bucket with more than this many calls or errors."
     )
     insights_idle_seconds: float = _setting(
         120.0, "A series idle this long (wall clock) closes its bucket and ends its insight."

@@ -33,8 +33,8 @@ class Thresholds:
     bucket_seconds: int = 60
     baseline_buckets: int = 1440  # a day of minutes
     min_baseline_buckets: int = 60  # an hour of history before a series may fire
-    factor: float = 3.0  # a minute above factor × the baseline's mean (and its spread) fires
-    min_count: int = 10  # ... and above this many calls (or errors) in the minute
+    factor: float = 4.0  # a minute above factor × the baseline mean (and its spread) fires
+    min_count: int = 15  # ... and above this many calls (or errors) in the minute
     idle_seconds: float = 120.0
 
 

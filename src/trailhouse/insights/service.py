@@ -103,7 +103,10 @@ class InsightService:
         """Count newly stored events of accounts with insights enabled; record any insight
         they start or end (the ingest hook)."""
         now = time.time()
-        chosen = [r for r in records if self._enabled(r.account_id, now)]
+        enabled = {
+            account: self._enabled(account, now) for account in {r.account_id for r in records}
+        }
+        chosen = [r for r in records if enabled[r.account_id]]
         observed = [o for o in map(_observed, chosen) if o is not None]
         if observed:
             self._record(self._detector.observe(observed, now), now)
