@@ -245,6 +245,7 @@ class Services:
         self.warehouse.metering.sample_storage()
 
     def _purge_step(self) -> None:
+        self.insights.purge(int(time.time()) - self.settings.retention_days * 86400)
         removed = self.purge_expired()
         if removed:
             log.info("purged expired events", extra={"events": removed})

@@ -152,9 +152,13 @@ class Detector:
         signals: list[Signal] = []
         idle = now - self._t.idle_seconds
         with self._lock:
+            # A series silent for a whole baseline window has an all-zero baseline: forgotten.
+            forgotten = now - self._t.baseline_buckets * self._t.bucket_seconds
             for series_key, series in list(self._series.items()):
                 if series.last_arrival < idle and (series.count or series.active):
                     self._advance(signals, series_key, series, series.bucket + 2)
+                elif series.last_arrival < forgotten and series.active is None:
+                    del self._series[series_key]
             for (account, key_id), ips in self._keys.items():
                 if ips.last_arrival < idle and ips.active:
                     for ip, (active, last) in list(ips.active.items()):

@@ -145,6 +145,18 @@ class InsightService:
             ]
         )
 
+    def purge(self, older_than: int) -> int:
+        """Delete the insight events (kept for lookup) with eventTime before `older_than`, as
+        the event log's retention deletes its copies; how many went."""
+        gone = [
+            DocumentWrite(EVENT_KIND, d.scope, d.name, None, d.version)
+            for d in self._metadata.list_documents(EVENT_KIND)
+            if int(d.name.split(".", 1)[0]) < older_than
+        ]
+        for first in range(0, len(gone), 500):
+            self._metadata.commit(gone[first : first + 500])
+        return len(gone)
+
     # -- reading ----------------------------------------------------------------------------
 
     def events(self, account_id: str, start: int, end: int) -> list[InsightEvent]:

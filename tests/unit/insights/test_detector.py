@@ -110,3 +110,15 @@ def test_accounts_are_apart() -> None:
     mine = _steady(range(20))
     theirs = [_call(20, 1, account_id="2" * 16) for _ in range(40)]
     assert detector.observe([*mine, *theirs, *_steady(range(21, 22))], 0.0) == []
+
+
+def test_a_series_silent_for_a_whole_baseline_window_is_forgotten() -> None:
+    limits = Limits(min_baseline_buckets=10, baseline_buckets=30, idle_seconds=100)
+    detector = Detector(limits)
+    detector.observe(_steady(range(20)), 0.0)
+    detector.close_idle(200.0)  # closes the open minutes
+    detector.close_idle(200.0 + 30 * 60 + 1)
+    # Forgotten: a burst now has no baseline, so no rate fires.
+    burst = [_call(100, 1) for _ in range(40)]
+    signals = detector.observe([*burst, *_steady(range(101, 103))], 0.0)
+    assert {s.insight_type for s in signals} <= {IP}  # its address is unusual again
