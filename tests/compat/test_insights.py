@@ -385,3 +385,26 @@ def test_disable_stops_new_insights_and_keeps_old_ones(replayed: Replayed) -> No
     assert types["AkInsight"] == "Enable" and types["IpInsight"] == "Disable"
     other.disable_insight(models.DisableInsightRequest(insight_type="AkInsight"))
     assert other.get_insight_types().body.insight_types["AkInsight"] == "Disable"
+
+
+def test_a_ram_user_needs_the_actions_permission(replayed: Replayed) -> None:
+    made = trailhouse(
+        "user",
+        "create",
+        "--data-dir",
+        str(replayed.server.data_dir),
+        "--account-id",
+        replayed.keys.account_id,
+        "--user-name",
+        "insight-bob",
+    )
+    user = Keys(made["AccountId"], made["AccessKeyId"], made["AccessKeySecret"])
+    as_user = sdk(replayed.server, user)
+    refused = _error(
+        lambda: as_user.disable_insight(models.DisableInsightRequest(insight_type="IpInsight"))
+    )
+    assert (refused.code, refused.status_code) == ("NoPermission", 403)
+    assert "actiontrail:DisableInsight" in refused.message
+    refused = _error(lambda: _lookup(as_user))
+    assert "actiontrail:LookupInsightEvents" in refused.message
+    assert replayed.client.get_insight_types().body.insight_types["IpInsight"] == "Enable"
