@@ -83,14 +83,47 @@ class _Active:
 
 
 @dataclass(slots=True)
+class _Baseline:
+    """The values of a series' last closed usual minutes, with their running sums (a close
+    costs the same whatever the window's length)."""
+
+    limit: int
+    values: deque[int] = field(default_factory=deque)
+    total: int = 0
+    squares: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def append(self, value: int) -> None:
+        """Add a closed minute, dropping the oldest beyond the window."""
+        self.values.append(value)
+        self.total += value
+        self.squares += value * value
+        if len(self.values) > self.limit:
+            old = self.values.popleft()
+            self.total -= old
+            self.squares -= old * old
+
+    def mean(self) -> float:
+        """The mean per minute."""
+        return self.total / len(self.values)
+
+    def spread(self) -> float:
+        """The standard deviation per minute."""
+        mean = self.mean()
+        return math.sqrt(max(self.squares / len(self.values) - mean * mean, 0.0))
+
+
+@dataclass(slots=True)
 class _Series:
     """One measured series: its open bucket, its closed history and any running insight."""
 
     bucket: int
     region: str
     attributes: tuple[tuple[str, str], ...]
+    history: _Baseline
     count: int = 0
-    history: deque[int] = field(default_factory=deque)
     last_arrival: float = 0.0
     active: _Active | None = None
 
@@ -177,7 +210,7 @@ class Detector:
     ) -> None:
         series = self._series.get(series_key)
         if series is None:
-            series = _Series(bucket, event.region, attributes)
+            series = _Series(bucket, event.region, attributes, _Baseline(self._t.baseline_buckets))
             self._series[series_key] = series
         series.last_arrival = self._arrival
         if bucket < series.bucket:
@@ -217,13 +250,11 @@ class Detector:
         if active is None:
             threshold = self._threshold(series.history)
             if threshold is not None and value > threshold:
-                mean = sum(series.history) / len(series.history)
+                mean = series.history.mean()
                 series.active = _Active(uuid.uuid4().hex, bucket, mean, threshold, value, value, 1)
                 signals.append(self._rate_signal(account, kind, subject, START, bucket, series))
                 return
             series.history.append(value)
-            if len(series.history) > self._t.baseline_buckets:
-                series.history.popleft()
             return
         if value > active.threshold:
             active.count += value
@@ -234,12 +265,12 @@ class Detector:
         series.active = None
         series.history.append(value)
 
-    def _threshold(self, history: deque[int]) -> float | None:
+    def _threshold(self, history: _Baseline) -> float | None:
         """The per-minute value above which a minute is unusual; None without enough history."""
         if len(history) < self._t.min_baseline_buckets:
             return None
-        mean = sum(history) / len(history)
-        spread = math.sqrt(sum((v - mean) ** 2 for v in history) / len(history))
+        mean = history.mean()
+        spread = history.spread()
         return max(float(self._t.min_count), self._t.factor * mean, mean + self._t.factor * spread)
 
     def _rate_signal(
