@@ -10,6 +10,7 @@ read at once (the log's lookup index follows a moment behind and never shows ins
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse.errors import TrailhouseError
 from trailhouse.events.attributes import attributes_of_body
 from trailhouse.events.model import EventRecord
 from trailhouse.events.recorder import TRAILHOUSE
@@ -27,6 +29,8 @@ from trailhouse.insights.detector import START, Detector, Observed, Signal, Thre
 from trailhouse.retry import retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.insight_selectors import INSIGHT_TYPES, check_insight_type
+
+log = logging.getLogger(__name__)
 
 TYPES_KIND = "insight-types"
 EVENT_KIND = "insight-event"
@@ -108,8 +112,15 @@ class InsightService:
         }
         chosen = [r for r in records if enabled[r.account_id]]
         observed = [o for o in map(_observed, chosen) if o is not None]
-        if observed:
-            self._record(self._detector.observe(observed, now), now)
+        if not observed:
+            return
+        signals = self._detector.observe(observed, now)
+        try:
+            self._record(signals, now)
+        except (TrailhouseError, OSError):
+            # The batch is durable and acknowledged whatever happens here: an insight that
+            # cannot be stored is logged, never a failed PutEvents.
+            log.exception("insight events of account %s could not be stored", chosen[0].account_id)
 
     def close_idle(self) -> bool:
         """End the insights of series gone quiet (the background pass); False: nothing to do."""
