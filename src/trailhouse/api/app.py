@@ -22,7 +22,7 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
-from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
+from trailhouse.api.handlers import data_events, history, insights, ram, trails, warehouse
 from trailhouse.api.handlers import governance as checks
 from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
@@ -127,6 +127,41 @@ ACTIONS: Mapping[str, Action] = action_table(
         data_events.update_global_events_storage_region,
         read_only=False,
         permission="UpdateGlobalEventsStorageRegion",
+    ),
+    # ActionTrail Insights (api/handlers/insights.py, docs/insights.md).
+    Action(
+        "GetInsightTypes",
+        insights.get_insight_types,
+        read_only=True,
+        permission="GetInsightTypes",
+    ),
+    Action("EnableInsight", insights.enable_insight, read_only=False, permission="EnableInsight"),
+    Action(
+        "DisableInsight", insights.disable_insight, read_only=False, permission="DisableInsight"
+    ),
+    Action(
+        "PutInsightSelectors",
+        insights.put_insight_selectors,
+        read_only=False,
+        permission="PutInsightSelectors",
+    ),
+    Action(
+        "GetInsightSelectors",
+        insights.get_insight_selectors,
+        read_only=True,
+        permission="GetInsightSelectors",
+    ),
+    Action(
+        "LookupInsightEvents",
+        insights.lookup_insight_events,
+        read_only=True,
+        permission="LookupInsightEvents",
+    ),
+    Action(
+        "GetInsightsEventsCount",
+        insights.get_insights_events_count,
+        read_only=True,
+        permission="GetInsightsEventsCount",
     ),
     Action(
         "CreateDeliveryHistoryJob",
