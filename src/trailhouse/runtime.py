@@ -33,6 +33,8 @@ from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.iam.signin_guard import SignInGuard, SignInLimits
+from trailhouse.insights.detector import Thresholds
+from trailhouse.insights.service import InsightService
 from trailhouse.integrity.digester import DigestAnchors, Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
@@ -70,6 +72,7 @@ class Services:
     trails: TrailService
     ingest: IngestService
     detections: DetectionService
+    insights: InsightService
     lookup: LookupService
     warehouse: Warehouse
     history: HistoryJobService
@@ -201,6 +204,12 @@ class Services:
                     lambda: self.detections.webhooks.send_due() > 0,
                 ),
                 Periodic(
+                    "trailhouse-insights",
+                    max(1.0, settings.insights_idle_seconds / 4),
+                    self.insights.close_idle,
+                    wait_first=True,
+                ),
+                Periodic(
                     "trailhouse-storage-sampler",
                     settings.storage_sample_seconds,
                     self._sample_step,
@@ -244,6 +253,7 @@ class Services:
         self.warehouse.metering.sample_storage()
 
     def _purge_step(self) -> None:
+        self.insights.purge(int(time.time()) - self.settings.retention_days * 86400)
         removed = self.purge_expired()
         if removed:
             log.info("purged expired events", extra={"events": removed})
@@ -252,6 +262,18 @@ class Services:
         """Cancel running SQL jobs, finish pending appends and close the stores."""
         self.warehouse.close()
         self.stores.close()
+
+
+def insight_thresholds(settings: Settings) -> Thresholds:
+    """How insights are computed, from the settings `insights_*`."""
+    return Thresholds(
+        bucket_seconds=settings.insights_bucket_seconds,
+        baseline_buckets=settings.insights_baseline_buckets,
+        min_baseline_buckets=settings.insights_min_baseline_buckets,
+        factor=settings.insights_factor,
+        min_count=settings.insights_min_count,
+        idle_seconds=settings.insights_idle_seconds,
+    )
 
 
 def open_services(settings: Settings) -> Services:
@@ -269,6 +291,7 @@ def open_services(settings: Settings) -> Services:
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
+    insights = InsightService(metadata, stores.events, insight_thresholds(settings))
     # A finding is recorded through the ingest service that calls detections: bound late.
     detections = DetectionService(
         metadata,
@@ -276,7 +299,11 @@ def open_services(settings: Settings) -> Services:
         delivery_policy(settings.delivery_retry_seconds),
     )
     ingest = IngestService(
-        settings, stores.events, accounts.account_exists, observers=[detections.on_accepted]
+        settings,
+        stores.events,
+        accounts.account_exists,
+        observers=(insights.observe, detections.on_accepted),
+        own_observers=(detections.on_accepted,),
     )
     return Services(
         settings=settings,
@@ -288,6 +315,7 @@ def open_services(settings: Settings) -> Services:
         organizations=organizations,
         trails=trails,
         ingest=ingest,
+        insights=insights,
         detections=detections,
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds

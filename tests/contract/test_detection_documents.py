@@ -49,7 +49,11 @@ def test_findings_outbox_and_baselines_on_every_adapter(
 ) -> None:
     detections = DetectionService(stores.metadata, lambda records: ingest.record(records))
     ingest = IngestService(
-        store_settings, stores.events, lambda a: a == ACCOUNT, [detections.on_accepted]
+        store_settings,
+        stores.events,
+        lambda a: a == ACCOUNT,
+        [detections.on_accepted],
+        [detections.on_accepted],
     )
     for rule in ("actiontrail_security_group_open", "actiontrail_key_new_ip"):
         detections.set_enabled(ACCOUNT, rule, True, 1)

@@ -52,12 +52,15 @@ class IngestService:
         log: EventLog,
         account_exists: Callable[[str], bool],
         observers: Sequence[Callable[[Sequence[EventRecord]], None]] = (),
+        own_observers: Sequence[Callable[[Sequence[EventRecord]], None]] = (),
     ) -> None:
         self._settings = settings
         self._log = log
         self._account_exists = account_exists
-        # Called with each batch's newly stored events (insights, `runtime.py`).
+        # Called with each batch's newly stored events (insights, detections, `runtime.py`).
         self._observers = tuple(observers)
+        # Called with the events trailhouse records itself (`record`): detections only.
+        self._own_observers = tuple(own_observers)
 
     def put_events(self, caller: Caller, events: Sequence[bytes]) -> PutEventsResult:
         """Validate `events` (each its raw JSON) and durably append the valid ones."""
@@ -99,7 +102,7 @@ class IngestService:
         recorded by `trailhouse`; count the new ones."""
         own = [_own(record) for record in records]
         results = self._log.append(own) if own else []
-        for observe in self._observers:  # detections see trailhouse's own events too
+        for observe in self._own_observers:
             observe([record for record, new in zip(own, results, strict=True) if new])
         return sum(results)
 

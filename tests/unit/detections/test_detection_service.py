@@ -51,7 +51,11 @@ def wired(tmp_path: Path) -> Iterator[tuple[DetectionService, IngestService, Sql
     settings = Settings.load({"data_dir": tmp_path}, environ={})
     detections = DetectionService(metadata, lambda records: ingest.record(records))
     ingest = IngestService(
-        settings, log, lambda account: account in {ALICE, BOB}, [detections.on_accepted]
+        settings,
+        log,
+        lambda account: account in {ALICE, BOB},
+        [detections.on_accepted],
+        [detections.on_accepted],
     )
     yield detections, ingest, log
     log.close()

@@ -72,7 +72,11 @@ def stores(
     settings = Settings.load({"data_dir": tmp_path}, environ={})
     detections = DetectionService(metadata, lambda records: ingest.record(records), POLICY)
     ingest = IngestService(
-        settings, log, lambda account: account == ALICE, [detections.on_accepted]
+        settings,
+        log,
+        lambda account: account == ALICE,
+        [detections.on_accepted],
+        [detections.on_accepted],
     )
     yield metadata, ingest, detections
     log.close()
