@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from trailhouse.api.actions import Action, ActionContext
@@ -23,7 +23,7 @@ from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, render
+from trailhouse.odps_api import catalog, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -126,6 +126,14 @@ class OdpsEndpoint:
                 "AccessKey"
             )
         segments = tuple(verified.path.strip("/").split("/")) if verified.path.strip("/") else ()
+        # The table tunnel (downloads; docs/pyodps.md): its own methods and JSON refusals.
+        if req.method == "GET" and tunnel.is_service(segments, verified.params):
+            return tunnel.service_host(origin.host)
+        tunnel_handler = tunnel.match(req.method, segments, verified.params)
+        if tunnel_handler is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            guarded = tunnel.guarded(tunnel_handler)
+            return self._audited_call(tunnel.ACTION, guarded, call, request_id, origin)
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
@@ -216,6 +224,11 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 )
             return _error_response(wire, request_id, host)
         answer_headers = {"x-odps-request-id": request_id, **reply.headers}
+        if isinstance(reply, tunnel.StreamReply):
+            # A sync iterator: Starlette takes each piece from it in a worker thread.
+            return StreamingResponse(
+                reply.stream, media_type=reply.media_type, headers=answer_headers
+            )
         return Response(reply.body, media_type=reply.media_type, headers=answer_headers)
 
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
@@ -226,6 +239,13 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
 
 
 def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:
+    if isinstance(error, tunnel.TunnelRefusal):  # the tunnel answers JSON
+        return Response(
+            error.body(request_id),
+            status_code=error.http_status,
+            media_type="application/json",
+            headers={"x-odps-request-id": request_id},
+        )
     body = render.error(error.code, error.message, request_id, host)
     return Response(
         body,
