@@ -43,7 +43,7 @@ from trailhouse.warehouse.schema import TableSchema, schema_of
 
 DOWNLOAD_KIND = "wh-download"
 SESSION_SECONDS = 24 * 3600
-BATCH_ROWS = 65_536  # rows per Arrow batch handed out
+BATCH_ROWS = 8192  # rows per Arrow batch handed out: about 10 MB of audit rows
 
 
 class ReadError(ApiError):
@@ -270,9 +270,7 @@ def _file_batches(path: Path, out: pa.Schema, lo: int, hi: int) -> Iterator[pa.R
         remaining = min(hi, position) - max(lo, 0)
         if not groups or remaining <= 0:
             return
-        for batch in parquet.iter_batches(
-            batch_size=BATCH_ROWS, row_groups=groups, columns=wanted, use_threads=False
-        ):
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=groups, columns=wanted):
             if skip >= batch.num_rows:
                 skip -= batch.num_rows
                 continue
