@@ -117,8 +117,17 @@ def main() -> None:
     data_dir = args.workdir / "data"
     data_dir.mkdir(parents=True)
     created = subprocess.run(
-        [python(), "-m", "trailhouse", "account", "create", "--data-dir", str(data_dir)]
-        + ["--account-id", ACCOUNT_ID],
+        [
+            python(),
+            "-m",
+            "trailhouse",
+            "account",
+            "create",
+            "--data-dir",
+            str(data_dir),
+            "--account-id",
+            ACCOUNT_ID,
+        ],
         check=True,
         capture_output=True,
     )
@@ -149,9 +158,8 @@ def main() -> None:
             timings["pyarrow"].append(time.perf_counter() - begin)
             assert len(baseline) == args.rows
             del baseline
-            say(
-                f"round {attempt + 1}: {timings['pyodps'][-1]:.2f} s, {timings['pyarrow'][-1]:.2f} s"
-            )
+            took = timings["pyodps"][-1], timings["pyarrow"][-1]
+            say(f"round {attempt + 1}: PyODPS {took[0]:.2f} s, pyarrow {took[1]:.2f} s")
     finally:
         stop(server)
     pyodps = args.rows / min(timings["pyodps"])
