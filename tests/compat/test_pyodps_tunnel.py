@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from email.utils import formatdate
 from typing import Any
@@ -197,3 +198,37 @@ def test_bad_reads_are_refused(running: Fixture, warehouse: Warehouse) -> None:
     with pytest.raises(errors.ODPSError) as caught, session.open_record_reader(rows, 1) as reader:
         list(reader)
     assert caught.value.code == "InvalidRowRange"
+
+
+def _events(running: Fixture, warehouse: Warehouse, user: str) -> list[dict[str, Any]]:
+    """The account's DownloadTable audit events by RAM user `user` (waiting for the audit
+    writer's batch)."""
+    deadline = time.monotonic() + 10
+    keys = warehouse.root
+    with RpcClient(running.server.url, keys.access_key_id, keys.access_key_secret) as rpc:
+        while True:
+            found = rpc.call(
+                "LookupEvents",
+                {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "DownloadTable"},
+            )["Events"]
+            mine = [e for e in found if e["userIdentity"].get("userName") == user]
+            if mine or time.monotonic() > deadline:
+                return mine
+            time.sleep(0.3)
+
+
+def test_downloads_are_audited(running: Fixture, warehouse: Warehouse) -> None:
+    odps = _odps(running, warehouse)
+    with odps.get_table(TABLE).open_reader(partition=f"ds={warehouse.days[0]}") as reader:
+        assert len(list(reader.read(count=1))) == 1
+    mine = _events(running, warehouse, "odps_reader")
+    assert mine
+    assert all(e["serviceName"] == "MaxCompute" and e["eventRW"] == "Read" for e in mine)
+    assert all(f"{warehouse.project}.{TABLE}" in e["resourceName"] for e in mine)
+    assert any("errorCode" not in e for e in mine)
+    # A refused download is an event too, with the tunnel's code.
+    outsider = TableTunnel(client(running.server, warehouse.outsider, warehouse.project))
+    with pytest.raises(errors.NoPermission):
+        outsider.create_download_session(TABLE, partition_spec=f"ds={warehouse.days[0]}")
+    refused = _events(running, warehouse, "odps_outsider")
+    assert [e.get("errorCode") for e in refused][:1] == ["NoPermission"]
