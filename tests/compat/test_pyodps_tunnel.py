@@ -232,3 +232,23 @@ def test_downloads_are_audited(running: Fixture, warehouse: Warehouse) -> None:
         outsider.create_download_session(TABLE, partition_spec=f"ds={warehouse.days[0]}")
     refused = _events(running, warehouse, "odps_outsider")
     assert [e.get("errorCode") for e in refused][:1] == ["NoPermission"]
+
+
+def test_head_and_compressed_reads(running: Fixture, warehouse: Warehouse) -> None:
+    odps = _odps(running, warehouse)
+    table = odps.get_table(TABLE)
+    day = warehouse.days[-1]
+    with table.open_reader(partition=f"ds={day}") as reader:
+        records = [r.values for r in reader.read(count=3)]
+    first = [r[COLUMNS.index("event_id")] for r in records]
+    assert any(None in r for r in records)  # NULLs (no errorCode) come back as None
+    assert [r.values for r in table.head(3, partition=f"ds={day}")] == records
+    columns = ["event_name", "ds"]
+    assert [r.values for r in table.head(2, partition=f"ds={day}", columns=columns)] == [
+        [r[COLUMNS.index("event_name")], day] for r in records[:2]
+    ]
+    oldest = warehouse.days[0]  # no partition: the oldest partition's rows first
+    assert {r["ds"] for r in table.head(2)} == {oldest}
+    # compress=True asks for a compressed body; the answer is plain, and PyODPS takes it.
+    rows = list(odps.read_table(TABLE, partition=f"ds={day}", limit=3, compress=True))
+    assert [r["event_id"] for r in rows] == first

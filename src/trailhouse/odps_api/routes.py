@@ -129,11 +129,11 @@ class OdpsEndpoint:
         # The table tunnel (downloads; docs/pyodps.md): its own methods and JSON refusals.
         if req.method == "GET" and tunnel.is_service(segments, verified.params):
             return tunnel.service_host(origin.host)
-        tunnel_handler = tunnel.match(req.method, segments, verified.params)
-        if tunnel_handler is not None:
+        reading = tunnel.match(req.method, segments, verified.params)
+        if reading is not None:
             call = CatalogCall(services, caller, region, segments, verified.params)
-            guarded = tunnel.guarded(tunnel_handler)
-            return self._audited_call(tunnel.ACTION, guarded, call, request_id, origin)
+            name, handler = reading
+            return self._audited_call(name, tunnel.guarded(handler), call, request_id, origin)
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "

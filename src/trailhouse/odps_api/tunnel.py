@@ -11,7 +11,9 @@ protobuf records or chunked Arrow (`tunnel_wire.py`). Refusals are the tunnel's 
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +29,8 @@ from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, p
 from trailhouse.warehouse.schema import PARTITION
 
 ACTION = "DownloadTable"  # MaxCompute's audit event of a tunnel download (TunnelEvent)
+HEAD_ACTION = "ReadTableData"  # MaxCompute's audit event of reading a table's data
+HEAD_LIMIT = 10_000  # table.head's most rows, as PyODPS documents it
 JSON = "application/json"
 _ROW_RANGE = re.compile(r"\(\s*(\d{1,18})\s*,\s*(\d{1,18})\s*\)")
 _TABLE_PATHS = (("projects", "*", "tables", "*"), ("projects", "*", "schemas", "*", "tables", "*"))
@@ -90,14 +94,16 @@ def service_host(host: str) -> Reply:
 
 def match(
     method: str, segments: tuple[str, ...], params: dict[str, str]
-) -> Callable[[CatalogCall], Reply] | None:
-    """The tunnel call a request is, if it is one."""
+) -> tuple[str, Callable[[CatalogCall], Reply]] | None:
+    """The audited name and handler of the row-reading call a request is, if it is one."""
     if not _is_table_path(segments):
         return None
     if method == "POST" and "downloads" in params:
-        return create_download
+        return ACTION, create_download
     if method == "GET" and "downloadid" in params:
-        return read_download if "data" in params else get_download
+        return ACTION, read_download if "data" in params else get_download
+    if method == "GET" and "data" in params:
+        return HEAD_ACTION, head
     return None
 
 
@@ -158,6 +164,28 @@ def read_download(call: CatalogCall) -> Reply:
         headers={"odps-tunnel-record-count": str(count)},
         stream=stream,
     )
+
+
+def head(call: CatalogCall) -> Reply:
+    """GET /projects/<p>/tables/<t>?data&linenum=N[&partition=…][&cols=…]: the first rows as
+    CSV with a header row, NULL as \\N (PyODPS's `table.head()`)."""
+    project, table = catalog._readable_table(call)
+    limit = call.params.get("linenum", "")
+    if not limit.isdigit() or not 1 <= int(limit) <= HEAD_LIMIT:
+        raise _refusal_class("InvalidArgument", 400)(
+            f"linenum {limit!r} is not valid: ask for 1 to {HEAD_LIMIT} rows"
+        )
+    spec = call.params.get("partition", "")
+    names = [n.strip() for n in call.params.get("cols", "").split(",") if n.strip()]
+    rows = _reads(call).head(
+        call.caller, project, table, partition_of(spec) if spec else "", int(limit), names
+    )
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(rows.column_names)
+    for record in zip(*(column.to_pylist() for column in rows.columns), strict=True):
+        writer.writerow(["\\N" if value is None else value for value in record])
+    return Reply(text.getvalue().encode(), media_type="text/csv; charset=utf-8")
 
 
 # -- helpers ---------------------------------------------------------------------------------

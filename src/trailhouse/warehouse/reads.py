@@ -39,7 +39,7 @@ from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.model import Privilege, Project, Table, is_partition, table_scope
-from trailhouse.warehouse.schema import TableSchema, schema_of
+from trailhouse.warehouse.schema import PARTITION_COLUMN, TableSchema, schema_of
 
 DOWNLOAD_KIND = "wh-download"
 SESSION_SECONDS = 24 * 3600
@@ -149,11 +149,7 @@ class TableReads:
             )
         stats, _ = self._catalog.partition(table, ds)
         if stats is None:
-            raise NoSuchPartition(
-                f"the specified partition does not exist: {project.name}.{table.name} has no "
-                f"partition ds='{ds}' (a partition exists once events of that UTC day are "
-                "delivered); table.partitions lists them"
-            )
+            raise self._no_partition(project, table, ds)
         files = sorted(self._catalog.files(table, [stats]), key=lambda f: (f.first_seq, f.path))
         now = int(self._clock())
         session = DownloadSession(
@@ -178,6 +174,69 @@ class TableReads:
                 )
         self._metadata.commit(writes)
         return session
+
+    def head(
+        self,
+        caller: Caller,
+        project: Project,
+        table: Table,
+        ds: str,
+        limit: int,
+        columns: Sequence[str] | None = None,
+    ) -> pa.Table:
+        """The first `limit` rows of the partition `ds` (of the table, oldest partition first,
+        when "") in `columns` (all when none), with `ds` last: PyODPS's `table.head()`."""
+        access.require(caller, project, Privilege.SELECT)
+        partitions = self._catalog.list_partitions(table)
+        if ds:
+            partitions = [p for p in partitions if p.ds == ds]
+            if not partitions:
+                raise self._no_partition(project, table, ds)
+        schema = schema_of(table.schema_version)
+        known = schema.view_names
+        names = [n.lower() for n in columns or known]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InvalidColumnSpec(
+                f"the specified columns are not valid: {project.name}.{table.name} has no column "
+                f"{', '.join(unknown)}; its columns are {', '.join(known)}"
+            )
+        data = [n for n in names if n != PARTITION_COLUMN]
+        by_name = {c.name: c for c in schema.columns}
+        out = pa.schema([pa.field(n, by_name[n].arrow_type) for n in data])
+        pieces: list[pa.Table] = []
+        left = limit
+        for stats in partitions:
+            files = sorted(self._catalog.files(table, [stats]), key=lambda f: (f.first_seq, f.path))
+            for data_file in files:
+                if left <= 0:
+                    break
+                batches = list(_file_batches(self._root / data_file.path, out, 0, left))
+                if not batches:
+                    continue
+                piece = pa.Table.from_batches(batches, schema=out)
+                if PARTITION_COLUMN in names:
+                    piece = piece.append_column(
+                        PARTITION_COLUMN, pa.array([stats.ds] * piece.num_rows, pa.string())
+                    )
+                pieces.append(piece)
+                left -= piece.num_rows
+        if not pieces:
+            empty = (
+                out.append(pa.field(PARTITION_COLUMN, pa.string()))
+                if PARTITION_COLUMN in names
+                else out
+            )
+            return empty.empty_table()
+        return pa.concat_tables(pieces)
+
+    @staticmethod
+    def _no_partition(project: Project, table: Table, ds: str) -> NoSuchPartition:
+        return NoSuchPartition(
+            f"the specified partition does not exist: {project.name}.{table.name} has no "
+            f"partition ds='{ds}' (a partition exists once events of that UTC day are "
+            "delivered); table.partitions lists them"
+        )
 
     def get(
         self, caller: Caller, project: Project, table: Table, download_id: str
