@@ -116,10 +116,11 @@ def test_row_ranges_and_columns(running: Fixture, warehouse: Warehouse) -> None:
     assert [r.values for r in records] == [
         list(v) for v in _sql_rows(running, warehouse, day, chosen, every[1:5])
     ]
-    with table.open_reader(partition=f"ds={day}", arrow=True, columns=chosen) as reader:
-        frame = reader.to_pandas(start=2, count=3)
-    assert list(frame.columns) == chosen
-    assert list(frame["event_id"]) == every[2:5]
+    for arrow in (True, False):  # to_pandas over Arrow, and over protobuf records
+        with table.open_reader(partition=f"ds={day}", arrow=arrow, columns=chosen) as reader:
+            frame = reader.to_pandas(start=2, count=3)
+        assert list(frame.columns) == chosen
+        assert list(frame["event_id"]) == every[2:5]
 
 
 def _sql_rows(
