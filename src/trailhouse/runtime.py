@@ -32,6 +32,8 @@ from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.iam.signin_guard import SignInGuard, SignInLimits
+from trailhouse.insights.detector import Thresholds
+from trailhouse.insights.service import InsightService
 from trailhouse.integrity.digester import DigestAnchors, Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
@@ -67,6 +69,7 @@ class Services:
     organizations: OrganizationService
     trails: TrailService
     ingest: IngestService
+    insights: InsightService
     lookup: LookupService
     warehouse: Warehouse
     history: HistoryJobService
@@ -193,6 +196,12 @@ class Services:
                     wait_first=True,
                 ),
                 Periodic(
+                    "trailhouse-insights",
+                    max(1.0, settings.insights_idle_seconds / 4),
+                    self.insights.close_idle,
+                    wait_first=True,
+                ),
+                Periodic(
                     "trailhouse-storage-sampler",
                     settings.storage_sample_seconds,
                     self._sample_step,
@@ -236,6 +245,7 @@ class Services:
         self.warehouse.metering.sample_storage()
 
     def _purge_step(self) -> None:
+        self.insights.purge(int(time.time()) - self.settings.retention_days * 86400)
         removed = self.purge_expired()
         if removed:
             log.info("purged expired events", extra={"events": removed})
@@ -244,6 +254,18 @@ class Services:
         """Cancel running SQL jobs, finish pending appends and close the stores."""
         self.warehouse.close()
         self.stores.close()
+
+
+def insight_thresholds(settings: Settings) -> Thresholds:
+    """How insights are computed, from the settings `insights_*`."""
+    return Thresholds(
+        bucket_seconds=settings.insights_bucket_seconds,
+        baseline_buckets=settings.insights_baseline_buckets,
+        min_baseline_buckets=settings.insights_min_baseline_buckets,
+        factor=settings.insights_factor,
+        min_count=settings.insights_min_count,
+        idle_seconds=settings.insights_idle_seconds,
+    )
 
 
 def open_services(settings: Settings) -> Services:
@@ -261,6 +283,7 @@ def open_services(settings: Settings) -> Services:
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
+    insights = InsightService(metadata, stores.events, insight_thresholds(settings))
     return Services(
         settings=settings,
         stores=stores,
@@ -270,7 +293,10 @@ def open_services(settings: Settings) -> Services:
         roles=roles,
         organizations=organizations,
         trails=trails,
-        ingest=IngestService(settings, stores.events, accounts.account_exists),
+        ingest=IngestService(
+            settings, stores.events, accounts.account_exists, observers=(insights.observe,)
+        ),
+        insights=insights,
         lookup=LookupService(
             stores.events, settings.retention_days, slack_seconds=settings.clock_skew_seconds
         ),

@@ -156,6 +156,24 @@ class Settings:
         "How long a delivery worker's lease on a trail lasts unrenewed: when a worker dies, "
         "another takes its trails within about this long.",
     )
+    insights_bucket_seconds: int = _setting(
+        60, "Insights count each series per bucket of this many seconds of eventTime (a minute)."
+    )
+    insights_baseline_buckets: int = _setting(
+        1440, "Insights compare a bucket with the mean of this many buckets before it (a day)."
+    )
+    insights_min_baseline_buckets: int = _setting(
+        60, "Buckets of history a series needs before an insight may start on it (an hour)."
+    )
+    insights_factor: float = _setting(
+        4.0, "A bucket is unusual above this many times its baseline's mean (and its spread)."
+    )
+    insights_min_count: int = _setting(
+        15, "A rate insight starts only on a bucket with more than this many calls or errors."
+    )
+    insights_idle_seconds: float = _setting(
+        120.0, "A series idle this long (wall clock) closes its bucket and ends its insight."
+    )
     digest_interval_seconds: float = _setting(
         3600.0, "Each trail's signed digest covers this long an interval (empty ones too)."
     )

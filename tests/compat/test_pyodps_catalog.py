@@ -142,7 +142,8 @@ BAD_INPUT = [
     ("GET", f"/tables/{TABLE}", {"partition": "ds='x'"}, "NoSuchPartition", 404, "ds='x'"),
     ("GET", f"/tables/{TABLE}", {"curr_schema": "nope"}, "NoSuchObject", 404, "one schema"),
     ("GET", "/instances", {}, "MethodNotAllowed", 405, "docs/pyodps.md"),
-    ("POST", "/instances", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+    ("POST", "/tables", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+    ("POST", "/instances", {}, "InvalidArgument", 400, "not well-formed XML"),
     ("DELETE", f"/tables/{TABLE}", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
 ]
 

@@ -1,6 +1,7 @@
 """The HTTP application: `/` speaks the ActionTrail RPC protocol, `/health` says it is up,
-`/console` serves the web console over the same actions, and `/api` speaks MaxCompute's REST
-API to PyODPS (`odps_api/`)."""
+`/console` serves the web console over the same actions, `/api/v1` speaks MaxCompute's OpenAPI
+to its official SDK (`maxcompute_openapi/`), and `/api` speaks MaxCompute's REST API to PyODPS
+(`odps_api/`)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from trailhouse.api.dispatch import Dispatcher, Origin
 from trailhouse.api.failures import CatchUnexpected, unexpected
 from trailhouse.api.handlers import activity as counts
 from trailhouse.api.handlers import advanced_query as queries
-from trailhouse.api.handlers import data_events, history, ram, trails, warehouse
+from trailhouse.api.handlers import data_events, history, insights, ram, trails, warehouse
 from trailhouse.api.handlers import governance as checks
 from trailhouse.api.handlers import usage as key_usage
 from trailhouse.api.handlers.events import lookup_events, put_events
@@ -30,6 +31,7 @@ from trailhouse.api.protocol import error_response, json_response, new_request_i
 from trailhouse.console.routes import console_routes
 from trailhouse.errors import ApiError, RequestEntityTooLarge, UnsupportedHttpMethod
 from trailhouse.iam.signatures import SignedRequest
+from trailhouse.maxcompute_openapi.routes import openapi_routes
 from trailhouse.metrics import CONTENT_TYPE
 from trailhouse.odps_api.routes import odps_routes
 from trailhouse.runtime import Services
@@ -125,6 +127,41 @@ ACTIONS: Mapping[str, Action] = action_table(
         data_events.update_global_events_storage_region,
         read_only=False,
         permission="UpdateGlobalEventsStorageRegion",
+    ),
+    # ActionTrail Insights (api/handlers/insights.py, docs/insights.md).
+    Action(
+        "GetInsightTypes",
+        insights.get_insight_types,
+        read_only=True,
+        permission="GetInsightTypes",
+    ),
+    Action("EnableInsight", insights.enable_insight, read_only=False, permission="EnableInsight"),
+    Action(
+        "DisableInsight", insights.disable_insight, read_only=False, permission="DisableInsight"
+    ),
+    Action(
+        "PutInsightSelectors",
+        insights.put_insight_selectors,
+        read_only=False,
+        permission="PutInsightSelectors",
+    ),
+    Action(
+        "GetInsightSelectors",
+        insights.get_insight_selectors,
+        read_only=True,
+        permission="GetInsightSelectors",
+    ),
+    Action(
+        "LookupInsightEvents",
+        insights.lookup_insight_events,
+        read_only=True,
+        permission="LookupInsightEvents",
+    ),
+    Action(
+        "GetInsightsEventsCount",
+        insights.get_insights_events_count,
+        read_only=True,
+        permission="GetInsightsEventsCount",
     ),
     Action(
         "CreateDeliveryHistoryJob",
@@ -259,6 +296,8 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
             Route("/", rpc, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             *console_routes(services, dispatcher, audit),
+            # Before PyODPS's `/api`: the OpenAPI SDK's `/api/v1/...` (PyODPS never sends it).
+            *openapi_routes(services, audit),
             *odps_routes(services, audit),
         ],
     )

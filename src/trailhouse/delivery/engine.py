@@ -57,6 +57,7 @@ from trailhouse.retry import Outcome, classify, delivery_policy, retry_on_confli
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
 from trailhouse.trails.data_events import captures
+from trailhouse.trails.insight_selectors import captures_insights, is_insight_event
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 from trailhouse.warehouse.service import Warehouse
@@ -415,14 +416,20 @@ def _with_data_events(
     trail: Trail, accounts: set[str], selects: Callable[[LoggedEvent], bool]
 ) -> Callable[[LoggedEvent], bool]:
     """`selects` for management events; a data event of the trail's accounts only as the
-    trail's data event selector says (none without one)."""
+    trail's data event selector says (none without one), an insight event of the trail's own
+    account only as its insight selector says (`trails/insight_selectors.py`)."""
     data_events = captures(trail)
+    insights = captures_insights(trail)
 
     def choose(event: LoggedEvent) -> bool:
         if b'"Data"' in event.body and event.account_id in accounts:
             body = orjson.loads(event.body)
             if is_data_event(body):
                 return data_events(body)
+        if b'"Insight"' in event.body:
+            body = orjson.loads(event.body)
+            if is_insight_event(body):
+                return event.account_id == trail.account_id and insights(body)
         return selects(event)
 
     return choose

@@ -47,11 +47,17 @@ class IngestService:
     """Records producers' events into the log of the account each belongs to."""
 
     def __init__(
-        self, settings: Settings, log: EventLog, account_exists: Callable[[str], bool]
+        self,
+        settings: Settings,
+        log: EventLog,
+        account_exists: Callable[[str], bool],
+        observers: Sequence[Callable[[Sequence[EventRecord]], None]] = (),
     ) -> None:
         self._settings = settings
         self._log = log
         self._account_exists = account_exists
+        # Called with each batch's newly stored events (insights, `runtime.py`).
+        self._observers = tuple(observers)
 
     def put_events(self, caller: Caller, events: Sequence[bytes]) -> PutEventsResult:
         """Validate `events` (each its raw JSON) and durably append the valid ones."""
@@ -78,6 +84,8 @@ class IngestService:
             except EventRejected as rejected:
                 failed.append(FailedEvent(index, rejected.code, rejected.message))
         results = self._log.append(records) if records else []
+        for observe in self._observers:
+            observe([record for record, new in zip(records, results, strict=True) if new])
         stored = sum(results)
         accepted = len(records)
         if stored < accepted:  # retries, or another principal's copies: off the common path

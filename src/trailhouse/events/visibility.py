@@ -1,5 +1,6 @@
 """Which recorded events LookupEvents shows: never data events (eventCategory `Data`, delivered
-only by trails whose data event selector asks for them), and global events (isGlobal) only in
+only by trails whose data event selector asks for them) nor insight events (eventCategory
+`Insight`, shown by LookupInsightEvents), and global events (isGlobal) only in
 the account's global events storage region.
 
 A page is filled from further index pages when events were left out, so a page holds
@@ -17,6 +18,7 @@ from trailhouse.events.model import LoggedEvent, LookupPage, LookupPosition, Loo
 from trailhouse.store.ports import EventLog
 
 DATA_CATEGORY = "Data"
+INSIGHT_CATEGORY = "Insight"
 # Index pages read to fill one answer before handing back a token to go on from.
 _MAX_ROUNDS = 20
 
@@ -31,10 +33,14 @@ def shown_in(region: str | None, global_region: str | None) -> Callable[[LoggedE
     with no region, every global event)."""
 
     def shows(event: LoggedEvent) -> bool:
-        if b'"Data"' not in event.body and b"isGlobal" not in event.body:
-            return True  # neither a data nor a global event: most events, decided unparsed
+        if (
+            b'"Data"' not in event.body
+            and b"isGlobal" not in event.body
+            and b'"Insight"' not in event.body
+        ):
+            return True  # neither a data, insight nor global event: most, decided unparsed
         body = orjson.loads(event.body)
-        if is_data_event(body):
+        if is_data_event(body) or body.get("eventCategory") == INSIGHT_CATEGORY:
             return False
         return not (body.get("isGlobal") is True and region is not None and region != global_region)
 

@@ -48,6 +48,7 @@ class Reply:
     body: bytes
     media_type: str = XML
     headers: Mapping[str, str] = field(default_factory=dict)
+    status: int = 200
 
 
 # -- projects --------------------------------------------------------------------------------

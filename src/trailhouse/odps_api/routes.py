@@ -1,4 +1,5 @@
-"""Serving `/api`: authenticate a PyODPS request, route it to its catalog call, answer, audit.
+"""Serving `/api`: authenticate a PyODPS request, route it to its catalog or instance call
+(`catalog.py`, `instances.py`), answer, audit; and `/logview/`, where Logview links land.
 
 Every request is signed, including PyODPS's start-up questions (`/tenants`, `/logview/host`),
 and nothing in an answer points away from this server, so a PyODPS session stays on it. Calls
@@ -8,14 +9,18 @@ warehouse's RPC actions; failed authentications are not (as in `api/dispatch.py`
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from trailhouse.api.actions import Action, ActionContext
@@ -23,7 +28,7 @@ from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, render, tunnel
+from trailhouse.odps_api import catalog, instances, job_xml, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -106,7 +111,7 @@ class OdpsEndpoint:
         self._services = services
         self._audit = audit
 
-    def answer(self, req: OdpsRequest, request_id: str, origin: Origin) -> Reply:
+    def answer(self, req: OdpsRequest, request_id: str, origin: Origin, body: bytes = b"") -> Reply:
         """Authenticate `req` and answer it, or raise the error to answer."""
         services = self._services
         region = services.regions.for_port(origin.port)
@@ -134,10 +139,20 @@ class OdpsEndpoint:
             call = CatalogCall(services, caller, region, segments, verified.params)
             name, handler = reading
             return self._audited_call(name, tunnel.guarded(handler), call, request_id, origin)
+        # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
+        instance_call = _match_instance(req.method, segments, verified.params)
+        if instance_call is not None:
+            _check_content_md5(req.headers, body)
+            name, instance_handler = instance_call
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            return self._audited_call(
+                name, lambda c: instance_handler(c, body), call, request_id, origin
+            )
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
-                f"so far, not {req.method} {verified.path}; docs/pyodps.md lists what works"
+                f"so far (and SQL instances), not {req.method} {verified.path}; docs/pyodps.md "
+                "lists what works"
             )
         if segments in (("logview", "host"), ("webconsole", "host")):
             # Where PyODPS points its Logview links: this server, never a host elsewhere.
@@ -185,6 +200,69 @@ class OdpsEndpoint:
             self._audit.submit(audit_record(ctx, _audited(name), failure))
 
 
+def _check_content_md5(headers: Sequence[tuple[str, str]], body: bytes) -> None:
+    """PyODPS signs `Content-MD5` when it is sent but not the body itself: a body that does not
+    match its signed digest was altered after signing."""
+    sent = [v.strip() for k, v in headers if k.lower() == "content-md5"]
+    if not sent:
+        return
+    digest = hashlib.md5(body, usedforsecurity=False).digest()
+    if sent[0] not in (base64.b64encode(digest).decode(), digest.hex()):
+        raise InvalidArgument(
+            "ODPS-0420061:Invalid parameter in HTTP request - the body does not match its "
+            "Content-MD5; send the body that was signed"
+        )
+
+
+def _ignore_body(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall, bytes], Reply]:
+    return lambda call, _body: handler(call)
+
+
+# SQL instances: (method, segments' pattern, query flag, audited action, handler).
+_INSTANCE_CALLS: tuple[
+    tuple[str, tuple[str, ...], str, str, Callable[[CatalogCall, bytes], Reply]], ...
+] = (
+    ("POST", ("projects", "*", "instances"), "", "CreateInstance", instances.create_instance),
+    (
+        "POST",
+        ("projects", "*", "authorization"),
+        "sign_bearer_token",
+        "SignBearerToken",
+        instances.bearer_token,
+    ),
+    ("PUT", ("projects", "*", "instances", "*"), "", "StopInstance", instances.stop_instance),
+    *(
+        ("GET", ("projects", "*", "instances", "*"), flag, name, _ignore_body(handler))
+        for flag, name, handler in (
+            ("result", "GetInstanceResult", instances.result),
+            ("taskstatus", "GetInstanceTaskStatus", instances.task_status),
+            ("source", "GetInstanceSource", instances.source),
+            ("instancesummary", "GetInstanceSummary", instances.summary),
+            ("detail", "GetInstanceDetail", instances.detail),
+            ("instancedetail", "GetInstanceDetail", instances.detail),
+            ("instanceprogress", "GetInstanceProgress", instances.progress),
+            ("", "GetInstance", instances.get_instance),
+        )
+    ),
+)
+
+
+def _match_instance(
+    method: str, segments: tuple[str, ...], params: dict[str, str]
+) -> tuple[str, Callable[[CatalogCall, bytes], Reply]] | None:
+    for wanted, pattern, flag, name, handler in _INSTANCE_CALLS:
+        if method != wanted and not (method == "HEAD" and wanted == "GET"):
+            continue
+        if len(pattern) != len(segments) or any(not s for s in segments):
+            continue
+        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
+            continue
+        if flag and flag not in params:
+            continue
+        return name, handler
+    return None
+
+
 def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
     """The routes serving MaxCompute's REST API under `/api`."""
     endpoint = OdpsEndpoint(services, audit)
@@ -214,7 +292,8 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 host=host,
             )
             odps_request = OdpsRequest(request.method, target, headers)
-            reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin)
+            body = await _bounded_body(request)
+            reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin, body)
         except Exception as exc:
             wire = wire_error(exc)
             if wire is None:
@@ -229,13 +308,56 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
             return StreamingResponse(
                 reply.stream, media_type=reply.media_type, headers=answer_headers
             )
-        return Response(reply.body, media_type=reply.media_type, headers=answer_headers)
+        return Response(
+            reply.body,
+            status_code=reply.status,
+            media_type=reply.media_type,
+            headers=answer_headers,
+        )
 
     methods = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
     return [
         Route(PREFIX, serve, methods=methods),
         Route(PREFIX + "/{rest:path}", serve, methods=methods),
+        Route(LOGVIEW_PATH, logview, methods=["GET", "HEAD"]),
     ]
+
+
+LOGVIEW_PATH = "/logview/"
+_INSTANCE_ID = re.compile(r"[0-9]{17}g[0-9a-z]{1,32}")
+_PROJECT = re.compile(r"[a-z][a-z0-9_]{2,63}")
+
+
+async def logview(request: Request) -> Response:
+    """Where PyODPS's Logview links land (`<logview host>/logview/?h=…&p=…&i=…&token=…`, the
+    host being this server): the console's SQL page showing that job, which asks the caller to
+    sign in and shows the job only to whom GetSqlJob would. The token is not used."""
+    project = request.query_params.get("p", "").lower()
+    instance = request.query_params.get("i", "")
+    if not (_PROJECT.fullmatch(project) and _INSTANCE_ID.fullmatch(instance)):
+        return Response(
+            "Not a Logview link of this server: it needs p=<project> and i=<instance id>\n",
+            status_code=400,
+            media_type="text/plain",
+        )
+    target = "/console/sql?" + urlencode({"project": project, "job": instance})
+    return RedirectResponse(target, status_code=303)
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refused once it passes what a submitted job may hold (read before the
+    signature is checked, so its size is bounded for every caller)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > job_xml.MAX_BODY:
+            raise InvalidArgument(
+                f"ODPS-0420061:Invalid parameter in HTTP request - the body passes "
+                f"{job_xml.MAX_BODY} bytes, the most trailhouse takes (SQL text: 2 MB)"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:

@@ -80,6 +80,8 @@ class Trail:
     start_logging_time: int = 0
     stop_logging_time: int = 0
     data_events: DataEvents = DataEvents()
+    # The insight types whose insight events the trail delivers (`trails/insight_selectors.py`).
+    insight_types: tuple[str, ...] = ()
 
     @property
     def arn(self) -> str:

@@ -222,6 +222,42 @@ class SqlJobService:
         thread.start()
         return job
 
+    def record_refused(
+        self, caller: Caller, project: Project, sql: str, code: str, message: str
+    ) -> SqlJob:
+        """Keep a job refused while planning as Failed (free, nothing read), for callers that,
+        like MaxCompute's instances, report bad SQL as a failed job with an id."""
+        now = self._clock()
+        job = SqlJob(
+            job_id=_new_job_id(now),
+            account_id=caller.account_id,
+            billed_account=project.owner,
+            submitted_by=access.member_name(caller),
+            region=project.region,
+            project=project.name,
+            quota=project.quota,
+            engine=self._engine.name,
+            sql=sql,
+            kind="query",
+            status=JobStatus.FAILED,
+            submitted_at=now,
+            started_at=0.0,
+            finished_at=now,
+            input_bytes=0,
+            complexity=0.0,
+            cost_usd=0.0,
+            partitions_read=0,
+            partitions_total=0,
+            rows=0,
+            truncated=False,
+            error_code=code,
+            error_message=message,
+            progress=0.0,
+            runner=self._runner,
+        )
+        self._save(job, created=True)
+        return job
+
     def _plan(
         self, caller: Caller, project: Project, sql: str, settings: Mapping[str, str]
     ) -> PlannedQuery:

@@ -230,3 +230,20 @@ def test_another_live_process_keeps_its_jobs_until_it_stops_beating(tw: Warehous
     assert another_process().recover() == 1
     assert w.jobs.get(root(), "theirs").status == JobStatus.FAILED
     other.close()
+
+
+def test_a_refused_job_can_be_kept_as_failed_and_free(tw: WarehouseFixture) -> None:
+    """What MaxCompute instances need: SQL refused while planning kept as a Failed job."""
+    sql = f"SELECT nope FROM {TABLE}"
+    with pytest.raises(SqlSemanticError) as refused:
+        submit(tw, sql)
+    jobs = tw.warehouse.jobs
+    kept = jobs.record_refused(root(), tw.project, sql, refused.value.code, refused.value.message)
+    got = jobs.get(root(), kept.job_id)
+    assert got.status == JobStatus.FAILED and got.cost_usd == 0 and got.input_bytes == 0
+    assert (got.error_code, got.error_message) == (refused.value.code, refused.value.message)
+    assert got.sql == sql and got.quota == tw.project.quota and got.finished_at > 0
+    assert kept.job_id in [j.job_id for j in jobs.list_jobs(root())]
+    assert jobs.wait(root(), kept.job_id).status == JobStatus.FAILED  # nothing runs
+    with pytest.raises(InvalidParameter, match="is Failed"):
+        jobs.result(root(), kept.job_id)

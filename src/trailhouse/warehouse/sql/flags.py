@@ -91,6 +91,9 @@ _FLAGS: dict[str, tuple[frozenset[str] | None, str]] = {
         frozenset({"true"}),
         "trailhouse always allows a JOIN without a condition",
     ),
+    # trailhouse runs no UDFs, so whether a UDF error fails the query changes nothing (PyODPS
+    # sends "true" with every SQL task).
+    "odps.sql.udf.strict.mode": (_BOOLEAN, "use true or false"),
     "odps.sql.timezone": (
         frozenset({"utc", "etc/utc", "gmt", "gmt+00:00", "utc+00:00"}),
         "trailhouse answers in UTC, the time zone of the audit events",

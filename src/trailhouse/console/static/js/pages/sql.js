@@ -1,6 +1,7 @@
 // SQL workbench: browse projects, tables (columns, partitions, sizes), write MaxCompute SQL
 // from example audit queries, see its COST SQL estimate, run it, read the result as a table and
 // a chart chosen from its shape, download it as CSV, with the job's bytes, complexity and cost.
+// `?job=<id>` opens a job run elsewhere (PyODPS's Logview links arrive here).
 import { call, currentRegion, runSql, sqlResult } from "../api.js";
 import { chartFor } from "../charts.js";
 import { keepState, registerKeeper } from "../forms.js";
@@ -494,9 +495,41 @@ function csvCell(value) {
   return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+// A link naming a job (a PyODPS Logview link lands here) opens that job: its SQL in the editor,
+// its figures, and its rows or its error.
+async function openJob(jobId) {
+  Object.assign(run, { estimate: null, job: null, result: null, error: null, busy: true });
+  try {
+    run.job = (await call("GetSqlJob", { JobId: jobId })).Job;
+    state.project = run.job.Project;
+    state.sql = run.job.Sql.trim().replace(/;\s*$/, "");
+    save();
+    if (run.job.Status === "Waiting" || run.job.Status === "Running") {
+      draw();
+      while (run.job.Status === "Waiting" || run.job.Status === "Running") {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        run.job = (await call("GetSqlJob", { JobId: jobId })).Job;
+        drawResult();
+      }
+    }
+    if (run.job.Status === "Terminated") run.result = await sqlResult(jobId, { pageSize: PAGE_ROWS });
+    else run.error = jobError(run.job);
+  } catch (failure) {
+    run.error = failure;
+  }
+  run.busy = false;
+}
+
 async function start() {
   render(page(), h("p", { class: "muted", text: "Loading projects…" }));
   await loadCatalog();
+  if (params.get("job")) {
+    await openJob(params.get("job"));
+    if (state.project && !catalog.tables[state.project]) {
+      catalog.open.add(state.project);
+      await loadTables(state.project);
+    }
+  }
   if (state.project && state.table) await loadPartitions(state.project, state.table);
   draw();
   ready();
