@@ -13,6 +13,7 @@ from compat_support import Keys, Server, trailhouse
 from odps import ODPS, options
 from odps import core as odps_core
 from odps.rest import RestClient
+from odps.tunnel import base as tunnel_base
 
 from trailhouse.demo import DemoEvents
 from trailhouse.events.model import LoggedEvent
@@ -132,6 +133,7 @@ def _forget_hosts() -> None:
         odps_core._logview_host_cache,
         odps_core._jobinsight_host_cache,
         odps_core._catalog_host_cache,
+        tunnel_base._endpoint_cache,  # the tunnel host each endpoint and project answered
     ):
         cache.clear()
 

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from trailhouse.api.actions import Action, ActionContext
@@ -28,7 +28,7 @@ from trailhouse.api.audit import AuditWriter, audit_record
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, instances, job_xml, render
+from trailhouse.odps_api import catalog, instances, job_xml, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -131,6 +131,14 @@ class OdpsEndpoint:
                 "AccessKey"
             )
         segments = tuple(verified.path.strip("/").split("/")) if verified.path.strip("/") else ()
+        # The table tunnel (downloads; docs/pyodps.md): its own methods and JSON refusals.
+        if req.method == "GET" and tunnel.is_service(segments, verified.params):
+            return tunnel.service_host(origin.host)
+        reading = tunnel.match(req.method, segments, verified.params)
+        if reading is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            name, handler = reading
+            return self._audited_call(name, tunnel.guarded(handler), call, request_id, origin)
         # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
         instance_call = _match_instance(req.method, segments, verified.params)
         if instance_call is not None:
@@ -295,6 +303,11 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 )
             return _error_response(wire, request_id, host)
         answer_headers = {"x-odps-request-id": request_id, **reply.headers}
+        if isinstance(reply, tunnel.StreamReply):
+            # A sync iterator: Starlette takes each piece from it in a worker thread.
+            return StreamingResponse(
+                reply.stream, media_type=reply.media_type, headers=answer_headers
+            )
         return Response(
             reply.body,
             status_code=reply.status,
@@ -348,6 +361,13 @@ async def _bounded_body(request: Request) -> bytes:
 
 
 def _error_response(error: OdpsWireError, request_id: str, host: str) -> Response:
+    if isinstance(error, tunnel.TunnelRefusal):  # the tunnel answers JSON
+        return Response(
+            error.body(request_id),
+            status_code=error.http_status,
+            media_type="application/json",
+            headers={"x-odps-request-id": request_id},
+        )
     body = render.error(error.code, error.message, request_id, host)
     return Response(
         body,

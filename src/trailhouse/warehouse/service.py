@@ -13,6 +13,7 @@ from trailhouse.warehouse.compaction import Compactor
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
+from trailhouse.warehouse.reads import TableReads
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine
 from trailhouse.warehouse.sql.engines import open_engine
@@ -23,7 +24,7 @@ from trailhouse.warehouse.writer import TableWriter
 @dataclass(frozen=True, slots=True)
 class Warehouse:
     """Projects and tables (catalog), quotas, the exactly-once writer and its compaction, SQL
-    jobs and metering."""
+    jobs, metering, and reads of tables' rows outside SQL (the tunnel)."""
 
     catalog: Catalog
     quotas: QuotaService
@@ -32,6 +33,7 @@ class Warehouse:
     jobs: SqlJobService
     metering: Metering
     compactor: Compactor
+    reads: TableReads
 
     def close(self) -> None:
         """Cancel running SQL jobs and release the engine."""
@@ -71,4 +73,5 @@ def open_warehouse(
         jobs=jobs,
         metering=Metering(settings, metadata, catalog, quotas, jobs),
         compactor=Compactor(settings, metadata, catalog, writer),
+        reads=TableReads(metadata, catalog, root),
     )
