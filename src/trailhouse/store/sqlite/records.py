@@ -78,6 +78,8 @@ class Prepared(msgspec.Struct, frozen=True, gc=False):
     dict_id: int
     body: bytes
     recorder: str = ""  # also inside `fields`; kept apart for the writer's pending keys
+    # `fields` decoded, for the unindexed tail (`store/sqlite/tail.py`); None: decode `fields`.
+    values: Fields | None = None
 
 
 class LogRecord(msgspec.Struct, frozen=True, gc=False):
@@ -127,7 +129,12 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
 
 def encode_fields(record: EventRecord) -> bytes:
     """The indexed fields of `record`, in the order `LogRecord` holds them."""
-    fields: _FourteenFields = (
+    return _pack_fields(fields_of(record))
+
+
+def fields_of(record: EventRecord) -> _FourteenFields:
+    """The indexed fields of `record`, in the order `LogRecord` holds them."""
+    return (
         record.account_id,
         record.event_id,
         record.event_name,
@@ -143,7 +150,34 @@ def encode_fields(record: EventRecord) -> bytes:
         record.sensitive,
         record.role_name,
     )
-    return _pack_fields(fields)
+
+
+def tail_record(event: Prepared, seq: int, accepted_ms: int) -> LogRecord:
+    """The record `encode(event, seq, accepted_ms)` frames, as `scan_records` would read it."""
+    values = event.values if event.values is not None else decode_fields(event.fields)
+    (_, _, name, service, rw, user, key, types, names, recorder, *derived) = values
+    event_type, source_ip, sensitive, role_name = derived
+    return LogRecord(
+        seq,
+        event.event_time,
+        accepted_ms,
+        event.dict_id,
+        event.account_id,
+        event.event_id,
+        name,
+        service,
+        rw,
+        user,
+        key,
+        types,
+        names,
+        recorder,
+        event.body,
+        event_type,
+        source_ip,
+        sensitive,
+        role_name,
+    )
 
 
 def decode_fields(raw: bytes) -> Fields:

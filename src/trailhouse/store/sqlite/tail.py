@@ -1,0 +1,180 @@
+"""The unindexed tail: events the log acknowledged that the indexer has not put in a day file yet,
+kept in memory so that LookupEvents finds them at once.
+
+The writer adds each committed group before its callers hear back; the indexer drops records
+once their day file holds them. A lookup takes the tail's groups and its floor (every seq at or
+below it is in the day files) under one lock, asks the day files, then matches the tail's
+records with `matcher`, which implements the index's semantics of every lookup key
+(`store/sqlite/lookup.py`); results are merged by (event_time, seq) and an event found in both
+is kept once. Beyond `limit` records the oldest groups are let go: those events are found once
+the indexer reaches them (`docs/storage.md`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from trailhouse.events.model import Direction, LookupKey, LookupQuery
+from trailhouse.events.validation import EVENT_TYPES
+from trailhouse.store.sqlite.days import ABSENT_MEANS, EVENT_TYPE, SENSITIVE
+from trailhouse.store.sqlite.records import LogRecord
+
+# Records kept at most: ~0.5 KB each (the strings of the indexed fields, the compressed body),
+# so ~250 MB; at 26k events/s that is 19 s of indexer lag.
+TAIL_RECORDS = 500_000
+
+Row = tuple[int, str, str, int, int, int, bytes, str | None]
+Matcher = Callable[[LogRecord], bool]
+
+_API_CALL = ABSENT_MEANS[EVENT_TYPE]
+_NOT_SENSITIVE = ABSENT_MEANS[SENSITIVE]
+# The event types an index row can hold that an ApiCall lookup excludes (`lookup._PRESENT_VALUES`).
+_OTHER_EVENT_TYPES = frozenset(EVENT_TYPES - {_API_CALL})
+
+
+class Tail:
+    """The acknowledged records above the indexer's checkpoint, in commit groups."""
+
+    def __init__(self, floor: int, limit: int = TAIL_RECORDS) -> None:
+        self._groups: deque[Sequence[LogRecord]] = deque()
+        self._size = 0
+        self._floor = floor
+        self._limit = limit
+        self._lock = threading.Lock()
+        self.let_go = 0  # records dropped for room before the indexer reached them
+
+    def add(self, records: Sequence[LogRecord]) -> None:
+        """Remember records just committed to the log (seq-ordered, above every held one)."""
+        if not records:
+            return
+        with self._lock:
+            self._groups.append(records)
+            self._size += len(records)
+            while self._size > self._limit and len(self._groups) > 1:
+                dropped = self._groups.popleft()
+                self._size -= len(dropped)
+                self.let_go += len(dropped)
+
+    def indexed(self, seq: int) -> None:
+        """Told by the indexer: the day files now hold every record up to `seq`."""
+        with self._lock:
+            self._floor = max(self._floor, seq)
+            while self._groups and self._groups[0][-1].seq <= seq:
+                self._size -= len(self._groups.popleft())
+
+    def __len__(self) -> int:
+        return self._size
+
+    def snapshot(self) -> tuple[int, list[Sequence[LogRecord]]]:
+        """The floor (all at or below it is indexed) and the groups held, taken together."""
+        with self._lock:
+            return self._floor, list(self._groups)
+
+    @staticmethod
+    def rows(
+        floor: int,
+        groups: list[Sequence[LogRecord]],
+        query: LookupQuery,
+        hidden: Callable[[int, int], bool],
+    ) -> list[Row]:
+        """Up to `query.limit + 1` rows of the snapshot matching `query`, in its order."""
+        matches = matcher(query)
+        found = [
+            (r.event_time, r.seq, r)
+            for group in groups
+            for r in group
+            if r.seq > floor and matches(r) and not hidden(r.seq, r.event_time)
+        ]
+        found.sort(
+            key=lambda item: (item[0], item[1]), reverse=query.direction is Direction.BACKWARD
+        )
+        return [
+            (
+                r.seq,
+                r.account_id,
+                r.event_id,
+                r.event_time,
+                r.accepted_ms,
+                r.dict_id,
+                r.body,
+                r.recorder or None,
+            )
+            for _, _, r in found[: query.limit + 1]
+        ]
+
+
+def matcher(query: LookupQuery) -> Matcher:
+    """Whether a record matches `query`'s account, window, position and every condition, as the
+    day files' index decides it."""
+    tests: list[Matcher] = [_condition(key, value) for key, value in query.conditions]
+    account, start, end = query.account_id, query.start, query.end
+    after = query.after
+    backward = query.direction is Direction.BACKWARD
+
+    def matches(r: LogRecord) -> bool:
+        if r.account_id != account or not start <= r.event_time <= end:
+            return False
+        if after is not None:
+            position = (r.event_time, r.seq)
+            mark = (after.event_time, after.seq)
+            if (position >= mark) if backward else (position <= mark):
+                return False
+        return all(test(r) for test in tests)
+
+    return matches
+
+
+def _condition(key: LookupKey, value: str) -> Matcher:
+    """One condition; strings compare exactly (SQLite's binary collation)."""
+    if key is LookupKey.EVENT_ID:
+        return lambda r: r.event_id == value
+    if key is LookupKey.EVENT_NAME:
+        return lambda r: r.event_name == value
+    if key is LookupKey.SERVICE_NAME:
+        return lambda r: r.service_name == value
+    if key is LookupKey.EVENT_RW:
+        return lambda r: r.event_rw == value
+    # The rest are rows or nullable columns: an empty value is none, and matches nothing.
+    if key is LookupKey.USER:
+        return lambda r: value != "" and r.user_name == value
+    if key is LookupKey.EVENT_ACCESS_KEY_ID:
+        return lambda r: value != "" and r.access_key_id == value
+    if key is LookupKey.RESOURCE_TYPE:
+        return lambda r: value in r.resource_types
+    if key is LookupKey.RESOURCE_NAME:
+        return lambda r: value in r.resource_names
+    if key is LookupKey.SOURCE_IP_ADDRESS:
+        return lambda r: value != "" and r.source_ip == value
+    if key is LookupKey.ROLE_NAME:
+        return lambda r: value != "" and r.role_name == value
+    if key is LookupKey.EVENT_TYPE:
+        if value == _API_CALL:  # kept as the absence of a row of another known type
+            return lambda r: r.event_type not in _OTHER_EVENT_TYPES
+        return lambda r: value != "" and r.event_type == value
+    if key is LookupKey.SENSITIVE_ACTION:
+        if value == _NOT_SENSITIVE:  # kept as the absence of a "true" row
+            return lambda r: r.sensitive != "true"
+        return lambda r: value != "" and r.sensitive == value
+    raise ValueError(f"no tail matcher for {key}")
+
+
+def merge_rows(
+    indexed: list[Row], more: bool, tail: list[Row], query: LookupQuery
+) -> tuple[list[Row], bool]:
+    """The first `query.limit` of the day files' rows (`more` when others follow) and the tail's,
+    in the query's order, an event found in both kept once; and whether more follow."""
+    if not tail:
+        return indexed, more
+    seen: set[int] = set()
+    rows: list[Row] = []
+    for row in sorted(
+        (*indexed, *tail),
+        key=lambda row: (row[3], row[0]),
+        reverse=query.direction is Direction.BACKWARD,
+    ):
+        if row[0] not in seen:
+            seen.add(row[0])
+            rows.append(row)
+    return rows[: query.limit], more or len(rows) > query.limit
