@@ -222,14 +222,12 @@ class SqliteEventLog(EventLog):
 
     def lookup(self, query: LookupQuery) -> LookupPage:
         """One page of an account's history matching `query` (all conditions ANDed)."""
-        # The tail first: whatever leaves it after this is in the day files by then.
-        floor, groups = self._tail.snapshot()
-        rows, more = lookup_rows(self._days, query)
         purged_upto, hidden = self._state.purged_upto, self._state.hidden
-        tail_rows = Tail.rows(
-            floor, groups, query, lambda seq, time: seq <= purged_upto and hidden(seq, time)
+        # The tail first: whatever leaves it after this is in the day files by then.
+        tail_rows = self._tail.rows(
+            query, lambda seq, time: seq <= purged_upto and hidden(seq, time)
         )
-        rows, more = merge_rows(rows, more, tail_rows, query)
+        rows, more = merge_rows(*lookup_rows(self._days, query), tail_rows, query)
         events = [
             LoggedEvent(
                 seq, account, event_id, time, accepted_ms, self._codecs.decompress(d, b), by or ""

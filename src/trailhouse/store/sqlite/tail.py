@@ -2,12 +2,11 @@
 kept in memory so that LookupEvents finds them at once.
 
 The writer adds each committed group before its callers hear back; the indexer drops records
-once their day file holds them. A lookup takes the tail's groups and its floor (every seq at or
-below it is in the day files) under one lock, asks the day files, then matches the tail's
-records with `matcher`, which implements the index's semantics of every lookup key
-(`store/sqlite/lookup.py`); results are merged by (event_time, seq) and an event found in both
-is kept once. Beyond `limit` records the oldest groups are let go: those events are found once
-the indexer reaches them (`docs/storage.md`).
+once their day file holds them. A lookup matches the tail's records first, with `matcher`, which
+implements the index's semantics of every lookup key (`store/sqlite/lookup.py`), then asks the
+day files: a record that leaves the tail meanwhile is in a day file by then. Results are merged
+by (event_time, seq) and an event found in both is kept once. Beyond `limit` records the oldest
+groups are let go: those events are found once the indexer reaches them (`docs/storage.md`).
 """
 
 from __future__ import annotations
@@ -35,10 +34,12 @@ _OTHER_EVENT_TYPES = frozenset(EVENT_TYPES - {_API_CALL})
 
 
 class Tail:
-    """The acknowledged records above the indexer's checkpoint, in commit groups."""
+    """The acknowledged records above the indexer's checkpoint, in commit groups, and by event
+    id (the lookup that must be quick whatever the tail's length)."""
 
     def __init__(self, floor: int, limit: int = TAIL_RECORDS) -> None:
         self._groups: deque[Sequence[LogRecord]] = deque()
+        self._by_id: dict[tuple[str, str], LogRecord] = {}
         self._size = 0
         self._floor = floor
         self._limit = limit
@@ -51,45 +52,55 @@ class Tail:
             return
         with self._lock:
             self._groups.append(records)
+            self._by_id.update(((r.account_id, r.event_id), r) for r in records)
             self._size += len(records)
             while self._size > self._limit and len(self._groups) > 1:
-                dropped = self._groups.popleft()
-                self._size -= len(dropped)
-                self.let_go += len(dropped)
+                self.let_go += self._drop_oldest()
 
     def indexed(self, seq: int) -> None:
         """Told by the indexer: the day files now hold every record up to `seq`."""
         with self._lock:
             self._floor = max(self._floor, seq)
             while self._groups and self._groups[0][-1].seq <= seq:
-                self._size -= len(self._groups.popleft())
+                self._drop_oldest()
+
+    def _drop_oldest(self) -> int:
+        """Forget the oldest group (lock held); how many records it held."""
+        group = self._groups.popleft()
+        self._size -= len(group)
+        pop = self._by_id.pop
+        for r in group:
+            pop((r.account_id, r.event_id), None)
+        return len(group)
 
     def __len__(self) -> int:
         return self._size
 
-    def snapshot(self) -> tuple[int, list[Sequence[LogRecord]]]:
-        """The floor (all at or below it is indexed) and the groups held, taken together."""
+    def rows(self, query: LookupQuery, hidden: Callable[[int, int], bool]) -> list[Row]:
+        """Up to `query.limit + 1` held rows matching `query`, in its order. Taken before the
+        day files are asked: a record leaves the tail only once a day file holds it."""
+        event_id = next((v for k, v in query.conditions if k is LookupKey.EVENT_ID), None)
         with self._lock:
-            return self._floor, list(self._groups)
-
-    @staticmethod
-    def rows(
-        floor: int,
-        groups: list[Sequence[LogRecord]],
-        query: LookupQuery,
-        hidden: Callable[[int, int], bool],
-    ) -> list[Row]:
-        """Up to `query.limit + 1` rows of the snapshot matching `query`, in its order."""
+            floor = self._floor
+            if event_id is not None:
+                found = self._by_id.get((query.account_id, event_id))
+                groups: list[Sequence[LogRecord]] = [(found,)] if found is not None else []
+            else:
+                groups = list(self._groups)
+        if not groups:
+            return []
         matches = matcher(query)
-        found = [
-            (r.event_time, r.seq, r)
+        account = query.account_id
+        hits = [
+            r
             for group in groups
             for r in group
-            if r.seq > floor and matches(r) and not hidden(r.seq, r.event_time)
+            if r.account_id == account
+            and r.seq > floor
+            and matches(r)
+            and not hidden(r.seq, r.event_time)
         ]
-        found.sort(
-            key=lambda item: (item[0], item[1]), reverse=query.direction is Direction.BACKWARD
-        )
+        hits.sort(key=_position, reverse=query.direction is Direction.BACKWARD)
         return [
             (
                 r.seq,
@@ -101,8 +112,12 @@ class Tail:
                 r.body,
                 r.recorder or None,
             )
-            for _, _, r in found[: query.limit + 1]
+            for r in hits[: query.limit + 1]
         ]
+
+
+def _position(r: LogRecord) -> tuple[int, int]:
+    return (r.event_time, r.seq)
 
 
 def matcher(query: LookupQuery) -> Matcher:
