@@ -13,6 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from trailhouse.events.lookup import LookupRequest, LookupService
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite.event_log import SqliteEventLog
 
@@ -237,3 +238,37 @@ def test_the_tail_is_bounded_and_the_rest_is_found_once_indexed(tmp_path: Path) 
         ]
     finally:
         log.close()
+
+
+def test_lookup_events_hides_data_and_other_regions_global_events_in_the_tail(
+    open_log: Callable[[str], SqliteEventLog],
+) -> None:
+    log = open_log("visible")
+    log.pause_indexing()
+    shown = replace(record(3), event_id="TV-shown", body=b'{"eventId":"TV-shown"}')
+    data = replace(
+        record(4), event_id="TV-data", body=b'{"eventId":"TV-data","eventCategory":"Data"}'
+    )
+    global_event = replace(
+        record(5), event_id="TV-global", body=b'{"eventId":"TV-global","isGlobal":true}'
+    )
+    assert log.append([shown, data, global_event]) == [True] * 3
+    service = LookupService(log, retention_days=90 * 365, slack_seconds=0)
+
+    def ids(region: str | None) -> list[str]:
+        request = LookupRequest(
+            ACCOUNT,
+            BASE_TIME - HOUR,
+            BASE_TIME + 3 * 86400,
+            Direction.FORWARD,
+            (),
+            50,
+            region=region,
+            global_region="cn-hangzhou",
+        )
+        result = service.lookup(request, now=BASE_TIME + 3 * 86400)
+        return sorted(orjson.loads(body)["eventId"] for body in result.bodies)
+
+    assert ids("cn-shanghai") == ["TV-shown"]
+    assert ids("cn-hangzhou") == ["TV-global", "TV-shown"]
+    assert log.stats().indexed_seq == 0
