@@ -35,7 +35,7 @@ from trailhouse.store.sqlite.lookup import lookup_rows, position_of
 from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields, fields_of
 from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
-from trailhouse.store.sqlite.tail import TAIL_RECORDS, Tail, merge_rows
+from trailhouse.store.sqlite.tail import TAIL_RECORDS, SharedStrings, Tail, merge_rows
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 
 _log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class SqliteEventLog(EventLog):
             raise
         self._pending = PendingKeys()
         self._tail = Tail(0, tail_records)
+        self._strings = SharedStrings()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
         self._indexer = Indexer(
             self._segments, self._days, self._pending, self._state, self._with_derived, self._tail
@@ -156,7 +157,7 @@ class SqliteEventLog(EventLog):
                 dict_id,
                 body,
                 r.recorder,
-                fields_of(r),  # for the unindexed tail, without decoding `fields` again
+                fields_of(r, self._strings.share),  # for the tail, without decoding `fields`
             )
             for r, body in zip(records, bodies, strict=True)
         ]

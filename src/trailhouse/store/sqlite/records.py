@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 
 import msgspec
 
@@ -132,23 +133,24 @@ def encode_fields(record: EventRecord) -> bytes:
     return _pack_fields(fields_of(record))
 
 
-def fields_of(record: EventRecord) -> _FourteenFields:
-    """The indexed fields of `record`, in the order `LogRecord` holds them."""
+def fields_of(record: EventRecord, share: Callable[[str], str] = str) -> _FourteenFields:
+    """The indexed fields of `record`, in the order `LogRecord` holds them; `share` gives the
+    strings that repeat from event to event (`tail.SharedStrings`)."""
     return (
-        record.account_id,
+        share(record.account_id),
         record.event_id,
-        record.event_name,
-        record.service_name,
-        record.event_rw,
-        record.user_name or "",
-        record.access_key_id or "",
-        record.resource_types,
+        share(record.event_name),
+        share(record.service_name),
+        share(record.event_rw),
+        share(record.user_name or ""),
+        share(record.access_key_id or ""),
+        tuple(share(value) for value in record.resource_types),
         record.resource_names,
-        record.recorder,
-        record.event_type,
-        record.source_ip,
-        record.sensitive,
-        record.role_name,
+        share(record.recorder),
+        share(record.event_type),
+        share(record.source_ip),
+        share(record.sensitive),
+        share(record.role_name),
     )
 
 

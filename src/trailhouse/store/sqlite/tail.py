@@ -11,6 +11,7 @@ groups are let go: those events are found once the indexer reaches them (`docs/s
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -20,17 +21,19 @@ from trailhouse.events.validation import EVENT_TYPES
 from trailhouse.store.sqlite.days import ABSENT_MEANS, EVENT_TYPE, SENSITIVE
 from trailhouse.store.sqlite.records import LogRecord
 
-# Records kept at most: ~0.5 KB each (the strings of the indexed fields, the compressed body),
-# so ~250 MB; at 26k events/s that is 19 s of indexer lag.
-TAIL_RECORDS = 500_000
+# Records kept at most: ~1.6 KB each measured (the record, the strings that do not repeat, the
+# compressed body, the by-id entry), so ~400 MB; at 26k events/s, 9.6 s of indexer lag.
+TAIL_RECORDS = 250_000
 
 Row = tuple[int, str, str, int, int, int, bytes, str | None]
+_POSITION = operator.attrgetter("event_time", "seq")
 Matcher = Callable[[LogRecord], bool]
 
 _API_CALL = ABSENT_MEANS[EVENT_TYPE]
 _NOT_SENSITIVE = ABSENT_MEANS[SENSITIVE]
 # The event types an index row can hold that an ApiCall lookup excludes (`lookup._PRESENT_VALUES`).
 _OTHER_EVENT_TYPES = frozenset(EVENT_TYPES - {_API_CALL})
+ABSENT_VALUES = {LookupKey.EVENT_TYPE: _API_CALL, LookupKey.SENSITIVE_ACTION: _NOT_SENSITIVE}
 
 
 class Tail:
@@ -90,34 +93,79 @@ class Tail:
         if not groups:
             return []
         matches = matcher(query)
-        account = query.account_id
-        hits = [
-            r
-            for group in groups
-            for r in group
-            if r.account_id == account
-            and r.seq > floor
-            and matches(r)
-            and not hidden(r.seq, r.event_time)
-        ]
-        hits.sort(key=_position, reverse=query.direction is Direction.BACKWARD)
-        return [
-            (
-                r.seq,
-                r.account_id,
-                r.event_id,
-                r.event_time,
-                r.accepted_ms,
-                r.dict_id,
-                r.body,
-                r.recorder or None,
-            )
-            for r in hits[: query.limit + 1]
-        ]
+        candidates = _candidates(groups, query)
+        # Ordered first, then matched from the query's end until the page is full: a broad
+        # condition (a service, Read) tests a page's worth of records, not the whole tail.
+        candidates.sort(key=_POSITION, reverse=query.direction is Direction.BACKWARD)
+        hits: list[Row] = []
+        for r in candidates:
+            if r.seq > floor and matches(r) and not hidden(r.seq, r.event_time):
+                hits.append(
+                    (
+                        r.seq,
+                        r.account_id,
+                        r.event_id,
+                        r.event_time,
+                        r.accepted_ms,
+                        r.dict_id,
+                        r.body,
+                        r.recorder or None,
+                    )
+                )
+                if len(hits) > query.limit:
+                    break
+        return hits
 
 
-def _position(r: LogRecord) -> tuple[int, int]:
-    return (r.event_time, r.seq)
+class SharedStrings:
+    """One copy of each repeating string (account, event name, user, recorder...) for the
+    records the tail holds: a tail record's strings would otherwise be ~1 KB. Bounded: it starts
+    afresh beyond `limit` strings (later copies are then merely not shared)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._strings: dict[str, str] = {}
+        self._limit = limit
+
+    def share(self, value: str) -> str:
+        """`value`, or an equal string already held."""
+        strings = self._strings
+        if len(strings) > self._limit:
+            strings.clear()
+        return strings.setdefault(value, value)
+
+
+Groups = list[Sequence[LogRecord]]
+# A comprehension per key, so that narrowing a long tail costs no Python call per record; most
+# selective first. A value kept in the index as the absence of a row never narrows.
+_NARROWING: tuple[tuple[LookupKey, Callable[[Groups, str], list[LogRecord]]], ...] = (
+    (LookupKey.RESOURCE_NAME, lambda gs, v: [r for g in gs for r in g if v in r.resource_names]),
+    (LookupKey.SOURCE_IP_ADDRESS, lambda gs, v: [r for g in gs for r in g if r.source_ip == v]),
+    (
+        LookupKey.EVENT_ACCESS_KEY_ID,
+        lambda gs, v: [r for g in gs for r in g if r.access_key_id == v],
+    ),
+    (LookupKey.USER, lambda gs, v: [r for g in gs for r in g if r.user_name == v]),
+    (LookupKey.ROLE_NAME, lambda gs, v: [r for g in gs for r in g if r.role_name == v]),
+    (LookupKey.EVENT_NAME, lambda gs, v: [r for g in gs for r in g if r.event_name == v]),
+    (LookupKey.RESOURCE_TYPE, lambda gs, v: [r for g in gs for r in g if v in r.resource_types]),
+    (LookupKey.SERVICE_NAME, lambda gs, v: [r for g in gs for r in g if r.service_name == v]),
+    (LookupKey.SENSITIVE_ACTION, lambda gs, v: [r for g in gs for r in g if r.sensitive == v]),
+    (LookupKey.EVENT_TYPE, lambda gs, v: [r for g in gs for r in g if r.event_type == v]),
+    (LookupKey.EVENT_RW, lambda gs, v: [r for g in gs for r in g if r.event_rw == v]),
+)
+
+
+def _candidates(groups: Groups, query: LookupQuery) -> list[LogRecord]:
+    """The held records that may match `query` (`matcher` decides)."""
+    conditions = dict(query.conditions)
+    for key, narrow in _NARROWING:
+        value = conditions.get(key)
+        if value is not None and value != ABSENT_VALUES.get(key):
+            return narrow(groups, value)
+    account, start, end = query.account_id, query.start, query.end
+    return [
+        r for g in groups for r in g if r.account_id == account and start <= r.event_time <= end
+    ]
 
 
 def matcher(query: LookupQuery) -> Matcher:
