@@ -6,6 +6,10 @@ stay whole when the indexer catches up between them."""
 from __future__ import annotations
 
 import itertools
+import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -272,3 +276,53 @@ def test_lookup_events_hides_data_and_other_regions_global_events_in_the_tail(
     assert ids("cn-shanghai") == ["TV-shown"]
     assert ids("cn-hangzhou") == ["TV-global", "TV-shown"]
     assert log.stats().indexed_seq == 0
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from test_sqlite_tail import RECORDS
+    from trailhouse.store.sqlite.event_log import SqliteEventLog
+
+    log = SqliteEventLog(Path(sys.argv[1]), gather_seconds=0.0, train_after=0)
+    log.append(RECORDS[:10])
+    assert log.catch_up()
+    log.pause_indexing()
+    log.append(RECORDS[10:40])
+    print("acknowledged", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_after_a_kill_the_unindexed_log_is_searchable_from_the_tail(tmp_path: Path) -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(tmp_path / "killed"), str(Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "acknowledged"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    indexed = SqliteEventLog(tmp_path / "indexed", gather_seconds=0.0, train_after=0)
+    log = SqliteEventLog(tmp_path / "killed", gather_seconds=0.0, train_after=0, index_paused=True)
+    try:
+        indexed.append(RECORDS[:10])
+        indexed.append(RECORDS[10:40])
+        assert indexed.catch_up()
+        assert log.stats().indexed_seq <= 10  # the rest is in the log only
+        for conditions in [(), ((LookupKey.USER, "alice"),), ((LookupKey.EVENT_ID, "T0033-12"),)]:
+            for direction in Direction:
+                wanted = all_pages(indexed, conditions, direction, 50)
+                assert wanted
+                assert all_pages(log, conditions, direction, 7) == wanted
+    finally:
+        log.close()
+        indexed.close()

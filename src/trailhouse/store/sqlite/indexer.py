@@ -53,6 +53,8 @@ class Indexer:
         state: LogState,
         derive: Callable[[LogRecord], LogRecord],
         tail: Tail,
+        *,
+        paused: bool = False,
     ) -> None:
         self.lock = threading.Lock()
         self._tail = tail
@@ -69,7 +71,7 @@ class Indexer:
         self._committed = segments.last_seq
         self._cond = threading.Condition()
         self._closing = False
-        self._paused = False
+        self._paused = paused  # a test hook (`pause`)
         self._dirty_days: set[int] = set()
         self.day_counts: dict[int, int] | None = None
         if self._committed - self._indexed > _INDEX_FIRST_ABOVE:
