@@ -30,7 +30,13 @@ from trailhouse.store.ports import EventLog, LogStats
 from trailhouse.store.postgres.group_commit import GroupCommit
 from trailhouse.store.postgres.lookup_sql import LOGGED_COLUMNS, lookup_statement
 from trailhouse.store.postgres.pool import Connection, ConnectionPool
-from trailhouse.store.postgres.schema import create_partitions, day_of, list_partitions
+from trailhouse.store.postgres.schema import (
+    create_partitions,
+    day_of,
+    list_partitions,
+    partition_name,
+)
+from trailhouse.store.postgres.statistics import PartitionStatistics
 
 _ZSTD_LEVEL = 3
 
@@ -70,6 +76,7 @@ class PostgresEventLog(EventLog):
         self._known_days: set[int] = set()
         self._days_lock = threading.Lock()
         self._group_commit = GroupCommit(self._append_group)
+        self._statistics = PartitionStatistics(pool)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
         """Append `records` durably; True for each one stored, False for each duplicate.
@@ -100,6 +107,11 @@ class PostgresEventLog(EventLog):
                         raise
                     with self._days_lock:
                         self._known_days.clear()
+        added: dict[int, int] = {}
+        for record, day in zip(unique, days, strict=True):
+            if (record.account_id, record.event_id) in stored:
+                added[day] = added.get(day, 0) + 1
+        self._statistics.appended(added)
         # Only the first copy of an event in the batch can be the stored one.
         return [
             first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
@@ -171,6 +183,7 @@ class PostgresEventLog(EventLog):
                 removed += max(cursor.rowcount, 0)
         with self._days_lock:
             self._known_days = {day for day in self._known_days if day >= cutoff}
+        self._statistics.forget({day for day in partitions if day < cutoff})
         return removed
 
     def stats(self) -> LogStats:
@@ -185,8 +198,14 @@ class PostgresEventLog(EventLog):
             )
         return LogStats(events=count, last_seq=last, indexed_seq=last, bytes_on_disk=size)
 
+    def statistics_kept(self, timeout: float = 30.0) -> bool:
+        """Block until the partition statistics asked for so far are gathered (for tests and
+        benchmarks); False on timeout."""
+        return self._statistics.wait(timeout)
+
     def close(self) -> None:
         """Release the connections; idempotent."""
+        self._statistics.close()
         self._pool.close()
 
     def _ensure_days(self, conn: Connection, days: set[int]) -> None:
@@ -194,6 +213,18 @@ class PostgresEventLog(EventLog):
             missing = days - self._known_days
         if missing:
             create_partitions(conn, missing)
+            self._statistics.seen(
+                {
+                    day: _scalar(
+                        conn,
+                        sql.SQL("SELECT reltuples::BIGINT FROM pg_class WHERE oid = {}").format(
+                            sql.Literal(partition_name(day))
+                        )
+                        + sql.SQL("::regclass"),
+                    )
+                    for day in missing
+                }
+            )
             with self._days_lock:
                 self._known_days |= missing
 

@@ -32,9 +32,10 @@ from trailhouse.store.sqlite.days import (
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
-from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields
+from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields, fields_of
 from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
+from trailhouse.store.sqlite.tail import TAIL_RECORDS, SharedStrings, Tail, merge_rows
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 
 _log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class SqliteEventLog(EventLog):
         gather_seconds: float,
         train_after: int = TRAIN_AFTER,
         segment_bytes: int = SEGMENT_BYTES,
+        tail_records: int = TAIL_RECORDS,
+        index_paused: bool = False,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
@@ -94,12 +97,25 @@ class SqliteEventLog(EventLog):
             self._lock.release()
             raise
         self._pending = PendingKeys()
+        self._tail = Tail(0, tail_records)
+        self._strings = SharedStrings()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
         self._indexer = Indexer(
-            self._segments, self._days, self._pending, self._state, self._with_derived
+            self._segments,
+            self._days,
+            self._pending,
+            self._state,
+            self._with_derived,
+            self._tail,
+            paused=index_paused,  # a test hook: LookupEvents answers from the tail alone
         )
         self._writer = GroupCommitWriter(
-            self._segments, self._days, self._pending, gather_seconds, self._indexer.committed
+            self._segments,
+            self._days,
+            self._pending,
+            gather_seconds,
+            self._indexer.committed,
+            self._tail,
         )
         self._close_lock = threading.Lock()
         self._closed = False
@@ -141,7 +157,14 @@ class SqliteEventLog(EventLog):
         dict_id, bodies = self._codecs.compress(plain)
         prepared = [
             Prepared(
-                r.account_id, r.event_id, r.event_time, encode_fields(r), dict_id, body, r.recorder
+                r.account_id,
+                r.event_id,
+                r.event_time,
+                encode_fields(r),
+                dict_id,
+                body,
+                r.recorder,
+                fields_of(r, self._strings.share),  # for the tail, without decoding `fields`
             )
             for r, body in zip(records, bodies, strict=True)
         ]
@@ -207,7 +230,12 @@ class SqliteEventLog(EventLog):
 
     def lookup(self, query: LookupQuery) -> LookupPage:
         """One page of an account's history matching `query` (all conditions ANDed)."""
-        rows, more = lookup_rows(self._days, query)
+        purged_upto, hidden = self._state.purged_upto, self._state.hidden
+        # The tail first: whatever leaves it after this is in the day files by then.
+        tail_rows = self._tail.rows(
+            query, lambda seq, time: seq <= purged_upto and hidden(seq, time)
+        )
+        rows, more = merge_rows(*lookup_rows(self._days, query), tail_rows, query)
         events = [
             LoggedEvent(
                 seq, account, event_id, time, accepted_ms, self._codecs.decompress(d, b), by or ""
@@ -219,6 +247,11 @@ class SqliteEventLog(EventLog):
     def count_by_day(self, account_id: str, start: int, end: int) -> dict[int, int]:
         """The account's searchable events per UTC day, counted in the day files' index."""
         return self._days.count_by_day(account_id, start, end)
+
+    def pause_indexing(self, paused: bool = True) -> None:
+        """Hold (or release) the indexer: a test hook; LookupEvents then answers from the
+        unindexed tail (`store/sqlite/tail.py`)."""
+        self._indexer.pause(paused)
 
     def catch_up(self, timeout: float = 10.0) -> bool:
         """Block until every appended event is searchable by `lookup`; False on timeout."""

@@ -19,6 +19,7 @@ from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.records import LogRecord
 from trailhouse.store.sqlite.segments import SegmentFiles
 from trailhouse.store.sqlite.state import LogState
+from trailhouse.store.sqlite.tail import Tail
 from trailhouse.store.sqlite.writer import Key, PendingKeys
 
 _log = logging.getLogger(__name__)
@@ -51,8 +52,12 @@ class Indexer:
         pending: PendingKeys,
         state: LogState,
         derive: Callable[[LogRecord], LogRecord],
+        tail: Tail,
+        *,
+        paused: bool = False,
     ) -> None:
         self.lock = threading.Lock()
+        self._tail = tail
         self._derive = derive
         self._segments = segments
         self._days = days
@@ -66,6 +71,7 @@ class Indexer:
         self._committed = segments.last_seq
         self._cond = threading.Condition()
         self._closing = False
+        self._paused = paused  # a test hook (`pause`)
         self._dirty_days: set[int] = set()
         self.day_counts: dict[int, int] | None = None
         if self._committed - self._indexed > _INDEX_FIRST_ABOVE:
@@ -95,6 +101,13 @@ class Indexer:
                     return False
                 self._cond.wait(remaining)
         return True
+
+    def pause(self, paused: bool = True) -> None:
+        """Stop (or, `paused` False, resume) indexing: a test hook, to look up events that only
+        the unindexed tail holds. Closing resumes it."""
+        with self._cond:
+            self._paused = paused
+            self._cond.notify_all()
 
     def counts(self) -> dict[int, int]:
         """Events per day file, counted once and then kept up to date (lock held)."""
@@ -130,12 +143,15 @@ class Indexer:
         )
 
     def _recover_pending(self) -> None:
-        """After a restart, the unindexed tail of the log is the window duplicates hide in."""
+        """After a restart, the unindexed tail of the log is the window duplicates hide in, and
+        what LookupEvents finds in memory until it is indexed."""
         position = self._indexed
+        self._tail.indexed(position)
         while batch := self._segments.read(position, _BATCH):
             self._pending.add(
                 [(r.account_id, r.event_id) for r in batch], [r.recorder for r in batch]
             )
+            self._tail.add([r if r.event_type is not None else self._derive(r) for r in batch])
             position = batch[-1].seq
 
     def _run(self) -> None:
@@ -143,13 +159,14 @@ class Indexer:
         last_save = time.monotonic()
         while True:
             with self._cond:
-                while self._indexed >= self._committed and not self._closing:
+                while (self._indexed >= self._committed or self._paused) and not self._closing:
                     self._cond.wait(_SAVE_EVERY_SECONDS if self._dirty_days else None)
                     if self._dirty_days and time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
                         break
                 closing = self._closing and self._indexed >= self._committed
+                paused = self._paused and not self._closing
             try:
-                if self._indexed < self._committed:
+                if self._indexed < self._committed and not paused:
                     self._index_batch()
                 if closing or time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
                     self._save()
@@ -182,6 +199,7 @@ class Indexer:
                 self._dirty_days.add(day)
             self.files_seq = records[-1].seq
         faults.point("index.transaction.committed")
+        self._tail.indexed(records[-1].seq)  # LookupEvents finds these in the day files now
         keys: list[Key] = [(r.account_id, r.event_id) for r in records]
         # Only now: the writer's duplicate check finds these in the day files.
         self._pending.discard(keys)

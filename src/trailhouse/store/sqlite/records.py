@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 
 import msgspec
 
@@ -78,6 +79,8 @@ class Prepared(msgspec.Struct, frozen=True, gc=False):
     dict_id: int
     body: bytes
     recorder: str = ""  # also inside `fields`; kept apart for the writer's pending keys
+    # `fields` decoded, for the unindexed tail (`store/sqlite/tail.py`); None: decode `fields`.
+    values: Fields | None = None
 
 
 class LogRecord(msgspec.Struct, frozen=True, gc=False):
@@ -127,23 +130,56 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
 
 def encode_fields(record: EventRecord) -> bytes:
     """The indexed fields of `record`, in the order `LogRecord` holds them."""
-    fields: _FourteenFields = (
-        record.account_id,
+    return _pack_fields(fields_of(record))
+
+
+def fields_of(record: EventRecord, share: Callable[[str], str] = str) -> _FourteenFields:
+    """The indexed fields of `record`, in the order `LogRecord` holds them; `share` gives the
+    strings that repeat from event to event (`tail.SharedStrings`)."""
+    return (
+        share(record.account_id),
         record.event_id,
-        record.event_name,
-        record.service_name,
-        record.event_rw,
-        record.user_name or "",
-        record.access_key_id or "",
-        record.resource_types,
+        share(record.event_name),
+        share(record.service_name),
+        share(record.event_rw),
+        share(record.user_name or ""),
+        share(record.access_key_id or ""),
+        tuple(share(value) for value in record.resource_types),
         record.resource_names,
-        record.recorder,
-        record.event_type,
-        record.source_ip,
-        record.sensitive,
-        record.role_name,
+        share(record.recorder),
+        share(record.event_type),
+        share(record.source_ip),
+        share(record.sensitive),
+        share(record.role_name),
     )
-    return _pack_fields(fields)
+
+
+def tail_record(event: Prepared, seq: int, accepted_ms: int) -> LogRecord:
+    """The record `encode(event, seq, accepted_ms)` frames, as `scan_records` would read it."""
+    values = event.values if event.values is not None else decode_fields(event.fields)
+    (_, _, name, service, rw, user, key, types, names, recorder, *derived) = values
+    event_type, source_ip, sensitive, role_name = derived
+    return LogRecord(
+        seq,
+        event.event_time,
+        accepted_ms,
+        event.dict_id,
+        event.account_id,
+        event.event_id,
+        name,
+        service,
+        rw,
+        user,
+        key,
+        types,
+        names,
+        recorder,
+        event.body,
+        event_type,
+        source_ip,
+        sensitive,
+        role_name,
+    )
 
 
 def decode_fields(raw: bytes) -> Fields:

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 from trailhouse.errors import StoreError, StoreUnavailable, disk_error
 from trailhouse.store.sqlite.days import DayFiles, day_of
-from trailhouse.store.sqlite.records import Prepared, encode
+from trailhouse.store.sqlite.records import Prepared, encode, tail_record
 from trailhouse.store.sqlite.segments import SegmentFiles
+from trailhouse.store.sqlite.tail import Tail
 
 Key = tuple[str, str]
 
@@ -71,10 +72,12 @@ class GroupCommitWriter:
         pending: PendingKeys,
         gather_seconds: float,
         on_commit: Callable[[int], None],
+        tail: Tail | None = None,
     ) -> None:
         self._segments = segments
         self._days = days
         self._pending = pending
+        self._tail = tail
         self._gather = gather_seconds
         self._on_commit = on_commit
         self._queue: list[_Request] = []
@@ -157,6 +160,13 @@ class GroupCommitWriter:
         except BaseException:
             self._pending.discard(keys)
             raise
+        if self._tail is not None:  # searchable before any caller hears it is stored
+            self._tail.add(
+                [
+                    tail_record(event, first + n, accepted_ms)
+                    for n, (_, _, event, _) in enumerate(fresh)
+                ]
+            )
         for request, index, _, _ in fresh:
             request.results[index] = True
         self._on_commit(seqs[-1])
