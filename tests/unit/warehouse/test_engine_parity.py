@@ -262,7 +262,7 @@ def test_the_empty_view_has_every_column_as_strings(
     duck_result, spark_result = run_both(tw, duck, spark_engine, planned.sql)
     assert spark_result.rows == duck_result.rows == []
     assert spark_result.columns == duck_result.columns
-    assert set(spark_result.types) == set(duck_result.types) == {"VARCHAR"}
+    assert set(spark_result.types) == set(duck_result.types) == {"STRING"}
 
 
 def test_types_are_named_as_duckdb_names_them(

@@ -355,6 +355,20 @@ def parse_statements(sql: str) -> list[exp.Expr]:
 _READS_FILES = (exp.ReadCSV, exp.ReadParquet)
 
 
+def _double_literals(tree: exp.Expr) -> None:
+    """A number with a point or an exponent (1.5, 1e3) is a DOUBLE in MaxCompute, where DuckDB
+    and Spark read it as a DECIMAL; a DECIMAL is written 1.5BD."""
+    for literal in list(tree.find_all(exp.Literal)):
+        if literal.is_string or not any(c in str(literal.this) for c in ".eE"):
+            continue
+        parent = literal.parent
+        if isinstance(parent, (exp.Cast, exp.TryCast)) and parent.this is literal:
+            continue  # CAST(1.5 AS DECIMAL(10,2)) and 1.5BD stay exact
+        if isinstance(parent, exp.DataTypeParam):
+            continue
+        literal.replace(exp.cast(literal.copy(), exp.DataType.Type.DOUBLE))
+
+
 def query_of(statements: list[exp.Expr]) -> exp.Query:
     """The one SELECT statement, ready to translate; UnsupportedSql for anything else."""
     if len(statements) != 1:
@@ -364,6 +378,7 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
+    _double_literals(tree)
     for select in tree.find_all(exp.Select):
         # Optimizer hints (/*+ MAPJOIN(a) */) change how MaxCompute runs a query, never its
         # answer: they are dropped, not read as function calls.
