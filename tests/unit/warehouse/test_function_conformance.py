@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from builders import WarehouseFixture, open_test_warehouse, root
+from family_examples import FAMILY_EXAMPLES, FAMILY_REFUSED, QUERY_EXAMPLES
 from maxcompute_examples import EXAMPLES, REFUSED, WINDOW_SUM_OF_TIES, Example
 from sqlglot import exp
 
@@ -61,7 +62,11 @@ def answer(tw: WarehouseFixture, sql: str) -> ResultSet:
     return jobs.result(root(), job.job_id)
 
 
-@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+ALL_EXAMPLES = EXAMPLES + FAMILY_EXAMPLES
+ALL_REFUSED = REFUSED + FAMILY_REFUSED
+
+
+@pytest.mark.parametrize("example", ALL_EXAMPLES, ids=[e.id for e in ALL_EXAMPLES])
 def test_documented_example(tw: WarehouseFixture, example: Example) -> None:
     result = answer(tw, f"SELECT {example.sql} AS v")
     assert result.rows == [[example.expected]], example.page
@@ -74,7 +79,16 @@ def test_ordered_window_sums_tied_rows_one_by_one(tw: WarehouseFixture) -> None:
     assert [[int(v) for v in row] for row in answer(tw, sql).rows] == expected, page
 
 
-@pytest.mark.parametrize(("sql", "code", "says"), REFUSED, ids=[r[0] for r in REFUSED])
+@pytest.mark.parametrize(
+    ("function", "sql", "expected", "page"), QUERY_EXAMPLES, ids=[q[1] for q in QUERY_EXAMPLES]
+)
+def test_documented_query(
+    tw: WarehouseFixture, function: str, sql: str, expected: list[list[Any]], page: str
+) -> None:
+    assert answer(tw, sql).rows == expected, (function, page)
+
+
+@pytest.mark.parametrize(("sql", "code", "says"), ALL_REFUSED, ids=[r[0] for r in ALL_REFUSED])
 def test_unsupported_forms_are_refused_by_name(
     tw: WarehouseFixture, sql: str, code: str, says: str
 ) -> None:

@@ -294,7 +294,99 @@ def _locate(args: list[exp.Expression]) -> exp.Expression:
     return exp.If(this=start_null, true=when_no_start, false=found)
 
 
+def _sign(args: list[exp.Expression]) -> exp.Expression:
+    arity("SIGN", args, 1, 1)
+    # -1.0, 0.0 or 1.0: a DOUBLE, as MaxCompute documents (DuckDB's SIGN is an integer).
+    return exp.cast(exp.Sign(this=args[0]), exp.DataType.Type.DOUBLE)
+
+
+# Rounding goes through DECIMAL below this magnitude (DECIMAL(38,18) holds 20 integer digits).
+_ROUND_EXACT_BELOW = "1e15"
+
+
+def _round(args: list[exp.Expression]) -> exp.Expression:
+    arity("ROUND", args, 1, 2)
+    places = _constant_int("ROUND", "decimal_places", args[1]) if len(args) == 2 else 0
+    number = args[0]
+    if places is None:
+        return _null("DOUBLE")
+    decimal = isinstance(number, (exp.Cast, exp.TryCast)) and number.to.this == (
+        exp.DataType.Type.DECIMAL
+    )
+    if decimal or places > 18:
+        return exp.Round(this=number, decimals=exp.Literal.number(places))
+    # Half away from zero on the number as written (125.315 to 2 places is 125.32), as
+    # MaxCompute does: DuckDB rounds the binary double (125.31). A STRING or BIGINT is a DOUBLE.
+    double = exp.cast(number, exp.DataType.Type.DOUBLE)
+    exact = exp.cast(exp.cast(double.copy(), exp.DataType.Type.VARCHAR), "DECIMAL(38, 18)")
+    rounded = exp.cast(
+        exp.Round(this=exact, decimals=exp.Literal.number(places)), exp.DataType.Type.DOUBLE
+    )
+    small = exp.LT(
+        this=exp.Abs(this=double.copy()), expression=exp.Literal.number(_ROUND_EXACT_BELOW)
+    )
+    large = exp.Round(this=double.copy(), decimals=exp.Literal.number(places))
+    return exp.If(this=small, true=rounded, false=large)
+
+
+def _e(args: list[exp.Expression]) -> exp.Expression:
+    arity("E", args, 0, 0)
+    # The double nearest to e, as MaxCompute prints it (Spark's EXP(1) is one ulp above).
+    return exp.cast(exp.Literal.number("2.718281828459045"), exp.DataType.Type.DOUBLE)
+
+
+def _least(args: list[exp.Expression]) -> exp.Expression:
+    if len(args) < 2:
+        arity("LEAST", args, 2, 2)
+    # NULL is the least value in MaxCompute: any NULL argument makes the answer NULL, where
+    # DuckDB and Spark skip NULLs (GREATEST skips them in MaxCompute too).
+    any_null = exp.or_(*(exp.Is(this=a.copy(), expression=exp.null()) for a in args))
+    least = exp.Least(this=args[0], expressions=list(args[1:]))
+    return exp.If(this=any_null, true=exp.null(), false=least)
+
+
+def _regexp_instr(args: list[exp.Expression]) -> exp.Expression:
+    arity("REGEXP_INSTR", args, 2, 5)
+    if len(args) > 2:
+        # Spark's third argument is a group, MaxCompute's a start position: not the same call.
+        raise UnsupportedSql(
+            "REGEXP_INSTR: start_position, occurrence and return_option are not supported; "
+            "call it with the source and the pattern only",
+            "REGEXP_INSTR",
+        )
+    return exp.RegexpInstr(this=args[0], expression=args[1])
+
+
+def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
+    """A builder refusing a MaxCompute built-in function trailhouse does not run yet."""
+
+    def parse(args: list[exp.Expression]) -> exp.Expression:
+        raise UnsupportedSql(
+            f"function {name} is a MaxCompute built-in function that trailhouse does not "
+            "support yet (docs/sql-functions.md)",
+            name,
+        )
+
+    return parse
+
+
 Builder = Callable[..., exp.Expr]
+
+# MaxCompute's functions of its JSON type: not run yet (a JSON value prints differently from the
+# STRING that GET_JSON_OBJECT answers, and DuckDB and Spark would disagree on it).
+JSON_TYPE_FUNCTIONS = (
+    "FROM_JSON",
+    "JSON_ARRAY",
+    "JSON_EXISTS",
+    "JSON_EXTRACT",
+    "JSON_FORMAT",
+    "JSON_LENGTH",
+    "JSON_OBJECT",
+    "JSON_PARSE",
+    "JSON_TYPE",
+    "JSON_VALID",
+    "TO_JSON",
+)
 
 
 def _wrapped(build: Callable[[list[exp.Expression]], exp.Expression]) -> Builder:
@@ -311,6 +403,13 @@ FUNCTIONS: dict[str, Builder] = {
     name: _wrapped(build)
     for name, build in {
         "ADD_MONTHS": _add_months,
+        "E": _e,
+        "LEAST": _least,
+        "REGEXP_INSTR": _regexp_instr,
+        "ROUND": _round,
+        "SIGN": _sign,
+        "TRUNC": not_supported("TRUNC"),
+        **{name: not_supported(name) for name in JSON_TYPE_FUNCTIONS},
         "DATE_ADD": _days("DATE_ADD", 1),
         "DATE_SUB": _days("DATE_SUB", -1),
         "DAYOFWEEK": _dayofweek,
@@ -405,6 +504,7 @@ NOT_SUPPORTED = frozenset(
         "KEYVALUE",
         "KEYVALUE_TUPLE",
         "LENGTHB",
+        "MAP_VALUES",
         "REGEXP_SUBSTR",
         "SUBSTRING_INDEX",
         "TO_MILLIS",

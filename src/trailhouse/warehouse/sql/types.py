@@ -99,4 +99,4 @@ def _name(node: exp.DataType) -> str:
                 name = field.name if field.name.isidentifier() else f"`{field.name}`"
                 fields.append(f"{name}:{_name(field.args['kind'])}")
         return f"STRUCT<{','.join(fields)}>"
-    return _NAMES.get(kind, kind.value.upper())
+    return _NAMES.get(kind, str(kind.value).upper())
