@@ -36,7 +36,7 @@ def apply_conversions(tree: exp.Expr) -> None:
         _string_operands_as_double(operation)
     for call in list(tree.find_all(*_MATH)):
         for argument in call.args.values():
-            if isinstance(argument, exp.Literal) and argument.is_string:
+            if _numeric_text(argument):
                 argument.replace(exp.cast(argument.copy(), _T.DOUBLE))
     for initcap in tree.find_all(exp.Initcap):
         # MaxCompute's words are separated by spaces (sqlglot's default is every whitespace).
@@ -48,13 +48,25 @@ _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 _MATH = (exp.Abs, exp.Ceil, exp.Floor, exp.Sqrt, exp.Exp, exp.Ln, exp.Log, exp.Pow, exp.Sign)
 
 
+def _numeric_text(node: object) -> bool:
+    """A STRING constant that is a number: one that is not stays a STRING, and is refused
+    (ODPS-0130121) where a number is needed, before the job runs."""
+    if not isinstance(node, exp.Literal) or not node.is_string:
+        return False
+    try:
+        float(str(node.this))
+    except ValueError:
+        return False
+    return True
+
+
 def _string_operands_as_double(operation: exp.Binary) -> None:
     # MaxCompute converts a STRING in arithmetic to DOUBLE ('3' + 1 is 4.0). Done for string
     # constants: DuckDB refuses a STRING column there, and trailhouse refuses it too (with
     # ODPS-0130121) rather than guess.
     for side in ("this", "expression"):
         operand = operation.args.get(side)
-        if isinstance(operand, exp.Literal) and operand.is_string:
+        if _numeric_text(operand):
             operand.replace(exp.cast(operand.copy(), _T.DOUBLE))
 
 
