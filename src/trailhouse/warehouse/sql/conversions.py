@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from sqlglot import exp
 
 _T = exp.DataType.Type
@@ -48,7 +50,7 @@ _ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)
 _MATH = (exp.Abs, exp.Ceil, exp.Floor, exp.Sqrt, exp.Exp, exp.Ln, exp.Log, exp.Pow, exp.Sign)
 
 
-def _numeric_text(node: object) -> bool:
+def _numeric_text(node: object) -> TypeGuard[exp.Literal]:
     """A STRING constant that is a number: one that is not stays a STRING, and is refused
     (ODPS-0130121) where a number is needed, before the job runs."""
     if not isinstance(node, exp.Literal) or not node.is_string:
