@@ -98,8 +98,10 @@ def _truncating_cast(cast: exp.Cast | exp.TryCast) -> None:
     value = cast.this
     if isinstance(value, exp.Literal) and not value.is_string and str(value.this).isdigit():
         return  # an integer literal converts exactly
-    if isinstance(value, exp.Cast) and value.to.this in _INTEGER_TYPES:
+    if isinstance(value, (exp.Cast, exp.TryCast)) and value.to.this in _INTEGER_TYPES:
         return
+    if isinstance(value, (exp.Floor, exp.Ceil, exp.IntDiv)):
+        return  # already a whole number
     if isinstance(value, exp.Null):
         return
     # An integer's text converts exactly; anything else through DOUBLE, the fraction cut off.
