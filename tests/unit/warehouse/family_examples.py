@@ -80,6 +80,34 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         verbatim=False,
     ),
+    # Trigonometric and logarithmic functions at points whose values are exact.
+    *_examples(
+        "ACOS, ASIN, ATAN, ATAN2, COS, SIN, TAN, COT, COSH, SINH, TANH, LOG10, LOG2, DEGREES, "
+        "RADIANS, HEX, UNHEX, FACTORIAL, ISNAN",
+        "mathematical-functions",
+        [
+            ("acos(1)", 0.0),
+            ("asin(1)", 1.5707963267948966),
+            ("atan(1)", 0.7853981633974483),
+            ("atan2(1, 1)", 0.7853981633974483),
+            ("cos(0)", 1.0),
+            ("sin(0)", 0.0),
+            ("tan(0)", 0.0),
+            ("cot(1)", 0.6420926159343306),
+            ("cosh(0)", 1.0),
+            ("sinh(0)", 0.0),
+            ("tanh(0)", 0.0),
+            ("log10(100)", 2.0),
+            ("log2(8)", 3.0),
+            ("degrees(pi())", 180.0),
+            ("radians(180)", 3.141592653589793),
+            ("hex(255)", "FF"),
+            ("unhex('41')", "A"),
+            ("factorial(5)", 120),
+            ("isnan(1.0)", False),
+        ],
+        verbatim=False,
+    ),
     *_examples("LEAST", "least", [("least(5, 2, 7)", 2), ("least(3, 2.5, '1.1111')", 1.1111)]),
     # "NULL is considered the minimum value" (LEAST, GREATEST pages).
     *_examples(
@@ -158,6 +186,7 @@ FAMILY_EXAMPLES: list[Example] = [
         "complex-type-functions",
         [
             ("size(array('a', 'b'))", 2),
+            ("size(map('k1', 'v1', 'k2', 'v2'))", 2),
             ("array_contains(array('a', 'b'), 'a')", True),
             ("array_contains(array('a', 'b'), 'c')", False),
             ("sort_array(array(5, 3, 1))", [1, 3, 5]),
@@ -301,6 +330,9 @@ QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
 
 FAMILY_REFUSED: list[tuple[str, str, str]] = [
     ("trunc(125.815, 1)", "ODPS-0130071", "function TRUNC is a MaxCompute built-in"),
+    ("cbrt(27)", "ODPS-0130071", "function CBRT is a MaxCompute built-in"),
+    ("conv('100', 2, 10)", "ODPS-0130071", "function CONV is a MaxCompute built-in"),
+    ("shiftleft(1, 2)", "ODPS-0130071", "function SHIFTLEFT is a MaxCompute built-in"),
     ("json_extract('{}', '$.a')", "ODPS-0130071", "function JSON_EXTRACT is a MaxCompute built-in"),
     ("json_valid('{}')", "ODPS-0130071", "function JSON_VALID is a MaxCompute built-in"),
     ("map_values(map('a', 1))", "ODPS-0130071", "function MAP_VALUES is a MaxCompute built-in"),

@@ -357,6 +357,13 @@ def _regexp_instr(args: list[exp.Expression]) -> exp.Expression:
     return exp.RegexpInstr(this=args[0], expression=args[1])
 
 
+def _size(args: list[exp.Expression]) -> exp.Expression:
+    arity("SIZE", args, 1, 1)
+    if isinstance(args[0], (exp.Map, exp.VarMap, exp.StrToMap)):
+        return exp.MapSize(this=args[0])  # a MAP's entries (DuckDB's ARRAY_LENGTH takes no MAP)
+    return exp.ArraySize(this=args[0])
+
+
 def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
     """A builder refusing a MaxCompute built-in function trailhouse does not run yet."""
 
@@ -408,6 +415,8 @@ FUNCTIONS: dict[str, Builder] = {
         "REGEXP_INSTR": _regexp_instr,
         "ROUND": _round,
         "SIGN": _sign,
+        "SIZE": _size,
+        "CBRT": not_supported("CBRT"),
         "TRUNC": not_supported("TRUNC"),
         **{name: not_supported(name) for name in JSON_TYPE_FUNCTIONS},
         "DATE_ADD": _days("DATE_ADD", 1),
@@ -496,20 +505,31 @@ def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
 # MaxCompute built-in functions trailhouse does not run yet: refused as such, not as unknown.
 NOT_SUPPORTED = frozenset(
     {
+        "BIN",
+        "BIT_COUNT",
         "CHAR_MATCHCOUNT",
+        "CONV",
         "DATEPART",
         "FIND_IN_SET",
+        "FORMAT_NUMBER",
         "FROM_UTC_TIMESTAMP",
         "ISDATE",
         "KEYVALUE",
         "KEYVALUE_TUPLE",
         "LENGTHB",
         "MAP_VALUES",
+        "NEGATIVE",
+        "POSITIVE",
         "REGEXP_SUBSTR",
+        "SHIFTLEFT",
+        "SHIFTRIGHT",
+        "SHIFTRIGHTUNSIGNED",
+        "STR_TO_MAP",
         "SUBSTRING_INDEX",
         "TO_MILLIS",
         "TRUNC_TIME",
         "URL_DECODE",
         "URL_ENCODE",
+        "WIDTH_BUCKET",
     }
 )

@@ -280,6 +280,10 @@ def _initcap(node: exp.Initcap) -> exp.Expression:
     return _function("INITCAP", node.this)
 
 
+def _map_size(node: exp.MapSize) -> exp.Expression:
+    return _function("SIZE", node.this)
+
+
 def _lateral(node: exp.Lateral) -> exp.Expression:
     # LATERAL VIEW JSON_TUPLE(t.event, 'k', 't') j AS k, t became a lateral subquery whose
     # columns are named like the view's. Spark resolves `t.event` in a later column against an
@@ -311,6 +315,7 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.Try: _without_try,
     exp.Lateral: _lateral,
     exp.Initcap: _initcap,
+    exp.MapSize: _map_size,
     exp.Div: _divide,
     exp.RegexpReplace: _java_regex,
     exp.RegexpExtract: _java_regex,
