@@ -80,6 +80,19 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         verbatim=False,
     ),
+    *_examples(
+        "MONTHS_BETWEEN",
+        "months-between",
+        [
+            ("months_between('2025-06-28 10:30:00', '2025-3-30')", 2.9495967741935485),
+            ("months_between('2025-02-28 10:30:00', '2024-10-30')", 3.9495967741935485),
+            ("months_between('2024-10-30', '2025-02-28 10:30:00')", -3.9495967741935485),
+            ("months_between('2025-09-30', '2025-12-31')", -3.0),
+            ("months_between('2025-06-15', null)", None),
+            ("months_between(null, '2025-06-15')", None),
+            ("months_between('2026-01-31', '2025-01-31')", 12.0),
+        ],
+    ),
     # Trigonometric and logarithmic functions at points whose values are exact.
     *_examples(
         "ACOS, ASIN, ATAN, ATAN2, COS, SIN, TAN, COT, COSH, SINH, TANH, LOG10, LOG2, DEGREES, "

@@ -271,6 +271,73 @@ def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
     return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
 
 
+def _part(unit: str, node: exp.Expression) -> exp.Expression:
+    return exp.Extract(this=exp.var(unit), expression=node.copy())
+
+
+def _months_between(args: list[exp.Expression]) -> exp.Expression:
+    arity("MONTHS_BETWEEN", args, 2, 2)
+    # Whole months when both days are the same day of the month or both months' last days;
+    # else the months apart plus the day and time difference over 31 days, as MaxCompute
+    # computes it (DuckDB and Spark each count the fraction differently).
+    end, start = _instant(args[0]), _instant(args[1])
+    months = exp.Add(
+        this=exp.Mul(
+            this=exp.paren(
+                exp.Sub(this=_part("YEAR", end), expression=_part("YEAR", start)), copy=False
+            ),
+            expression=exp.Literal.number(12),
+        ),
+        expression=exp.paren(
+            exp.Sub(this=_part("MONTH", end), expression=_part("MONTH", start)), copy=False
+        ),
+    )
+
+    def seconds(node: exp.Expression) -> exp.Expression:
+        return exp.paren(
+            exp.Add(
+                this=exp.Add(
+                    this=exp.Mul(this=_part("HOUR", node), expression=exp.Literal.number(3600)),
+                    expression=exp.Mul(
+                        this=_part("MINUTE", node), expression=exp.Literal.number(60)
+                    ),
+                ),
+                expression=exp.cast(_part("SECOND", node), exp.DataType.Type.BIGINT),
+            ),
+            copy=False,
+        )
+
+    def last_day(node: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=exp.cast(exp.LastDay(this=node.copy()), exp.DataType.Type.DATE),
+            expression=exp.cast(node.copy(), exp.DataType.Type.DATE),
+        )
+
+    days = exp.paren(exp.Sub(this=_part("DAY", end), expression=_part("DAY", start)), copy=False)
+    fraction = exp.Div(
+        this=exp.paren(
+            exp.Add(
+                this=exp.Mul(this=days, expression=exp.Literal.number(86400)),
+                expression=exp.paren(
+                    exp.Sub(this=seconds(end), expression=seconds(start)), copy=False
+                ),
+            ),
+            copy=False,
+        ),
+        expression=exp.Literal.number(31 * 86400),
+    )
+    whole = exp.or_(
+        exp.EQ(this=_part("DAY", end), expression=_part("DAY", start)),
+        exp.and_(last_day(end), last_day(start)),
+    )
+    double = exp.DataType.Type.DOUBLE
+    return exp.If(
+        this=whole,
+        true=exp.cast(months, double),
+        false=exp.Add(this=exp.cast(months.copy(), double), expression=fraction),
+    )
+
+
 def _regexp_count(args: list[exp.Expression]) -> exp.Expression:
     arity("REGEXP_COUNT", args, 2, 3)
     source = args[0]
@@ -425,6 +492,7 @@ FUNCTIONS: dict[str, Builder] = {
         "INSTR": _instr,
         "LASTDAY": _lastday,
         "LOCATE": _locate,
+        "MONTHS_BETWEEN": _months_between,
         "REGEXP_COUNT": _regexp_count,
         "REGEXP_REPLACE": _regexp_replace,
         "SPLIT_PART": _split_part,
