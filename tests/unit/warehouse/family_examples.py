@@ -93,6 +93,19 @@ FAMILY_EXAMPLES: list[Example] = [
             ("months_between('2026-01-31', '2025-01-31')", 12.0),
         ],
     ),
+    *_examples(
+        "LAST_DAY",
+        "last-day",
+        [
+            ("last_day('2013-06-08')", "2013-06-30"),
+            ("last_day('2024-02-10 10:54:00')", "2024-02-29"),
+            ("last_day(date '2013-06-08')", "2013-06-30"),
+            ("last_day(datetime '2013-12-08 01:00:00')", "2013-12-31"),
+            ("last_day('not a date')", None),
+        ],
+        "STRING",
+        verbatim=False,
+    ),
     # Trigonometric and logarithmic functions at points whose values are exact.
     *_examples(
         "ACOS, ASIN, ATAN, ATAN2, COS, SIN, TAN, COT, COSH, SINH, TANH, LOG10, LOG2, DEGREES, "

@@ -271,6 +271,13 @@ def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
     return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
 
 
+def _last_day(args: list[exp.Expression]) -> exp.Expression:
+    arity("LAST_DAY", args, 1, 1)
+    # A 'yyyy-mm-dd' STRING, of a date, a datetime or a string that is one (else NULL).
+    day = exp.LastDay(this=_instant(args[0]))
+    return exp.TimeToStr(this=day, format=exp.Literal.string("%Y-%m-%d"))
+
+
 def _part(unit: str, node: exp.Expression) -> exp.Expression:
     return exp.Extract(this=exp.var(unit), expression=node.copy())
 
@@ -492,6 +499,7 @@ FUNCTIONS: dict[str, Builder] = {
         "INSTR": _instr,
         "LASTDAY": _lastday,
         "LOCATE": _locate,
+        "LAST_DAY": _last_day,
         "MONTHS_BETWEEN": _months_between,
         "REGEXP_COUNT": _regexp_count,
         "REGEXP_REPLACE": _regexp_replace,
