@@ -539,7 +539,7 @@ def _cost_result(job: SqlJob, planned: PlannedQuery) -> ResultSet:
         ["Cost", f"{job.cost_usd:.6f} USD"],
     ]
     rows.extend([f"Input:{scan.project}.{scan.table}", scan.bytes] for scan in planned.scans)
-    return ResultSet(("Item", "Value"), ("VARCHAR", "VARCHAR"), rows, False)
+    return ResultSet(("Item", "Value"), ("STRING", "STRING"), rows, False)
 
 
 def _new_job_id(now: float) -> str:

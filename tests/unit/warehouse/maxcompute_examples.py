@@ -244,7 +244,7 @@ EXAMPLES: list[Example] = [
             ("dateadd(datetime '2005-01-29 00:00:00', 1, 'mm')", "2005-02-28 00:00:00"),
             ("dateadd(datetime '2005-03-30 00:00:00', -1, 'mm')", "2005-02-28 00:00:00"),
         ],
-        "TIMESTAMP",
+        "DATETIME",
     ),
     *_examples(
         "DATEADD", "dateadd", [("dateadd(date '2005-02-28', 1, 'dd')", "2005-03-01")], "DATE"
@@ -257,7 +257,7 @@ EXAMPLES: list[Example] = [
             ("datetrunc(datetime '2011-12-07 16:28:46', 'month')", "2011-12-01 00:00:00"),
             ("datetrunc(datetime '2011-12-07 16:28:46', 'DD')", "2011-12-07 00:00:00"),
         ],
-        "TIMESTAMP",
+        "DATETIME",
     ),
     *_examples(
         "DATETRUNC",
@@ -316,7 +316,7 @@ EXAMPLES: list[Example] = [
             ("add_months('2017-02-14 21:30:00', 3)", "2017-05-14"),
             ("add_months('20170214 38:50:00', 3)", None),
         ],
-        "VARCHAR",
+        "STRING",
     ),
     *_examples("DAYOFWEEK", "dayofweek", [("dayofweek('2009-07-30')", 5)]),
     # The date part functions take a date, a datetime or a string that is one.

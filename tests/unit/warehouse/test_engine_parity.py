@@ -262,10 +262,10 @@ def test_the_empty_view_has_every_column_as_strings(
     duck_result, spark_result = run_both(tw, duck, spark_engine, planned.sql)
     assert spark_result.rows == duck_result.rows == []
     assert spark_result.columns == duck_result.columns
-    assert set(spark_result.types) == set(duck_result.types) == {"VARCHAR"}
+    assert set(spark_result.types) == set(duck_result.types) == {"STRING"}
 
 
-def test_types_are_named_as_duckdb_names_them(
+def test_types_are_named_as_maxcompute_names_them(
     tw: WarehouseFixture, duck: DuckDbEngine, spark_engine: SparkEngine, days: list[str]
 ) -> None:
     sql = (
@@ -275,6 +275,7 @@ def test_types_are_named_as_duckdb_names_them(
     )
     duck_result, spark_result = run_both(tw, duck, spark_engine, sql)
     assert spark_result.types == duck_result.types
+    assert duck_result.types == ("STRING", "BIGINT", "DATETIME", "STRING", "DOUBLE", "BIGINT")
 
 
 def test_rows_past_the_limit_are_cut_on_both(

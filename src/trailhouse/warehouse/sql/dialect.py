@@ -18,6 +18,7 @@ from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 
+from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
 from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
@@ -29,6 +30,7 @@ from trailhouse.warehouse.sql.functions import (
     datetime_of,
     is_date,
 )
+from trailhouse.warehouse.sql.json_paths import JsonWildcard, duckdb_path, duckdb_wildcard, wildcard
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -246,9 +248,8 @@ def _get_json_object(args: list[exp.Expression]) -> exp.Expression:
     if not path.startswith("$"):
         raise UnsupportedSql(f"GET_JSON_OBJECT: the path must start with '$', got {path!r}")
     if "*" in path:
-        raise UnsupportedSql(f"GET_JSON_OBJECT: wildcard paths are not supported ({path!r})")
-    # ['key'] (MaxCompute's new GET_JSON_OBJECT) is ."key" in DuckDB's JSONPath.
-    path = re.sub(r"\['([^'\"]*)'\]", r'."\1"', path)
+        return wildcard(args[0], path)
+    path = duckdb_path(path)
     return exp.JSONExtractScalar(this=args[0], expression=exp.Literal.string(path))
 
 
@@ -311,15 +312,64 @@ def _json_tuple_join(lateral: exp.Lateral) -> exp.Join:
             f"LATERAL VIEW JSON_TUPLE needs one column name per key: {len(args) - 1} keys, "
             f"{len(columns)} names"
         )
-    values = []
-    for key, name in zip(args[1:], columns, strict=True):
+    values = _json_tuple_values(args, columns)
+    row = exp.Lateral(this=exp.Subquery(this=exp.select(*values)), alias=alias)
+    return exp.Join(this=row, kind="CROSS")
+
+
+def _json_tuple_values(
+    args: list[exp.Expression], names: list[exp.Identifier]
+) -> list[exp.Expression]:
+    """One GET_JSON_OBJECT(json, '$.key') per key of JSON_TUPLE(json, key, ...), named."""
+    values: list[exp.Expression] = []
+    for key, name in zip(args[1:], names, strict=True):
         text = _literal_text("JSON_TUPLE", "key", key)
         if '"' in text:
             raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}")
         path = exp.Literal.string(f'$."{text}"')
-        values.append(exp.alias_(exp.JSONExtractScalar(this=args[0].copy(), expression=path), name))
-    row = exp.Lateral(this=exp.Subquery(this=exp.select(*values)), alias=alias)
-    return exp.Join(this=row, kind="CROSS")
+        call = exp.JSONExtractScalar(this=args[0].copy(), expression=path)
+        values.append(exp.Alias(this=call, alias=name.copy()))
+    return values
+
+
+def _is_json_tuple(node: exp.Expression) -> bool:
+    return isinstance(node, exp.Anonymous) and str(node.this).upper() == "JSON_TUPLE"
+
+
+def _rewrite_select_json_tuples(tree: exp.Expr) -> None:
+    """SELECT JSON_TUPLE(json, 'k1', 'k2') [AS (c1, c2)]: one column per key (c0, c1, … when
+    not named), as the LATERAL VIEW form gives them."""
+    for select in list(tree.find_all(exp.Select)):
+        projections = list(select.expressions)
+        calls = [
+            p for p in projections if _is_json_tuple(p.this if isinstance(p, exp.Aliases) else p)
+        ]
+        if not calls:
+            continue
+        if len(projections) != 1:
+            raise UnsupportedSql(
+                "JSON_TUPLE in the select list must be the only expression there; "
+                "use LATERAL VIEW JSON_TUPLE to select other columns with it",
+                "JSON_TUPLE",
+            )
+        call = calls[0]
+        func = call.this if isinstance(call, exp.Aliases) else call
+        args = list(func.expressions)
+        if len(args) < 2:
+            raise UnsupportedSql(
+                "JSON_TUPLE takes a JSON string and at least one key", "JSON_TUPLE"
+            )
+        if isinstance(call, exp.Aliases):
+            names = list(call.expressions)
+            if len(names) != len(args) - 1:
+                raise UnsupportedSql(
+                    f"JSON_TUPLE needs one column name per key: {len(args) - 1} keys, "
+                    f"{len(names)} names",
+                    "JSON_TUPLE",
+                )
+        else:
+            names = [exp.to_identifier(f"c{i}") for i in range(len(args) - 1)]
+        select.set("expressions", _json_tuple_values(args, names))
 
 
 def _rewrite_lateral_views(tree: exp.Expr) -> None:
@@ -364,6 +414,8 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
+    _rewrite_select_json_tuples(tree)
+    apply_conversions(tree)
     for select in tree.find_all(exp.Select):
         # Optimizer hints (/*+ MAPJOIN(a) */) change how MaxCompute runs a query, never its
         # answer: they are dropped, not read as function calls.
@@ -396,6 +448,8 @@ def null_on_invalid_json(node: exp.Expr) -> exp.Expr:
     # MaxCompute gives NULL for invalid JSON where DuckDB raises; TRY costs nothing measurable.
     if isinstance(node, exp.JSONExtractScalar) and not isinstance(node.parent, exp.Try):
         return exp.Try(this=node)
+    if isinstance(node, JsonWildcard):
+        return duckdb_wildcard(node)
     return node
 
 

@@ -39,6 +39,7 @@ from trailhouse.warehouse.sql.engine import (
     TableInput,
     json_value,
 )
+from trailhouse.warehouse.sql.types import maxcompute_type
 
 _PROGRESS_EVERY = 0.2
 # Memory of the connections planning uses to fold constants and bind: a literal or a folded
@@ -119,7 +120,7 @@ class DuckDbEngine:
             watcher.start()
             cursor = con.execute(sql)
             columns = tuple(d[0] for d in cursor.description or ())
-            types = tuple(str(d[1]) for d in cursor.description or ())
+            types = tuple(maxcompute_type(str(d[1])) for d in cursor.description or ())
             rows = cursor.fetchmany(limits.max_rows + 1)
         except duckdb.InterruptException as exc:
             raise EngineError("cancelled", "the job was cancelled") from exc

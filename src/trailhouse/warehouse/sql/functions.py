@@ -271,6 +271,80 @@ def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
     return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
 
 
+def _last_day(args: list[exp.Expression]) -> exp.Expression:
+    arity("LAST_DAY", args, 1, 1)
+    # A 'yyyy-mm-dd' STRING, of a date, a datetime or a string that is one (else NULL).
+    day = exp.LastDay(this=_instant(args[0]))
+    return exp.TimeToStr(this=day, format=exp.Literal.string("%Y-%m-%d"))
+
+
+def _part(unit: str, node: exp.Expression) -> exp.Expression:
+    return exp.Extract(this=exp.var(unit), expression=node.copy())
+
+
+def _months_between(args: list[exp.Expression]) -> exp.Expression:
+    arity("MONTHS_BETWEEN", args, 2, 2)
+    # Whole months when both days are the same day of the month or both months' last days;
+    # else the months apart plus the day and time difference over 31 days, as MaxCompute
+    # computes it (DuckDB and Spark each count the fraction differently).
+    end, start = _instant(args[0]), _instant(args[1])
+    months = exp.Add(
+        this=exp.Mul(
+            this=exp.paren(
+                exp.Sub(this=_part("YEAR", end), expression=_part("YEAR", start)), copy=False
+            ),
+            expression=exp.Literal.number(12),
+        ),
+        expression=exp.paren(
+            exp.Sub(this=_part("MONTH", end), expression=_part("MONTH", start)), copy=False
+        ),
+    )
+
+    def seconds(node: exp.Expression) -> exp.Expression:
+        return exp.paren(
+            exp.Add(
+                this=exp.Add(
+                    this=exp.Mul(this=_part("HOUR", node), expression=exp.Literal.number(3600)),
+                    expression=exp.Mul(
+                        this=_part("MINUTE", node), expression=exp.Literal.number(60)
+                    ),
+                ),
+                expression=exp.cast(_part("SECOND", node), exp.DataType.Type.BIGINT),
+            ),
+            copy=False,
+        )
+
+    def last_day(node: exp.Expression) -> exp.Expression:
+        return exp.EQ(
+            this=exp.cast(exp.LastDay(this=node.copy()), exp.DataType.Type.DATE),
+            expression=exp.cast(node.copy(), exp.DataType.Type.DATE),
+        )
+
+    days = exp.paren(exp.Sub(this=_part("DAY", end), expression=_part("DAY", start)), copy=False)
+    fraction = exp.Div(
+        this=exp.paren(
+            exp.Add(
+                this=exp.Mul(this=days, expression=exp.Literal.number(86400)),
+                expression=exp.paren(
+                    exp.Sub(this=seconds(end), expression=seconds(start)), copy=False
+                ),
+            ),
+            copy=False,
+        ),
+        expression=exp.Literal.number(31 * 86400),
+    )
+    whole = exp.or_(
+        exp.EQ(this=_part("DAY", end), expression=_part("DAY", start)),
+        exp.and_(last_day(end), last_day(start)),
+    )
+    double = exp.DataType.Type.DOUBLE
+    return exp.If(
+        this=whole,
+        true=exp.cast(months, double),
+        false=exp.Add(this=exp.cast(months.copy(), double), expression=fraction),
+    )
+
+
 def _regexp_count(args: list[exp.Expression]) -> exp.Expression:
     arity("REGEXP_COUNT", args, 2, 3)
     source = args[0]
@@ -294,7 +368,106 @@ def _locate(args: list[exp.Expression]) -> exp.Expression:
     return exp.If(this=start_null, true=when_no_start, false=found)
 
 
+def _sign(args: list[exp.Expression]) -> exp.Expression:
+    arity("SIGN", args, 1, 1)
+    # -1.0, 0.0 or 1.0: a DOUBLE, as MaxCompute documents (DuckDB's SIGN is an integer).
+    return exp.cast(exp.Sign(this=args[0]), exp.DataType.Type.DOUBLE)
+
+
+# Rounding goes through DECIMAL below this magnitude (DECIMAL(38,18) holds 20 integer digits).
+_ROUND_EXACT_BELOW = "1e15"
+
+
+def _round(args: list[exp.Expression]) -> exp.Expression:
+    arity("ROUND", args, 1, 2)
+    places = _constant_int("ROUND", "decimal_places", args[1]) if len(args) == 2 else 0
+    number = args[0]
+    if places is None:
+        return _null("DOUBLE")
+    decimal = isinstance(number, (exp.Cast, exp.TryCast)) and number.to.this == (
+        exp.DataType.Type.DECIMAL
+    )
+    if decimal or places > 18:
+        return exp.Round(this=number, decimals=exp.Literal.number(places))
+    # Half away from zero on the number as written (125.315 to 2 places is 125.32), as
+    # MaxCompute does: DuckDB rounds the binary double (125.31). A STRING or BIGINT is a DOUBLE.
+    double = exp.cast(number, exp.DataType.Type.DOUBLE)
+    exact = exp.cast(exp.cast(double.copy(), exp.DataType.Type.VARCHAR), "DECIMAL(38, 18)")
+    rounded = exp.cast(
+        exp.Round(this=exact, decimals=exp.Literal.number(places)), exp.DataType.Type.DOUBLE
+    )
+    small = exp.LT(
+        this=exp.Abs(this=double.copy()), expression=exp.Literal.number(_ROUND_EXACT_BELOW)
+    )
+    large = exp.Round(this=double.copy(), decimals=exp.Literal.number(places))
+    return exp.If(this=small, true=rounded, false=large)
+
+
+def _e(args: list[exp.Expression]) -> exp.Expression:
+    arity("E", args, 0, 0)
+    # The double nearest to e, as MaxCompute prints it (Spark's EXP(1) is one ulp above).
+    return exp.cast(exp.Literal.number("2.718281828459045"), exp.DataType.Type.DOUBLE)
+
+
+def _least(args: list[exp.Expression]) -> exp.Expression:
+    if len(args) < 2:
+        arity("LEAST", args, 2, 2)
+    # NULL is the least value in MaxCompute: any NULL argument makes the answer NULL, where
+    # DuckDB and Spark skip NULLs (GREATEST skips them in MaxCompute too).
+    any_null = exp.or_(*(exp.Is(this=a.copy(), expression=exp.null()) for a in args))
+    least = exp.Least(this=args[0], expressions=list(args[1:]))
+    return exp.If(this=any_null, true=exp.null(), false=least)
+
+
+def _regexp_instr(args: list[exp.Expression]) -> exp.Expression:
+    arity("REGEXP_INSTR", args, 2, 5)
+    if len(args) > 2:
+        # Spark's third argument is a group, MaxCompute's a start position: not the same call.
+        raise UnsupportedSql(
+            "REGEXP_INSTR: start_position, occurrence and return_option are not supported; "
+            "call it with the source and the pattern only",
+            "REGEXP_INSTR",
+        )
+    return exp.RegexpInstr(this=args[0], expression=args[1])
+
+
+def _size(args: list[exp.Expression]) -> exp.Expression:
+    arity("SIZE", args, 1, 1)
+    if isinstance(args[0], (exp.Map, exp.VarMap, exp.StrToMap)):
+        return exp.MapSize(this=args[0])  # a MAP's entries (DuckDB's ARRAY_LENGTH takes no MAP)
+    return exp.ArraySize(this=args[0])
+
+
+def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
+    """A builder refusing a MaxCompute built-in function trailhouse does not run yet."""
+
+    def parse(args: list[exp.Expression]) -> exp.Expression:
+        raise UnsupportedSql(
+            f"function {name} is a MaxCompute built-in function that trailhouse does not "
+            "support yet (docs/sql-functions.md)",
+            name,
+        )
+
+    return parse
+
+
 Builder = Callable[..., exp.Expr]
+
+# MaxCompute's functions of its JSON type: not run yet (a JSON value prints differently from the
+# STRING that GET_JSON_OBJECT answers, and DuckDB and Spark would disagree on it).
+JSON_TYPE_FUNCTIONS = (
+    "FROM_JSON",
+    "JSON_ARRAY",
+    "JSON_EXISTS",
+    "JSON_EXTRACT",
+    "JSON_FORMAT",
+    "JSON_LENGTH",
+    "JSON_OBJECT",
+    "JSON_PARSE",
+    "JSON_TYPE",
+    "JSON_VALID",
+    "TO_JSON",
+)
 
 
 def _wrapped(build: Callable[[list[exp.Expression]], exp.Expression]) -> Builder:
@@ -311,12 +484,23 @@ FUNCTIONS: dict[str, Builder] = {
     name: _wrapped(build)
     for name, build in {
         "ADD_MONTHS": _add_months,
+        "E": _e,
+        "LEAST": _least,
+        "REGEXP_INSTR": _regexp_instr,
+        "ROUND": _round,
+        "SIGN": _sign,
+        "SIZE": _size,
+        "CBRT": not_supported("CBRT"),
+        "TRUNC": not_supported("TRUNC"),
+        **{name: not_supported(name) for name in JSON_TYPE_FUNCTIONS},
         "DATE_ADD": _days("DATE_ADD", 1),
         "DATE_SUB": _days("DATE_SUB", -1),
         "DAYOFWEEK": _dayofweek,
         "INSTR": _instr,
         "LASTDAY": _lastday,
         "LOCATE": _locate,
+        "LAST_DAY": _last_day,
+        "MONTHS_BETWEEN": _months_between,
         "REGEXP_COUNT": _regexp_count,
         "REGEXP_REPLACE": _regexp_replace,
         "SPLIT_PART": _split_part,
@@ -397,19 +581,31 @@ def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
 # MaxCompute built-in functions trailhouse does not run yet: refused as such, not as unknown.
 NOT_SUPPORTED = frozenset(
     {
+        "BIN",
+        "BIT_COUNT",
         "CHAR_MATCHCOUNT",
+        "CONV",
         "DATEPART",
         "FIND_IN_SET",
+        "FORMAT_NUMBER",
         "FROM_UTC_TIMESTAMP",
         "ISDATE",
         "KEYVALUE",
         "KEYVALUE_TUPLE",
         "LENGTHB",
+        "MAP_VALUES",
+        "NEGATIVE",
+        "POSITIVE",
         "REGEXP_SUBSTR",
+        "SHIFTLEFT",
+        "SHIFTRIGHT",
+        "SHIFTRIGHTUNSIGNED",
+        "STR_TO_MAP",
         "SUBSTRING_INDEX",
         "TO_MILLIS",
         "TRUNC_TIME",
         "URL_DECODE",
         "URL_ENCODE",
+        "WIDTH_BUCKET",
     }
 )

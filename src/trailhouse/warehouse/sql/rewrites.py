@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
@@ -34,7 +36,10 @@ def rewrite_typed_paths(scopes: list[Scope], typed_paths: dict[int, dict[str, st
                 or not isinstance(call.expression, exp.Literal)
             ):
                 continue
-            path = call.expression.this.replace('"', "")
+            written = str(call.expression.this)
+            if re.search(r'"[^"]*\.[^"]*"', written):
+                continue  # $['a.b'] is the key "a.b", not the path $.a.b
+            path = written.replace('"', "")
             source = source_of(scope, column)
             if not isinstance(source, exp.Table) or id(source) not in typed_paths:
                 continue

@@ -47,6 +47,7 @@ from trailhouse.warehouse.sql.engine import (
     json_value,
 )
 from trailhouse.warehouse.sql.spark_sql import to_spark_sql
+from trailhouse.warehouse.sql.types import maxcompute_type
 
 _PROGRESS_EVERY = 0.2
 
@@ -205,7 +206,9 @@ class SparkEngine:
                     self._view(spark, table).createOrReplaceTempView(names[table.view])
                 frame = spark.sql(sql)
                 columns = tuple(frame.columns)
-                types = tuple(_type_name(field.dataType) for field in frame.schema.fields)
+                types = tuple(
+                    maxcompute_type(_type_name(field.dataType)) for field in frame.schema.fields
+                )
                 rows = naive_timestamps(frame).limit(limits.max_rows + 1).collect()
         except EngineError:
             raise

@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
+from trailhouse.warehouse.sql.json_paths import JsonWildcard
 
 # strftime codes (as the MaxCompute dialect writes them) and the Java pattern letters that format
 # them; parsing takes the one-letter forms, which accept one or two digits as DuckDB's strptime.
@@ -180,6 +181,12 @@ def _json_extract(node: exp.JSONExtractScalar) -> exp.Expression:
     return _function("GET_JSON_OBJECT", node.this, exp.Literal.string(path))
 
 
+def _json_wildcard(node: JsonWildcard) -> exp.Expression:
+    # Spark's GET_JSON_OBJECT reads `[*]` by Hive's rules, as MaxCompute's does.
+    path = _string_literal(node.expression, "a JSON path")
+    return _function("GET_JSON_OBJECT", node.this, exp.Literal.string(path))
+
+
 def _day_of_week_iso(node: exp.DayOfWeekIso) -> exp.Expression:
     # Spark's WEEKDAY counts from Monday = 0; ISO counts from Monday = 1.
     return exp.paren(_function("WEEKDAY", node.this) + 1, copy=False)
@@ -265,6 +272,18 @@ def _java_regex(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _initcap(node: exp.Initcap) -> exp.Expression:
+    # MaxCompute's words are separated by spaces, as Spark's INITCAP separates them.
+    delimiters = node.args.get("expression")
+    if delimiters is not None and _string_literal(delimiters, "INITCAP delimiters") != " ":
+        raise UnsupportedSql("INITCAP: only words separated by spaces are supported", "INITCAP")
+    return _function("INITCAP", node.this)
+
+
+def _map_size(node: exp.MapSize) -> exp.Expression:
+    return _function("SIZE", node.this)
+
+
 def _lateral(node: exp.Lateral) -> exp.Expression:
     # LATERAL VIEW JSON_TUPLE(t.event, 'k', 't') j AS k, t became a lateral subquery whose
     # columns are named like the view's. Spark resolves `t.event` in a later column against an
@@ -290,10 +309,13 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.AtTimeZone: _at_time_zone,
     exp.TimeToUnix: _time_to_unix,
     exp.JSONExtractScalar: _json_extract,
+    JsonWildcard: _json_wildcard,
     exp.DayOfWeekIso: _day_of_week_iso,
     exp.TsOrDsToDate: _ts_or_ds_to_date,
     exp.Try: _without_try,
     exp.Lateral: _lateral,
+    exp.Initcap: _initcap,
+    exp.MapSize: _map_size,
     exp.Div: _divide,
     exp.RegexpReplace: _java_regex,
     exp.RegexpExtract: _java_regex,

@@ -1,0 +1,371 @@
+"""MaxCompute's documented examples of the mathematical, conditional, conversion, string,
+collection, JSON, aggregate and window functions (the families after the first string and date
+ones in maxcompute_examples.py), with the same layout: query, documented result, page.
+
+Rows marked `verbatim=False` are built from the rules a page states, not copied from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from maxcompute_examples import Example, _examples, _page
+
+_STORE = (
+    '\'{"store": {"fruit":[{"weight":8,"type":"apple"},{"weight":9,"type":"pear"}], '
+    '"bicycle":{"price":19.95,"color":"red"} }, "email":"amy@only_for_json_udf_test.net", '
+    '"owner":"Tony" }\''
+)
+_NESTED = '\'{"a":"b","c":{"d":"e","f":"g","h":["h00","h11","h22"]},"i":"j"}\''
+
+FAMILY_EXAMPLES: list[Example] = [
+    # Mathematical functions.
+    *_examples(
+        "ABS",
+        "abs",
+        [("abs(null)", None), ("abs(-1)", 1), ("abs(-1.2)", 1.2), ("abs('-2')", 2.0)],
+    ),
+    *_examples(
+        "CEIL", "ceil", [("ceil(1.1)", 2), ("ceil(-1.1)", -1), ("ceil(null)", None)], "BIGINT"
+    ),
+    *_examples(
+        "FLOOR",
+        "floor",
+        [
+            ("floor(1.2)", 1),
+            ("floor(1.9)", 1),
+            ("floor(0.1)", 0),
+            ("floor(-1.2)", -2),
+            ("floor(-0.1)", -1),
+            ("floor(0.0)", 0),
+            ("floor(-0.0)", 0),
+        ],
+        "BIGINT",
+    ),
+    *_examples(
+        "ROUND",
+        "round",
+        [
+            ("round(125.315)", 125.0),
+            ("round(125.315, 1)", 125.3),
+            ("round(125.315, 2)", 125.32),
+            ("round(125.315, 3)", 125.315),
+            ("round(-125.315, 2)", -125.32),
+            ("round(123.345, -2)", 100.0),
+            ("round(null)", None),
+            ("round(123.345, 4)", 123.345),
+            ("round(123.345, -4)", 0.0),
+        ],
+    ),
+    *_examples(
+        "ROUND", "round", [("round(125.315, 0)", 125.0), ("round(7)", 7.0)], "DOUBLE", False
+    ),
+    *_examples("POW", "pow", [("pow(2, 3)", 8.0), ("pow(2, 16)", 65536.0), ("pow(2, null)", None)]),
+    *_examples("SQRT", "sqrt", [("sqrt(4)", 2.0), ("sqrt(null)", None)]),
+    *_examples(
+        "EXP, LN, LOG, SIGN, PI, E",
+        "mathematical-functions",
+        [
+            ("exp(0)", 1.0),
+            ("exp(null)", None),
+            ("ln(3.5)", 1.252762968495368),
+            ("log(2, 16)", 4.0),
+            ("log(2, null)", None),
+            ("sign(-2.5)", -1.0),
+            ("sign(2.5)", 1.0),
+            ("sign(0)", 0.0),
+            ("sign(null)", None),
+            ("pi()", 3.141592653589793),
+            ("e()", 2.718281828459045),
+        ],
+        verbatim=False,
+    ),
+    *_examples(
+        "MONTHS_BETWEEN",
+        "months-between",
+        [
+            ("months_between('2025-06-28 10:30:00', '2025-3-30')", 2.9495967741935485),
+            ("months_between('2025-02-28 10:30:00', '2024-10-30')", 3.9495967741935485),
+            ("months_between('2024-10-30', '2025-02-28 10:30:00')", -3.9495967741935485),
+            ("months_between('2025-09-30', '2025-12-31')", -3.0),
+            ("months_between('2025-06-15', null)", None),
+            ("months_between(null, '2025-06-15')", None),
+            ("months_between('2026-01-31', '2025-01-31')", 12.0),
+        ],
+    ),
+    *_examples(
+        "LAST_DAY",
+        "last-day",
+        [
+            ("last_day('2013-06-08')", "2013-06-30"),
+            ("last_day('2024-02-10 10:54:00')", "2024-02-29"),
+            ("last_day(date '2013-06-08')", "2013-06-30"),
+            ("last_day(datetime '2013-12-08 01:00:00')", "2013-12-31"),
+            ("last_day('not a date')", None),
+        ],
+        "STRING",
+        verbatim=False,
+    ),
+    # Trigonometric and logarithmic functions at points whose values are exact.
+    *_examples(
+        "ACOS, ASIN, ATAN, ATAN2, COS, SIN, TAN, COT, COSH, SINH, TANH, LOG10, LOG2, DEGREES, "
+        "RADIANS, HEX, UNHEX, FACTORIAL, ISNAN",
+        "mathematical-functions",
+        [
+            ("acos(1)", 0.0),
+            ("asin(1)", 1.5707963267948966),
+            ("atan(1)", 0.7853981633974483),
+            ("atan2(1, 1)", 0.7853981633974483),
+            ("cos(0)", 1.0),
+            ("sin(0)", 0.0),
+            ("tan(0)", 0.0),
+            ("cot(1)", 0.6420926159343306),
+            ("cosh(0)", 1.0),
+            ("sinh(0)", 0.0),
+            ("tanh(0)", 0.0),
+            ("log10(100)", 2.0),
+            ("log2(8)", 3.0),
+            ("degrees(pi())", 180.0),
+            ("radians(180)", 3.141592653589793),
+            ("hex(255)", "FF"),
+            ("unhex('41')", "A"),
+            ("factorial(5)", 120),
+            ("isnan(1.0)", False),
+        ],
+        verbatim=False,
+    ),
+    *_examples("LEAST", "least", [("least(5, 2, 7)", 2), ("least(3, 2.5, '1.1111')", 1.1111)]),
+    # "NULL is considered the minimum value" (LEAST, GREATEST pages).
+    *_examples(
+        "LEAST, GREATEST",
+        "least",
+        [("least(1, null, 3)", None), ("greatest(1, null, 3)", 3), ("greatest(5, 9, 2)", 9)],
+        verbatim=False,
+    ),
+    # Conversions (the type conversion page's rules and examples).
+    *_examples(
+        "CAST",
+        "type-conversions",
+        [
+            ("cast(1.6 as bigint)", 1),
+            ("cast('1.6' as bigint)", 1),
+            ("cast('1' as double)", 1.0),
+        ],
+    ),
+    *_examples(
+        "CAST",
+        "type-conversions",
+        [
+            ("cast(-1.6 as bigint)", -1),
+            ("cast('12345678901234567' as bigint)", 12345678901234567),
+            ("cast(true as bigint)", 1),
+            ("cast(null as bigint)", None),
+        ],
+        verbatim=False,
+    ),
+    *_examples(
+        "CAST",
+        "type-conversions",
+        [("cast('2015-10-01 00:00:00' as datetime)", "2015-10-01 00:00:00")],
+        "DATETIME",
+    ),
+    # Conditional functions.
+    *_examples("COALESCE", "coalesce", [("coalesce(null, null, 1, null, 3, 5, 7)", 1)]),
+    *_examples(
+        "IF, NVL, DECODE, CASE",
+        "other-functions",
+        [
+            ("if(1 = 1, 'yes', 'no')", "yes"),
+            ("if(null, 'yes', 'no')", "no"),
+            ("nvl(null, 'x')", "x"),
+            ("nvl('a', 'x')", "a"),
+            ("decode(null, null, 'n', 1, 'one', 'other')", "n"),
+            ("decode(2, 1, 'one', 'other')", "other"),
+            ("decode(3, 1, 'one')", None),
+            ("case when 1 = 2 then 'a' else 'b' end", "b"),
+            ("case 2 when 1 then 'a' when 2 then 'b' end", "b"),
+        ],
+        verbatim=False,
+    ),
+    # String functions.
+    *_examples("MD5", "md5", [("md5('Tech on the net')", "ddc4c4796880633333d77a60fcda9af6")]),
+    *_examples("REPEAT", "repeat", [("repeat('abc', 5)", "abcabcabcabcabc")]),
+    *_examples("ASCII", "ascii", [("ascii('abcde')", 97)]),
+    *_examples("CHR", "chr", [("chr(100)", "d")]),
+    *_examples(
+        "LOWER, UPPER, SPACE, INITCAP, SPLIT, REGEXP_INSTR",
+        "string-functions",
+        [
+            ("lower('ABCD')", "abcd"),
+            ("upper('abcd')", "ABCD"),
+            ("length(space(10))", 10),
+            ("initcap('oh mY bABy')", "Oh My Baby"),
+            ("split('a, b, c', ',')", ["a", " b", " c"]),
+            ("regexp_instr('i love www.taobao.com', 'o')", 4),
+            ("regexp_instr('i love', 'x')", 0),
+        ],
+        verbatim=False,
+    ),
+    # Collection functions.
+    *_examples(
+        "SIZE, ARRAY_CONTAINS, SORT_ARRAY",
+        "complex-type-functions",
+        [
+            ("size(array('a', 'b'))", 2),
+            ("size(map('k1', 'v1', 'k2', 'v2'))", 2),
+            ("array_contains(array('a', 'b'), 'a')", True),
+            ("array_contains(array('a', 'b'), 'c')", False),
+            ("sort_array(array(5, 3, 1))", [1, 3, 5]),
+        ],
+        verbatim=False,
+    ),
+    # GET_JSON_OBJECT of a STRING.
+    *_examples(
+        "GET_JSON_OBJECT",
+        "get-json-object",
+        [
+            (f"get_json_object({_STORE}, '$.owner')", "Tony"),
+            (f"get_json_object({_STORE}, '$.store.fruit[0]')", '{"weight":8,"type":"apple"}'),
+            (f"get_json_object({_STORE}, '$.non_exist_key')", None),
+            (
+                'get_json_object(\'{"array":[["a",11],["b",22],["c",33]]}\', \'$.array[1][1]\')',
+                "22",
+            ),
+            (f"get_json_object({_NESTED}, '$.c.h[*]')", '["h00","h11","h22"]'),
+            (f"get_json_object({_NESTED}, '$.c.h')", '["h00","h11","h22"]'),
+            (f"get_json_object({_NESTED}, '$.c.h[1]')", "h11"),
+            ("get_json_object('{\"China.hangzhou\":{\"a\":1}}', '$[\\'China.hangzhou\\'].a')", "1"),
+        ],
+        "STRING",
+    ),
+    # The path syntax's rules: missing keys, [*] collecting matches as Hive's GET_JSON_OBJECT.
+    *_examples(
+        "GET_JSON_OBJECT",
+        "get-json-object",
+        [
+            ("get_json_object('{\"a\":{\"b\":1}}', '$.a.x.y')", None),
+            ('get_json_object(\'{"a":[{"b":1},{"b":"x"}]}\', \'$.a[*].b\')', '[1,"x"]'),
+            ('get_json_object(\'{"a":[{"b":1},{"c":2}]}\', \'$.a[*].b\')', "1"),
+            ("get_json_object('{\"a\":[]}', '$.a[*]')", None),
+            ("get_json_object('{\"a\":[[1,2],[3]]}', '$.a[*][0]')", "[1,3]"),
+            ("get_json_object('{\"a\":true,\"n\":null}', '$.n')", None),
+            ("get_json_object('not json', '$.a')", None),
+            ("get_json_object('not json', '$.a[*]')", None),
+        ],
+        verbatim=False,
+    ),
+]
+
+_FOUR = (
+    "(SELECT 'a' AS k, 1 AS x UNION ALL SELECT 'a' AS k, 2 AS x UNION ALL "
+    "SELECT 'a' AS k, 2 AS x UNION ALL SELECT 'a' AS k, 3 AS x UNION ALL SELECT 'b' AS k, 5 AS x) t"
+)
+
+# Whole queries (aggregates, windows, JSON_TUPLE): (function, query, rows, page).
+QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
+    (
+        "COUNT, SUM, AVG, MAX, MIN",
+        "SELECT count(*), count(x), count(DISTINCT x), sum(x), avg(x), max(x), min(x) FROM "
+        "(SELECT 1 AS x UNION ALL SELECT 2 AS x UNION ALL SELECT NULL AS x UNION ALL "
+        "SELECT 2 AS x) t",
+        [[4, 3, 2, 5, 5 / 3, 2, 1]],
+        _page("aggregate-functions"),
+    ),
+    (
+        "MEDIAN, STDDEV, VARIANCE",
+        "SELECT median(x), stddev_samp(x), var_samp(x) FROM (SELECT 1 AS x UNION ALL "
+        "SELECT 2 AS x UNION ALL SELECT 3 AS x UNION ALL SELECT 4 AS x) t",
+        [[2.5, 1.2909944487358056, 1.6666666666666667]],
+        _page("aggregate-functions"),
+    ),
+    (
+        "COLLECT_LIST, COLLECT_SET",
+        "SELECT sort_array(collect_list(x)), sort_array(collect_set(x)) FROM "
+        "(SELECT 1 AS x UNION ALL SELECT 2 AS x UNION ALL SELECT 2 AS x) t",
+        [[[1, 2, 2], [1, 2]]],
+        _page("aggregate-functions"),
+    ),
+    (
+        "ROW_NUMBER, RANK, DENSE_RANK, LAG, LEAD",
+        "SELECT k, x, row_number() OVER (PARTITION BY k ORDER BY x) AS rn, "
+        "rank() OVER (PARTITION BY k ORDER BY x) AS r, "
+        "dense_rank() OVER (PARTITION BY k ORDER BY x) AS dr, "
+        "lag(x) OVER (PARTITION BY k ORDER BY x) AS lg, "
+        "lead(x) OVER (PARTITION BY k ORDER BY x) AS ld, "
+        f"lag(x, 2, 0) OVER (PARTITION BY k ORDER BY x) AS lg2 FROM {_FOUR} ORDER BY k, x, rn",
+        [
+            ["a", 1, 1, 1, 1, None, 2, 0],
+            ["a", 2, 2, 2, 2, 1, 2, 0],
+            ["a", 2, 3, 2, 2, 2, 3, 1],
+            ["a", 3, 4, 4, 3, 2, None, 2],
+            ["b", 5, 1, 1, 1, None, None, 0],
+        ],
+        _page("window-functions"),
+    ),
+    (
+        "FIRST_VALUE, LAST_VALUE, SUM, COUNT, MAX over windows",
+        # Ordered: the frame ends at the row (tied rows apart); unordered: the whole partition.
+        "SELECT k, x, first_value(x) OVER (PARTITION BY k ORDER BY x) AS fv, "
+        "last_value(x) OVER (PARTITION BY k ORDER BY x) AS lv, "
+        "sum(x) OVER (PARTITION BY k) AS tot, "
+        "sum(x) OVER (PARTITION BY k ORDER BY x) AS run, "
+        "count(*) OVER (PARTITION BY k ORDER BY x) AS cnt, "
+        f"max(x) OVER (PARTITION BY k) AS mx FROM {_FOUR} ORDER BY k, x, run",
+        [
+            ["a", 1, 1, 1, 8, 1, 1, 3],
+            ["a", 2, 1, 2, 8, 3, 2, 3],
+            ["a", 2, 1, 2, 8, 5, 3, 3],
+            ["a", 3, 1, 3, 8, 8, 4, 3],
+            ["b", 5, 5, 5, 5, 5, 1, 5],
+        ],
+        _page("window-functions"),
+    ),
+    (
+        "FIRST_VALUE, LAST_VALUE without ORDER BY",
+        # Without ORDER BY the frame is the whole partition.
+        "SELECT k, first_value(x) OVER (PARTITION BY k) AS fv, "
+        "last_value(x) OVER (PARTITION BY k) AS lv, count(*) OVER (PARTITION BY k) AS n FROM "
+        "(SELECT 'a' AS k, 1 AS x UNION ALL SELECT 'a' AS k, 1 AS x UNION ALL "
+        "SELECT 'b' AS k, 5 AS x) t ORDER BY k",
+        [["a", 1, 1, 2], ["a", 1, 1, 2], ["b", 5, 5, 1]],
+        _page("window-functions"),
+    ),
+    (
+        "PERCENT_RANK, CUME_DIST, NTILE",
+        "SELECT x, percent_rank() OVER (ORDER BY x), cume_dist() OVER (ORDER BY x), "
+        "ntile(2) OVER (ORDER BY x) FROM (SELECT 1 AS x UNION ALL SELECT 2 AS x UNION ALL "
+        "SELECT 3 AS x UNION ALL SELECT 4 AS x) t ORDER BY x",
+        [[1, 0.0, 0.25, 1], [2, 1 / 3, 0.5, 1], [3, 2 / 3, 0.75, 2], [4, 1.0, 1.0, 2]],
+        _page("window-functions"),
+    ),
+    (
+        "JSON_TUPLE",
+        "SELECT json_tuple(j, 'a', 'b', 'zz') AS (x, y, z) FROM "
+        '(SELECT \'{"a":1,"b":"x"}\' AS j) t',
+        [["1", "x", None]],
+        _page("json-tuple"),
+    ),
+    (
+        "JSON_TUPLE",
+        'SELECT q.x, q.y FROM (SELECT \'{"a":{"k":[1]},"b":"x"}\' AS j) t '
+        "LATERAL VIEW json_tuple(j, 'a', 'b') q AS x, y",
+        [['{"k":[1]}', "x"]],
+        _page("json-tuple"),
+    ),
+]
+
+FAMILY_REFUSED: list[tuple[str, str, str]] = [
+    ("trunc(125.815, 1)", "ODPS-0130071", "function TRUNC is a MaxCompute built-in"),
+    ("cbrt(27)", "ODPS-0130071", "function CBRT is a MaxCompute built-in"),
+    ("conv('100', 2, 10)", "ODPS-0130071", "function CONV is a MaxCompute built-in"),
+    ("shiftleft(1, 2)", "ODPS-0130071", "function SHIFTLEFT is a MaxCompute built-in"),
+    ("json_extract('{}', '$.a')", "ODPS-0130071", "function JSON_EXTRACT is a MaxCompute built-in"),
+    ("json_valid('{}')", "ODPS-0130071", "function JSON_VALID is a MaxCompute built-in"),
+    ("map_values(map('a', 1))", "ODPS-0130071", "function MAP_VALUES is a MaxCompute built-in"),
+    (
+        "regexp_instr('abc', 'b', 1, 1)",
+        "ODPS-0130071",
+        "REGEXP_INSTR: start_position, occurrence and return_option are not supported",
+    ),
+    ("get_json_object('{}', '$.a[*].b[?(@.c)]')", "ODPS-0130071", "unsupported JSON path"),
+]
