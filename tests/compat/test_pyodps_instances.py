@@ -48,7 +48,8 @@ def test_execute_sql_with_hints_reads_typed_rows(running: Fixture, warehouse: Wa
     sql = (
         "SELECT event_name, COUNT(*) AS n, CAST(COUNT(*) AS DOUBLE) / 2 AS half, "
         "COUNT(*) > 1 AS many, CAST(NULL AS STRING) AS nothing, "
-        "'a,b \"osprey\"' AS quoted "
+        "'a,b \"osprey\"' AS quoted, "
+        "TO_DATE('2026-12-06 11:30:00', 'yyyy-mm-dd hh:mi:ss') AS moment "
         f"FROM {TABLE} WHERE ds >= '{warehouse.days[0]}' GROUP BY event_name ORDER BY event_name"
     )
     instance = odps.execute_sql(sql, hints={"odps.sql.allow.fullscan": "false"})
@@ -57,7 +58,7 @@ def test_execute_sql_with_hints_reads_typed_rows(running: Fixture, warehouse: Wa
     with instance.open_reader(tunnel=False) as reader:
         records = list(reader)
         raw = reader.raw
-    assert raw.splitlines()[0] == "event_name,n,half,many,nothing,quoted"
+    assert raw.splitlines()[0] == "event_name,n,half,many,nothing,quoted,moment"
     assert "\\N" in raw  # MaxCompute's NULL
     assert sum(r["n"] for r in records) == warehouse.rows
     first = records[0]
@@ -66,6 +67,7 @@ def test_execute_sql_with_hints_reads_typed_rows(running: Fixture, warehouse: Wa
     assert first["many"] is (first["n"] > 1)
     assert first["nothing"] is None
     assert first["quoted"] == 'a,b "osprey"'
+    assert first["moment"] == datetime(2026, 12, 6, 11, 30)  # a DATETIME reads back as one
     names = [r["event_name"] for r in records]
     assert names == sorted(names)
     # The instance is the warehouse job: same id, priced, and visible through the RPC API.

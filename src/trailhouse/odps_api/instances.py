@@ -323,6 +323,7 @@ _TYPES = {
     "REAL": "float",
     "BOOLEAN": "boolean",
     "DATE": "date",
+    "DATETIME": "datetime",  # the name jobs report (warehouse/sql/types.py)
     "TIMESTAMP": "datetime",
     "TIMESTAMP WITH TIME ZONE": "datetime",
     "HUGEINT": "decimal(38,0)",

@@ -117,7 +117,7 @@ def test_pyodps_reads_the_answers() -> None:
 
 def test_the_csv_result_reads_back_typed_through_pyodps() -> None:
     columns = ("s", "n", "d", "b", "t", "nothing", "dec")
-    types = ("VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMP", "VARCHAR", "DECIMAL(18,3)")
+    types = ("STRING", "BIGINT", "DOUBLE", "BOOLEAN", "DATETIME", "STRING", "DECIMAL(18,3)")
     rows = [['a,"b"\nc\\d é', 7, 1.5, True, "2026-12-06 11:30:00", None, "1.250"]]
     text = result_csv(columns, rows)
     assert text.splitlines()[0] == ",".join(columns)
