@@ -10,6 +10,8 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -24,6 +26,33 @@ from trailhouse.events.validation import format_event_time
 log = logging.getLogger(__name__)
 
 _SENSITIVE = ("secret", "password", "securitytoken", "signature")
+
+
+def _not_rpc(ctx: ActionContext) -> dict[str, Any]:
+    raise NotImplementedError("a REST call is not an RPC action")
+
+
+@contextmanager
+def audited_rest_call(
+    audit: AuditWriter,
+    ctx: ActionContext,
+    api_version: str,
+    refusal: Callable[[Exception], ApiError],
+) -> Iterator[None]:
+    """Audit the call run inside the block as a MaxCompute event, as RPC actions are audited:
+    for the REST edges (PyODPS's `/api`, the MaxCompute OpenAPI's `/api/v1`), whose calls are
+    not in the action table. `refusal` turns what the block raised into the error recorded."""
+    failure: ApiError | None = None
+    try:
+        yield
+    except Exception as exc:
+        failure = refusal(exc)
+        raise
+    finally:
+        action = Action(
+            ctx.action, _not_rpc, read_only=True, service_name="MaxCompute", api_version=api_version
+        )
+        audit.submit(audit_record(ctx, action, failure))
 
 
 def audit_record(ctx: ActionContext, action: Action, error: ApiError | None) -> EventRecord:

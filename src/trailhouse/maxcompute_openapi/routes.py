@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from trailhouse.api.actions import Action, ActionContext
-from trailhouse.api.audit import AuditWriter, audit_record
+from trailhouse.api.actions import ActionContext
+from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.errors import ApiError, IncompleteSignature, SignatureNonceUsed
@@ -63,14 +63,9 @@ class Origin:
     port: int | None
 
 
-def _not_rpc(ctx: ActionContext) -> dict[str, Any]:
-    raise NotImplementedError("a MaxCompute OpenAPI call is not an RPC action")
-
-
-def _audited(name: str) -> Action:
-    return Action(
-        name, _not_rpc, read_only=True, service_name="MaxCompute", api_version=API_VERSION
-    )
+def _refusal(exc: Exception) -> ApiError:
+    """What an audited call that raised `exc` is recorded as refused with."""
+    return wire_error(exc) or InternalServerError("an internal error")
 
 
 def _match(method: str, segments: tuple[str, ...]) -> tuple[str, View, tuple[str, ...]] | None:
@@ -166,27 +161,21 @@ class OpenApiEndpoint:
     def _audited_call(
         self, name: str, view: View, call: OpenApiCall, request_id: str, origin: Origin
     ) -> dict[str, Any]:
-        failure: ApiError | None = None
-        try:
+        ctx = ActionContext(
+            services=call.services,
+            caller=call.caller,
+            action=name,
+            params=dict(call.params),
+            body=b"",
+            content_type="",
+            request_id=request_id,
+            source_ip=origin.source_ip,
+            user_agent=origin.user_agent,
+            region=call.region,
+            resources=call.resources,  # the view adds what it touched
+        )
+        with audited_rest_call(self._audit, ctx, API_VERSION, _refusal):
             return view(call)
-        except Exception as exc:
-            failure = wire_error(exc) or InternalServerError("an internal error")
-            raise
-        finally:
-            ctx = ActionContext(
-                services=call.services,
-                caller=call.caller,
-                action=name,
-                params=dict(call.params),
-                body=b"",
-                content_type="",
-                request_id=request_id,
-                source_ip=origin.source_ip,
-                user_agent=origin.user_agent,
-                region=call.region,
-                resources=call.resources,
-            )
-            self._audit.submit(audit_record(ctx, _audited(name), failure))
 
 
 def _body(body: bytes) -> dict[str, Any]:

@@ -23,8 +23,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from trailhouse.api.actions import Action, ActionContext
-from trailhouse.api.audit import AuditWriter, audit_record
+from trailhouse.api.actions import ActionContext
+from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
@@ -54,12 +54,9 @@ class Origin:
     host: str
 
 
-def _not_rpc(ctx: ActionContext) -> dict[str, Any]:
-    raise NotImplementedError("a MaxCompute REST call is not an RPC action")
-
-
-def _audited(name: str) -> Action:
-    return Action(name, _not_rpc, read_only=True, service_name="MaxCompute", api_version="")
+def _refusal(exc: Exception) -> OdpsWireError:
+    """What an audited call that raised `exc` is recorded as refused with."""
+    return wire_error(exc) or InternalServerError("ODPS-0010000:System internal error")
 
 
 # Which catalog call a path is, by its shape: (segments' pattern, query flag, action, handler).
@@ -177,27 +174,21 @@ class OdpsEndpoint:
         request_id: str,
         origin: Origin,
     ) -> Reply:
-        failure: OdpsWireError | None = None
-        try:
+        ctx = ActionContext(
+            services=call.services,
+            caller=call.caller,
+            action=name,
+            params=dict(call.params),
+            body=b"",
+            content_type="",
+            request_id=request_id,
+            source_ip=origin.source_ip,
+            user_agent=origin.user_agent,
+            region=call.region,
+            resources=call.resources,  # the handler adds what it touched
+        )
+        with audited_rest_call(self._audit, ctx, "", _refusal):
             return handler(call)
-        except Exception as exc:
-            failure = wire_error(exc) or InternalServerError("ODPS-0010000:System internal error")
-            raise
-        finally:
-            ctx = ActionContext(
-                services=call.services,
-                caller=call.caller,
-                action=name,
-                params=dict(call.params),
-                body=b"",
-                content_type="",
-                request_id=request_id,
-                source_ip=origin.source_ip,
-                user_agent=origin.user_agent,
-                region=call.region,
-                resources=call.resources,
-            )
-            self._audit.submit(audit_record(ctx, _audited(name), failure))
 
 
 def _check_content_md5(headers: Sequence[tuple[str, str]], body: bytes) -> None:
