@@ -10,6 +10,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from trailhouse.errors import DiskError
+
 log = logging.getLogger(__name__)
 
 
@@ -61,6 +63,9 @@ class Periodic:
         while not self._stopping.is_set():
             try:
                 busy = self._step()
+            except DiskError as exc:  # an operating condition, not a bug: no traceback
+                log.warning("%s waits for the disk: %s; retrying", self._name, exc)
+                busy = False
             except Exception:  # retried at the next interval
                 log.exception("%s failed", self._name)
                 busy = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -203,9 +204,12 @@ def indexed_log(
 
 
 def test_an_index_transaction_on_a_full_disk_is_retried_and_lookups_answer_meanwhile(
-    open_log: Callable[[], SqliteEventLog], monkeypatch: pytest.MonkeyPatch
+    open_log: Callable[[], SqliteEventLog],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     log = indexed_log(open_log, monkeypatch)
+    caplog.set_level(logging.WARNING, logger=indexer.__name__)
     day_file = log._days._writers[days.day_of(BASE_TIME)]
     fill(day_file)  # a real SQLITE_FULL, which rolls the transaction back by itself
     # New strings (event names) are interned in the batch: the failed transaction forgets them.
@@ -216,6 +220,10 @@ def test_an_index_transaction_on_a_full_disk_is_retried_and_lookups_answer_meanw
     # what is indexed still answers, and the unindexed tail in memory with it
     assert lookup_ids(log) == ["A", *(r.event_id for r in batch)]
     assert log.append(batch[:1]) == [False]  # still a duplicate
+    # a full disk is a warning that names it, never a traceback in the server's log
+    waits = [r for r in caplog.records if r.name == indexer.__name__]
+    assert waits and all(r.levelno == logging.WARNING and not r.exc_info for r in waits)
+    assert "the disk is full" in waits[0].getMessage()
     free(day_file)  # space returns
     assert log.catch_up()
     assert lookup_ids(log) == ["A", *(r.event_id for r in batch)]

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
 
 from trailhouse import faults
+from trailhouse.errors import DiskError, disk_error
+from trailhouse.store.sqlite.connections import store_error
 from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.records import LogRecord
 from trailhouse.store.sqlite.segments import SegmentFiles
@@ -171,8 +174,8 @@ class Indexer:
                 if closing or time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
                     self._save()
                     last_save = time.monotonic()
-            except Exception:
-                _log.exception("indexing the event log failed; retrying")
+            except Exception as exc:
+                _log_failure(exc)
                 if self._closing:  # what is left is indexed on the next open
                     return
                 time.sleep(_RETRY_SECONDS)
@@ -229,3 +232,17 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, thread, min(niceness + _NICENESS, 19))
     except OSError as exc:  # not worth failing for: the index is only built a little later
         _log.info("could not lower the indexer's priority: %s", exc)
+
+
+def _log_failure(exc: Exception) -> None:
+    """Log why a batch failed to index. A full or failing disk is an operating condition, not a
+    bug: one warning line says so (the batch is retried and LookupEvents still finds its events
+    in the tail); anything else is logged with its traceback."""
+    if isinstance(exc, sqlite3.Error):
+        exc = store_error(exc, "event index")
+    elif isinstance(exc, OSError):
+        exc = disk_error(exc, "event index")
+    if isinstance(exc, DiskError):
+        _log.warning("indexing the event log waits for the disk: %s; retrying", exc)
+    else:
+        _log.exception("indexing the event log failed; retrying")
