@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from trailhouse.advanced_query.search import EventSearch
@@ -25,7 +25,7 @@ from trailhouse.detections.service import DetectionService
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
-from trailhouse.events.throttle import RateLimiter
+from trailhouse.events.throttle import RateLimiter, history_read_limiters
 from trailhouse.iam.access_keys import AccessKeyService
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.console_sessions import SessionStore
@@ -81,7 +81,7 @@ class Services:
     counters: Counters
     trail_status: TrailStatusReader
     nonces: SignatureNonces
-    lookup_limiter: RateLimiter
+    read_limiters: Mapping[str, RateLimiter]  # the history reads, per account (HISTORY_READS)
     console_sessions: SessionStore
     signin_guard: SignInGuard
     key_usage: AccessKeyUsage
@@ -329,7 +329,7 @@ def open_services(settings: Settings) -> Services:
             metadata, stores.events, trails, settings.delivery_lease_seconds
         ),
         nonces=SignatureNonces(metadata, settings.clock_skew_seconds),
-        lookup_limiter=RateLimiter(metadata, settings.lookup_rate_per_second, "LookupEvents"),
+        read_limiters=history_read_limiters(metadata, settings.lookup_rate_per_second),
         console_sessions=sessions,
         signin_guard=SignInGuard(
             metadata,

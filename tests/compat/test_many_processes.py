@@ -120,6 +120,20 @@ def test_the_lookup_rate_limit_is_one_per_account_across_processes(pair: Pair) -
 
 
 @pytest.mark.postgres
+def test_every_history_scan_is_rate_limited_per_account_and_action(pair: Pair) -> None:
+    # Each of these reads tens of thousands of events: without a rate, one key keeps a
+    # server busy. The burst of one is spent on the first process and refused on the second.
+    usage = models.GetAccessKeyLastUsedInfoRequest(access_key=pair.other.access_key_id)
+    sdk(pair.first, pair.other).get_access_key_last_used_info(usage)
+    with pytest.raises(ThrottlingException) as throttled:
+        sdk(pair.second, pair.other).get_access_key_last_used_info(usage)
+    assert throttled.value.code == "Throttling.User"
+    assert "GetAccessKeyLastUsedInfo is limited to 1 calls per second" in throttled.value.message
+    # Another action's bucket is its own: LookupEvents still answers at once.
+    sdk(pair.second, pair.other).lookup_events(models.LookupEventsRequest(max_results=1))
+
+
+@pytest.mark.postgres
 def test_a_console_session_opened_on_one_process_works_and_ends_on_the_other(pair: Pair) -> None:
     with httpx.Client(base_url=pair.first.url) as first:
         signin_token = _csrf(first.get("/console/signin").text)

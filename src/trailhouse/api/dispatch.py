@@ -141,8 +141,9 @@ class Dispatcher:
         counters = self._services.counters
         try:
             ctx = self._authorised(action, ctx)
-            if action.name == "LookupEvents":
-                self._services.lookup_limiter.acquire(caller.account_id)
+            limiter = self._services.read_limiters.get(action.name)
+            if limiter is not None:
+                limiter.acquire(caller.account_id)
             result = action.handler(ctx)
         except ApiError as error:
             counters.add(API_REQUESTS, action=action.name, code=error.code)

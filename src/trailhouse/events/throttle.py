@@ -1,5 +1,9 @@
 """A per-account token bucket, the way ActionTrail limits LookupEvents per account.
 
+The same limit applies, each action with its own bucket, to every read that scans an account's
+event history (`HISTORY_READS`): each such call reads up to tens of thousands of events, so
+without a rate one key could keep the server busy.
+
 The buckets live in the metadata store, so that every process behind a load balancer enforces
 one limit per account rather than one each. `trailhouse.runtime` builds the limiter; the API's
 dispatcher only asks it.
@@ -8,9 +12,26 @@ dispatcher only asks it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from trailhouse.errors import ThrottlingUser
 from trailhouse.store.ports import MetadataStore
+
+# The actions that scan an account's event history, each limited per account.
+HISTORY_READS = (
+    "LookupEvents",
+    "LookupAdvancedQueryEvents",
+    "LookupInsightEvents",
+    "GetInsightsEventsCount",
+    "DescribeResourceLifeCycleEvents",
+    "DescribeUserLogCount",
+    "DescribeUserAlertCount",
+    "GetAccessKeyLastUsedEvents",
+    "GetAccessKeyLastUsedInfo",
+    "GetAccessKeyLastUsedIps",
+    "GetAccessKeyLastUsedProducts",
+    "GetAccessKeyLastUsedResources",
+)
 
 
 class RateLimiter:
@@ -34,3 +55,9 @@ class RateLimiter:
                 f"retry after {wait_ms} ms",
                 retry_after_ms=wait_ms,
             )
+
+
+def history_read_limiters(store: MetadataStore, rate: float) -> Mapping[str, RateLimiter]:
+    """One limiter per action of `HISTORY_READS`, each allowing `rate` calls per second per
+    account (`lookup_rate_per_second`)."""
+    return {action: RateLimiter(store, rate, action) for action in HISTORY_READS}
