@@ -1,5 +1,9 @@
-"""On a local Spark, the process's SQL memory budget is the memory every job shares.
+"""SQL that would exhaust the server, run on Spark: the time limit and the memory budget hold.
 
+A cross join is stopped by `sql_job_seconds` through the job service, as on DuckDB
+(test_attack_sql.py), and the shared session runs the next job.
+
+On a local Spark, the process's SQL memory budget is the memory every job shares.
 `trailhouse serve` with `sql_engine = spark` on `local[N]` runs every job in one JVM. Its heap is
 `sql_memory_budget_gb`, and a job that needs more fails alone (QuotaExceeded, as on DuckDB):
 before, the heap was Spark's default whatever the budget said, and a job past it ended the JVM,
@@ -11,12 +15,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
+from builders import logged_events, open_test_warehouse, root
+from sqlglot import exp
 
 from system_packages import require_java
+from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.sql.engine import JobControl, Limits, QueryPlan, ResultSet
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 HERE = Path(__file__).parent
@@ -68,3 +78,52 @@ def test_only_a_local_master_is_given_the_budget_as_its_heap(
     conf = SparkEngine(master, tmp_path, memory_gb=memory_gb)._classic_conf()
     assert conf.get("spark.driver.memory") == expected["spark.driver.memory"]
     assert conf.get("spark.executor.killOnFatalError.depth") == expected["killOnFatalError"]
+
+
+class _KeptOpen:
+    """The test run's shared Spark engine, left running when this test's warehouse closes."""
+
+    name = "spark"
+
+    def __init__(self, engine: SparkEngine) -> None:
+        self._engine = engine
+
+    def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
+        return self._engine.run(plan, limits, control)
+
+    def evaluate_constant(self, expression: exp.Expr) -> Any:
+        return self._engine.evaluate_constant(expression)
+
+    def close(self) -> None:
+        """The session is the run's (conftest.py stops it)."""
+
+
+def test_a_cross_join_on_spark_is_stopped_by_the_time_limit(
+    tmp_path: Path, spark_engine: SparkEngine
+) -> None:
+    tw = open_test_warehouse(
+        tmp_path / "data", engine=_KeptOpen(spark_engine), sql_job_seconds=20.0
+    )
+    try:
+        tw.append(logged_events(400, days=2))
+        jobs = tw.warehouse.jobs
+        sql = f"SELECT COUNT(*) FROM {TABLE} a, {TABLE} b, {TABLE} c, {TABLE} d"
+        started = time.monotonic()
+        job = jobs.wait(root(), jobs.submit(root(), tw.project, sql).job_id, timeout=90)
+        assert (job.status, job.error_code) == (JobStatus.FAILED, "ODPS-0010000"), job
+        assert "JobRunningTimeout" in job.error_message and "20 seconds" in job.error_message
+        assert time.monotonic() - started < 75
+        assert job.cost_usd == 0.0
+        assert jobs.memory_budget.used_gb == 0.0
+        # The stopped job's tasks stop too (they would hold the cores), and the shared session
+        # runs the next job.
+        tracker = spark_engine.session().sparkContext.statusTracker()
+        deadline = time.monotonic() + 30
+        while any(executor.numRunningTasks for executor in tracker.getExecutorInfos()):
+            assert time.monotonic() < deadline, "the stopped job's tasks are still running"
+            time.sleep(0.1)
+        after = jobs.wait(root(), jobs.submit(root(), tw.project, COUNT).job_id, timeout=90)
+        assert after.status == JobStatus.TERMINATED, after.error_message
+        assert jobs.result(root(), after.job_id).rows == [[400]]
+    finally:
+        tw.close()
