@@ -21,12 +21,20 @@ from typing import Any
 
 import orjson
 import pytest
-from builders import logged_events, open_test_warehouse, root
+import sqlglot
+from builders import OTHER_ACCOUNT, logged_events, open_test_warehouse, root
 from sqlglot import exp
 
 from system_packages import require_java
-from trailhouse.warehouse.model import JobStatus
-from trailhouse.warehouse.sql.engine import JobControl, Limits, QueryPlan, ResultSet
+from trailhouse.warehouse.model import JobStatus, project_name
+from trailhouse.warehouse.sql.engine import (
+    EngineError,
+    JobControl,
+    Limits,
+    QueryPlan,
+    ResultSet,
+    TableInput,
+)
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 HERE = Path(__file__).parent
@@ -125,5 +133,40 @@ def test_a_cross_join_on_spark_is_stopped_by_the_time_limit(
         after = jobs.wait(root(), jobs.submit(root(), tw.project, COUNT).job_id, timeout=90)
         assert after.status == JobStatus.TERMINATED, after.error_message
         assert jobs.result(root(), after.job_id).rows == [[400]]
+    finally:
+        tw.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM parquet.`{other}`",
+        "SELECT * FROM parquet.`{warehouse}`",
+        "SELECT * FROM text.`/etc/passwd`",
+        "SELECT * FROM csv.`/etc/passwd`",
+        "SELECT * FROM json.`/etc/passwd`",
+    ],
+)
+def test_spark_reads_no_path_even_when_the_planner_misses_an_attack(
+    tmp_path: Path, spark_engine: SparkEngine, sql: str
+) -> None:
+    # The planner refuses these (a `parquet` project does not exist); Spark's own SQL-on-files
+    # is the wall behind it, as DuckDB's locked configuration is (test_attack_sql.py).
+    tw = open_test_warehouse(tmp_path / "data")
+    try:
+        tw.append(logged_events(50, days=1))
+        warehouse = tw.settings.data_dir / "warehouse"
+        files = tuple(warehouse / f.path for f in tw.warehouse.catalog.files(tw.table))
+        victim = warehouse / "cn-hangzhou" / project_name(OTHER_ACCOUNT) / "part-stolen.parquet"
+        victim.parent.mkdir(parents=True)
+        victim.write_bytes(files[0].read_bytes())
+        attack = sql.format(other=victim, warehouse=warehouse)
+        table = TableInput("__t0", TABLE, files, warehouse, ("event_name", "ds"))
+        tree = sqlglot.parse_one(attack, read="spark")
+        assert isinstance(tree, exp.Query)
+        with pytest.raises(EngineError) as caught:
+            spark_engine.run(QueryPlan(tree, (table,)), Limits(1, 0.5, 10), JobControl())
+        assert caught.value.kind == "binder", caught.value.message
+        assert "root:" not in caught.value.message and "PAR1" not in caught.value.message
     finally:
         tw.close()

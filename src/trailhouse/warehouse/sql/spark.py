@@ -178,6 +178,10 @@ class SparkEngine:
             # keep its cores busy for minutes after the job was cancelled. Row by row costs
             # little here: parsing the JSON of `event` dominates.
             "spark.sql.parquet.enableVectorizedReader": "false",
+            # No `parquet.`/path`` table reads a file by its path: a job reads only the views
+            # of its plan's files, even should the planner miss such a name (DuckDB's locked
+            # configuration is the same second wall).
+            "spark.sql.runSQLOnFiles": "false",
         }
 
     def _classic_conf(self) -> dict[str, str]:
