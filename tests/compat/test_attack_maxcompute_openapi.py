@@ -17,6 +17,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException
 from compat_support import Fixture, Keys
 from maxcompute_openapi_support import Readable, make_readable, maxcompute
 
+from trailhouse.client import RpcClient
 from trailhouse.iam.signing import (
     V3_ALGORITHM,
     format_timestamp,
@@ -215,3 +216,24 @@ def test_naming_another_tenant_is_refused(running: Fixture, victim: Readable) ->
         assert "tenantId" in raised.value.message
     own = other.list_quotas(models.ListQuotasRequest(tenant_id=running.other.account_id))
     assert {q.tenant_id for q in own.body.data.quota_info_list} == {running.other.account_id}
+
+
+def test_a_disabled_then_deleted_key_is_refused_at_its_next_request(
+    running: Fixture, victim: Readable
+) -> None:
+    made = victim.warehouse
+    outsider = maxcompute(running.server, made.outsider)
+    outsider.list_projects(models.ListProjectsRequest())  # the key works until it is changed
+    key = {"UserName": "odps_outsider", "UserAccessKeyId": made.outsider.access_key_id}
+    with RpcClient(running.server.url, made.root.access_key_id, made.root.access_key_secret) as rpc:
+        rpc.call("UpdateAccessKey", {**key, "Status": "Inactive"})
+        with pytest.raises(ClientException) as disabled:
+            outsider.list_projects(models.ListProjectsRequest())
+        assert (disabled.value.status_code, disabled.value.code) == (
+            400,
+            "InvalidAccessKeyId.Inactive",
+        )
+        rpc.call("DeleteAccessKey", key)
+    with pytest.raises(ClientException) as deleted:
+        outsider.list_projects(models.ListProjectsRequest())
+    assert (deleted.value.status_code, deleted.value.code) == (404, "InvalidAccessKeyId.NotFound")

@@ -37,11 +37,13 @@ def _steering(account_id: str, index: int, char: str) -> dict[str, Any]:
         resourceType=field("ACS::Steer::Trail"),
         resourceName=field("steer-res"),
         userIdentity={
-            "type": "ram-user",
+            "type": "assumed-role",
             "principalId": "209876543210987654",
             "accountId": account_id,
             "accessKeyId": field("LTAI5tSteer"),
             "userName": field("steer-mallory"),
+            # RoleName (issue 20) is read from here.
+            "sessionContext": {"sessionIssuer": {"type": "role", "userName": field("steer-role")}},
         },
     )
 
@@ -87,6 +89,7 @@ def test_every_event_is_found_by_its_true_values_only(
             ("EventAccessKeyId", identity["accessKeyId"]),
             ("ResourceType", event["resourceType"]),
             ("ResourceName", event["resourceName"]),
+            ("RoleName", identity["sessionContext"]["sessionIssuer"]["userName"]),
         ):
             assert _lookup(client, key, value) == [event["eventId"]], (key, value)
 
@@ -95,10 +98,18 @@ def test_no_piece_of_a_field_finds_anything(
     running: Fixture, steering: list[dict[str, Any]]
 ) -> None:
     client = sdk(running.server, running.root)
-    for key in ("User", "EventName", "ResourceName", "EventId"):
+    for key in ("User", "EventName", "ResourceName", "EventId", "RoleName"):
         # Pieces of the fields above: other tests share this account, so only this test's own
         # words can be asked for.
-        for piece in ("steer-mallory", "SteerDeleteTrail", "steer-res", "steer-id", "Steer"):
+        pieces = (
+            "steer-mallory",
+            "SteerDeleteTrail",
+            "steer-res",
+            "steer-id",
+            "Steer",
+            "steer-role",
+        )
+        for piece in pieces:
             assert _lookup(client, key, piece) == [], (key, piece)
 
 

@@ -33,6 +33,8 @@ def _steering(index: int, char: str) -> EventRecord:
         event_id=field("id"),
         call=(field("Svc"), field("DeleteTrail"), "Write", field("ACS::X"), field("res")),
         user=(field("mallory"), field("LTAI")),
+        # The keys issue 20 added: an assumed role's name is read from the event's body.
+        extras=(field("ApiCall"), field("10.0.0.1"), "true", field("role")),
     )
     second_name = f"second{char}{index}"
     return dataclasses.replace(record, resource_names=(*record.resource_names, second_name))
@@ -61,13 +63,18 @@ def test_each_event_is_found_by_its_true_values_only(
             (LookupKey.USER, record.user_name),
             (LookupKey.EVENT_ACCESS_KEY_ID, record.access_key_id),
             (LookupKey.EVENT_RW, record.event_rw),
+            (LookupKey.EVENT_TYPE, record.event_type),
+            (LookupKey.SOURCE_IP_ADDRESS, record.source_ip),
+            (LookupKey.ROLE_NAME, record.role_name),
+            (LookupKey.SENSITIVE_ACTION, record.sensitive),
             *((LookupKey.RESOURCE_TYPE, value) for value in record.resource_types),
             *((LookupKey.RESOURCE_NAME, value) for value in record.resource_names),
         ]
         for key, value in truths:
             assert value is not None
             found = _found(stores, key, value)
-            expected = [r.event_id for r in steering if r is record or key is LookupKey.EVENT_RW]
+            shared = key in (LookupKey.EVENT_RW, LookupKey.SENSITIVE_ACTION)  # one value for all
+            expected = [r.event_id for r in steering if r is record or shared]
             assert sorted(found) == sorted(expected), (key, value)
         page = stores.events.lookup(
             LookupQuery(
@@ -81,8 +88,18 @@ def test_each_event_is_found_by_its_true_values_only(
 def test_no_piece_of_a_field_is_indexed_as_a_value(
     stores: Stores, steering: list[EventRecord]
 ) -> None:
-    for key in (LookupKey.USER, LookupKey.EVENT_NAME, LookupKey.RESOURCE_NAME):
-        for piece in ("mallory", "DeleteTrail", "res", "Write", "0", "1"):
+    keys = (
+        LookupKey.USER,
+        LookupKey.EVENT_NAME,
+        LookupKey.RESOURCE_NAME,
+        LookupKey.EVENT_TYPE,
+        LookupKey.SOURCE_IP_ADDRESS,
+        LookupKey.ROLE_NAME,
+    )
+    for key in keys:
+        # Not "ApiCall": EventType ApiCall is every event of no other known type, by design
+        # (validation lets no other value in; docs/storage.md).
+        for piece in ("mallory", "DeleteTrail", "res", "Write", "0", "1", "role", "10.0.0.1"):
             assert _found(stores, key, piece) == [], (key, piece)
 
 

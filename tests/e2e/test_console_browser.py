@@ -280,9 +280,15 @@ def test_event_history_opens_an_event_and_exports_json_lines(
     page.fill("input[name=value-1]", "Write")
     page.click("#search")
     page.wait_for_selector("#result-count >> text=/^5 events$/")
+    # Who recorded each event is shown beside it: the root key that sent PutEvents.
+    assert "Recorded by" in page.inner_text("#event-table thead")
+    assert demo_server.root is not None
+    recorded_by = page.locator("#event-table tbody tr.clickable td.recorder").all_inner_texts()
+    assert recorded_by == [f"root ({demo_server.root.access_key_id})"] * 5
     page.click("#event-table tbody tr.clickable >> nth=0")
     detail = json.loads(page.inner_text("#event-table tr.detail-row:not([hidden]) pre"))
     assert detail["eventName"] == MARKER
+    assert detail["trailhouseRecorder"]["accessKeyId"] == demo_server.root.access_key_id
     shots.take(page, "13-event-history-detail")
     with page.expect_download() as download:
         page.click("#export")

@@ -12,11 +12,16 @@ the time zone of this process.
 On a cluster (`spark://`, or a Connect server with executors elsewhere) the executors read the
 Parquet files by the paths this process sees: the warehouse folder must be on storage mounted at
 the same path on every host. The executors need the same Spark version, not Python: every plan is
-plain Spark SQL. Spark settings other than the master (driver address, cores, memory) come from
-Spark's own `spark-defaults.conf` in `SPARK_CONF_DIR`; see docs/spark.md.
+plain Spark SQL. Spark settings other than the master (driver address, cores, a cluster's
+memory) come from Spark's own `spark-defaults.conf` in `SPARK_CONF_DIR`; see docs/spark.md.
 
 The session is shared, so a job's quota (threads, memory) is not applied to it: Spark's own
-configuration (`local[N]`, the driver's and executors' memory) bounds every job together.
+configuration bounds every job together. On a `local[N]` master that configuration is the
+process's memory budget: the one JVM that runs every job gets a heap of `sql_memory_budget_gb`
+(`spark.driver.memory`, 512 MB at least, as Spark needs), and a task that runs out of it fails
+its own job without ending the JVM (`spark.executor.killOnFatalError.depth` 0), as a DuckDB job
+past its memory limit fails alone. On a cluster the executors' memory is the cluster's
+(docs/spark.md).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from sqlglot import exp
 
 from trailhouse.background import Periodic
 from trailhouse.settings import Settings
+from trailhouse.warehouse.quotas import MemoryBudget
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import (
     EngineError,
@@ -73,6 +79,8 @@ _JOB_GROUP_PROPERTIES = (
     "spark.job.description",
     "spark.job.interruptOnCancel",
 )
+# Spark refuses to start a driver with less heap (INVALID_DRIVER_MEMORY: 450 MB at least).
+_SPARK_MIN_HEAP_MB = 512
 _MEMORY_SIGNS = ("OutOfMemoryError", "UNABLE_TO_ACQUIRE_MEMORY", "Java heap space")
 
 
@@ -98,7 +106,8 @@ def open_engine(settings: Settings) -> SparkEngine:
     """The Spark engine on `settings.spark_master`; ModuleNotFoundError without PySpark (the
     session itself starts on first use, so this is where a missing extra shows)."""
     importlib.import_module("pyspark")
-    return SparkEngine(settings.spark_master, settings.data_dir / "spark")
+    budget = MemoryBudget(settings.sql_memory_budget_gb).total_gb
+    return SparkEngine(settings.spark_master, settings.data_dir / "spark", memory_gb=budget)
 
 
 class SparkEngine:
@@ -106,8 +115,16 @@ class SparkEngine:
 
     name = "spark"
 
-    def __init__(self, master: str, work_dir: Path, conf: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        master: str,
+        work_dir: Path,
+        conf: Mapping[str, str] | None = None,
+        memory_gb: float | None = None,
+    ) -> None:
         self._master = master
+        # A local master's heap, which every job shares (None: Spark's own default).
+        self._memory_gb = memory_gb
         # Absolute: the log configuration is passed to the JVM as a file URI.
         self._work_dir = work_dir.absolute()
         self._conf = dict(conf or {})
@@ -161,6 +178,10 @@ class SparkEngine:
             # keep its cores busy for minutes after the job was cancelled. Row by row costs
             # little here: parsing the JSON of `event` dominates.
             "spark.sql.parquet.enableVectorizedReader": "false",
+            # No `parquet.`/path`` table reads a file by its path: a job reads only the views
+            # of its plan's files, even should the planner miss such a name (DuckDB's locked
+            # configuration is the same second wall).
+            "spark.sql.runSQLOnFiles": "false",
         }
 
     def _classic_conf(self) -> dict[str, str]:
@@ -187,6 +208,12 @@ class SparkEngine:
         if self._master.startswith("local"):
             conf["spark.driver.bindAddress"] = "127.0.0.1"
             conf["spark.driver.host"] = "127.0.0.1"
+            # One JVM runs every job: Spark's default ends it when a task runs out of heap,
+            # which would fail every job of the process from then on, not just the greedy one.
+            conf["spark.executor.killOnFatalError.depth"] = "0"
+            if self._memory_gb is not None:
+                budget_mb = int(self._memory_gb * 1024)
+                conf["spark.driver.memory"] = f"{max(_SPARK_MIN_HEAP_MB, budget_mb)}m"
         conf.update(self._conf)
         for key, options in java_options.items():
             conf[key] = f"{options} {conf.get(key, '')}".strip()
