@@ -2,18 +2,21 @@
 
 `open_services` is the one place that builds them; the API, the CLI and the console receive the
 result and call services, never stores (a test checks that they do not even import them).
-`open_admin_services` builds the few an administration command needs over the metadata store
-alone, for use while a server holds the event log.
+`open_admin_services` (`trailhouse.admin_services`, re-exported here) builds the few an
+administration command needs over the metadata store alone, for use while a server holds the
+event log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from trailhouse.admin_services import AdminServices as AdminServices
+from trailhouse.admin_services import open_admin_services as open_admin_services
+from trailhouse.admin_services import upgrade_stores as upgrade_stores
 from trailhouse.advanced_query.search import EventSearch
 from trailhouse.advanced_query.service import AdvancedQueries
 from trailhouse.background import Periodic
@@ -41,9 +44,7 @@ from trailhouse.metrics import Counters
 from trailhouse.regions import Regions
 from trailhouse.retry import delivery_policy
 from trailhouse.settings import Settings
-from trailhouse.store import Stores, open_metadata, open_stores, upgrade_schema
-from trailhouse.store.migrations import SchemaStatus
-from trailhouse.store.ports import MetadataStore
+from trailhouse.store import Stores, open_stores
 from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
@@ -51,7 +52,6 @@ from trailhouse.usage.access_keys import AccessKeyUsage
 from trailhouse.usage.activity import Activity
 from trailhouse.usage.governance import Governance
 from trailhouse.warehouse.jobs import RUNNER_BEAT_SECONDS, RUNNER_STALE_SECONDS
-from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import trail_tables
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
@@ -347,55 +347,3 @@ def open_services(settings: Settings) -> Services:
         activity=Activity(stores.events, settings.retention_days),
         governance=Governance(trails.all_trails, metadata.list_access_keys, key_usage),
     )
-
-
-@dataclass(frozen=True, slots=True)
-class AdminServices:
-    """The services an administration command calls, over the metadata store alone.
-
-    SQLite lets one process hold the event log, and a running server holds it; accounts, RAM
-    roles, organizations and bills live in the metadata store, which processes share.
-    """
-
-    settings: Settings
-    accounts: AccountService
-    access_keys: AccessKeyService
-    roles: RoleService
-    organizations: OrganizationService
-    _metadata: MetadataStore
-
-    @contextlib.contextmanager
-    def metering(self) -> Iterator[Metering]:
-        """The warehouse's metering (bills), closed with its warehouse afterwards."""
-        warehouse = open_warehouse(
-            self.settings, self._metadata, self.roles, tuple(Regions(self.settings).ids())
-        )
-        try:
-            yield warehouse.metering
-        finally:
-            warehouse.close()
-
-
-@contextlib.contextmanager
-def open_admin_services(settings: Settings) -> Iterator[AdminServices]:
-    """Open the metadata store alone and build the administration services over it."""
-    metadata = open_metadata(settings)
-    try:
-        roles = RoleService(metadata)
-        yield AdminServices(
-            settings=settings,
-            accounts=AccountService(metadata),
-            access_keys=AccessKeyService(
-                metadata, SessionStore(metadata, settings.console_session_seconds)
-            ),
-            roles=roles,
-            organizations=OrganizationService(metadata),
-            _metadata=metadata,
-        )
-    finally:
-        metadata.close()
-
-
-def upgrade_stores(settings: Settings) -> SchemaStatus:
-    """Bring the stores' schema to this trailhouse's version (`trailhouse db upgrade`)."""
-    return upgrade_schema(settings)

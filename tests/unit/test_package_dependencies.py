@@ -78,6 +78,7 @@ def test_every_package_has_a_layer() -> None:
         "odps_api",
         "maxcompute_openapi",
         "runtime",
+        "admin_services",
         "producers",
         "client",
         "profiles",

@@ -12,9 +12,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from trailhouse.admin_services import open_admin_services
 from trailhouse.cli.common import add_store_options, load_settings, print_json, print_table
 from trailhouse.iam.accounts import AccountService, Credentials
-from trailhouse.runtime import open_admin_services
 
 
 def register(commands: Any) -> Any:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from trailhouse.admin_services import upgrade_stores
 from trailhouse.cli.common import add_store_options, load_settings
-from trailhouse.runtime import upgrade_stores
 
 
 def register(commands: Any) -> None:

@@ -22,7 +22,6 @@ from trailhouse.cli.common import (
 from trailhouse.cli.numbers import count
 from trailhouse.client import RpcClient
 from trailhouse.profiles import DEFAULT_PROFILE, Profile, config_path, resolve, save_profile
-from trailhouse.runtime import open_services
 
 PUT_BATCH_EVENTS = 500
 PUT_BATCH_BYTES = 4 * 1024 * 1024
@@ -219,6 +218,8 @@ def _print_events(events: list[dict[str, Any]], token: str | None, output: str) 
 
 
 def _purge(arguments: argparse.Namespace) -> int:
+    from trailhouse.runtime import open_services  # loaded by the commands that use it
+
     settings = load_settings(arguments, retention_days=arguments.retention_days)
     services = open_services(settings)
     try:

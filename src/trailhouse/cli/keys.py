@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from trailhouse.admin_services import open_admin_services
 from trailhouse.cli.admin import print_credentials
 from trailhouse.cli.common import (
     add_client_options,
@@ -24,7 +25,6 @@ from trailhouse.cli.trails import call
 from trailhouse.iam.access_keys import AccessKeyService, KeyStatus
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.principals import PrincipalKind
-from trailhouse.runtime import open_admin_services
 
 _CHANGES = (
     ("enable", KeyStatus.ACTIVE, "make a disabled key sign requests again"),

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from trailhouse.admin_services import open_admin_services
 from trailhouse.cli.common import (
     add_client_options,
     add_output_option,
@@ -23,7 +24,6 @@ from trailhouse.errors import NotFoundError
 from trailhouse.iam.accounts import AccountService
 from trailhouse.iam.organizations import Organization, OrganizationService
 from trailhouse.iam.roles import delivery_principal, trust_policy_for_services
-from trailhouse.runtime import open_admin_services
 
 SYSTEM_POLICY_TYPE = "System"
 

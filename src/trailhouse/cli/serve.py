@@ -11,12 +11,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from trailhouse.api.server import run_server
 from trailhouse.cli.common import add_store_options, load_settings
-from trailhouse.demo.setup import DEMO_TABLE, DEMO_TRAIL, prepare_demo
 from trailhouse.logs import configure_logging
-from trailhouse.runtime import open_services
-from trailhouse.warehouse.model import project_name
 
 
 def register(commands: Any) -> None:
@@ -48,6 +44,12 @@ def register(commands: Any) -> None:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
+    # The server's modules load here and in `_deliver`, not with the module: every other
+    # command of the CLI starts without them.
+    from trailhouse.api.server import run_server
+    from trailhouse.demo.setup import prepare_demo
+    from trailhouse.runtime import open_services
+
     overrides: dict[str, Any] = {"host": arguments.host, "port": arguments.port}
     if arguments.no_delivery:
         overrides["delivery_enabled"] = False
@@ -72,6 +74,8 @@ def _serve(arguments: argparse.Namespace) -> int:
 
 def _deliver(arguments: argparse.Namespace) -> int:
     """Run only the delivery engine until SIGTERM or SIGINT; a batch in flight commits whole."""
+    from trailhouse.runtime import open_services  # loaded by the commands that use it
+
     settings = load_settings(arguments)
     configure_logging(settings)
     services = open_services(settings)
@@ -96,6 +100,9 @@ def _deliver(arguments: argparse.Namespace) -> int:
 
 
 def _print_demo(document: dict[str, dict[str, str]], url: str, data_dir: Path) -> None:
+    from trailhouse.demo.setup import DEMO_TABLE, DEMO_TRAIL
+    from trailhouse.warehouse.model import project_name
+
     root, user = document["root"], document["alice"]
     command = trailhouse_command()
     project = project_name(root["AccountId"])

@@ -13,8 +13,9 @@ import csv
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from trailhouse.admin_services import open_admin_services
 from trailhouse.cli.common import (
     add_output_option,
     add_store_options,
@@ -24,10 +25,11 @@ from trailhouse.cli.common import (
 )
 from trailhouse.cli.numbers import count, decimal, duration, money, size, usage
 from trailhouse.cli.trails import call, client_command
-from trailhouse.runtime import open_admin_services
 from trailhouse.settings import Settings
-from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.model import Role
+
+if TYPE_CHECKING:
+    from trailhouse.warehouse.metering import Metering
 
 _FINAL = ("Terminated", "Failed", "Cancelled")
 _PAGE = 10_000
