@@ -28,8 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,9 +43,8 @@ LAYOUT_KEY = b"trailhouse.json_columns"
 COLUMN_PREFIX = "__json_"
 # At most this many path columns per file (the most frequent paths); the rest are `others`.
 MAX_COLUMNS = 512
-# A key a shredded path may name: the keys of real audit events; any other key is left to the
-# JSON (a query naming it is answered from the text).
-KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# A path the columns may answer: `.key` steps, each key an ASCII identifier (those of real audit
+# events; a value under any other key is left to the JSON, and a query naming it reads the text).
 PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 # `"` then `:`, outside escapes: counts each object key at least once (a string value that
 # starts with `:` counts as well, which only sends the event to the slower exact check).
@@ -75,6 +73,22 @@ def column_name(path: str) -> str:
     return COLUMN_PREFIX + hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
 
 
+class _Node:
+    """A key met under a path: its dotted path, whether a column may hold it, what it held."""
+
+    __slots__ = ("children", "column", "named", "object", "other", "path", "rows", "values")
+
+    def __init__(self, path: str, named: bool, column: bool) -> None:
+        self.path = path
+        self.named = named  # an ASCII identifier: a path a query can name
+        self.column = column  # named, and not a typed column's path
+        self.object = False
+        self.other = False
+        self.rows: list[int] = []
+        self.values: list[str] = []
+        self.children: dict[str, _Node] = {}
+
+
 def shred(
     events: Sequence[str | None], typed: Iterable[str], version: int
 ) -> tuple[dict[str, pa.Array], JsonLayout]:
@@ -83,26 +97,30 @@ def shred(
     `typed` are the typed columns' paths (`$.a.b`) of schema `version`, which are not shredded.
     """
     skip = frozenset(path[2:] for path in typed)
-    found: dict[str, list[tuple[int, str]]] = {}
-    objects: set[str] = set()
-    others: set[str] = set()
+    top = _Node(ROOT, True, False)
+    whole = False  # some event cannot be shredded: every path is read from the JSON
     for row, text in enumerate(events):
         if text is None:
             continue
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
-            others.add(ROOT)
+            whole = True
             continue
-        if not isinstance(event, dict):
-            others.add(ROOT)  # GET_JSON_OBJECT of `$.x` in a non-object: left to the JSON
+        if type(event) is not dict:
+            whole = True  # GET_JSON_OBJECT of `$.x` in a non-object: left to the JSON
             continue
-        keys = _flatten(event, "", row, found, objects, others, skip)
-        if keys != len(_KEY_ENDS.findall(_ESCAPES.sub("", text))) and _duplicated(text):
-            others.add(ROOT)  # a key given twice: the engines read the first, orjson the last
-    counts = Counter({path: len(values) for path, values in found.items()})
-    kept = {path for path, _ in counts.most_common(MAX_COLUMNS)}
-    others.update(path for path in found if path not in kept)
+        keys = _flatten(event, top, row, skip)
+        if keys != _key_ends(text) and _duplicated(text):
+            whole = True  # a key given twice: the engines read the first, orjson the last
+    nodes = list(_walk(top))
+    objects = {node.path for node in nodes if node.object}
+    others = {node.path for node in nodes if node.other}
+    if whole:
+        others.add(ROOT)
+    texts = {node.path: node for node in nodes if node.rows}
+    kept = sorted(texts, key=lambda path: -len(texts[path].rows))[:MAX_COLUMNS]
+    others.update(path for path in texts if path not in set(kept))
     names: dict[str, str] = {}
     for path in sorted(kept):
         name = column_name(path)
@@ -113,49 +131,56 @@ def shred(
     for name, path in sorted(names.items()):
         if path in others or path in objects:  # never answered from a column: not written
             continue
+        node = texts[path]
         values: list[str | None] = [None] * len(events)
-        for row, value in found[path]:
+        for row, value in zip(node.rows, node.values, strict=True):
             values[row] = value
         columns[name] = pa.array(values, pa.string())
     return columns, JsonLayout(version, tuple(sorted(objects)), tuple(sorted(others)))
 
 
-def _flatten(
-    obj: dict[str, Any],
-    prefix: str,
-    row: int,
-    found: dict[str, list[tuple[int, str]]],
-    objects: set[str],
-    others: set[str],
-    skip: frozenset[str],
-) -> int:
-    """Record the text leaves of an object under `prefix`; return how many keys it holds,
-    nested ones included (to find keys given twice)."""
+def _walk(node: _Node) -> Iterator[_Node]:
+    for child in node.children.values():
+        yield child
+        yield from _walk(child)
+
+
+def _flatten(obj: dict[str, Any], parent: _Node, row: int, skip: frozenset[str]) -> int:
+    """Record the text leaves of an object under the `parent` node; return how many keys it
+    holds, nested ones included (to find keys given twice)."""
     keys = len(obj)
+    children = parent.children
     for key, value in obj.items():
-        named = KEY.fullmatch(key) is not None
-        if isinstance(value, str):
-            if not named:
-                continue
-            path = prefix + key
-            if "\x00" in value:
-                others.add(path)
-            elif path not in skip:
-                found.setdefault(path, []).append((row, value))
-        elif isinstance(value, dict):
-            if named:
-                path = prefix + key
-                objects.add(path)
-                keys += _flatten(value, path + ".", row, found, objects, others, skip)
-            else:
-                keys += _keys_in(value)
-        elif isinstance(value, list):
+        node = children.get(key)
+        if node is None:
+            path = f"{parent.path}.{key}" if parent.path else key
+            named = parent.named and key.isidentifier() and key.isascii()
+            node = children[key] = _Node(path, named, named and path not in skip)
+        kind = type(value)
+        if kind is str:
+            if node.column:
+                if "\x00" in value:
+                    node.other = True
+                else:
+                    node.rows.append(row)
+                    node.values.append(value)
+        elif kind is dict:
+            node.object = True
+            keys += _flatten(value, node, row, skip)
+        elif kind is list:
+            node.other = True
             keys += _keys_in(value)
-            if named:
-                others.add(prefix + key)
-        elif value is not None and named:
-            others.add(prefix + key)
+        elif value is not None:
+            node.other = True
     return keys
+
+
+def _key_ends(text: str) -> int:
+    """How many `"` followed by `:` the text has outside escapes: at least its key count."""
+    plain = _ESCAPES.sub("", text) if "\\" in text else text
+    if '" ' in plain or '"\t' in plain or '"\n' in plain or '"\r' in plain:
+        return len(_KEY_ENDS.findall(plain))
+    return plain.count('":')
 
 
 def _keys_in(value: Any) -> int:
