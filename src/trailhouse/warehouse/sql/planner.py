@@ -245,7 +245,12 @@ class Planner:
             paths = tuple(self._root / f.path for f in files)
             inputs.append(
                 TableInput(
-                    f"__t{index}", table.name, paths, self._root, (*shown.view_names, *hidden)
+                    f"__t{index}",
+                    table.name,
+                    paths,
+                    self._root,
+                    (*shown.view_names, *hidden),
+                    uniform=not hidden and all(f.schema_version >= shown.version for f in files),
                 )
             )
         compare_strings_with_numbers_as_numbers(tree)
