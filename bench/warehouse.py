@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from _events import DEFAULT_GEN_DIR, TimeWindow, make_generator, owned
 from _report import number, table
 from trailhouse.events.model import LoggedEvent
+from trailhouse.events.recorder import shown
 from trailhouse.events.validation import parse_event_time
 from trailhouse.iam.principals import Caller
 from trailhouse.iam.roles import RoleService, service_linked_role_arn
@@ -46,7 +47,7 @@ from trailhouse.warehouse.model import (
     table_name,
     table_scope,
 )
-from trailhouse.warehouse.schema import current, json_path_value
+from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, json_path_value
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, json_value
@@ -224,6 +225,7 @@ def extract_columns(rows: Sequence[LoggedEvent]) -> dict[str, dict[str, list[str
         columns["event"].append(row.body.decode())
         for column in current().typed:
             columns[column.name].append(json_path_value(event, column.path))
+        columns[RECORDED_BY_COLUMN].append(shown(row.recorder))  # as the writer supplies it
     return by_day
 
 

@@ -36,6 +36,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.json_columns import with_columns
 from trailhouse.warehouse.model import (
     FILE_KIND,
     PARTITION_KIND,
@@ -127,6 +128,9 @@ class Compactor:
             pa.concat_tables([conform(pq.read_table(self._root / f.path), schema) for f in files]),
             oldest,
         )
+        # The path columns are made again from `event`, so files from before them gain them.
+        typed = (column.path for column in schema.typed)
+        merged, layout = with_columns(merged, typed, schema.version)
         buffer = io.BytesIO()
         pq.write_table(merged, buffer, compression="zstd")
         data = buffer.getvalue()
@@ -152,6 +156,7 @@ class Compactor:
             committed_at=0,
             replaces=tuple((f.path, f.sha256, f.rows) for f in files),
             schema_version=oldest,
+            json_layout=layout,
         )
 
     def _swap(self, table: Table, ds: str, old: list[DataFile], merged: DataFile) -> None:

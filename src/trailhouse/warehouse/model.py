@@ -12,6 +12,7 @@ import re
 import time
 from dataclasses import dataclass
 
+from trailhouse.warehouse.json_columns import NO_LAYOUT, JsonLayout
 from trailhouse.warehouse.schema import FIRST_VERSION
 
 PROJECT_KIND = "wh-project"
@@ -209,6 +210,9 @@ class DataFile:
     # Every column of this schema version holds, in every row, what the writer extracts from
     # the event (a compacted file: the oldest version of the files it replaced).
     schema_version: int = FIRST_VERSION
+    # What its JSON path columns answer (warehouse/json_columns.py); none in a file written
+    # before they existed.
+    json_layout: JsonLayout = NO_LAYOUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.json_columns import with_columns
 from trailhouse.warehouse.model import (
     FILE_KIND,
     PARTITION_KIND,
@@ -138,6 +139,8 @@ class TableWriter:
         schema = current()
         recorded_by = [shown(row.recorder) for row in rows]  # what LookupEvents shows
         table = rows_of([row.body for row in rows], schema, {RECORDED_BY_COLUMN: recorded_by})
+        typed = (column.path for column in schema.typed)
+        table, layout = with_columns(table, typed, schema.version)
         buffer = io.BytesIO()
         pq.write_table(table, buffer, compression="zstd")
         data = buffer.getvalue()
@@ -165,6 +168,7 @@ class TableWriter:
             column_bytes=column_bytes(data),
             committed_at=int(self._clock()),
             schema_version=schema.version,
+            json_layout=layout,
         )
 
     def _commit(

@@ -76,9 +76,13 @@ def view_sql(table: TableInput) -> str:
         return empty
     files = ", ".join(_quote(str(path)) for path in table.files)
     columns = ", ".join(f'"{name}"' for name in table.columns)
+    # Without union_by_name DuckDB still matches the columns read by name, but does not read and
+    # unify every file's schema first (each file has its own JSON path columns); it is needed
+    # only when some file lacks a column of the view.
+    by_name = "false" if table.uniform else "true"
     return (
         f"SELECT {columns} FROM ({empty} UNION ALL BY NAME SELECT * FROM read_parquet([{files}], "
-        "hive_partitioning = true, hive_types = {'ds': VARCHAR}, union_by_name = true))"
+        f"hive_partitioning = true, hive_types = {{'ds': VARCHAR}}, union_by_name = {by_name}))"
     )
 
 

@@ -33,6 +33,9 @@ class TableInput:
     files: tuple[Path, ...]
     root: Path
     columns: tuple[str, ...]
+    # Every file holds every one of `columns` (none is of an older schema version, and no JSON
+    # path column is read): an engine may skip unifying the files' schemas by name.
+    uniform: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@
 4. `GET_JSON_OBJECT(event, '$.eventName')` and every other path with a typed column becomes
    that column (same values: the writer fills the column with what the path returns), when
    every file left holds that column (its schema version has it). Each table shows the columns
-   of its schema version (warehouse/schema.py).
+   of its schema version (warehouse/schema.py). Any other path of `.key` steps reads its JSON
+   path column when every file left answers it from one (warehouse/json_columns.py).
 5. Input bytes are the compressed bytes of the columns the query reads in the files left; the
    complexity comes from the keyword count, as MaxCompute computes it (reference §4).
 """
@@ -62,10 +63,17 @@ from trailhouse.warehouse.sql.rewrites import (
     cap_string_growth,
     compare_strings_with_numbers_as_numbers,
     name_unnamed_columns,
+    rewrite_path_columns,
     rewrite_typed_paths,
     rows_frame_for_ordered_windows,
 )
-from trailhouse.warehouse.sql.scopes import columns_read, names_a_cte, scope_of, scopes_of
+from trailhouse.warehouse.sql.scopes import (
+    columns_read,
+    names_a_cte,
+    scope_of,
+    scopes_of,
+    selects_all,
+)
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -202,14 +210,25 @@ class Planner:
             },
         )
         scopes = scopes_of(tree)  # again: scopes cache the columns the rewrite replaced
+        path_columns = rewrite_path_columns(
+            scopes,
+            {
+                id(node): [f.json_layout for f in files]
+                for (node, _), (_, _, files) in zip(references, reads, strict=True)
+                if not selects_all(scopes, node)
+            },
+        )
+        if path_columns:
+            scopes = scopes_of(tree)
         scans: list[TableScan] = []
         inputs: list[TableInput] = []
         for index, ((node, table), (total, kept, files)) in enumerate(
             zip(references, reads, strict=True)
         ):
             shown = schema_of(table.schema_version)
+            hidden = tuple(path_columns.get(id(node), ()))
             if scope_of(scopes, node) is not None:
-                columns = columns_read(scopes, node, shown.names)
+                columns = columns_read(scopes, node, (*shown.names, *hidden))
             else:
                 columns = list(shown.names)
             scans.append(
@@ -225,7 +244,14 @@ class Planner:
             )
             paths = tuple(self._root / f.path for f in files)
             inputs.append(
-                TableInput(f"__t{index}", table.name, paths, self._root, shown.view_names)
+                TableInput(
+                    f"__t{index}",
+                    table.name,
+                    paths,
+                    self._root,
+                    (*shown.view_names, *hidden),
+                    uniform=not hidden and all(f.schema_version >= shown.version for f in files),
+                )
             )
         compare_strings_with_numbers_as_numbers(tree)
         for index, (node, _) in enumerate(references):

@@ -1,6 +1,7 @@
 """Rewrites of a planned query's tree that keep its meaning and match MaxCompute.
 
-- GET_JSON_OBJECT(event, path) on a path with a typed column reads that column;
+- GET_JSON_OBJECT(event, path) on a path with a typed column reads that column, and on another
+  path its JSON path column where every file read has one that answers it;
 - unnamed result columns are named `_c<position>`;
 - an audit column (STRING) compared with a number is compared as a number;
 - REPEAT, LPAD, RPAD and SPACE build at most 2 MB (MaxCompute's limit for REPEAT);
@@ -14,6 +15,7 @@ import re
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
+from trailhouse.warehouse.json_columns import JsonLayout, answers
 from trailhouse.warehouse.schema import EVENT_COLUMN, all_names
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.scopes import source_of
@@ -47,6 +49,45 @@ def rewrite_typed_paths(scopes: list[Scope], typed_paths: dict[int, dict[str, st
             if typed is None:
                 continue
             call.replace(exp.column(typed, table=column.table or None))
+
+
+def rewrite_path_columns(
+    scopes: list[Scope], layouts: dict[int, list[JsonLayout]]
+) -> dict[int, list[str]]:
+    """GET_JSON_OBJECT(event, path) → the path's JSON path column, where every file the query
+    reads of the audit table (`layouts`, by the id of its node) answers the path from it
+    (warehouse/json_columns.py). Returns, by node id, the path columns the query now reads.
+
+    A table some `*` selects is left alone: its path columns are not columns of the table, so
+    the view that would carry them must not show them to a `*`.
+    """
+    used: dict[int, list[str]] = {}
+    for scope in scopes:
+        for column in list(scope.columns):
+            call = column.parent
+            if (
+                column.name.lower() != EVENT_COLUMN
+                or not isinstance(call, exp.JSONExtractScalar)
+                or call.this is not column
+                or not isinstance(call.expression, exp.Literal)
+            ):
+                continue
+            source = source_of(scope, column)
+            if not isinstance(source, exp.Table) or id(source) not in layouts:
+                continue
+            written = str(call.expression.this)
+            if re.search(r'"[^"]*\.[^"]*"', written):
+                continue  # $['a.b'] is the key "a.b", not the path $.a.b
+            # $['a'] (."a" once translated, as JSON_TUPLE's keys) is $.a; other steps never
+            # match a column, and are read from the JSON.
+            name = answers(written.replace('"', ""), layouts[id(source)])
+            if name is None:
+                continue
+            call.replace(exp.column(name, table=column.table or None, quoted=True))
+            names = used.setdefault(id(source), [])
+            if name not in names:
+                names.append(name)
+    return used
 
 
 def name_unnamed_columns(tree: exp.Query) -> None:

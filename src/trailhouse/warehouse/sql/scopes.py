@@ -62,9 +62,8 @@ def _outputs(scope: Scope) -> set[str]:
     return set()
 
 
-def columns_read(scopes: list[Scope], node: exp.Table, columns: tuple[str, ...]) -> list[str]:
-    """Which of the table's data `columns` the query reads anywhere (all of them under a `*`)."""
-    read = set()
+def selects_all(scopes: list[Scope], node: exp.Table) -> bool:
+    """Whether a `*` (or `t.*`) of the query selects every column of the table `node`."""
     for scope in scopes:
         select = scope.expression
         if isinstance(select, exp.Select):
@@ -73,7 +72,16 @@ def columns_read(scopes: list[Scope], node: exp.Table, columns: tuple[str, ...])
                     isinstance(projection, exp.Column) and isinstance(projection.this, exp.Star)
                 )
                 if star and _star_covers(scope, projection, node):
-                    return list(columns)
+                    return True
+    return False
+
+
+def columns_read(scopes: list[Scope], node: exp.Table, columns: tuple[str, ...]) -> list[str]:
+    """Which of the table's data `columns` the query reads anywhere (all of them under a `*`)."""
+    if selects_all(scopes, node):
+        return list(columns)
+    read = set()
+    for scope in scopes:
         for column in scope.columns:
             if column.name.lower() in columns and source_of(scope, column) is node:
                 read.add(column.name.lower())

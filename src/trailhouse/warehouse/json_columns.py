@@ -1,0 +1,258 @@
+"""JSON path columns: each text leaf of the events' JSON in a Parquet column of its own, beside the
+verbatim `event` text, so GET_JSON_OBJECT on a path no typed column holds reads one small column
+instead of parsing every event (issue 18, item 7).
+
+The writer and compaction call `shred` on a file's `event` column. Every path of `.key` steps
+(keys of letters, digits and `_`) whose value is JSON text in some row gets a column named
+`column_name(path)`, holding that text in the rows where the value is text and NULL elsewhere.
+Each file also records a `JsonLayout`: the paths that are an object in some row (`objects`), and
+those that hold anything else that GET_JSON_OBJECT renders, or that were not shredded
+(`others`: numbers, booleans, arrays, text with a NUL, paths past `MAX_COLUMNS`, a name clash;
+"" when an event could not be shredded at all, e.g. a key given twice). JSON null is absent,
+as GET_JSON_OBJECT answers NULL for both.
+
+So, in a shredded file, the column of a path P holds exactly what GET_JSON_OBJECT(event, P)
+returns in every row (`answers`) when P is neither in `objects` nor `others` and no proper prefix
+of P is in `others`: the value is then text (the column has it) or missing (NULL), a prefix that
+is text or null leaving P missing. Any other path, and every file from before shredding, is
+answered by parsing the JSON as before: the planner uses the columns only when every file the
+query reads answers the path (docs/warehouse.md, "JSON path columns").
+
+The columns are not columns of the table: `SELECT *`, ListTables and the tunnel never show them.
+The typed columns' paths of the writing schema version are not shredded (the typed column holds
+them); `JsonLayout.version` records that version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from trailhouse.warehouse.schema import schema_of
+
+# Where a file's layout is recorded in its Parquet key-value metadata, for readers other than
+# trailhouse (the catalog's file document records it too, for the planner).
+LAYOUT_KEY = b"trailhouse.json_columns"
+COLUMN_PREFIX = "__json_"
+# At most this many path columns per file (the most frequent paths); the rest are `others`.
+MAX_COLUMNS = 512
+# A path the columns may answer: `.key` steps, each key an ASCII identifier (those of real audit
+# events; a value under any other key is left to the JSON, and a query naming it reads the text).
+PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+# `"` then `:`, outside escapes: counts each object key at least once (a string value that
+# starts with `:` counts as well, which only sends the event to the slower exact check).
+_KEY_ENDS = re.compile(r'"\s*:')
+_ESCAPES = re.compile(r"\\.", re.DOTALL)
+ROOT = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLayout:
+    """What a file's path columns answer: `version` is the schema version whose typed paths were
+    left to the typed columns (0: the file has no path columns); `objects` and `others` as in
+    the module docstring, as dotted paths without `$.`."""
+
+    version: int
+    objects: tuple[str, ...]
+    others: tuple[str, ...]
+
+
+NO_LAYOUT = JsonLayout(0, (), ())
+
+
+def column_name(path: str) -> str:
+    """The Parquet column of a path (dotted, without `$.`): a short hash, so that any key fits
+    every engine's column names (Spark matches names without regard to case)."""
+    return COLUMN_PREFIX + hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
+
+
+class _Node:
+    """A key met under a path: its dotted path, whether a column may hold it, what it held."""
+
+    __slots__ = ("children", "column", "named", "object", "other", "path", "rows", "values")
+
+    def __init__(self, path: str, named: bool, column: bool) -> None:
+        self.path = path
+        self.named = named  # an ASCII identifier: a path a query can name
+        self.column = column  # named, and not a typed column's path
+        self.object = False
+        self.other = False
+        self.rows: list[int] = []
+        self.values: list[str] = []
+        self.children: dict[str, _Node] = {}
+
+
+def shred(
+    events: Sequence[str | None], typed: Iterable[str], version: int
+) -> tuple[dict[str, pa.Array], JsonLayout]:
+    """The path columns of these events (JSON text, one per row) and the file's layout.
+
+    `typed` are the typed columns' paths (`$.a.b`) of schema `version`, which are not shredded.
+    """
+    skip = frozenset(path[2:] for path in typed)
+    top = _Node(ROOT, True, False)
+    whole = False  # some event cannot be shredded: every path is read from the JSON
+    for row, text in enumerate(events):
+        if text is None:
+            continue
+        try:
+            event = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            whole = True
+            continue
+        if type(event) is not dict:
+            whole = True  # GET_JSON_OBJECT of `$.x` in a non-object: left to the JSON
+            continue
+        keys = _flatten(event, top, row, skip)
+        if keys != _key_ends(text) and _duplicated(text):
+            whole = True  # a key given twice: the engines read the first, orjson the last
+    nodes = list(_walk(top))
+    objects = {node.path for node in nodes if node.object}
+    others = {node.path for node in nodes if node.other}
+    if whole:
+        others.add(ROOT)
+    texts = {node.path: node for node in nodes if node.rows}
+    kept = sorted(texts, key=lambda path: -len(texts[path].rows))[:MAX_COLUMNS]
+    others.update(path for path in texts if path not in set(kept))
+    names: dict[str, str] = {}
+    for path in sorted(kept):
+        name = column_name(path)
+        if name in names:  # two paths, one hash: neither is answered from a column
+            others.update((path, names[name]))
+        names[name] = path
+    columns: dict[str, pa.Array] = {}
+    for name, path in sorted(names.items()):
+        if path in others or path in objects:  # never answered from a column: not written
+            continue
+        node = texts[path]
+        values: list[str | None] = [None] * len(events)
+        for row, value in zip(node.rows, node.values, strict=True):
+            values[row] = value
+        columns[name] = pa.array(values, pa.string())
+    return columns, JsonLayout(version, tuple(sorted(objects)), tuple(sorted(others)))
+
+
+def _walk(node: _Node) -> Iterator[_Node]:
+    for child in node.children.values():
+        yield child
+        yield from _walk(child)
+
+
+def _flatten(obj: dict[str, Any], parent: _Node, row: int, skip: frozenset[str]) -> int:
+    """Record the text leaves of an object under the `parent` node; return how many keys it
+    holds, nested ones included (to find keys given twice)."""
+    keys = len(obj)
+    children = parent.children
+    for key, value in obj.items():
+        node = children.get(key)
+        if node is None:
+            path = f"{parent.path}.{key}" if parent.path else key
+            named = parent.named and key.isidentifier() and key.isascii()
+            node = children[key] = _Node(path, named, named and path not in skip)
+        kind = type(value)
+        if kind is str:
+            if node.column:
+                if "\x00" in value:
+                    node.other = True
+                else:
+                    node.rows.append(row)
+                    node.values.append(value)
+        elif kind is dict:
+            node.object = True
+            keys += _flatten(value, node, row, skip)
+        elif kind is list:
+            node.other = True
+            keys += _keys_in(value)
+        elif value is not None:
+            node.other = True
+    return keys
+
+
+def _key_ends(text: str) -> int:
+    """How many `"` followed by `:` the text has outside escapes: at least its key count."""
+    plain = _ESCAPES.sub("", text) if "\\" in text else text
+    if '" ' in plain or '"\t' in plain or '"\n' in plain or '"\r' in plain:
+        return len(_KEY_ENDS.findall(plain))
+    return plain.count('":')
+
+
+def _keys_in(value: Any) -> int:
+    """The object keys inside a value, at any depth."""
+    if isinstance(value, dict):
+        return len(value) + sum(_keys_in(child) for child in value.values())
+    if isinstance(value, list):
+        return sum(_keys_in(child) for child in value)
+    return 0
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _Duplicate
+    return result
+
+
+def _duplicated(text: str) -> bool:
+    """Whether an object of the event gives a key twice (the exact, slower check)."""
+    try:
+        json.loads(text, object_pairs_hook=_no_duplicates)
+    except _Duplicate:
+        return True
+    except ValueError:
+        return True  # not JSON Python reads as orjson does: left to the JSON
+    return False
+
+
+def with_columns(
+    table: pa.Table, typed: Iterable[str], version: int
+) -> tuple[pa.Table, JsonLayout]:
+    """The table (a file's rows, `event` among them) with its path columns after its own and
+    the layout in its key-value metadata; the layout, for the file's document."""
+    columns, layout = shred(table.column("event").to_pylist(), typed, version)
+    for name, array in columns.items():
+        table = table.append_column(pa.field(name, pa.string()), array)
+    metadata = {**(table.schema.metadata or {}), LAYOUT_KEY: layout_metadata(columns, layout)}
+    return table.replace_schema_metadata(metadata), layout
+
+
+def layout_metadata(columns: dict[str, pa.Array], layout: JsonLayout) -> bytes:
+    """The layout and each column's path, as the file's key-value metadata records them."""
+    return orjson.dumps(
+        {
+            "version": layout.version,
+            "objects": layout.objects,
+            "others": layout.others,
+            "columns": sorted(columns),
+        }
+    )
+
+
+def answers(path: str, layouts: Sequence[JsonLayout]) -> str | None:
+    """The path column that holds GET_JSON_OBJECT(event, path) in every file of these layouts,
+    or None when a file has no path columns or cannot say (the query reads the JSON then).
+
+    `path` is written `$.a.b`; a typed column's path of a layout's version is never shredded."""
+    if not layouts or not PATH.fullmatch(path):
+        return None
+    dotted = path[2:]
+    steps = dotted.split(".")
+    prefixes = {ROOT, *(".".join(steps[:n]) for n in range(1, len(steps)))}
+    for layout in layouts:
+        if layout.version == 0 or dotted in layout.objects or dotted in layout.others:
+            return None
+        if path in schema_of(layout.version).column_for_path:
+            return None
+        if not prefixes.isdisjoint(layout.others):
+            return None
+    return column_name(dotted)
