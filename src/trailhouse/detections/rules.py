@@ -66,10 +66,12 @@ class EventRule:
 @dataclass(frozen=True, slots=True)
 class FirstSeen:
     """trailhouse's extension: a finding when `value` is new for this `key` (e.g. an IP never
-    seen for an access key)."""
+    seen for an access key), once the key's baseline has learned for `learn` seconds of
+    eventTime after its first value (0: the first value alone is the baseline)."""
 
     key: str
     value: str
+    learn: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,10 +283,16 @@ def _first_seen(text: str, rule: SigmaRule) -> FirstSeen | None:
     if extension is None:
         return None
     spec = extension.get("first_seen") if isinstance(extension, dict) else None
-    if not isinstance(spec, dict) or set(spec) != {"value", "per"}:
+    if not isinstance(spec, dict) or not {"value", "per"} <= set(spec) <= {"value", "per", "learn"}:
         raise RuleRefused(
-            "trailhouse: takes first_seen: {value: <field>, per: <field>}",
+            "trailhouse: takes first_seen: {value: <field>, per: <field>, learn: <timespan>}",
             _line(text, "trailhouse"),
+        )
+    learn = _learn_seconds(spec.get("learn", "0s"))
+    if learn is None:
+        raise RuleRefused(
+            "first_seen learn must be a timespan such as 1d, 12h or 30m, at most 30d",
+            _line(text, "learn"),
         )
     value, per = (ALIASES.get(str(spec[k]), str(spec[k])) for k in ("value", "per"))
     for field in (value, per):
@@ -292,7 +300,19 @@ def _first_seen(text: str, rule: SigmaRule) -> FirstSeen | None:
             raise RuleRefused(
                 f"field {field!r} is not a field of ActionTrail events", _line(text, field)
             )
-    return FirstSeen(key=per, value=value)
+    return FirstSeen(key=per, value=value, learn=learn)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _learn_seconds(span: object) -> int | None:
+    """A learning timespan (`30m`, `1d`) in seconds; None when it is not one or passes 30 days."""
+    found = re.fullmatch(r"(\d{1,6})([smhd])", str(span).strip())
+    if found is None:
+        return None
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    return seconds if seconds <= 30 * 86400 else None
 
 
 def _refusal(text: str, error: SigmaError) -> RuleRefused:

@@ -21,7 +21,7 @@ from importlib import resources
 import msgspec
 import orjson
 
-from trailhouse.detections.engine import Evaluator, Match, moment_of
+from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
@@ -231,16 +231,8 @@ class DetectionService:
 
     def test_rule(self, rule: CompiledRule, events: Iterable[dict[str, object]]) -> list[Match]:
         """What `rule` finds in `events`, with fresh state (first seen: within these events)."""
-        baseline: dict[tuple[str, str], set[str]] = {}
-
-        def seen(account_id: str, rule_id: str, key: str, value: str) -> bool | None:
-            values = baseline.setdefault((rule_id, key), set())
-            new = value not in values
-            values.add(value)
-            return None if len(values) == 1 and new else new
-
         timed = [(moment_of(event), event) for event in events]
-        return Evaluator(seen).evaluate("", [rule], timed)
+        return Evaluator(MemoryFirstSeen()).evaluate("", [rule], timed)
 
     def _found(self, matches: list[Match]) -> None:
         now_ms = int(time.time() * 1000)
@@ -267,31 +259,37 @@ class DetectionService:
             self._cache.pop(account_id, None)
         self._evaluator.forget(account_id, rule_id)
 
-    def _seen(self, account_id: str, rule_id: str, key: str, value: str) -> bool | None:
+    def _seen(
+        self, account_id: str, rule_id: str, key: str, value: str, moment: int, learn: int
+    ) -> bool | None:
         name = f"{rule_id}/{key}"
         known = (account_id, name, value)
         if known in self._known:  # seen before by this process: no read needed
             return False
-        found = self._remember(account_id, name, value)
+        found = self._remember(account_id, name, value, moment, learn)
         if len(self._known) >= MAX_KNOWN:
             self._known.clear()
         self._known.add(known)
         return found
 
-    def _remember(self, account_id: str, name: str, value: str) -> bool | None:
-        """Add `value` to the durable baseline `name`: True when new, None when it is the
-        baseline's first value, False when it was there."""
+    def _remember(
+        self, account_id: str, name: str, value: str, moment: int, learn: int
+    ) -> bool | None:
+        """Add `value` to the durable baseline `name`: True when new, None while the baseline
+        learns (its first value, or within `learn` seconds of eventTime after it), False when
+        it was there. The document is `{"since": <first eventTime>, "values": [...]}` (a bare
+        list, from before learning periods, has learned)."""
 
         def attempt() -> bool | None:
             stored = self._metadata.get_document(SEEN_KIND, account_id, name)
-            values: list[str] = orjson.loads(stored.body) if stored is not None else []
+            since, values = _baseline(stored.body) if stored is not None else (moment, [])
             if value in values:
                 return False
             values = [*values, value][-MAX_SEEN_VALUES:]
             version = stored.version if stored is not None else 0
-            body = orjson.dumps(values)
+            body = orjson.dumps({"since": since, "values": values})
             self._metadata.commit([DocumentWrite(SEEN_KIND, account_id, name, body, version)])
-            return None if stored is None else True
+            return None if stored is None or moment < since + learn else True
 
         return retry_on_conflict(attempt, what=f"first-seen baseline {name}")
 
@@ -311,6 +309,14 @@ class DetectionService:
             text=self._starter[rule.rule_id] if starter else (document.text if document else ""),
             created_ms=document.created_ms if document is not None else 0,
         )
+
+
+def _baseline(body: bytes) -> tuple[int, list[str]]:
+    """A first-seen baseline document: since when it learns, and its values."""
+    stored = orjson.loads(body)
+    if isinstance(stored, list):
+        return 0, [str(v) for v in stored]
+    return int(stored.get("since", 0)), [str(v) for v in stored.get("values", [])]
 
 
 def _line_of_name(text: str) -> int | None:

@@ -54,6 +54,20 @@ REFUSED = [
         14,
         "needs a condition gte or gt",
     ),
+    (
+        _rule("  s:\n    eventName: X\n  condition: s\n")
+        + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
+        "    per: userIdentity.accessKeyId\n    learn: a week\n",
+        11,
+        "first_seen learn must be a timespan",
+    ),
+    (
+        _rule("  s:\n    eventName: X\n  condition: s\n")
+        + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
+        "    per: userIdentity.accessKeyId\n    learn: 31d\n",
+        11,
+        "at most 30d",
+    ),
 ]
 
 
