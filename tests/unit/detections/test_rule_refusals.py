@@ -58,14 +58,14 @@ REFUSED = [
         _rule("  s:\n    eventName: X\n  condition: s\n")
         + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
         "    per: userIdentity.accessKeyId\n    learn: a week\n",
-        11,
+        12,
         "first_seen learn must be a timespan",
     ),
     (
         _rule("  s:\n    eventName: X\n  condition: s\n")
         + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
         "    per: userIdentity.accessKeyId\n    learn: 31d\n",
-        11,
+        12,
         "at most 30d",
     ),
 ]
