@@ -252,8 +252,15 @@ class Services:
     def _sample_step(self) -> None:
         self.warehouse.metering.sample_storage()
 
+    def purge_signals(self, now: float) -> tuple[int, int]:
+        """Delete the insight events older than `retention_days` and the findings older than
+        `findings_retention_days`; how many of each went."""
+        insights = self.insights.purge(int(now) - self.settings.retention_days * 86400)
+        cutoff_ms = int((now - self.settings.findings_retention_days * 86400) * 1000)
+        return insights, self.detections.findings.purge(cutoff_ms)
+
     def _purge_step(self) -> None:
-        self.insights.purge(int(time.time()) - self.settings.retention_days * 86400)
+        self.purge_signals(time.time())
         removed = self.purge_expired()
         if removed:
             log.info("purged expired events", extra={"events": removed})

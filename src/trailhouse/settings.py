@@ -54,6 +54,11 @@ class Settings:
     retention_days: int = _setting(
         90, "Days of event history kept searchable by LookupEvents before the purge."
     )
+    findings_retention_days: int = _setting(
+        90,
+        "Days detection findings are kept (ListFindings) before the purge; insight events "
+        "follow retention_days, as the event history does.",
+    )
     retention_hold_days: int = _setting(
         7,
         "Days past retention_days that events an enabled trail has not delivered yet are kept; "

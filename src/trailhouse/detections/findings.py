@@ -86,6 +86,26 @@ class Findings:
         page = found[:limit]
         return page, (page[-1].finding_id if len(found) > limit else "")
 
+    def purge(self, older_than_ms: int) -> int:
+        """Delete the findings made before `older_than_ms` (their retention), of every
+        account; how many went. Their events stay in the history until its own retention, and
+        a finding still waiting for its webhook is sent all the same (the outbox keeps its
+        body)."""
+        gone = [
+            DocumentWrite(FINDING_KIND, d.scope, d.name, None, d.version)
+            for d in self._metadata.list_documents(FINDING_KIND)
+            if _made_ms(d.name) < older_than_ms
+        ]
+        for first in range(0, len(gone), 500):
+            self._metadata.commit(gone[first : first + 500])
+        return len(gone)
+
+
+def _made_ms(finding_id: str) -> int:
+    """When a finding was made, from its id (`<ms, 13 digits>-<random>`)."""
+    head = finding_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
 
 def finding_json(finding: Finding) -> dict[str, object]:
     """A finding as its event and its webhook show it."""
