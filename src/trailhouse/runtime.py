@@ -21,6 +21,7 @@ from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.projects import ProjectDeletion
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
@@ -304,6 +305,7 @@ def open_services(settings: Settings) -> Services:
         metadata,
         lambda records: ingest.record(records),
         delivery_policy(settings.delivery_retry_seconds),
+        Egress(allow_private=settings.webhook_allow_private),
     )
     ingest = IngestService(
         settings,

@@ -161,6 +161,12 @@ class Settings:
         "How long a delivery worker's lease on a trail lasts unrenewed: when a worker dies, "
         "another takes its trails within about this long.",
     )
+    webhook_allow_private: bool = _setting(
+        False,
+        "Let findings webhooks post to loopback and private addresses (127.0.0.0/8, 10.0.0.0/8, "
+        "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7, ::1): on for a receiver inside "
+        "your network. Link-local and cloud metadata addresses are refused all the same.",
+    )
     insights_bucket_seconds: int = _setting(
         60, "Insights count each series per bucket of this many seconds of eventTime (a minute)."
     )

@@ -124,7 +124,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     )
     service = _keys(trailhouse("service", "create", "ingest-bot", "--data-dir", str(data_dir)))
     server = Server(data_dir, free_port())
-    server.start()
+    # test_detections's webhook receiver is on 127.0.0.1, which only an operator may allow.
+    server.start(env={"TRAILHOUSE_WEBHOOK_ALLOW_PRIVATE": "true"})
     try:
         yield Fixture(server, root, alice, other, service)
     finally:

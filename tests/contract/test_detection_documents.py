@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.validation import format_event_time
@@ -47,7 +48,9 @@ def _event(name: str, **fields: Any) -> bytes:
 def test_findings_outbox_and_baselines_on_every_adapter(
     stores: Stores, store_settings: Settings
 ) -> None:
-    detections = DetectionService(stores.metadata, lambda records: ingest.record(records))
+    detections = DetectionService(
+        stores.metadata, lambda records: ingest.record(records), egress=Egress(allow_private=True)
+    )
     ingest = IngestService(
         store_settings,
         stores.events,

@@ -21,6 +21,7 @@ from importlib import resources
 import msgspec
 import orjson
 
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
@@ -96,9 +97,10 @@ class DetectionService:
         metadata: MetadataStore,
         record: Callable[[Sequence[EventRecord]], int],
         webhook_policy: RetryPolicy = DELIVERY,
+        egress: Egress | None = None,
     ) -> None:
         self._metadata = metadata
-        self.webhooks = Webhooks(metadata, webhook_policy)
+        self.webhooks = Webhooks(metadata, webhook_policy, egress=egress)
         self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}

@@ -35,7 +35,12 @@ def _insight(account: str, moment: int) -> Signal:
 
 def test_the_purge_step_deletes_old_findings_and_insight_events(tmp_path: Path) -> None:
     settings = Settings.load(
-        {"data_dir": tmp_path / "data", "findings_retention_days": 30, "retention_days": 90},
+        {
+            "data_dir": tmp_path / "data",
+            "findings_retention_days": 30,
+            "retention_days": 90,
+            "webhook_allow_private": True,
+        },
         environ={},
     )
     services = open_services(settings)
