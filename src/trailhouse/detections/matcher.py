@@ -204,3 +204,50 @@ def only_wildcards(value: Any) -> bool:
     return isinstance(value, SigmaString) and all(
         part == SpecialChars.WILDCARD_MULTI or part == "" for part in value.s
     )
+
+
+def name_guard(node: Any) -> Callable[[Any], bool] | None:
+    """A test on `eventName` alone that every event the condition matches passes (None when
+    the condition does not restrict it): most rules name their API, so most events are ruled
+    out by their name without walking the condition."""
+    if isinstance(node, ConditionAND):
+        guards = [g for g in map(name_guard, node.args) if g is not None]
+        if not guards:
+            return None
+        return lambda name: all(guard(name) for guard in guards)
+    if isinstance(node, ConditionOR):
+        options = [name_guard(arg) for arg in node.args]
+        chosen = [g for g in options if g is not None]
+        if len(chosen) < len(options):
+            return None
+        return lambda name: any(guard(name) for guard in chosen)
+    if (
+        isinstance(node, ConditionFieldEqualsValueExpression)
+        and node.field == "eventName"
+        and not isinstance(node.value, (SigmaNull, SigmaExists))
+    ):
+        return _value_test(node.value)
+    return None
+
+
+def guarded(predicate: Predicate, node: Any) -> Predicate:
+    """`predicate`, skipped for an event whose eventName (a string) the condition's name guard
+    rules out; the guard's answer is remembered per name (a few thousand names at most)."""
+    guard = name_guard(node)
+    if guard is None:
+        return predicate
+    memo: dict[str, bool] = {}
+
+    def check(event: Event) -> bool:
+        name = event.get("eventName")
+        if isinstance(name, str):
+            allowed = memo.get(name)
+            if allowed is None:
+                allowed = guard(name)
+                if len(memo) < 4096:
+                    memo[name] = allowed
+            if not allowed:
+                return False
+        return predicate(event)
+
+    return check

@@ -37,6 +37,7 @@ from trailhouse.detections.matcher import (
     Predicate,
     UnsupportedValue,
     compile_tree,
+    guarded,
     leaves,
     only_wildcards,
 )
@@ -194,7 +195,7 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
             _line(text, "detection"),
         )
     try:
-        predicate = compile_tree(condition)
+        predicate = guarded(compile_tree(condition), condition)
     except UnsupportedValue as error:
         raise RuleRefused(f"trailhouse cannot evaluate {error}", _line(text, "detection")) from None
     if predicate({}):

@@ -21,6 +21,7 @@ from importlib import resources
 import msgspec
 import orjson
 
+from trailhouse.detections.baselines import FirstSeenBaselines
 from trailhouse.detections.egress import Egress
 from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
@@ -33,11 +34,8 @@ from trailhouse.store.ports import DocumentWrite, MetadataStore
 log = logging.getLogger(__name__)
 
 RULE_KIND = "detection-rule"
-SEEN_KIND = "detection-seen"
 MAX_RULES = 200
-MAX_SEEN_VALUES = 1000
 CACHE_SECONDS = 5.0
-MAX_KNOWN = 200_000
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
@@ -104,10 +102,10 @@ class DetectionService:
         self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
-        self._evaluator = Evaluator(self._seen)
+        self._baselines = FirstSeenBaselines(metadata)
+        self._evaluator = Evaluator(self._baselines)
         self._cache: dict[str, tuple[float, list[CompiledRule]]] = {}
         self._lock = threading.Lock()
-        self._known: set[tuple[str, str, str]] = set()  # first-seen values known durable
 
     # Rules
 
@@ -227,7 +225,9 @@ class DetectionService:
                 rules = self._enabled(account_id)
                 if rules:
                     events = _events(batch)
-                    self._found(self._evaluator.evaluate(account_id, rules, events))
+                    matches = self._evaluator.evaluate(account_id, rules, events)
+                    self._baselines.flush()  # before the findings: they name new values
+                    self._found(matches)
         except Exception:  # the events are stored; a finding missed is logged, never raised
             log.exception("detection rules could not be evaluated on %d events", len(records))
 
@@ -261,40 +261,6 @@ class DetectionService:
             self._cache.pop(account_id, None)
         self._evaluator.forget(account_id, rule_id)
 
-    def _seen(
-        self, account_id: str, rule_id: str, key: str, value: str, moment: int, learn: int
-    ) -> bool | None:
-        name = f"{rule_id}/{key}"
-        known = (account_id, name, value)
-        if known in self._known:  # seen before by this process: no read needed
-            return False
-        found = self._remember(account_id, name, value, moment, learn)
-        if len(self._known) >= MAX_KNOWN:
-            self._known.clear()
-        self._known.add(known)
-        return found
-
-    def _remember(
-        self, account_id: str, name: str, value: str, moment: int, learn: int
-    ) -> bool | None:
-        """Add `value` to the durable baseline `name`: True when new, None while the baseline
-        learns (its first value, or within `learn` seconds of eventTime after it), False when
-        it was there. The document is `{"since": <first eventTime>, "values": [...]}` (a bare
-        list, from before learning periods, has learned)."""
-
-        def attempt() -> bool | None:
-            stored = self._metadata.get_document(SEEN_KIND, account_id, name)
-            since, values = _baseline(stored.body) if stored is not None else (moment, [])
-            if value in values:
-                return False
-            values = [*values, value][-MAX_SEEN_VALUES:]
-            version = stored.version if stored is not None else 0
-            body = orjson.dumps({"since": since, "values": values})
-            self._metadata.commit([DocumentWrite(SEEN_KIND, account_id, name, body, version)])
-            return None if stored is None or moment < since + learn else True
-
-        return retry_on_conflict(attempt, what=f"first-seen baseline {name}")
-
     def _document(self, account_id: str, rule_id: str) -> RuleDocument | None:
         stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
         return None if stored is None else msgspec.json.decode(stored.body, type=RuleDocument)
@@ -311,14 +277,6 @@ class DetectionService:
             text=self._starter[rule.rule_id] if starter else (document.text if document else ""),
             created_ms=document.created_ms if document is not None else 0,
         )
-
-
-def _baseline(body: bytes) -> tuple[int, list[str]]:
-    """A first-seen baseline document: since when it learns, and its values."""
-    stored = orjson.loads(body)
-    if isinstance(stored, list):
-        return 0, [str(v) for v in stored]
-    return int(stored.get("since", 0)), [str(v) for v in stored.get("values", [])]
 
 
 def _line_of_name(text: str) -> int | None:
