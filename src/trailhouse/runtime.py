@@ -26,6 +26,7 @@ from trailhouse.detections.service import DetectionService
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
+from trailhouse.events.observers import ObserverQueue
 from trailhouse.events.throttle import RateLimiter
 from trailhouse.iam.access_keys import AccessKeyService
 from trailhouse.iam.accounts import AccountService
@@ -72,6 +73,7 @@ class Services:
     organizations: OrganizationService
     trails: TrailService
     ingest: IngestService
+    observed: ObserverQueue
     detections: DetectionService
     insights: InsightService
     lookup: LookupService
@@ -267,7 +269,9 @@ class Services:
             log.info("purged expired events", extra={"events": removed})
 
     def close(self) -> None:
-        """Cancel running SQL jobs, finish pending appends and close the stores."""
+        """Observe what waits, cancel running SQL jobs, finish pending appends and close the
+        stores."""
+        self.observed.close()
         self.warehouse.close()
         self.stores.close()
 
@@ -307,12 +311,14 @@ def open_services(settings: Settings) -> Services:
         delivery_policy(settings.delivery_retry_seconds),
         Egress(allow_private=settings.webhook_allow_private),
     )
+    # Insights and detections run behind PutEvents' answer, on one worker (events/observers.py).
+    observed = ObserverQueue()
     ingest = IngestService(
         settings,
         stores.events,
         accounts.account_exists,
-        observers=(insights.observe, detections.on_accepted),
-        own_observers=(detections.on_accepted,),
+        observers=(observed.bind((insights.observe, detections.on_accepted)),),
+        own_observers=(observed.bind((detections.on_accepted,)),),
     )
     return Services(
         settings=settings,
@@ -324,6 +330,7 @@ def open_services(settings: Settings) -> Services:
         organizations=organizations,
         trails=trails,
         ingest=ingest,
+        observed=observed,
         insights=insights,
         detections=detections,
         lookup=LookupService(

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
-from compat_support import Keys, Server, put_events, rpc_client, sdk, trailhouse
+from compat_support import Keys, Server, put_events, rpc_client, sdk, trailhouse, wait_observed
 from normal_traffic import normal_events
 
 from server_process import free_port
@@ -241,6 +241,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayed]:
             client = _arm(server, keys)
             normal = normal_events(keys.account_id, SEED, start, MINUTES, PER_MINUTE)
             _replay(client, normal + extra)
+        wait_observed(server)
         yield Replayed(server, attacked, quiet, planted)
     finally:
         assert server.stop() == 0
