@@ -32,7 +32,14 @@ from sigma.exceptions import (
 )
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
-from trailhouse.detections.fields import ALIASES, PRODUCT, SERVICE, is_known, pipeline
+from trailhouse.detections.fields import (
+    ALIASES,
+    PRODUCT,
+    SERVICE,
+    is_known,
+    pipeline,
+    probe_events,
+)
 from trailhouse.detections.matcher import (
     Predicate,
     UnsupportedValue,
@@ -43,6 +50,7 @@ from trailhouse.detections.matcher import (
 )
 
 MAX_RULE_BYTES = 64 * 1024
+PROBES = probe_events()
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
 
@@ -202,6 +210,12 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
         raise RuleRefused(
             "the condition matches an event that has none of its fields, so it would match "
             "every event; select something first (e.g. `selection and not filter`)",
+            _line(text, "condition"),
+        )
+    if all(predicate(probe) for probe in PROBES):
+        raise RuleRefused(
+            "the condition matches events whatever their values (it matched two made of "
+            "made-up values), so it would match every event; name a value to look for",
             _line(text, "condition"),
         )
     return EventRule(rule.name or _identity(rule), predicate, condition)

@@ -237,9 +237,7 @@ class DetectionService:
         return Evaluator(MemoryFirstSeen()).evaluate("", [rule], timed)
 
     def _found(self, matches: list[Match]) -> None:
-        now_ms = int(time.time() * 1000)
-        for match in matches:
-            self.findings.add(match, now_ms)
+        self.findings.add_all(matches, int(time.time() * 1000))
 
     def _enabled(self, account_id: str) -> list[CompiledRule]:
         now = time.monotonic()
