@@ -90,10 +90,38 @@ def string_test(value: SigmaString) -> Callable[[Any], bool]:
         plain = value.to_plain()
         wanted = plain if cased else plain.lower()
         return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
+    simple = _affix_test(value, cased)
+    if simple is not None:
+        return simple
     pattern = _RE2.compile(
         value.to_regex().regexp.to_plain(), re.DOTALL | (0 if cased else re.IGNORECASE)
     )
     return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+
+
+def _affix_test(value: SigmaString, cased: bool) -> Callable[[Any], bool] | None:
+    """`startswith`, `endswith` and `contains` (`x*`, `*x`, `*x*`: the commonest patterns) as
+    plain string tests, without a regex; None for any other pattern. Lower-casing both sides
+    is how Sigma's case-insensitive match is meant for these."""
+    parts = list(value.s)
+    star = SpecialChars.WILDCARD_MULTI
+    texts = [p for p in parts if isinstance(p, str)]
+    if len(texts) != 1 or any(p not in (star,) and not isinstance(p, str) for p in parts):
+        return None
+    word = texts[0] if cased else texts[0].lower()
+    shape = tuple(p == star for p in parts)
+
+    def prepared(v: Any) -> str | None:
+        t = _text(v)
+        return t if t is None or cased else t.lower()
+
+    if shape == (False, True):
+        return lambda v: (t := prepared(v)) is not None and t.startswith(word)
+    if shape == (True, False):
+        return lambda v: (t := prepared(v)) is not None and t.endswith(word)
+    if shape == (True, False, True):
+        return lambda v: (t := prepared(v)) is not None and word in t
+    return None
 
 
 def _value_test(value: Any) -> Callable[[Any], bool]:
