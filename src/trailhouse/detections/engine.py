@@ -75,9 +75,19 @@ class Evaluator:
         """The matches of `rules` over `events` (each with its time in seconds), in order."""
         rules = list(rules)
         found: list[Match] = []
+        # The rules an event of each eventName can match: most rules name their API, so most
+        # events are tried against few rules.
+        by_name: dict[str, list[CompiledRule]] = {}
         with self._lock:
             for moment, event in events:
-                for rule in rules:
+                name = event.get("eventName")
+                chosen = rules
+                if isinstance(name, str):
+                    known = by_name.get(name)
+                    if known is None:
+                        known = by_name[name] = [r for r in rules if r.accepts_name(name)]
+                    chosen = known
+                for rule in chosen:
                     match = self._one(account_id, rule, moment, event)
                     if match is not None:
                         found.append(match)
@@ -90,11 +100,11 @@ class Evaluator:
                 del self._windows[key]
 
     def _one(self, account_id: str, rule: CompiledRule, moment: int, event: Event) -> Match | None:
-        event_id = str(event.get("eventId", ""))
         if rule.kind == "event":
             if rule.bases[0].predicate(event):
-                return Match(rule, account_id, (event_id,))
+                return Match(rule, account_id, (str(event.get("eventId", "")),))
             return None
+        event_id = str(event.get("eventId", ""))
         if rule.kind == "first_seen":
             spec = rule.first_seen
             if spec is None or not rule.bases[0].predicate(event):

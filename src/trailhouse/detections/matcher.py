@@ -258,24 +258,34 @@ def name_guard(node: Any) -> Callable[[Any], bool] | None:
     return None
 
 
-def guarded(predicate: Predicate, node: Any) -> Predicate:
-    """`predicate`, skipped for an event whose eventName (a string) the condition's name guard
-    rules out; the guard's answer is remembered per name (a few thousand names at most)."""
+def remembered_guard(node: Any) -> Callable[[str], bool] | None:
+    """The condition's name guard (`name_guard`), its answer remembered per eventName (a few
+    thousand names at most); None when the condition does not restrict eventName."""
     guard = name_guard(node)
     if guard is None:
-        return predicate
+        return None
     memo: dict[str, bool] = {}
+
+    def accepts(name: str) -> bool:
+        allowed = memo.get(name)
+        if allowed is None:
+            allowed = bool(guard(name))
+            if len(memo) < 4096:
+                memo[name] = allowed
+        return allowed
+
+    return accepts
+
+
+def guarded(predicate: Predicate, accepts: Callable[[str], bool] | None) -> Predicate:
+    """`predicate`, skipped for an event whose eventName (a string) `accepts` rules out."""
+    if accepts is None:
+        return predicate
 
     def check(event: Event) -> bool:
         name = event.get("eventName")
-        if isinstance(name, str):
-            allowed = memo.get(name)
-            if allowed is None:
-                allowed = guard(name)
-                if len(memo) < 4096:
-                    memo[name] = allowed
-            if not allowed:
-                return False
+        if isinstance(name, str) and not accepts(name):
+            return False
         return predicate(event)
 
     return check

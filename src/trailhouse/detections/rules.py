@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,6 +48,7 @@ from trailhouse.detections.matcher import (
     guarded,
     leaves,
     only_wildcards,
+    remembered_guard,
 )
 
 MAX_RULE_BYTES = 64 * 1024
@@ -70,6 +72,8 @@ class EventRule:
     name: str
     predicate: Predicate
     condition: Any  # pySigma's parsed condition, kept to write it as SQL
+    # Whether an event of this eventName can match (None: any can), remembered per name.
+    names: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,10 @@ class CompiledRule:
     timespan: int = 0
     threshold: int = 0
     first_seen: FirstSeen | None = None
+
+    def accepts_name(self, name: str) -> bool:
+        """Whether an event of this eventName can match any of the rule's base rules."""
+        return any(base.names is None or base.names(name) for base in self.bases)
 
 
 def parse_rule(text: str, rule_id: str = "") -> CompiledRule:
@@ -203,7 +211,8 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
             _line(text, "detection"),
         )
     try:
-        predicate = guarded(compile_tree(condition), condition)
+        names = remembered_guard(condition)
+        predicate = guarded(compile_tree(condition), names)
     except UnsupportedValue as error:
         raise RuleRefused(f"trailhouse cannot evaluate {error}", _line(text, "detection")) from None
     if predicate({}):
@@ -218,7 +227,7 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
             "made-up values), so it would match every event; name a value to look for",
             _line(text, "condition"),
         )
-    return EventRule(rule.name or _identity(rule), predicate, condition)
+    return EventRule(rule.name or _identity(rule), predicate, condition, names)
 
 
 def _items(detections: Any) -> list[SigmaDetectionItem]:
