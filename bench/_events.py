@@ -96,3 +96,19 @@ def batches(events: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, 
     """`events` in consecutive slices of `size`."""
     for offset in range(0, len(events), size):
         yield events[offset : offset + size]
+
+
+def well_run(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`events` made a well-run account's (in place), as tests/compat/normal_traffic.py makes
+    the replay test's and for the same reasons (docs/detections.md, "Normal traffic"): trail
+    changes become DescribeTrails reads, the root identity only reads, sign-ins use MFA."""
+    for event in events:
+        identity = event["userIdentity"]
+        if event["eventName"] in {"StopLogging", "DeleteTrail", "UpdateTrail"}:
+            event["eventName"], event["eventRW"] = "DescribeTrails", "Read"
+        if identity["type"] == "root-account" and event["eventRW"] == "Write":
+            identity["type"], identity["userName"] = "ram-user", "operator"
+        if event["eventName"] == "ConsoleSignin":
+            event["requestParameters"]["MFAUsed"] = "true"
+            event["additionalEventData"]["isMFAChecked"] = "true"
+    return events

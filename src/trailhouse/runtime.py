@@ -24,10 +24,12 @@ from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.projects import ProjectDeletion
 from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.errors import StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
+from trailhouse.events.observers import ObserverQueue
 from trailhouse.events.throttle import RateLimiter, history_read_limiters
 from trailhouse.iam.access_keys import AccessKeyService
 from trailhouse.iam.accounts import AccountService
@@ -71,6 +73,7 @@ class Services:
     organizations: OrganizationService
     trails: TrailService
     ingest: IngestService
+    observed: ObserverQueue
     detections: DetectionService
     insights: InsightService
     lookup: LookupService
@@ -252,14 +255,23 @@ class Services:
     def _sample_step(self) -> None:
         self.warehouse.metering.sample_storage()
 
+    def purge_signals(self, now: float) -> tuple[int, int]:
+        """Delete the insight events older than `retention_days` and the findings older than
+        `findings_retention_days`; how many of each went."""
+        insights = self.insights.purge(int(now) - self.settings.retention_days * 86400)
+        cutoff_ms = int((now - self.settings.findings_retention_days * 86400) * 1000)
+        return insights, self.detections.findings.purge(cutoff_ms)
+
     def _purge_step(self) -> None:
-        self.insights.purge(int(time.time()) - self.settings.retention_days * 86400)
+        self.purge_signals(time.time())
         removed = self.purge_expired()
         if removed:
             log.info("purged expired events", extra={"events": removed})
 
     def close(self) -> None:
-        """Cancel running SQL jobs, finish pending appends and close the stores."""
+        """Observe what waits, cancel running SQL jobs, finish pending appends and close the
+        stores."""
+        self.observed.close()
         self.warehouse.close()
         self.stores.close()
 
@@ -297,13 +309,16 @@ def open_services(settings: Settings) -> Services:
         metadata,
         lambda records: ingest.record(records),
         delivery_policy(settings.delivery_retry_seconds),
+        Egress(allow_private=settings.webhook_allow_private),
     )
+    # Insights and detections run behind PutEvents' answer, on one worker (events/observers.py).
+    observed = ObserverQueue()
     ingest = IngestService(
         settings,
         stores.events,
         accounts.account_exists,
-        observers=(insights.observe, detections.on_accepted),
-        own_observers=(detections.on_accepted,),
+        observers=(observed.bind((insights.observe, detections.on_accepted)),),
+        own_observers=(observed.bind((detections.on_accepted,)),),
     )
     return Services(
         settings=settings,
@@ -315,6 +330,7 @@ def open_services(settings: Settings) -> Services:
         organizations=organizations,
         trails=trails,
         ingest=ingest,
+        observed=observed,
         insights=insights,
         detections=detections,
         lookup=LookupService(

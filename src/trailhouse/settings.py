@@ -54,6 +54,11 @@ class Settings:
     retention_days: int = _setting(
         90, "Days of event history kept searchable by LookupEvents before the purge."
     )
+    findings_retention_days: int = _setting(
+        90,
+        "Days detection findings are kept (ListFindings) before the purge; insight events "
+        "follow retention_days, as the event history does.",
+    )
     retention_hold_days: int = _setting(
         7,
         "Days past retention_days that events an enabled trail has not delivered yet are kept; "
@@ -155,6 +160,12 @@ class Settings:
         15.0,
         "How long a delivery worker's lease on a trail lasts unrenewed: when a worker dies, "
         "another takes its trails within about this long.",
+    )
+    webhook_allow_private: bool = _setting(
+        False,
+        "Let findings webhooks post to loopback and private addresses (127.0.0.0/8, 10.0.0.0/8, "
+        "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7, ::1): on for a receiver inside "
+        "your network. Link-local and cloud metadata addresses are refused all the same.",
     )
     insights_bucket_seconds: int = _setting(
         60, "Insights count each series per bucket of this many seconds of eventTime (a minute)."

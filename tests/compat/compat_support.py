@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     )
     service = _keys(trailhouse("service", "create", "ingest-bot", "--data-dir", str(data_dir)))
     server = Server(data_dir, free_port())
-    server.start()
+    # test_detections's webhook receiver is on 127.0.0.1, which only an operator may allow.
+    server.start(env={"TRAILHOUSE_WEBHOOK_ALLOW_PRIVATE": "true"})
     try:
         yield Fixture(server, root, alice, other, service)
     finally:
@@ -321,6 +323,22 @@ def wait_delivered(server: Server, keys: Keys, name: str, timeout: float = 60) -
             return status
         assert time.monotonic() < deadline, status
         time.sleep(0.2)
+
+
+def wait_observed(server: Server, timeout: float = 60) -> None:
+    """Wait until the server has handed every stored event to insights and detections (they
+    run behind PutEvents' answer): `/metrics` shows none pending."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+        pending = [
+            line for line in text.splitlines() if line.startswith("trailhouse_observer_pending")
+        ]
+        if pending and float(pending[0].split()[-1]) == 0:
+            return
+        assert time.monotonic() < deadline, pending
+        time.sleep(0.05)
 
 
 def epoch(iso: str) -> float:

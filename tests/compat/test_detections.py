@@ -338,3 +338,23 @@ def test_a_finding_reaches_the_webhook_signed(running: Fixture, account: Keys) -
     _call(running, account, "DeleteFindingWebhook")
     gone = _refusal(running, account, "GetFindingWebhook")
     assert (gone.status, gone.code) == (404, "EntityNotExist.FindingWebhook")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.100.100.200/latest/meta-data/ram/security-credentials/",
+        "http://[fd00:ec2::254]/",
+        "http://2852039166/",
+    ],
+)
+def test_a_webhook_to_a_metadata_service_is_refused(
+    running: Fixture, account: Keys, url: str
+) -> None:
+    """Even on this server, whose operator allows private addresses (its receivers are on
+    127.0.0.1), the cloud metadata services are refused, in any spelling."""
+    refused = _refusal(running, account, "SetFindingWebhook", Url=url)
+    assert (refused.status, refused.code) == (400, "InvalidParameter")
+    assert "link-local or cloud metadata address, never called" in refused.message
+    assert "Traceback" not in refused.message and "Errno" not in refused.message

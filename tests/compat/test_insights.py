@@ -20,7 +20,16 @@ import pytest
 from alibabacloud_actiontrail20200706 import models
 from alibabacloud_actiontrail20200706.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
-from compat_support import Keys, Server, put_events, sdk, sql_rows, trailhouse, wait_delivered
+from compat_support import (
+    Keys,
+    Server,
+    put_events,
+    sdk,
+    sql_rows,
+    trailhouse,
+    wait_delivered,
+    wait_observed,
+)
 
 from server_process import free_port
 from trailhouse.demo.events import DemoEvents
@@ -150,6 +159,7 @@ def replayed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replayed]:
         for first in range(0, len(events), 1000):
             answer = put_events(client, events[first : first + 1000])
             assert not answer["Failed"], answer["Failed"][:3]
+        wait_observed(server)
         yield Replayed(server, keys, other, client, selecting, plain, start)
     finally:
         assert server.stop() == 0

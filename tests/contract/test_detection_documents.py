@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.validation import format_event_time
@@ -47,7 +48,9 @@ def _event(name: str, **fields: Any) -> bytes:
 def test_findings_outbox_and_baselines_on_every_adapter(
     stores: Stores, store_settings: Settings
 ) -> None:
-    detections = DetectionService(stores.metadata, lambda records: ingest.record(records))
+    detections = DetectionService(
+        stores.metadata, lambda records: ingest.record(records), egress=Egress(allow_private=True)
+    )
     ingest = IngestService(
         store_settings,
         stores.events,
@@ -58,9 +61,14 @@ def test_findings_outbox_and_baselines_on_every_adapter(
     for rule in ("actiontrail_security_group_open", "actiontrail_key_new_ip"):
         detections.set_enabled(ACCOUNT, rule, True, 1)
     detections.webhooks.set(ACCOUNT, "http://127.0.0.1:9/unreached", 1)
-    opened = _event("AuthorizeSecurityGroup", requestParameters={"SourceCidrIp": "0.0.0.0/0"})
+    # A day and more ago: the key's first address, its baseline, which has learned since.
+    opened = _event(
+        "AuthorizeSecurityGroup",
+        requestParameters={"SourceCidrIp": "0.0.0.0/0"},
+        eventTime=format_event_time(int(time.time()) - 86400 - 120),
+    )
     moved = _event("DescribeInstances", sourceIpAddress="198.51.100.4")
-    ingest.put_events(ROOT, [opened])  # also the key's first address: its baseline
+    ingest.put_events(ROOT, [opened])
     ingest.put_events(ROOT, [moved, moved])  # a new address, once (the copy is a retry)
 
     findings = {f.rule_id: f for f in detections.findings.list(ACCOUNT)[0]}

@@ -5,6 +5,7 @@ as a finding naming it."""
 from __future__ import annotations
 
 import time
+import urllib.request
 import uuid
 from typing import Any
 
@@ -56,6 +57,7 @@ def test_a_rule_enabled_in_the_console_shows_its_finding(
         with RpcClient(server.url, root.access_key_id, root.access_key_secret) as client:
             answer = client.call("PutEvents", {}, body={"Events": [stopped]})
         assert answer["Accepted"] == 1, answer
+        _wait_evaluated(server.url)  # rules run behind PutEvents' answer
         open_page(page, f"{server.url}/console/detections")
         assert event_id in page.inner_text("#findings")
         assert "Trail stopped or deleted" in page.inner_text("#findings")
@@ -64,3 +66,15 @@ def test_a_rule_enabled_in_the_console_shows_its_finding(
         assert errors == [], f"script errors in the pages: {errors}"
     finally:
         server.stop()
+
+
+def _wait_evaluated(url: str) -> None:
+    """Wait until the server shows no stored event waiting for detections (`/metrics`)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=10) as answer:
+            lines = answer.read().decode().splitlines()
+        if "trailhouse_observer_pending_events 0" in lines:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the server did not evaluate the event within 30 s")

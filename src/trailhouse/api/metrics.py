@@ -30,6 +30,10 @@ LEASE = gauge("trailhouse_delivery_lease", "1 for the worker holding the trail's
 WORKERS = gauge("trailhouse_delivery_workers", "Delivery workers seen in the last lease period.")
 STORAGE = gauge("trailhouse_project_storage_bytes", "Committed bytes of a warehouse project.")
 JOBS = gauge("trailhouse_sql_jobs", "SQL jobs kept, by status.")
+OBSERVING = gauge(
+    "trailhouse_observer_pending_events",
+    "Stored events this process has yet to hand to insights and detections.",
+)
 
 
 def scrape(services: Services) -> str:
@@ -42,6 +46,7 @@ def scrape(services: Services) -> str:
         (LOG_EVENTS, (), stats.events),
         (LOG_BYTES, (), stats.bytes_on_disk),
     ]
+    samples.append((OBSERVING, (), services.observed.pending()))
     samples += trail_samples(services.trail_status.all_statuses())
     samples.append((WORKERS, (), services.trail_status.live_workers()))
     catalog = services.warehouse.catalog

@@ -20,9 +20,27 @@ from trailhouse.events.validation import parse_event_time
 
 MAX_EVENTS_PER_FINDING = 100
 MAX_WINDOWS = 100_000  # open correlation groups kept in memory, over all accounts
-# (account, rule id, key, value) → True when the value had not been seen for the key before,
-# None when the key has no baseline yet (its first value only sets it).
-FirstSeenStore = Callable[[str, str, str, str], bool | None]
+# (account, rule id, key, value, event time, learn seconds) → True when the value had not been
+# seen for the key before, None when the key's baseline is still learning (its first value, or
+# any value within `learn` seconds of eventTime after it), False when it was seen.
+FirstSeenStore = Callable[[str, str, str, str, int, int], bool | None]
+
+
+class MemoryFirstSeen:
+    """First-seen baselines kept in memory, fresh for one run (TestDetectionRule, a history
+    run): the same learning rule as the durable baselines of live evaluation."""
+
+    def __init__(self) -> None:
+        self._baselines: dict[tuple[str, str, str], tuple[int, set[str]]] = {}
+
+    def __call__(
+        self, account_id: str, rule_id: str, key: str, value: str, moment: int, learn: int
+    ) -> bool | None:
+        since, values = self._baselines.setdefault((account_id, rule_id, key), (moment, set()))
+        if value in values:
+            return False
+        values.add(value)
+        return None if len(values) == 1 or moment < since + learn else True
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +75,19 @@ class Evaluator:
         """The matches of `rules` over `events` (each with its time in seconds), in order."""
         rules = list(rules)
         found: list[Match] = []
+        # The rules an event of each eventName can match: most rules name their API, so most
+        # events are tried against few rules.
+        by_name: dict[str, list[CompiledRule]] = {}
         with self._lock:
             for moment, event in events:
-                for rule in rules:
+                name = event.get("eventName")
+                chosen = rules
+                if isinstance(name, str):
+                    known = by_name.get(name)
+                    if known is None:
+                        known = by_name[name] = [r for r in rules if r.accepts_name(name)]
+                    chosen = known
+                for rule in chosen:
                     match = self._one(account_id, rule, moment, event)
                     if match is not None:
                         found.append(match)
@@ -72,11 +100,11 @@ class Evaluator:
                 del self._windows[key]
 
     def _one(self, account_id: str, rule: CompiledRule, moment: int, event: Event) -> Match | None:
-        event_id = str(event.get("eventId", ""))
         if rule.kind == "event":
             if rule.bases[0].predicate(event):
-                return Match(rule, account_id, (event_id,))
+                return Match(rule, account_id, (str(event.get("eventId", "")),))
             return None
+        event_id = str(event.get("eventId", ""))
         if rule.kind == "first_seen":
             spec = rule.first_seen
             if spec is None or not rule.bases[0].predicate(event):
@@ -85,7 +113,7 @@ class Evaluator:
             if not keys or not values:
                 return None
             key, value = str(keys[0]), str(values[0])
-            if self._first_seen(account_id, rule.rule_id, key, value):
+            if self._first_seen(account_id, rule.rule_id, key, value, moment, spec.learn):
                 return Match(rule, account_id, (event_id,), (key, value))
             return None
         hit = [i for i, base in enumerate(rule.bases) if base.predicate(event)]

@@ -77,6 +77,25 @@ def is_known(field: str) -> bool:
     return field in FIELDS or (field.startswith(PREFIXES) and not field.endswith("."))
 
 
+def probe_events() -> list[dict[str, object]]:
+    """Two events holding every named field, with values no rule names on purpose (made-up
+    words, documentation addresses): a condition that matches both matches events whatever
+    their values, i.e. every event (`eventId|exists: true`, `eventName|re: '.*'`)."""
+    probes: list[dict[str, object]] = []
+    for word, address in (("zq-probe-7f3a", "192.0.2.201"), ("XJ.PROBE.91C", "2001:db8::77")):
+        event: dict[str, object] = {}
+        for field in sorted(FIELDS):
+            target = event
+            *parents, leaf = field.split(".")
+            for part in parents:
+                nested = target.setdefault(part, {})
+                assert isinstance(nested, dict)
+                target = nested
+            target[leaf] = address if leaf == "sourceIpAddress" else f"{word}-{leaf}"
+        probes.append(event)
+    return probes
+
+
 def pipeline() -> ProcessingPipeline:
     """The pipeline that maps Sigma's field names to ActionTrail's."""
     return ProcessingPipeline(

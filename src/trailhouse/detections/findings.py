@@ -47,28 +47,40 @@ class Findings:
 
     def add(self, match: Match, now_ms: int) -> Finding:
         """Store a finding of `match` and record its event into the account's history."""
-        # The id sorts by time, so the documents' names list newest last.
-        finding = Finding(
-            finding_id=f"{now_ms:013d}-{secrets.token_hex(6)}",
-            rule_id=match.rule.rule_id,
-            title=match.rule.title,
-            severity=match.rule.level,
-            event_ids=list(match.event_ids),
-            group=list(match.group),
-            created_ms=now_ms,
-        )
-        body = msgspec.json.encode(finding)
-        payload = orjson.dumps({"accountId": match.account_id, "finding": finding_json(finding)})
-        # The finding and its webhook outbox entry commit together: a finding is never lost
-        # between being stored and being sent.
-        self._metadata.commit(
-            [
+        return self.add_all([match], now_ms)[0]
+
+    def add_all(self, matches: Sequence[Match], now_ms: int) -> list[Finding]:
+        """Store a finding of each match, in one commit, and record their events, in one
+        append (a batch's findings cost one durable write of each kind, not one per finding)."""
+        findings: list[tuple[str, Finding]] = []
+        writes: list[DocumentWrite] = []
+        for match in matches:
+            # The id sorts by time, so the documents' names list newest last.
+            finding = Finding(
+                finding_id=f"{now_ms:013d}-{secrets.token_hex(6)}",
+                rule_id=match.rule.rule_id,
+                title=match.rule.title,
+                severity=match.rule.level,
+                event_ids=list(match.event_ids),
+                group=list(match.group),
+                created_ms=now_ms,
+            )
+            body = msgspec.json.encode(finding)
+            payload = orjson.dumps(
+                {"accountId": match.account_id, "finding": finding_json(finding)}
+            )
+            # The finding and its webhook outbox entry commit together: a finding is never
+            # lost between being stored and being sent.
+            writes += [
                 DocumentWrite(FINDING_KIND, match.account_id, finding.finding_id, body, 0),
                 *self._webhooks.outbox_writes(match.account_id, finding.finding_id, payload),
             ]
-        )
-        self._record([finding_event(match.account_id, finding)])
-        return finding
+            findings.append((match.account_id, finding))
+        if not findings:
+            return []
+        self._metadata.commit(writes)
+        self._record([finding_event(account_id, finding) for account_id, finding in findings])
+        return [finding for _, finding in findings]
 
     def list(
         self, account_id: str, rule_id: str = "", after: str = "", limit: int = 50
@@ -85,6 +97,26 @@ class Findings:
             found = [f for f in found if f.finding_id < after]
         page = found[:limit]
         return page, (page[-1].finding_id if len(found) > limit else "")
+
+    def purge(self, older_than_ms: int) -> int:
+        """Delete the findings made before `older_than_ms` (their retention), of every
+        account; how many went. Their events stay in the history until its own retention, and
+        a finding still waiting for its webhook is sent all the same (the outbox keeps its
+        body)."""
+        gone = [
+            DocumentWrite(FINDING_KIND, d.scope, d.name, None, d.version)
+            for d in self._metadata.list_documents(FINDING_KIND)
+            if _made_ms(d.name) < older_than_ms
+        ]
+        for first in range(0, len(gone), 500):
+            self._metadata.commit(gone[first : first + 500])
+        return len(gone)
+
+
+def _made_ms(finding_id: str) -> int:
+    """When a finding was made, from its id (`<ms, 13 digits>-<random>`)."""
+    head = finding_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def finding_json(finding: Finding) -> dict[str, object]:

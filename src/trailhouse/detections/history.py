@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from trailhouse.detections.engine import Evaluator, Match, moment_of
+from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.rules import CompiledRule
 from trailhouse.detections.sql import MAX_ROWS, history_sql
 from trailhouse.iam.principals import Caller
@@ -62,13 +62,5 @@ def run_history(
         offset += len(page.rows)
         if not page.truncated or not page.rows:
             break
-    baseline: dict[tuple[str, str], set[str]] = {}
-
-    def seen(account_id: str, rule_id: str, key: str, value: str) -> bool | None:
-        values = baseline.setdefault((rule_id, key), set())
-        new = value not in values
-        values.add(value)
-        return None if len(values) == 1 and new else new
-
-    matches = Evaluator(seen).evaluate(caller.account_id, [rule], events)
+    matches = Evaluator(MemoryFirstSeen()).evaluate(caller.account_id, [rule], events)
     return HistoryRun(matches, job.job_id, len(events), len(events) >= MAX_ROWS)

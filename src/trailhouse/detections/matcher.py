@@ -90,10 +90,38 @@ def string_test(value: SigmaString) -> Callable[[Any], bool]:
         plain = value.to_plain()
         wanted = plain if cased else plain.lower()
         return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
+    simple = _affix_test(value, cased)
+    if simple is not None:
+        return simple
     pattern = _RE2.compile(
         value.to_regex().regexp.to_plain(), re.DOTALL | (0 if cased else re.IGNORECASE)
     )
     return lambda v: (t := _text(v)) is not None and pattern.fullmatch(t) is not None
+
+
+def _affix_test(value: SigmaString, cased: bool) -> Callable[[Any], bool] | None:
+    """`startswith`, `endswith` and `contains` (`x*`, `*x`, `*x*`: the commonest patterns) as
+    plain string tests, without a regex; None for any other pattern. Lower-casing both sides
+    is how Sigma's case-insensitive match is meant for these."""
+    parts = list(value.s)
+    star = SpecialChars.WILDCARD_MULTI
+    texts = [p for p in parts if isinstance(p, str)]
+    if len(texts) != 1 or any(p not in (star,) and not isinstance(p, str) for p in parts):
+        return None
+    word = texts[0] if cased else texts[0].lower()
+    shape = tuple(p == star for p in parts)
+
+    def prepared(v: Any) -> str | None:
+        t = _text(v)
+        return t if t is None or cased else t.lower()
+
+    if shape == (False, True):
+        return lambda v: (t := prepared(v)) is not None and t.startswith(word)
+    if shape == (True, False):
+        return lambda v: (t := prepared(v)) is not None and t.endswith(word)
+    if shape == (True, False, True):
+        return lambda v: (t := prepared(v)) is not None and word in t
+    return None
 
 
 def _value_test(value: Any) -> Callable[[Any], bool]:
@@ -204,3 +232,60 @@ def only_wildcards(value: Any) -> bool:
     return isinstance(value, SigmaString) and all(
         part == SpecialChars.WILDCARD_MULTI or part == "" for part in value.s
     )
+
+
+def name_guard(node: Any) -> Callable[[Any], bool] | None:
+    """A test on `eventName` alone that every event the condition matches passes (None when
+    the condition does not restrict it): most rules name their API, so most events are ruled
+    out by their name without walking the condition."""
+    if isinstance(node, ConditionAND):
+        guards = [g for g in map(name_guard, node.args) if g is not None]
+        if not guards:
+            return None
+        return lambda name: all(guard(name) for guard in guards)
+    if isinstance(node, ConditionOR):
+        options = [name_guard(arg) for arg in node.args]
+        chosen = [g for g in options if g is not None]
+        if len(chosen) < len(options):
+            return None
+        return lambda name: any(guard(name) for guard in chosen)
+    if (
+        isinstance(node, ConditionFieldEqualsValueExpression)
+        and node.field == "eventName"
+        and not isinstance(node.value, (SigmaNull, SigmaExists))
+    ):
+        return _value_test(node.value)
+    return None
+
+
+def remembered_guard(node: Any) -> Callable[[str], bool] | None:
+    """The condition's name guard (`name_guard`), its answer remembered per eventName (a few
+    thousand names at most); None when the condition does not restrict eventName."""
+    guard = name_guard(node)
+    if guard is None:
+        return None
+    memo: dict[str, bool] = {}
+
+    def accepts(name: str) -> bool:
+        allowed = memo.get(name)
+        if allowed is None:
+            allowed = bool(guard(name))
+            if len(memo) < 4096:
+                memo[name] = allowed
+        return allowed
+
+    return accepts
+
+
+def guarded(predicate: Predicate, accepts: Callable[[str], bool] | None) -> Predicate:
+    """`predicate`, skipped for an event whose eventName (a string) `accepts` rules out."""
+    if accepts is None:
+        return predicate
+
+    def check(event: Event) -> bool:
+        name = event.get("eventName")
+        if isinstance(name, str) and not accepts(name):
+            return False
+        return predicate(event)
+
+    return check

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -32,16 +33,26 @@ from sigma.exceptions import (
 )
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
-from trailhouse.detections.fields import ALIASES, PRODUCT, SERVICE, is_known, pipeline
+from trailhouse.detections.fields import (
+    ALIASES,
+    PRODUCT,
+    SERVICE,
+    is_known,
+    pipeline,
+    probe_events,
+)
 from trailhouse.detections.matcher import (
     Predicate,
     UnsupportedValue,
     compile_tree,
+    guarded,
     leaves,
     only_wildcards,
+    remembered_guard,
 )
 
 MAX_RULE_BYTES = 64 * 1024
+PROBES = probe_events()
 LEVELS = ("informational", "low", "medium", "high", "critical")
 
 
@@ -61,15 +72,19 @@ class EventRule:
     name: str
     predicate: Predicate
     condition: Any  # pySigma's parsed condition, kept to write it as SQL
+    # Whether an event of this eventName can match (None: any can), remembered per name.
+    names: Callable[[str], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class FirstSeen:
     """trailhouse's extension: a finding when `value` is new for this `key` (e.g. an IP never
-    seen for an access key)."""
+    seen for an access key), once the key's baseline has learned for `learn` seconds of
+    eventTime after its first value (0: the first value alone is the baseline)."""
 
     key: str
     value: str
+    learn: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +106,10 @@ class CompiledRule:
     timespan: int = 0
     threshold: int = 0
     first_seen: FirstSeen | None = None
+
+    def accepts_name(self, name: str) -> bool:
+        """Whether an event of this eventName can match any of the rule's base rules."""
+        return any(base.names is None or base.names(name) for base in self.bases)
 
 
 def parse_rule(text: str, rule_id: str = "") -> CompiledRule:
@@ -192,7 +211,8 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
             _line(text, "detection"),
         )
     try:
-        predicate = compile_tree(condition)
+        names = remembered_guard(condition)
+        predicate = guarded(compile_tree(condition), names)
     except UnsupportedValue as error:
         raise RuleRefused(f"trailhouse cannot evaluate {error}", _line(text, "detection")) from None
     if predicate({}):
@@ -201,7 +221,13 @@ def _event_rule(text: str, rule: SigmaRule) -> EventRule:
             "every event; select something first (e.g. `selection and not filter`)",
             _line(text, "condition"),
         )
-    return EventRule(rule.name or _identity(rule), predicate, condition)
+    if all(predicate(probe) for probe in PROBES):
+        raise RuleRefused(
+            "the condition matches events whatever their values (it matched two made of "
+            "made-up values), so it would match every event; name a value to look for",
+            _line(text, "condition"),
+        )
+    return EventRule(rule.name or _identity(rule), predicate, condition, names)
 
 
 def _items(detections: Any) -> list[SigmaDetectionItem]:
@@ -281,10 +307,16 @@ def _first_seen(text: str, rule: SigmaRule) -> FirstSeen | None:
     if extension is None:
         return None
     spec = extension.get("first_seen") if isinstance(extension, dict) else None
-    if not isinstance(spec, dict) or set(spec) != {"value", "per"}:
+    if not isinstance(spec, dict) or not {"value", "per"} <= set(spec) <= {"value", "per", "learn"}:
         raise RuleRefused(
-            "trailhouse: takes first_seen: {value: <field>, per: <field>}",
+            "trailhouse: takes first_seen: {value: <field>, per: <field>, learn: <timespan>}",
             _line(text, "trailhouse"),
+        )
+    learn = _learn_seconds(spec.get("learn", "0s"))
+    if learn is None:
+        raise RuleRefused(
+            "first_seen learn must be a timespan such as 1d, 12h or 30m, at most 30d",
+            _line(text, "learn"),
         )
     value, per = (ALIASES.get(str(spec[k]), str(spec[k])) for k in ("value", "per"))
     for field in (value, per):
@@ -292,7 +324,19 @@ def _first_seen(text: str, rule: SigmaRule) -> FirstSeen | None:
             raise RuleRefused(
                 f"field {field!r} is not a field of ActionTrail events", _line(text, field)
             )
-    return FirstSeen(key=per, value=value)
+    return FirstSeen(key=per, value=value, learn=learn)
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _learn_seconds(span: object) -> int | None:
+    """A learning timespan (`30m`, `1d`) in seconds; None when it is not one or passes 30 days."""
+    found = re.fullmatch(r"(\d{1,6})([smhd])", str(span).strip())
+    if found is None:
+        return None
+    seconds = int(found.group(1)) * _UNITS[found.group(2)]
+    return seconds if seconds <= 30 * 86400 else None
 
 
 def _refusal(text: str, error: SigmaError) -> RuleRefused:

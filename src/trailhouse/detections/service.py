@@ -21,7 +21,9 @@ from importlib import resources
 import msgspec
 import orjson
 
-from trailhouse.detections.engine import Evaluator, Match, moment_of
+from trailhouse.detections.baselines import FirstSeenBaselines
+from trailhouse.detections.egress import Egress
+from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
@@ -32,11 +34,8 @@ from trailhouse.store.ports import DocumentWrite, MetadataStore
 log = logging.getLogger(__name__)
 
 RULE_KIND = "detection-rule"
-SEEN_KIND = "detection-seen"
 MAX_RULES = 200
-MAX_SEEN_VALUES = 1000
 CACHE_SECONDS = 5.0
-MAX_KNOWN = 200_000
 RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
 
 
@@ -96,16 +95,17 @@ class DetectionService:
         metadata: MetadataStore,
         record: Callable[[Sequence[EventRecord]], int],
         webhook_policy: RetryPolicy = DELIVERY,
+        egress: Egress | None = None,
     ) -> None:
         self._metadata = metadata
-        self.webhooks = Webhooks(metadata, webhook_policy)
+        self.webhooks = Webhooks(metadata, webhook_policy, egress=egress)
         self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
-        self._evaluator = Evaluator(self._seen)
+        self._baselines = FirstSeenBaselines(metadata)
+        self._evaluator = Evaluator(self._baselines)
         self._cache: dict[str, tuple[float, list[CompiledRule]]] = {}
         self._lock = threading.Lock()
-        self._known: set[tuple[str, str, str]] = set()  # first-seen values known durable
 
     # Rules
 
@@ -225,27 +225,19 @@ class DetectionService:
                 rules = self._enabled(account_id)
                 if rules:
                     events = _events(batch)
-                    self._found(self._evaluator.evaluate(account_id, rules, events))
+                    matches = self._evaluator.evaluate(account_id, rules, events)
+                    self._baselines.flush()  # before the findings: they name new values
+                    self._found(matches)
         except Exception:  # the events are stored; a finding missed is logged, never raised
             log.exception("detection rules could not be evaluated on %d events", len(records))
 
     def test_rule(self, rule: CompiledRule, events: Iterable[dict[str, object]]) -> list[Match]:
         """What `rule` finds in `events`, with fresh state (first seen: within these events)."""
-        baseline: dict[tuple[str, str], set[str]] = {}
-
-        def seen(account_id: str, rule_id: str, key: str, value: str) -> bool | None:
-            values = baseline.setdefault((rule_id, key), set())
-            new = value not in values
-            values.add(value)
-            return None if len(values) == 1 and new else new
-
         timed = [(moment_of(event), event) for event in events]
-        return Evaluator(seen).evaluate("", [rule], timed)
+        return Evaluator(MemoryFirstSeen()).evaluate("", [rule], timed)
 
     def _found(self, matches: list[Match]) -> None:
-        now_ms = int(time.time() * 1000)
-        for match in matches:
-            self.findings.add(match, now_ms)
+        self.findings.add_all(matches, int(time.time() * 1000))
 
     def _enabled(self, account_id: str) -> list[CompiledRule]:
         now = time.monotonic()
@@ -266,34 +258,6 @@ class DetectionService:
         with self._lock:
             self._cache.pop(account_id, None)
         self._evaluator.forget(account_id, rule_id)
-
-    def _seen(self, account_id: str, rule_id: str, key: str, value: str) -> bool | None:
-        name = f"{rule_id}/{key}"
-        known = (account_id, name, value)
-        if known in self._known:  # seen before by this process: no read needed
-            return False
-        found = self._remember(account_id, name, value)
-        if len(self._known) >= MAX_KNOWN:
-            self._known.clear()
-        self._known.add(known)
-        return found
-
-    def _remember(self, account_id: str, name: str, value: str) -> bool | None:
-        """Add `value` to the durable baseline `name`: True when new, None when it is the
-        baseline's first value, False when it was there."""
-
-        def attempt() -> bool | None:
-            stored = self._metadata.get_document(SEEN_KIND, account_id, name)
-            values: list[str] = orjson.loads(stored.body) if stored is not None else []
-            if value in values:
-                return False
-            values = [*values, value][-MAX_SEEN_VALUES:]
-            version = stored.version if stored is not None else 0
-            body = orjson.dumps(values)
-            self._metadata.commit([DocumentWrite(SEEN_KIND, account_id, name, body, version)])
-            return None if stored is None else True
-
-        return retry_on_conflict(attempt, what=f"first-seen baseline {name}")
 
     def _document(self, account_id: str, rule_id: str) -> RuleDocument | None:
         stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)

@@ -2,7 +2,10 @@
 written in the same commit as the finding, and retried on the delivery retry policy
 (`retry.delivery_policy`: doubling to a minute, never given up) until the receiver answers 2xx.
 
-Each entry goes to the account's webhook as it is when sent: a webhook moved to a new address
+Where a webhook may post is `egress.py`'s decision (no link-local or metadata address ever; no
+loopback or private one unless the operator allows it), checked when it is set and again at
+each send, which connects to the very address it checked. Each entry goes to the account's
+webhook as it is when sent: a webhook moved to a new address
 takes the waiting findings with it; a webhook deleted drops them. Delivery is at least once: a
 receiver recognises a repeat by `X-Trailhouse-Delivery` (the finding's id). The signature is
 `v1=` and the hex HMAC-SHA256, keyed by the webhook's secret, of
@@ -13,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import secrets
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import msgspec
 
+from trailhouse.detections.egress import Egress, EgressRefused, pinned_connection
 from trailhouse.errors import VersionConflict
 from trailhouse.retry import RetryPolicy
 from trailhouse.store.ports import DocumentWrite, MetadataStore
@@ -31,16 +34,6 @@ OUTBOX_KIND = "detection-outbox"
 WEBHOOK_NAME = "findings"
 SEND_SECONDS = 5.0
 MAX_URL = 2048
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A webhook answers where it was set; a redirect is a failure, never followed."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class InvalidWebhook(ValueError):
@@ -79,19 +72,25 @@ class Webhooks:
         metadata: MetadataStore,
         policy: RetryPolicy,
         clock: Callable[[], float] = time.time,
+        egress: Egress | None = None,
     ) -> None:
         self._metadata = metadata
         self._policy = policy
         self._clock = clock
+        self._egress = egress if egress is not None else Egress()
 
     def set(self, account_id: str, url: str, now_ms: int) -> Webhook:
         """Send the account's findings to `url` from now on, under a new secret."""
-        parts = urlsplit(url)
-        if len(url) > MAX_URL or parts.scheme not in {"http", "https"} or not parts.hostname:
+        target = _target(url)
+        if target is None:
             raise InvalidWebhook(
                 f"Url must be an http:// or https:// address with a host, at most {MAX_URL} "
                 "characters"
             )
+        try:
+            self._egress.addresses(target[1], target[2])
+        except EgressRefused as refused:
+            raise InvalidWebhook(f"Url refused: {refused}") from None
         webhook = Webhook(url, secrets.token_urlsafe(32), now_ms)
         current = self._metadata.get_document(WEBHOOK_KIND, account_id, WEBHOOK_NAME)
         version = current.version if current is not None else 0
@@ -196,28 +195,47 @@ class Webhooks:
     def _post(self, webhook: Webhook, item: OutboxItem) -> str:
         """Send one entry to the account's webhook as it is now; "" when the receiver
         accepted it, else why not."""
-        if urlsplit(webhook.url).scheme not in {"http", "https"}:
+        target = _target(webhook.url)
+        if target is None:
             return "not an http(s) address"
+        scheme, host, port, path = target
+        try:
+            address = self._egress.addresses(host, port)[0]
+        except EgressRefused as refused:
+            return f"refused: {refused}"
         body = item.body.encode()
         timestamp = str(int(self._clock()))
-        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
-            webhook.url,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "trailhouse-detections",
-                "X-Trailhouse-Delivery": item.finding_id,
-                "X-Trailhouse-Timestamp": timestamp,
-                "X-Trailhouse-Signature": signature(webhook.secret, timestamp, body),
-            },
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "trailhouse-detections",
+            "X-Trailhouse-Delivery": item.finding_id,
+            "X-Trailhouse-Timestamp": timestamp,
+            "X-Trailhouse-Signature": signature(webhook.secret, timestamp, body),
+        }
+        connection = pinned_connection(scheme, host, port, address, SEND_SECONDS)
         try:
-            with _OPENER.open(request, timeout=SEND_SECONDS) as answer:
-                status = int(answer.status)
-        except urllib.error.HTTPError as refused:
-            refused.close()
-            return f"HTTP {refused.code}"
-        except (OSError, ValueError) as failure:
+            connection.request("POST", path, body=body, headers=headers)
+            answer = connection.getresponse()
+            status = answer.status
+            answer.read(64 * 1024)
+        except (OSError, ValueError, http.client.HTTPException) as failure:
             return f"not reached: {failure}"
+        finally:
+            connection.close()
+        # A redirect is a failure, never followed: a webhook answers where it was set.
         return "" if 200 <= status < 300 else f"HTTP {status}"
+
+
+def _target(url: str) -> tuple[str, str, int, str] | None:
+    """(scheme, host, port, path with query) of an http(s) URL, or None when it is not one."""
+    if len(url) > MAX_URL:
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return None
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80), path

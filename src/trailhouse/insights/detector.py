@@ -105,6 +105,15 @@ class _Baseline:
             self.total -= old
             self.squares -= old * old
 
+    def append_zeros(self, count: int) -> None:
+        """Add `count` closed minutes without a call (a quiet series' gap), in O(window)."""
+        if count >= self.limit:
+            self.values = deque([0] * self.limit)
+            self.total = self.squares = 0
+            return
+        for _ in range(count):
+            self.append(0)
+
     def mean(self) -> float:
         """The mean per minute."""
         return self.total / len(self.values)
@@ -228,12 +237,14 @@ class Detector:
         bucket: int,
     ) -> None:
         """Close the open bucket and the empty ones up to `bucket`, which becomes the open one."""
-        values = [series.count]
-        gap = min(bucket - series.bucket - 1, self._t.baseline_buckets + 1)
-        values += [0] * max(gap, 0)
-        first = series.bucket
-        for offset, value in enumerate(values):
-            self._close(signals, series_key, series, first + offset, value)
+        gap = max(min(bucket - series.bucket - 1, self._t.baseline_buckets + 1), 0)
+        self._close(signals, series_key, series, series.bucket, series.count)
+        if gap and series.active is not None:  # a quiet minute ends an insight
+            self._close(signals, series_key, series, series.bucket + 1, 0)
+            gap -= 1
+        # The rest of the gap: quiet minutes never start an insight (the threshold is at least
+        # min_count), so they join the baseline at once, not one close each.
+        series.history.append_zeros(gap)
         series.bucket = bucket
         series.count = 0
 

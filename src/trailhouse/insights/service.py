@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from trailhouse.errors import TrailhouseError
@@ -186,10 +187,25 @@ def _name(event: InsightEvent) -> str:
     return f"{event.event_time:011d}.{event.event_id}"
 
 
+class _Facts(msgspec.Struct):
+    """The three fields insights read from an event's JSON beyond its record's: decoding only
+    these (msgspec skips the rest) costs a fraction of decoding the whole event."""
+
+    eventCategory: Any = None  # noqa: N815 - the event's own field names
+    acsRegion: Any = None  # noqa: N815
+    errorCode: Any = None  # noqa: N815
+
+
+_FACTS = msgspec.json.Decoder(_Facts)
+
+
 def _observed(record: EventRecord) -> Observed | None:
     """What insights read of a stored event; None for data and insight events."""
-    parsed = orjson.loads(record.body)
-    if not isinstance(parsed, dict) or parsed.get("eventCategory") in ("Data", "Insight"):
+    try:
+        parsed = _FACTS.decode(record.body)
+    except msgspec.DecodeError:  # not an object: validation lets none through, but be safe
+        return None
+    if parsed.eventCategory in ("Data", "Insight"):
         return None
     return Observed(
         account_id=record.account_id,
@@ -198,8 +214,8 @@ def _observed(record: EventRecord) -> Observed | None:
         service_name=record.service_name,
         access_key_id=record.access_key_id or "",
         source_ip=record.source_ip,
-        region=str(parsed.get("acsRegion") or ""),
-        is_error=bool(parsed.get("errorCode")),
+        region=str(parsed.acsRegion or ""),
+        is_error=bool(parsed.errorCode),
     )
 
 

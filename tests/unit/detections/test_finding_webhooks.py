@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
+from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.detections.webhooks import InvalidWebhook, Webhooks
 from trailhouse.events.ingest import IngestService
@@ -31,6 +32,7 @@ from trailhouse.store.sqlite.metadata import SqliteMetadataStore
 ALICE = "1000000000000001"
 ROOT = Caller(f"LTAI5t{ALICE}", PrincipalKind.ROOT, ALICE, "root", ALICE)
 POLICY = delivery_policy(2.0)
+LOOPBACK_ALLOWED = Egress(allow_private=True)  # the receivers are on 127.0.0.1
 
 
 class Receiver:
@@ -70,7 +72,9 @@ def stores(
     log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0)
     metadata = SqliteMetadataStore(tmp_path / "meta")
     settings = Settings.load({"data_dir": tmp_path}, environ={})
-    detections = DetectionService(metadata, lambda records: ingest.record(records), POLICY)
+    detections = DetectionService(
+        metadata, lambda records: ingest.record(records), POLICY, LOOPBACK_ALLOWED
+    )
     ingest = IngestService(
         settings,
         log,
@@ -118,7 +122,8 @@ def test_a_finding_waits_out_a_down_receiver_and_arrives_signed(
     (finding,) = detections.findings.list(ALICE)[0]
 
     now = [time.time()]
-    sender = Webhooks(metadata, POLICY, clock=lambda: now[0])  # another process, after a restart
+    # Another process, after a restart.
+    sender = Webhooks(metadata, POLICY, clock=lambda: now[0], egress=LOOPBACK_ALLOWED)
     assert sender.send_due() == 0  # 503: kept, retried later
     (pending,) = sender.pending(ALICE)
     assert (pending.attempts, pending.last_error) == (1, "HTTP 503")

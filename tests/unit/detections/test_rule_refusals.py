@@ -24,6 +24,13 @@ REFUSED = [
     (_rule("  s:\n    eventName: '*'\n  condition: s\n"), 4, "only wildcards"),
     (_rule("  s:\n    eventName|contains: ''\n  condition: s\n"), 4, "only wildcards"),
     (_rule("  s:\n    eventName: X\n  condition: not s\n"), 7, "would match every event"),
+    (_rule("  s:\n    eventId|exists: true\n  condition: s\n"), 7, "whatever their values"),
+    (_rule("  s:\n    eventName|re: '.*'\n  condition: s\n"), 7, "whatever their values"),
+    (
+        _rule("  s:\n    sourceIpAddress|cidr: [0.0.0.0/0, '::/0']\n  condition: s\n"),
+        7,
+        "whatever their values",
+    ),
     (_rule("  s:\n    eventName: X\n  condition: s and\n"), 7, "expected a selection name"),
     (_rule("  s:\n    eventName: X\n  condition: s and t\n"), 7, "selection 't' not defined"),
     (
@@ -53,6 +60,20 @@ REFUSED = [
         "  timespan: 5m\n  condition: {lt: 3}\n",
         14,
         "needs a condition gte or gt",
+    ),
+    (
+        _rule("  s:\n    eventName: X\n  condition: s\n")
+        + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
+        "    per: userIdentity.accessKeyId\n    learn: a week\n",
+        12,
+        "first_seen learn must be a timespan",
+    ),
+    (
+        _rule("  s:\n    eventName: X\n  condition: s\n")
+        + "trailhouse:\n  first_seen:\n    value: sourceIpAddress\n"
+        "    per: userIdentity.accessKeyId\n    learn: 31d\n",
+        12,
+        "at most 30d",
     ),
 ]
 

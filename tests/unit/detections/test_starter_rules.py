@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from trailhouse.demo.events import DemoEvents
-from trailhouse.detections.engine import Evaluator
+from trailhouse.detections.engine import Evaluator, MemoryFirstSeen
 from trailhouse.detections.rules import CompiledRule, parse_rule
 from trailhouse.detections.service import starter_rules
 from trailhouse.events.validation import format_event_time
 
 ACCOUNT = "1234567890123456"
 NOW = int(time.time())
+DAY = 86400
 RULES = {rule_id: parse_rule(text) for rule_id, text in starter_rules().items()}
 
 
@@ -47,16 +48,7 @@ def _event(name: str, seconds: int = 0, **fields: Any) -> dict[str, Any]:
 
 
 def _run(rule: CompiledRule, events: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    seen: dict[tuple[str, str], set[str]] = {}
-
-    def first_seen(account: str, rule_id: str, key: str, value: str) -> bool | None:
-        values = seen.setdefault((rule_id, key), set())
-        if value in values:
-            return False
-        values.add(value)
-        return None if len(values) == 1 else True
-
-    evaluator = Evaluator(first_seen)
+    evaluator = Evaluator(MemoryFirstSeen())
     timed = [(_time(e), e) for e in events]
     return [m.event_ids for m in evaluator.evaluate(ACCOUNT, [rule], timed)]
 
@@ -87,11 +79,11 @@ PLANTED: dict[str, list[dict[str, Any]]] = {
     "actiontrail_deletion_burst": [
         _event("DeleteInstance", i, requestParameters__InstanceId=f"i-{i}") for i in range(20)
     ],
-    "actiontrail_key_new_ip": [
-        _event("DescribeInstances", 0, userIdentity__accessKeyId="LTAI5tplanted"),
+    "actiontrail_key_new_ip": [  # the key's baseline learns for a day
+        _event("DescribeInstances", -DAY - 60, userIdentity__accessKeyId="LTAI5tplanted"),
         _event(
             "DescribeInstances",
-            60,
+            0,
             userIdentity__accessKeyId="LTAI5tplanted",
             sourceIpAddress="198.51.100.66",
         ),

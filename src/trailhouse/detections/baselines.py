@@ -1,0 +1,91 @@
+"""First-seen baselines of live evaluation, durable: per account, rule and key (e.g. an access
+key), the values seen for it (e.g. its source addresses) and the eventTime it started learning.
+
+A decision is made at once, in the request that carries the event; what it adds to a baseline
+is written after the batch is evaluated, every baseline the batch changed in one commit
+(`flush`), not one commit per new value. The document is `{"since": <first eventTime>,
+"values": [...]}` (a bare list, from before learning periods, has learned), the last
+`MAX_SEEN_VALUES` values. Another process adding to the same baseline meanwhile is merged, not
+overwritten.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import orjson
+
+from trailhouse.retry import retry_on_conflict
+from trailhouse.store.ports import DocumentWrite, MetadataStore
+
+SEEN_KIND = "detection-seen"
+MAX_SEEN_VALUES = 1000
+MAX_KNOWN = 200_000
+
+
+class FirstSeenBaselines:
+    """The durable first-seen store `engine.Evaluator` asks (`__call__`), batching its writes."""
+
+    def __init__(self, metadata: MetadataStore) -> None:
+        self._metadata = metadata
+        self._lock = threading.Lock()
+        self._known: set[tuple[str, str, str]] = set()  # values known durable or pending
+        # (account, baseline name) → (since, values to add), written by the next flush.
+        self._pending: dict[tuple[str, str], tuple[int, list[str]]] = {}
+
+    def __call__(
+        self, account_id: str, rule_id: str, key: str, value: str, moment: int, learn: int
+    ) -> bool | None:
+        """True when `value` is new for `key` past its learning, None while the baseline
+        learns (its first value, or within `learn` seconds of eventTime after it), False when
+        it was seen."""
+        name = f"{rule_id}/{key}"
+        known = (account_id, name, value)
+        with self._lock:
+            if known in self._known:  # seen before by this process: no read needed
+                return False
+        stored = self._metadata.get_document(SEEN_KIND, account_id, name)
+        since, values = _baseline(stored.body) if stored is not None else (None, [])
+        with self._lock:
+            pending = self._pending.get((account_id, name))
+            if pending is not None:
+                since = pending[0] if since is None else min(since, pending[0])
+                values = [*values, *pending[1]]
+            if len(self._known) >= MAX_KNOWN:
+                self._known.clear()
+            self._known.add(known)
+            if value in values:
+                return False
+            first = since is None
+            start = moment if since is None else since
+            self._pending[(account_id, name)] = (start, [*(pending[1] if pending else []), value])
+        return None if first or moment < start + learn else True
+
+    def flush(self) -> None:
+        """Write what the evaluated batches added, in one commit (merged with what another
+        process wrote meanwhile)."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
+
+        def attempt() -> None:
+            writes = []
+            for (account_id, name), (since, added) in pending.items():
+                stored = self._metadata.get_document(SEEN_KIND, account_id, name)
+                was, values = _baseline(stored.body) if stored is not None else (since, [])
+                merged = list(dict.fromkeys([*values, *added]))[-MAX_SEEN_VALUES:]
+                body = orjson.dumps({"since": min(was, since), "values": merged})
+                version = stored.version if stored is not None else 0
+                writes.append(DocumentWrite(SEEN_KIND, account_id, name, body, version))
+            self._metadata.commit(writes)
+
+        retry_on_conflict(attempt, what="first-seen baselines")
+
+
+def _baseline(body: bytes) -> tuple[int, list[str]]:
+    """A first-seen baseline document: since when it learns, and its values."""
+    stored = orjson.loads(body)
+    if isinstance(stored, list):
+        return 0, [str(v) for v in stored]
+    return int(stored.get("since", 0)), [str(v) for v in stored.get("values", [])]
