@@ -145,8 +145,15 @@ def test_events_recorded_while_the_server_is_down_arrive_once_it_is_back(
 ) -> None:
     server = server_factory()
     name = unique_name()
+    # Retries enough to outlast a slow restart (~60 s at the 0.3 s cap): this test is about
+    # arriving once the server is back, not about when a recorder gives up.
     recorder = recorder_for(
-        server, max_batch=50, flush_interval=0.02, backoff_base=0.05, backoff_cap=0.3
+        server,
+        max_batch=50,
+        flush_interval=0.02,
+        backoff_base=0.05,
+        backoff_cap=0.3,
+        max_retries=200,
     )
     try:
         ids = [recorder.record(make_event(name)) for _ in range(100)]
