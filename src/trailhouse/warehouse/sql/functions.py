@@ -19,7 +19,7 @@ from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, UnsupportedSql
 # How many parts SPLIT_PART joins, and which occurrence INSTR finds, at most (each is spelled out).
 MAX_PARTS = 100
 
-_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
+_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone, exp.ConvertTimezone)
 
 
 def arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:

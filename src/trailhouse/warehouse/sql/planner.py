@@ -66,6 +66,7 @@ from trailhouse.warehouse.sql.rewrites import (
     rows_frame_for_ordered_windows,
 )
 from trailhouse.warehouse.sql.scopes import columns_read, names_a_cte, scope_of, scopes_of
+from trailhouse.warehouse.sql.timezones import apply_time_zone
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -181,6 +182,7 @@ class Planner:
             statements = parse_statements(text)
             _refuse_writes(project, statements)
             tree = query_of(statements)
+            apply_time_zone(tree, flags.timezone or project.time_zone)
             cap_string_growth(tree)
         except InvalidSql as exc:
             raise SqlParseError(str(exc)) from exc
