@@ -112,3 +112,12 @@ def test_aggregates_are_bigint_and_double(tw: WarehouseFixture) -> None:
 )
 def test_engine_type_names_become_maxcompute_names(engine_name: str, maxcompute_name: str) -> None:
     assert maxcompute_type(engine_name) == maxcompute_name
+
+
+def test_rand_is_a_double_from_zero_to_one(tw: WarehouseFixture) -> None:
+    """RAND's page: a DOUBLE in [0, 1), another each row (RAND(seed) is refused by name)."""
+    result = answer(tw, "SELECT rand() AS r FROM (SELECT 1 AS x UNION ALL SELECT 2 AS x) t")
+    values = [row[0] for row in result.rows]
+    assert result.types == ("DOUBLE",)
+    assert all(isinstance(v, float) and 0.0 <= v < 1.0 for v in values)
+    assert values[0] != values[1]
