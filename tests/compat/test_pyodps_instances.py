@@ -261,6 +261,6 @@ def test_integer_result_types_are_maxcompute_2_types(
     with instance.open_reader(tunnel=False) as reader:
         # PyODPS's CSV reader keeps the result's schema (the task result's) only here.
         types = [str(column.type).lower() for column in reader._schema.columns]
-        record = list(reader)[0]
+        (record,) = list(reader)
     assert types == ["int", "smallint", "tinyint", "bigint", "bigint"]
     assert [record["i"], record["s"], record["t"], record["b"]] == [2, 2, 3, 10]

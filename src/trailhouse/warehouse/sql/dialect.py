@@ -235,7 +235,8 @@ def _current_timezone(args: list[exp.Expression]) -> exp.Expression:
 
 def _weekday(args: list[exp.Expression]) -> exp.Expression:
     _arity("WEEKDAY", args, 1, 1)
-    return exp.paren(exp.DayOfWeekIso(this=_datetime(args[0])) - 1, copy=False)
+    monday_first = exp.paren(exp.DayOfWeekIso(this=_datetime(args[0])) - 1, copy=False)
+    return exp.cast(monday_first, exp.DataType.Type.BIGINT)  # a BIGINT, as its page says
 
 
 def _from_unixtime(args: list[exp.Expression]) -> exp.Expression:
