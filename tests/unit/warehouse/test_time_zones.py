@@ -167,9 +167,10 @@ def test_text_with_an_offset_is_that_instant_in_the_zone(tw: WarehouseFixture, z
         f"SET odps.sql.timezone={zone};\n"
         f"SELECT TO_CHAR('{recorded}', 'yyyy-mm-dd hh:mi:ss'), DATETRUNC('{recorded}', 'dd'), "
         f"UNIX_TIMESTAMP('{recorded}'), CAST('{recorded}' AS DATETIME), "
-        "TO_CHAR('2026-10-24 23:43:18', 'yyyy-mm-dd hh:mi:ss')",
+        f"TO_CHAR('2026-10-24 23:43:18', 'yyyy-mm-dd hh:mi:ss'), TO_DATE('{recorded}')",
     ).rows[0]
-    assert got == [shown, shown[:10] + " 00:00:00", epoch, shown, "2026-10-24 23:43:18"]
+    day = shown[:10]
+    assert got == [shown, day + " 00:00:00", epoch, shown, "2026-10-24 23:43:18", day]
 
 
 # ---- delivered events -----------------------------------------------------------------

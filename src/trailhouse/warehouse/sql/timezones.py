@@ -138,6 +138,21 @@ def _read_offsets(cast: exp.Cast | exp.TryCast) -> None:
     cast.replace(exp.If(this=has_offset, true=shown, false=cast.copy()))
 
 
+def _date_of_offsets(to_date: exp.TsOrDsToDate) -> None:
+    """TO_DATE(text with an offset) is the date of that instant in the job's zone."""
+    value = to_date.this
+    if _is_offset_free_literal(value) or isinstance(value, (*_ZONED, exp.Null, exp.Cast)):
+        return
+    text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
+    has_offset = exp.RegexpLike(this=text, expression=exp.Literal.string(OFFSET_PATTERN))
+    instant = exp.TryCast(this=value.copy(), to=exp.DataType.build("TIMESTAMPTZ"))
+    shown = exp.ConvertTimezone(
+        source_tz=exp.Literal.string(UTC), target_tz=job_zone(), timestamp=instant
+    )
+    local = exp.cast(shown, exp.DataType.Type.VARCHAR)
+    to_date.set("this", exp.If(this=has_offset, true=local, false=value.copy()))
+
+
 def apply_time_zone(tree: exp.Expr, zone: str) -> None:
     """Put the job's zone into a parsed query: now and CURRENT_DATE in it, text with an offset
     read as a DATETIME shown in it, and every `JOB_ZONE` replaced by it (in place)."""
@@ -149,6 +164,8 @@ def apply_time_zone(tree: exp.Expr, zone: str) -> None:
     for cast in list(tree.find_all(exp.Cast, exp.TryCast)):
         if cast.to.this in (exp.DataType.Type.TIMESTAMP, exp.DataType.Type.DATETIME):
             _read_offsets(cast)
+    for to_date in list(tree.find_all(exp.TsOrDsToDate)):
+        _date_of_offsets(to_date)
     for literal in list(tree.find_all(exp.Literal)):
         if literal.is_string and literal.this == JOB_ZONE:
             literal.replace(exp.Literal.string(zone))
