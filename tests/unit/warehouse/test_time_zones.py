@@ -77,6 +77,8 @@ def test_documented_examples_in_the_projects_default_zone(tw: WarehouseFixture) 
     assert _project(tw).time_zone == "Asia/Shanghai"
     assert run(tw, "SELECT CURRENT_TIMEZONE()").rows == [["Asia/Shanghai"]]
     assert run(tw, "SELECT FROM_UNIXTIME(123456789)").rows == [["1973-11-30 05:33:09"]]
+    documented = "SELECT UNIX_TIMESTAMP(DATETIME '2009-03-20 11:11:00')"
+    assert run(tw, documented).rows == [[1237518660]]
     assert run(tw, "SELECT UNIX_TIMESTAMP('2009-03-20 11:11:00')").rows == [[1237518660]]
     assert run(tw, "SELECT FROM_UNIXTIME(123456789)").types == ("DATETIME",)
 
