@@ -77,7 +77,7 @@ def test_get_project(running: Fixture, readable: Readable) -> None:
     assert data.name == made.project
     assert data.owner == ACCOUNT
     assert data.product_type == "PayAsYouGo"
-    assert data.properties.timezone == "UTC"
+    assert data.properties.timezone == "Asia/Shanghai"  # cn-hangzhou's default
     assert data.properties.type_system == "2.0"
     assert data.security_properties.using_acl is True
     assert data.three_tier_model is False

@@ -48,6 +48,7 @@ def test_projects_are_listed_got_and_checked(running: Fixture, warehouse: Wareho
     assert project.owner == f"ALIYUN${ACCOUNT}"
     assert project.region_id == "cn-hangzhou"
     assert project.status.name == "AVAILABLE"
+    assert project.properties["odps.sql.timezone"] == "Asia/Shanghai"  # cn-hangzhou's default
     assert abs(project.creation_time - datetime.now()).total_seconds() < 3600
     assert odps.exist_project(warehouse.project)
     assert not odps.exist_project("no_such_project_kestrel")

@@ -247,3 +247,20 @@ def test_cost_sql_prices_through_execute_sql(running: Fixture, warehouse: Wareho
     with instance.open_reader(tunnel=False) as reader:
         priced = {r["Item"]: r["Value"] for r in reader}
     assert int(priced["Input"]) > 0 and priced["Cost"].endswith("USD")
+
+
+def test_integer_result_types_are_maxcompute_2_types(
+    running: Fixture, warehouse: Warehouse
+) -> None:
+    """An INT literal's sum is an INT, CAST keeps the type it names, COUNT is a BIGINT."""
+    odps = client(running.server, warehouse.root, warehouse.project)
+    instance = odps.execute_sql(
+        "SELECT 1 + 1 AS i, CAST(2 AS SMALLINT) AS s, CAST(3 AS TINYINT) AS t, 10L AS b, "
+        f"COUNT(*) AS n FROM {TABLE} WHERE ds >= '{warehouse.days[0]}'"
+    )
+    with instance.open_reader(tunnel=False) as reader:
+        # PyODPS's CSV reader keeps the result's schema (the task result's) only here.
+        types = [str(column.type).lower() for column in reader._schema.columns]
+        (record,) = list(reader)
+    assert types == ["int", "smallint", "tinyint", "bigint", "bigint"]
+    assert [record["i"], record["s"], record["t"], record["b"]] == [2, 2, 3, 10]

@@ -264,6 +264,7 @@ ACTIONS: Mapping[str, Action] = action_table(
     _odps("ListProjects", warehouse.list_projects, read_only=True),
     _odps("SetProjectMember", warehouse.set_project_member, read_only=False),
     _odps("RemoveProjectMember", warehouse.remove_project_member, read_only=False),
+    _odps("SetProjectProperty", warehouse.set_project_property, read_only=False),
     _odps("ListTables", warehouse.list_tables, read_only=True),
     _odps("ListPartitions", warehouse.list_partitions, read_only=True),
     _odps("CreateQuota", warehouse.create_quota, read_only=False, root_only=True),

@@ -58,9 +58,14 @@ def register(commands: Any) -> None:
     project = actions.add_parser(
         "project", help="create a project (e.g. for other accounts' trails), or delete one"
     )
-    project.add_argument("verb", choices=("create", "delete"))
+    project.add_argument("verb", choices=("create", "delete", "set"))
     project.add_argument("name", help="project name, e.g. actiontrail_<account id>")
     project.add_argument("--quota", default="", help="quota to bind (default: the region's first)")
+    project.add_argument(
+        "--timezone",
+        default="",
+        help="with set: the project's odps.sql.timezone, e.g. Asia/Shanghai, Europe/Berlin, UTC",
+    )
     client_command(project, _project, "table", "json")
 
     grant = actions.add_parser("grant", help="add a project member with a role")
@@ -233,6 +238,14 @@ def _totals(listed: list[dict[str, Any]], noun: str) -> str:
 def _project(arguments: argparse.Namespace) -> int:
     if arguments.verb == "delete":
         answer = call(arguments, "DeleteProject", {"Project": arguments.name})
+    elif arguments.verb == "set":
+        if not arguments.timezone:
+            raise SystemExit("warehouse project set: give --timezone ZONE (e.g. Asia/Shanghai)")
+        answer = call(
+            arguments,
+            "SetProjectProperty",
+            {"Project": arguments.name, "Name": "odps.sql.timezone", "Value": arguments.timezone},
+        )
     else:
         answer = call(
             arguments, "CreateProject", {"Project": arguments.name, "QuotaName": arguments.quota}
@@ -266,9 +279,16 @@ def _print_project(arguments: argparse.Namespace, project: dict[str, Any]) -> No
         print_json(project)
         return
     print_table(
-        ("Project", "Region", "Quota", "Member", "Role"),
+        ("Project", "Region", "Quota", "Time zone", "Member", "Role"),
         [
-            (project["Name"], project["Region"], project["Quota"], m["Principal"], m["Role"])
+            (
+                project["Name"],
+                project["Region"],
+                project["Quota"],
+                project.get("TimeZone", ""),
+                m["Principal"],
+                m["Role"],
+            )
             for m in project.get("Members", [])
         ],
     )

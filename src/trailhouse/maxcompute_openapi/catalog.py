@@ -59,7 +59,7 @@ def _project(call: OpenApiCall, project: Project, detailed: bool = False) -> dic
         "costStorage": str(catalog.project_bytes(project)),
         "threeTierModel": False,
         "properties": {
-            "timezone": "UTC",
+            "timezone": project.time_zone,
             "typeSystem": "2.0",
             "allowFullScan": True,
             "enableDecimal2": True,

@@ -64,7 +64,11 @@ def _project_element(parent: ET.Element | None, project: Project, modified: floa
     _child(root, "DefaultQuotaRegion", project.region)
     _child(root, "Allow3Tier", "false")
     properties = _child(root, "Properties")
-    for name, value in (("odps.namespace.schema", "false"), ("odps.default.schema", "default")):
+    for name, value in (
+        ("odps.namespace.schema", "false"),
+        ("odps.default.schema", "default"),
+        ("odps.sql.timezone", project.time_zone),
+    ):
         prop = _child(properties, "Property")
         _child(prop, "Name", name)
         _child(prop, "Value", value)

@@ -44,6 +44,7 @@ from trailhouse.warehouse.model import (
 )
 from trailhouse.warehouse.quotas import QuotaService
 from trailhouse.warehouse.schema import current
+from trailhouse.warehouse.sql.timezones import canonical_zone, region_zone, unknown_zone_message
 
 
 def check_project_name(owner: str, name: str) -> None:
@@ -112,7 +113,8 @@ class Catalog:
             chosen = self._quotas.choose(owner, region, quota)
             now = int(self._clock())
             members = (Member(service_linked_role_arn(owner), Role.ADMIN, now),)
-            project = Project(region, name, owner, chosen.name, members, now)
+            zone = region_zone(region)
+            project = Project(region, name, owner, chosen.name, members, now, zone)
             self._metadata.commit([self._write(project, version)])
             return project
 
@@ -207,6 +209,31 @@ class Catalog:
     def remove_member(self, caller: Caller, region: str, name: str, principal: str) -> Project:
         """Remove a member; needs the Manage privilege."""
         return self._change_members(caller, region, name, principal, None)
+
+    def set_time_zone(self, caller: Caller, region: str, name: str, zone: str) -> Project:
+        """Set the project's `odps.sql.timezone`, which its jobs' datetimes are shown in; only
+        the owner account's root key may (MaxCompute's `setproject` is the owner's). An unknown
+        zone name is refused naming it."""
+        canonical = canonical_zone(zone)
+        if canonical is None:
+            raise InvalidParameter(unknown_zone_message(zone))
+
+        def attempt() -> Project:
+            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
+            if project is None:
+                raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
+            if caller.kind != PrincipalKind.ROOT or caller.account_id != project.owner:
+                raise NoPermission(
+                    f"ODPS-0130013:Authorization exception - only the root key of the owner "
+                    f"account {project.owner} may set the time zone of project {name} "
+                    f"({region}); {access.caller_label(caller)} may not. A job may set its own "
+                    "with SET odps.sql.timezone=<zone>;"
+                )
+            changed = replace(project, timezone=canonical)
+            self._metadata.commit([self._write(changed, version)])
+            return changed
+
+        return retry_on_conflict(attempt, what=f"the time zone of project {name}")
 
     def _change_members(
         self, caller: Caller, region: str, name: str, principal: str, role: str | None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from trailhouse.warehouse.json_columns import NO_LAYOUT, JsonLayout
 from trailhouse.warehouse.schema import FIRST_VERSION
+from trailhouse.warehouse.sql.timezones import LEGACY_ZONE
 
 PROJECT_KIND = "wh-project"
 TABLE_KIND = "wh-table"
@@ -132,6 +133,14 @@ class Project:
     quota: str
     members: tuple[Member, ...]
     created_at: int
+    # The project's `odps.sql.timezone` (an IANA name): its region's default at creation, then
+    # what its owner sets. "" for a project created before projects had one (see time_zone).
+    timezone: str = ""
+
+    @property
+    def time_zone(self) -> str:
+        """The zone its jobs' datetimes are shown in (UTC for a project older than zones)."""
+        return self.timezone or LEGACY_ZONE
 
     @property
     def is_delivery_project(self) -> bool:

@@ -163,6 +163,18 @@ EXAMPLES: list[Example] = [
         verbatim=False,
     ),
     *_examples(
+        "REGEXP_EXTRACT",
+        "regexp-extract",
+        [
+            ("regexp_extract('foothebar', 'foo(.*?)(bar)')", "the"),
+            ("regexp_extract('foothebar', 'foo(.*?)(bar)', 0)", "foothebar"),
+            ("regexp_extract('8d99d8', '8d(\\\\d+)d8')", "99"),
+            ("regexp_extract('【阿里云】aliyun', '([^\\\\x{00}-\\\\x{ff}]+)')", "【阿里云】"),
+            ("regexp_extract('【阿里云】aliyun', '([\\\\x{4e00}-\\\\x{9fa5}]+)')", "阿里云"),
+            ("regexp_extract('foothebar', null)", None),
+        ],
+    ),
+    *_examples(
         "REGEXP_COUNT",
         "regexp-count",
         [
@@ -318,7 +330,13 @@ EXAMPLES: list[Example] = [
         ],
         "STRING",
     ),
-    *_examples("DAYOFWEEK", "dayofweek", [("dayofweek('2009-07-30')", 5)]),
+    *_examples("DAYOFWEEK", "dayofweek", [("dayofweek('2009-07-30')", 5)], "INT"),
+    *_examples(
+        "WEEKDAY",
+        "weekday",
+        [("weekday(datetime '2009-03-20 11:11:00')", 4), ("weekday(null)", None)],
+        "BIGINT",
+    ),
     # The date part functions take a date, a datetime or a string that is one.
     *_examples(
         "DATE PARTS",
@@ -337,6 +355,7 @@ EXAMPLES: list[Example] = [
             ("weekofyear('2014-01-01')", 1),
             ("year('not a date')", None),
         ],
+        "INT",  # each page's signature: int year(…), int month(…), …
         verbatim=False,
     ),
     *_examples(

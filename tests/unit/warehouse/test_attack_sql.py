@@ -76,7 +76,7 @@ FILE_ATTACKS = [
         "ODPS-0130071",
         "READ_TEXT",
     ),
-    ("SELECT * FROM glob('/**')", "ODPS-0130161", "Parse exception"),
+    ("SELECT * FROM glob('/**')", "ODPS-0130071", "function or view GLOB cannot be resolved"),
     ("SELECT * FROM '/etc/passwd'", "ODPS-0130131", "cannot be resolved"),
     ('SELECT * FROM "/etc/passwd"', "ODPS-0130131", "cannot be resolved"),
     ("COPY (SELECT 1) TO '/tmp/stolen.csv'", "ODPS-0130071", "not COPY"),

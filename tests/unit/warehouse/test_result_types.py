@@ -1,5 +1,7 @@
 """Result values and column types as MaxCompute gives them (its 2.0 type system's names), on
 DuckDB and on Spark: `/` is always DOUBLE and DIV a BIGINT, 1.5 is a DOUBLE and 1.5BD a DECIMAL,
+an integer literal an INT (a BIGINT past INT's range), arithmetic the wider operand's type, CAST
+the integer type it names,
 a STRING constant in arithmetic is a DOUBLE, NULL goes through every operator, and no engine's
 own type name (INTEGER, HUGEINT, VARCHAR, TIMESTAMP) reaches a caller.
 """
@@ -21,9 +23,18 @@ CASES: list[tuple[str, Any, str]] = [
     ("4 / 2", 2.0, "DOUBLE"),
     ("7 DIV 2", 3, "BIGINT"),
     ("-7 DIV 2", -3, "BIGINT"),
-    ("10 % 3", 1, "BIGINT"),
-    ("1 + 1", 2, "BIGINT"),
-    ("2 * 3", 6, "BIGINT"),
+    ("10 % 3", 1, "INT"),
+    ("1 + 1", 2, "INT"),
+    ("2 * 3", 6, "INT"),
+    ("1 + 10L", 11, "BIGINT"),
+    ("3000000000", 3000000000, "BIGINT"),
+    ("2147483648", 2147483648, "BIGINT"),
+    ("1Y", 1, "TINYINT"),
+    ("2S", 2, "SMALLINT"),
+    ("cast(1.6 as tinyint)", 1, "TINYINT"),
+    ("cast('7' as smallint)", 7, "SMALLINT"),
+    ("cast(7 as bigint)", 7, "BIGINT"),
+    ("abs(-3)", 3, "INT"),
     ("1 + 1.5", 2.5, "DOUBLE"),
     ("1.5", 1.5, "DOUBLE"),
     ("1e3", 1000.0, "DOUBLE"),
@@ -31,7 +42,7 @@ CASES: list[tuple[str, Any, str]] = [
     ("10L", 10, "BIGINT"),
     ("'3' + 1", 4.0, "DOUBLE"),
     ("'3' * '2'", 6.0, "DOUBLE"),
-    ("null + 1", None, "BIGINT"),
+    ("null + 1", None, "INT"),
     ("1 / null", None, "DOUBLE"),
     ("'a'", "a", "STRING"),
     ("concat('a', 'b')", "ab", "STRING"),
@@ -43,11 +54,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("datetime '2020-01-01 00:00:00'", "2020-01-01 00:00:00", "DATETIME"),
     ("cast('2020-01-01 10:00:00' as datetime)", "2020-01-01 10:00:00", "DATETIME"),
     ("cast(1 as string)", "1", "STRING"),
-    ("cast('7' as int)", 7, "BIGINT"),
-    ("array(1, 2)", [1, 2], "ARRAY<BIGINT>"),
+    ("cast('7' as int)", 7, "INT"),
+    ("array(1, 2)", [1, 2], "ARRAY<INT>"),
     ("array('a')", ["a"], "ARRAY<STRING>"),
-    ("map('a', 1)", {"a": 1}, "MAP<STRING,BIGINT>"),
-    ("named_struct('a', 1, 'b', 'x')", {"a": 1, "b": "x"}, "STRUCT<a:BIGINT,b:STRING>"),
+    ("map('a', 1)", {"a": 1}, "MAP<STRING,INT>"),
+    ("named_struct('a', 1, 'b', 'x')", {"a": 1, "b": "x"}, "STRUCT<a:INT,b:STRING>"),
 ]
 
 
@@ -80,9 +91,11 @@ def test_aggregates_are_bigint_and_double(tw: WarehouseFixture) -> None:
 @pytest.mark.parametrize(
     ("engine_name", "maxcompute_name"),
     [
-        ("INTEGER", "BIGINT"),
+        ("INTEGER", "INT"),
+        ("TINYINT", "TINYINT"),
+        ("BIGINT", "BIGINT"),
         ("HUGEINT", "BIGINT"),
-        ("SMALLINT", "BIGINT"),
+        ("SMALLINT", "SMALLINT"),
         ("UBIGINT", "BIGINT"),
         ("VARCHAR", "STRING"),
         ("JSON", "STRING"),
@@ -93,9 +106,18 @@ def test_aggregates_are_bigint_and_double(tw: WarehouseFixture) -> None:
         ("DECIMAL(38,18)", "DECIMAL(38,18)"),
         ("BLOB", "BINARY"),
         ("VARCHAR[][]", "ARRAY<ARRAY<STRING>>"),
-        ("MAP(VARCHAR, INTEGER[])", "MAP<STRING,ARRAY<BIGINT>>"),
-        ('STRUCT(a INTEGER, "b c" VARCHAR)', "STRUCT<a:BIGINT,`b c`:STRING>"),
+        ("MAP(VARCHAR, INTEGER[])", "MAP<STRING,ARRAY<INT>>"),
+        ('STRUCT(a INTEGER, "b c" VARCHAR)', "STRUCT<a:INT,`b c`:STRING>"),
     ],
 )
 def test_engine_type_names_become_maxcompute_names(engine_name: str, maxcompute_name: str) -> None:
     assert maxcompute_type(engine_name) == maxcompute_name
+
+
+def test_rand_is_a_double_from_zero_to_one(tw: WarehouseFixture) -> None:
+    """RAND's page: a DOUBLE in [0, 1), another each row (RAND(seed) is refused by name)."""
+    result = answer(tw, "SELECT rand() AS r FROM (SELECT 1 AS x UNION ALL SELECT 2 AS x) t")
+    values = [row[0] for row in result.rows]
+    assert result.types == ("DOUBLE",)
+    assert all(isinstance(v, float) and 0.0 <= v < 1.0 for v in values)
+    assert values[0] != values[1]

@@ -95,7 +95,8 @@ def test_job_settings_apply_and_a_script_overrides_them(tw: WarehouseFixture) ->
         ("odps.sql.type.system.odps2=false", "2.0 type system"),
         ("odps.sql.decimal.odps2=false", "2.0 DECIMAL"),
         ("odps.sql.allow.cartesian=false", "JOIN without a condition"),
-        ("odps.sql.timezone=Asia/Shanghai", "in UTC"),
+        ("odps.sql.timezone=Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
+        ("odps.sql.timezone=GMT+9", "offsets such as GMT+8 are not time zone names"),
         ("odps.sql.allow.fullscan=maybe", "true or false"),
     ],
 )

@@ -58,6 +58,24 @@ def set_project_member(ctx: ActionContext) -> dict[str, Any]:
     return {"Project": _project(project, manager=True)}
 
 
+# The project properties SetProjectProperty sets (MaxCompute's `setproject key=value`).
+TIME_ZONE_PROPERTY = "odps.sql.timezone"
+
+
+def set_project_property(ctx: ActionContext) -> dict[str, Any]:
+    """SetProjectProperty: the owner's root key sets `odps.sql.timezone`, the time zone the
+    project's jobs show datetimes in; other properties are refused by name."""
+    name = params.required(ctx.params, "Name").strip()
+    if name.lower() != TIME_ZONE_PROPERTY:
+        raise InvalidParameter(
+            f"project property {name!r} cannot be set: trailhouse sets {TIME_ZONE_PROPERTY} only"
+        )
+    project = ctx.services.warehouse.catalog.set_time_zone(
+        ctx.caller, ctx.region, _project_name(ctx), params.required(ctx.params, "Value")
+    )
+    return {"Project": _project(project, manager=True)}
+
+
 def remove_project_member(ctx: ActionContext) -> dict[str, Any]:
     """RemoveProjectMember."""
     project = ctx.services.warehouse.catalog.remove_member(
@@ -261,6 +279,7 @@ def _project(project: Project, manager: bool) -> dict[str, Any]:
         "Arn": project.arn,
         "Quota": project.quota,
         "CreateTime": _time(project.created_at),
+        "TimeZone": project.time_zone,
     }
     if manager:
         shown["Members"] = [{"Principal": m.principal, "Role": m.role} for m in project.members]

@@ -8,6 +8,7 @@
 - A STRING constant in arithmetic or a mathematical function is a DOUBLE ('3' + 1 is 4.0,
   ABS('-2') is 2.0).
 - INITCAP's words are separated by spaces.
+- DIV is a BIGINT.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def apply_conversions(tree: exp.Expr) -> None:
         for argument in call.args.values():
             if _numeric_text(argument):
                 argument.replace(exp.cast(argument.copy(), _T.DOUBLE))
+    for division in list(tree.find_all(exp.IntDiv)):
+        # DIV is a BIGINT whatever its operands (DuckDB's `//` of two INTs is an INT).
+        if not (isinstance(division.parent, exp.Cast) and division.parent.to.this == _T.BIGINT):
+            division.replace(exp.cast(division.copy(), _T.BIGINT))
     for initcap in tree.find_all(exp.Initcap):
         # MaxCompute's words are separated by spaces (sqlglot's default is every whitespace).
         initcap.set("expression", exp.Literal.string(" "))

@@ -17,7 +17,10 @@ from sqlglot.dialects.hive import Hive
 from sqlglot.errors import ErrorLevel, ParseError, TokenError, UnsupportedError
 from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
+from sqlglot.tokenizer_core import TokenType
 
+from trailhouse.warehouse.sql import timezones
+from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
@@ -222,22 +225,29 @@ def _datediff(args: list[exp.Expression]) -> exp.Expression:
 
 def _getdate(args: list[exp.Expression]) -> exp.Expression:
     _arity("GETDATE", args, 0, 0)
-    return _utc(exp.CurrentTimestamp())
+    return timezones.now()  # in the job's time zone
+
+
+def _current_timezone(args: list[exp.Expression]) -> exp.Expression:
+    _arity("CURRENT_TIMEZONE", args, 0, 0)
+    return timezones.job_zone()
 
 
 def _weekday(args: list[exp.Expression]) -> exp.Expression:
     _arity("WEEKDAY", args, 1, 1)
-    return exp.paren(exp.DayOfWeekIso(this=_datetime(args[0])) - 1, copy=False)
+    monday_first = exp.paren(exp.DayOfWeekIso(this=_datetime(args[0])) - 1, copy=False)
+    return exp.cast(monday_first, exp.DataType.Type.BIGINT)  # a BIGINT, as its page says
 
 
 def _from_unixtime(args: list[exp.Expression]) -> exp.Expression:
     _arity("FROM_UNIXTIME", args, 1, 1)
-    return _utc(exp.UnixToTime(this=args[0]))
+    return timezones.local_time(_utc(exp.UnixToTime(this=args[0])))
 
 
 def _unix_timestamp(args: list[exp.Expression]) -> exp.Expression:
     _arity("UNIX_TIMESTAMP", args, 0, 1)
-    this = _datetime(args[0]) if args else _utc(exp.CurrentTimestamp())
+    # A datetime is read in the job's time zone.
+    this = timezones.utc_time(_datetime(args[0])) if args else _utc(exp.CurrentTimestamp())
     # FLOOR: the fraction of a second is dropped, where a plain cast would round it.
     return exp.cast(exp.Floor(this=exp.TimeToUnix(this=this)), exp.DataType.Type.BIGINT)
 
@@ -278,24 +288,42 @@ class MaxCompute(Hive):
     class Parser(HiveParser):
         """Parses MaxCompute's functions into sqlglot's canonical expressions."""
 
-        FUNCTIONS: ClassVar[dict[str, Callable[..., exp.Expr]]] = {
-            **HiveParser.FUNCTIONS,
-            **counted(HiveParser.FUNCTIONS),
-            **FUNCTIONS,
-            "CONCAT_WS": _concat_ws,
-            "DATEADD": _dateadd,
-            "DATE_FORMAT": _date_format,
-            "DATEDIFF": _datediff,
-            "DATETRUNC": _datetrunc,
-            "FROM_UNIXTIME": _from_unixtime,
-            "GETDATE": _getdate,
-            "GET_JSON_OBJECT": _get_json_object,
-            "REGEXP_EXTRACT": _regexp_extract,
-            "TO_CHAR": _to_char,
-            "TO_DATE": _to_date,
-            "UNIX_TIMESTAMP": _unix_timestamp,
-            "WEEKDAY": _weekday,
-            "WM_CONCAT": _wm_concat,
+        FUNCTIONS: ClassVar[dict[str, Callable[..., exp.Expr]]] = only_checked(
+            {
+                **HiveParser.FUNCTIONS,
+                **counted(HiveParser.FUNCTIONS),
+                **FUNCTIONS,
+                "CONCAT_WS": _concat_ws,
+                "DATEADD": _dateadd,
+                "DATE_FORMAT": _date_format,
+                "DATEDIFF": _datediff,
+                "CURRENT_TIMEZONE": _current_timezone,
+                "DATETRUNC": _datetrunc,
+                "FROM_UNIXTIME": _from_unixtime,
+                "GETDATE": _getdate,
+                "GET_JSON_OBJECT": _get_json_object,
+                "REGEXP_EXTRACT": _regexp_extract,
+                "TO_CHAR": _to_char,
+                "TO_DATE": _to_date,
+                "UNIX_TIMESTAMP": _unix_timestamp,
+                "WEEKDAY": _weekday,
+                "WM_CONCAT": _wm_concat,
+            },
+            frozenset(FUNCTIONS),
+        )
+        # Only MaxCompute's own syntax: other dialects' (POSITION(a IN b), STRING_AGG, …) is
+        # read as a plain call, and refused by name.
+        FUNCTION_PARSERS: ClassVar[dict[str, Callable[..., exp.Expr | None]]] = {
+            name: parse
+            for name, parse in HiveParser.FUNCTION_PARSERS.items()
+            if name not in FOREIGN_SYNTAX
+        }
+        # CURRENT_DATE and CURRENT_TIMESTAMP without parentheses; CURRENT_USER and the like are
+        # no MaxCompute functions (DuckDB would answer its own user).
+        NO_PAREN_FUNCTIONS: ClassVar[dict[TokenType, type[exp.Func]]] = {
+            token: kind
+            for token, kind in HiveParser.NO_PAREN_FUNCTIONS.items()
+            if token in (TokenType.CURRENT_DATE, TokenType.CURRENT_TIMESTAMP)
         }
 
 
@@ -455,7 +483,7 @@ def null_on_invalid_json(node: exp.Expr) -> exp.Expr:
 
 def to_duckdb(sql: str) -> str:
     """Translate one MaxCompute SELECT statement into DuckDB SQL that gives the same results."""
-    tree = parse(sql).transform(null_on_invalid_json, copy=False)
+    tree = timezones.lower_for_duckdb(parse(sql).transform(null_on_invalid_json, copy=False))
     try:
         return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

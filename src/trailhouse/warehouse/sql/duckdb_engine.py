@@ -39,6 +39,7 @@ from trailhouse.warehouse.sql.engine import (
     TableInput,
     json_value,
 )
+from trailhouse.warehouse.sql.timezones import lower_for_duckdb
 from trailhouse.warehouse.sql.types import maxcompute_type
 
 _PROGRESS_EVERY = 0.2
@@ -56,7 +57,7 @@ _LOCKED_DOWN = {
 
 def to_duckdb_sql(tree: exp.Query) -> str:
     """The plan's tree as DuckDB SQL (invalid JSON gives NULL, as in MaxCompute)."""
-    translated = tree.copy().transform(null_on_invalid_json, copy=False)
+    translated = lower_for_duckdb(tree.copy().transform(null_on_invalid_json, copy=False))
     try:
         return translated.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

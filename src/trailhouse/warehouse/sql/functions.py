@@ -19,7 +19,7 @@ from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, UnsupportedSql
 # How many parts SPLIT_PART joins, and which occurrence INSTR finds, at most (each is spelled out).
 MAX_PARTS = 100
 
-_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone)
+_TIMESTAMP_PRODUCERS = (exp.StrToTime, exp.TimestampTrunc, exp.AtTimeZone, exp.ConvertTimezone)
 
 
 def arity(name: str, args: list[exp.Expression], lo: int, hi: int) -> None:
@@ -268,7 +268,8 @@ def _dayofweek(args: list[exp.Expression]) -> exp.Expression:
     # 1 = Sunday … 7 = Saturday, from ISO's 1 = Monday … 7 = Sunday.
     iso = exp.DayOfWeekIso(this=_instant(args[0]))
     sunday_first = exp.Mod(this=iso, expression=exp.Literal.number(7))
-    return exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
+    day = exp.Add(this=exp.paren(sunday_first, copy=False), expression=exp.Literal.number(1))
+    return exp.cast(day, exp.DataType.Type.INT)  # an INT, as its page's signature says
 
 
 def _last_day(args: list[exp.Expression]) -> exp.Expression:
@@ -571,7 +572,10 @@ def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
             if name in DATE_PARTS:
                 args = [_instant(args[0])]
             # sqlglot calls a builder without the dialect first, then with it on TypeError.
-            return build(args) if dialect is None else build(args, dialect=dialect)
+            built = build(args) if dialect is None else build(args, dialect=dialect)
+            if name in DATE_PARTS:  # an INT, as each page's signature says (DuckDB's: BIGINT)
+                return exp.cast(built, exp.DataType.Type.INT)
+            return built
 
         return parse
 

@@ -74,6 +74,7 @@ from trailhouse.warehouse.sql.scopes import (
     scopes_of,
     selects_all,
 )
+from trailhouse.warehouse.sql.timezones import apply_time_zone
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -189,6 +190,7 @@ class Planner:
             statements = parse_statements(text)
             _refuse_writes(project, statements)
             tree = query_of(statements)
+            apply_time_zone(tree, flags.timezone or project.time_zone)
             cap_string_growth(tree)
         except InvalidSql as exc:
             raise SqlParseError(str(exc)) from exc

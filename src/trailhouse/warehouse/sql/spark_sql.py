@@ -18,6 +18,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.json_paths import JsonWildcard
+from trailhouse.warehouse.sql.timezones import spark_convert
 
 # strftime codes (as the MaxCompute dialect writes them) and the Java pattern letters that format
 # them; parsing takes the one-letter forms, which accept one or two digits as DuckDB's strptime.
@@ -307,6 +308,7 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.DateAdd: _date_add,
     exp.DateDiff: _date_diff,
     exp.AtTimeZone: _at_time_zone,
+    exp.ConvertTimezone: spark_convert,
     exp.TimeToUnix: _time_to_unix,
     exp.JSONExtractScalar: _json_extract,
     JsonWildcard: _json_wildcard,

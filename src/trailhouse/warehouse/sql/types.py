@@ -13,13 +13,17 @@ from sqlglot.errors import ParseError
 
 _T = exp.DataType.Type
 
-# Every integer width is BIGINT: MaxCompute's integer columns, COUNT and SUM are BIGINT, and
-# DuckDB widens or narrows integers (INTEGER literals, HUGEINT sums) where MaxCompute does not.
+# MaxCompute 2.0's integer types keep their width: an integer literal is an INT (a BIGINT past
+# INT's range), arithmetic gives the wider operand's type, CAST gives the type named. DuckDB
+# and Spark type integers the same way; what neither has in MaxCompute (DuckDB's HUGEINT sums,
+# unsigned types) is a BIGINT, MaxCompute's widest integer.
 _INTEGERS = {
-    _T.TINYINT,
-    _T.SMALLINT,
-    _T.INT,
-    _T.BIGINT,
+    _T.TINYINT: "TINYINT",
+    _T.SMALLINT: "SMALLINT",
+    _T.INT: "INT",
+    _T.BIGINT: "BIGINT",
+}
+_WIDER_INTEGERS = {
     _T.UTINYINT,
     _T.USMALLINT,
     _T.UINT,
@@ -77,6 +81,8 @@ def maxcompute_type(engine_name: str) -> str:
 def _name(node: exp.DataType) -> str:
     kind = node.this
     if kind in _INTEGERS:
+        return _INTEGERS[kind]
+    if kind in _WIDER_INTEGERS:
         return "BIGINT"
     if kind in (_T.DECIMAL, _T.BIGDECIMAL):
         params = [
