@@ -145,6 +145,10 @@ class OdpsEndpoint:
             return self._audited_call(
                 name, lambda c: instance_handler(c, body), call, request_id, origin
             )
+        table_write = _table_write(req.method, segments)
+        if table_write is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            return self._audited_call(table_write, catalog.refuse_write, call, request_id, origin)
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
@@ -189,6 +193,20 @@ class OdpsEndpoint:
         )
         with audited_rest_call(self._audit, ctx, "", _refusal):
             return handler(call)
+
+
+_WRITE_ACTIONS = {"POST": "CreateTable", "PUT": "UpdateTable", "PATCH": "UpdateTable"}
+
+
+def _table_write(method: str, segments: tuple[str, ...]) -> str | None:
+    """The audited name of a write on a project's tables (`/projects/<p>[/schemas/<s>]/tables…`),
+    None for anything else."""
+    if method in _READ_METHODS or len(segments) < 3 or segments[0] != "projects":
+        return None
+    rest = segments[4:] if segments[2] == "schemas" else segments[2:]
+    if not rest or rest[0] != "tables" or any(not s for s in segments):
+        return None
+    return "DropTable" if method == "DELETE" else _WRITE_ACTIONS.get(method, "UpdateTable")
 
 
 def _check_content_md5(headers: Sequence[tuple[str, str]], body: bytes) -> None:
