@@ -28,7 +28,7 @@ from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, instances, job_xml, render, tunnel
+from trailhouse.odps_api import catalog, instance_tunnel, instances, job_xml, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -136,6 +136,12 @@ class OdpsEndpoint:
             call = CatalogCall(services, caller, region, segments, verified.params)
             name, handler = reading
             return self._audited_call(name, tunnel.guarded(handler), call, request_id, origin)
+        # The instance tunnel: reading a finished instance's result (instance_tunnel.py).
+        result_read = instance_tunnel.match(req.method, segments, verified.params)
+        if result_read is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            name, handler = result_read
+            return self._audited_call(name, handler, call, request_id, origin)
         # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
         instance_call = _match_instance(req.method, segments, verified.params)
         if instance_call is not None:
