@@ -6,8 +6,10 @@ nothing in the warehouse changes: the same partitions, rows and files afterwards
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from compat_support import Fixture, Keys
@@ -123,3 +125,55 @@ def test_a_write_naming_the_delivery_project_from_another_project_is_refused(
             partition=f"ds={warehouse.days[0]}"
         )
     assert _state(running, warehouse) == before
+
+
+def _upload_events(running: Fixture, warehouse: Warehouse) -> list[dict[str, Any]]:
+    """The account's UploadTable audit events (waiting for the audit writer's batch)."""
+    deadline = time.monotonic() + 10
+    keys = warehouse.root
+    with RpcClient(running.server.url, keys.access_key_id, keys.access_key_secret) as rpc:
+        while True:
+            found = rpc.call(
+                "LookupEvents",
+                {"LookupAttribute.1.Key": "EventName", "LookupAttribute.1.Value": "UploadTable"},
+            )["Events"]
+            if found or time.monotonic() > deadline:
+                return list(found)
+            time.sleep(0.3)
+
+
+def test_refused_uploads_are_audited_as_writes(running: Fixture, warehouse: Warehouse) -> None:
+    odps = client(running.server, warehouse.root, warehouse.project)
+    with pytest.raises(errors.NoPermission):
+        odps.get_table(TABLE).open_writer(partition=f"ds={warehouse.days[0]}")
+    events = _upload_events(running, warehouse)
+    assert events
+    assert all(e["eventRW"] == "Write" and e["errorCode"] == "NoPermission" for e in events)
+    assert all(f"{warehouse.project}.{TABLE}" in e["resourceName"] for e in events)
+
+
+def test_writes_into_a_project_of_ones_own_are_not_served_yet(
+    running: Fixture, warehouse: Warehouse
+) -> None:
+    """Into a project of the account's own, SQL writes fail the instance as unsupported and
+    uploads are not served; a Reader member lacks Write; nothing is created."""
+    with RpcClient(
+        running.server.url, warehouse.root.access_key_id, warehouse.root.access_key_secret
+    ) as rpc:
+        rpc.call("CreateProject", {"Project": "heron_scratch"})
+        rpc.call(
+            "SetProjectMember",
+            {"Project": "heron_scratch", "Principal": f"{ACCOUNT}/odps_reader", "Role": "Reader"},
+        )
+    odps = client(running.server, warehouse.root, "heron_scratch")
+    with pytest.raises(errors.ODPSError, match="CREATE is not supported") as caught:
+        odps.execute_sql("CREATE TABLE kept AS SELECT 1 AS a")
+    assert not isinstance(caught.value, errors.NoPermission)
+    with pytest.raises(errors.ODPSError, match="INSERT is not supported"):
+        odps.execute_sql("INSERT INTO kept SELECT 1")
+    with pytest.raises(errors.NoSuchObject):
+        TableTunnel(odps).create_upload_session("kept")
+    reader = client(running.server, warehouse.member, "heron_scratch")
+    with pytest.raises(errors.NoPermission, match="no Write privilege"):
+        TableTunnel(reader).create_upload_session("kept")
+    assert [t.name for t in odps.list_tables()] == []

@@ -197,11 +197,14 @@ class OdpsEndpoint:
             region=call.region,
             resources=call.resources,  # the handler adds what it touched
         )
-        with audited_rest_call(self._audit, ctx, "", _refusal):
+        writes = name in WRITE_ACTIONS
+        with audited_rest_call(self._audit, ctx, "", _refusal, read_only=not writes):
             return handler(call)
 
 
 _WRITE_ACTIONS = {"POST": "CreateTable", "PUT": "UpdateTable", "PATCH": "UpdateTable"}
+# Calls recorded as writes (eventRW Write), refused or not.
+WRITE_ACTIONS = frozenset({*_WRITE_ACTIONS.values(), "DropTable", tunnel.UPLOAD_ACTION})
 
 
 def _table_write(method: str, segments: tuple[str, ...]) -> str | None:
