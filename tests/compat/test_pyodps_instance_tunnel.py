@@ -13,6 +13,8 @@ from compat_support import Fixture
 from odps import ODPS, errors
 from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_state
 
+from trailhouse.client import RpcClient
+
 ACCOUNT = "7777000012340032"
 TABLE = "actiontrail_pyodps_results_kestrel"
 
@@ -20,6 +22,11 @@ TABLE = "actiontrail_pyodps_results_kestrel"
 @pytest.fixture(scope="module")
 def warehouse(running: Fixture) -> Iterator[Warehouse]:
     made = make_warehouse(running.server, ACCOUNT, TABLE)
+    with RpcClient(running.server.url, made.root.access_key_id, made.root.access_key_secret) as rpc:
+        rpc.call(
+            "SetProjectMember",
+            {"Project": made.project, "Principal": f"{ACCOUNT}/odps_reader", "Role": "Reader"},
+        )
     with pyodps_state():
         yield made
 
@@ -138,3 +145,22 @@ def test_bad_reads_are_refused_with_the_tunnel_codes(
     assert caught.value.code == "StatusConflict" and "no_such_column" in str(caught.value)
     with pytest.raises(errors.ODPSError, match=r"failed"):
         failed.open_reader(tunnel=True)
+
+
+def test_only_who_may_see_the_instance_reads_its_result(
+    running: Fixture, warehouse: Warehouse
+) -> None:
+    """A Reader of the project does not read the root key's instance, nor a non-member; the
+    download id of a session does not open the result to them either."""
+    owner = _odps(running, warehouse)
+    instance = owner.execute_sql(f"SELECT event_id FROM {TABLE} LIMIT 3")
+    with instance.open_reader(tunnel=True) as reader:
+        download = reader._download_session.id
+        assert reader.count == 3
+    for keys in (warehouse.member, warehouse.outsider):
+        other = client(running.server, keys, warehouse.project)
+        url = f"{endpoint(running.server)}/projects/{warehouse.project}/instances/{instance.id}"
+        with pytest.raises(errors.NoPermission):
+            other.rest.post(url, "", params={"downloads": ""})
+        with pytest.raises(errors.NoPermission):
+            other.rest.get(url, params={"downloadid": download, "data": "", "rowrange": "(0,3)"})
