@@ -14,7 +14,7 @@ import pytest
 from compat_support import Fixture
 from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_state
 
-ACCOUNT = "7777000012340034"
+ACCOUNT = "7777000012340044"
 TABLE = "actiontrail_pyodps_doc_avocet"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pyodps.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -15,7 +15,7 @@ from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_s
 
 from trailhouse.client import RpcClient
 
-ACCOUNT = "7777000012340032"
+ACCOUNT = "7777000012340042"
 TABLE = "actiontrail_pyodps_results_kestrel"
 
 

@@ -12,7 +12,7 @@ from odps import ODPS, errors
 from odps.accounts import StsAccount
 from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_state
 
-ACCOUNT = "7777000012340033"
+ACCOUNT = "7777000012340043"
 TABLE = "actiontrail_pyodps_sts_plover"
 
 

@@ -19,7 +19,7 @@ from pyodps_support import Warehouse, client, make_warehouse, pyodps_state
 
 from trailhouse.client import RpcClient
 
-ACCOUNT = "7777000012340031"
+ACCOUNT = "7777000012340041"
 TABLE = "actiontrail_pyodps_writes_heron"
 ADMIN = "odps_outsider"  # made an Admin member of the project below
 
