@@ -143,9 +143,11 @@ BAD_INPUT = [
     ("GET", f"/tables/{TABLE}", {"partition": "ds='x'"}, "NoSuchPartition", 404, "ds='x'"),
     ("GET", f"/tables/{TABLE}", {"curr_schema": "nope"}, "NoSuchObject", 404, "one schema"),
     ("GET", "/instances", {}, "MethodNotAllowed", 405, "docs/pyodps.md"),
-    ("POST", "/tables", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+    ("POST", "/tables", {}, "NoPermission", 403, "ActionTrail delivery"),
     ("POST", "/instances", {}, "InvalidArgument", 400, "not well-formed XML"),
-    ("DELETE", f"/tables/{TABLE}", {}, "MethodNotAllowed", 405, "only GET and HEAD"),
+    ("DELETE", f"/tables/{TABLE}", {}, "NoPermission", 403, "ODPS-0420095:Access Denied"),
+    ("PUT", "/tables/nope", {}, "NoPermission", 403, "ActionTrail delivery"),
+    ("POST", f"/tables/{TABLE}", {"uploads": ""}, "NoPermission", 403, "upload into table"),
 ]
 
 

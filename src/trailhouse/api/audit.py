@@ -38,10 +38,13 @@ def audited_rest_call(
     ctx: ActionContext,
     api_version: str,
     refusal: Callable[[Exception], ApiError],
+    *,
+    read_only: bool = True,
 ) -> Iterator[None]:
     """Audit the call run inside the block as a MaxCompute event, as RPC actions are audited:
     for the REST edges (PyODPS's `/api`, the MaxCompute OpenAPI's `/api/v1`), whose calls are
-    not in the action table. `refusal` turns what the block raised into the error recorded."""
+    not in the action table. `refusal` turns what the block raised into the error recorded;
+    `read_only=False` records an attempted write (eventRW Write), refused or not."""
     failure: ApiError | None = None
     try:
         yield
@@ -50,7 +53,11 @@ def audited_rest_call(
         raise
     finally:
         action = Action(
-            ctx.action, _not_rpc, read_only=True, service_name="MaxCompute", api_version=api_version
+            ctx.action,
+            _not_rpc,
+            read_only=read_only,
+            service_name="MaxCompute",
+            api_version=api_version,
         )
         audit.submit(audit_record(ctx, action, failure))
 

@@ -156,6 +156,10 @@ def authorization(
     return f"ODPS {credential}:{v4_signature(secret, day, region, canonical)}"
 
 
+# The header PyODPS's StsAccount adds to each request (the token itself, unsigned).
+STS_TOKEN_HEADER = "authorization-sts-token"  # noqa: S105 (a header name)
+
+
 def verify_odps_request(
     req: OdpsRequest,
     lookup_secret: Callable[[str], str | None],
@@ -178,6 +182,15 @@ def verify_odps_request(
     if scheme != "ODPS" or not colon or not credential or not signature:
         raise MalformedAuthentication(
             "the Authorization header must read 'ODPS <AccessKeyId>:<signature>'"
+        )
+    if STS_TOKEN_HEADER in values:
+        # PyODPS's StsAccount sends the token unsigned beside an STS AccessKey; trailhouse has
+        # no AssumeRole, so no token is valid, and ignoring one would look like checking it.
+        raise UnknownAccessKey(
+            "the request carries an STS security token (authorization-sts-token), but "
+            "trailhouse issues no STS tokens: it has no AssumeRole. Sign with an AccessKey "
+            "pair of the account or of a RAM user (ODPS(access_id, secret, ...) or "
+            "odps.accounts.AliyunAccount), not odps.accounts.StsAccount"
         )
     signed_at = _check_date(values.get("date"), now, max_skew_seconds)
     canonical = canonical_string(req.method, req.target, req.headers)

@@ -16,7 +16,12 @@ from typing import TypeVar
 
 from trailhouse.iam.principals import Caller
 from trailhouse.odps_api import render
-from trailhouse.odps_api.errors import InvalidArgument, NoSuchObject, NoSuchPartition
+from trailhouse.odps_api.errors import (
+    InvalidArgument,
+    MethodNotAllowed,
+    NoSuchObject,
+    NoSuchPartition,
+)
 from trailhouse.runtime import Services
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import PartitionStats, Privilege, Project, Table, is_partition
@@ -181,6 +186,36 @@ def _readable_table(call: CatalogCall) -> tuple[Project, Table]:
     name = call.segments[-1].lower()
     call.resources.append((TABLE_RESOURCE, f"{project.name}.{name}"))
     return project, call.services.warehouse.catalog.get_table(project, name)
+
+
+def writable_table(call: CatalogCall, what: str) -> tuple[Project, str]:
+    """The project and table name a write names, once `access.py` lets the caller `what` there
+    (NoPermission into any `actiontrail_*` project, whoever asks; NoSuchTable for a table its
+    project does not have)."""
+    name = call.segments[1].lower()
+    call.resources.append((PROJECT_RESOURCE, name))
+    project = call.services.warehouse.catalog.get_project(call.region, name)
+    after = call.segments[call.segments.index("tables") + 1 :] if "tables" in call.segments else ()
+    table = after[0].lower() if after else ""
+    if table:
+        call.resources.append((TABLE_RESOURCE, f"{project.name}.{table}"))
+    access.require_user_write(call.caller, project, f"{what} {table}".strip())
+    _check_schema(call, _schema_segment(call))
+    if table:
+        call.services.warehouse.catalog.get_table(project, table)
+    return project, table
+
+
+def refuse_write(call: CatalogCall) -> Reply:
+    """A POST, PUT or DELETE on a project's tables (PyODPS's writes go through SQL and the
+    tunnel; these REST forms are MaxCompute's own): refused, with NoPermission into an
+    `actiontrail_*` project."""
+    project, table = writable_table(call, "change table")
+    raise MethodNotAllowed(
+        f"ODPS-0420095:Access Denied - trailhouse does not serve this write of "
+        f"{project.name}{'.' + table if table else ''} yet; docs/pyodps.md lists the PyODPS "
+        "calls that work"
+    )
 
 
 def _schema_segment(call: CatalogCall) -> str | None:

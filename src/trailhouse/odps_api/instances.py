@@ -45,6 +45,9 @@ CLIENT_SETTINGS = frozenset(
 _NAMESPACE_SETTINGS = frozenset({"odps.namespace.schema", "odps.sql.allow.namespace.schema"})
 _DEFAULT_SCHEMA = "odps.default.schema"
 _QUOTA_SETTING = "odps.task.wlm.quota"
+# How PyODPS submits a table's SQL (`create_table`, `delete_table`, `write_table`: "script" or
+# ""): the text is run as it is either way, so the setting is dropped.
+_SUBMIT_MODE = "odps.sql.submit.mode"
 
 # Errors that MaxCompute reports as a failed instance (found while compiling the SQL).
 _COMPILE_ERRORS = (
@@ -89,6 +92,8 @@ def sql_settings(given: Mapping[str, str], project: Project) -> dict[str, str]:
     flags: dict[str, str] = {}
     for key, value in given.items():
         if key in CLIENT_SETTINGS or key in _NAMESPACE_SETTINGS:
+            continue
+        if key == _SUBMIT_MODE and value in ("", "script"):
             continue
         if key == _DEFAULT_SCHEMA:
             if value != "default":

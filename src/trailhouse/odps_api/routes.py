@@ -28,7 +28,7 @@ from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, instances, job_xml, render, tunnel
+from trailhouse.odps_api import catalog, instance_tunnel, instances, job_xml, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -136,6 +136,12 @@ class OdpsEndpoint:
             call = CatalogCall(services, caller, region, segments, verified.params)
             name, handler = reading
             return self._audited_call(name, tunnel.guarded(handler), call, request_id, origin)
+        # The instance tunnel: reading a finished instance's result (instance_tunnel.py).
+        result_read = instance_tunnel.match(req.method, segments, verified.params)
+        if result_read is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            name, handler = result_read
+            return self._audited_call(name, handler, call, request_id, origin)
         # SQL instances (and the Logview token PyODPS asks for): odps_api/instances.py.
         instance_call = _match_instance(req.method, segments, verified.params)
         if instance_call is not None:
@@ -145,6 +151,10 @@ class OdpsEndpoint:
             return self._audited_call(
                 name, lambda c: instance_handler(c, body), call, request_id, origin
             )
+        table_write = _table_write(req.method, segments)
+        if table_write is not None:
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            return self._audited_call(table_write, catalog.refuse_write, call, request_id, origin)
         if req.method not in _READ_METHODS:
             raise MethodNotAllowed(
                 f"ODPS-0420095:Access Denied - trailhouse answers only GET and HEAD on {PREFIX} "
@@ -187,8 +197,25 @@ class OdpsEndpoint:
             region=call.region,
             resources=call.resources,  # the handler adds what it touched
         )
-        with audited_rest_call(self._audit, ctx, "", _refusal):
+        writes = name in WRITE_ACTIONS
+        with audited_rest_call(self._audit, ctx, "", _refusal, read_only=not writes):
             return handler(call)
+
+
+_WRITE_ACTIONS = {"POST": "CreateTable", "PUT": "UpdateTable", "PATCH": "UpdateTable"}
+# Calls recorded as writes (eventRW Write), refused or not.
+WRITE_ACTIONS = frozenset({*_WRITE_ACTIONS.values(), "DropTable", tunnel.UPLOAD_ACTION})
+
+
+def _table_write(method: str, segments: tuple[str, ...]) -> str | None:
+    """The audited name of a write on a project's tables (`/projects/<p>[/schemas/<s>]/tables…`),
+    None for anything else."""
+    if method in _READ_METHODS or len(segments) < 3 or segments[0] != "projects":
+        return None
+    rest = segments[4:] if segments[2] == "schemas" else segments[2:]
+    if not rest or rest[0] != "tables" or any(not s for s in segments):
+        return None
+    return "DropTable" if method == "DELETE" else _WRITE_ACTIONS.get(method, "UpdateTable")
 
 
 def _check_content_md5(headers: Sequence[tuple[str, str]], body: bytes) -> None:

@@ -29,6 +29,7 @@ from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, p
 from trailhouse.warehouse.schema import PARTITION
 
 ACTION = "DownloadTable"  # MaxCompute's audit event of a tunnel download (TunnelEvent)
+UPLOAD_ACTION = "UploadTable"  # MaxCompute's audit event of a tunnel upload (TunnelEvent)
 HEAD_ACTION = "ReadTableData"  # MaxCompute's audit event of reading a table's data
 HEAD_LIMIT = 10_000  # table.head's most rows, as PyODPS documents it
 JSON = "application/json"
@@ -98,6 +99,8 @@ def match(
     """The audited name and handler of the row-reading call a request is, if it is one."""
     if not _is_table_path(segments):
         return None
+    if (method == "POST" and "uploads" in params) or "uploadid" in params:
+        return UPLOAD_ACTION, refuse_upload
     if method == "POST" and "downloads" in params:
         return ACTION, create_download
     if method == "GET" and "downloadid" in params:
@@ -163,6 +166,17 @@ def read_download(call: CatalogCall) -> Reply:
         media_type="application/octet-stream",
         headers={"odps-tunnel-record-count": str(count)},
         stream=stream,
+    )
+
+
+def refuse_upload(call: CatalogCall) -> Reply:
+    """POST …/tables/<t>?uploads, and every call of an upload session (`uploadid=`): refused.
+    Into an `actiontrail_*` project for everyone (only delivery writes there, `access.py`);
+    elsewhere, uploads are not served yet (issue 19, docs/pyodps.md)."""
+    project, table = catalog.writable_table(call, "upload into table")
+    raise _refusal_class("MethodNotAllowed", 405)(
+        f"ODPS-0420095:Access Denied - trailhouse does not take tunnel uploads yet (into "
+        f"{project.name}.{table}); docs/pyodps.md lists the PyODPS calls that work"
     )
 
 

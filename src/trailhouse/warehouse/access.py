@@ -8,6 +8,9 @@
   `iam/delivery_authority.py` decides for the account whose events are written (the same rules
   as at trail creation and at each delivery session). Anyone else is refused, saying so.
 - Any other project accepts table writes from a role of its owner that is an Admin member.
+- A user's own write (SQL, a tunnel upload, creating or dropping a table: `require_user_write`)
+  is never delivery: into an `actiontrail_*` project it is refused for everyone, the owner's root
+  key included; into any other project it needs Write (the owner's root key or an Admin).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from trailhouse.iam.delivery_authority import Delivery, Moment
 from trailhouse.iam.principals import Caller
 from trailhouse.iam.roles import RoleService
 from trailhouse.store.ports import PrincipalKind
-from trailhouse.warehouse.model import Privilege, Project, Role
+from trailhouse.warehouse.model import PROJECT_PREFIX, Privilege, Project, Role
 
 
 def member_name(caller: Caller) -> str:
@@ -61,6 +64,30 @@ def require(caller: Caller, project: Project, privilege: str) -> None:
         f"privilege on project {project.name} ({project.region}): it {standing}. "
         f"{who_may_grant(project)} must add {member} as a member with role {role}: "
         f"{grant_instruction(project, member, role)}"
+    )
+
+
+def require_user_write(caller: Caller, project: Project, what: str) -> None:
+    """Raise NoPermission unless the caller may `what` (e.g. "upload into table t") in the
+    project: never in an `actiontrail_*` project, whose tables only delivery writes; elsewhere
+    with the Write privilege (MaxCompute's `ODPS-0420095` Access Denied, as its tunnel and
+    catalog answer a missing privilege)."""
+    if project.is_delivery_project:
+        raise NoPermission(
+            f"ODPS-0420095:Access Denied - {caller_label(caller)} may not {what} in project "
+            f"{project.name}: a project named {PROJECT_PREFIX}* accepts table writes only from "
+            "ActionTrail delivery, for every caller including the owner account, so that its "
+            "audit events stay exactly as recorded. Keep results in a project of your own "
+            "(CreateProject)"
+        )
+    if may(caller, project, Privilege.WRITE):
+        return
+    member = member_name(caller)
+    raise NoPermission(
+        f"ODPS-0420095:Access Denied - {caller_label(caller)} has no {Privilege.WRITE} privilege "
+        f"on project {project.name} ({project.region}) to {what}. {who_may_grant(project)} must "
+        f"add {member} as a member with role {Role.ADMIN}: "
+        f"{grant_instruction(project, member, Role.ADMIN)}"
     )
 
 

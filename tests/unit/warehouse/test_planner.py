@@ -232,7 +232,7 @@ def test_cost_sql_is_recognised(tw: WarehouseFixture) -> None:
         ("SELEC 1", SqlParseError, "Parse exception"),
         (f"SELECT FOO_BAR(event) FROM {TABLE}", SqlSemanticError, "FOO_BAR"),
         (f"INSERT INTO {TABLE} SELECT * FROM {TABLE}", NoPermission, "only from ActionTrail"),
-        (f"DROP TABLE {TABLE}", NoPermission, "DROP into"),
+        (f"DROP TABLE {TABLE}", NoPermission, "DROP on"),
         ("CREATE TABLE mine (a STRING)", NoPermission, "accepts table writes only"),
         ("SELECT 1; SELECT 2", SqlSemanticError, "one statement"),
         ("SELECT * FROM no_such_table", TableNotFound, "no_such_table"),

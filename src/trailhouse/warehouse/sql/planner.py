@@ -29,7 +29,6 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from trailhouse.errors import (
-    NoPermission,
     SqlParseError,
     SqlSemanticError,
     SqlTooDeep,
@@ -40,7 +39,6 @@ from trailhouse.iam.principals import Caller
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.model import (
-    PROJECT_PREFIX,
     DataFile,
     Privilege,
     Project,
@@ -75,6 +73,7 @@ from trailhouse.warehouse.sql.scopes import (
     selects_all,
 )
 from trailhouse.warehouse.sql.timezones import apply_time_zone
+from trailhouse.warehouse.sql.writes import refuse_writes
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -84,7 +83,6 @@ MAX_SQL_BYTES = 2 * 1024 * 1024
 MAX_SQL_NESTING = 32
 # How many of a project's tables a "table not found" error lists.
 _TABLES_LISTED = 20
-_WRITES = (exp.Insert, exp.Delete, exp.Update, exp.Merge, exp.Drop, exp.Create, exp.Alter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +184,9 @@ class Planner:
                 else "Parse exception - the statement is empty"
             )
         try:
-            flags = SqlFlags.of({**settings, **script_settings})
             statements = parse_statements(text)
-            _refuse_writes(project, statements)
+            refuse_writes(project.name, statements)  # before flags: a write is refused whatever
+            flags = SqlFlags.of({**settings, **script_settings})
             tree = query_of(statements)
             apply_time_zone(tree, flags.timezone or project.time_zone)
             cap_string_growth(tree)
@@ -381,24 +379,3 @@ def too_deep() -> SqlTooDeep:
         f"Parse exception - the SQL nests parentheses, subqueries or expressions more than "
         f"{MAX_SQL_NESTING} levels deep; flatten it, for example with WITH clauses"
     )
-
-
-def _refuse_writes(project: Project, statements: list[exp.Expr]) -> None:
-    """NoPermission for a write into an `actiontrail_*` table, SqlSemanticError for others."""
-    for statement in statements:
-        if not isinstance(statement, _WRITES):
-            continue
-        target = statement.find(exp.Table)
-        name = target.name.lower() if target is not None else ""
-        owner = (target.db if target is not None and target.db else project.name).lower()
-        kind = statement.key.upper()
-        if name.startswith(PROJECT_PREFIX) or owner.startswith(PROJECT_PREFIX):
-            raise NoPermission(
-                f"ODPS-0130013:Authorization exception - {kind} into {owner}.{name} refused: "
-                f"a project named {PROJECT_PREFIX}* accepts table writes only from "
-                "ActionTrail delivery, so that its audit events stay exactly as recorded"
-            )
-        raise SqlSemanticError(
-            f"Semantic analysis exception - {kind} is not supported; "
-            "trailhouse SQL runs SELECT statements only"
-        )
