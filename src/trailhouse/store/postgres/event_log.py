@@ -1,11 +1,12 @@
-"""The PostgreSQL event log: one day-partitioned table, sequenced in commit order.
+"""The PostgreSQL event log: one day-partitioned table that many processes append to at once.
 
-Every append takes the row lock of `log_head` first and holds it to commit, so batches commit
-one after another in `seq` order and a reader following `seq` never skips an event. Concurrent
-appends of one process share a transaction (`group_commit.py`), so that lock and the commit's
-WAL flush are paid once per group rather than once per call. Bodies are
-stored zstd-compressed: the JSON is most of a row, zstd shrinks a typical 1.3 KB event about
-1.8x, and PostgreSQL's own compression only applies to values above ~2 KB.
+Appends take no lock that other appends wait for: their `seq` numbers come from their own
+transaction ids, and every reader by `seq` stays below the safe horizon (`horizon.py`), so it
+never moves past an append that commits late. Concurrent appends of one process share a
+transaction (`group_commit.py`), so the commit's WAL flush is paid once per group rather than
+once per call. Bodies are stored zstd-compressed: the JSON is most of a row, zstd shrinks a
+typical 1.3 KB event about 1.8x, and PostgreSQL's own compression only applies to values
+above ~2 KB.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ from trailhouse.events.model import (
     LookupPosition,
     LookupQuery,
 )
-from trailhouse.store.ports import EventLog, LogStats
+from trailhouse.store.ports import PENDING_CAP, EventLog, LogStats
 from trailhouse.store.postgres.group_commit import GroupCommit
+from trailhouse.store.postgres.horizon import (
+    MAX_ROWS_PER_APPEND,
+    SEQ_OF_ROW,
+    begin_append,
+    log_key,
+    safe_horizon,
+)
 from trailhouse.store.postgres.lookup_sql import LOGGED_COLUMNS, lookup_statement
 from trailhouse.store.postgres.pool import Connection, ConnectionPool
 from trailhouse.store.postgres.schema import (
@@ -40,17 +48,18 @@ from trailhouse.store.postgres.statistics import PartitionStatistics
 
 _ZSTD_LEVEL = 3
 
-# Each candidate gets seq = base + its place in the batch; ON CONFLICT skips the ones already
-# stored (a retry) with one unique-index probe each, whatever the planner thinks of the table,
-# so a duplicate leaves a gap in seq (allowed: seqs only need to increase in commit order).
-_INSERT = """
+# Each candidate gets its seq from the transaction id and its place in the batch (`horizon.py`);
+# ON CONFLICT skips the ones already stored (a retry) with one unique-index probe each, whatever
+# the planner thinks of the table, so a duplicate leaves a gap in seq (allowed: readers need
+# order and the horizon, not density).
+_INSERT = f"""
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
     event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
     event_type, source_ip, sensitive, role_name
 )
 SELECT
-    %s + u.ord, u.account_id, u.event_id, u.event_time, u.day, %s,
+    {SEQ_OF_ROW}, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
     u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder,
     u.event_type, u.source_ip, u.sensitive, u.role_name
@@ -73,6 +82,9 @@ class PostgresEventLog(EventLog):
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
+        with pool.connection() as conn:
+            self._key = log_key(conn)
+            self._base = _scalar(conn, "SELECT seq_base FROM log_head WHERE id = 1")
         self._known_days: set[int] = set()
         self._days_lock = threading.Lock()
         self._group_commit = GroupCommit(self._append_group)
@@ -94,19 +106,11 @@ class PostgresEventLog(EventLog):
             first.setdefault((record.account_id, record.event_id), index)
         unique = [records[index] for index in first.values()]
         days = [day_of(record.event_time) for record in unique]
-        params = _insert_columns(unique, days)
-        with self._pool.connection() as conn:
-            for attempt in (1, 2):
-                self._ensure_days(conn, set(days))
-                try:
-                    stored = _insert(conn, params)
-                    break
-                except psycopg.errors.CheckViolation:
-                    # Another process purged a partition this one still believed in.
-                    if attempt == 2:
-                        raise
-                    with self._days_lock:
-                        self._known_days.clear()
+        stored: set[tuple[str, str]] = set()
+        # A transaction numbers at most MAX_ROWS_PER_APPEND rows (`horizon.py`).
+        for start in range(0, len(unique), MAX_ROWS_PER_APPEND):
+            end = start + MAX_ROWS_PER_APPEND
+            stored |= self._append_chunk(unique[start:end], days[start:end])
         added: dict[int, int] = {}
         for record, day in zip(unique, days, strict=True):
             if (record.account_id, record.event_id) in stored:
@@ -117,6 +121,22 @@ class PostgresEventLog(EventLog):
             first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
             for index, r in enumerate(records)
         ]
+
+    def _append_chunk(self, records: list[EventRecord], days: list[int]) -> set[tuple[str, str]]:
+        """One append transaction; the (account, event id) of each record it stored."""
+        params = _insert_columns(records, days)
+        with self._pool.connection() as conn:
+            for attempt in (1, 2):
+                self._ensure_days(conn, set(days))
+                try:
+                    return _insert(conn, self._key, self._base, params)
+                except psycopg.errors.CheckViolation:
+                    # Another process purged a partition this one still believed in.
+                    if attempt == 2:
+                        raise
+                    with self._days_lock:
+                        self._known_days.clear()
+        raise AssertionError("unreachable")
 
     def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
         """Who recorded the stored copy of each record, found by the dedup key (account,
@@ -135,20 +155,46 @@ class PostgresEventLog(EventLog):
         return [found.get(key) for key in keys]
 
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
-        """Up to `limit` events with a sequence number above `seq`, in sequence order."""
+        """Up to `limit` events with a sequence number above `seq`, in sequence order, all
+        below the safe horizon: an append still in flight holds back every later one."""
         with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
             rows = conn.execute(
-                sql.SQL("SELECT {} FROM events WHERE seq > %s ORDER BY seq LIMIT %s").format(
-                    LOGGED_COLUMNS
-                ),
-                (seq, limit),
+                sql.SQL(
+                    "SELECT {} FROM events WHERE seq > %s AND seq < %s ORDER BY seq LIMIT %s"
+                ).format(LOGGED_COLUMNS),
+                (seq, horizon, limit),
             ).fetchall()
         return _logged(rows)
 
     def last_seq(self) -> int:
-        """The highest committed sequence number (0 for an empty log)."""
+        """The highest sequence number below the safe horizon (0 for an empty log): every
+        event up to it is committed and visible, and no later append can land below it."""
         with self._pool.connection() as conn:
-            return _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+            return self._last_seq(conn)
+
+    def pending_after(self, seq: int, cap: int = PENDING_CAP) -> int:
+        """How many events lie above `seq` up to `last_seq()`, counted up to `cap` (seqs are
+        sparse here: their difference counts transaction ids, not events)."""
+        with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
+            return _scalar(
+                conn,
+                sql.SQL(
+                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE seq > {} AND seq < {} "
+                    "LIMIT {}) AS p"
+                ).format(sql.Literal(seq), sql.Literal(horizon), sql.Literal(cap)),
+            )
+
+    def _last_seq(self, conn: Connection) -> int:
+        horizon = safe_horizon(conn, self._key, self._base)
+        return _scalar(
+            conn,
+            sql.SQL(
+                "SELECT greatest((SELECT max(seq) FROM events WHERE seq < {}), "
+                "(SELECT seq_floor FROM log_head WHERE id = 1))"
+            ).format(sql.Literal(horizon)),
+        )
 
     def lookup(self, query: LookupQuery) -> LookupPage:
         """One page of an account's history matching `query` (all conditions ANDed)."""
@@ -169,28 +215,44 @@ class PostgresEventLog(EventLog):
         """Drop the day partitions wholly before `older_than`; delete rows in the one it cuts."""
         cutoff = day_of(older_than)
         removed = 0
-        with self._pool.connection() as conn, conn.transaction():
-            partitions = list_partitions(conn)
-            for day, name in sorted(partitions.items()):
-                table = sql.Identifier(name)
-                if day < cutoff:
-                    removed += _scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(table))
-                    conn.execute(sql.SQL("DROP TABLE {}").format(table))
-            if cutoff in partitions:
-                cursor = conn.execute(
-                    "DELETE FROM events WHERE day = %s AND event_time < %s", (cutoff, older_than)
-                )
-                removed += max(cursor.rowcount, 0)
+        with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
+            with conn.transaction():
+                partitions = list_partitions(conn)
+                for day, name in sorted(partitions.items()):
+                    table = sql.Identifier(name)
+                    if day < cutoff:
+                        removed += self._drop(conn, table, horizon)
+                if cutoff in partitions:
+                    cursor = conn.execute(
+                        "DELETE FROM events WHERE day = %s AND event_time < %s",
+                        (cutoff, older_than),
+                    )
+                    removed += max(cursor.rowcount, 0)
         with self._days_lock:
             self._known_days = {day for day in self._known_days if day >= cutoff}
         self._statistics.forget({day for day in partitions if day < cutoff})
         return removed
 
+    def _drop(self, conn: Connection, table: sql.Identifier, horizon: int) -> int:
+        """Drop one day partition (in the caller's transaction); the rows it held. The highest
+        final seq it held becomes the floor of `last_seq`, which never goes back."""
+        count, top = conn.execute(
+            sql.SQL("SELECT count(*), max(seq) FILTER (WHERE seq < %s) FROM {}").format(table),
+            (horizon,),
+        ).fetchone() or (0, None)
+        if top is not None:
+            conn.execute(
+                "UPDATE log_head SET seq_floor = greatest(seq_floor, %s) WHERE id = 1", (top,)
+            )
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        return int(count)
+
     def stats(self) -> LogStats:
         """Counts and sizes, for status pages and benchmarks."""
         with self._pool.connection() as conn:
             count = _scalar(conn, "SELECT count(*) FROM events")
-            last = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+            last = self._last_seq(conn)
             size = _scalar(
                 conn,
                 "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::BIGINT "
@@ -229,13 +291,12 @@ class PostgresEventLog(EventLog):
                 self._known_days |= missing
 
 
-def _insert(conn: Connection, columns: list[object]) -> set[tuple[str, str]]:
+def _insert(conn: Connection, key: int, base: int, columns: list[object]) -> set[tuple[str, str]]:
+    """One append transaction: marked as an append first (`horizon.begin_append`), then the
+    rows, numbered from its transaction id. Nothing here waits for another append."""
     with conn.transaction():
-        base = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE")
+        begin_append(conn, key)
         rows = conn.execute(_INSERT, [base, int(time.time() * 1000), *columns]).fetchall()
-        if rows:
-            top = max(int(seq) for seq, _, _ in rows)
-            conn.execute("UPDATE log_head SET last_seq = %s WHERE id = 1", (top,))
     return {(str(account), str(event)) for _, account, event in rows}
 
 
