@@ -44,7 +44,7 @@ PLAIN, LOCKED, SEQUENCED = "plain", "locked", "trailhouse"
 _COLUMNS = (
     "seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name, "
     "event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder, "
-    "event_type, source_ip, sensitive, role_name"
+    "event_type, source_ip, sensitive, role_name, dict_id"
 )
 _PLAIN_INSERT = f"""
 INSERT INTO events ({_COLUMNS})
@@ -52,15 +52,15 @@ SELECT
     u.seq, u.account_id, u.event_id, u.event_time, u.day, u.accepted_ms, u.event_name,
     u.service_name, u.event_rw, u.user_name, u.access_key_id,
     u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder, u.event_type,
-    u.source_ip, u.sensitive, u.role_name
+    u.source_ip, u.sensitive, u.role_name, u.dict_id
 FROM unnest(
     %s::BIGINT[], %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::BIGINT[], %s::TEXT[],
     %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[]
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[], %s::SMALLINT[]
 ) AS u(
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
     event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
-    event_type, source_ip, sensitive, role_name
+    event_type, source_ip, sensitive, role_name, dict_id
 )
 """
 _HEAD = "CREATE TABLE IF NOT EXISTS bench_head (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)"
@@ -121,8 +121,9 @@ def _plain_params(rows: Sequence[Row]) -> list[Any]:
 
 def _sequenced_params(rows: Sequence[Row]) -> list[Any]:
     columns = _plain_params(rows)
-    # _insert's order: every column but seq (0) and accepted_ms (5), which are its own.
-    return [columns[i] for i in (1, 2, 3, 4, *range(6, 19))]
+    # _insert's order: the batch's dictionary, then every column but seq (0) and accepted_ms
+    # (5), which are its own.
+    return [columns[19][0], *(columns[i] for i in (1, 2, 3, 4, *range(6, 19)))]
 
 
 def _insert_batch(conn: psycopg.Connection[Any], mode: str, params: list[Any], key: int) -> None:
@@ -142,7 +143,7 @@ def _renamed(mode: str, params: list[Any], turn: int) -> list[Any]:
     """A batch's parameters with new event ids for its `turn`-th reuse (0: as stored)."""
     if not turn:
         return params
-    column = 1 if mode == SEQUENCED else 2
+    column = 2  # the event ids: after seq (plain) or after the dictionary id (trailhouse)
     renamed = list(params)
     renamed[column] = [f"r{turn}-{event_id}" for event_id in params[column]]
     return renamed
@@ -225,7 +226,7 @@ def prepare_schema(cluster: Cluster, label: str, days: set[int]) -> str:
 def run_baseline(cluster: Cluster, rows: Sequence[Row], plan: BaselinePlan) -> BaselineResult:
     """Insert `rows` again into a fresh trailhouse schema as `plan` says; the rate and CPU use."""
     url = prepare_schema(cluster, f"base_{plan.mode}", {int(row[4]) for row in rows})
-    make = _plain_params if plan.mode == PLAIN else _sequenced_params
+    make = _sequenced_params if plan.mode == SEQUENCED else _plain_params
     batches = [make(rows[start : start + BATCH]) for start in range(0, len(rows), BATCH)]
     processes = max(1, min(plan.processes, plan.connections))
     context = multiprocessing.get_context("fork")

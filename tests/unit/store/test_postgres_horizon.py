@@ -54,7 +54,8 @@ def events(prefix: str, count: int) -> list[EventRecord]:
 
 
 def columns(records: list[EventRecord]) -> list[object]:
-    return _insert_columns(records, [day_of(r.event_time) for r in records])
+    bodies = [_compressed(r.body) for r in records]
+    return _insert_columns(records, [day_of(r.event_time) for r in records], 0, bodies)
 
 
 @pytest.fixture

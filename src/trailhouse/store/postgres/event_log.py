@@ -4,9 +4,9 @@ Appends take no lock that other appends wait for: their `seq` numbers come from 
 transaction ids, and every reader by `seq` stays below the safe horizon (`horizon.py`), so it
 never moves past an append that commits late. Concurrent appends of one process share a
 transaction (`group_commit.py`), so the commit's WAL flush is paid once per group rather than
-once per call. Bodies are stored zstd-compressed: the JSON is most of a row, zstd shrinks a
-typical 1.3 KB event about 1.8x, and PostgreSQL's own compression only applies to values
-above ~2 KB.
+once per call. Bodies are stored zstd-compressed with a dictionary trained on the deployment's
+own events (`dictionaries.py`): the JSON is most of a row, and PostgreSQL's own compression only
+applies to values above ~2 KB.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 
 import psycopg
-import zstandard
 from psycopg import sql
 from psycopg.rows import TupleRow
 
@@ -28,6 +27,7 @@ from trailhouse.events.model import (
     LookupQuery,
 )
 from trailhouse.store.ports import PENDING_CAP, EventLog, LogStats
+from trailhouse.store.postgres.dictionaries import Dictionaries
 from trailhouse.store.postgres.group_commit import GroupCommit
 from trailhouse.store.postgres.horizon import (
     MAX_ROWS_PER_APPEND,
@@ -46,8 +46,6 @@ from trailhouse.store.postgres.schema import (
 )
 from trailhouse.store.postgres.statistics import PartitionStatistics
 
-_ZSTD_LEVEL = 3
-
 # Each candidate gets its seq from the transaction id and its place in the batch (`horizon.py`);
 # ON CONFLICT skips the ones already stored (a retry) with one unique-index probe each, whatever
 # the planner thinks of the table, so a duplicate leaves a gap in seq (allowed: readers need
@@ -56,13 +54,13 @@ _INSERT = f"""
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
     event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
-    event_type, source_ip, sensitive, role_name
+    event_type, source_ip, sensitive, role_name, dict_id
 )
 SELECT
     {SEQ_OF_ROW}, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
     u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder,
-    u.event_type, u.source_ip, u.sensitive, u.role_name
+    u.event_type, u.source_ip, u.sensitive, u.role_name, %s
 FROM unnest(
     %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
     %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[],
@@ -89,6 +87,7 @@ class PostgresEventLog(EventLog):
         self._days_lock = threading.Lock()
         self._group_commit = GroupCommit(self._append_group)
         self._statistics = PartitionStatistics(pool)
+        self._dictionaries = Dictionaries(pool)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
         """Append `records` durably; True for each one stored, False for each duplicate.
@@ -116,6 +115,7 @@ class PostgresEventLog(EventLog):
             if (record.account_id, record.event_id) in stored:
                 added[day] = added.get(day, 0) + 1
         self._statistics.appended(added)
+        self._dictionaries.offer([r.body for r in unique])
         # Only the first copy of an event in the batch can be the stored one.
         return [
             first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
@@ -124,7 +124,8 @@ class PostgresEventLog(EventLog):
 
     def _append_chunk(self, records: list[EventRecord], days: list[int]) -> set[tuple[str, str]]:
         """One append transaction; the (account, event id) of each record it stored."""
-        params = _insert_columns(records, days)
+        dict_id, bodies = self._dictionaries.compress([r.body for r in records])
+        params = _insert_columns(records, days, dict_id, bodies)
         with self._pool.connection() as conn:
             for attempt in (1, 2):
                 self._ensure_days(conn, set(days))
@@ -165,7 +166,7 @@ class PostgresEventLog(EventLog):
                 ).format(LOGGED_COLUMNS),
                 (seq, horizon, limit),
             ).fetchall()
-        return _logged(rows)
+        return _logged(rows, self._dictionaries)
 
     def last_seq(self) -> int:
         """The highest sequence number below the safe horizon (0 for an empty log): every
@@ -201,7 +202,7 @@ class PostgresEventLog(EventLog):
         statement, params = lookup_statement(query)
         with self._pool.connection() as conn:
             rows = conn.execute(statement, params).fetchall()
-        events = _logged(rows[: query.limit])
+        events = _logged(rows[: query.limit], self._dictionaries)
         more = len(rows) > query.limit and events
         last = events[-1] if more else None
         position = LookupPosition(last.event_time, last.seq) if last is not None else None
@@ -300,9 +301,13 @@ def _insert(conn: Connection, key: int, base: int, columns: list[object]) -> set
     return {(str(account), str(event)) for _, account, event in rows}
 
 
-def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]:
-    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+def _insert_columns(
+    records: list[EventRecord], days: list[int], dict_id: int, bodies: list[bytes]
+) -> list[object]:
+    """The parameters of `_INSERT` after the base and the time: the dictionary the bodies were
+    compressed with, then one array per column."""
     return [
+        dict_id,
         [r.account_id for r in records],
         [r.event_id for r in records],
         [r.event_time for r in records],
@@ -314,7 +319,7 @@ def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]
         [r.access_key_id for r in records],
         [_array_literal(r.resource_types) for r in records],
         [_array_literal(r.resource_names) for r in records],
-        [compressor.compress(r.body) for r in records],
+        bodies,
         [r.recorder or None for r in records],
         [r.event_type for r in records],
         [r.source_ip or None for r in records],
@@ -329,8 +334,7 @@ def _array_literal(values: tuple[str, ...]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
-    decompressor = zstandard.ZstdDecompressor()
+def _logged(rows: list[TupleRow], dictionaries: Dictionaries) -> list[LoggedEvent]:
     return [
         LoggedEvent(
             seq=int(seq),
@@ -338,10 +342,10 @@ def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
             event_id=str(event_id),
             event_time=int(event_time),
             accepted_ms=int(accepted_ms),
-            body=decompressor.decompress(bytes(body)),
+            body=dictionaries.decompressor(int(dict_id)).decompress(bytes(body)),
             recorder=str(recorder or ""),
         )
-        for seq, account_id, event_id, event_time, accepted_ms, body, recorder in rows
+        for seq, account_id, event_id, event_time, accepted_ms, body, recorder, dict_id in rows
     ]
 
 

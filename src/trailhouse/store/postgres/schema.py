@@ -224,6 +224,22 @@ def _sequence_by_transaction(conn: Connection) -> None:
     conn.execute("ALTER TABLE log_head RENAME COLUMN last_seq TO seq_floor")
 
 
+def _shrink_events(conn: Connection) -> None:
+    """Version 7: smaller events. Bodies name the zstd dictionary they were compressed with
+    (`dictionaries.py`; 0 for every body stored before: none). The EventType index keeps only
+    the events whose type is not the usual `ApiCall`; a lookup of `ApiCall` reads by time, as
+    SQLite's absent-row design does."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS zstd_dicts (id INTEGER PRIMARY KEY, dict BYTEA NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS dict_id SMALLINT NOT NULL DEFAULT 0")
+    conn.execute("DROP INDEX IF EXISTS events_type")
+    conn.execute(
+        "CREATE INDEX events_type ON events (account_id, event_type, event_time, seq) "
+        "WHERE event_type <> 'ApiCall'"
+    )
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
 POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
@@ -236,6 +252,9 @@ POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     ),
     Migration(
         6, "appends take no shared lock: seqs from transaction ids", _sequence_by_transaction
+    ),
+    Migration(
+        7, "bodies compressed with shared dictionaries; a smaller EventType index", _shrink_events
     ),
 ]
 
