@@ -3,8 +3,9 @@
 Prefills a fresh schema of `--database-url` with generated events over `--days` days through
 the store's own `append` (as `ingest_lookup.py --prefill` does), then prints what the day
 partitions take per million events: the heap, TOAST, and each index summed over the
-partitions, beside the events' compact JSON (the baseline: what the same events weigh raw)
-and the issue's target of 1.3 GB. The schema is dropped at the end.
+partitions, as appended and again after the store compacted its sealed days
+(`store/postgres/compaction.py`), beside the events' compact JSON (the baseline: what the same
+events weigh raw) and the issue's target of 1.3 GB. The schema is dropped at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -24,6 +26,7 @@ from _prefill import prefill
 from _scale_procs import schema_url
 from trailhouse.settings import Settings
 from trailhouse.store import open_stores
+from trailhouse.store.postgres.event_log import PostgresEventLog
 
 # Per index of the parent table: the bytes of its partitions' indexes (pg_inherits links them).
 _INDEXES = """
@@ -79,30 +82,47 @@ def main() -> int:
                 workers=args.workers,
             )
             seconds = time.perf_counter() - began
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE events")  # a settled table, as days old enough are
+                appended = sizes(conn)
+            log = stores.events
+            assert isinstance(log, PostgresEventLog)
+            began = time.perf_counter()
+            compacted = log.compact_sealed_days()
+            compaction_seconds = time.perf_counter() - began
+            with psycopg.connect(url, autocommit=True) as conn:
+                after = sizes(conn)
         finally:
             stores.close()
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE events")  # a settled table, as days old enough are
-            row = conn.execute("SELECT count(*) FROM events").fetchone()
-            count = int(row[0]) if row else 0
-            heap, toast, total = conn.execute(_TABLES).fetchone() or (0, 0, 0)
-            indexes = conn.execute(_INDEXES).fetchall()
     finally:
         if not args.keep:
             with psycopg.connect(args.database_url, autocommit=True) as admin:
                 admin.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+    count = appended["events"]
     per_m = 1_000_000 / max(count, 1) / 1e9
     print(
         f"{count:,} events over {args.days:g} days, appended in {seconds:.0f} s "
-        f"({count / seconds:,.0f}/s); GB per million events:"
+        f"({count / seconds:,.0f}/s); {len(compacted)} sealed day(s) compacted in "
+        f"{compaction_seconds:.1f} s. GB per million events:"
     )
-    print(f"  {'all partitions':<28} {total * per_m:6.3f}   (target 1.3)")
-    print(f"  {'  heap':<28} {heap * per_m:6.3f}")
-    print(f"  {'  TOAST':<28} {toast * per_m:6.3f}")
-    for name, size in indexes:
-        print(f"  {'  ' + str(name):<28} {int(size) * per_m:6.3f}")
-    print(f"  {'baseline: compact JSON':<28} {result.stats.json_bytes * per_m:6.3f}")
+    print(f"  {'':<28} {'appended':>8} {'compacted':>9}")
+    for name in appended:
+        if name != "events":
+            print(f"  {name:<28} {appended[name] * per_m:8.3f} {after.get(name, 0) * per_m:9.3f}")
+    print(f"  {'baseline: compact JSON':<28} {result.stats.json_bytes * per_m:8.3f}")
+    print("  target: all partitions ≤ 1.3")
     return 0
+
+
+def sizes(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, int]:
+    """Bytes of the day partitions, in all and by part; `events`: the rows they hold."""
+    row = conn.execute("SELECT count(*) FROM events").fetchone()
+    heap, toast, total = conn.execute(_TABLES).fetchone() or (0, 0, 0)
+    found = {"events": int(row[0]) if row else 0, "all partitions": int(total)}
+    found |= {"  heap": int(heap), "  TOAST": int(toast)}
+    for name, size in conn.execute(_INDEXES).fetchall():
+        found[f"  {name}"] = int(size)
+    return found
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from trailhouse.events.model import (
     LookupQuery,
 )
 from trailhouse.store.ports import PENDING_CAP, EventLog, LogStats
+from trailhouse.store.postgres.compaction import DayCompaction
 from trailhouse.store.postgres.dictionaries import Dictionaries
 from trailhouse.store.postgres.group_commit import GroupCommit
 from trailhouse.store.postgres.horizon import (
@@ -88,6 +89,7 @@ class PostgresEventLog(EventLog):
         self._group_commit = GroupCommit(self._append_group)
         self._statistics = PartitionStatistics(pool)
         self._dictionaries = Dictionaries(pool)
+        self._compaction = DayCompaction(pool)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
         """Append `records` durably; True for each one stored, False for each duplicate.
@@ -266,8 +268,14 @@ class PostgresEventLog(EventLog):
         benchmarks); False on timeout."""
         return self._statistics.wait(timeout)
 
+    def compact_sealed_days(self) -> list[int]:
+        """Rebuild the indexes of sealed days now (a background thread does it hourly); the
+        days compacted. For benchmarks and tests."""
+        return self._compaction.compact_sealed()
+
     def close(self) -> None:
         """Release the connections; idempotent."""
+        self._compaction.close()
         self._statistics.close()
         self._pool.close()
 

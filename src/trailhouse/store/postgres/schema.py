@@ -228,11 +228,16 @@ def _shrink_events(conn: Connection) -> None:
     """Version 7: smaller events. Bodies name the zstd dictionary they were compressed with
     (`dictionaries.py`; 0 for every body stored before: none). The EventType index keeps only
     the events whose type is not the usual `ApiCall`; a lookup of `ApiCall` reads by time, as
-    SQLite's absent-row design does."""
+    SQLite's absent-row design does. `compacted_days` lists the sealed day partitions whose
+    indexes were rebuilt full (`compaction.py`)."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS zstd_dicts (id INTEGER PRIMARY KEY, dict BYTEA NOT NULL)"
     )
     conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS dict_id SMALLINT NOT NULL DEFAULT 0")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS compacted_days (day INTEGER PRIMARY KEY, "
+        "compacted_at BIGINT NOT NULL)"
+    )
     conn.execute("DROP INDEX IF EXISTS events_type")
     conn.execute(
         "CREATE INDEX events_type ON events (account_id, event_type, event_time, seq) "
@@ -253,9 +258,7 @@ POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(
         6, "appends take no shared lock: seqs from transaction ids", _sequence_by_transaction
     ),
-    Migration(
-        7, "bodies compressed with shared dictionaries; a smaller EventType index", _shrink_events
-    ),
+    Migration(7, "bodies compressed with shared dictionaries; smaller indexes", _shrink_events),
 ]
 
 
