@@ -44,7 +44,7 @@ PLAIN, LOCKED, SEQUENCED = "plain", "locked", "trailhouse"
 _COLUMNS = (
     "seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name, "
     "event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder, "
-    "event_type, source_ip, sensitive, role_name, dict_id"
+    "event_type, source_ip, sensitive, role_name, dict_id, recorder_id"
 )
 _PLAIN_INSERT = f"""
 INSERT INTO events ({_COLUMNS})
@@ -52,15 +52,16 @@ SELECT
     u.seq, u.account_id, u.event_id, u.event_time, u.day, u.accepted_ms, u.event_name,
     u.service_name, u.event_rw, u.user_name, u.access_key_id,
     u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder, u.event_type,
-    u.source_ip, u.sensitive, u.role_name, u.dict_id
+    u.source_ip, u.sensitive, u.role_name, u.dict_id, u.recorder_id
 FROM unnest(
     %s::BIGINT[], %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::BIGINT[], %s::TEXT[],
     %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[], %s::SMALLINT[]
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[], %s::SMALLINT[],
+    %s::INTEGER[]
 ) AS u(
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
     event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
-    event_type, source_ip, sensitive, role_name, dict_id
+    event_type, source_ip, sensitive, role_name, dict_id, recorder_id
 )
 """
 _HEAD = "CREATE TABLE IF NOT EXISTS bench_head (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)"
@@ -122,8 +123,9 @@ def _plain_params(rows: Sequence[Row]) -> list[Any]:
 def _sequenced_params(rows: Sequence[Row]) -> list[Any]:
     columns = _plain_params(rows)
     # _insert's order: the batch's dictionary, then every column but seq (0) and accepted_ms
-    # (5), which are its own.
-    return [columns[19][0], *(columns[i] for i in (1, 2, 3, 4, *range(6, 19)))]
+    # (5), which are its own, with the recorder's id (20) in place of its text (14).
+    order = (1, 2, 3, 4, *range(6, 14), 20, *range(15, 19))
+    return [columns[19][0], *(columns[i] for i in order)]
 
 
 def _insert_batch(conn: psycopg.Connection[Any], mode: str, params: list[Any], key: int) -> None:

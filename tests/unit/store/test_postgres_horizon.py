@@ -55,7 +55,8 @@ def events(prefix: str, count: int) -> list[EventRecord]:
 
 def columns(records: list[EventRecord]) -> list[object]:
     bodies = [_compressed(r.body) for r in records]
-    return _insert_columns(records, [day_of(r.event_time) for r in records], 0, bodies)
+    days = [day_of(r.event_time) for r in records]
+    return _insert_columns(records, days, 0, bodies, [None] * len(records))
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ from trailhouse.store.postgres.horizon import (
 )
 from trailhouse.store.postgres.lookup_sql import LOGGED_COLUMNS, lookup_statement
 from trailhouse.store.postgres.pool import Connection, ConnectionPool
+from trailhouse.store.postgres.recorders import RECORDER_OF_ROW, RecorderIds
 from trailhouse.store.postgres.schema import (
     create_partitions,
     day_of,
@@ -54,21 +55,21 @@ from trailhouse.store.postgres.statistics import PartitionStatistics
 _INSERT = f"""
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
-    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
+    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder_id,
     event_type, source_ip, sensitive, role_name, dict_id
 )
 SELECT
     {SEQ_OF_ROW}, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
-    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder,
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder_id,
     u.event_type, u.source_ip, u.sensitive, u.role_name, %s
 FROM unnest(
     %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[],
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::INTEGER[],
     %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[]
 ) WITH ORDINALITY AS u(
     account_id, event_id, event_time, day, event_name, service_name, event_rw, user_name,
-    access_key_id, resource_types, resource_names, body, recorder,
+    access_key_id, resource_types, resource_names, body, recorder_id,
     event_type, source_ip, sensitive, role_name, ord
 )
 ON CONFLICT DO NOTHING
@@ -89,6 +90,7 @@ class PostgresEventLog(EventLog):
         self._group_commit = GroupCommit(self._append_group)
         self._statistics = PartitionStatistics(pool)
         self._dictionaries = Dictionaries(pool)
+        self._recorders = RecorderIds(pool)
         self._compaction = DayCompaction(pool)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
@@ -127,7 +129,8 @@ class PostgresEventLog(EventLog):
     def _append_chunk(self, records: list[EventRecord], days: list[int]) -> set[tuple[str, str]]:
         """One append transaction; the (account, event id) of each record it stored."""
         dict_id, bodies = self._dictionaries.compress([r.body for r in records])
-        params = _insert_columns(records, days, dict_id, bodies)
+        recorder_ids = self._recorders.ids([r.recorder for r in records])
+        params = _insert_columns(records, days, dict_id, bodies, recorder_ids)
         with self._pool.connection() as conn:
             for attempt in (1, 2):
                 self._ensure_days(conn, set(days))
@@ -149,7 +152,7 @@ class PostgresEventLog(EventLog):
         keys = [(r.account_id, r.event_id, day_of(r.event_time)) for r in records]
         with self._pool.connection() as conn:
             rows = conn.execute(
-                "SELECT e.account_id, e.event_id, e.day, coalesce(e.recorder, '') "
+                f"SELECT e.account_id, e.event_id, e.day, {RECORDER_OF_ROW} "
                 "FROM unnest(%s::TEXT[], %s::TEXT[], %s::INTEGER[]) "
                 "AS k(account_id, event_id, day) JOIN events e USING (account_id, event_id, day)",
                 ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
@@ -310,7 +313,11 @@ def _insert(conn: Connection, key: int, base: int, columns: list[object]) -> set
 
 
 def _insert_columns(
-    records: list[EventRecord], days: list[int], dict_id: int, bodies: list[bytes]
+    records: list[EventRecord],
+    days: list[int],
+    dict_id: int,
+    bodies: list[bytes],
+    recorder_ids: list[int | None],
 ) -> list[object]:
     """The parameters of `_INSERT` after the base and the time: the dictionary the bodies were
     compressed with, then one array per column."""
@@ -328,7 +335,7 @@ def _insert_columns(
         [_array_literal(r.resource_types) for r in records],
         [_array_literal(r.resource_names) for r in records],
         bodies,
-        [r.recorder or None for r in records],
+        recorder_ids,
         [r.event_type for r in records],
         [r.source_ip or None for r in records],
         [r.sensitive == "true" for r in records],

@@ -9,6 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from trailhouse.events.model import Direction, LookupKey, LookupQuery
+from trailhouse.store.postgres.recorders import RECORDER_OF_ROW
 from trailhouse.store.postgres.schema import day_of
 
 _EQUALS = {
@@ -26,7 +27,7 @@ _CONTAINS = {
 }
 
 LOGGED_COLUMNS = sql.SQL(
-    "seq, account_id, event_id, event_time, accepted_ms, body, recorder, dict_id"
+    f"seq, account_id, event_id, event_time, accepted_ms, body, {RECORDER_OF_ROW}, dict_id"
 )
 
 

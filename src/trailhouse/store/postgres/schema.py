@@ -229,7 +229,8 @@ def _shrink_events(conn: Connection) -> None:
     (`dictionaries.py`; 0 for every body stored before: none). The EventType index keeps only
     the events whose type is not the usual `ApiCall`; a lookup of `ApiCall` reads by time, as
     SQLite's absent-row design does. `compacted_days` lists the sealed day partitions whose
-    indexes were rebuilt full (`compaction.py`)."""
+    indexes were rebuilt full (`compaction.py`). New rows name their recorder by id in
+    `recorders` (`recorders.py`); rows stored before keep its text."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS zstd_dicts (id INTEGER PRIMARY KEY, dict BYTEA NOT NULL)"
     )
@@ -238,6 +239,11 @@ def _shrink_events(conn: Connection) -> None:
         "CREATE TABLE IF NOT EXISTS compacted_days (day INTEGER PRIMARY KEY, "
         "compacted_at BIGINT NOT NULL)"
     )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS recorders "
+        "(id SERIAL PRIMARY KEY, recorder TEXT UNIQUE NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS recorder_id INTEGER")
     conn.execute("DROP INDEX IF EXISTS events_type")
     conn.execute(
         "CREATE INDEX events_type ON events (account_id, event_type, event_time, seq) "
@@ -258,7 +264,9 @@ POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(
         6, "appends take no shared lock: seqs from transaction ids", _sequence_by_transaction
     ),
-    Migration(7, "bodies compressed with shared dictionaries; smaller indexes", _shrink_events),
+    Migration(
+        7, "dictionary-compressed bodies, interned recorders, smaller indexes", _shrink_events
+    ),
 ]
 
 
