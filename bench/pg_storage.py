@@ -11,6 +11,7 @@ events weigh raw) and the issue's target of 1.3 GB. The schema is dropped at the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -18,12 +19,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 
 from _events import DEFAULT_GEN_DIR, TimeWindow
 from _prefill import prefill
 from _scale_procs import schema_url
+from trailhouse.events.model import EventRecord
 from trailhouse.settings import Settings
 from trailhouse.store import open_stores
 from trailhouse.store.postgres.event_log import PostgresEventLog
@@ -56,6 +59,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="event generating processes")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
+    parser.add_argument(
+        "--recorders",
+        type=int,
+        default=0,
+        help="give events one of this many recorders, as PutEvents does (0: none, as a prefill)",
+    )
     parser.add_argument("--keep", action="store_true", help="do not drop the schema")
     return parser.parse_args()
 
@@ -73,7 +82,7 @@ def main() -> int:
         try:
             began = time.perf_counter()
             result = prefill(
-                stores.events,
+                WithRecorders(stores.events, args.recorders),  # type: ignore[arg-type]
                 gen_dir=args.gen_dir,
                 seed=args.seed,
                 account_id="1234567890123456",
@@ -102,7 +111,8 @@ def main() -> int:
     per_m = 1_000_000 / max(count, 1) / 1e9
     print(
         f"{count:,} events over {args.days:g} days, appended in {seconds:.0f} s "
-        f"({count / seconds:,.0f}/s); {len(compacted)} sealed day(s) compacted in "
+        f"({count / seconds:,.0f}/s), {args.recorders} recorder(s); {len(compacted)} sealed "
+        f"day(s) compacted in "
         f"{compaction_seconds:.1f} s. GB per million events:"
     )
     print(f"  {'':<28} {'appended':>8} {'compacted':>9}")
@@ -112,6 +122,39 @@ def main() -> int:
     print(f"  {'baseline: compact JSON':<28} {result.stats.json_bytes * per_m:8.3f}")
     print("  target: all partitions ≤ 1.3")
     return 0
+
+
+class WithRecorders:
+    """The store's log, giving each appended event one of `count` recorders (key by key)."""
+
+    def __init__(self, log: Any, count: int) -> None:
+        self._log = log
+        self._recorders = [
+            orjson.dumps(
+                {
+                    "type": "ram-user",
+                    "accessKeyId": f"LTAI5tBench{n:010d}",
+                    "principalId": f"2037858123456789{n:02d}",
+                    "accountId": "1234567890123456",
+                    "userName": f"bench-user-{n}",
+                }
+            ).decode()
+            for n in range(count)
+        ]
+
+    def append(self, records: list[EventRecord]) -> list[bool]:
+        """Append with recorders set."""
+        if self._recorders:
+            records = [
+                dataclasses.replace(r, recorder=self._recorders[n % len(self._recorders)])
+                for n, r in enumerate(records)
+            ]
+        stored: list[bool] = self._log.append(records)
+        return stored
+
+    def catch_up(self, timeout: float = 10.0) -> bool:
+        """As the log's."""
+        return bool(self._log.catch_up(timeout))
 
 
 def sizes(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[str, int]:
