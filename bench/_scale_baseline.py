@@ -5,15 +5,16 @@ they are) and inserted again into a fresh schema made with trailhouse's own DDL 
 100 rows per transaction, from as many connections as the load had threads, spread over a few
 processes so that Python is not what limits it, for a set time. Each connection goes through
 its share of the rows and, when it runs out before the time is up, goes through them again with
-new event ids (as the load reuses its batches). Two ways:
+new event ids (as the load reuses its batches). Three ways:
 
 - **plain**: one `INSERT ... SELECT FROM unnest(...)` per batch, committed: PostgreSQL's own
   rate for these rows, these indexes and this commit setting (synchronous_commit as the server
   has it).
-- **sequenced**: trailhouse's own append transaction (`event_log._insert`: the `log_head` row
-  lock, the same INSERT with ON CONFLICT and RETURNING, the head update), without HTTP, parsing,
-  validation or compression. The row lock makes commits one at a time, so this is the ceiling
-  trailhouse's log design allows on this database, however many processes append.
+- **locked**: the same INSERT inside a transaction that first locks one head row and updates
+  it before committing, as trailhouse's log did before schema 6: commits one at a time.
+- **trailhouse**: trailhouse's own append transaction (`event_log._insert`: the shared advisory
+  lock, the INSERT numbered from the transaction id with ON CONFLICT and RETURNING), without
+  HTTP, parsing, validation or compression.
 """
 
 from __future__ import annotations
@@ -34,29 +35,36 @@ from _scale_procs import Cluster, cpu_between, sample_cpu
 
 # The server's own statement and transaction, so the sequenced baseline is exactly its SQL.
 from trailhouse.store.postgres.event_log import _array_literal, _insert
+from trailhouse.store.postgres.horizon import log_key
 from trailhouse.store.postgres.schema import create_partitions, create_schema
 
 BATCH = 100
-PLAIN, SEQUENCED = "plain", "sequenced"
+PLAIN, LOCKED, SEQUENCED = "plain", "locked", "trailhouse"
 
 _COLUMNS = (
     "seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name, "
-    "event_rw, user_name, access_key_id, resource_types, resource_names, body"
+    "event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder, "
+    "event_type, source_ip, sensitive, role_name, dict_id, recorder_id"
 )
 _PLAIN_INSERT = f"""
 INSERT INTO events ({_COLUMNS})
 SELECT
     u.seq, u.account_id, u.event_id, u.event_time, u.day, u.accepted_ms, u.event_name,
     u.service_name, u.event_rw, u.user_name, u.access_key_id,
-    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder, u.event_type,
+    u.source_ip, u.sensitive, u.role_name, u.dict_id, u.recorder_id
 FROM unnest(
     %s::BIGINT[], %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::BIGINT[], %s::TEXT[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[]
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[],
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[], %s::SMALLINT[],
+    %s::INTEGER[]
 ) AS u(
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
-    event_rw, user_name, access_key_id, resource_types, resource_names, body
+    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
+    event_type, source_ip, sensitive, role_name, dict_id, recorder_id
 )
 """
+_HEAD = "CREATE TABLE IF NOT EXISTS bench_head (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)"
 
 Row = tuple[Any, ...]
 
@@ -114,24 +122,30 @@ def _plain_params(rows: Sequence[Row]) -> list[Any]:
 
 def _sequenced_params(rows: Sequence[Row]) -> list[Any]:
     columns = _plain_params(rows)
-    # _insert's order: account, event, time, day, name, service, rw, user, key, types, names,
-    # body (seq and accepted_ms are its own).
-    return [columns[i] for i in (1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13)]
+    # _insert's order: the batch's dictionary, then every column but seq (0) and accepted_ms
+    # (5), which are its own, with the recorder's id (20) in place of its text (14).
+    order = (1, 2, 3, 4, *range(6, 14), 20, *range(15, 19))
+    return [columns[19][0], *(columns[i] for i in order)]
 
 
-def _insert_batch(conn: psycopg.Connection[Any], mode: str, params: list[Any]) -> None:
+def _insert_batch(conn: psycopg.Connection[Any], mode: str, params: list[Any], key: int) -> None:
     if mode == PLAIN:
         with conn.transaction():
             conn.execute(_PLAIN_INSERT, params)
+    elif mode == LOCKED:
+        with conn.transaction():
+            conn.execute("SELECT n FROM bench_head WHERE id = 1 FOR UPDATE")
+            conn.execute(_PLAIN_INSERT, params)
+            conn.execute("UPDATE bench_head SET n = n + %s WHERE id = 1", (len(params[0]),))
     else:
-        _insert(conn, params)
+        _insert(conn, key, 0, params)
 
 
 def _renamed(mode: str, params: list[Any], turn: int) -> list[Any]:
     """A batch's parameters with new event ids for its `turn`-th reuse (0: as stored)."""
     if not turn:
         return params
-    column = 2 if mode == PLAIN else 1
+    column = 2  # the event ids: after seq (plain) or after the dictionary id (trailhouse)
     renamed = list(params)
     renamed[column] = [f"r{turn}-{event_id}" for event_id in params[column]]
     return renamed
@@ -153,6 +167,7 @@ def _worker(
         psycopg.connect(url, autocommit=True, prepare_threshold=None, application_name=tag)
         for _ in range(threads)
     ]
+    keys = [log_key(conn) for conn in conns]
     errors = [0] * threads
     deadline = [0.0]
 
@@ -163,7 +178,8 @@ def _worker(
                 if time.monotonic() >= deadline[0]:
                     return
                 try:
-                    _insert_batch(conns[number], plan.mode, _renamed(plan.mode, params, turn))
+                    renamed = _renamed(plan.mode, params, turn)
+                    _insert_batch(conns[number], plan.mode, renamed, keys[number])
                 except psycopg.Error:
                     errors[number] += 1
 
@@ -204,13 +220,15 @@ def prepare_schema(cluster: Cluster, label: str, days: set[int]) -> str:
     with psycopg.connect(url, autocommit=True) as conn:
         create_schema(conn)
         create_partitions(conn, days)
+        conn.execute(_HEAD)
+        conn.execute("INSERT INTO bench_head VALUES (1, 0)")
     return url
 
 
 def run_baseline(cluster: Cluster, rows: Sequence[Row], plan: BaselinePlan) -> BaselineResult:
     """Insert `rows` again into a fresh trailhouse schema as `plan` says; the rate and CPU use."""
     url = prepare_schema(cluster, f"base_{plan.mode}", {int(row[4]) for row in rows})
-    make = _plain_params if plan.mode == PLAIN else _sequenced_params
+    make = _sequenced_params if plan.mode == SEQUENCED else _plain_params
     batches = [make(rows[start : start + BATCH]) for start in range(0, len(rows), BATCH)]
     processes = max(1, min(plan.processes, plan.connections))
     context = multiprocessing.get_context("fork")

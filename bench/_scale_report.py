@@ -6,7 +6,7 @@ import operator
 import statistics
 
 from _report import Row, number, table
-from _scale_baseline import PLAIN, SEQUENCED, BaselineResult
+from _scale_baseline import LOCKED, PLAIN, SEQUENCED, BaselineResult
 from _scale_failover import FailoverResult, placement
 from _scale_procs import CpuUse
 from _scale_throughput import Phase
@@ -170,7 +170,7 @@ def summary_rows(
         name = f"PutEvents, {servers} server{'s' if servers > 1 else ''}"
         if servers != fewest:
             rows.append(Row(name, rate, "/s", rates[fewest], f"{fewest} server(s)"))
-        for mode in (PLAIN, SEQUENCED):
+        for mode in (PLAIN, LOCKED, SEQUENCED):
             if mode in base:
                 rows.append(Row(name, rate, "/s", base[mode], f"PG {mode}"))
     for result in failovers:

@@ -21,7 +21,7 @@ from typing import Any
 
 from _events import DEFAULT_GEN_DIR
 from _report import summary
-from _scale_baseline import PLAIN, SEQUENCED, BaselinePlan, BaselineResult, run_baseline
+from _scale_baseline import LOCKED, PLAIN, SEQUENCED, BaselinePlan, BaselineResult, run_baseline
 from _scale_failover import FailoverPlan, FailoverResult, run_failover
 from _scale_procs import Cluster, can_unshare, say
 from _scale_report import (
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace, cluster: Cluster) -> int:
             rows = rows or kept
         # The rows the run's first phase stored, every round: the same work each time.
         for connections in args.connection_counts if rows else ():
-            for mode in (PLAIN, SEQUENCED):
+            for mode in (PLAIN, LOCKED, SEQUENCED):
                 plan = BaselinePlan(mode, connections, args.baseline_procs, args.baseline_seconds)
                 say(f"PostgreSQL baseline, {mode}, {connections} connections, {len(rows):,} rows")
                 baseline = run_baseline(cluster, rows, plan)

@@ -30,10 +30,10 @@ T = TypeVar("T")
 class TrailStatus:
     """A trail and what its delivery has done, as of one read.
 
-    `pending_events` counts the log positions after the delivery checkpoint (other accounts'
-    events included: the log is shared). `delivered_up_to_ms` is the watermark: every event
-    accepted before it is in the table. `lease_holder` is empty while no worker holds a live
-    lease. `latest_digest` is None before the first digest.
+    `pending_events` counts the log's events after the delivery checkpoint (other accounts'
+    events included: the log is shared), up to `PENDING_CAP`. `delivered_up_to_ms` is the
+    watermark: every event accepted before it is in the table. `lease_holder` is empty while no
+    worker holds a live lease. `latest_digest` is None before the first digest.
     """
 
     trail: Trail
@@ -82,13 +82,16 @@ class TrailStatusReader:
         delivery, _ = read_state(self._metadata, trail)
         digest, _ = read_digest_state(self._metadata, trail)
         return self._status(
-            trail, delivery, read_lease(self._metadata, trail), digest, self._events.last_seq()
+            trail,
+            delivery,
+            read_lease(self._metadata, trail),
+            digest,
+            self._events.pending_after(delivery.checkpoint_seq),
         )
 
     def all_statuses(self) -> list[TrailStatus]:
         """The status of every trail of every account (`/metrics`), from one listing of each
         kind of document rather than one read per trail."""
-        last_seq = self._events.last_seq()
         deliveries = _listed(self._metadata, DeliveryState, DELIVERY_KIND)
         digests = _listed(self._metadata, DigestState, DIGEST_STATE_KIND)
         leases = read_leases(self._metadata)
@@ -96,8 +99,9 @@ class TrailStatusReader:
         for trail in self._trails.all_trails():
             key = (trail.account_id, trail.name)
             delivery = deliveries.get(key) or DeliveryState.initial(trail)
+            pending = self._events.pending_after(delivery.checkpoint_seq)
             statuses.append(
-                self._status(trail, delivery, leases.get(key), digests.get(key), last_seq)
+                self._status(trail, delivery, leases.get(key), digests.get(key), pending)
             )
         return statuses
 
@@ -111,7 +115,7 @@ class TrailStatusReader:
         delivery: DeliveryState,
         lease: Lease | None,
         digest: DigestState | None,
-        last_seq: int,
+        pending: int,
     ) -> TrailStatus:
         holder, expires_ms = "", 0
         if lease is not None and lease.owner and lease.expires_ms >= self._clock() * 1000:
@@ -122,7 +126,7 @@ class TrailStatusReader:
             delivers_to_warehouse=bool(trail.destinations.max_compute_project_arn),
             delivery_table=delivery.table,
             checkpoint_seq=delivery.checkpoint_seq,
-            pending_events=max(0, last_seq - delivery.checkpoint_seq),
+            pending_events=pending,
             delivered_events=delivery.delivered_events,
             lost_events=delivery.lost_events,
             latest_delivery_time=delivery.latest_delivery_time,

@@ -39,6 +39,9 @@ class KeyStatus:
     INACTIVE = "Inactive"
 
 
+# `pending_after` counts no further: a delivery backlog is reported as at least this much.
+PENDING_CAP = 100_000
+
 # Events per lookup page when `count_by_day` counts by paging.
 _COUNT_PAGE = 1000
 
@@ -73,7 +76,13 @@ class EventLog(abc.ABC):
 
     @abc.abstractmethod
     def last_seq(self) -> int:
-        """The highest committed sequence number (0 for an empty log)."""
+        """The highest committed sequence number (0 for an empty log): no event committed
+        later gets one at or below it."""
+
+    def pending_after(self, seq: int, cap: int = PENDING_CAP) -> int:
+        """How many events lie above `seq` up to `last_seq()`, at most `cap`. This default
+        suits a log whose seqs are dense; an adapter with sparse seqs counts."""
+        return min(cap, max(0, self.last_seq() - seq))
 
     @abc.abstractmethod
     def lookup(self, query: LookupQuery) -> LookupPage:

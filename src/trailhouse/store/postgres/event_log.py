@@ -1,11 +1,12 @@
-"""The PostgreSQL event log: one day-partitioned table, sequenced in commit order.
+"""The PostgreSQL event log: one day-partitioned table that many processes append to at once.
 
-Every append takes the row lock of `log_head` first and holds it to commit, so batches commit
-one after another in `seq` order and a reader following `seq` never skips an event. Concurrent
-appends of one process share a transaction (`group_commit.py`), so that lock and the commit's
-WAL flush are paid once per group rather than once per call. Bodies are
-stored zstd-compressed: the JSON is most of a row, zstd shrinks a typical 1.3 KB event about
-1.8x, and PostgreSQL's own compression only applies to values above ~2 KB.
+Appends take no lock that other appends wait for: their `seq` numbers come from their own
+transaction ids, and every reader by `seq` stays below the safe horizon (`horizon.py`), so it
+never moves past an append that commits late. Concurrent appends of one process share a
+transaction (`group_commit.py`), so the commit's WAL flush is paid once per group rather than
+once per call. Bodies are stored zstd-compressed with a dictionary trained on the deployment's
+own events (`dictionaries.py`): the JSON is most of a row, and PostgreSQL's own compression only
+applies to values above ~2 KB.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from collections.abc import Sequence
 
 import psycopg
-import zstandard
 from psycopg import sql
 from psycopg.rows import TupleRow
 
@@ -26,10 +26,20 @@ from trailhouse.events.model import (
     LookupPosition,
     LookupQuery,
 )
-from trailhouse.store.ports import EventLog, LogStats
+from trailhouse.store.ports import PENDING_CAP, EventLog, LogStats
+from trailhouse.store.postgres.compaction import DayCompaction
+from trailhouse.store.postgres.dictionaries import Dictionaries
 from trailhouse.store.postgres.group_commit import GroupCommit
+from trailhouse.store.postgres.horizon import (
+    MAX_ROWS_PER_APPEND,
+    SEQ_OF_ROW,
+    begin_append,
+    log_key,
+    safe_horizon,
+)
 from trailhouse.store.postgres.lookup_sql import LOGGED_COLUMNS, lookup_statement
 from trailhouse.store.postgres.pool import Connection, ConnectionPool
+from trailhouse.store.postgres.recorders import RECORDER_OF_ROW, RecorderIds
 from trailhouse.store.postgres.schema import (
     create_partitions,
     day_of,
@@ -38,29 +48,28 @@ from trailhouse.store.postgres.schema import (
 )
 from trailhouse.store.postgres.statistics import PartitionStatistics
 
-_ZSTD_LEVEL = 3
-
-# Each candidate gets seq = base + its place in the batch; ON CONFLICT skips the ones already
-# stored (a retry) with one unique-index probe each, whatever the planner thinks of the table,
-# so a duplicate leaves a gap in seq (allowed: seqs only need to increase in commit order).
-_INSERT = """
+# Each candidate gets its seq from the transaction id and its place in the batch (`horizon.py`);
+# ON CONFLICT skips the ones already stored (a retry) with one unique-index probe each, whatever
+# the planner thinks of the table, so a duplicate leaves a gap in seq (allowed: readers need
+# order and the horizon, not density).
+_INSERT = f"""
 INSERT INTO events (
     seq, account_id, event_id, event_time, day, accepted_ms, event_name, service_name,
-    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder,
-    event_type, source_ip, sensitive, role_name
+    event_rw, user_name, access_key_id, resource_types, resource_names, body, recorder_id,
+    event_type, source_ip, sensitive, role_name, dict_id
 )
 SELECT
-    %s + u.ord, u.account_id, u.event_id, u.event_time, u.day, %s,
+    {SEQ_OF_ROW}, u.account_id, u.event_id, u.event_time, u.day, %s,
     u.event_name, u.service_name, u.event_rw, u.user_name, u.access_key_id,
-    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder,
-    u.event_type, u.source_ip, u.sensitive, u.role_name
+    u.resource_types::TEXT[], u.resource_names::TEXT[], u.body, u.recorder_id,
+    u.event_type, u.source_ip, u.sensitive, u.role_name, %s
 FROM unnest(
     %s::TEXT[], %s::TEXT[], %s::BIGINT[], %s::INTEGER[], %s::TEXT[], %s::TEXT[], %s::TEXT[],
-    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::TEXT[],
+    %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::TEXT[], %s::BYTEA[], %s::INTEGER[],
     %s::TEXT[], %s::TEXT[], %s::BOOLEAN[], %s::TEXT[]
 ) WITH ORDINALITY AS u(
     account_id, event_id, event_time, day, event_name, service_name, event_rw, user_name,
-    access_key_id, resource_types, resource_names, body, recorder,
+    access_key_id, resource_types, resource_names, body, recorder_id,
     event_type, source_ip, sensitive, role_name, ord
 )
 ON CONFLICT DO NOTHING
@@ -73,10 +82,16 @@ class PostgresEventLog(EventLog):
 
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
+        with pool.connection() as conn:
+            self._key = log_key(conn)
+            self._base = _scalar(conn, "SELECT seq_base FROM log_head WHERE id = 1")
         self._known_days: set[int] = set()
         self._days_lock = threading.Lock()
         self._group_commit = GroupCommit(self._append_group)
         self._statistics = PartitionStatistics(pool)
+        self._dictionaries = Dictionaries(pool)
+        self._recorders = RecorderIds(pool)
+        self._compaction = DayCompaction(pool)
 
     def append(self, records: Sequence[EventRecord]) -> list[bool]:
         """Append `records` durably; True for each one stored, False for each duplicate.
@@ -94,29 +109,40 @@ class PostgresEventLog(EventLog):
             first.setdefault((record.account_id, record.event_id), index)
         unique = [records[index] for index in first.values()]
         days = [day_of(record.event_time) for record in unique]
-        params = _insert_columns(unique, days)
+        stored: set[tuple[str, str]] = set()
+        # A transaction numbers at most MAX_ROWS_PER_APPEND rows (`horizon.py`).
+        for start in range(0, len(unique), MAX_ROWS_PER_APPEND):
+            end = start + MAX_ROWS_PER_APPEND
+            stored |= self._append_chunk(unique[start:end], days[start:end])
+        added: dict[int, int] = {}
+        for record, day in zip(unique, days, strict=True):
+            if (record.account_id, record.event_id) in stored:
+                added[day] = added.get(day, 0) + 1
+        self._statistics.appended(added)
+        self._dictionaries.offer([r.body for r in unique])
+        # Only the first copy of an event in the batch can be the stored one.
+        return [
+            first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
+            for index, r in enumerate(records)
+        ]
+
+    def _append_chunk(self, records: list[EventRecord], days: list[int]) -> set[tuple[str, str]]:
+        """One append transaction; the (account, event id) of each record it stored."""
+        dict_id, bodies = self._dictionaries.compress([r.body for r in records])
+        recorder_ids = self._recorders.ids([r.recorder for r in records])
+        params = _insert_columns(records, days, dict_id, bodies, recorder_ids)
         with self._pool.connection() as conn:
             for attempt in (1, 2):
                 self._ensure_days(conn, set(days))
                 try:
-                    stored = _insert(conn, params)
-                    break
+                    return _insert(conn, self._key, self._base, params)
                 except psycopg.errors.CheckViolation:
                     # Another process purged a partition this one still believed in.
                     if attempt == 2:
                         raise
                     with self._days_lock:
                         self._known_days.clear()
-        added: dict[int, int] = {}
-        for record, day in zip(unique, days, strict=True):
-            if (record.account_id, record.event_id) in stored:
-                added[day] = added.get(day, 0) + 1
-        self._statistics.appended(added)
-        # Only the first copy of an event in the batch can be the stored one.
-        return [
-            first[(r.account_id, r.event_id)] == index and (r.account_id, r.event_id) in stored
-            for index, r in enumerate(records)
-        ]
+        raise AssertionError("unreachable")
 
     def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:
         """Who recorded the stored copy of each record, found by the dedup key (account,
@@ -126,7 +152,7 @@ class PostgresEventLog(EventLog):
         keys = [(r.account_id, r.event_id, day_of(r.event_time)) for r in records]
         with self._pool.connection() as conn:
             rows = conn.execute(
-                "SELECT e.account_id, e.event_id, e.day, coalesce(e.recorder, '') "
+                f"SELECT e.account_id, e.event_id, e.day, {RECORDER_OF_ROW} "
                 "FROM unnest(%s::TEXT[], %s::TEXT[], %s::INTEGER[]) "
                 "AS k(account_id, event_id, day) JOIN events e USING (account_id, event_id, day)",
                 ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
@@ -135,27 +161,53 @@ class PostgresEventLog(EventLog):
         return [found.get(key) for key in keys]
 
     def read_after(self, seq: int, limit: int) -> list[LoggedEvent]:
-        """Up to `limit` events with a sequence number above `seq`, in sequence order."""
+        """Up to `limit` events with a sequence number above `seq`, in sequence order, all
+        below the safe horizon: an append still in flight holds back every later one."""
         with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
             rows = conn.execute(
-                sql.SQL("SELECT {} FROM events WHERE seq > %s ORDER BY seq LIMIT %s").format(
-                    LOGGED_COLUMNS
-                ),
-                (seq, limit),
+                sql.SQL(
+                    "SELECT {} FROM events WHERE seq > %s AND seq < %s ORDER BY seq LIMIT %s"
+                ).format(LOGGED_COLUMNS),
+                (seq, horizon, limit),
             ).fetchall()
-        return _logged(rows)
+        return _logged(rows, self._dictionaries)
 
     def last_seq(self) -> int:
-        """The highest committed sequence number (0 for an empty log)."""
+        """The highest sequence number below the safe horizon (0 for an empty log): every
+        event up to it is committed and visible, and no later append can land below it."""
         with self._pool.connection() as conn:
-            return _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+            return self._last_seq(conn)
+
+    def pending_after(self, seq: int, cap: int = PENDING_CAP) -> int:
+        """How many events lie above `seq` up to `last_seq()`, counted up to `cap` (seqs are
+        sparse here: their difference counts transaction ids, not events)."""
+        with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
+            return _scalar(
+                conn,
+                sql.SQL(
+                    "SELECT count(*) FROM (SELECT 1 FROM events WHERE seq > {} AND seq < {} "
+                    "LIMIT {}) AS p"
+                ).format(sql.Literal(seq), sql.Literal(horizon), sql.Literal(cap)),
+            )
+
+    def _last_seq(self, conn: Connection) -> int:
+        horizon = safe_horizon(conn, self._key, self._base)
+        return _scalar(
+            conn,
+            sql.SQL(
+                "SELECT greatest((SELECT max(seq) FROM events WHERE seq < {}), "
+                "(SELECT seq_floor FROM log_head WHERE id = 1))"
+            ).format(sql.Literal(horizon)),
+        )
 
     def lookup(self, query: LookupQuery) -> LookupPage:
         """One page of an account's history matching `query` (all conditions ANDed)."""
         statement, params = lookup_statement(query)
         with self._pool.connection() as conn:
             rows = conn.execute(statement, params).fetchall()
-        events = _logged(rows[: query.limit])
+        events = _logged(rows[: query.limit], self._dictionaries)
         more = len(rows) > query.limit and events
         last = events[-1] if more else None
         position = LookupPosition(last.event_time, last.seq) if last is not None else None
@@ -169,28 +221,44 @@ class PostgresEventLog(EventLog):
         """Drop the day partitions wholly before `older_than`; delete rows in the one it cuts."""
         cutoff = day_of(older_than)
         removed = 0
-        with self._pool.connection() as conn, conn.transaction():
-            partitions = list_partitions(conn)
-            for day, name in sorted(partitions.items()):
-                table = sql.Identifier(name)
-                if day < cutoff:
-                    removed += _scalar(conn, sql.SQL("SELECT count(*) FROM {}").format(table))
-                    conn.execute(sql.SQL("DROP TABLE {}").format(table))
-            if cutoff in partitions:
-                cursor = conn.execute(
-                    "DELETE FROM events WHERE day = %s AND event_time < %s", (cutoff, older_than)
-                )
-                removed += max(cursor.rowcount, 0)
+        with self._pool.connection() as conn:
+            horizon = safe_horizon(conn, self._key, self._base)
+            with conn.transaction():
+                partitions = list_partitions(conn)
+                for day, name in sorted(partitions.items()):
+                    table = sql.Identifier(name)
+                    if day < cutoff:
+                        removed += self._drop(conn, table, horizon)
+                if cutoff in partitions:
+                    cursor = conn.execute(
+                        "DELETE FROM events WHERE day = %s AND event_time < %s",
+                        (cutoff, older_than),
+                    )
+                    removed += max(cursor.rowcount, 0)
         with self._days_lock:
             self._known_days = {day for day in self._known_days if day >= cutoff}
         self._statistics.forget({day for day in partitions if day < cutoff})
         return removed
 
+    def _drop(self, conn: Connection, table: sql.Identifier, horizon: int) -> int:
+        """Drop one day partition (in the caller's transaction); the rows it held. The highest
+        final seq it held becomes the floor of `last_seq`, which never goes back."""
+        count, top = conn.execute(
+            sql.SQL("SELECT count(*), max(seq) FILTER (WHERE seq < %s) FROM {}").format(table),
+            (horizon,),
+        ).fetchone() or (0, None)
+        if top is not None:
+            conn.execute(
+                "UPDATE log_head SET seq_floor = greatest(seq_floor, %s) WHERE id = 1", (top,)
+            )
+        conn.execute(sql.SQL("DROP TABLE {}").format(table))
+        return int(count)
+
     def stats(self) -> LogStats:
         """Counts and sizes, for status pages and benchmarks."""
         with self._pool.connection() as conn:
             count = _scalar(conn, "SELECT count(*) FROM events")
-            last = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1")
+            last = self._last_seq(conn)
             size = _scalar(
                 conn,
                 "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0)::BIGINT "
@@ -203,8 +271,14 @@ class PostgresEventLog(EventLog):
         benchmarks); False on timeout."""
         return self._statistics.wait(timeout)
 
+    def compact_sealed_days(self) -> list[int]:
+        """Rebuild the indexes of sealed days now (a background thread does it hourly); the
+        days compacted. For benchmarks and tests."""
+        return self._compaction.compact_sealed()
+
     def close(self) -> None:
         """Release the connections; idempotent."""
+        self._compaction.close()
         self._statistics.close()
         self._pool.close()
 
@@ -229,19 +303,26 @@ class PostgresEventLog(EventLog):
                 self._known_days |= missing
 
 
-def _insert(conn: Connection, columns: list[object]) -> set[tuple[str, str]]:
+def _insert(conn: Connection, key: int, base: int, columns: list[object]) -> set[tuple[str, str]]:
+    """One append transaction: marked as an append first (`horizon.begin_append`), then the
+    rows, numbered from its transaction id. Nothing here waits for another append."""
     with conn.transaction():
-        base = _scalar(conn, "SELECT last_seq FROM log_head WHERE id = 1 FOR UPDATE")
+        begin_append(conn, key)
         rows = conn.execute(_INSERT, [base, int(time.time() * 1000), *columns]).fetchall()
-        if rows:
-            top = max(int(seq) for seq, _, _ in rows)
-            conn.execute("UPDATE log_head SET last_seq = %s WHERE id = 1", (top,))
     return {(str(account), str(event)) for _, account, event in rows}
 
 
-def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]:
-    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL)
+def _insert_columns(
+    records: list[EventRecord],
+    days: list[int],
+    dict_id: int,
+    bodies: list[bytes],
+    recorder_ids: list[int | None],
+) -> list[object]:
+    """The parameters of `_INSERT` after the base and the time: the dictionary the bodies were
+    compressed with, then one array per column."""
     return [
+        dict_id,
         [r.account_id for r in records],
         [r.event_id for r in records],
         [r.event_time for r in records],
@@ -253,8 +334,8 @@ def _insert_columns(records: list[EventRecord], days: list[int]) -> list[object]
         [r.access_key_id for r in records],
         [_array_literal(r.resource_types) for r in records],
         [_array_literal(r.resource_names) for r in records],
-        [compressor.compress(r.body) for r in records],
-        [r.recorder or None for r in records],
+        bodies,
+        recorder_ids,
         [r.event_type for r in records],
         [r.source_ip or None for r in records],
         [r.sensitive == "true" for r in records],
@@ -268,8 +349,7 @@ def _array_literal(values: tuple[str, ...]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
-    decompressor = zstandard.ZstdDecompressor()
+def _logged(rows: list[TupleRow], dictionaries: Dictionaries) -> list[LoggedEvent]:
     return [
         LoggedEvent(
             seq=int(seq),
@@ -277,10 +357,10 @@ def _logged(rows: list[TupleRow]) -> list[LoggedEvent]:
             event_id=str(event_id),
             event_time=int(event_time),
             accepted_ms=int(accepted_ms),
-            body=decompressor.decompress(bytes(body)),
+            body=dictionaries.decompressor(int(dict_id)).decompress(bytes(body)),
             recorder=str(recorder or ""),
         )
-        for seq, account_id, event_id, event_time, accepted_ms, body, recorder in rows
+        for seq, account_id, event_id, event_time, accepted_ms, body, recorder, dict_id in rows
     ]
 
 

@@ -1,10 +1,9 @@
 """Group commit for the PostgreSQL event log: concurrent appends of one process share a commit.
 
-Every append holds the `log_head` row lock through its commit (that is what keeps `seq` in
-commit order), so appends from all processes commit one at a time, each paying a full commit.
-Here the appends that arrive while one is committing wait for it, then go together in the next
-transaction: one lock, one INSERT, one WAL flush for all of them. There is no timer: a lone
-append commits at once; under load the groups grow by themselves.
+Every commit pays a WAL flush and a round trip. Here the appends that arrive while one is
+committing wait for it, then go together in the next transaction: one INSERT, one WAL flush
+for all of them. (Appends of different processes do not wait for each other: `horizon.py`.)
+There is no timer: a lone append commits at once; under load the groups grow by themselves.
 """
 
 from __future__ import annotations

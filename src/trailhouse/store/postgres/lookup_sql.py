@@ -9,6 +9,7 @@ from __future__ import annotations
 from psycopg import sql
 
 from trailhouse.events.model import Direction, LookupKey, LookupQuery
+from trailhouse.store.postgres.recorders import RECORDER_OF_ROW
 from trailhouse.store.postgres.schema import day_of
 
 _EQUALS = {
@@ -17,7 +18,6 @@ _EQUALS = {
     LookupKey.USER: "user_name",
     LookupKey.EVENT_ID: "event_id",
     LookupKey.EVENT_ACCESS_KEY_ID: "access_key_id",
-    LookupKey.EVENT_TYPE: "event_type",
     LookupKey.SOURCE_IP_ADDRESS: "source_ip",
     LookupKey.ROLE_NAME: "role_name",
 }
@@ -26,7 +26,9 @@ _CONTAINS = {
     LookupKey.RESOURCE_NAME: "resource_names",
 }
 
-LOGGED_COLUMNS = sql.SQL("seq, account_id, event_id, event_time, accepted_ms, body, recorder")
+LOGGED_COLUMNS = sql.SQL(
+    f"seq, account_id, event_id, event_time, accepted_ms, body, {RECORDER_OF_ROW}, dict_id"
+)
 
 
 def lookup_statement(query: LookupQuery) -> tuple[sql.Composed, list[object]]:
@@ -47,6 +49,9 @@ def lookup_statement(query: LookupQuery) -> tuple[sql.Composed, list[object]]:
         if key is LookupKey.EVENT_RW:
             # A literal, not a parameter, so a generic plan can still use the partial index.
             where.append(sql.SQL("event_rw = {}").format(sql.Literal(value)))
+        elif key is LookupKey.EVENT_TYPE:
+            # A literal, so that the plan can prove the partial index (all but `ApiCall`) holds it.
+            where.append(sql.SQL("event_type = {}").format(sql.Literal(value)))
         elif key is LookupKey.SENSITIVE_ACTION:
             # A literal, so the partial index serves `true`; `false` reads by time.
             sensitive = "sensitive" if value == "true" else "NOT sensitive"

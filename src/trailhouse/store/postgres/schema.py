@@ -35,7 +35,7 @@ _DDL = (
     SELECT {SCHEMA_VERSION}, extract(epoch FROM now())::BIGINT
     WHERE NOT EXISTS (SELECT 1 FROM schema_version)
     """,
-    # One row whose lock serialises seq assignment: commits happen in seq order.
+    # One row; since version 6 it holds the base of seqs and the floor of last_seq.
     """
     CREATE TABLE IF NOT EXISTS log_head (
         id SMALLINT PRIMARY KEY CHECK (id = 1),
@@ -206,6 +206,51 @@ def _add_derived_keys(conn: Connection) -> None:
         last = int(rows[-1][0])
 
 
+def _sequence_by_transaction(conn: Connection) -> None:
+    """Version 6: appends no longer serialise on the `log_head` row lock; their seqs come from
+    their transaction ids above a constant base (`horizon.py`). The base is the highest seq
+    given so far, so every new seq lies above every old one. `last_seq` becomes `seq_floor`
+    (raised by purges only): a process of an older release, still running, fails on it rather
+    than appending seqs readers would never reach."""
+    renamed = _scalar(
+        conn,
+        "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'log_head' AND column_name = 'seq_floor'",
+    )
+    if renamed:  # applied already (a test that re-runs the steps after 5)
+        return
+    conn.execute("ALTER TABLE log_head ADD COLUMN seq_base BIGINT NOT NULL DEFAULT 0")
+    conn.execute("UPDATE log_head SET seq_base = last_seq WHERE id = 1")
+    conn.execute("ALTER TABLE log_head RENAME COLUMN last_seq TO seq_floor")
+
+
+def _shrink_events(conn: Connection) -> None:
+    """Version 7: smaller events. Bodies name the zstd dictionary they were compressed with
+    (`dictionaries.py`; 0 for every body stored before: none). The EventType index keeps only
+    the events whose type is not the usual `ApiCall`; a lookup of `ApiCall` reads by time, as
+    SQLite's absent-row design does. `compacted_days` lists the sealed day partitions whose
+    indexes were rebuilt full (`compaction.py`). New rows name their recorder by id in
+    `recorders` (`recorders.py`); rows stored before keep its text."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS zstd_dicts (id INTEGER PRIMARY KEY, dict BYTEA NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS dict_id SMALLINT NOT NULL DEFAULT 0")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS compacted_days (day INTEGER PRIMARY KEY, "
+        "compacted_at BIGINT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS recorders "
+        "(id SERIAL PRIMARY KEY, recorder TEXT UNIQUE NOT NULL)"
+    )
+    conn.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS recorder_id INTEGER")
+    conn.execute("DROP INDEX IF EXISTS events_type")
+    conn.execute(
+        "CREATE INDEX events_type ON events (account_id, event_type, event_time, seq) "
+        "WHERE event_type <> 'ApiCall'"
+    )
+
+
 # Version 1 is `_DDL`; later versions are steps appended here, never edited once released.
 POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
     Migration(2, "rate-limit token buckets shared by every process", _add_rate_buckets),
@@ -216,6 +261,12 @@ POSTGRES_MIGRATIONS: list[Migration[Connection]] = [
         "LookupEvents searches eventType, sourceIpAddress, SensitiveAction, RoleName",
         _add_derived_keys,
     ),
+    Migration(
+        6, "appends take no shared lock: seqs from transaction ids", _sequence_by_transaction
+    ),
+    Migration(
+        7, "dictionary-compressed bodies, interned recorders, smaller indexes", _shrink_events
+    ),
 ]
 
 
@@ -225,8 +276,9 @@ def create_schema(conn: Connection, *, upgrade: bool = False) -> int:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         fresh = bool(_scalar(conn, "SELECT to_regclass('schema_version') IS NULL"))
-        for statement in _DDL:
-            conn.execute(statement)
+        if fresh:  # version 1 (or a store made before versions were kept: IF NOT EXISTS)
+            for statement in _DDL:
+                conn.execute(statement)
         current = int(str(_scalar(conn, "SELECT max(version) FROM schema_version")))
         check("the PostgreSQL database", current, POSTGRES_MIGRATIONS)
         steps = pending(current, POSTGRES_MIGRATIONS)
