@@ -75,14 +75,16 @@ def test_a_local_masters_jvm_gets_the_budget_and_survives_a_job_past_it(tmp_path
         ("local[2]", 6.0, {"spark.driver.memory": "6144m", "killOnFatalError": "0"}),
         ("local[2]", None, {"spark.driver.memory": None, "killOnFatalError": "0"}),
         ("local[2]", 0.1, {"spark.driver.memory": "512m", "killOnFatalError": "0"}),
-        ("spark://127.0.0.1:7077", 6.0, {"spark.driver.memory": None, "killOnFatalError": None}),
+        ("spark://127.0.0.1:7077", 6.0, {"spark.driver.memory": "6144m", "killOnFatalError": None}),
+        ("spark://127.0.0.1:7077", None, {"spark.driver.memory": None, "killOnFatalError": None}),
     ],
 )
-def test_only_a_local_master_is_given_the_budget_as_its_heap(
+def test_the_driver_on_this_host_is_given_the_budget_as_its_heap(
     tmp_path: Path, master: str, memory_gb: float | None, expected: dict[str, str | None]
 ) -> None:
-    # On a cluster the executors do the work with the cluster's memory, and the driver's heap
-    # is whatever spark-defaults.conf says (docs/spark.md).
+    # The driver JVM runs here on local[N] and spark:// alike: its heap is the budget. On a
+    # cluster the executors do the work with the cluster's memory, and a task out of heap is
+    # the cluster's to handle (killOnFatalError is set for the one local JVM only).
     conf = SparkEngine(master, tmp_path, memory_gb=memory_gb)._classic_conf()
     assert conf.get("spark.driver.memory") == expected["spark.driver.memory"]
     assert conf.get("spark.executor.killOnFatalError.depth") == expected["killOnFatalError"]

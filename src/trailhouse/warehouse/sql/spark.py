@@ -211,9 +211,11 @@ class SparkEngine:
             # One JVM runs every job: Spark's default ends it when a task runs out of heap,
             # which would fail every job of the process from then on, not just the greedy one.
             conf["spark.executor.killOnFatalError.depth"] = "0"
-            if self._memory_gb is not None:
-                budget_mb = int(self._memory_gb * 1024)
-                conf["spark.driver.memory"] = f"{max(_SPARK_MIN_HEAP_MB, budget_mb)}m"
+        if self._memory_gb is not None and not self._master.startswith("sc://"):
+            # The driver JVM runs on this host (with every task on `local[N]`; collecting
+            # results on `spark://`): its heap is the server's SQL memory budget.
+            budget_mb = int(self._memory_gb * 1024)
+            conf["spark.driver.memory"] = f"{max(_SPARK_MIN_HEAP_MB, budget_mb)}m"
         conf.update(self._conf)
         for key, options in java_options.items():
             conf[key] = f"{options} {conf.get(key, '')}".strip()
