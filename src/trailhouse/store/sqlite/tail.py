@@ -67,6 +67,20 @@ class Tail:
             while self._groups and self._groups[0][-1].seq <= seq:
                 self._drop_oldest()
 
+    def following(self, seq: int, limit: int) -> list[LogRecord] | None:
+        """The held records right after `seq`, whole groups up to about `limit` records, for the
+        indexer (no segment read back, no frame decoded again); None when the tail does not
+        hold the record after `seq` (let go, or never added), and the log must be read."""
+        with self._lock:
+            if not self._groups or self._groups[0][0].seq != seq + 1:
+                return None
+            found: list[LogRecord] = []
+            for group in self._groups:
+                if found and len(found) + len(group) > limit:
+                    break
+                found.extend(group)
+            return found
+
     def _drop_oldest(self) -> int:
         """Forget the oldest group (lock held); how many records it held."""
         group = self._groups.popleft()
