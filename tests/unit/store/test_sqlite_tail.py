@@ -22,7 +22,7 @@ from trailhouse.events.lookup import LookupRequest, LookupService
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite.event_log import SqliteEventLog
 from trailhouse.store.sqlite.records import LogRecord
-from trailhouse.store.sqlite.tail import Tail
+from trailhouse.store.sqlite.tail import Tail, memory_of
 
 ACCOUNT = "1234567890123456"
 OTHER = "6543210987654321"
@@ -395,3 +395,27 @@ def test_the_tail_hands_the_indexer_whole_groups_right_after_its_position() -> N
     held = tail.following(3, 3)
     assert held is not None
     assert [r.seq for r in held] == [4, 5, 6]
+
+
+def test_the_tail_is_bounded_in_memory_too() -> None:
+    """Large events fill the tail's memory bound before its record bound: the oldest groups are
+    let go (the newest always kept), and what leaves gives its bytes back."""
+
+    def group(first: int, body_bytes: int) -> list[LogRecord]:
+        return [
+            LogRecord(
+                s, 0, 0, 0, ACCOUNT, f"e{s:04d}", "", "", "", "", "", (), (), "", b"x" * body_bytes
+            )
+            for s in range(first, first + 2)
+        ]
+
+    one = memory_of(group(1, 10_000))
+    tail = Tail(0, limit=1_000, limit_bytes=3 * one)
+    for n in range(5):
+        tail.add(group(1 + 2 * n, 10_000))
+    assert len(tail) == 6 and tail.memory == 3 * one  # three groups of two, far below 1,000
+    assert tail.let_go == 4
+    tail.add(group(11, 100_000))  # alone beyond the bound: kept, the older groups let go
+    assert len(tail) == 2 and tail.memory == memory_of(group(11, 100_000))
+    tail.indexed(12)
+    assert len(tail) == 0 and tail.memory == 0
