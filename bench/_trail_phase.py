@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -77,3 +78,37 @@ def memory_mb(pid: int) -> tuple[float, float]:
         if key in found:
             found[key] = int(line.split()[1]) / 1024
     return found["VmRSS:"], found["VmHWM:"]
+
+
+class MemoryWatch:
+    """The server's resident memory sampled every `every` seconds on a thread, to tell which
+    phase of a benchmark reached the peak."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.samples: list[tuple[float, float]] = []  # (time.time(), MB)
+        self._pid = pid
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            try:
+                self.samples.append((time.time(), memory_mb(self._pid)[0]))
+            except OSError:  # the server ended
+                return
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join()
+
+    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float]]:
+        """The highest sample between each mark (time, name) and the next."""
+        found = []
+        for (start, name), (end, _) in zip(marks, [*marks[1:], (float("inf"), "")], strict=True):
+            inside = [mb for at, mb in self.samples if start <= at < end]
+            if inside:
+                found.append((name, max(inside)))
+        return found
