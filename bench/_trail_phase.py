@@ -3,7 +3,6 @@ PutEvents runs, the sampled server, and the server's memory."""
 
 from __future__ import annotations
 
-import datetime
 import signal
 import subprocess
 import threading
@@ -18,6 +17,7 @@ from trailhouse.warehouse.model import project_name
 
 TRAIL = "bench-ingest"
 REGION = "cn-hangzhou"  # the server's default region
+_SETTLED = 5.0  # seconds without a delivery after StopLogging: delivered
 
 
 def sampled_server(data_dir: Path, port: int, out: Path) -> list[str]:
@@ -46,38 +46,36 @@ def start_trail(client: RpcClient, account_id: str) -> None:
 
 
 def stop_trail(client: RpcClient, timeout: float) -> tuple[int, float | None]:
-    """StopLogging, then wait until the trail delivered everything accepted while it logged
-    (DeliveredUpTo at or past StopLoggingTime): the backlog when stopped, and the seconds the
-    rest took (None: not within `timeout`). The backlog of a stopped trail also counts what was
-    accepted after it stopped (trailhouse's own audit events), so it is not waited on."""
+    """StopLogging, then wait until the trail delivered what it logged: its checkpoint has not
+    moved for `_SETTLED` seconds. Returns the backlog when stopped and the seconds until the
+    checkpoint last moved (None: still moving after `timeout`). Neither the backlog (a stopped
+    trail counts what was accepted after it stopped: trailhouse's own audit events) nor the
+    watermark (it stays at the last batch's read) says when it is done."""
     client.call("StopLogging", {"Name": TRAIL})
     status = client.call("GetTrailStatus", {"Name": TRAIL})
     first = int(status.get("DeliveryBacklog", 0))
-    stopped = _moment(status.get("StopLoggingTime"))
-    begun = time.monotonic()
+    begun = moved = time.monotonic()
+    checkpoint = status.get("DeliveryCheckpoint")
     while time.monotonic() - begun < timeout:
-        status = client.call("GetTrailStatus", {"Name": TRAIL})
-        delivered = _moment(status.get("DeliveredUpTo"))
-        if stopped is not None and delivered is not None and delivered >= stopped:
-            return first, time.monotonic() - begun
         time.sleep(0.5)
+        status = client.call("GetTrailStatus", {"Name": TRAIL})
+        if status.get("DeliveryCheckpoint") != checkpoint:
+            checkpoint, moved = status.get("DeliveryCheckpoint"), time.monotonic()
+        elif time.monotonic() - moved >= _SETTLED:
+            return first, moved - begun
     return first, None
 
 
-def _moment(value: object) -> datetime.datetime | None:
-    """An ISO 8601 time of GetTrailStatus, or None when it is empty."""
-    text = str(value or "")
-    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """The process's resident memory now and at its peak (VmRSS, VmHWM), in MB."""
-    found = {"VmRSS:": 0.0, "VmHWM:": 0.0}
+def memory_mb(pid: int) -> tuple[float, float, float, float]:
+    """The process's resident memory now, at its peak, and now split into anonymous memory (its
+    own) and mapped file pages (SQLite's mmap of the day files: page cache, shared with the
+    kernel and reclaimable), in MB: VmRSS, VmHWM, RssAnon, RssFile."""
+    found = {"VmRSS:": 0.0, "VmHWM:": 0.0, "RssAnon:": 0.0, "RssFile:": 0.0}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key = line.split(maxsplit=1)[0] if line else ""
         if key in found:
             found[key] = int(line.split()[1]) / 1024
-    return found["VmRSS:"], found["VmHWM:"]
+    return found["VmRSS:"], found["VmHWM:"], found["RssAnon:"], found["RssFile:"]
 
 
 class MemoryWatch:
@@ -85,7 +83,7 @@ class MemoryWatch:
     phase of a benchmark reached the peak."""
 
     def __init__(self, pid: int, every: float = 0.1) -> None:
-        self.samples: list[tuple[float, float]] = []  # (time.time(), MB)
+        self.samples: list[tuple[float, float, float]] = []  # (time.time(), RSS, anonymous MB)
         self._pid = pid
         self._every = every
         self._stop = threading.Event()
@@ -95,7 +93,8 @@ class MemoryWatch:
     def _run(self) -> None:
         while not self._stop.wait(self._every):
             try:
-                self.samples.append((time.time(), memory_mb(self._pid)[0]))
+                rss, _, anonymous, _ = memory_mb(self._pid)
+                self.samples.append((time.time(), rss, anonymous))
             except OSError:  # the server ended
                 return
 
@@ -104,11 +103,12 @@ class MemoryWatch:
         self._stop.set()
         self._thread.join()
 
-    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float]]:
-        """The highest sample between each mark (time, name) and the next."""
+    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float, float]]:
+        """The highest resident and anonymous memory sampled between each mark (time, name) and
+        the next."""
         found = []
         for (start, name), (end, _) in zip(marks, [*marks[1:], (float("inf"), "")], strict=True):
-            inside = [mb for at, mb in self.samples if start <= at < end]
+            inside = [(rss, anon) for at, rss, anon in self.samples if start <= at < end]
             if inside:
-                found.append((name, max(inside)))
+                found.append((name, max(r for r, _ in inside), max(a for _, a in inside)))
         return found

@@ -1044,9 +1044,9 @@ def run(args: argparse.Namespace) -> int:
         client.close()
         stop(server)
     report(args, results)
-    print("server resident memory, highest sample (every 0.1 s) in each step:")
-    for name, mb in watch.peaks(MARKS):
-        print(f"  {mb:7,.0f} MB  {name}")
+    print("server memory, highest sample (every 0.1 s) in each step: resident, anonymous")
+    for name, rss, anonymous in watch.peaks(MARKS):
+        print(f"  {rss:7,.0f} MB {anonymous:7,.0f} MB  {name}")
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0 if all(check.held for check in results.checks) else 1

@@ -316,7 +316,7 @@ def main() -> int:
             profile_window(sampled, start=False)
             drained = stop_trail(client, timeout=600.0)
             client.close()
-        memory_now, memory_peak = memory_mb(server.pid)
+        memory_now, memory_peak, memory_anonymous, memory_files = memory_mb(server.pid)
     finally:
         stop(server)
 
@@ -330,7 +330,10 @@ def main() -> int:
         backlog, seconds = drained
         took = f"{seconds:.1f} s" if seconds is not None else "NOT within 600 s"
         print(f"  undelivered when the trail stopped: {backlog:,} events, delivered in {took}")
-    print(f"server resident memory: {memory_now:,.0f} MB at the end, {memory_peak:,.0f} MB peak")
+    print(
+        f"server resident memory: {memory_now:,.0f} MB at the end ({memory_anonymous:,.0f} MB "
+        f"anonymous, {memory_files:,.0f} MB mapped files), {memory_peak:,.0f} MB peak"
+    )
 
     null: dict[str, Any] | None = None
     if not args.skip_null:
@@ -399,6 +402,7 @@ def main() -> int:
             else []
         ),
         Row("server peak resident memory", memory_peak, "MB"),
+        Row("server anonymous memory at the end", memory_anonymous, "MB"),
         Row("searchable after ack p50", real["lag_p50"], "s"),
         Row("searchable after ack p99", real["lag_p99"], "s", None, "", TARGET_SEARCHABLE_S, lt),
         Row("searchable after ack max", real["lag_max"], "s"),
