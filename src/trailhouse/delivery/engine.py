@@ -31,6 +31,7 @@ from trailhouse.delivery.history import HistoryJob, HistoryJobService
 from trailhouse.delivery.history import JobStatus as HistoryStatus
 from trailhouse.delivery.lags import LagWindow
 from trailhouse.delivery.leases import DeliveryLeases
+from trailhouse.delivery.memory import MemoryReleaser
 from trailhouse.delivery.state import (
     DeliveryState,
     begin_session,
@@ -101,6 +102,7 @@ class DeliveryEngine:
         self._failures: dict[tuple[str, str], int] = {}
         self._lags: dict[tuple[str, str], LagWindow] = {}
         self._last_checkpoint: dict[tuple[str, str], float] = {}
+        self._memory = MemoryReleaser()
 
     def run_once(self) -> int:
         """One pass over every delivering trail and history job.
@@ -124,6 +126,7 @@ class DeliveryEngine:
             key = (job.account_id, job.trail_name)
             if key in held or key not in delivered_trails:
                 delivered += self._backfill(job, version)
+        self._memory.after_batch(delivered)
         return delivered
 
     def close(self) -> None:
