@@ -39,6 +39,7 @@ import orjson
 from _events import DEFAULT_GEN_DIR, TimeWindow, load_generator_class, make_generator, owned
 from _report import Row, lt, number, summary, table
 from _servers import Credentials, real_server, start_server, stop
+from _trail_phase import MemoryWatch
 from trailhouse.client import RpcClient
 from trailhouse.errors import RequestFailed
 from trailhouse.settings import Settings
@@ -52,8 +53,13 @@ RATE_TOLERANCE = 0.99
 MAIN, CEILING_ON, BASELINE, CEILING_OFF = "d", "c", "b", "n"  # event id letters of the phases
 
 
+# When each step began (time.time(), the progress line), to tell where memory peaked.
+MARKS: list[tuple[float, str]] = []
+
+
 def say(message: str) -> None:
     """Progress on stderr, so stdout holds only the figures."""
+    MARKS.append((time.time(), message))
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
@@ -1030,12 +1036,17 @@ def run(args: argparse.Namespace) -> int:
     say(f"starting trailhouse serve on {endpoint} ({data_dir})")
     server = start_server(real_server(data_dir, args.port), args.port, workdir / "server.log")
     client = RpcClient(endpoint, credentials.key_id, credentials.secret, timeout=120.0)
+    watch = MemoryWatch(server.pid)
     try:
         results = run_phases(args, client, credentials, server.pid, data_dir)
     finally:
+        watch.stop()
         client.close()
         stop(server)
     report(args, results)
+    print("server memory, highest sample (every 0.1 s) in each step: resident, anonymous")
+    for name, rss, anonymous in watch.peaks(MARKS):
+        print(f"  {rss:7,.0f} MB {anonymous:7,.0f} MB  {name}")
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0 if all(check.held for check in results.checks) else 1

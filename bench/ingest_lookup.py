@@ -31,6 +31,7 @@ from _servers import (
     stop,
 )
 from _sqlite_baseline import BaselineResult, run_baseline
+from _trail_phase import memory_mb, profile_window, sampled_server, start_trail, stop_trail
 from trailhouse.client import RpcClient
 from trailhouse.events.model import LookupKey
 from trailhouse.runtime import open_services
@@ -41,6 +42,7 @@ TARGET_P50_MS = 10.0
 TARGET_P99_MS = 50.0
 TARGET_GB_PER_MILLION = 1.3
 TARGET_SEARCHABLE_S = 1.0  # an acknowledged event found by LookupEvents (p99), issue 23
+TARGET_TRAIL_SHARE = 0.6  # PutEvents with a trail logging, of the null-store ceiling (issue 23)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,12 @@ def arguments() -> argparse.Namespace:
         "--database-url", default="", help="benchmark the PostgreSQL store (an empty database)"
     )
     parser.add_argument("--skip-null", action="store_true", help="no null-store ceiling run")
+    parser.add_argument(
+        "--trail", action="store_true", help="load again with a trail logging (delivery on)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="sample the server's stacks in each load phase"
+    )
     parsed = parser.parse_args()
     if parsed.quick:
         parsed.prefill = min(parsed.prefill, 200_000)
@@ -255,18 +263,24 @@ def main() -> int:
 
     endpoint = f"http://127.0.0.1:{args.port}"
     say(f"starting trailhouse serve on {endpoint}")
-    server = start_server(
-        real_server(data_dir, args.port),
-        args.port,
-        workdir / "server.log",
-        database_url=args.database_url,
+    command = (
+        sampled_server(data_dir, args.port, workdir / "profile")
+        if args.profile
+        else real_server(data_dir, args.port)
     )
+    server = start_server(
+        command, args.port, workdir / "server.log", database_url=args.database_url
+    )
+    sampled = server if args.profile else None
+    trail: dict[str, Any] | None = None
+    drained: tuple[int, float | None] = (0, None)
     try:
         client = RpcClient(endpoint, credentials.key_id, credentials.secret)
         say(f"{len(queries)} lookups over HTTP")
         http = time_http(client, queries)
         client.close()
         say(f"PutEvents load for {args.seconds:.0f} s")
+        profile_window(sampled, start=True)
         real = load_figures(
             run_load(
                 endpoint,
@@ -280,6 +294,29 @@ def main() -> int:
                 label="real",
             )
         )
+        profile_window(sampled, start=False)
+        if args.trail:
+            client = RpcClient(endpoint, credentials.key_id, credentials.secret)
+            start_trail(client, credentials.account_id)
+            say(f"PutEvents load for {args.seconds:.0f} s with a trail logging")
+            profile_window(sampled, start=True)
+            trail = load_figures(
+                run_load(
+                    endpoint,
+                    credentials,
+                    processes=args.load_procs,
+                    threads=args.load_threads,
+                    seconds=args.seconds,
+                    probe=True,
+                    workdir=workdir,
+                    gen_dir=args.gen_dir,
+                    label="trail",
+                )
+            )
+            profile_window(sampled, start=False)
+            drained = stop_trail(client, timeout=600.0)
+            client.close()
+        memory_now, memory_peak, memory_anonymous, memory_files = memory_mb(server.pid)
     finally:
         stop(server)
 
@@ -288,6 +325,15 @@ def main() -> int:
     print(lookup_table(direct, http))
     print()
     describe_load("PutEvents into trailhouse", real)
+    if trail is not None:
+        describe_load("PutEvents into trailhouse, a trail logging", trail)
+        backlog, seconds = drained
+        took = f"{seconds:.1f} s" if seconds is not None else "NOT within 600 s"
+        print(f"  undelivered when the trail stopped: {backlog:,} events, delivered in {took}")
+    print(
+        f"server resident memory: {memory_now:,.0f} MB at the end ({memory_anonymous:,.0f} MB "
+        f"anonymous, {memory_files:,.0f} MB mapped files), {memory_peak:,.0f} MB peak"
+    )
 
     null: dict[str, Any] | None = None
     if not args.skip_null:
@@ -344,6 +390,19 @@ def main() -> int:
         ),
         Row("PutEvents request p99", real["p99_ms"], "ms", null["p99_ms"] if null else None,
             "null store"),
+        *(
+            [
+                Row("PutEvents events/s, trail logging", trail["rate"], "/s",
+                    null["rate"] if null else None, "null store",
+                    TARGET_TRAIL_SHARE * null["rate"] if null else None),
+                Row("PutEvents, trail logging vs none", trail["rate"], "/s", real["rate"],
+                    "no trail"),
+            ]
+            if trail is not None
+            else []
+        ),
+        Row("server peak resident memory", memory_peak, "MB"),
+        Row("server anonymous memory at the end", memory_anonymous, "MB"),
         Row("searchable after ack p50", real["lag_p50"], "s"),
         Row("searchable after ack p99", real["lag_p99"], "s", None, "", TARGET_SEARCHABLE_S, lt),
         Row("searchable after ack max", real["lag_max"], "s"),

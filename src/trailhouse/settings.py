@@ -145,6 +145,11 @@ class Settings:
         1.0, "A trail's batch is committed once its oldest event has waited this long."
     )
     delivery_batch_events: int = _setting(50_000, "Most events read from the log per batch.")
+    delivery_batch_mb: float = _setting(
+        32.0,
+        "Most event JSON (MB) read from the log per batch, whatever the events' size: a batch "
+        "holds several times this in memory while it is written.",
+    )
     delivery_poll_seconds: float = _setting(
         0.2, "How often an idle delivery engine looks for new events."
     )

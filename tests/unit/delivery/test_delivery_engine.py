@@ -337,3 +337,42 @@ def test_deleting_a_running_history_job_keeps_what_it_delivered_covered(tmp_path
         assert rows == [[450, 450]]
     finally:
         services.close()
+
+
+def test_a_batch_holds_at_most_its_bytes_of_events(tmp_path: Path) -> None:
+    """A batch stops at `delivery_batch_mb` of event JSON, however many events that is (at
+    least one), so large events cannot make a batch take gigabytes; every event still arrives
+    once."""
+    budget = 4096
+    settings = Settings.load(
+        {
+            "data_dir": tmp_path / "data",
+            "delivery_flush_seconds": 0.0,
+            "delivery_batch_mb": budget / (1024 * 1024),
+        },
+        environ={},
+    )
+    services = open_services(settings)
+    try:
+        account_id, caller = account(services)
+        record(services, caller, 40)
+        start_trail(services, account_id, "small-batches")
+        engine = services.delivery_engine()
+        job = services.history.create(account_id, "small-batches")
+        engine.run_once()
+        first = services.history.get(account_id, job.job_id)
+        stored = services.stores.events.read_after(0, 100)
+        sizes = [len(event.body) for event in stored[: first.delivered_events + 1]]
+        assert 1 <= first.delivered_events < 40
+        assert sum(sizes[:-1]) <= budget < sum(sizes)  # stopped before the next event's JSON
+        drain(engine)
+        assert services.history.get(account_id, job.job_id).delivered_events == 40
+        rows = table_rows(
+            services,
+            account_id,
+            project_name(account_id),
+            "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM actiontrail_small_batches",
+        )
+        assert rows == [[40, 40]]
+    finally:
+        services.close()

@@ -74,3 +74,36 @@ def test_expired_nonces_are_swept(tmp_path: Path) -> None:
         left = [row[0] for row in conn.execute("SELECT nonce FROM nonces")]
     conn.close()
     assert left == ["fresh"]
+
+
+def test_reads_do_not_wait_for_a_commit_in_progress(tmp_path: Path) -> None:
+    """PutEvents reads its access key on every call; a delivery commit holding the writer
+    connection through its fsync must not stall it."""
+    store = SqliteMetadataStore(tmp_path)
+    store.create_access_key(key("LTAI5tReader00000001"))
+    holding = threading.Event()
+    release = threading.Event()
+
+    def slow_commit(conn: sqlite3.Connection) -> None:  # the writer, mid-commit
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO accounts (account_id, created_at) VALUES ('held', 0)")
+        holding.set()
+        release.wait(10)
+        conn.execute("COMMIT")
+
+    writer = threading.Thread(target=lambda: store._main.run(slow_commit))
+    writer.start()
+    try:
+        assert holding.wait(10)
+        begun = time.monotonic()
+        found = store.get_access_key("LTAI5tReader00000001")
+        assert found is not None and found.secret == "secret-LTAI5tReader00000001"
+        assert store.get_account("held") is None  # not committed yet: not seen
+        assert time.monotonic() - begun < 2.0
+    finally:
+        release.set()
+        writer.join()
+    assert store.get_account("held") is not None  # committed: seen by the next read
+    store.close()
+    with pytest.raises(StoreUnavailable):
+        store.get_access_key("LTAI5tReader00000001")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -20,6 +21,8 @@ import pytest
 from trailhouse.events.lookup import LookupRequest, LookupService
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite.event_log import SqliteEventLog
+from trailhouse.store.sqlite.records import LogRecord
+from trailhouse.store.sqlite.tail import Tail, memory_of
 
 ACCOUNT = "1234567890123456"
 OTHER = "6543210987654321"
@@ -326,3 +329,93 @@ def test_after_a_kill_the_unindexed_log_is_searchable_from_the_tail(tmp_path: Pa
     finally:
         log.close()
         indexed.close()
+
+
+def _day_rows(directory: Path) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every day file under `directory`, but the acceptance times."""
+    found: dict[str, list[tuple[object, ...]]] = {}
+    for path in sorted((directory / "days").glob("*.sqlite")):
+        conn = sqlite3.connect(path)
+        try:
+            for table in ("names", "events", "resources"):
+                cursor = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+                columns = [d[0] for d in cursor.description]
+                keep = [i for i, name in enumerate(columns) if name != "accepted_ms"]
+                found[f"{path.name}/{table}"] = [tuple(row[i] for i in keep) for row in cursor]
+        finally:
+            conn.close()
+    return found
+
+
+def test_indexing_from_the_tail_writes_what_indexing_from_the_log_writes(tmp_path: Path) -> None:
+    """The indexer takes what the tail holds instead of reading the segments back; a tail that
+    let go of its groups makes it read them. Both give the same day files."""
+    from_tail = SqliteEventLog(tmp_path / "from-tail", gather_seconds=0.0, train_after=0)
+    from_log = SqliteEventLog(
+        tmp_path / "from-log", gather_seconds=0.0, train_after=0, tail_records=1
+    )
+    try:
+        from_tail.pause_indexing()
+        from_log.pause_indexing()
+        assert from_tail.append(RECORDS) == [True] * len(RECORDS)
+        for one in RECORDS:  # one group each: the tail keeps only the newest
+            assert from_log.append([one]) == [True]
+        for log in (from_tail, from_log):
+            log.pause_indexing(False)
+            assert log.catch_up()
+    finally:
+        from_tail.close()
+        from_log.close()
+    rows = _day_rows(tmp_path / "from-tail")
+    assert rows == _day_rows(tmp_path / "from-log")
+    assert sum(len(found) for name, found in rows.items() if name.endswith("/events")) == len(
+        RECORDS
+    )
+
+
+def test_the_tail_hands_the_indexer_whole_groups_right_after_its_position() -> None:
+    def group(first: int, count: int) -> list[LogRecord]:
+        return [
+            LogRecord(s, 0, 0, 0, ACCOUNT, f"e{s}", "", "", "", "", "", (), (), "", b"")
+            for s in range(first, first + count)
+        ]
+
+    tail = Tail(0, limit=100)
+    assert tail.following(0, 10) is None  # nothing held: the log is read
+    for first in (1, 4, 7):
+        tail.add(group(first, 3))
+    held = tail.following(0, 5)
+    assert held is not None
+    assert [r.seq for r in held] == [1, 2, 3]  # whole groups, the first even beyond the limit
+    held = tail.following(0, 100)
+    assert held is not None
+    assert [r.seq for r in held] == list(range(1, 10))
+    assert tail.following(3, 10) is None  # not the first held group's start
+    tail.indexed(3)
+    held = tail.following(3, 3)
+    assert held is not None
+    assert [r.seq for r in held] == [4, 5, 6]
+
+
+def test_the_tail_is_bounded_in_memory_too() -> None:
+    """Large events fill the tail's memory bound before its record bound: the oldest groups are
+    let go (the newest always kept), and what leaves gives its bytes back."""
+
+    def group(first: int, body_bytes: int) -> list[LogRecord]:
+        return [
+            LogRecord(
+                s, 0, 0, 0, ACCOUNT, f"e{s:04d}", "", "", "", "", "", (), (), "", b"x" * body_bytes
+            )
+            for s in range(first, first + 2)
+        ]
+
+    one = memory_of(group(1, 10_000))
+    tail = Tail(0, limit=1_000, limit_bytes=3 * one)
+    for n in range(5):
+        tail.add(group(1 + 2 * n, 10_000))
+    assert len(tail) == 6 and tail.memory == 3 * one  # three groups of two, far below 1,000
+    assert tail.let_go == 4
+    tail.add(group(11, 100_000))  # alone beyond the bound: kept, the older groups let go
+    assert len(tail) == 2 and tail.memory == memory_of(group(11, 100_000))
+    tail.indexed(12)
+    assert len(tail) == 0 and tail.memory == 0

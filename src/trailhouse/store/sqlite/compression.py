@@ -19,7 +19,12 @@ from trailhouse.durable import replace_file
 
 _log = logging.getLogger(__name__)
 
-_LEVEL = 3
+# Level 1 with the trained dictionary: measured on the benchmark's events (batches of 100, one
+# call each), 2-3x less CPU than level 3 for bodies of 172 B instead of 162 B. Compression ran
+# in every PutEvents call (8-10% of the server's busy samples at level 3). The dictionary is
+# still trained at level 3; any level's bodies decompress alike.
+_LEVEL = 1
+_TRAIN_LEVEL = 3
 _MAX_SAMPLES = 5_000
 _DICT_BYTES = 64 * 1024
 NO_DICTIONARY = 0
@@ -76,7 +81,7 @@ class Codecs:
 
     def train(self, samples: list[bytes]) -> int:
         """Train a dictionary on `samples`, store it durably and use it from now on."""
-        trained = zstandard.train_dictionary(_DICT_BYTES, list[Any](samples), level=_LEVEL)
+        trained = zstandard.train_dictionary(_DICT_BYTES, list[Any](samples), level=_TRAIN_LEVEL)
         dict_id = self._current + 1
         path = self._directory / f"{dict_id}.zdict"
         replace_file(path, trained.as_bytes(), staged="dictionary.staged")

@@ -1,5 +1,6 @@
-"""SQLite connections of the metadata and nonce stores: private files, one caller at a time,
-and the store error each SQLite failure stands for (a full disk is not an internal error)."""
+"""SQLite connections of the metadata and nonce stores: private files, one writer at a time,
+readers that never wait for it, and the store error each SQLite failure stands for (a full disk
+is not an internal error)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,47 @@ class Guarded:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+class Readers:
+    """Read-only connections to a WAL-mode file, one per concurrent caller, so that a read never
+    waits behind a commit. Every PutEvents call reads its access key from the metadata store;
+    behind one shared connection it waited for whatever held it, and a delivery commit holds it
+    through an fsync (`docs/storage.md`, "Reads do not wait for commits")."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self._path = path
+        self._what = what
+        self._idle: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """`work` (reads only) on an idle connection; its SQLite errors as store errors."""
+        with self._lock:
+            if self._closed:
+                raise StoreUnavailable(f"the {self._what} is closed")
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA query_only=ON")
+                conn.execute("PRAGMA busy_timeout=5000")
+            return work(conn)
+        except sqlite3.Error as exc:
+            raise store_error(exc, self._what) from exc
+        finally:
+            if conn is not None:
+                with self._lock:
+                    if self._closed:
+                        conn.close()
+                    else:
+                        self._idle.append(conn)
+
+    def close(self) -> None:
+        """Close the idle connections (busy ones close when handed back); idempotent."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()

@@ -6,7 +6,8 @@ once their day file holds them. A lookup matches the tail's records first, with 
 implements the index's semantics of every lookup key (`store/sqlite/lookup.py`), then asks the
 day files: a record that leaves the tail meanwhile is in a day file by then. Results are merged
 by (event_time, seq) and an event found in both is kept once. Beyond `limit` records the oldest
-groups are let go: those events are found once the indexer reaches them (`docs/storage.md`).
+groups are let go, and beyond `limit_bytes` of memory: those events are found once the indexer
+reaches them (`docs/storage.md`).
 """
 
 from __future__ import annotations
@@ -21,9 +22,15 @@ from trailhouse.events.validation import EVENT_TYPES
 from trailhouse.store.sqlite.days import ABSENT_MEANS, EVENT_TYPE, SENSITIVE
 from trailhouse.store.sqlite.records import LogRecord
 
-# Records kept at most: ~1.6 KB each measured (the record, the strings that do not repeat, the
-# compressed body, the by-id entry), so ~400 MB; at 26k events/s, 9.6 s of indexer lag.
+# Records kept at most, and their memory at most. Measured with the benchmark's events (resident
+# memory over 118,000 held records): ~680 B each (the record, the strings that do not repeat,
+# the compressed body, the by-id entry, the pending key), so 250,000 take ~170 MB, within
+# TAIL_BYTES; larger events are fewer. At 26k events/s, 9.6 s of indexer lag.
 TAIL_RECORDS = 250_000
+TAIL_BYTES = 192 * 1024 * 1024
+# A record's memory beside its compressed body, event id and resource names (counted apart, as
+# they vary): the struct, the by-id entry, the strings not shared; ~680 B in all, measured.
+RECORD_OVERHEAD = 470
 
 Row = tuple[int, str, str, int, int, int, bytes, str | None]
 _POSITION = operator.attrgetter("event_time", "seq")
@@ -40,12 +47,17 @@ class Tail:
     """The acknowledged records above the indexer's checkpoint, in commit groups, and by event
     id (the lookup that must be quick whatever the tail's length)."""
 
-    def __init__(self, floor: int, limit: int = TAIL_RECORDS) -> None:
+    def __init__(
+        self, floor: int, limit: int = TAIL_RECORDS, limit_bytes: int = TAIL_BYTES
+    ) -> None:
         self._groups: deque[Sequence[LogRecord]] = deque()
+        self._group_bytes: deque[int] = deque()
         self._by_id: dict[tuple[str, str], LogRecord] = {}
         self._size = 0
+        self._bytes = 0
         self._floor = floor
         self._limit = limit
+        self._limit_bytes = limit_bytes
         self._lock = threading.Lock()
         self.let_go = 0  # records dropped for room before the indexer reached them
 
@@ -53,11 +65,16 @@ class Tail:
         """Remember records just committed to the log (seq-ordered, above every held one)."""
         if not records:
             return
+        size = memory_of(records)
         with self._lock:
             self._groups.append(records)
+            self._group_bytes.append(size)
             self._by_id.update(((r.account_id, r.event_id), r) for r in records)
             self._size += len(records)
-            while self._size > self._limit and len(self._groups) > 1:
+            self._bytes += size
+            while (self._size > self._limit or self._bytes > self._limit_bytes) and len(
+                self._groups
+            ) > 1:
                 self.let_go += self._drop_oldest()
 
     def indexed(self, seq: int) -> None:
@@ -67,10 +84,25 @@ class Tail:
             while self._groups and self._groups[0][-1].seq <= seq:
                 self._drop_oldest()
 
+    def following(self, seq: int, limit: int) -> list[LogRecord] | None:
+        """The held records right after `seq`, whole groups up to about `limit` records, for the
+        indexer (no segment read back, no frame decoded again); None when the tail does not
+        hold the record after `seq` (let go, or never added), and the log must be read."""
+        with self._lock:
+            if not self._groups or self._groups[0][0].seq != seq + 1:
+                return None
+            found: list[LogRecord] = []
+            for group in self._groups:
+                if found and len(found) + len(group) > limit:
+                    break
+                found.extend(group)
+            return found
+
     def _drop_oldest(self) -> int:
         """Forget the oldest group (lock held); how many records it held."""
         group = self._groups.popleft()
         self._size -= len(group)
+        self._bytes -= self._group_bytes.popleft()
         pop = self._by_id.pop
         for r in group:
             pop((r.account_id, r.event_id), None)
@@ -78,6 +110,11 @@ class Tail:
 
     def __len__(self) -> int:
         return self._size
+
+    @property
+    def memory(self) -> int:
+        """The held records' memory, as `memory_of` estimates it."""
+        return self._bytes
 
     def rows(self, query: LookupQuery, hidden: Callable[[int, int], bool]) -> list[Row]:
         """Up to `query.limit + 1` held rows matching `query`, in its order. Taken before the
@@ -115,6 +152,14 @@ class Tail:
                 if len(hits) > query.limit:
                     break
         return hits
+
+
+def memory_of(records: Sequence[LogRecord]) -> int:
+    """About how much memory the tail takes to hold `records`: what varies from event to event
+    (compressed body, event id, resource names) and a measured overhead per record."""
+    return len(records) * RECORD_OVERHEAD + sum(
+        [len(r.body) + len(r.event_id) + sum(map(len, r.resource_names)) for r in records]
+    )
 
 
 class SharedStrings:
