@@ -30,10 +30,12 @@ T = TypeVar("T")
 class TrailStatus:
     """A trail and what its delivery has done, as of one read.
 
-    `pending_events` counts the log's events after the delivery checkpoint (other accounts'
-    events included: the log is shared), up to `PENDING_CAP`. `delivered_up_to_ms` is the
-    watermark: every event accepted before it is in the table. `lease_holder` is empty while no
-    worker holds a live lease. `latest_digest` is None before the first digest.
+    `pending_events` counts the log's events after the delivery checkpoint that live delivery
+    will go through (other accounts' events included: the log is shared), up to `PENDING_CAP`:
+    up to the log's end while the trail logs, up to its session's end once it is stopped.
+    `delivered_up_to_ms` is the watermark: every event accepted before it is in the table.
+    `lease_holder` is empty while no worker holds a live lease. `latest_digest` is None before
+    the first digest.
     """
 
     trail: Trail
@@ -86,7 +88,7 @@ class TrailStatusReader:
             delivery,
             read_lease(self._metadata, trail),
             digest,
-            self._events.pending_after(delivery.checkpoint_seq),
+            self._backlog(trail, delivery),
         )
 
     def all_statuses(self) -> list[TrailStatus]:
@@ -99,11 +101,22 @@ class TrailStatusReader:
         for trail in self._trails.all_trails():
             key = (trail.account_id, trail.name)
             delivery = deliveries.get(key) or DeliveryState.initial(trail)
-            pending = self._events.pending_after(delivery.checkpoint_seq)
+            pending = self._backlog(trail, delivery)
             statuses.append(
                 self._status(trail, delivery, leases.get(key), digests.get(key), pending)
             )
         return statuses
+
+    def _backlog(self, trail: Trail, delivery: DeliveryState) -> int:
+        """What live delivery has yet to go through: the log after the checkpoint, up to the
+        log's end while the trail logs and up to where its session ended once it is stopped
+        (what was accepted after StopLogging is never delivered live: StartLogging begins at
+        the log's end), so a stopped trail's backlog reaches 0 once that is delivered."""
+        if trail.is_logging:
+            return self._events.pending_after(delivery.checkpoint_seq)
+        if delivery.session_end <= delivery.checkpoint_seq:
+            return 0
+        return self._events.pending_after(delivery.checkpoint_seq, up_to=delivery.session_end)
 
     def live_workers(self) -> int:
         """How many delivery workers were seen within the last lease period."""

@@ -237,6 +237,16 @@ def test_cli_sql_prints_table_json_and_csv(
     assert failed.returncode == 1 and "ODPS-0130161" in failed.stderr
 
 
+def test_cli_sql_csv_keeps_formula_cells_as_text_as_the_console_does(
+    running: Fixture, delivered: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    env = cli_environment(running.server, tmp_path, running.root)
+    sql = "SELECT '=cmd|\\' /C calc\\'!A0' AS a, '@SUM(1,1)' AS b, -5 AS c, '-2+3' AS d"
+    as_csv = run_cli("sql", "-p", PROJECT, "--format", "csv", sql, env=env)
+    assert as_csv.returncode == 0, as_csv.stderr
+    assert as_csv.stdout == "a,b,c,d\n'=cmd|' /C calc'!A0,\"'@SUM(1,1)\",-5,'-2+3\n"
+
+
 def test_cli_lists_projects_tables_partitions_and_prices(
     running: Fixture, delivered: list[dict[str, Any]], tmp_path: Path
 ) -> None:

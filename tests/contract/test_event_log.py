@@ -97,6 +97,16 @@ def test_last_seq_is_the_highest_committed(stores: Stores) -> None:
     assert stores.events.last_seq() == highest
 
 
+def test_pending_counts_events_after_a_seq_up_to_a_bound(stores: Stores) -> None:
+    stores.events.append(history(5))
+    seqs = [e.seq for e in stores.events.read_after(0, 100)]
+    assert stores.events.pending_after(seqs[0]) == 4
+    assert stores.events.pending_after(seqs[0], up_to=seqs[2]) == 2
+    assert stores.events.pending_after(seqs[0], cap=1, up_to=seqs[3]) == 1
+    assert stores.events.pending_after(seqs[2], up_to=seqs[2]) == 0
+    assert stores.events.pending_after(seqs[0], up_to=seqs[-1] + 1000) == 4
+
+
 def test_events_survive_close_and_reopen(stores: Stores, store_settings: Settings) -> None:
     records = history(12)
     stores.events.append(records)

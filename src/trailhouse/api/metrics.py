@@ -17,7 +17,10 @@ LOG_INDEXED = gauge("trailhouse_event_log_indexed_seq", "How far LookupEvents' i
 LOG_EVENTS = gauge("trailhouse_event_log_events", "Events the log holds.")
 LOG_BYTES = gauge("trailhouse_event_log_bytes", "Bytes the event log uses on disk.")
 LOGGING = gauge("trailhouse_trail_logging", "1 while the trail logs.")
-BACKLOG = gauge("trailhouse_trail_delivery_backlog", "Log positions after the trail's checkpoint.")
+BACKLOG = gauge(
+    "trailhouse_trail_delivery_backlog",
+    "Log positions after the trail's checkpoint that live delivery will still go through.",
+)
 LAG = gauge("trailhouse_trail_delivery_lag_ms", "Accepted → committed, recent batches.")
 DELIVERED = gauge("trailhouse_trail_delivered_events", "Events the trail has delivered live.")
 LOST = gauge("trailhouse_trail_lost_events", "Undelivered events retention deleted.")

@@ -26,6 +26,7 @@ from trailhouse.cli.common import (
 from trailhouse.cli.numbers import count, decimal, duration, money, size, usage
 from trailhouse.cli.trails import call, client_command
 from trailhouse.settings import Settings
+from trailhouse.warehouse import result_csv
 from trailhouse.warehouse.model import Role
 
 if TYPE_CHECKING:
@@ -171,9 +172,7 @@ def _print_rows(fmt: str, columns: Sequence[str], rows: list[list[Any]]) -> None
     if fmt == "json":
         print_json({"columns": list(columns), "rows": rows})
     elif fmt == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows(["" if v is None else v for v in row] for row in rows)
+        sys.stdout.writelines(result_csv.csv_lines(columns, rows, line_end="\n"))
     else:
         print_table(columns, [["NULL" if v is None else v for v in row] for row in rows])
 

@@ -45,6 +45,7 @@ from trailhouse.iam.console_sessions import ConsoleSession
 from trailhouse.iam.principals import Caller
 from trailhouse.jsonlimits import MAX_DOCUMENT_DEPTH, nests_deeper_than
 from trailhouse.runtime import Services
+from trailhouse.warehouse import result_csv
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ HOME = "/console/trails"
 SIGNIN_TOKEN_SECONDS = 3600
 # Console calls carry parameters only (SQL text is the largest); PutEvents has its own path.
 MAX_PARAMS_BYTES = 1024 * 1024
+# The most rows a SQL result's CSV download holds (the workbench says so beside the button).
+CSV_ROWS = 10_000
 # Every console answer, assets and JSON included, is read only as the type it is sent as.
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
@@ -87,6 +90,7 @@ class Console:
             Route("/console/signin", self.signin, methods=["POST"]),
             Route("/console/signout", self.signout, methods=["POST"]),
             Route("/console/api/{action}", self.api, methods=["POST"]),
+            Route("/console/download/sql-result", self.sql_result_csv, methods=["POST"]),
             Mount("/console/static", app=Assets(directory=STATIC_DIR), name="console-static"),
             Route("/console/{path:path}", self.page, methods=["GET"]),
         ]
@@ -185,12 +189,7 @@ class Console:
         """Run one action for the signed-in caller, answering as the API does."""
         request_id = new_request_id()
         try:
-            signed_in = await run_in_threadpool(self._signed_in, request)
-            if signed_in is None:
-                raise SessionExpired(
-                    "your console session has ended (it expired or you signed out); sign in again"
-                )
-            csrf.require_token(signed_in.session.csrf_token, request.headers.get(csrf.CSRF_HEADER))
+            signed_in = await self._checked_session(request)
             call = Call(action=request.path_params["action"], params=await _params(request))
             origin = _origin(request, console=True)
             result = await run_in_threadpool(
@@ -205,6 +204,58 @@ class Console:
         response.headers["Cache-Control"] = "no-store"
         response.headers.update(NOSNIFF)
         return response
+
+    async def sql_result_csv(self, request: Request) -> Response:
+        """The rows of a finished SQL job (`JobId`; at most CSV_ROWS) as the CSV the workbench
+        downloads, read with GetSqlJobResult as the signed-in caller (its permissions, errors
+        and audit events) and written by `warehouse/result_csv.py`, as the CLI writes it."""
+        request_id = new_request_id()
+        try:
+            signed_in = await self._checked_session(request)
+            params = await _params(request)
+            origin = _origin(request, console=True)
+            text = await run_in_threadpool(
+                self._result_csv, signed_in.caller, params, request_id, origin
+            )
+        except ApiError as error:
+            return _error(error, request_id, request)
+        except Exception:
+            failure = unexpected(self._services.counters, "console", request_id, "in the console")
+            return _error(failure, request_id, request)
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"Cache-Control": "no-store", **NOSNIFF},
+        )
+
+    def _result_csv(
+        self, caller: Caller, params: dict[str, str], request_id: str, origin: Origin
+    ) -> str:
+        columns: list[str] = []
+        rows: list[list[Any]] = []
+        offset: int | None = 0
+        while offset is not None and len(rows) < CSV_ROWS:
+            page_size = str(CSV_ROWS - len(rows))
+            call = Call(
+                "GetSqlJobResult", {**params, "Offset": str(offset), "MaxResults": page_size}
+            )
+            page = self._dispatcher.run_as(caller, call, request_id, origin)
+            columns = page["Columns"]
+            rows += page["Rows"]
+            offset = page["NextOffset"]
+            request_id = new_request_id()  # one per call, as the page's own calls had
+        return "".join(result_csv.csv_lines(columns, rows))
+
+    async def _checked_session(self, request: Request) -> SignedIn:
+        """The request's session, once its CSRF token is the session's; SessionExpired
+        without one."""
+        signed_in = await run_in_threadpool(self._signed_in, request)
+        if signed_in is None:
+            raise SessionExpired(
+                "your console session has ended (it expired or you signed out); sign in again"
+            )
+        csrf.require_token(signed_in.session.csrf_token, request.headers.get(csrf.CSRF_HEADER))
+        return signed_in
 
     def _signed_in(self, request: Request) -> SignedIn | None:
         token = request.cookies.get(SESSION_COOKIE, "")

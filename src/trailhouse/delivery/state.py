@@ -67,7 +67,11 @@ def begin_session(metadata: MetadataStore, events: EventLog, trail: Trail) -> De
 
     def attempt() -> DeliveryState:
         state, version = read_state(metadata, trail)
-        if state.session_started == trail.start_logging_time:
+        if state.session_started == trail.start_logging_time and not state.session_end:
+            # This session already began (StartLogging again, or the engine after it). A
+            # session that ended (StopLogging, then StartLogging within the same second, so
+            # with the same start time) is over: a new one begins. An end at seq 0 (stopped
+            # on an empty log) cannot be told from an open session; nothing precedes it.
             return state
         start = max(events.last_seq(), state.checkpoint_seq)
         began = replace(

@@ -79,6 +79,7 @@ def prepare_demo(services: Services, progress: TextIO = sys.stderr) -> Credentia
     project = _load_table_hourly(services)
     say(f"creating the trail {DEMO_TRAIL} and running a delivery history job to completion ...")
     _trail_with_history(services)
+    _start_sql_engine(services, say)
     say(f"running {len(DEMO_QUERIES)} SQL jobs ...")
     _run_queries(services, caller, project)
     services.warehouse.metering.sample_storage()  # today's storage, both tables
@@ -185,10 +186,33 @@ def _trail_with_history(services: Services) -> None:
         raise DemoError(f"the demo's history job failed: {job.error}")
 
 
+def _start_sql_engine(services: Services, say: Callable[[str], None]) -> None:
+    """Wait for the SQL engine to be ready before the demo's jobs, saying what it waits for:
+    Spark's session starts a JVM (or connects to its server), which takes from seconds to
+    minutes depending on the machine, and no job could run before it. It has no time limit of
+    its own; the jobs after it have `_WAIT_SECONDS` each."""
+    jobs = services.warehouse.jobs
+    if jobs.engine_name != "spark":
+        return
+    master = services.settings.spark_master
+    say(
+        f"waiting for the Spark engine to start its session on {master} (a JVM, or a Spark "
+        "Connect channel; a minute or more on a small machine) ..."
+    )
+    began = time.monotonic()
+    jobs.start_engine()
+    say(f"the Spark engine is ready ({time.monotonic() - began:.0f} s)")
+
+
 def _run_queries(services: Services, caller: Caller, project: Project) -> None:
     jobs = services.warehouse.jobs
     for sql in DEMO_QUERIES:
         job = jobs.wait(caller, jobs.submit(caller, project, sql).job_id, _WAIT_SECONDS)
+        if job.status in (JobStatus.WAITING, JobStatus.RUNNING):
+            raise DemoError(
+                f"the demo's SQL job {job.job_id} was still {job.status} on the "
+                f"{jobs.engine_name} engine after {_WAIT_SECONDS:.0f} s: {sql}"
+            )
         if job.status != JobStatus.TERMINATED:
             raise DemoError(f"the demo's SQL job {job.job_id} ended {job.status}: {sql}")
 

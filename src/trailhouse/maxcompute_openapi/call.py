@@ -3,17 +3,14 @@ after an opaque marker, whole numbers and booleans, each refused with what to fi
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from trailhouse.api import rest
 from trailhouse.iam.principals import Caller
 from trailhouse.maxcompute_openapi.errors import InvalidParameter
 from trailhouse.runtime import Services
-
-MAX_ITEMS = 1000  # a page when the caller names no maxItem
 
 T = TypeVar("T")
 
@@ -45,36 +42,22 @@ def one_page(
     call: OpenApiCall, items: Sequence[T], key: Callable[[T], str]
 ) -> tuple[list[T], str, int]:
     """One page of `items` after the caller's `marker`, with the marker of the next page."""
-    max_items = whole(call.params.get("maxItem"), "maxItem", MAX_ITEMS, 1, 10_000)
-    after = _decode_marker(call.params.get("marker", ""))
-    start = 0
-    if after:
-        start = next((i for i, item in enumerate(items) if key(item) == after), len(items)) + 1
-    page = list(items[start : start + max_items])
-    more = start + max_items < len(items)
-    marker = base64.urlsafe_b64encode(key(page[-1]).encode()).decode() if more and page else ""
-    return page, marker, max_items
-
-
-def _decode_marker(marker: str) -> str:
-    if not marker:
-        return ""
+    max_items = whole(call.params.get("maxItem"), "maxItem", rest.MAX_ITEMS, 1, 10_000)
     try:
-        return base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidParameter(
-            f"marker {marker!r} is not one this server returned; pass the marker of the "
-            "previous page unchanged"
-        ) from None
+        page, marker = rest.page_after(
+            items, key, call.params.get("marker", ""), max_items, "marker"
+        )
+    except rest.BadParameter as exc:
+        raise InvalidParameter(str(exc)) from None
+    return page, marker, max_items
 
 
 def whole(text: str | None, name: str, default: int, low: int, high: int) -> int:
     """`text` as a whole number from `low` to `high` (`default` when absent)."""
-    if text is None or text == "":
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise InvalidParameter(f"{name} {text!r}: use a whole number from {low} to {high}")
-    return int(text)
+    try:
+        return rest.whole(text, name, default, low, high)
+    except rest.BadParameter as exc:
+        raise InvalidParameter(str(exc)) from None
 
 
 def boolean(text: str, name: str) -> bool:

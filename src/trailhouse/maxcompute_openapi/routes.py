@@ -23,6 +23,7 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
+from trailhouse.api.rest import path_names
 from trailhouse.errors import ApiError, IncompleteSignature, SignatureNonceUsed
 from trailhouse.iam.signatures import SignedRequest, verify_request
 from trailhouse.maxcompute_openapi import catalog, compute
@@ -70,14 +71,9 @@ def _refusal(exc: Exception) -> ApiError:
 
 def _match(method: str, segments: tuple[str, ...]) -> tuple[str, View, tuple[str, ...]] | None:
     for verb, pattern, name, view in _CALLS:
-        if verb != method or len(pattern) != len(segments):
-            continue
-        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
-            continue
-        names = tuple(s for p, s in zip(pattern, segments, strict=True) if p == "*")
-        if any(not n for n in names):
-            continue
-        return name, view, names
+        names = path_names(pattern, segments) if verb == method else None
+        if names is not None:
+            return name, view, names
     return None
 
 

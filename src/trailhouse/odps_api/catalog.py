@@ -8,12 +8,11 @@ rather than quietly answering False.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from trailhouse.api import rest
 from trailhouse.iam.principals import Caller
 from trailhouse.odps_api import render
 from trailhouse.odps_api.errors import (
@@ -29,7 +28,6 @@ from trailhouse.warehouse.model import PartitionStats, Privilege, Project, Table
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 TABLE_RESOURCE = "ACS::MaxCompute::Table"
 XML = "application/xml"
-MAX_ITEMS = 1000  # a page when the caller names no maxitems
 
 T = TypeVar("T")
 
@@ -249,36 +247,11 @@ def _page(
     call: CatalogCall, items: Sequence[T], key: Callable[[T], str]
 ) -> tuple[list[T], str, int]:
     """One page of `items` after the caller's `marker`, with the marker of the next page."""
-    max_items = _max_items(call.params.get("maxitems"))
-    after = _decode_marker(call.params.get("marker", ""))
-    start = 0
-    if after:
-        start = next((i for i, item in enumerate(items) if key(item) == after), len(items))
-        start += 1
-    page = list(items[start : start + max_items])
-    more = start + max_items < len(items)
-    marker = base64.urlsafe_b64encode(key(page[-1]).encode()).decode() if more and page else ""
-    return page, marker, max_items
-
-
-def _max_items(text: str | None) -> int:
-    if text is None or text == "":
-        return MAX_ITEMS
-    if not text.isdigit() or not 1 <= int(text) <= 10_000:
-        raise InvalidArgument(
-            f"ODPS-0420061:Invalid parameter in HTTP request - maxitems {text!r}: use a whole "
-            "number from 1 to 10000"
-        )
-    return int(text)
-
-
-def _decode_marker(marker: str) -> str:
-    if not marker:
-        return ""
     try:
-        return base64.b64decode(marker.encode(), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument(
-            f"ODPS-0420061:Invalid parameter in HTTP request - marker {marker!r} is not one "
-            "this server returned; pass the Marker of the previous page unchanged"
-        ) from None
+        max_items = rest.whole(call.params.get("maxitems"), "maxitems", rest.MAX_ITEMS, 1, 10_000)
+        page, marker = rest.page_after(
+            items, key, call.params.get("marker", ""), max_items, "Marker"
+        )
+    except rest.BadParameter as exc:
+        raise InvalidArgument(f"ODPS-0420061:Invalid parameter in HTTP request - {exc}") from None
+    return page, marker, max_items

@@ -27,6 +27,7 @@ from trailhouse.api.actions import ActionContext
 from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
+from trailhouse.api.rest import path_names
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
 from trailhouse.odps_api import catalog, instance_tunnel, instances, job_xml, render, tunnel
 from trailhouse.odps_api.catalog import CatalogCall, Reply
@@ -89,13 +90,7 @@ _CALLS: tuple[tuple[tuple[str, ...], str, str, Callable[[CatalogCall], Reply]], 
 
 def _match(segments: tuple[str, ...], params: dict[str, str]) -> tuple[str, Any] | None:
     for pattern, flag, name, handler in _CALLS:
-        if len(pattern) != len(segments):
-            continue
-        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
-            continue
-        if any(not s for s in segments):
-            continue
-        if flag and flag not in params:
+        if path_names(pattern, segments) is None or (flag and flag not in params):
             continue
         return name, handler
     return None
@@ -271,11 +266,7 @@ def _match_instance(
     for wanted, pattern, flag, name, handler in _INSTANCE_CALLS:
         if method != wanted and not (method == "HEAD" and wanted == "GET"):
             continue
-        if len(pattern) != len(segments) or any(not s for s in segments):
-            continue
-        if any(p != "*" and p != s for p, s in zip(pattern, segments, strict=True)):
-            continue
-        if flag and flag not in params:
+        if path_names(pattern, segments) is None or (flag and flag not in params):
             continue
         return name, handler
     return None

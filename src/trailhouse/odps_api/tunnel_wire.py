@@ -16,8 +16,9 @@ CRC32C of all the data.
 from __future__ import annotations
 
 import io
+import itertools
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import google_crc32c
@@ -56,39 +57,19 @@ _END_RECORD_TAG = _tag(END_RECORD, WIRETYPE_VARINT)
 
 
 def records(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """The protobuf record stream of these rows, in pieces of about FLUSH_BYTES."""
-    rows = 0
-    checksums = bytearray()
-    buffer = bytearray()
-    tags: list[bytes] = []
-    numbers: list[bytes] = []
+    """The protobuf record stream of these rows (a table's, every column STRING), in pieces of
+    about FLUSH_BYTES: `typed_records` with one kind, so both streams have one encoder."""
+    rows = _rows(iter(batches))
+    first = next(rows, None)
+    if first is None:
+        yield from typed_records((), ())
+        return
+    yield from typed_records(itertools.chain((first,), rows), ["string"] * len(first))
+
+
+def _rows(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
     for batch in batches:
-        if not tags:
-            tags = [_tag(i + 1, WIRETYPE_LENGTH_DELIMITED) for i in range(batch.num_columns)]
-            numbers = [struct.pack("<i", i + 1) for i in range(batch.num_columns)]
-        columns = [column.to_pylist() for column in batch.columns]
-        for values in zip(*columns, strict=True):
-            signed = bytearray()
-            for index, value in enumerate(values):
-                if value is None:
-                    continue
-                data = value.encode()
-                buffer += tags[index]
-                buffer += varint(len(data))
-                buffer += data
-                signed += numbers[index]
-                signed += data
-            crc = google_crc32c.value(bytes(signed))
-            buffer += _END_RECORD_TAG
-            buffer += varint(crc)
-            checksums += struct.pack("<I", crc)
-            rows += 1
-            if len(buffer) >= FLUSH_BYTES:
-                yield bytes(buffer)
-                buffer.clear()
-    buffer += _tag(META_COUNT, WIRETYPE_VARINT) + varint(_zigzag64(rows))
-    buffer += _tag(META_CHECKSUM, WIRETYPE_VARINT) + varint(google_crc32c.value(bytes(checksums)))
-    yield bytes(buffer)
+        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
 
 
 def _messages(batches: Iterable[pa.RecordBatch], compression: str | None) -> Iterator[bytes]:
@@ -144,28 +125,49 @@ def arrow(batches: Iterable[pa.RecordBatch], compression: str | None = "lz4") ->
     yield pending + struct.pack("!I", total)
 
 
-# How each MaxCompute type of a typed stream (an instance's result) is put on the wire and into
-# the row's CRC32C, as PyODPS's `_read_field` reads it: (wire type, wire bytes, checksum bytes).
-_INTEGERS = frozenset({"bigint", "int", "smallint", "tinyint"})
+# How each MaxCompute type is put on the wire and into the row's CRC32C, as PyODPS's
+# `_read_field` reads it: a wire type, and the value's (wire bytes, checksum bytes).
 WIRETYPE_FIXED64 = 1
 WIRETYPE_FIXED32 = 5
+Encode = Callable[[Any], tuple[bytes, bytes]]
 
 
-def _field(kind: str, value: Any) -> tuple[int, bytes, bytes]:
-    if kind in _INTEGERS or kind in ("datetime", "date"):
-        number = int(value)
-        return WIRETYPE_VARINT, varint(_zigzag64(number) & (2**64 - 1)), struct.pack("<q", number)
-    if kind == "double":
-        packed = struct.pack("<d", float(value))
-        return WIRETYPE_FIXED64, packed, packed
-    if kind == "float":
-        packed = struct.pack("<f", float(value))
-        return WIRETYPE_FIXED32, packed, packed
-    if kind == "boolean":
-        flag = b"\x01" if value else b"\x00"
-        return WIRETYPE_VARINT, flag, flag
+def _integer(value: Any) -> tuple[bytes, bytes]:
+    number = int(value)
+    return varint(_zigzag64(number) & (2**64 - 1)), struct.pack("<q", number)
+
+
+def _double(value: Any) -> tuple[bytes, bytes]:
+    packed = struct.pack("<d", float(value))
+    return packed, packed
+
+
+def _float(value: Any) -> tuple[bytes, bytes]:
+    packed = struct.pack("<f", float(value))
+    return packed, packed
+
+
+def _boolean(value: Any) -> tuple[bytes, bytes]:
+    flag = b"\x01" if value else b"\x00"
+    return flag, flag
+
+
+def _text(value: Any) -> tuple[bytes, bytes]:
     data = value if isinstance(value, bytes) else str(value).encode()
-    return WIRETYPE_LENGTH_DELIMITED, varint(len(data)) + data, data
+    return varint(len(data)) + data, data
+
+
+# Integers, DATETIME (epoch milliseconds) and DATE (epoch days) are varints; any other kind
+# (STRING, DECIMAL, JSON, ...) is its text.
+_ENCODERS: dict[str, tuple[int, Encode]] = {
+    **dict.fromkeys(
+        ("bigint", "int", "smallint", "tinyint", "datetime", "date"), (WIRETYPE_VARINT, _integer)
+    ),
+    "double": (WIRETYPE_FIXED64, _double),
+    "float": (WIRETYPE_FIXED32, _float),
+    "boolean": (WIRETYPE_VARINT, _boolean),
+}
+_TEXT = (WIRETYPE_LENGTH_DELIMITED, _text)
 
 
 def typed_records(rows: Iterable[Sequence[Any]], kinds: Sequence[str]) -> Iterator[bytes]:
@@ -175,14 +177,17 @@ def typed_records(rows: Iterable[Sequence[Any]], kinds: Sequence[str]) -> Iterat
     count = 0
     checksums = bytearray()
     buffer = bytearray()
+    columns = [_ENCODERS.get(kind, _TEXT) for kind in kinds]
+    tags = [_tag(i + 1, wire_type) for i, (wire_type, _) in enumerate(columns)]
+    encoders = [encode for _, encode in columns]
     numbers = [struct.pack("<i", i + 1) for i in range(len(kinds))]
     for values in rows:
         signed = bytearray()
         for index, value in enumerate(values):
             if value is None:
                 continue
-            wire_type, wire, checked = _field(kinds[index], value)
-            buffer += _tag(index + 1, wire_type)
+            wire, checked = encoders[index](value)
+            buffer += tags[index]
             buffer += wire
             signed += numbers[index]
             signed += checked

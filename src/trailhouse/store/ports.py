@@ -79,10 +79,12 @@ class EventLog(abc.ABC):
         """The highest committed sequence number (0 for an empty log): no event committed
         later gets one at or below it."""
 
-    def pending_after(self, seq: int, cap: int = PENDING_CAP) -> int:
-        """How many events lie above `seq` up to `last_seq()`, at most `cap`. This default
-        suits a log whose seqs are dense; an adapter with sparse seqs counts."""
-        return min(cap, max(0, self.last_seq() - seq))
+    def pending_after(self, seq: int, cap: int = PENDING_CAP, up_to: int | None = None) -> int:
+        """How many events lie above `seq` up to `last_seq()` (and up to `up_to` when given),
+        at most `cap`. This default suits a log whose seqs are dense; an adapter with sparse
+        seqs counts."""
+        end = self.last_seq() if up_to is None else min(up_to, self.last_seq())
+        return min(cap, max(0, end - seq))
 
     @abc.abstractmethod
     def lookup(self, query: LookupQuery) -> LookupPage:

@@ -119,6 +119,10 @@ class SqlJobService:
         """The engine jobs run on."""
         return self._engine.name
 
+    def start_engine(self) -> None:
+        """Make the engine ready for jobs now (Spark's session); returns once it is."""
+        self._engine.start()
+
     @property
     def runner(self) -> str:
         """This process's runner id, which its jobs carry."""

@@ -113,6 +113,40 @@ def test_a_stopped_trail_delivers_what_it_accepted_and_nothing_more(services: Se
     assert not {e["eventId"] for e in after} & ids
 
 
+class _OneSecond:
+    """The trail service's clock, stopped in one second: StopLogging and StartLogging within
+    it give the new session the old one's start time."""
+
+    @staticmethod
+    def time() -> float:
+        return 1_800_000_000.5
+
+
+def test_a_trail_stopped_and_started_in_one_second_skips_what_came_between(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account_id, caller = account(services)
+    monkeypatch.setattr("trailhouse.trails.service.time", _OneSecond)
+    start_trail(services, account_id, "blink-trail")
+    before = record(services, caller, 20)
+    engine = services.delivery_engine()
+    drain(engine)
+    services.stop_logging(account_id, "blink-trail")
+    between = record(services, caller, 30)  # accepted while stopped: not delivered live
+    services.start_logging(account_id, "blink-trail")
+    after = record(services, caller, 10)
+    drain(engine)
+    rows = table_rows(
+        services,
+        account_id,
+        project_name(account_id),
+        "SELECT event_id FROM actiontrail_blink_trail",
+    )
+    ids = {r[0] for r in rows}
+    assert {e["eventId"] for e in before + after} == ids
+    assert not {e["eventId"] for e in between} & ids
+
+
 def test_a_broken_cross_account_trail_reports_and_resumes(services: Services) -> None:
     source_id, source = account(services)
     destination_id, _ = account(services)

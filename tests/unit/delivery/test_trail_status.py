@@ -100,6 +100,27 @@ def test_a_trail_after_delivery_with_its_lease(services: Services) -> None:
     assert services.trail_status.status(trail).lease_holder == ""
 
 
+def test_a_stopped_trails_backlog_is_what_it_still_delivers_and_reaches_0(
+    services: Services,
+) -> None:
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "stopping-trail")
+    record(services, caller, 6)  # accepted while it logged: still delivered after StopLogging
+    trail = services.stop_logging(account_id, trail.name)
+    record(services, caller, 9)  # accepted after: never delivered live
+    status = services.trail_status.status(trail)
+    assert not status.is_logging and status.pending_events == 6
+    drain(services.delivery_engine())
+    status = services.trail_status.status(trail)
+    assert status.delivered_events == 6 and status.pending_events == 0
+    assert _only(services.trail_status.all_statuses(), trail) == status
+    answer = _get_trail_status(services, trail)
+    assert (answer["IsLogging"], answer["DeliveryBacklog"]) == (False, 0)
+    gauges = _gauges(scrape(services), trail)
+    assert gauges["trailhouse_trail_logging"] == 0.0
+    assert gauges["trailhouse_trail_delivery_backlog"] == 0.0
+
+
 def test_a_trail_with_a_digest(services: Services) -> None:
     account_id, _ = account(services)
     trail = start_trail(services, account_id, "signed-trail")

@@ -175,6 +175,37 @@ def test_text_with_an_offset_is_that_instant_in_the_zone(tw: WarehouseFixture, z
     assert got == [shown, day + " 00:00:00", epoch, shown, "2026-10-24 23:43:18", day]
 
 
+# Text with an offset or a zone after its time, and the instant it names (2026-01-01 19:04:05
+# UTC unless said): CAST to DATETIME or TIMESTAMP is that instant shown in the job's zone on
+# both engines, never the wall-clock text with its offset dropped (DuckDB's own cast).
+OFFSET_TEXTS = [
+    ("2026-01-02T03:04:05+08:00", 0),
+    ("2026-01-02 03:04:05+08:00", 0),
+    ("2026-01-02T03:04:05+0800", 0),
+    ("2026-01-02T03:04:05+08", 0),
+    ("2026-01-02T03:04:05 +08:00", 0),
+    ("2026-01-02 03:04:05 -05:30", 13 * 3600 + 30 * 60),
+    ("2026-01-01 19:04:05 UTC", 0),
+    ("2026-01-01T19:04:05Z", 0),
+    ("2026-01-02 03:04:05 Asia/Shanghai", 0),
+]
+
+
+@pytest.mark.parametrize(("text", "later"), OFFSET_TEXTS)
+@pytest.mark.parametrize("kind", ["DATETIME", "TIMESTAMP"])
+def test_a_cast_of_text_with_an_offset_honours_it(
+    tw: WarehouseFixture, text: str, later: int, kind: str
+) -> None:
+    epoch = int(datetime(2026, 1, 1, 19, 4, 5, tzinfo=UTC).timestamp()) + later
+    zone = "Europe/Berlin"
+    got = run(
+        tw,
+        f"SET odps.sql.timezone={zone};\n"
+        f"SELECT CAST('{text}' AS {kind}), CAST(CONCAT('{text}', '') AS {kind})",
+    ).rows[0]
+    assert got == [_local(epoch, zone)] * 2
+
+
 # ---- delivered events -----------------------------------------------------------------
 
 

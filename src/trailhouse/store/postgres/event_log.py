@@ -179,11 +179,14 @@ class PostgresEventLog(EventLog):
         with self._pool.connection() as conn:
             return self._last_seq(conn)
 
-    def pending_after(self, seq: int, cap: int = PENDING_CAP) -> int:
-        """How many events lie above `seq` up to `last_seq()`, counted up to `cap` (seqs are
-        sparse here: their difference counts transaction ids, not events)."""
+    def pending_after(self, seq: int, cap: int = PENDING_CAP, up_to: int | None = None) -> int:
+        """How many events lie above `seq` up to `last_seq()` (and up to `up_to` when given),
+        counted up to `cap` (seqs are sparse here: their difference counts transaction ids, not
+        events)."""
         with self._pool.connection() as conn:
             horizon = safe_horizon(conn, self._key, self._base)
+            if up_to is not None:
+                horizon = min(horizon, up_to + 1)
             return _scalar(
                 conn,
                 sql.SQL(

@@ -100,6 +100,9 @@ class DuckDbEngine:
     def __init__(self, spill_dir: Path) -> None:
         self._spill_dir = spill_dir
 
+    def start(self) -> None:
+        """Nothing to start: each job opens its own connection."""
+
     def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
         """Run the plan in a fresh connection limited to the quota's threads and memory."""
         sql = to_duckdb_sql(plan.tree)

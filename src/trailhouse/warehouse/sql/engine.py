@@ -96,6 +96,11 @@ class Engine(Protocol):
 
     name: str
 
+    def start(self) -> None:
+        """Make the engine ready for jobs now, rather than with the first job (Spark starts
+        its session: a JVM, or a Spark Connect channel); returns once it is."""
+        ...
+
     def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
         """Run the plan within the limits; stop with EngineError('cancelled') when asked."""
         ...

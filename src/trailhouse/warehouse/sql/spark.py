@@ -145,6 +145,10 @@ class SparkEngine:
                 self._spark = self._start()
             return self._spark
 
+    def start(self) -> None:
+        """Start the session now (what the first job would otherwise wait for)."""
+        self.session()
+
     def _start(self) -> Any:
         from pyspark.sql import SparkSession
 

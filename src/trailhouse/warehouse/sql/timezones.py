@@ -50,8 +50,13 @@ _REGION_ZONES = {
     "me-east-1": "Asia/Dubai",
     "me-central-1": "Asia/Riyadh",
 }
-# A time followed by an offset: `…T09:43:18Z`, `… 09:43:18.123+08:00`, `…09:43-0500`.
-OFFSET_PATTERN = "[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+# A time followed by an offset or a zone: `…T09:43:18Z`, `… 09:43:18.123+08:00`,
+# `…09:43-0500`, `…09:43:18 +08:00`, `… 09:43:18 UTC`, `… 09:43:18 Asia/Shanghai`. Any such text
+# read as a DATETIME is that instant (DuckDB's own cast to TIMESTAMP drops the offset or zone).
+OFFSET_PATTERN = (
+    "[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)? ?"
+    "(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?|[A-Za-z]+(/[A-Za-z0-9_+-]+)+)$"
+)
 
 
 def region_zone(region: str) -> str:
@@ -131,11 +136,24 @@ def _read_offsets(cast: exp.Cast | exp.TryCast) -> None:
         return
     text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
     has_offset = exp.RegexpLike(this=text, expression=exp.Literal.string(OFFSET_PATTERN))
-    instant = type(cast)(this=value.copy(), to=exp.DataType.build("TIMESTAMPTZ"))
+    instant = type(cast)(this=_offset_joined(text), to=exp.DataType.build("TIMESTAMPTZ"))
     shown = exp.ConvertTimezone(
         source_tz=exp.Literal.string(UTC), target_tz=job_zone(), timestamp=instant
     )
     cast.replace(exp.If(this=has_offset, true=shown, false=cast.copy()))
+
+
+def _offset_joined(text: exp.Expression) -> exp.Expression:
+    """The text with no space before a numeric offset (`03:04:05 +08:00` → `03:04:05+08:00`),
+    which DuckDB reads as an instant only so; no other space of a datetime precedes + or -."""
+    joined = text.copy()
+    for sign in ("+", "-"):
+        joined = exp.Replace(
+            this=joined,
+            expression=exp.Literal.string(" " + sign),
+            replacement=exp.Literal.string(sign),
+        )
+    return joined
 
 
 def _date_of_offsets(to_date: exp.TsOrDsToDate) -> None:
@@ -145,7 +163,7 @@ def _date_of_offsets(to_date: exp.TsOrDsToDate) -> None:
         return
     text = exp.cast(value.copy(), exp.DataType.Type.VARCHAR)
     has_offset = exp.RegexpLike(this=text, expression=exp.Literal.string(OFFSET_PATTERN))
-    instant = exp.TryCast(this=value.copy(), to=exp.DataType.build("TIMESTAMPTZ"))
+    instant = exp.TryCast(this=_offset_joined(text), to=exp.DataType.build("TIMESTAMPTZ"))
     shown = exp.ConvertTimezone(
         source_tz=exp.Literal.string(UTC), target_tz=job_zone(), timestamp=instant
     )

@@ -32,6 +32,19 @@ export async function call(action, params = {}, { region = true } = {}) {
 }
 
 export async function post(url, body) {
+  const response = await send(url, body);
+  return response.json().catch(() => ({}));
+}
+
+// A finished SQL job's rows as CSV (at most 10,000), written by the server as the CLI writes
+// them, a cell that a spreadsheet would run as a formula kept as text (docs/console.md).
+export async function sqlResultCsv(jobId) {
+  const response = await send("/console/download/sql-result", { JobId: jobId, RegionId: currentRegion() });
+  return response.text();
+}
+
+// POST a JSON body with the session's CSRF token; the answer when it succeeded, else its error.
+async function send(url, body) {
   let response;
   try {
     response = await fetch(url, {
@@ -43,20 +56,18 @@ export async function post(url, body) {
   } catch (failure) {
     throw new ApiError("NetworkError", `The server cannot be reached (${failure.message}).`, 0, "");
   }
+  if (response.ok) return response;
   const document_ = await response.json().catch(() => ({}));
   if (response.status === 401 && document_.Code === "SessionExpired") {
     sessionEnded();
     throw new ApiError(document_.Code, document_.Message, 401, document_.RequestId || "");
   }
-  if (!response.ok) {
-    throw new ApiError(
-      document_.Code || `HTTP${response.status}`,
-      document_.Message || response.statusText,
-      response.status,
-      document_.RequestId || "",
-    );
-  }
-  return document_;
+  throw new ApiError(
+    document_.Code || `HTTP${response.status}`,
+    document_.Message || response.statusText,
+    response.status,
+    document_.RequestId || "",
+  );
 }
 
 // The session ended (expired or signed out elsewhere): keep what was typed, sign in again,

@@ -2,14 +2,13 @@
 // from example audit queries, see its COST SQL estimate, run it, read the result as a table and
 // a chart chosen from its shape, download it as CSV, with the job's bytes, complexity and cost.
 // `?job=<id>` opens a job run elsewhere (PyODPS's Logview links arrive here).
-import { call, currentRegion, runSql, sqlResult } from "../api.js";
+import { call, currentRegion, runSql, sqlResult, sqlResultCsv } from "../api.js";
 import { chartFor } from "../charts.js";
 import { keepState, registerKeeper } from "../forms.js";
 import { regionName } from "../shell.js";
 import { bytes, complete, decimal, download, errorBox, h, millis, number, page, plural, ready, render, usd } from "../ui.js";
 
 const PAGE_ROWS = 1000;
-const CSV_LIMIT = 10_000;
 const EXAMPLES = [
   ["Most frequent API calls", "SELECT event_name, COUNT(*) AS calls\nFROM {table}\nGROUP BY event_name\nORDER BY calls DESC\nLIMIT 20"],
   [
@@ -472,27 +471,12 @@ function resultCards(result, job) {
 async function downloadCsv(button, job) {
   button.disabled = true;
   try {
-    const all = await sqlResult(job.JobId, { pageSize: 10_000, limit: CSV_LIMIT });
-    const lines = [all.columns, ...all.rows].map((row) => row.map(csvCell).join(","));
-    download(`${job.JobId}.csv`, `${lines.join("\r\n")}\r\n`, "text/csv");
+    download(`${job.JobId}.csv`, await sqlResultCsv(job.JobId), "text/csv");
   } catch (failure) {
     run.error = failure;
     drawResult();
   }
   button.disabled = false;
-}
-
-// A text cell that a spreadsheet would read as a formula (OWASP's CSV injection: it starts with
-// =, +, -, @, a tab or a carriage return) is prefixed with ' so that it stays text. A plain
-// number (-5, +1.5e3) is a value, never a formula, and keeps its sign.
-const FORMULA_START = /^[=+\-@\t\r]/;
-const PLAIN_NUMBER = /^[+-]?\d+(\.\d+)?([eE][+-]?\d+)?$/;
-
-function csvCell(value) {
-  if (value === null || value === undefined) return "";
-  let text = String(value);
-  if (FORMULA_START.test(text) && !PLAIN_NUMBER.test(text)) text = `'${text}`;
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 // A link naming a job (a PyODPS Logview link lands here) opens that job: its SQL in the editor,
