@@ -25,6 +25,7 @@ from trailhouse import errors
 from trailhouse.odps_api import catalog, render, tunnel_wire
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import OdpsWireError, wire_error
+from trailhouse.warehouse.model import Table
 from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, partition_of
 from trailhouse.warehouse.schema import PARTITION
 
@@ -132,6 +133,7 @@ def guarded(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall], 
 def create_download(call: CatalogCall) -> Reply:
     """POST …/tables/<t>?downloads: a download session over one partition."""
     project, table = catalog._readable_table(call)
+    _refuse_user_table(project.name, table)
     spec = call.params.get("partition", "")
     ds = partition_of(spec) if spec else ""
     session = _reads(call).create(call.caller, project, table, ds)
@@ -184,6 +186,7 @@ def head(call: CatalogCall) -> Reply:
     """GET /projects/<p>/tables/<t>?data&linenum=N[&partition=…][&cols=…]: the first rows as
     CSV with a header row, NULL as \\N (PyODPS's `table.head()`)."""
     project, table = catalog._readable_table(call)
+    _refuse_user_table(project.name, table)
     limit = call.params.get("linenum", "")
     if not limit.isdigit() or not 1 <= int(limit) <= HEAD_LIMIT:
         raise _refusal_class("InvalidArgument", 400)(
@@ -203,6 +206,16 @@ def head(call: CatalogCall) -> Reply:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _refuse_user_table(project: str, table: Table) -> None:
+    """Tunnel reads serve audit tables; a user's own table is read with SQL for now."""
+    if table.is_user_table:
+        raise _refusal_class("MethodNotAllowed", 405)(
+            f"ODPS-0420095:Access Denied - reading {project}.{table.name}, a table of one's "
+            "own, through the tunnel is not served yet; read it with SQL: "
+            f"o.execute_sql('SELECT * FROM {table.name}').open_reader() (docs/pyodps.md)"
+        )
 
 
 def _reads(call: CatalogCall) -> TableReads:

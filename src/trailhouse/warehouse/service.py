@@ -10,6 +10,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.compaction import Compactor
+from trailhouse.warehouse.job_writes import JobWriter
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
@@ -54,6 +55,7 @@ def open_warehouse(
     catalog = Catalog(metadata, quotas)
     constants = DuckDbEngine(settings.data_dir / "sql-spill")
     planner = Planner(catalog, root, constants.evaluate_constant)
+    job_writer = JobWriter(root, metadata, catalog)
     jobs = SqlJobService(
         settings,
         metadata,
@@ -63,6 +65,7 @@ def open_warehouse(
         engine or open_engine(settings),
         validate=constants.validate,
         counters=counters or Counters(),
+        job_writer=job_writer,
     )
     writer = TableWriter(root, metadata, catalog, roles)
     return Warehouse(
