@@ -101,7 +101,7 @@ def match(
     if not _is_table_path(segments):
         return None
     if (method == "POST" and "uploads" in params) or "uploadid" in params:
-        return UPLOAD_ACTION, refuse_upload
+        return UPLOAD_ACTION, refuse_upload  # a call tunnel_upload.match does not take
     if method == "POST" and "downloads" in params:
         return ACTION, create_download
     if method == "GET" and "downloadid" in params:
@@ -172,13 +172,12 @@ def read_download(call: CatalogCall) -> Reply:
 
 
 def refuse_upload(call: CatalogCall) -> Reply:
-    """POST …/tables/<t>?uploads, and every call of an upload session (`uploadid=`): refused.
-    Into an `actiontrail_*` project for everyone (only delivery writes there, `access.py`);
-    elsewhere, uploads are not served yet (issue 19, docs/pyodps.md)."""
+    """An upload call `tunnel_upload.py` does not serve (a DELETE of a session, …): refused,
+    NoPermission into an `actiontrail_*` project whoever asks (`access.py`)."""
     project, table = catalog.writable_table(call, "upload into table")
     raise _refusal_class("MethodNotAllowed", 405)(
-        f"ODPS-0420095:Access Denied - trailhouse does not take tunnel uploads yet (into "
-        f"{project.name}.{table}); docs/pyodps.md lists the PyODPS calls that work"
+        f"ODPS-0420095:Access Denied - trailhouse does not serve this upload call on "
+        f"{project.name}.{table}; docs/pyodps.md lists the PyODPS calls that work"
     )
 
 

@@ -19,13 +19,15 @@ from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine
 from trailhouse.warehouse.sql.engines import open_engine
 from trailhouse.warehouse.sql.planner import Planner
+from trailhouse.warehouse.uploads import TableUploads
 from trailhouse.warehouse.writer import TableWriter
 
 
 @dataclass(frozen=True, slots=True)
 class Warehouse:
     """Projects and tables (catalog), quotas, the exactly-once writer and its compaction, SQL
-    jobs, metering, and reads of tables' rows outside SQL (the tunnel)."""
+    jobs, metering, and reads of tables' rows outside SQL and uploads into users' tables (the
+    tunnel)."""
 
     catalog: Catalog
     quotas: QuotaService
@@ -35,6 +37,7 @@ class Warehouse:
     metering: Metering
     compactor: Compactor
     reads: TableReads
+    uploads: TableUploads
 
     def close(self) -> None:
         """Cancel running SQL jobs and release the engine."""
@@ -77,4 +80,5 @@ def open_warehouse(
         metering=Metering(settings, metadata, catalog, quotas, jobs),
         compactor=Compactor(settings, metadata, catalog, writer),
         reads=TableReads(metadata, catalog, root),
+        uploads=TableUploads(metadata, catalog, job_writer, root),
     )
