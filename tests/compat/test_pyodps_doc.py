@@ -14,15 +14,22 @@ import pytest
 from compat_support import Fixture
 from pyodps_support import Warehouse, client, endpoint, make_warehouse, pyodps_state
 
+from trailhouse.client import RpcClient
+
 ACCOUNT = "7777000012340044"
 TABLE = "actiontrail_pyodps_doc_avocet"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "pyodps.md"
 _BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
+OWN = "avocet_results"  # the doc's "my_results": created as its shell step says
+
+
 @pytest.fixture(scope="module")
 def warehouse(running: Fixture) -> Iterator[Warehouse]:
     made = make_warehouse(running.server, ACCOUNT, TABLE, events=900)
+    with RpcClient(running.server.url, made.root.access_key_id, made.root.access_key_secret) as rpc:
+        rpc.call("CreateProject", {"Project": OWN})
     with pyodps_state():
         yield made
 
@@ -48,6 +55,7 @@ def test_every_python_block_of_the_doc_runs(running: Fixture, warehouse: Warehou
         ('"SELECT ..."', repr(f"SELECT COUNT(*) AS n FROM {TABLE}")),
         ("actiontrail_my_trail", TABLE),
         ("20261205", day),
+        ('"my_results"', repr(OWN)),
     ]
     used = set()
     namespace: dict[str, Any] = {}
@@ -61,3 +69,4 @@ def test_every_python_block_of_the_doc_runs(running: Fixture, warehouse: Warehou
     assert used == {p for p, _ in placeholders}, "a placeholder the doc no longer has"
     assert namespace["inst"].is_successful()
     assert len(namespace["df"]) > 0 and len(namespace["rows"]) > 0
+    assert namespace["totals"]["manual"] == 3 and sum(namespace["totals"].values()) > 3

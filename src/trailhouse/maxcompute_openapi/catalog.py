@@ -10,7 +10,7 @@ from trailhouse.maxcompute_openapi.call import OpenApiCall, one_page, region_of
 from trailhouse.maxcompute_openapi.errors import InvalidParameter, NoSuchObject
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import Privilege, Project, Table
-from trailhouse.warehouse.schema import PARTITION, schema_of
+from trailhouse.warehouse.user_tables import shape_of
 
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 TABLE_RESOURCE = "ACS::MaxCompute::Table"
@@ -169,15 +169,11 @@ def get_table_info(call: OpenApiCall) -> dict[str, Any]:
             "materializedView": False,
             "nativeColumns": [
                 {"name": c.name, "type": c.odps_type, "comment": c.comment, "label": ""}
-                for c in schema_of(table.schema_version).columns
+                for c in shape_of(table).columns
             ],
             "partitionColumns": [
-                {
-                    "name": PARTITION.name,
-                    "type": PARTITION.odps_type,
-                    "comment": PARTITION.comment,
-                    "label": "",
-                }
+                {"name": k.name, "type": k.odps_type, "comment": k.comment, "label": ""}
+                for k in shape_of(table).partition_keys
             ],
             "createTableDDL": _ddl(project, table),
         }
@@ -187,11 +183,13 @@ def get_table_info(call: OpenApiCall) -> dict[str, Any]:
 def _ddl(project: Project, table: Table) -> str:
     columns = ",\n".join(
         f"  `{c.name}` {c.odps_type} COMMENT '{_quoted(c.comment)}'"
-        for c in schema_of(table.schema_version).columns
+        for c in shape_of(table).columns
     )
+    keys = ", ".join(f"`{k.name}` {k.odps_type}" for k in shape_of(table).partition_keys)
+    partitioned = f"\nPARTITIONED BY ({keys})" if keys else ""
     return (
         f"CREATE TABLE IF NOT EXISTS {project.name}.{DEFAULT_SCHEMA}.`{table.name}` (\n"
-        f"{columns}\n)\nPARTITIONED BY (`{PARTITION.name}` {PARTITION.odps_type});"
+        f"{columns}\n){partitioned};"
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from trailhouse.api import rest
+from trailhouse.errors import InvalidParameter
 from trailhouse.iam.principals import Caller
 from trailhouse.odps_api import render
 from trailhouse.odps_api.errors import (
@@ -24,6 +25,7 @@ from trailhouse.odps_api.errors import (
 from trailhouse.runtime import Services
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import PartitionStats, Privilege, Project, Table, is_partition
+from trailhouse.warehouse.user_tables import partition_folder, partition_values
 
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 TABLE_RESOURCE = "ACS::MaxCompute::Table"
@@ -135,7 +137,10 @@ def list_partitions(call: CatalogCall) -> Reply:
     _, table = _readable_table(call)
     found = call.services.warehouse.catalog.list_partitions(table)
     spec = call.params.get("partition")
-    if spec:
+    if spec and table.is_user_table:  # every partition holding the key values named
+        wanted = _spec_pairs(spec).items()
+        found = [p for p in found if wanted <= partition_values(p.ds).items()]
+    elif spec:
         ds = _partition_value(spec)
         found = [p for p in found if p.ds == ds]
     if "reverse" in call.params:
@@ -147,7 +152,23 @@ def list_partitions(call: CatalogCall) -> Reply:
 def get_partition(call: CatalogCall) -> Reply:
     """GET /projects/<p>/tables/<t>?partition=ds='…': one partition (NoSuchPartition)."""
     _, table = _readable_table(call)
-    ds = _partition_value(call.params["partition"])
+    spec = call.params["partition"]
+    if table.is_user_table:
+        try:
+            folder = partition_folder(table, _spec_pairs(spec))
+        except InvalidParameter as exc:
+            raise InvalidArgument(
+                f"ODPS-0420061:Invalid parameter in HTTP request - {exc.message}"
+            ) from exc
+        held, _ = call.services.warehouse.catalog.partition(table, folder)
+        if held is None:
+            raise NoSuchPartition(
+                f"ODPS-0130111:Partition not found - {table.project}.{table.name} has no "
+                f"partition {spec} (ALTER TABLE … ADD PARTITION, or a write with "
+                "create_partition=True, makes it)"
+            )
+        return Reply(render.partition(held, "extended" in call.params))
+    ds = _partition_value(spec)
     stats: PartitionStats | None = None
     if is_partition(ds):
         stats, _ = call.services.warehouse.catalog.partition(table, ds)
@@ -229,6 +250,17 @@ def _check_schema(call: CatalogCall, schema: str | None) -> None:
             f"ODPS-0110061:Failed to run ddltask - schema {schema!r} not found in project "
             f"{call.segments[1]}; trailhouse projects have one schema, '{render.DEFAULT_SCHEMA}'"
         )
+
+
+def _spec_pairs(spec: str) -> dict[str, str]:
+    """The key values of a partition spec such as day='d1',region='x' (quotes optional)."""
+    pairs = [part.partition("=") for part in spec.split(",") if part.strip()]
+    if any(not eq for _, eq, _ in pairs):
+        raise InvalidArgument(
+            f"ODPS-0420061:Invalid parameter in HTTP request - partition spec {spec!r}: write "
+            "it as key='value'[,key='value']"
+        )
+    return {k.strip().lower(): v.strip().strip("'\"") for k, _, v in pairs}
 
 
 def _partition_value(spec: str) -> str:

@@ -145,6 +145,8 @@ def result(call: CatalogCall) -> Reply:
     their schema, a failed task's `ODPS-…` error, nothing while the job runs."""
     job = _job(call)
     task = _task(job)
+    if job.status == JobStatus.TERMINATED and job.kind == "write":  # DDL and INSERT: no rows
+        return Reply(job_xml.task_result(task, "OK", None, "text"))
     if job.status == JobStatus.TERMINATED:
         rows = call.services.warehouse.jobs.result(call.caller, job.job_id, 0, max(job.rows, 1))
         text = result_csv(rows.columns, rows.rows)

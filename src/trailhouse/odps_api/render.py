@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from trailhouse.warehouse.model import PartitionStats, Project, Table
-from trailhouse.warehouse.schema import PARTITION, schema_of
+from trailhouse.warehouse.user_tables import partition_values, shape_of
 
 DEFAULT_SCHEMA = "default"
 
@@ -155,9 +155,9 @@ def table_schema(
     modified: float,
     extended: bool,
 ) -> dict[str, Any]:
-    """The JSON of a table's `Schema` element: columns (those of the table's schema version),
-    the `ds` partition key, size, rows and times."""
-    schema = schema_of(table.schema_version)
+    """The JSON of a table's `Schema` element: columns (those of the table's schema version, or
+    a user's table's own), its partition keys, size, rows and times."""
+    schema = shape_of(table)
     size = sum(p.bytes for p in partitions)
     body: dict[str, Any] = {
         "tableName": table.name,
@@ -173,7 +173,7 @@ def table_schema(
         "recordNum": sum(p.rows for p in partitions),
         "shardExist": False,
         "columns": [_column(c.name, c.odps_type, c.comment) for c in schema.columns],
-        "partitionKeys": [_column(PARTITION.name, PARTITION.odps_type, PARTITION.comment)],
+        "partitionKeys": [_column(k.name, k.odps_type, k.comment) for k in schema.partition_keys],
     }
     if extended:
         body.update(
@@ -182,7 +182,7 @@ def table_schema(
                 "PhysicalSize": size,
                 "FileNum": sum(p.files for p in partitions),
                 "Reserved": orjson.dumps(
-                    {"Transactional": "false", "schema_version": str(schema.version)}
+                    {"Transactional": "false", "schema_version": str(schema.version or "")}
                 ).decode(),
             }
         )
@@ -240,7 +240,8 @@ def partitions(found: Iterable[PartitionStats], marker: str, max_items: int) -> 
     _child(root, "MaxItems", max_items)
     for stats in found:
         element = _child(root, "Partition")
-        ET.SubElement(element, "Column", {"Name": PARTITION.name, "Value": stats.ds})
+        for name, value in partition_values(stats.ds).items():
+            ET.SubElement(element, "Column", {"Name": name, "Value": value})
         _child(element, "CreationTime", stats.last_modified)
         _child(element, "LastDDLTime", stats.last_modified)
         _child(element, "LastModifiedTime", stats.last_modified)

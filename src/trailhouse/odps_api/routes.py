@@ -29,7 +29,15 @@ from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
 from trailhouse.api.rest import path_names
 from trailhouse.iam.odps_signatures import OdpsRequest, verify_odps_request
-from trailhouse.odps_api import catalog, instance_tunnel, instances, job_xml, render, tunnel
+from trailhouse.odps_api import (
+    catalog,
+    instance_tunnel,
+    instances,
+    job_xml,
+    render,
+    tunnel,
+    tunnel_upload,
+)
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import (
     InternalServerError,
@@ -126,6 +134,12 @@ class OdpsEndpoint:
         # The table tunnel (downloads; docs/pyodps.md): its own methods and JSON refusals.
         if req.method == "GET" and tunnel.is_service(segments, verified.params):
             return tunnel.service_host(origin.host)
+        upload = tunnel_upload.match(req.method, segments, verified.params)
+        if upload is not None:  # uploads into a table of one's own (tunnel_upload.py)
+            call = CatalogCall(services, caller, region, segments, verified.params)
+            name, upload_handler = upload
+            handler = tunnel.guarded(lambda c: upload_handler(c, body, req.headers))
+            return self._audited_call(name, handler, call, request_id, origin)
         reading = tunnel.match(req.method, segments, verified.params)
         if reading is not None:
             call = CatalogCall(services, caller, region, segments, verified.params)
@@ -301,7 +315,12 @@ def odps_routes(services: Services, audit: AuditWriter) -> list[BaseRoute]:
                 host=host,
             )
             odps_request = OdpsRequest(request.method, target, headers)
-            body = await _bounded_body(request)
+            limit = (
+                tunnel_upload.MAX_BLOCK_BYTES
+                if tunnel_upload.is_block(request.method, query)
+                else job_xml.MAX_BODY
+            )
+            body = await _bounded_body(request, limit)
             reply = await run_in_threadpool(endpoint.answer, odps_request, request_id, origin, body)
         except Exception as exc:
             wire = wire_error(exc)
@@ -353,17 +372,19 @@ async def logview(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-async def _bounded_body(request: Request) -> bytes:
-    """The request body, refused once it passes what a submitted job may hold (read before the
-    signature is checked, so its size is bounded for every caller)."""
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused once it passes `limit`: what a submitted job may hold, or a
+    tunnel upload's block (read before the signature is checked, so its size is bounded for
+    every caller)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > job_xml.MAX_BODY:
+        if size > limit:
             raise InvalidArgument(
                 f"ODPS-0420061:Invalid parameter in HTTP request - the body passes "
-                f"{job_xml.MAX_BODY} bytes, the most trailhouse takes (SQL text: 2 MB)"
+                f"{limit} bytes, the most trailhouse takes (SQL text: 2 MB; an upload block: "
+                f"{tunnel_upload.MAX_BLOCK_BYTES // 2**20} MiB, send more blocks)"
             )
         chunks.append(chunk)
     return b"".join(chunks)

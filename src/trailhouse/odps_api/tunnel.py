@@ -25,6 +25,7 @@ from trailhouse import errors
 from trailhouse.odps_api import catalog, render, tunnel_wire
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import OdpsWireError, wire_error
+from trailhouse.warehouse.model import Table
 from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, partition_of
 from trailhouse.warehouse.schema import PARTITION
 
@@ -100,7 +101,7 @@ def match(
     if not _is_table_path(segments):
         return None
     if (method == "POST" and "uploads" in params) or "uploadid" in params:
-        return UPLOAD_ACTION, refuse_upload
+        return UPLOAD_ACTION, refuse_upload  # a call tunnel_upload.match does not take
     if method == "POST" and "downloads" in params:
         return ACTION, create_download
     if method == "GET" and "downloadid" in params:
@@ -132,6 +133,7 @@ def guarded(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall], 
 def create_download(call: CatalogCall) -> Reply:
     """POST …/tables/<t>?downloads: a download session over one partition."""
     project, table = catalog._readable_table(call)
+    _refuse_user_table(project.name, table)
     spec = call.params.get("partition", "")
     ds = partition_of(spec) if spec else ""
     session = _reads(call).create(call.caller, project, table, ds)
@@ -170,13 +172,12 @@ def read_download(call: CatalogCall) -> Reply:
 
 
 def refuse_upload(call: CatalogCall) -> Reply:
-    """POST …/tables/<t>?uploads, and every call of an upload session (`uploadid=`): refused.
-    Into an `actiontrail_*` project for everyone (only delivery writes there, `access.py`);
-    elsewhere, uploads are not served yet (issue 19, docs/pyodps.md)."""
+    """An upload call `tunnel_upload.py` does not serve (a DELETE of a session, …): refused,
+    NoPermission into an `actiontrail_*` project whoever asks (`access.py`)."""
     project, table = catalog.writable_table(call, "upload into table")
     raise _refusal_class("MethodNotAllowed", 405)(
-        f"ODPS-0420095:Access Denied - trailhouse does not take tunnel uploads yet (into "
-        f"{project.name}.{table}); docs/pyodps.md lists the PyODPS calls that work"
+        f"ODPS-0420095:Access Denied - trailhouse does not serve this upload call on "
+        f"{project.name}.{table}; docs/pyodps.md lists the PyODPS calls that work"
     )
 
 
@@ -184,6 +185,7 @@ def head(call: CatalogCall) -> Reply:
     """GET /projects/<p>/tables/<t>?data&linenum=N[&partition=…][&cols=…]: the first rows as
     CSV with a header row, NULL as \\N (PyODPS's `table.head()`)."""
     project, table = catalog._readable_table(call)
+    _refuse_user_table(project.name, table)
     limit = call.params.get("linenum", "")
     if not limit.isdigit() or not 1 <= int(limit) <= HEAD_LIMIT:
         raise _refusal_class("InvalidArgument", 400)(
@@ -203,6 +205,16 @@ def head(call: CatalogCall) -> Reply:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _refuse_user_table(project: str, table: Table) -> None:
+    """Tunnel reads serve audit tables; a user's own table is read with SQL for now."""
+    if table.is_user_table:
+        raise _refusal_class("MethodNotAllowed", 405)(
+            f"ODPS-0420095:Access Denied - reading {project}.{table.name}, a table of one's "
+            "own, through the tunnel is not served yet; read it with SQL: "
+            f"o.execute_sql('SELECT * FROM {table.name}').open_reader() (docs/pyodps.md)"
+        )
 
 
 def _reads(call: CatalogCall) -> TableReads:

@@ -10,7 +10,9 @@
 - Any other project accepts table writes from a role of its owner that is an Admin member.
 - A user's own write (SQL, a tunnel upload, creating or dropping a table: `require_user_write`)
   is never delivery: into an `actiontrail_*` project it is refused for everyone, the owner's root
-  key included; into any other project it needs Write (the owner's root key or an Admin).
+  key included; into any other project it needs Write held by a principal of the owner account
+  (its root key, or an Admin member of that account). Another account's members, Admins
+  included, only read.
 """
 
 from __future__ import annotations
@@ -67,24 +69,39 @@ def require(caller: Caller, project: Project, privilege: str) -> None:
     )
 
 
-def require_user_write(caller: Caller, project: Project, what: str) -> None:
+ACCESS_DENIED = "ODPS-0420095:Access Denied"
+SQL_DENIED = "ODPS-0130013:Authorization exception"
+
+
+def require_user_write(
+    caller: Caller, project: Project, what: str, number: str = ACCESS_DENIED
+) -> None:
     """Raise NoPermission unless the caller may `what` (e.g. "upload into table t") in the
     project: never in an `actiontrail_*` project, whose tables only delivery writes; elsewhere
-    with the Write privilege (MaxCompute's `ODPS-0420095` Access Denied, as its tunnel and
-    catalog answer a missing privilege)."""
+    only a principal of the owner account with the Write privilege (its root key, or an Admin
+    member). The message starts with `number`: MaxCompute's `ODPS-0420095` Access Denied, as
+    its tunnel and catalog answer, or `ODPS-0130013` for SQL, which PyODPS reads as
+    NoPermission."""
     if project.is_delivery_project:
         raise NoPermission(
-            f"ODPS-0420095:Access Denied - {caller_label(caller)} may not {what} in project "
+            f"{number} - {caller_label(caller)} may not {what} in project "
             f"{project.name}: a project named {PROJECT_PREFIX}* accepts table writes only from "
             "ActionTrail delivery, for every caller including the owner account, so that its "
             "audit events stay exactly as recorded. Keep results in a project of your own "
             "(CreateProject)"
         )
+    if caller.account_id != project.owner:
+        raise NoPermission(
+            f"{number} - {caller_label(caller)} may not {what} in project {project.name} "
+            f"({project.region}): it belongs to account {project.owner}, and only that "
+            "account's own principals write its tables (another account's members may read "
+            "them). Keep results in a project of your own account (CreateProject)"
+        )
     if may(caller, project, Privilege.WRITE):
         return
     member = member_name(caller)
     raise NoPermission(
-        f"ODPS-0420095:Access Denied - {caller_label(caller)} has no {Privilege.WRITE} privilege "
+        f"{number} - {caller_label(caller)} has no {Privilege.WRITE} privilege "
         f"on project {project.name} ({project.region}) to {what}. {who_may_grant(project)} must "
         f"add {member} as a member with role {Role.ADMIN}: "
         f"{grant_instruction(project, member, Role.ADMIN)}"

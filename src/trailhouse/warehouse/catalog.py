@@ -14,7 +14,9 @@ from trailhouse.errors import (
     InvalidParameter,
     NoPermission,
     ProjectNotFound,
+    SqlSemanticError,
     TableNotFound,
+    VersionConflict,
 )
 from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.iam.roles import service_linked_role_arn
@@ -29,6 +31,7 @@ from trailhouse.warehouse.model import (
     PROJECT_KIND,
     PROJECT_PREFIX,
     TABLE_KIND,
+    WRITE_KIND,
     DataFile,
     Digested,
     Member,
@@ -45,6 +48,7 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.quotas import QuotaService
 from trailhouse.warehouse.schema import current
 from trailhouse.warehouse.sql.timezones import canonical_zone, region_zone, unknown_zone_message
+from trailhouse.warehouse.user_tables import TableShape, check_columns, shape_of
 
 
 def check_project_name(owner: str, name: str) -> None:
@@ -68,6 +72,14 @@ def check_project_name(owner: str, name: str) -> None:
             f"project name {name} is reserved for account {account}'s trails; account {owner} "
             f"may create only {PROJECT_PREFIX}{owner}, or a name without {PROJECT_PREFIX}"
         )
+
+
+def table_exists(project: Project, name: str) -> SqlSemanticError:
+    """The error for a CREATE TABLE whose table exists."""
+    return SqlSemanticError(
+        f"Semantic analysis exception - table {project.name}.{name} already exists; drop it "
+        "first (DROP TABLE), write into it (INSERT), or use CREATE TABLE IF NOT EXISTS"
+    )
 
 
 def _deletion(document: Document) -> DocumentWrite:
@@ -280,6 +292,97 @@ class Catalog:
 
         return retry_on_conflict(attempt, what=f"table {name}")
 
+    def create_user_table(self, project: Project, table: Table, if_not_exists: bool) -> bool:
+        """Create a user's table (CREATE TABLE in a project of one's own); False when it exists
+        and `if_not_exists`, SqlSemanticError naming it when it exists otherwise."""
+        check_columns(table.columns, table.partition_keys)
+        scope = f"{project.region}/{project.name}"
+        if self._metadata.get_document(TABLE_KIND, scope, table.name) is not None:
+            if if_not_exists:
+                return False
+            raise table_exists(project, table.name)
+        try:
+            self._metadata.commit([DocumentWrite(TABLE_KIND, scope, table.name, encode(table), 0)])
+        except VersionConflict:
+            if if_not_exists:
+                return False
+            raise table_exists(project, table.name) from None
+        return True
+
+    def drop_table(self, project: Project, name: str, if_exists: bool) -> Table | None:
+        """Drop a user's table: its document, partitions and file documents in one commit (the
+        files stay for the sweep). None when absent and `if_exists`; TableNotFound otherwise."""
+
+        def attempt() -> Table | None:
+            scope = f"{project.region}/{project.name}"
+            document = self._metadata.get_document(TABLE_KIND, scope, name)
+            if document is None:
+                if if_exists:
+                    return None
+                raise TableNotFound(
+                    f"ODPS-0130131:Table not found - table {project.name}.{name} cannot be "
+                    "dropped: it does not exist (DROP TABLE IF EXISTS drops it only if it does)"
+                )
+            table = decode(Table, document.body)
+            writes = self._table_deletion(project.region, project.name, name)
+            writes += [
+                _deletion(marker)
+                for marker in self._metadata.list_documents(
+                    WRITE_KIND, table_scope(project.region, project.name, name)
+                )
+            ]
+            self._metadata.commit([*writes, _deletion(document)])
+            return table
+
+        return retry_on_conflict(attempt, what=f"table {name}")
+
+    def add_partition(self, table: Table, folder: str, if_not_exists: bool) -> bool:
+        """Create an empty partition of a user's table (ALTER TABLE … ADD PARTITION); False when
+        it exists and `if_not_exists`, SqlSemanticError naming it otherwise."""
+        scope = table_scope(table.region, table.project, table.name)
+        stats, _ = self.partition(table, folder)
+        if stats is None:
+            empty = PartitionStats(folder, 0, 0, 0, int(self._clock()))
+            try:
+                self._metadata.commit(
+                    [
+                        DocumentWrite.check(self.table_document(table)),
+                        DocumentWrite(PARTITION_KIND, scope, folder, encode(empty), 0),
+                    ]
+                )
+                return True
+            except VersionConflict:
+                pass
+        if if_not_exists:
+            return False
+        raise SqlSemanticError(
+            f"Semantic analysis exception - partition {folder} of {table.project}.{table.name} "
+            "already exists; use ADD IF NOT EXISTS PARTITION"
+        )
+
+    def drop_partition(self, table: Table, folder: str, if_exists: bool) -> bool:
+        """Drop a user table's partition: its document and file documents in one commit (its
+        files are swept later). False when absent and `if_exists`."""
+
+        def attempt() -> bool:
+            found = self._metadata.get_document(
+                PARTITION_KIND, table_scope(table.region, table.project, table.name), folder
+            )
+            if found is None:
+                if if_exists:
+                    return False
+                raise SqlSemanticError(
+                    f"Semantic analysis exception - partition {folder} of {table.project}."
+                    f"{table.name} does not exist; use DROP IF EXISTS PARTITION"
+                )
+            files = self._metadata.list_documents(
+                FILE_KIND, partition_scope(table.region, table.project, table.name, folder)
+            )
+            self._metadata.commit([*(_deletion(f) for f in files), _deletion(found)])
+            return True
+
+        return retry_on_conflict(attempt, what=f"partition {folder} of {table.name}")
+
     def get_table(self, project: Project, name: str) -> Table:
         """The table, or TableNotFound naming it."""
         table, _ = read(
@@ -290,6 +393,12 @@ class Catalog:
                 f"ODPS-0130131:Table not found - table {project.name}.{name} cannot be resolved"
             )
         return table
+
+    @staticmethod
+    def shape(table: Table) -> TableShape:
+        """The table's columns and partition keys, audit table or user's (the one answer every
+        caller describing a table asks)."""
+        return shape_of(table)
 
     def table_document(self, table: Table) -> Document:
         """The table's document as stored now, or TableNotFound (its project was deleted)."""
@@ -359,7 +468,8 @@ class Catalog:
         found: list[DataFile] = []
         for stats in chosen:
             scope = partition_scope(table.region, table.project, table.name, stats.ds)
-            cached = self._files.get(scope)
+            # A user's table may be overwritten (its files replaced): always read afresh.
+            cached = None if table.is_user_table else self._files.get(scope)
             if cached is None or cached[0] != stats:
                 listed = [
                     decode(DataFile, d.body)

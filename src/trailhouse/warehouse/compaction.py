@@ -76,7 +76,12 @@ class Compactor:
         for project in self._catalog.list_projects():
             for table in self._catalog.list_tables(project):
                 for stats in self._catalog.list_partitions(table):
-                    if stats.files >= self._settings.compaction_min_files:
+                    # A user's table keeps its files as its jobs wrote them (its schema is its
+                    # own; compaction merges in the audit schema).
+                    if (
+                        not table.is_user_table
+                        and stats.files >= self._settings.compaction_min_files
+                    ):
                         compacted += self.compact(table, stats) is not None
                 self._writer.sweep(
                     table, replaced_older_than=self._settings.compaction_grace_seconds

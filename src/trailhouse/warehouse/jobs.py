@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from trailhouse.errors import (
+    ApiError,
     InvalidParameter,
     JobCancelled,
     JobNotFound,
@@ -45,6 +46,7 @@ from trailhouse.store.documents import decode, encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.job_writes import JobWriter
 from trailhouse.warehouse.model import (
     JOB_KIND,
     RUNNER_KIND,
@@ -64,10 +66,12 @@ from trailhouse.warehouse.sql.engine import (
     EngineError,
     JobControl,
     Limits,
+    ParquetWriter,
     QueryPlan,
     ResultSet,
 )
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner, check_text, too_deep
+from trailhouse.warehouse.write_jobs import run_write
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +94,7 @@ class SqlJobService:
         validate: Callable[[QueryPlan], None],
         clock: Callable[[], float] = time.time,
         counters: Counters | None = None,
+        job_writer: JobWriter | None = None,
     ) -> None:
         self._settings = settings
         self._metadata = metadata
@@ -101,6 +106,7 @@ class SqlJobService:
         self._clock = clock
         self._counters = counters or Counters()
         self._results = settings.data_dir / "sql-results"
+        self._job_writer = job_writer or JobWriter(settings.warehouse_path, metadata, catalog)
         self._runner = uuid.uuid4().hex
         self._gates: dict[tuple[str, str, str], QuotaGate] = {}
         self._controls: dict[str, JobControl] = {}
@@ -177,6 +183,7 @@ class SqlJobService:
         check_text(sql)
         access.require(caller, project, Privilege.SELECT)
         planned = self._plan(caller, project, sql, settings or {})
+        self._refuse_unwritable(planned)
         quota = self._quotas.get(project.owner, project.region, project.quota)
         now = self._clock()
         job = SqlJob(
@@ -189,7 +196,7 @@ class SqlJobService:
             quota=quota.name,
             engine=self._engine.name,
             sql=sql,
-            kind="cost" if planned.is_cost else "query",
+            kind="cost" if planned.is_cost else ("write" if planned.write else "query"),
             status=JobStatus.WAITING,
             submitted_at=now,
             started_at=0.0,
@@ -270,7 +277,8 @@ class SqlJobService:
         def plan() -> PlannedQuery:
             planned = self._planner.plan(caller, project, sql, settings)
             try:
-                self._validate(planned.plan)
+                if planned.plan is not None:
+                    self._validate(planned.plan)
             except RecursionError:
                 raise too_deep() from None
             return planned
@@ -289,6 +297,19 @@ class SqlJobService:
                 f"every SQL planner stayed busy for {seconds:g} seconds; submit the job again "
                 "in a moment"
             ) from None
+
+    def _refuse_unwritable(self, planned: PlannedQuery) -> None:
+        """Refuse, naming the engine, a write or a read of a user's table that this engine
+        cannot do (Spark reads audit tables only; CREATE and DROP TABLE need no engine)."""
+        if isinstance(self._engine, ParquetWriter) or planned.is_cost:
+            return
+        if planned.plan is not None and (planned.write or planned.reads_user_tables):
+            what = planned.write.statement.kind if planned.write else "reading a user's table"
+            raise SqlSemanticError(
+                f"Semantic analysis exception - {what} is not supported on the "
+                f"{self._engine.name} engine, which reads audit tables only; run it on a "
+                "server whose engine is duckdb (docs/pyodps.md)"
+            )
 
     def get(self, caller: Caller, job_id: str) -> SqlJob:
         """A job the caller submitted (or may see as its project's manager), with live progress."""
@@ -417,7 +438,7 @@ class SqlJobService:
                     job = replace(job, status=JobStatus.RUNNING, started_at=self._clock())
                     self._save(job)
                     limits = Limits(quota.threads, memory, self._settings.sql_result_rows)
-                    result = self._run_timed(planned, limits, control, timed_out)
+                    result = self._run_timed(job.job_id, planned, limits, control, timed_out)
                 finally:
                     self._budget.release(memory)
             finally:
@@ -428,7 +449,7 @@ class SqlJobService:
             else:
                 self._finish(job, *_failure(exc, quota, job.sql))
             return
-        except SqlSemanticError as exc:
+        except ApiError as exc:  # a semantic error found while running; a write's refusal
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
             return
         except UnsupportedSql as exc:  # the engine cannot run a form the planner let through
@@ -465,7 +486,12 @@ class SqlJobService:
         self._save(finished)
 
     def _run_timed(
-        self, planned: PlannedQuery, limits: Limits, control: JobControl, timed_out: threading.Event
+        self,
+        job_id: str,
+        planned: PlannedQuery,
+        limits: Limits,
+        control: JobControl,
+        timed_out: threading.Event,
     ) -> ResultSet:
         """Run the plan, stopped after `sql_job_seconds` (and `timed_out` set) if still running."""
 
@@ -477,6 +503,20 @@ class SqlJobService:
         timer.daemon = True
         timer.start()
         try:
+            if planned.write is not None:
+                engine = self._engine if isinstance(self._engine, ParquetWriter) else None
+                return run_write(
+                    job_id,
+                    planned.write,
+                    planned.plan,
+                    engine,
+                    limits,
+                    control,
+                    self._catalog,
+                    self._job_writer,
+                    self._settings.warehouse_path,
+                )
+            assert planned.plan is not None  # only a write plans no query
             return self._engine.run(planned.plan, limits, control)
         finally:
             timer.cancel()

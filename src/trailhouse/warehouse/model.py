@@ -24,6 +24,8 @@ QUOTA_KIND = "wh-quota"
 JOB_KIND = "wh-job"
 RUNNER_KIND = "wh-sql-runner"
 STORAGE_SAMPLE_KIND = "wh-storage-sample"
+# A job's or upload's commit into a user's table, named by its id (warehouse/job_writes.py).
+WRITE_KIND = "wh-write"
 # How far signed digests list a table's files (`Catalog.digested_until`).
 DIGESTED_KIND = "wh-digested"
 
@@ -161,11 +163,23 @@ class Project:
 
 
 @dataclass(frozen=True, slots=True)
-class Table:
-    """A table of a project: the audit schema, partitioned by `ds`.
+class UserColumn:
+    """A column of a user's table: its name, MaxCompute type (BIGINT, DECIMAL(10,2), …) and
+    comment (warehouse/user_tables.py reads the types)."""
 
-    `schema_version` is the newest schema version written into it (warehouse/schema.py): the
-    columns it shows. A table from before versions were recorded is at version 1.
+    name: str
+    type: str
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A table of a project: the audit schema partitioned by `ds`, or a user's table.
+
+    `schema_version` is the newest schema version written into an audit table
+    (warehouse/schema.py): the columns it shows. A table from before versions were recorded is
+    at version 1. A user's table (CREATE TABLE in a project of one's own) has its own `columns`
+    and `partition_keys` (none: unpartitioned); an audit table has no `columns`.
     """
 
     region: str
@@ -174,11 +188,22 @@ class Table:
     created_at: int
     comment: str = ""
     schema_version: int = FIRST_VERSION
+    columns: tuple[UserColumn, ...] = ()
+    partition_keys: tuple[UserColumn, ...] = ()
+
+    @property
+    def is_user_table(self) -> bool:
+        """True for a table a user created, with its own columns; False for an audit table."""
+        return bool(self.columns)
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionStats:
-    """One `ds` partition of a table: how many committed files, rows and bytes it holds."""
+    """One partition of a table: how many committed files, rows and bytes it holds.
+
+    `ds` names it: the day (YYYYMMDD) of an audit table's partition; for a user's table its
+    folder, `key=value[/key=value]`, or "" for an unpartitioned table's one partition.
+    """
 
     ds: str
     files: int

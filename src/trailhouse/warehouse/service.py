@@ -10,6 +10,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.compaction import Compactor
+from trailhouse.warehouse.job_writes import JobWriter
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
@@ -18,13 +19,15 @@ from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import Engine
 from trailhouse.warehouse.sql.engines import open_engine
 from trailhouse.warehouse.sql.planner import Planner
+from trailhouse.warehouse.uploads import TableUploads
 from trailhouse.warehouse.writer import TableWriter
 
 
 @dataclass(frozen=True, slots=True)
 class Warehouse:
     """Projects and tables (catalog), quotas, the exactly-once writer and its compaction, SQL
-    jobs, metering, and reads of tables' rows outside SQL (the tunnel)."""
+    jobs, metering, and reads of tables' rows outside SQL and uploads into users' tables (the
+    tunnel)."""
 
     catalog: Catalog
     quotas: QuotaService
@@ -34,6 +37,7 @@ class Warehouse:
     metering: Metering
     compactor: Compactor
     reads: TableReads
+    uploads: TableUploads
 
     def close(self) -> None:
         """Cancel running SQL jobs and release the engine."""
@@ -54,6 +58,7 @@ def open_warehouse(
     catalog = Catalog(metadata, quotas)
     constants = DuckDbEngine(settings.data_dir / "sql-spill")
     planner = Planner(catalog, root, constants.evaluate_constant)
+    job_writer = JobWriter(root, metadata, catalog)
     jobs = SqlJobService(
         settings,
         metadata,
@@ -63,6 +68,7 @@ def open_warehouse(
         engine or open_engine(settings),
         validate=constants.validate,
         counters=counters or Counters(),
+        job_writer=job_writer,
     )
     writer = TableWriter(root, metadata, catalog, roles)
     return Warehouse(
@@ -74,4 +80,5 @@ def open_warehouse(
         metering=Metering(settings, metadata, catalog, quotas, jobs),
         compactor=Compactor(settings, metadata, catalog, writer),
         reads=TableReads(metadata, catalog, root),
+        uploads=TableUploads(metadata, catalog, job_writer, root),
     )

@@ -17,7 +17,6 @@ from trailhouse.errors import InvalidParameter, NoPermission
 from trailhouse.iam.principals import PrincipalKind
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import Privilege, Project, Quota, Role, SqlJob
-from trailhouse.warehouse.schema import PARTITION, schema_of
 
 PROJECT_RESOURCE = "ACS::MaxCompute::Project"
 JOB_RESOURCE = "ACS::MaxCompute::Instance"
@@ -92,7 +91,7 @@ def list_tables(ctx: ActionContext) -> dict[str, Any]:
     tables = []
     for table in catalog.list_tables(project):
         partitions = catalog.list_partitions(table)
-        schema = schema_of(table.schema_version)
+        schema = catalog.shape(table)
         tables.append(
             {
                 "Name": table.name,
@@ -100,9 +99,11 @@ def list_tables(ctx: ActionContext) -> dict[str, Any]:
                 "Partitions": len(partitions),
                 "Rows": sum(p.rows for p in partitions),
                 "Bytes": sum(p.bytes for p in partitions),
-                "SchemaVersion": schema.version,
+                "SchemaVersion": schema.version,  # 0: a user's table
                 "Columns": [_column(c.name, c.odps_type, c.comment) for c in schema.columns],
-                "PartitionKeys": [_column(PARTITION.name, PARTITION.odps_type, PARTITION.comment)],
+                "PartitionKeys": [
+                    _column(k.name, k.odps_type, k.comment) for k in schema.partition_keys
+                ],
             }
         )
     return {"Tables": tables}

@@ -11,16 +11,17 @@ file, run on one thread within `PLAN_MEMORY`, and are interrupted when planning 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.background import Periodic
-from trailhouse.errors import SqlSemanticError, SqlTooComplex
+from trailhouse.errors import InvalidParameter, SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
 from trailhouse.warehouse.sql.diagnostics import (
@@ -34,13 +35,18 @@ from trailhouse.warehouse.sql.engine import (
     EngineError,
     JobControl,
     Limits,
+    ParquetOutput,
     QueryPlan,
     ResultSet,
     TableInput,
+    WrittenParquet,
     json_value,
 )
 from trailhouse.warehouse.sql.timezones import lower_for_duckdb
 from trailhouse.warehouse.sql.types import maxcompute_type
+from trailhouse.warehouse.user_tables import duckdb_type, is_column_name, normal_type
+
+_T = TypeVar("_T")
 
 _PROGRESS_EVERY = 0.2
 # Memory of the connections planning uses to fold constants and bind: a literal or a folded
@@ -71,7 +77,10 @@ def view_sql(table: TableInput) -> str:
     of every view column: a column no file of the list has (all of them older than it) is NULL
     rather than unknown. DuckDB still reads only the columns and rows the query needs.
     """
-    nulls = ", ".join(f'CAST(NULL AS VARCHAR) AS "{name}"' for name in table.columns)
+    types = table.types or ("VARCHAR",) * len(table.columns)
+    nulls = ", ".join(
+        f'CAST(NULL AS {kind}) AS "{name}"' for name, kind in zip(table.columns, types, strict=True)
+    )
     empty = f"SELECT {nulls} WHERE false"
     if not table.files:
         return empty
@@ -81,9 +90,15 @@ def view_sql(table: TableInput) -> str:
     # unify every file's schema first (each file has its own JSON path columns); it is needed
     # only when some file lacks a column of the view.
     by_name = "false" if table.uniform else "true"
+    keys = ", ".join(f"'{key}': VARCHAR" for key in table.partition_keys)
+    hive = (
+        f"hive_partitioning = true, hive_types = {{{keys}}}"
+        if keys
+        else "hive_partitioning = false"
+    )
     return (
         f"SELECT {columns} FROM ({empty} UNION ALL BY NAME SELECT * FROM read_parquet([{files}], "
-        f"hive_partitioning = true, hive_types = {{'ds': VARCHAR}}, union_by_name = {by_name}))"
+        f"{hive}, union_by_name = {by_name}))"
     )
 
 
@@ -106,6 +121,58 @@ class DuckDbEngine:
     def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
         """Run the plan in a fresh connection limited to the quota's threads and memory."""
         sql = to_duckdb_sql(plan.tree)
+
+        def fetch(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+            cursor = con.execute(sql)
+            columns = tuple(d[0] for d in cursor.description or ())
+            types = tuple(maxcompute_type(str(d[1])) for d in cursor.description or ())
+            return columns, types, cursor.fetchmany(limits.max_rows + 1)
+
+        columns, types, rows = self._in_job(plan, limits, control, [], fetch)
+        truncated = len(rows) > limits.max_rows
+        return ResultSet(
+            columns,
+            types,
+            [[json_value(v) for v in row] for row in rows[: limits.max_rows]],
+            truncated,
+        )
+
+    def write(
+        self, plan: QueryPlan, limits: Limits, control: JobControl, output: ParquetOutput
+    ) -> WrittenParquet:
+        """Run the plan and write its whole result as one Parquet file (zstd), each column cast
+        to the table's type (INSERT) or to the MaxCompute type of the query's (CTAS)."""
+        sql = to_duckdb_sql(plan.tree)
+
+        def copy(con: duckdb.DuckDBPyConnection) -> WrittenParquet:
+            described = con.execute(f"DESCRIBE {sql}").fetchall()
+            found = tuple(maxcompute_type(str(row[1])) for row in described)
+            names, types = _output_columns(output, tuple(str(r[0]) for r in described), found)
+            positions = ", ".join(f'"c{i}"' for i in range(len(described)))
+            select = ", ".join(
+                f'CAST("c{i}" AS {kind}) AS "{name}"'
+                for i, (name, kind) in enumerate(zip(names, types, strict=True))
+            )
+            row = con.execute(
+                f"COPY (SELECT {select} FROM ({sql}) AS __q({positions})) TO "
+                f"{_quote(str(output.path))} (FORMAT parquet, COMPRESSION zstd)"
+            ).fetchone()
+            odps_types = tuple(maxcompute_type(kind) for kind in types)
+            return WrittenParquet(int(row[0]) if row else 0, names, odps_types)
+
+        output.path.parent.mkdir(parents=True, exist_ok=True)
+        return self._in_job(plan, limits, control, [output.path.parent], copy)
+
+    def _in_job(
+        self,
+        plan: QueryPlan,
+        limits: Limits,
+        control: JobControl,
+        writable: list[Path],
+        work: Callable[[duckdb.DuckDBPyConnection], _T],
+    ) -> _T:
+        """Do `work` in a job's connection: the plan's views, confined to their files (and the
+        `writable` folders), within the quota's threads and memory, interruptible."""
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(
             config={
@@ -124,12 +191,10 @@ class DuckDbEngine:
                 raise EngineError("cancelled", "the job was cancelled before it started")
             for table in plan.inputs:
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
-            _confine(con, [self._spill_dir], [f for t in plan.inputs for f in t.files])
+            files = [f for t in plan.inputs for f in t.files]
+            _confine(con, [self._spill_dir, *writable], files)
             watcher.start()
-            cursor = con.execute(sql)
-            columns = tuple(d[0] for d in cursor.description or ())
-            types = tuple(maxcompute_type(str(d[1])) for d in cursor.description or ())
-            rows = cursor.fetchmany(limits.max_rows + 1)
+            done = work(con)
         except duckdb.InterruptException as exc:
             raise EngineError("cancelled", "the job was cancelled") from exc
         except duckdb.OutOfMemoryException as exc:
@@ -149,13 +214,7 @@ class DuckDbEngine:
             control.on_cancel.remove(interrupt)
             con.close()
         control.progress = 1.0
-        truncated = len(rows) > limits.max_rows
-        return ResultSet(
-            columns,
-            types,
-            [[json_value(v) for v in row] for row in rows[: limits.max_rows]],
-            truncated,
-        )
+        return done
 
     def validate(self, plan: QueryPlan) -> None:
         """Bind the query against empty views of its tables, reading no file: an unknown column
@@ -224,6 +283,42 @@ def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path], files: lis
     con.execute(f"SET allowed_paths = [{paths}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
+
+
+def _output_columns(
+    output: ParquetOutput, names: tuple[str, ...], found: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names and DuckDB types a write job's columns are written as: the table's (INSERT,
+    which must give as many columns), or the query's own names and types (CTAS), each a type a
+    table of one's own holds. SqlSemanticError says what to change."""
+    if output.types:
+        if len(found) != len(output.types):
+            raise SqlSemanticError(
+                f"Semantic analysis exception - the query gives {len(found)} columns and the "
+                f"table has {len(output.types)} ({', '.join(output.names)}); SELECT one value "
+                "per column, in the table's order"
+            )
+        return output.names, output.types
+    chosen = tuple(name.lower() for name in names)
+    for name, kind in zip(chosen, found, strict=True):
+        if not is_column_name(name):
+            raise SqlSemanticError(
+                f"Semantic analysis exception - result column {name!r} is no column name; "
+                "name it with AS (letters, digits and underscores)"
+            )
+        try:
+            normal_type(kind)
+        except InvalidParameter as exc:
+            raise SqlSemanticError(
+                f"Semantic analysis exception - column {name}: {exc.message}; CAST it"
+            ) from exc
+    repeated = sorted({n for n in chosen if chosen.count(n) > 1})
+    if repeated:
+        raise SqlSemanticError(
+            f"Semantic analysis exception - the result names {', '.join(repeated)} more than "
+            "once; give each column its own name with AS"
+        )
+    return chosen, tuple(duckdb_type(normal_type(kind)) for kind in found)
 
 
 def _quote(text: str) -> str:

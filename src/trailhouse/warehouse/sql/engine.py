@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlglot import exp
 
@@ -36,6 +36,10 @@ class TableInput:
     # Every file holds every one of `columns` (none is of an older schema version, and no JSON
     # path column is read): an engine may skip unifying the files' schemas by name.
     uniform: bool = False
+    # The DuckDB type of each of `columns` (none given: every one VARCHAR, as an audit table's),
+    # and the partition keys read from the files' `key=value` folders (none: unpartitioned).
+    types: tuple[str, ...] = ()
+    partition_keys: tuple[str, ...] = ("ds",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,37 @@ class EngineError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetOutput:
+    """Where a write job's result goes: one Parquet file at `path`, its columns cast to
+    `types` (DuckDB types, one per column of the query, in order) and named `names`; `types`
+    empty for CREATE TABLE … AS, whose columns are the query's own."""
+
+    path: Path
+    names: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenParquet:
+    """What a write job wrote: its rows, and its columns' names and MaxCompute types."""
+
+    rows: int
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
+
+
+@runtime_checkable
+class ParquetWriter(Protocol):
+    """An engine that can write a query's whole result as Parquet (CTAS, INSERT)."""
+
+    def write(
+        self, plan: QueryPlan, limits: Limits, control: JobControl, output: ParquetOutput
+    ) -> WrittenParquet:
+        """Run the plan and write every row of its result to `output.path`."""
+        ...
 
 
 class Engine(Protocol):

@@ -1,7 +1,9 @@
 """From MaxCompute SQL text to a plan an engine runs: resolve, authorise, rewrite, prune, price.
 
-1. `COST SQL <query>` is recognised; write statements are refused (an `actiontrail_*` table
-   takes writes from delivery only) and anything but one SELECT is named as unsupported.
+1. `COST SQL <query>` is recognised; write statements into an `actiontrail_*` table are
+   refused (it takes writes from delivery only); CREATE TABLE, CTAS, INSERT and DROP TABLE in a
+   project of one's own are planned as a `WritePlan` (its SELECT planned as any query) for a
+   caller of the owner account with Write; anything else is named as unsupported.
 2. Every table name resolves to a table of a project (`table` in the current project, or
    `project.table`) that the caller may read; a name that a CTE in scope gives (SQL's scoping
    rules, `scopes.names_a_cte`) is that CTE.
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +32,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope
 
 from trailhouse.errors import (
+    InvalidParameter,
     SqlParseError,
     SqlSemanticError,
     SqlTooDeep,
@@ -37,12 +41,13 @@ from trailhouse.errors import (
 )
 from trailhouse.iam.principals import Caller
 from trailhouse.warehouse import access
-from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.catalog import Catalog, table_exists
 from trailhouse.warehouse.model import (
     DataFile,
     Privilege,
     Project,
     Table,
+    is_table_name,
 )
 from trailhouse.warehouse.schema import schema_of
 from trailhouse.warehouse.sql.diagnostics import SEMANTIC, Diagnosis, position_of, refusal
@@ -73,7 +78,19 @@ from trailhouse.warehouse.sql.scopes import (
     selects_all,
 )
 from trailhouse.warehouse.sql.timezones import apply_time_zone
-from trailhouse.warehouse.sql.writes import refuse_writes
+from trailhouse.warehouse.sql.user_writes import (
+    WriteKind,
+    WriteStatement,
+    read_write,
+    without_lifecycle,
+)
+from trailhouse.warehouse.sql.writes import refuse_writes, write_kind
+from trailhouse.warehouse.user_tables import (
+    check_columns,
+    duckdb_type,
+    partition_folder,
+    shape_of,
+)
 
 _COST_SQL = re.compile(r"^\s*cost\s+sql\s+", re.IGNORECASE)
 # MaxCompute's documented limit on the length of one statement.
@@ -99,14 +116,30 @@ class TableScan:
 
 
 @dataclass(frozen=True, slots=True)
+class WritePlan:
+    """Where a write statement writes: the target project, the table (for CREATE and CTAS the
+    table to create; None for a DROP IF EXISTS of a table nobody has), the partition folder an
+    INSERT writes, and `noop` for a CREATE … IF NOT EXISTS of a table that exists."""
+
+    statement: WriteStatement
+    project: Project
+    table: Table | None
+    partition: str = ""
+    noop: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedQuery:
-    """A query ready to run or to price."""
+    """A query ready to run or to price; for a write statement, `write` says where it writes
+    and `plan` is its SELECT's (None for CREATE TABLE and DROP TABLE, which read nothing)."""
 
     sql: str
     is_cost: bool
-    plan: QueryPlan
+    plan: QueryPlan | None
     scans: tuple[TableScan, ...]
     keywords: int
+    write: WritePlan | None = None
+    reads_user_tables: bool = False
 
     @property
     def input_bytes(self) -> int:
@@ -173,7 +206,7 @@ class Planner:
         self, caller: Caller, project: Project, sql: str, settings: Mapping[str, str]
     ) -> PlannedQuery:
         script_settings, text = split_script(sql)
-        text = text.rstrip().rstrip(";").rstrip()
+        text = without_lifecycle(text.rstrip().rstrip(";").rstrip())
         cost = _COST_SQL.match(text)
         if cost is not None:  # blanked, not cut, so positions stay those of `sql`
             text = " " * cost.end() + text[cost.end() :]
@@ -187,6 +220,13 @@ class Planner:
             statements = parse_statements(text)
             refuse_writes(project.name, statements)  # before flags: a write is refused whatever
             flags = SqlFlags.of({**settings, **script_settings})
+            write = None
+            if len(statements) == 1 and write_kind(statements[0]) is not None:
+                write = self._write_plan(caller, project, read_write(statements[0], project.name))
+                query = write.statement.query
+                if query is None or write.noop:
+                    return PlannedQuery(sql, cost is not None, None, (), 1, write)
+                statements = [query]
             tree = query_of(statements)
             apply_time_zone(tree, flags.timezone or project.time_zone)
             cap_string_growth(tree)
@@ -214,8 +254,8 @@ class Planner:
             scopes,
             {
                 id(node): [f.json_layout for f in files]
-                for (node, _), (_, _, files) in zip(references, reads, strict=True)
-                if not selects_all(scopes, node)
+                for (node, table), (_, _, files) in zip(references, reads, strict=True)
+                if not selects_all(scopes, node) and not table.is_user_table
             },
         )
         if path_columns:
@@ -225,7 +265,7 @@ class Planner:
         for index, ((node, table), (total, kept, files)) in enumerate(
             zip(references, reads, strict=True)
         ):
-            shown = schema_of(table.schema_version)
+            shown = shape_of(table)
             hidden = tuple(path_columns.get(id(node), ()))
             if scope_of(scopes, node) is not None:
                 columns = columns_read(scopes, node, (*shown.names, *hidden))
@@ -251,6 +291,11 @@ class Planner:
                     self._root,
                     (*shown.view_names, *hidden),
                     uniform=not hidden and all(f.schema_version >= shown.version for f in files),
+                    types=(
+                        tuple(duckdb_type(c.odps_type) for c in shown.columns)
+                        + ("VARCHAR",) * (len(shown.partition_keys) + len(hidden))
+                    ),
+                    partition_keys=shown.key_names,
                 )
             )
         compare_strings_with_numbers_as_numbers(tree)
@@ -263,8 +308,70 @@ class Planner:
                 )
             )
         return PlannedQuery(
-            sql, cost is not None, QueryPlan(tree, tuple(inputs), sql), tuple(scans), keywords
+            sql,
+            cost is not None,
+            QueryPlan(tree, tuple(inputs), sql),
+            tuple(scans),
+            keywords,
+            write,
+            any(table.is_user_table for _, table in references),
         )
+
+    def _write_plan(self, caller: Caller, project: Project, statement: WriteStatement) -> WritePlan:
+        """Where the statement writes, refused unless the caller may write there and the table
+        is as the statement needs it (absent for CREATE, a user's table for INSERT)."""
+        target = (
+            project
+            if statement.project == project.name
+            else self._catalog.get_project(project.region, statement.project)
+        )
+        what = f"{statement.kind} {target.name}.{statement.table}"
+        access.require_user_write(caller, target, what, number=access.SQL_DENIED)
+        if not is_table_name(statement.table):
+            raise SqlSemanticError(
+                f"Semantic analysis exception - table name {statement.table!r}: use letters, "
+                "digits and underscores, starting with a letter"
+            )
+        try:
+            existing: Table | None = self._catalog.get_table(target, statement.table)
+        except TableNotFound:
+            existing = None
+        if statement.kind == WriteKind.DROP:
+            if existing is None and not statement.tolerant:
+                raise TableNotFound(
+                    f"ODPS-0130131:Table not found - table {target.name}.{statement.table} "
+                    "cannot be dropped: it does not exist (DROP TABLE IF EXISTS drops it only "
+                    "if it does)"
+                )
+            return WritePlan(statement, target, existing)
+        if statement.kind in (WriteKind.CREATE, WriteKind.CTAS):
+            if existing is not None and not statement.tolerant:
+                raise table_exists(target, statement.table)
+            new = Table(
+                target.region,
+                target.name,
+                statement.table,
+                int(time.time()),
+                comment=statement.comment,
+                columns=statement.columns,
+                partition_keys=statement.partition_keys,
+            )
+            if statement.kind == WriteKind.CREATE and existing is None:
+                try:
+                    check_columns(new.columns, new.partition_keys)
+                except InvalidParameter as exc:
+                    raise SqlSemanticError(f"Semantic analysis exception - {exc.message}") from exc
+            return WritePlan(statement, target, existing or new, noop=existing is not None)
+        if existing is None or not existing.is_user_table:
+            raise TableNotFound(
+                f"ODPS-0130131:Table not found - table {target.name}.{statement.table} cannot "
+                "be resolved; CREATE TABLE it first (or CREATE TABLE … AS SELECT)"
+            )
+        try:
+            folder = partition_folder(existing, dict(statement.partition))
+        except InvalidParameter as exc:
+            raise SqlSemanticError(f"Semantic analysis exception - {exc.message}") from exc
+        return WritePlan(statement, target, existing, folder)
 
     def _refuse_full_scans(
         self,
@@ -276,7 +383,11 @@ class Planner:
         """odps.sql.allow.fullscan=false: every table read needs a `ds` condition."""
         for (node, table), (total, _, _) in zip(references, reads, strict=True):
             scope = scope_of(scopes, node)
-            if total and (scope is None or not self._pruner.limits_partitions(scope, node)):
+            if (
+                total
+                and not table.is_user_table
+                and (scope is None or not self._pruner.limits_partitions(scope, node))
+            ):
                 diagnosis = Diagnosis(
                     SEMANTIC,
                     f"Semantic analysis exception - full scan with all partitions of "
@@ -289,11 +400,12 @@ class Planner:
     def _read(
         self, scopes: list[Scope], node: exp.Table, table: Table
     ) -> tuple[int, list[str], list[DataFile]]:
-        """The table's partition count, the partitions left after pruning, and their files."""
+        """The table's partition count, the partitions left after pruning, and their files
+        (a user's table is not pruned: its keys are its own, not `ds`)."""
         partitions = self._catalog.list_partitions(table)
         kept = [p.ds for p in partitions]
         scope = scope_of(scopes, node)
-        if scope is not None:
+        if scope is not None and not table.is_user_table:
             kept = self._pruner.prune(scope, node, kept)
         wanted = set(kept)
         files = self._catalog.files(table, [p for p in partitions if p.ds in wanted])
@@ -352,6 +464,8 @@ def exact_paths(table: Table, files: list[DataFile]) -> dict[str, str]:
     """The JSON paths whose typed column holds the path's value in every one of these files:
     those of the oldest schema version among them (a column added since reads NULL in older
     files, so a path read through it would lose their values)."""
+    if table.is_user_table:  # its columns are its own: no event, no JSON path columns
+        return {}
     oldest = min((f.schema_version for f in files), default=table.schema_version)
     return schema_of(min(oldest, table.schema_version)).column_for_path
 

@@ -106,3 +106,8 @@ def _name(node: exp.DataType) -> str:
                 fields.append(f"{name}:{_name(field.args['kind'])}")
         return f"STRUCT<{','.join(fields)}>"
     return _NAMES.get(kind, str(kind.value).upper())
+
+
+def maxcompute_type_of(node: exp.DataType) -> str:
+    """The MaxCompute name of a type as sqlglot parsed it (a column of CREATE TABLE)."""
+    return _name(node)

@@ -1,5 +1,6 @@
-"""Which statements of a SQL text write, and where: the planner refuses every write, and a write
-into an `actiontrail_*` project (or a table delivery writes) with MaxCompute's permission error.
+"""Which statements of a SQL text write, and where: the planner refuses a write into an
+`actiontrail_*` project (or a table delivery writes) with MaxCompute's permission error, and any
+write but those a project of one's own runs (warehouse/sql/user_writes.py) as unsupported.
 
 A write is any statement that is not a query: sqlglot's DML and DDL nodes (INSERT, the multi-table
 `FROM … INSERT …`, CREATE, DROP, ALTER, TRUNCATE, DELETE, UPDATE, MERGE) and the statements it
@@ -123,9 +124,22 @@ def _split(name: str, project: str) -> Target:
     return Target(parts[0], parts[-1])  # project.table or project.schema.table
 
 
+def is_user_write(statement: exp.Expr) -> bool:
+    """True for the statements a project of one's own runs: CREATE TABLE, INSERT, DROP TABLE,
+    ALTER TABLE … ADD|DROP PARTITION (user_writes.py reads them and refuses the forms of them it
+    does not run)."""
+    if isinstance(statement, exp.Insert):
+        return True
+    kind = str(statement.args.get("kind") or "").upper()
+    if isinstance(statement, exp.Alter) and kind == "TABLE":
+        actions = statement.args.get("actions") or []
+        return all(isinstance(a, exp.AddPartition | exp.DropPartition) for a in actions)
+    return isinstance(statement, exp.Create | exp.Drop) and kind == "TABLE"
+
+
 def refuse_writes(project: str, statements: list[exp.Expr]) -> None:
     """NoPermission for a write into what delivery writes (nothing runs, nothing changes);
-    SqlSemanticError for any other write, which trailhouse SQL does not run."""
+    SqlSemanticError for any other write but CREATE TABLE, INSERT and DROP TABLE."""
     for statement in statements:
         kind = write_kind(statement)
         if kind is None:
@@ -139,7 +153,9 @@ def refuse_writes(project: str, statements: list[exp.Expr]) -> None:
                     "accepts table writes only from ActionTrail delivery, so that its audit "
                     "events stay exactly as recorded; keep results in a project of your own"
                 )
-        raise SqlSemanticError(
-            f"Semantic analysis exception - {kind} is not supported; trailhouse SQL runs SELECT "
-            "statements only (docs/pyodps.md says which writes are planned)"
-        )
+        if not is_user_write(statement):
+            raise SqlSemanticError(
+                f"Semantic analysis exception - {kind} is not supported; trailhouse SQL runs "
+                "SELECT and, in a project of one's own, CREATE TABLE, CREATE TABLE … AS SELECT, "
+                "INSERT INTO|OVERWRITE TABLE … SELECT and DROP TABLE (docs/pyodps.md)"
+            )
