@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import operator
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ import orjson
 from _events import DEFAULT_GEN_DIR, TimeWindow, batches, make_generator, owned, well_run
 from _report import Row, lt, summary
 from _servers import Credentials, real_server, run_load, start_server, stop
+from _trail_phase import profile_window, sampled_server
 from ingest_lookup import load_figures
 from trailhouse.client import RpcClient
 from trailhouse.events.validation import format_event_time
@@ -60,6 +62,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=18787)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server's stacks: one window per counted round and one for the paced "
+        "run, written to WORKDIR/profile.N (N in the order run)",
+    )
     return parser.parse_args()
 
 
@@ -81,14 +89,23 @@ def prepare(data_dir: Path) -> tuple[Credentials, Credentials]:
     return off, on
 
 
-def throughput(args: argparse.Namespace, endpoint: str, off: Credentials, on: Credentials) -> Any:
-    """Accepted events/s of each account over its rounds."""
+def throughput(
+    args: argparse.Namespace,
+    endpoint: str,
+    off: Credentials,
+    on: Credentials,
+    sampled: subprocess.Popen[Any] | None = None,
+) -> Any:
+    """Accepted events/s of each account over its rounds (each counted round a profile window
+    of `sampled`, when given)."""
     rates: dict[str, list[float]] = {"off": [], "on": []}
     # A warm-up round each, not counted: the `on` account's first-seen baselines learn the
     # generator's keys and addresses (about a thousand pairs), as a real account's have.
     order = ["off", "on"] + ["off", "on", "on", "off"] * args.rounds
     for number, label in enumerate(order[: 2 + 2 * args.rounds]):
         credentials = on if label == "on" else off
+        counted = number >= 2
+        profile_window(sampled if counted else None, start=True)
         results = run_load(
             endpoint,
             credentials,
@@ -100,12 +117,13 @@ def throughput(args: argparse.Namespace, endpoint: str, off: Credentials, on: Cr
             gen_dir=args.gen_dir,
             label=f"{label}{number}",
         )
+        profile_window(sampled if counted else None, start=False)
         figures = load_figures(results)
         say(
             f"round {number} ({label}): {figures['rate']:,.0f} events/s, "
             f"{figures['failed']} failed, {figures['errors']} errors"
         )
-        if number >= 2:
+        if counted:
             rates[label].append(figures["rate"])
     return rates
 
@@ -263,14 +281,22 @@ def main() -> int:
     data_dir = args.workdir / "data"
     off, on = prepare(data_dir)
     endpoint = f"127.0.0.1:{args.port}"
-    server = start_server(real_server(data_dir, args.port), args.port, args.workdir / "server.log")
+    command = (
+        sampled_server(data_dir, args.port, args.workdir / "profile")
+        if args.profile
+        else real_server(data_dir, args.port)
+    )
+    server = start_server(command, args.port, args.workdir / "server.log")
+    sampled = server if args.profile else None
     try:
         say(f"throughput: {args.rounds} pair(s) of {args.seconds:g} s rounds, off/on alternating")
-        rates = throughput(args, endpoint, off, on)
+        rates = throughput(args, endpoint, off, on, sampled)
         waited = wait_observed(args.port)
         say(f"throughput rounds evaluated {waited:.1f} s after their load ended")
         say(f"latency: {args.rate:,.0f} events/s paced for {args.latency_seconds:g} s")
+        profile_window(sampled, start=True)
         paced = latency(args, endpoint, on)
+        profile_window(sampled, start=False)
         findings = count_findings(endpoint, on)
     finally:
         stop(server)
