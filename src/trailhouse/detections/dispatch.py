@@ -60,16 +60,11 @@ def reader(roots: frozenset[str] | None) -> Reader:
         rename={f"f{i}": name for i, name in enumerate(names)},
     )
     decode = msgspec.json.Decoder(struct).decode
-    pairs = tuple((f"f{i}", name) for i, name in enumerate(names))
 
     def read(body: bytes) -> Event:
-        fields = decode(body)
-        event: Event = {}
-        for attribute, name in pairs:
-            value = getattr(fields, attribute)
-            if value is not msgspec.UNSET:
-                event[name] = value
-        return event
+        # A Struct to builtins: its fields by their JSON names, the absent (UNSET) left out.
+        fields: Event = msgspec.to_builtins(decode(body))
+        return fields
 
     return read
 

@@ -123,7 +123,14 @@ def string_test(value: SigmaString) -> Callable[[Any], bool]:
     if not value.contains_special():
         plain = value.to_plain()
         wanted = plain if cased else plain.lower()
-        return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
+        if cased:
+            return lambda v: _text(v) == wanted  # None (not a scalar) never equals a string
+
+        def equal(v: Any) -> bool:
+            t = v if type(v) is str else _text(v)
+            return t is not None and t.lower() == wanted
+
+        return equal
     simple = _affix_test(value, cased)
     if simple is not None:
         return simple
@@ -145,17 +152,20 @@ def _affix_test(value: SigmaString, cased: bool) -> Callable[[Any], bool] | None
     word = texts[0] if cased else texts[0].lower()
     shape = tuple(p == star for p in parts)
 
-    def prepared(v: Any) -> str | None:
-        t = _text(v)
-        return t if t is None or cased else t.lower()
-
     if shape == (False, True):
-        return lambda v: (t := prepared(v)) is not None and t.startswith(word)
-    if shape == (True, False):
-        return lambda v: (t := prepared(v)) is not None and t.endswith(word)
-    if shape == (True, False, True):
-        return lambda v: (t := prepared(v)) is not None and word in t
-    return None
+        found: Callable[[str], bool] = lambda t: t.startswith(word)  # noqa: E731
+    elif shape == (True, False):
+        found = lambda t: t.endswith(word)  # noqa: E731
+    elif shape == (True, False, True):
+        found = lambda t: word in t  # noqa: E731
+    else:
+        return None
+
+    def test(v: Any) -> bool:
+        t = v if type(v) is str else _text(v)
+        return t is not None and found(t if cased else t.lower())
+
+    return test
 
 
 def _value_test(value: Any) -> Callable[[Any], bool]:
@@ -213,7 +223,14 @@ def _leaf(node: ConditionFieldEqualsValueExpression) -> Predicate:
         return lambda event: all(v is None for v in read(event))
     if isinstance(value, SigmaExists):
         exists = value.exists
-        return lambda event: any(v is not None for v in read(event)) == exists
+
+        def present(event: Event) -> bool:
+            for found in read(event):  # per event and rule: a loop, no generator
+                if found is not None:
+                    return exists
+            return not exists
+
+        return present
     test = _value_test(value)
 
     def check(event: Event) -> bool:
