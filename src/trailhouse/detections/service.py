@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 
 import msgspec
@@ -295,10 +295,11 @@ def _parsed(text: str, rule_id: str) -> CompiledRule:
 
 def _events(
     dispatch: Dispatch, records: Sequence[EventRecord]
-) -> list[tuple[int, Event, Sequence[CompiledRule]]]:
+) -> Iterator[tuple[int, Event, Sequence[CompiledRule]]]:
     """Each record some rule may match, read for the fields its rules look at, with them: a
-    record no rule can match by its eventName is never parsed."""
-    found: list[tuple[int, Event, Sequence[CompiledRule]]] = []
+    record no rule can match by its eventName is never parsed. One at a time: an event read is
+    dropped once evaluated, never kept for the whole batch (kept, a batch's events outlive the
+    young collections and make the collector sweep the whole heap far more often)."""
     for record in records:
         if record.event_type == FINDING_EVENT_TYPE:
             continue  # a finding never feeds the rules again
@@ -307,8 +308,7 @@ def _events(
             continue
         event = plan.read(record.body)
         if event.get("eventType") != FINDING_EVENT_TYPE:
-            found.append((record.event_time, event, plan.rules))
-    return found
+            yield record.event_time, event, plan.rules
 
 
 __all__ = ["Finding", "RuleRefused"]

@@ -146,9 +146,13 @@ def test_an_event_no_rule_can_match_is_never_parsed() -> None:
         resource_names=(),
         body=b"not json at all",
     )
-    assert _events(dispatch, [unreadable]) == []
+    assert list(_events(dispatch, [unreadable])) == []
     with pytest.raises(msgspec.DecodeError):  # named by a rule: it is read
-        _events(dispatch, [EventRecord(**{**_fields(unreadable), "event_name": "CreateBucket"})])
+        list(
+            _events(
+                dispatch, [EventRecord(**{**_fields(unreadable), "event_name": "CreateBucket"})]
+            )
+        )
 
 
 def _fields(record: EventRecord) -> dict[str, Any]:
