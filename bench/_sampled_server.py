@@ -3,7 +3,8 @@
 Usage: `python bench/_sampled_server.py OUT serve --data-dir D --port P`. py-spy is not
 installed here, so a thread samples `sys._current_frames()` every `INTERVAL` seconds. SIGUSR1
 starts a window (counts reset); SIGUSR2 ends it and writes `OUT` (text): each thread's CPU
-seconds in the window (from `/proc/self/task/<tid>/stat`, exact), then the share of busy
+seconds in the window (from `/proc/self/task/<tid>/stat`, exact), the cyclic garbage
+collector's runs and CPU seconds per generation (`gc.callbacks`), then the share of busy
 samples by leaf function and by function anywhere on the stack. A sample of a thread waiting
 (a condition, a queue, `select`) is idle and not counted. Sampling takes the GIL, so shares
 are approximate; the per-thread CPU is not.
@@ -12,6 +13,7 @@ are approximate; the per-thread CPU is not.
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import signal
 import sys
@@ -64,13 +66,27 @@ class Sampler:
         self._process_start = 0.0
         self._wall_start = 0.0
         self._windows = 0
+        # Time spent in the cyclic garbage collector, per generation, within the window.
+        self._gc_seconds: collections.Counter[int] = collections.Counter()
+        self._gc_runs: collections.Counter[int] = collections.Counter()
+        self._gc_began = 0.0
+        gc.callbacks.append(self._gc)
         threading.Thread(target=self._run, name="bench-sampler", daemon=True).start()
+
+    def _gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_began = time.thread_time()
+        elif self._on:
+            self._gc_seconds[info["generation"]] += time.thread_time() - self._gc_began
+            self._gc_runs[info["generation"]] += 1
 
     def start(self, *_: object) -> None:
         self._leaf.clear()
         self._inclusive.clear()
         self._by_thread.clear()
         self._samples = 0
+        self._gc_seconds.clear()
+        self._gc_runs.clear()
         self._cpu_start = _thread_cpu()
         times = os.times()
         self._process_start = times.user + times.system
@@ -89,6 +105,10 @@ class Sampler:
         for name, seconds in sorted(deltas.items(), key=lambda kv: -kv[1]):
             if seconds > 0:
                 lines.append(f"  {seconds:8.2f} s {seconds / max(process, 1e-9):6.1%}  {name}")
+        collected = ", ".join(
+            f"gen{g}: {self._gc_runs[g]} runs {self._gc_seconds[g]:.2f} s" for g in range(3)
+        )
+        lines.append(f"garbage collector CPU in the window: {collected}")
         busy = max(self._samples, 1)
         lines.append(f"busy samples: {self._samples}; by thread:")
         lines += [f"  {n / busy:6.1%}  {k}" for k, n in self._by_thread.most_common(20)]

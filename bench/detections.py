@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import operator
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ import orjson
 from _events import DEFAULT_GEN_DIR, TimeWindow, batches, make_generator, owned, well_run
 from _report import Row, lt, summary
 from _servers import Credentials, real_server, run_load, start_server, stop
+from _trail_phase import profile_window, sampled_server
 from ingest_lookup import load_figures
 from trailhouse.client import RpcClient
 from trailhouse.events.validation import format_event_time
@@ -56,10 +58,23 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--load-threads", type=int, default=4)
     parser.add_argument("--rate", type=float, default=5000.0, help="paced events/s for latency")
     parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--pace-threads",
+        type=int,
+        default=16,
+        help="sending threads of the paced run: enough that a slow answer does not hold the "
+        "schedule back (at 5,000 events/s each of 16 threads may take 320 ms a batch)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/trailhouse-bench-detections"))
     parser.add_argument("--port", type=int, default=18787)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the server's stacks: one window per counted round and one for the paced "
+        "run, written to WORKDIR/profile.N (N in the order run)",
+    )
     return parser.parse_args()
 
 
@@ -81,14 +96,26 @@ def prepare(data_dir: Path) -> tuple[Credentials, Credentials]:
     return off, on
 
 
-def throughput(args: argparse.Namespace, endpoint: str, off: Credentials, on: Credentials) -> Any:
-    """Accepted events/s of each account over its rounds."""
+def throughput(
+    args: argparse.Namespace,
+    endpoint: str,
+    off: Credentials,
+    on: Credentials,
+    sampled: subprocess.Popen[Any] | None = None,
+) -> Any:
+    """Accepted events/s of each account over its rounds (each counted round a profile window
+    of `sampled`, when given)."""
     rates: dict[str, list[float]] = {"off": [], "on": []}
+    # Accepted events over the round and the wait until they were all evaluated, and the wait.
+    evaluated: dict[str, list[float]] = {"off": [], "on": []}
+    lags: dict[str, list[float]] = {"off": [], "on": []}
     # A warm-up round each, not counted: the `on` account's first-seen baselines learn the
     # generator's keys and addresses (about a thousand pairs), as a real account's have.
     order = ["off", "on"] + ["off", "on", "on", "off"] * args.rounds
     for number, label in enumerate(order[: 2 + 2 * args.rounds]):
         credentials = on if label == "on" else off
+        counted = number >= 2
+        profile_window(sampled if counted else None, start=True)
         results = run_load(
             endpoint,
             credentials,
@@ -100,14 +127,22 @@ def throughput(args: argparse.Namespace, endpoint: str, off: Credentials, on: Cr
             gen_dir=args.gen_dir,
             label=f"{label}{number}",
         )
+        profile_window(sampled if counted else None, start=False)
         figures = load_figures(results)
+        # The observers work behind the answers: a round is over when its events are evaluated
+        # too. Waiting here also starts each round with nothing queued from the one before.
+        behind = wait_observed(args.port)
+        elapsed = figures["accepted"] / figures["rate"] if figures["rate"] else 0.0
         say(
             f"round {number} ({label}): {figures['rate']:,.0f} events/s, "
-            f"{figures['failed']} failed, {figures['errors']} errors"
+            f"{figures['failed']} failed, {figures['errors']} errors; evaluated {behind:.1f} s "
+            "after the load ended"
         )
-        if number >= 2:
+        if counted:
             rates[label].append(figures["rate"])
-    return rates
+            evaluated[label].append(figures["accepted"] / (elapsed + behind) if elapsed else 0.0)
+            lags[label].append(behind)
+    return rates, evaluated, lags
 
 
 def _planted(account_id: str) -> dict[str, Any]:
@@ -158,12 +193,13 @@ def latency(args: argparse.Namespace, endpoint: str, on: Credentials) -> dict[st
     events = well_run(owned(generator.batch(20_000), on.account_id))
     pool = [orjson.dumps({"Events": chunk}) for chunk in batches(events, 100)]
     per_second = args.rate / 100.0
-    threads = 4
+    threads = args.pace_threads
     acked: dict[str, tuple[float, float]] = {}  # planted id → (sent, acknowledged)
     request_seconds: list[float] = []
     accepted = [0]
     lock = threading.Lock()
     begun = time.monotonic()
+    cpu_begun = time.process_time()
     deadline = begun + args.latency_seconds
     watcher = Watcher(endpoint, on)
     watcher.start()
@@ -203,6 +239,10 @@ def latency(args: argparse.Namespace, endpoint: str, on: Credentials) -> dict[st
     for worker in workers:
         worker.join()
     elapsed = time.monotonic() - begun
+    # The harness's own ceiling: its CPU per batch (signing, sending, reading the answer, the
+    # watcher's polls) bounds how many batches one core of it could pace.
+    cpu = time.process_time() - cpu_begun
+    requests = max(len(request_seconds), 1)
     settle = time.monotonic() + 30
     while time.monotonic() < settle and not set(acked) <= set(watcher.seen):
         time.sleep(0.05)
@@ -213,6 +253,8 @@ def latency(args: argparse.Namespace, endpoint: str, on: Credentials) -> dict[st
     )
     return {
         "rate": accepted[0] / elapsed,
+        "harness_cpu_ms": cpu / requests * 1000,
+        "harness_ceiling": 100 * requests / cpu if cpu else None,
         "probes": len(acked),
         "found": len(lags),
         "p50": _pct(lags, 0.5),
@@ -224,9 +266,12 @@ def latency(args: argparse.Namespace, endpoint: str, on: Credentials) -> dict[st
 
 
 def wait_observed(port: int) -> float:
-    """Wait until the server has evaluated every event it stored (`/metrics`); how long."""
+    """Wait until the server has evaluated every event it stored (`/metrics`); how long, to the
+    moment the poll that showed nothing waiting was sent (on the busy machine a /metrics answer
+    took up to 4 s, which would count as evaluation)."""
     begun = time.monotonic()
     while True:
+        asked = time.monotonic()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
             text = answer.read().decode()
         pending = [
@@ -235,7 +280,7 @@ def wait_observed(port: int) -> float:
             if line.startswith("trailhouse_observer_pending_events")
         ]
         if not pending or pending[0] == 0:
-            return time.monotonic() - begun
+            return asked - begun
         time.sleep(0.2)
 
 
@@ -263,14 +308,20 @@ def main() -> int:
     data_dir = args.workdir / "data"
     off, on = prepare(data_dir)
     endpoint = f"127.0.0.1:{args.port}"
-    server = start_server(real_server(data_dir, args.port), args.port, args.workdir / "server.log")
+    command = (
+        sampled_server(data_dir, args.port, args.workdir / "profile")
+        if args.profile
+        else real_server(data_dir, args.port)
+    )
+    server = start_server(command, args.port, args.workdir / "server.log")
+    sampled = server if args.profile else None
     try:
         say(f"throughput: {args.rounds} pair(s) of {args.seconds:g} s rounds, off/on alternating")
-        rates = throughput(args, endpoint, off, on)
-        waited = wait_observed(args.port)
-        say(f"throughput rounds evaluated {waited:.1f} s after their load ended")
+        rates, evaluated, lags = throughput(args, endpoint, off, on, sampled)
         say(f"latency: {args.rate:,.0f} events/s paced for {args.latency_seconds:g} s")
+        profile_window(sampled, start=True)
         paced = latency(args, endpoint, on)
+        profile_window(sampled, start=False)
         findings = count_findings(endpoint, on)
     finally:
         stop(server)
@@ -278,11 +329,25 @@ def main() -> int:
     on_rate = sum(rates["on"]) / len(rates["on"])
     print(f"rounds off: {', '.join(f'{r:,.0f}' for r in rates['off'])} events/s")
     print(f"rounds on:  {', '.join(f'{r:,.0f}' for r in rates['on'])} events/s")
-    print(f"the on account's events were all evaluated {waited:.1f} s after the load rounds")
+    print(
+        "evaluated after the load ended (s): "
+        f"off {', '.join(f'{w:.1f}' for w in lags['off'])}; "
+        f"on {', '.join(f'{w:.1f}' for w in lags['on'])}"
+    )
+    off_evaluated = sum(evaluated["off"]) / len(evaluated["off"])
+    on_evaluated = sum(evaluated["on"]) / len(evaluated["on"])
     print(
         f"paced run: {paced['rate']:,.0f} events/s accepted (asked {args.rate:,.0f}), "
         f"{paced['found']}/{paced['probes']} planted events found, max {paced['max']} s; "
         f"findings made in the on account over the run: {findings:,}"
+    )
+    ceiling = paced["harness_ceiling"]
+    print(
+        f"the pacing harness ({args.pace_threads} threads) used {paced['harness_cpu_ms']:.2f} ms "
+        f"of its own CPU a batch of 100: one core of it paces at most "
+        f"{ceiling:,.0f} events/s"
+        if ceiling
+        else "the pacing harness used no measurable CPU"
     )
     print(
         summary(
@@ -294,6 +359,14 @@ def main() -> int:
                     off_rate,
                     "detections off",
                     TARGET_RATIO * off_rate,
+                ),
+                Row(
+                    "…counting the wait until evaluated",
+                    on_evaluated,
+                    "events/s",
+                    off_evaluated,
+                    "detections off, likewise",
+                    TARGET_RATIO * off_evaluated,
                 ),
                 Row(
                     "accepted → finding visible p50",

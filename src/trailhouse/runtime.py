@@ -10,6 +10,7 @@ event log.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from trailhouse.delivery.projects import ProjectDeletion
 from trailhouse.delivery.state import begin_session, end_session
 from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
-from trailhouse.errors import StoreError, VersionConflict
+from trailhouse.errors import SettingsError, StoreError, VersionConflict
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.events.observers import ObserverQueue
@@ -286,6 +287,16 @@ def insight_thresholds(settings: Settings) -> Thresholds:
         min_count=settings.insights_min_count,
         idle_seconds=settings.insights_idle_seconds,
     )
+
+
+def apply_switch_interval(settings: Settings) -> None:
+    """Set the process's GIL switch interval (`switch_interval_ms`): a request thread waits at
+    most that long for the GIL behind a thread running Python (observers, the indexer)."""
+    if not 0 < settings.switch_interval_ms <= 1000:
+        raise SettingsError(
+            f"switch_interval_ms={settings.switch_interval_ms} must be above 0 and at most 1000"
+        )
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
 
 
 def open_services(settings: Settings) -> Services:

@@ -73,6 +73,13 @@ class Settings:
     max_events_per_call: int = _setting(1000, "Most events one PutEvents call may carry.")
     max_body_bytes: int = _setting(5 * 1024 * 1024, "Largest PutEvents request body, in bytes.")
     max_event_bytes: int = _setting(256 * 1024, "Largest single event, in bytes of JSON.")
+    switch_interval_ms: float = _setting(
+        1.0,
+        "How long, in ms, the server's busy background threads (the observers of insights "
+        "and detections, the indexer) may keep Python's GIL from a request thread waiting for "
+        "it (sys.setswitchinterval; Python's default is 5): each PutEvents waits for it many "
+        "times between its I/O (docs/detections.md).",
+    )
     lookup_rate_per_second: float = _setting(
         50.0,
         "LookupEvents calls allowed per account per second (ActionTrail allows 2); 0 turns the "

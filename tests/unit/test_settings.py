@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,19 @@ def test_unknown_settings_and_bad_values_are_named(tmp_path: Path) -> None:
 
 def test_every_setting_has_help() -> None:
     assert all(help_text for _, _, help_text in Settings.load(environ={}).describe())
+
+
+def test_the_server_sets_its_gil_switch_interval() -> None:
+    # A request thread waits at most this long for the GIL behind the observers (issue 21).
+    from trailhouse.runtime import apply_switch_interval
+
+    before = sys.getswitchinterval()
+    try:
+        apply_switch_interval(Settings.load(environ={}))
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        apply_switch_interval(Settings.load(environ={"TRAILHOUSE_SWITCH_INTERVAL_MS": "2.5"}))
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+        with pytest.raises(SettingsError, match=r"switch_interval_ms=0\.0 must be above 0"):
+            apply_switch_interval(Settings.load(environ={"TRAILHOUSE_SWITCH_INTERVAL_MS": "0"}))
+    finally:
+        sys.setswitchinterval(before)

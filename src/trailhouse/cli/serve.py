@@ -48,13 +48,14 @@ def _serve(arguments: argparse.Namespace) -> int:
     # command of the CLI starts without them.
     from trailhouse.api.server import run_server
     from trailhouse.demo.setup import prepare_demo
-    from trailhouse.runtime import open_services
+    from trailhouse.runtime import apply_switch_interval, open_services
 
     overrides: dict[str, Any] = {"host": arguments.host, "port": arguments.port}
     if arguments.no_delivery:
         overrides["delivery_enabled"] = False
     settings = load_settings(arguments, **overrides)
     configure_logging(settings)
+    apply_switch_interval(settings)
     services = open_services(settings)
     try:
         demo = prepare_demo(services) if arguments.demo else None

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trailhouse.detections.matcher import Event, values_at
+from trailhouse.detections.matcher import Event, as_read, path_reader
 from trailhouse.detections.rules import CompiledRule
 from trailhouse.events.validation import parse_event_time
 
@@ -74,20 +74,30 @@ class Evaluator:
     ) -> list[Match]:
         """The matches of `rules` over `events` (each with its time in seconds), in order."""
         rules = list(rules)
-        found: list[Match] = []
         # The rules an event of each eventName can match: most rules name their API, so most
         # events are tried against few rules.
         by_name: dict[str, list[CompiledRule]] = {}
+        chosen: list[tuple[int, Event, Sequence[CompiledRule]]] = []
+        for moment, event in events:
+            name = event.get("eventName")
+            some = rules
+            if isinstance(name, str):
+                known = by_name.get(name)
+                if known is None:
+                    known = by_name[name] = [r for r in rules if r.accepts_name(name)]
+                some = known
+            chosen.append((moment, event, some))
+        return self.evaluate_each(account_id, chosen)
+
+    def evaluate_each(
+        self, account_id: str, events: Iterable[tuple[int, Event, Sequence[CompiledRule]]]
+    ) -> list[Match]:
+        """The matches over `events`, each (time in seconds, event, the rules it can match:
+        the others could not, `dispatch.py`), in order."""
+        found: list[Match] = []
         with self._lock:
-            for moment, event in events:
-                name = event.get("eventName")
-                chosen = rules
-                if isinstance(name, str):
-                    known = by_name.get(name)
-                    if known is None:
-                        known = by_name[name] = [r for r in rules if r.accepts_name(name)]
-                    chosen = known
-                for rule in chosen:
+            for moment, event, rules in events:
+                for rule in rules:
                     match = self._one(account_id, rule, moment, event)
                     if match is not None:
                         found.append(match)
@@ -109,10 +119,10 @@ class Evaluator:
             spec = rule.first_seen
             if spec is None or not rule.bases[0].predicate(event):
                 return None
-            keys, values = values_at(event, spec.key), values_at(event, spec.value)
+            keys, values = path_reader(spec.key)(event), path_reader(spec.value)(event)
             if not keys or not values:
                 return None
-            key, value = str(keys[0]), str(values[0])
+            key, value = str(as_read(keys[0])), str(as_read(values[0]))
             if self._first_seen(account_id, rule.rule_id, key, value, moment, spec.learn):
                 return Match(rule, account_id, (event_id,), (key, value))
             return None
@@ -166,8 +176,8 @@ def group_of(event: Event, fields: tuple[str, ...]) -> tuple[str, ...] | None:
     """The event's group-by values, or None when it lacks one (it joins no group)."""
     values: list[str] = []
     for field in fields:
-        found: list[Any] = values_at(event, field)
+        found: list[Any] = path_reader(field)(event)
         if not found or found[0] is None:
             return None
-        values.append(str(found[0]))
+        values.append(str(as_read(found[0])))
     return tuple(values)

@@ -9,6 +9,7 @@ run on RE2, as pySigma's own safe policy checks them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import operator
 import re
@@ -75,11 +76,44 @@ def values_at(event: Event, field: str) -> list[Any]:
     return current
 
 
+@functools.lru_cache(maxsize=4096)
+def path_reader(field: str) -> Callable[[Event], list[Any]]:
+    """`values_at(event, field)` as a function of the event, the path split once: events are
+    plain dicts of dicts, walked directly; a list on the way takes `values_at`'s general walk."""
+    parts = tuple(field.split("."))
+
+    def read(event: Event) -> list[Any]:
+        item: Any = event
+        for part in parts:
+            if type(item) is not dict:
+                return values_at(event, field)  # a list (or anything else) on the way
+            item = item.get(part, _MISSING)
+            if item is _MISSING:
+                return []
+        return item if isinstance(item, list) else [item]
+
+    return read
+
+
+def as_read(value: Any) -> Any:
+    """`value` as rules have always seen it: an integer outside 64 bits as the float orjson
+    reads it as (pySigma reads such a number in a rule as a float too). Events are now read by
+    msgspec (`dispatch.py`), which keeps such integers exact."""
+    if type(value) is int and value not in _INT64:
+        return float(value)
+    return value
+
+
+_INT64 = range(-(2**63), 2**64)  # what orjson reads as an int
+
+
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
-        return str(value)
+        return str(as_read(value))
     return None
 
 
@@ -89,7 +123,14 @@ def string_test(value: SigmaString) -> Callable[[Any], bool]:
     if not value.contains_special():
         plain = value.to_plain()
         wanted = plain if cased else plain.lower()
-        return lambda v: (t := _text(v)) is not None and (t if cased else t.lower()) == wanted
+        if cased:
+            return lambda v: _text(v) == wanted  # None (not a scalar) never equals a string
+
+        def equal(v: Any) -> bool:
+            t = v if type(v) is str else _text(v)
+            return t is not None and t.lower() == wanted
+
+        return equal
     simple = _affix_test(value, cased)
     if simple is not None:
         return simple
@@ -111,17 +152,20 @@ def _affix_test(value: SigmaString, cased: bool) -> Callable[[Any], bool] | None
     word = texts[0] if cased else texts[0].lower()
     shape = tuple(p == star for p in parts)
 
-    def prepared(v: Any) -> str | None:
-        t = _text(v)
-        return t if t is None or cased else t.lower()
-
     if shape == (False, True):
-        return lambda v: (t := prepared(v)) is not None and t.startswith(word)
-    if shape == (True, False):
-        return lambda v: (t := prepared(v)) is not None and t.endswith(word)
-    if shape == (True, False, True):
-        return lambda v: (t := prepared(v)) is not None and word in t
-    return None
+        found: Callable[[str], bool] = lambda t: t.startswith(word)  # noqa: E731
+    elif shape == (True, False):
+        found = lambda t: t.endswith(word)  # noqa: E731
+    elif shape == (True, False, True):
+        found = lambda t: word in t  # noqa: E731
+    else:
+        return None
+
+    def test(v: Any) -> bool:
+        t = v if type(v) is str else _text(v)
+        return t is not None and found(t if cased else t.lower())
+
+    return test
 
 
 def _value_test(value: Any) -> Callable[[Any], bool]:
@@ -154,7 +198,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return value
+        return as_read(value)  # type: ignore[no-any-return]
     if isinstance(value, str):
         try:
             return float(value)
@@ -174,13 +218,29 @@ def _in_network(value: Any, network: Any) -> bool:
 
 def _leaf(node: ConditionFieldEqualsValueExpression) -> Predicate:
     field, value = node.field, node.value
+    read = path_reader(field)
     if isinstance(value, SigmaNull):
-        return lambda event: all(v is None for v in values_at(event, field))
+        return lambda event: all(v is None for v in read(event))
     if isinstance(value, SigmaExists):
         exists = value.exists
-        return lambda event: any(v is not None for v in values_at(event, field)) == exists
+
+        def present(event: Event) -> bool:
+            for found in read(event):  # per event and rule: a loop, no generator
+                if found is not None:
+                    return exists
+            return not exists
+
+        return present
     test = _value_test(value)
-    return lambda event: any(test(v) for v in values_at(event, field))
+
+    def check(event: Event) -> bool:
+        # A loop, not any(generator): this runs per event and rule, and a generator costs more.
+        for found in read(event):  # noqa: SIM110
+            if test(found):
+                return True
+        return False
+
+    return check
 
 
 def _keyword(node: ConditionValueExpression) -> Predicate:
@@ -203,11 +263,9 @@ def _strings(value: Any) -> Iterator[Any]:
 def compile_tree(node: Any) -> Predicate:
     """The predicate of a parsed Sigma condition."""
     if isinstance(node, ConditionAND):
-        parts = [compile_tree(arg) for arg in node.args]
-        return lambda event: all(part(event) for part in parts)
+        return _all([compile_tree(arg) for arg in node.args])
     if isinstance(node, ConditionOR):
-        parts = [compile_tree(arg) for arg in node.args]
-        return lambda event: any(part(event) for part in parts)
+        return _any([compile_tree(arg) for arg in node.args])
     if isinstance(node, ConditionNOT):
         inner = compile_tree(node.args[0])
         return lambda event: not inner(event)
@@ -216,6 +274,40 @@ def compile_tree(node: Any) -> Predicate:
     if isinstance(node, ConditionValueExpression):
         return _keyword(node)
     raise UnsupportedValue(f"conditions of kind {type(node).__name__}")
+
+
+def _all(parts: list[Predicate]) -> Predicate:
+    """Every part holds, tried in order until one fails."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda event: first(event) and second(event)
+
+    def every(event: Event) -> bool:
+        for part in parts:  # noqa: SIM110 - faster than all(generator), per event and rule
+            if not part(event):
+                return False
+        return True
+
+    return every
+
+
+def _any(parts: list[Predicate]) -> Predicate:
+    """Some part holds, tried in order until one does."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        first, second = parts
+        return lambda event: first(event) or second(event)
+
+    def some(event: Event) -> bool:
+        for part in parts:  # noqa: SIM110 - faster than any(generator), per event and rule
+            if part(event):
+                return True
+        return False
+
+    return some
 
 
 def leaves(node: Any) -> Iterator[Any]:

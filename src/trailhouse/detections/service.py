@@ -15,16 +15,17 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
 
 import msgspec
-import orjson
 
 from trailhouse.detections.baselines import FirstSeenBaselines
+from trailhouse.detections.dispatch import Dispatch
 from trailhouse.detections.egress import Egress
 from trailhouse.detections.engine import Evaluator, Match, MemoryFirstSeen, moment_of
 from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
+from trailhouse.detections.matcher import Event
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
 from trailhouse.events.model import EventRecord
@@ -104,7 +105,7 @@ class DetectionService:
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
         self._baselines = FirstSeenBaselines(metadata)
         self._evaluator = Evaluator(self._baselines)
-        self._cache: dict[str, tuple[float, list[CompiledRule]]] = {}
+        self._cache: dict[str, tuple[float, Dispatch]] = {}
         self._lock = threading.Lock()
 
     # Rules
@@ -222,10 +223,10 @@ class DetectionService:
             for record in records:
                 by_account[record.account_id].append(record)
             for account_id, batch in by_account.items():
-                rules = self._enabled(account_id)
-                if rules:
-                    events = _events(batch)
-                    matches = self._evaluator.evaluate(account_id, rules, events)
+                dispatch = self._dispatch(account_id)
+                if dispatch:
+                    events = _events(dispatch, batch)
+                    matches = self._evaluator.evaluate_each(account_id, events)
                     self._baselines.flush()  # before the findings: they name new values
                     self._found(matches)
         except Exception:  # the events are stored; a finding missed is logged, never raised
@@ -239,7 +240,8 @@ class DetectionService:
     def _found(self, matches: list[Match]) -> None:
         self.findings.add_all(matches, int(time.time() * 1000))
 
-    def _enabled(self, account_id: str) -> list[CompiledRule]:
+    def _dispatch(self, account_id: str) -> Dispatch:
+        """The account's enabled rules, indexed by eventName (cached `CACHE_SECONDS`)."""
         now = time.monotonic()
         with self._lock:
             cached = self._cache.get(account_id)
@@ -250,9 +252,10 @@ class DetectionService:
             for info in self.list_rules(account_id)
             if info.enabled
         ]
+        dispatch = Dispatch(rules)
         with self._lock:
-            self._cache[account_id] = (now, rules)
-        return rules
+            self._cache[account_id] = (now, dispatch)
+        return dispatch
 
     def _changed(self, account_id: str, rule_id: str) -> None:
         with self._lock:
@@ -290,15 +293,22 @@ def _parsed(text: str, rule_id: str) -> CompiledRule:
     return parse_rule(text, rule_id)
 
 
-def _events(records: Sequence[EventRecord]) -> list[tuple[int, dict[str, object]]]:
-    found = []
+def _events(
+    dispatch: Dispatch, records: Sequence[EventRecord]
+) -> Iterator[tuple[int, Event, Sequence[CompiledRule]]]:
+    """Each record some rule may match, read for the fields its rules look at, with them: a
+    record no rule can match by its eventName is never parsed. One at a time: an event read is
+    dropped once evaluated, never kept for the whole batch (kept, a batch's events outlive the
+    young collections and make the collector sweep the whole heap far more often)."""
     for record in records:
         if record.event_type == FINDING_EVENT_TYPE:
             continue  # a finding never feeds the rules again
-        body = orjson.loads(record.body)
-        if isinstance(body, dict) and body.get("eventType") != FINDING_EVENT_TYPE:
-            found.append((record.event_time, body))
-    return found
+        plan = dispatch.plan(record.event_name)
+        if plan is None:
+            continue
+        event = plan.read(record.body)
+        if event.get("eventType") != FINDING_EVENT_TYPE:
+            yield record.event_time, event, plan.rules
 
 
 __all__ = ["Finding", "RuleRefused"]

@@ -3,7 +3,8 @@
 PutEvents answers once its events are durable; what observers do with them (a rule's finding, an
 insight event, a first-seen baseline: each a durable write of its own) happens on one worker
 thread behind it, in arrival order. The worker takes everything queued at once, so a burst of
-small batches is evaluated as one (one baseline write, one rules lookup) and the request never
+small batches is evaluated as one (one baseline write, one rules lookup; up to `MAX_JOINED`
+events a call, so that behind a backlog findings are written as it goes) and the request never
 waits for an observer's fsync. `/metrics` shows what waits (`trailhouse_observer_pending_events`).
 
 Bounded: past `max_pending` events waiting, a request waits for room (back-pressure, nothing is
@@ -24,13 +25,17 @@ log = logging.getLogger(__name__)
 
 Observer = Callable[[Sequence[EventRecord]], None]
 MAX_PENDING = 50_000
+# Queued batches are joined into one observer call up to this many events: behind a backlog,
+# a call's findings are written after its events, not after the whole backlog's.
+MAX_JOINED = 5_000
 
 
 class ObserverQueue:
     """One worker thread calling observers with the batches queued for them, in order."""
 
-    def __init__(self, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, max_pending: int = MAX_PENDING, max_joined: int = MAX_JOINED) -> None:
         self._max = max_pending
+        self._max_joined = max_joined
         self._items: deque[tuple[tuple[Observer, ...], list[EventRecord]]] = deque()
         self._pending = 0
         self._busy = False
@@ -93,7 +98,7 @@ class ObserverQueue:
                 self._items.clear()
                 self._busy = True
             try:
-                for observers, records in _coalesced(taken):
+                for observers, records in _coalesced(taken, self._max_joined):
                     _call(observers, records)
             finally:
                 with self._changed:
@@ -103,12 +108,12 @@ class ObserverQueue:
 
 
 def _coalesced(
-    items: list[tuple[tuple[Observer, ...], list[EventRecord]]],
+    items: list[tuple[tuple[Observer, ...], list[EventRecord]]], most: int
 ) -> list[tuple[tuple[Observer, ...], list[EventRecord]]]:
-    """Consecutive batches for the same observers joined into one."""
+    """Consecutive batches for the same observers joined into one, up to `most` events."""
     joined: list[tuple[tuple[Observer, ...], list[EventRecord]]] = []
     for observers, records in items:
-        if joined and joined[-1][0] == observers:
+        if joined and joined[-1][0] == observers and len(joined[-1][1]) + len(records) <= most:
             joined[-1][1].extend(records)
         else:
             joined.append((observers, list(records)))

@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import msgspec
+
 API_CALL_RATE = "ApiCallRateInsight"
 API_ERROR_RATE = "ApiErrorRateInsight"
 IP = "IpInsight"
@@ -38,9 +40,9 @@ class Thresholds:
     idle_seconds: float = 120.0
 
 
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """The facts of one event that insights read."""
+class Observed(msgspec.Struct, frozen=True, gc=False):
+    """The facts of one event that insights read (a Struct: one is made per accepted event,
+    several times faster than a frozen dataclass)."""
 
     account_id: str
     event_time: int
@@ -150,6 +152,10 @@ class _KeyIps:
     region: str = ""
 
 
+def _event_time(event: Observed) -> int:
+    return event.event_time
+
+
 class Detector:
     """Baseline-and-deviation over the events of each account, thread-safe."""
 
@@ -163,31 +169,45 @@ class Detector:
     def observe(self, events: Iterable[Observed], arrival: float) -> list[Signal]:
         """Count `events` (any order: taken by eventTime) and return the signals they cause."""
         signals: list[Signal] = []
+        width = self._t.bucket_seconds
         with self._lock:
             self._arrival = arrival
-            for event in sorted(events, key=lambda e: e.event_time):
-                bucket = event.event_time // self._t.bucket_seconds
-                account = event.account_id
-                name = (("eventName", event.event_name), ("serviceName", event.service_name))
-                self._add(
-                    signals, (account, API_CALL_RATE, event.event_name), bucket, 1, event, name
-                )
-                self._add(
-                    signals,
-                    (account, API_ERROR_RATE, event.event_name),
-                    bucket,
-                    int(event.is_error),
-                    event,
-                    name,
+            for event in sorted(events, key=_event_time):
+                bucket = event.event_time // width
+                account, name = event.account_id, event.event_name
+                self._count(signals, (account, API_CALL_RATE, name), bucket, 1, event)
+                self._count(
+                    signals, (account, API_ERROR_RATE, name), bucket, int(event.is_error), event
                 )
                 if event.access_key_id:
-                    key = (("accessKeyId", event.access_key_id),)
-                    self._add(
-                        signals, (account, ACCESS_KEY, event.access_key_id), bucket, 1, event, key
-                    )
+                    key = (account, ACCESS_KEY, event.access_key_id)
+                    self._count(signals, key, bucket, 1, event)
                     if event.source_ip:
                         self._ip(signals, event, bucket)
         return signals
+
+    def _count(
+        self,
+        signals: list[Signal],
+        series_key: tuple[str, str, str],
+        bucket: int,
+        increment: int,
+        event: Observed,
+    ) -> None:
+        """Count one event into a series: in its open minute (nearly always) at once, else
+        through `_add`."""
+        series = self._series.get(series_key)
+        if series is not None and bucket == series.bucket:
+            series.last_arrival = self._arrival
+            series.count += increment
+            if event.region:
+                series.region = event.region
+            return
+        if series_key[1] == ACCESS_KEY:
+            attributes: tuple[tuple[str, str], ...] = (("accessKeyId", event.access_key_id),)
+        else:
+            attributes = (("eventName", event.event_name), ("serviceName", event.service_name))
+        self._add(signals, series_key, bucket, increment, event, attributes)
 
     def close_idle(self, now: float) -> list[Signal]:
         """Close the open bucket of every series idle for `idle_seconds`, ending its insight."""

@@ -46,6 +46,28 @@ def test_batches_arrive_in_order_and_bursts_are_joined() -> None:
     queue.close()
 
 
+def test_a_backlog_is_observed_in_calls_of_at_most_max_joined_events() -> None:
+    # Behind a backlog, each call's findings are written before the next call's events are
+    # evaluated, not once the whole backlog is.
+    queue = ObserverQueue(max_joined=3)
+    seen: list[list[str]] = []
+    gate = threading.Event()
+
+    def slow(records: Sequence[EventRecord]) -> None:
+        gate.wait(5)
+        seen.append([r.event_id for r in records])
+
+    observe = queue.bind([slow])
+    observe(_records("a"))
+    time.sleep(0.05)
+    for names in (("b", "c"), ("d",), ("e", "f"), ("g", "h", "i", "j")):
+        observe(_records(*names))
+    gate.set()
+    assert queue.drain(5)
+    assert seen == [["a"], ["b", "c", "d"], ["e", "f"], ["g", "h", "i", "j"]]
+    queue.close()
+
+
 def test_a_full_queue_makes_the_sender_wait_and_drops_nothing() -> None:
     queue = ObserverQueue(max_pending=2)
     gate = threading.Event()
