@@ -216,10 +216,10 @@ def _planning_connection() -> duckdb.DuckDBPyConnection:
 def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path], files: list[Path]) -> None:
     """Let the query read these files (and folders) only: no other file, no network, no
     extension, no setting changes."""
-    folders = ", ".join(_quote(f"{d}/") for d in dict.fromkeys(directories))
-    paths = ", ".join(_quote(str(f)) for f in dict.fromkeys(files))
-    con.execute(f"SET allowed_directories = [{folders}]")
-    con.execute(f"SET allowed_paths = [{paths}]")
+    # As parameters, not as list literals: a query over thousands of files spent about half
+    # of this setting's time parsing the literal.
+    con.execute("SET allowed_directories = ?", [[f"{d}/" for d in dict.fromkeys(directories)]])
+    con.execute("SET allowed_paths = ?", [[str(f) for f in dict.fromkeys(files)]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
