@@ -345,6 +345,14 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def paired_ratio(values: list[float], baselines: list[float]) -> float | None:
+    """The median of each run's ratio to the baseline run beside it (the runs alternate): less
+    moved by load that changes between runs than the ratio of the two medians."""
+    pairs = zip(values, baselines, strict=False)  # a plain-only query has no trailhouse runs
+    ratios = [value / baseline for value, baseline in pairs if baseline]
+    return statistics.median(ratios) if ratios else None
+
+
 def median_ms(values: list[float]) -> float | None:
     """The median in milliseconds, or None when nothing was timed."""
     return statistics.median(values) * 1000 if values else None
@@ -636,6 +644,7 @@ def query_table(queries: list[Query], results: dict[str, Timings]) -> str:
                 ms(median_ms(timing.job)),
                 ms(plain),
                 ratio_text(ratio(total, plain)),
+                ratio_text(paired_ratio(timing.total, timing.plain)),
                 ratio_text(ratio(median_ms(timing.total_cpu), median_ms(timing.plain_cpu))),
                 ms(spark),
                 ratio_text(ratio(spark, median_ms(timing.engine))),
@@ -647,7 +656,7 @@ def query_table(queries: list[Query], results: dict[str, Timings]) -> str:
         )
     headers = (
         "query", "plan", "engine", "trailhouse", "as a job", "plain DuckDB", "th/plain",
-        "th/plain CPU", "Spark", "Spark/engine", "rows", "same rows",
+        "paired", "th/plain CPU", "Spark", "Spark/engine", "rows", "same rows",
     )  # fmt: skip
     return table(headers, rows)
 
