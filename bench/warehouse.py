@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import resource
 import shutil
 import statistics
 import sys
@@ -329,9 +330,27 @@ class Timings:
     job: list[float] = field(default_factory=list)
     plain: list[float] = field(default_factory=list)
     spark: list[float] = field(default_factory=list)
+    # CPU seconds of this process (every DuckDB thread included) per run: less moved than the
+    # wall clock by other work on a shared machine, so the ratio of the two ways reads steadier.
+    total_cpu: list[float] = field(default_factory=list)
+    plain_cpu: list[float] = field(default_factory=list)
     rows: int = 0
     agree: str = "-"
     spark_agree: str = "-"
+
+
+def cpu_seconds() -> float:
+    """CPU seconds this process has used so far, all its threads (DuckDB's included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def paired_ratio(values: list[float], baselines: list[float]) -> float | None:
+    """The median of each run's ratio to the baseline run beside it (the runs alternate): less
+    moved by load that changes between runs than the ratio of the two medians."""
+    pairs = zip(values, baselines, strict=False)  # a plain-only query has no trailhouse runs
+    ratios = [value / baseline for value, baseline in pairs if baseline]
+    return statistics.median(ratios) if ratios else None
 
 
 def median_ms(values: list[float]) -> float | None:
@@ -471,6 +490,7 @@ class QueryBench:
         """Plan, then run on a fresh DuckDB engine connection: what a job does."""
         opened = self._opened
         gc.collect()
+        cpu = cpu_seconds()
         begun = time.perf_counter()
         planned = opened.warehouse.planner.plan(opened.caller, opened.project, sql)
         planned_at = time.perf_counter()
@@ -480,6 +500,7 @@ class QueryBench:
             timings.plan.append(planned_at - begun)
             timings.engine.append(ended - planned_at)
             timings.total.append(ended - begun)
+            timings.total_cpu.append(cpu_seconds() - cpu)
         return result.rows
 
     def as_job(self, sql: str, timings: Timings | None) -> None:
@@ -497,10 +518,12 @@ class QueryBench:
     def plain(self, sql: str, timings: Timings | None) -> list[list[Any]]:
         """The hand-written DuckDB SQL on a fresh connection with the same limits."""
         gc.collect()
+        cpu = cpu_seconds()
         begun = time.perf_counter()
         rows = run_plain(self._args, self._spill, sql)
         if timings is not None:
             timings.plain.append(time.perf_counter() - begun)
+            timings.plain_cpu.append(cpu_seconds() - cpu)
         return rows
 
     def measure(self, query: Query) -> Timings:
@@ -621,6 +644,8 @@ def query_table(queries: list[Query], results: dict[str, Timings]) -> str:
                 ms(median_ms(timing.job)),
                 ms(plain),
                 ratio_text(ratio(total, plain)),
+                ratio_text(paired_ratio(timing.total, timing.plain)),
+                ratio_text(ratio(median_ms(timing.total_cpu), median_ms(timing.plain_cpu))),
                 ms(spark),
                 ratio_text(ratio(spark, median_ms(timing.engine))),
                 str(timing.rows),
@@ -631,7 +656,7 @@ def query_table(queries: list[Query], results: dict[str, Timings]) -> str:
         )
     headers = (
         "query", "plan", "engine", "trailhouse", "as a job", "plain DuckDB", "th/plain",
-        "Spark", "Spark/engine", "rows", "same rows",
+        "paired", "th/plain CPU", "Spark", "Spark/engine", "rows", "same rows",
     )  # fmt: skip
     return table(headers, rows)
 
@@ -667,6 +692,18 @@ def summary_table(
                 ratio_text(share),
                 target,
                 met(share, TARGET_QUERY_RATIO) if query.typed else "-",
+            ]
+        )
+        cpu, cpu_baseline = median_ms(timing.total_cpu), median_ms(timing.plain_cpu)
+        cpu_share = ratio(cpu, cpu_baseline)
+        rows.append(
+            [
+                f"({query.key}) CPU time, trailhouse",
+                ms(cpu),
+                f"{ms(cpu_baseline)} (plain DuckDB)",
+                ratio_text(cpu_share),
+                target,
+                met(cpu_share, TARGET_QUERY_RATIO) if query.typed else "-",
             ]
         )
     path, column = results.get("d"), results.get("d'")

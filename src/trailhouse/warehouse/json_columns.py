@@ -8,8 +8,8 @@ The writer and compaction call `shred` on a file's `event` column. Every path of
 Each file also records a `JsonLayout`: the paths that are an object in some row (`objects`), and
 those that hold anything else that GET_JSON_OBJECT renders, or that were not shredded
 (`others`: numbers, booleans, arrays, text with a NUL, paths past `MAX_COLUMNS`, a name clash;
-"" when an event could not be shredded at all, e.g. a key given twice). JSON null is absent,
-as GET_JSON_OBJECT answers NULL for both.
+"" when an event could not be shredded at all, e.g. a key given twice: such a file gets no path
+columns). JSON null is absent, as GET_JSON_OBJECT answers NULL for both.
 
 So, in a shredded file, the column of a path P holds exactly what GET_JSON_OBJECT(event, P)
 returns in every row (`answers`) when P is neither in `objects` nor `others` and no proper prefix
@@ -48,8 +48,9 @@ MAX_COLUMNS = 512
 PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 # `"` then `:`, outside escapes: counts each object key at least once (a string value that
 # starts with `:` counts as well, which only sends the event to the slower exact check).
-_KEY_ENDS = re.compile(r'"\s*:')
-_ESCAPES = re.compile(r"\\.", re.DOTALL)
+_KEY_ENDS = re.compile(rb'"\s*:')
+_QUOTE_GAP = re.compile(rb'"\s')
+_ESCAPES = re.compile(rb"\\.", re.DOTALL)
 ROOT = ""
 
 
@@ -65,6 +66,11 @@ class JsonLayout:
 
 
 NO_LAYOUT = JsonLayout(0, (), ())
+
+
+def _unreadable(version: int) -> JsonLayout:
+    """The layout of a file with an event shredding cannot read: every path read from JSON."""
+    return JsonLayout(version, (), (ROOT,))
 
 
 def column_name(path: str) -> str:
@@ -90,37 +96,40 @@ class _Node:
 
 
 def shred(
-    events: Sequence[str | None], typed: Iterable[str], version: int
+    events: Sequence[bytes | str | None], typed: Iterable[str], version: int
 ) -> tuple[dict[str, pa.Array], JsonLayout]:
-    """The path columns of these events (JSON text, one per row) and the file's layout.
+    """The path columns of these events (JSON text, one per row, UTF-8 bytes or str) and the
+    file's layout.
 
     `typed` are the typed columns' paths (`$.a.b`) of schema `version`, which are not shredded.
+    A file with an event shredding cannot read exactly (not JSON, not an object, a key given
+    twice) gets no path columns at all: every path of it is read from the JSON.
     """
     skip = frozenset(path[2:] for path in typed)
     top = _Node(ROOT, True, False)
-    whole = False  # some event cannot be shredded: every path is read from the JSON
+    nul = False  # some event may hold text with a NUL (JSON writes it escaped, `\u0000`)
     for row, text in enumerate(events):
         if text is None:
             continue
         try:
             event = orjson.loads(text)
         except orjson.JSONDecodeError:
-            whole = True
-            continue
+            return {}, _unreadable(version)
         if type(event) is not dict:
-            whole = True  # GET_JSON_OBJECT of `$.x` in a non-object: left to the JSON
-            continue
+            return {}, _unreadable(version)  # GET_JSON_OBJECT of `$.x` in a non-object
         keys = _flatten(event, top, row, skip)
-        if keys != _key_ends(text) and _duplicated(text):
-            whole = True  # a key given twice: the engines read the first, orjson the last
+        body = text.encode() if isinstance(text, str) else text
+        if _repeats_a_key(body, keys):
+            return {}, _unreadable(version)  # the engines read the first, orjson the last
+        nul = nul or b"\\u0000" in body
     nodes = list(_walk(top))
     objects = {node.path for node in nodes if node.object}
     others = {node.path for node in nodes if node.other}
-    if whole:
-        others.add(ROOT)
+    if nul:  # text with a NUL: left to the JSON, as the engines' strings may end there
+        others.update(node.path for node in nodes if any("\x00" in v for v in node.values))
     texts = {node.path: node for node in nodes if node.rows}
     kept = sorted(texts, key=lambda path: -len(texts[path].rows))[:MAX_COLUMNS]
-    others.update(path for path in texts if path not in set(kept))
+    others.update(set(texts).difference(kept))
     names: dict[str, str] = {}
     for path in sorted(kept):
         name = column_name(path)
@@ -158,12 +167,9 @@ def _flatten(obj: dict[str, Any], parent: _Node, row: int, skip: frozenset[str])
             node = children[key] = _Node(path, named, named and path not in skip)
         kind = type(value)
         if kind is str:
-            if node.column:
-                if "\x00" in value:
-                    node.other = True
-                else:
-                    node.rows.append(row)
-                    node.values.append(value)
+            if node.column:  # text with a NUL is found in `shred`, once per column
+                node.rows.append(row)
+                node.values.append(value)
         elif kind is dict:
             node.object = True
             keys += _flatten(value, node, row, skip)
@@ -175,12 +181,28 @@ def _flatten(obj: dict[str, Any], parent: _Node, row: int, skip: frozenset[str])
     return keys
 
 
-def _key_ends(text: str) -> int:
+def _repeats_a_key(text: bytes, keys: int) -> bool:
+    """Whether an object of the event gives a key twice, `keys` being the keys the parse kept
+    (a key given twice is kept once).
+
+    Each key ends with `"` and then `:`, and `":` appears nowhere else but after an escaped `\\"`
+    in text. So when no `"` is followed by whitespace (where a key end could hide from the
+    count), as in compact JSON, counting `":` gives the keys written plus any such escapes, and
+    equal to `keys` means no key repeats: the common case, two scans of the bytes. Otherwise the
+    escapes are removed and the key ends counted again, and only a mismatch runs the exact (slow)
+    check.
+    """
+    if text.count(b'":') == keys and _QUOTE_GAP.search(text) is None:
+        return False
+    return _key_ends(text) != keys and _duplicated(text)
+
+
+def _key_ends(text: bytes) -> int:
     """How many `"` followed by `:` the text has outside escapes: at least its key count."""
-    plain = _ESCAPES.sub("", text) if "\\" in text else text
-    if '" ' in plain or '"\t' in plain or '"\n' in plain or '"\r' in plain:
+    plain = _ESCAPES.sub(b"", text) if b"\\" in text else text
+    if _QUOTE_GAP.search(plain) is not None:
         return len(_KEY_ENDS.findall(plain))
-    return plain.count('":')
+    return plain.count(b'":')
 
 
 def _keys_in(value: Any) -> int:
@@ -203,7 +225,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _duplicated(text: str) -> bool:
+def _duplicated(text: bytes) -> bool:
     """Whether an object of the event gives a key twice (the exact, slower check)."""
     try:
         json.loads(text, object_pairs_hook=_no_duplicates)
@@ -219,7 +241,9 @@ def with_columns(
 ) -> tuple[pa.Table, JsonLayout]:
     """The table (a file's rows, `event` among them) with its path columns after its own and
     the layout in its key-value metadata; the layout, for the file's document."""
-    columns, layout = shred(table.column("event").to_pylist(), typed, version)
+    # As UTF-8 bytes: no Python str is built per event, and bytes are scanned faster.
+    events = table.column("event").cast(pa.binary()).to_pylist()
+    columns, layout = shred(events, typed, version)
     for name, array in columns.items():
         table = table.append_column(pa.field(name, pa.string()), array)
     metadata = {**(table.schema.metadata or {}), LAYOUT_KEY: layout_metadata(columns, layout)}

@@ -178,14 +178,24 @@ def test_shredding_records_text_leaves_and_what_columns_cannot_answer() -> None:
         '{"eventId": "a", "eventId": "b"}',
         '{"x": {"k" : "v1", "k": "v2"}}',
         '{"x": [{"k": "v1", "k": "v2"}], "y": "\\":"}',
+        '{"a":"x","b":{"c":"d"},"a":"y"}',
         '["not", "an object"]',
         "not json",
     ],
 )
 def test_an_event_shredding_cannot_read_exactly_leaves_the_file_to_the_json(text: str) -> None:
-    _, layout = shred([text, '{"a": "b"}'], TYPED, current().version)
+    columns, layout = shred([text, '{"a": "b"}'], TYPED, current().version)
     assert ROOT in layout.others
     assert answers("$.a", [layout]) is None
+    assert columns == {}  # columns no query would read are not stored
+    assert shred([text.encode(), b'{"a": "b"}'], TYPED, current().version) == (columns, layout)
+
+
+def test_text_with_a_nul_is_left_to_the_json() -> None:
+    events = ['{"a": "x\\u0000y", "b": "z"}', '{"a": "w", "b": "\\\\u0000"}']
+    columns, layout = shred(events, TYPED, current().version)
+    assert "a" in layout.others and answers("$.a", [layout]) is None
+    assert columns[column_name("b")].to_pylist() == ["z", "\\u0000"]  # an escaped backslash
 
 
 def test_escaped_text_and_colons_in_values_are_not_duplicates() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,7 +31,7 @@ from trailhouse.errors import (
 from trailhouse.warehouse.json_columns import column_name
 from trailhouse.warehouse.schema import schema_of
 from trailhouse.warehouse.sql.dialect import parse
-from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
+from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine, view_sql
 from trailhouse.warehouse.sql.engine import EngineError, JobControl, Limits, QueryPlan
 from trailhouse.warehouse.sql.planner import (
     MAX_SQL_NESTING,
@@ -322,6 +323,24 @@ def test_the_engine_reads_no_file_outside_the_warehouse(tw: WarehouseFixture) ->
     engine = DuckDbEngine(tw.settings.data_dir / "spill")
     with pytest.raises(EngineError, match="disabled by configuration"):
         engine.run(QueryPlan(tree, ()), Limits(1, 1.0, 10), JobControl())
+
+
+def test_a_view_over_files_holding_all_its_columns_reads_them_as_they_are(
+    tw: WarehouseFixture,
+) -> None:
+    sql = f"SELECT event_name, ds, COUNT(*) FROM {TABLE} GROUP BY event_name, ds"
+    table = plan(tw, sql).plan.inputs[0]
+    assert table.uniform
+    direct, unified = view_sql(table), view_sql(replace(table, uniform=False))
+    assert "UNION" not in direct and "UNION ALL BY NAME" in unified
+    answers = []
+    for view in (direct, unified):
+        with duckdb.connect() as con:
+            con.execute(f'CREATE VIEW "{table.view}" AS {view}')
+            answers.append(_sorted(con.execute(f'SELECT * FROM "{table.view}"').fetchall()))
+            names = [row[0] for row in con.execute(f'DESCRIBE "{table.view}"').fetchall()]
+            assert names == list(table.columns)
+    assert answers[0] == answers[1] and len(answers[0]) == 3000
 
 
 def test_a_table_named_twice_reads_twice(tw: WarehouseFixture) -> None:

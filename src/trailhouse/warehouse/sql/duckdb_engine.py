@@ -75,7 +75,8 @@ def view_sql(table: TableInput) -> str:
 
     Files are read by column name (`union_by_name`), and unioned by name with an empty row set
     of every view column: a column no file of the list has (all of them older than it) is NULL
-    rather than unknown. DuckDB still reads only the columns and rows the query needs.
+    rather than unknown. DuckDB still reads only the columns and rows the query needs. When every
+    file holds every view column (`uniform`), the files are read as they are, by name.
     """
     types = table.types or ("VARCHAR",) * len(table.columns)
     nulls = ", ".join(
@@ -86,20 +87,20 @@ def view_sql(table: TableInput) -> str:
         return empty
     files = ", ".join(_quote(str(path)) for path in table.files)
     columns = ", ".join(f'"{name}"' for name in table.columns)
-    # Without union_by_name DuckDB still matches the columns read by name, but does not read and
-    # unify every file's schema first (each file has its own JSON path columns); it is needed
-    # only when some file lacks a column of the view.
-    by_name = "false" if table.uniform else "true"
     keys = ", ".join(f"'{key}': VARCHAR" for key in table.partition_keys)
     hive = (
         f"hive_partitioning = true, hive_types = {{{keys}}}"
         if keys
         else "hive_partitioning = false"
     )
-    return (
-        f"SELECT {columns} FROM ({empty} UNION ALL BY NAME SELECT * FROM read_parquet([{files}], "
-        f"{hive}, union_by_name = {by_name}))"
-    )
+    scan = f"read_parquet([{files}], {hive}"
+    if table.uniform:
+        # Without union_by_name DuckDB still matches the columns read by name, but does not read
+        # and unify every file's schema first (each file has its own JSON path columns), and no
+        # empty row set is needed to type a column no file has: 3-8% less CPU per query.
+        return f"SELECT {columns} FROM {scan}, union_by_name = false)"
+    files_by_name = f"SELECT * FROM {scan}, union_by_name = true)"
+    return f"SELECT {columns} FROM ({empty} UNION ALL BY NAME {files_by_name})"
 
 
 def open_engine(settings: Settings) -> DuckDbEngine:
@@ -277,10 +278,10 @@ def _planning_connection() -> duckdb.DuckDBPyConnection:
 def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path], files: list[Path]) -> None:
     """Let the query read these files (and folders) only: no other file, no network, no
     extension, no setting changes."""
-    folders = ", ".join(_quote(f"{d}/") for d in dict.fromkeys(directories))
-    paths = ", ".join(_quote(str(f)) for f in dict.fromkeys(files))
-    con.execute(f"SET allowed_directories = [{folders}]")
-    con.execute(f"SET allowed_paths = [{paths}]")
+    # As parameters, not as list literals: a query over thousands of files spent about half
+    # of this setting's time parsing the literal.
+    con.execute("SET allowed_directories = ?", [[f"{d}/" for d in dict.fromkeys(directories)]])
+    con.execute("SET allowed_paths = ?", [[str(f) for f in dict.fromkeys(files)]])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
