@@ -52,8 +52,11 @@ demo: $(RUN)  ## run trailhouse on demo data at http://127.0.0.1:8080 (TRAILHOUS
 serve: $(RUN)  ## run trailhouse on ./trailhouse-data without demo data
 	$(BIN)/trailhouse serve --data-dir $${TRAILHOUSE_DATA_DIR:-./trailhouse-data}
 
+# Test processes: two by default (a 2-core machine), each module's tests in one of them.
+TEST_WORKERS ?= 2
+
 test: $(DEV)  ## run the whole test suite (SQLite and PostgreSQL adapters, SDK compatibility)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(DEV)  ## run the unit tests only
 	$(BIN)/pytest -q tests/unit
