@@ -87,6 +87,18 @@ class Settings:
         "Size past which the embedded event log starts a new segment file; purges delete "
         "whole segments.",
     )
+    tail_mb: int = _setting(
+        192,
+        "MB of memory at most for acknowledged events the embedded index has not reached yet, "
+        "kept so that LookupEvents finds them at once (~680 B per 1.3 KB event); past it the "
+        "oldest are found once indexed.",
+    )
+    index_mmap_mb: int = _setting(
+        256,
+        "MB of each embedded day file that each of its connections maps (SQLite mmap_size): "
+        "mapped pages count in the server's resident memory; past them, pages are read into "
+        "SQLite's own cache (16 MB per connection).",
+    )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
     log_format: str = _setting(
         "text", "Log lines as text, or json: one JSON object per line for log collectors."
@@ -149,6 +161,12 @@ class Settings:
         32.0,
         "Most event JSON (MB) read from the log per batch, whatever the events' size: a batch "
         "holds several times this in memory while it is written.",
+    )
+    delivery_encode_process_events: int = _setting(
+        1_000,
+        "Delivery batches of at least this many events have their Parquet file encoded in a "
+        "helper process, so that delivery does not hold the server's GIL while PutEvents waits "
+        "for it (0: always in the server).",
     )
     delivery_poll_seconds: float = _setting(
         0.2, "How often an idle delivery engine looks for new events."

@@ -10,6 +10,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.compaction import Compactor
+from trailhouse.warehouse.encoder import FileEncoder
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
 from trailhouse.warehouse.quotas import QuotaService
@@ -36,8 +37,9 @@ class Warehouse:
     reads: TableReads
 
     def close(self) -> None:
-        """Cancel running SQL jobs and release the engine."""
+        """Cancel running SQL jobs, release the engine and stop the file encoder's helper."""
         self.jobs.close()
+        self.writer.close()
 
 
 def open_warehouse(
@@ -64,7 +66,8 @@ def open_warehouse(
         validate=constants.validate,
         counters=counters or Counters(),
     )
-    writer = TableWriter(root, metadata, catalog, roles)
+    encoder = FileEncoder(settings.delivery_encode_process_events)
+    writer = TableWriter(root, metadata, catalog, roles, encoder=encoder)
     return Warehouse(
         catalog=catalog,
         quotas=quotas,

@@ -1,4 +1,4 @@
-"""The delivery engine gives freed memory back after large batches, at most once a second."""
+"""Freed memory is given back after large batches, at most once a second."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from trailhouse.delivery import memory
-from trailhouse.delivery.memory import MemoryReleaser
+from trailhouse import memory
+from trailhouse.memory import MemoryReleaser
 
 
 def test_the_heap_is_trimmed_after_a_large_batch_at_most_once_a_second() -> None:

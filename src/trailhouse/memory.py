@@ -1,10 +1,11 @@
-"""Giving the memory a delivery batch freed back to the system, so that resident memory falls
-again after a large batch (`docs/storage.md`, "Memory").
+"""Giving memory that large work freed back to the system, so that resident memory falls again
+after a large delivery batch or file (`docs/storage.md`, "Memory").
 
 A batch parses tens of thousands of events into columns and a Parquet file, then frees them.
 glibc keeps freed heap memory in its arenas (one per thread that allocated, up to eight per
-core), where it stays counted in the process's resident memory until `malloc_trim` hands it
-back. Elsewhere than glibc this does nothing.
+core), and Arrow's allocator (mimalloc) keeps freed pages for reuse; both stay counted in the
+process's resident memory until `malloc_trim` and the pool's `release_unused` hand them back.
+Elsewhere than glibc the heap part does nothing.
 """
 
 from __future__ import annotations
@@ -35,19 +36,34 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
-class MemoryReleaser:
-    """Trims the heap after work that freed much memory, at most once a second."""
+def release_freed() -> bool:
+    """Hand Arrow's unused pool memory and glibc's free heap back to the system; True when the
+    heap could be trimmed."""
+    import pyarrow as pa
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    pa.default_memory_pool().release_unused()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+class MemoryReleaser:
+    """Releases freed memory after work that freed much of it, at most once every
+    `min_seconds`."""
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, min_seconds: float = _EVERY_SECONDS
+    ) -> None:
         self._clock = clock
+        self._min_seconds = min_seconds
         self._last = float("-inf")
 
     def after_batch(self, events: int, threshold: int = 1_000) -> bool:
         """Call after a batch of `events` was written; True when the heap was trimmed."""
-        trim = _malloc_trim()
         now = self._clock()
-        if trim is None or events < threshold or now - self._last < _EVERY_SECONDS:
+        if events < threshold or now - self._last < self._min_seconds:
             return False
         self._last = now
-        trim(0)
-        return True
+        return release_freed()
