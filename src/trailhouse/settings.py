@@ -88,13 +88,13 @@ class Settings:
         "whole segments.",
     )
     tail_mb: int = _setting(
-        192,
+        128,
         "MB of memory at most for acknowledged events the embedded index has not reached yet, "
         "kept so that LookupEvents finds them at once (~680 B per 1.3 KB event); past it the "
         "oldest are found once indexed.",
     )
     index_mmap_mb: int = _setting(
-        256,
+        64,
         "MB of each embedded day file that each of its connections maps (SQLite mmap_size): "
         "mapped pages count in the server's resident memory; past them, pages are read into "
         "SQLite's own cache (16 MB per connection).",
@@ -158,7 +158,7 @@ class Settings:
     )
     delivery_batch_events: int = _setting(50_000, "Most events read from the log per batch.")
     delivery_batch_mb: float = _setting(
-        32.0,
+        16.0,
         "Most event JSON (MB) read from the log per batch, whatever the events' size: a batch "
         "holds several times this in memory while it is written.",
     )

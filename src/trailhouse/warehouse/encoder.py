@@ -130,7 +130,10 @@ class FileEncoder:
 
     def _ask(self, bodies: list[bytes], recorded_by: list[str | None]) -> EncodedFile | None:
         helper = self._helper
-        if helper is None or helper.poll() is not None:
+        if helper is not None and helper.poll() is not None:
+            self._stop_helper()  # ended since the last batch: its pipes are closed, it is reaped
+            helper = None
+        if helper is None:
             helper = self._helper = _start_helper()
         assert helper.stdin is not None
         assert helper.stdout is not None
