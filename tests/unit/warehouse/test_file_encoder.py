@@ -18,7 +18,7 @@ import msgspec
 import orjson
 import pytest
 
-from trailhouse.warehouse.encoder import FileEncoder, encode
+from trailhouse.warehouse.encoder import NICENESS, FileEncoder, encode
 
 SRC = Path(__file__).resolve().parents[3] / "src"
 
@@ -138,3 +138,14 @@ def test_the_helper_ends_when_its_server_is_killed(tmp_path: Path) -> None:
     if not _gone(helper):
         os.kill(helper, signal.SIGKILL)
         pytest.fail(f"the helper {helper} outlived the process that started it")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness read from /proc")
+def test_the_helper_runs_nicer_than_the_server(encoder: FileEncoder) -> None:
+    bodies = _bodies(20)
+    encoder.encode(bodies, [None] * 20)
+    helper = encoder.helper_pid()
+    assert helper is not None
+    fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert int(fields[16]) == min(ours + NICENESS, 19)
