@@ -168,6 +168,12 @@ class Settings:
         "helper process, so that delivery does not hold the server's GIL while PutEvents waits "
         "for it (0: always in the server).",
     )
+    delivery_encode_niceness: int = _setting(
+        10,
+        "How much nicer than the server the encoder's helper runs: when PutEvents keeps every "
+        "core busy, delivery yields and catches up later (0: same priority, delivery keeps its "
+        "pace and PutEvents pays for it).",
+    )
     delivery_poll_seconds: float = _setting(
         0.2, "How often an idle delivery engine looks for new events."
     )

@@ -42,7 +42,7 @@ from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("<Q")
-# How much nicer than the server the helper runs (the indexer thread's 10 steps).
+# How much nicer than the server the helper runs by default (the indexer thread's 10 steps).
 NICENESS = 10
 
 
@@ -98,8 +98,9 @@ class FileEncoder:
     events or more (0: never; `delivery_encode_process_events`, 1,000 by default: a smaller
     batch costs less than the trip); one file at a time goes to the helper."""
 
-    def __init__(self, process_from: int = 0) -> None:
+    def __init__(self, process_from: int = 0, niceness: int = NICENESS) -> None:
         self._process_from = process_from
+        self._niceness = niceness
         self._lock = threading.Lock()
         self._helper: subprocess.Popen[bytes] | None = None
         self._closed = False
@@ -137,7 +138,7 @@ class FileEncoder:
             self._stop_helper()  # ended since the last batch: its pipes are closed, it is reaped
             helper = None
         if helper is None:
-            helper = self._helper = _start_helper()
+            helper = self._helper = _start_helper(self._niceness)
         assert helper.stdin is not None
         assert helper.stdout is not None
         _send(helper.stdin, (bodies, recorded_by))
@@ -158,13 +159,13 @@ class FileEncoder:
             helper.wait()
 
 
-def _start_helper() -> subprocess.Popen[bytes]:
-    """`python -m trailhouse.warehouse.encoder`, importing this same trailhouse."""
+def _start_helper(niceness: int) -> subprocess.Popen[bytes]:
+    """`python -m trailhouse.warehouse.encoder NICENESS`, importing this same trailhouse."""
     source = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH", "")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "trailhouse.warehouse.encoder"],
+        [sys.executable, "-m", "trailhouse.warehouse.encoder", str(niceness)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
@@ -190,12 +191,13 @@ def _receive(stream: IO[bytes]) -> Any:
     return pickle.loads(payload)  # noqa: S301 - our own child process, over its own pipe
 
 
-def _serve(requests: IO[bytes], answers: IO[bytes]) -> None:
+def _serve(requests: IO[bytes], answers: IO[bytes], niceness: int = NICENESS) -> None:
     """The helper's loop: encode each request until the pipe closes."""
     # Ingest comes first, as for the index (docs/storage.md): when PutEvents keeps every core
     # busy, delivery yields and catches up once the rate drops; callers never wait for it.
-    with contextlib.suppress(OSError):
-        os.nice(NICENESS)
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
     while True:
         try:
             bodies, recorded_by = _receive(requests)
@@ -218,4 +220,4 @@ if __name__ == "__main__":
     # Under its own name, so that what it pickles names `trailhouse.warehouse.encoder`.
     from trailhouse.warehouse.encoder import _serve as serve
 
-    serve(sys.stdin.buffer, sys.stdout.buffer)
+    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]) if len(sys.argv) > 1 else NICENESS)

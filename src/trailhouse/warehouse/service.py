@@ -66,7 +66,9 @@ def open_warehouse(
         validate=constants.validate,
         counters=counters or Counters(),
     )
-    encoder = FileEncoder(settings.delivery_encode_process_events)
+    encoder = FileEncoder(
+        settings.delivery_encode_process_events, settings.delivery_encode_niceness
+    )
     writer = TableWriter(root, metadata, catalog, roles, encoder=encoder)
     return Warehouse(
         catalog=catalog,

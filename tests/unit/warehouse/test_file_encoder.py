@@ -149,3 +149,16 @@ def test_the_helper_runs_nicer_than_the_server(encoder: FileEncoder) -> None:
     fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert int(fields[16]) == min(ours + NICENESS, 19)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness read from /proc")
+def test_a_helper_of_niceness_0_runs_at_the_servers_priority() -> None:
+    encoder = FileEncoder(process_from=10, niceness=0)
+    try:
+        encoder.encode(_bodies(20), [None] * 20)
+        helper = encoder.helper_pid()
+        assert helper is not None
+        fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        encoder.close()
