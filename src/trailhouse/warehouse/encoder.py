@@ -151,7 +151,8 @@ class FileEncoder:
             return
         for stream in (helper.stdin, helper.stdout):
             if stream is not None:
-                stream.close()  # its end of the pipe: the helper ends by itself
+                with contextlib.suppress(OSError):  # a dead helper's pipe refuses the flush
+                    stream.close()  # its end of the pipe: the helper ends by itself
         try:
             helper.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
