@@ -78,12 +78,29 @@ def memory_mb(pid: int) -> tuple[float, float, float, float]:
     return found["VmRSS:"], found["VmHWM:"], found["RssAnon:"], found["RssFile:"]
 
 
+def children_rss_mb(pid: int) -> float:
+    """The resident memory of the process's children (the file encoder's helper), in MB."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            try:
+                total += memory_mb(int(child))[0]
+            except OSError:  # ended meanwhile
+                continue
+    return total
+
+
 class MemoryWatch:
     """The server's resident memory sampled every `every` seconds on a thread, to tell which
-    phase of a benchmark reached the peak."""
+    phase of a benchmark reached the peak; its helper processes' memory beside it."""
 
     def __init__(self, pid: int, every: float = 0.1) -> None:
-        self.samples: list[tuple[float, float, float]] = []  # (time.time(), RSS, anonymous MB)
+        # (time.time(), RSS, anonymous, helpers' RSS; MB)
+        self.samples: list[tuple[float, float, float, float]] = []
         self._pid = pid
         self._every = every
         self._stop = threading.Event()
@@ -94,7 +111,8 @@ class MemoryWatch:
         while not self._stop.wait(self._every):
             try:
                 rss, _, anonymous, _ = memory_mb(self._pid)
-                self.samples.append((time.time(), rss, anonymous))
+                helpers = children_rss_mb(self._pid)
+                self.samples.append((time.time(), rss, anonymous, helpers))
             except OSError:  # the server ended
                 return
 
@@ -103,12 +121,20 @@ class MemoryWatch:
         self._stop.set()
         self._thread.join()
 
-    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float, float]]:
-        """The highest resident and anonymous memory sampled between each mark (time, name) and
-        the next."""
+    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float, float, float, float]]:
+        """Between each mark (time, name) and the next: the highest resident and anonymous
+        memory of the server, its helpers' highest, and the highest sum of both."""
         found = []
         for (start, name), (end, _) in zip(marks, [*marks[1:], (float("inf"), "")], strict=True):
-            inside = [(rss, anon) for at, rss, anon in self.samples if start <= at < end]
+            inside = [sample for sample in self.samples if start <= sample[0] < end]
             if inside:
-                found.append((name, max(r for r, _ in inside), max(a for _, a in inside)))
+                found.append(
+                    (
+                        name,
+                        max(s[1] for s in inside),
+                        max(s[2] for s in inside),
+                        max(s[3] for s in inside),
+                        max(s[1] + s[3] for s in inside),
+                    )
+                )
         return found

@@ -94,6 +94,18 @@ class Settings:
         "Size past which the embedded event log starts a new segment file; purges delete "
         "whole segments.",
     )
+    tail_mb: int = _setting(
+        128,
+        "MB of memory at most for acknowledged events the embedded index has not reached yet, "
+        "kept so that LookupEvents finds them at once (~680 B per 1.3 KB event); past it the "
+        "oldest are found once indexed.",
+    )
+    index_mmap_mb: int = _setting(
+        64,
+        "MB of each embedded day file that each of its connections maps (SQLite mmap_size): "
+        "mapped pages count in the server's resident memory; past them, pages are read into "
+        "SQLite's own cache (16 MB per connection).",
+    )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
     log_format: str = _setting(
         "text", "Log lines as text, or json: one JSON object per line for log collectors."
@@ -153,9 +165,21 @@ class Settings:
     )
     delivery_batch_events: int = _setting(50_000, "Most events read from the log per batch.")
     delivery_batch_mb: float = _setting(
-        32.0,
+        16.0,
         "Most event JSON (MB) read from the log per batch, whatever the events' size: a batch "
         "holds several times this in memory while it is written.",
+    )
+    delivery_encode_process_events: int = _setting(
+        1_000,
+        "Delivery batches of at least this many events have their Parquet file encoded in a "
+        "helper process, so that delivery does not hold the server's GIL while PutEvents waits "
+        "for it (0: always in the server).",
+    )
+    delivery_encode_niceness: int = _setting(
+        10,
+        "How much nicer than the server the encoder's helper runs: when PutEvents keeps every "
+        "core busy, delivery yields and catches up later (0: same priority, delivery keeps its "
+        "pace and PutEvents pays for it).",
     )
     delivery_poll_seconds: float = _setting(
         0.2, "How often an idle delivery engine looks for new events."

@@ -76,6 +76,8 @@ class Case:
     seconds: tuple[int, int] = RECENT_SECONDS  # how old the events sent are
 
 
+HELPER_ENV = {"TRAILHOUSE_DELIVERY_ENCODE_PROCESS_EVENTS": "1"}
+
 CASES: dict[str, Case] = {
     # The first segment exists already: the first hit is a roll (segments of 20 kB).
     "log.segment.created": Case(),
@@ -96,9 +98,10 @@ CASES: dict[str, Case] = {
     "purge.rule_saved": Case(env=PURGE_ENV),
     "purge.day_dropped": Case(env=PURGE_ENV),
     "purge.segments_dropped": Case(env=PURGE_ENV),
-    "warehouse.file.staged": Case(hit=2),
-    "warehouse.file.renamed": Case(hit=2),
-    "warehouse.manifest.committed": Case(hit=2),
+    # Every batch's file made by the encoder's helper process, which the kill must not outlive.
+    "warehouse.file.staged": Case(hit=2, env=HELPER_ENV),
+    "warehouse.file.renamed": Case(hit=2, env=HELPER_ENV),
+    "warehouse.manifest.committed": Case(hit=2, env=HELPER_ENV),
     "compaction.staged": Case(),
     "compaction.renamed": Case(),
     "compaction.swapped": Case(),

@@ -92,6 +92,8 @@ def test_exactly_once_while_the_server_is_killed(tmp_path: Path) -> None:
         "TRAILHOUSE_DELIVERY_FLUSH_SECONDS": "0.1",
         "TRAILHOUSE_DELIVERY_RETRY_SECONDS": "0.5",
         "TRAILHOUSE_SQL_RESULT_ROWS": "1000000",
+        # Every batch's file made in the encoder's helper process, killed with its server.
+        "TRAILHOUSE_DELIVERY_ENCODE_PROCESS_EVENTS": "1",
     }
     server.start(env=env)
     client = sdk(server, keys)

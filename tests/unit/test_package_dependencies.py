@@ -14,7 +14,17 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "trailhouse"
 
-BASE = {"settings", "errors", "durable", "faults", "retry", "background", "metrics", "jsonlimits"}
+BASE = {
+    "settings",
+    "errors",
+    "durable",
+    "faults",
+    "retry",
+    "background",
+    "metrics",
+    "jsonlimits",
+    "memory",
+}
 # package → the trailhouse packages it may import (besides itself and the base modules).
 ALLOWED: dict[str, set[str]] = {
     "store": {"events"},  # the log stores and returns events' value types (events/model.py)

@@ -48,6 +48,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     # command of the CLI starts without them.
     from trailhouse.api.server import run_server
     from trailhouse.demo.setup import prepare_demo
+    from trailhouse.memory import limit_arenas
     from trailhouse.runtime import apply_switch_interval, open_services
 
     overrides: dict[str, Any] = {"host": arguments.host, "port": arguments.port}
@@ -55,6 +56,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         overrides["delivery_enabled"] = False
     settings = load_settings(arguments, **overrides)
     configure_logging(settings)
+    limit_arenas()  # before the server's threads start
     apply_switch_interval(settings)
     services = open_services(settings)
     try:

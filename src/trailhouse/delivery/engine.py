@@ -31,7 +31,6 @@ from trailhouse.delivery.history import HistoryJob, HistoryJobService
 from trailhouse.delivery.history import JobStatus as HistoryStatus
 from trailhouse.delivery.lags import LagWindow
 from trailhouse.delivery.leases import DeliveryLeases
-from trailhouse.delivery.memory import MemoryReleaser
 from trailhouse.delivery.state import (
     DeliveryState,
     begin_session,
@@ -54,6 +53,7 @@ from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import (
     RoleService,
 )
+from trailhouse.memory import MemoryReleaser
 from trailhouse.retry import Outcome, classify, delivery_policy, retry_on_conflict
 from trailhouse.settings import Settings
 from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore

@@ -36,6 +36,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.encoder import column_bytes
 from trailhouse.warehouse.json_columns import with_columns
 from trailhouse.warehouse.model import (
     FILE_KIND,
@@ -47,7 +48,7 @@ from trailhouse.warehouse.model import (
     table_scope,
 )
 from trailhouse.warehouse.schema import conform, current, with_version
-from trailhouse.warehouse.writer import STAGED_SUFFIX, STAGING, TableWriter, column_bytes
+from trailhouse.warehouse.writer import STAGED_SUFFIX, STAGING, TableWriter
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from trailhouse.settings import Settings
 from trailhouse.store.ports import MetadataStore
 from trailhouse.warehouse.catalog import Catalog
 from trailhouse.warehouse.compaction import Compactor
+from trailhouse.warehouse.encoder import FileEncoder
 from trailhouse.warehouse.job_writes import JobWriter
 from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.metering import Metering
@@ -40,8 +41,9 @@ class Warehouse:
     uploads: TableUploads
 
     def close(self) -> None:
-        """Cancel running SQL jobs and release the engine."""
+        """Cancel running SQL jobs, release the engine and stop the file encoder's helper."""
         self.jobs.close()
+        self.writer.close()
 
 
 def open_warehouse(
@@ -70,7 +72,10 @@ def open_warehouse(
         counters=counters or Counters(),
         job_writer=job_writer,
     )
-    writer = TableWriter(root, metadata, catalog, roles)
+    encoder = FileEncoder(
+        settings.delivery_encode_process_events, settings.delivery_encode_niceness
+    )
+    writer = TableWriter(root, metadata, catalog, roles, encoder=encoder)
     return Warehouse(
         catalog=catalog,
         quotas=quotas,

@@ -10,15 +10,11 @@ the same range overwrites; a replay after it finds its file documents and change
 
 from __future__ import annotations
 
-import hashlib
-import io
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-import pyarrow.parquet as pq
 
 from trailhouse import faults
 from trailhouse.durable import place_file
@@ -31,7 +27,7 @@ from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.json_columns import with_columns
+from trailhouse.warehouse.encoder import FileEncoder
 from trailhouse.warehouse.model import (
     FILE_KIND,
     PARTITION_KIND,
@@ -42,7 +38,6 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
-from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 
 STAGING = "_staging"
 # A staged file's name: its final name and this suffix, so that no reader's `**/*.parquet` glob
@@ -80,7 +75,9 @@ class TableWriter:
         catalog: Catalog,
         roles: RoleService,
         clock: Callable[[], float] = time.time,
+        encoder: FileEncoder | None = None,
     ) -> None:
+        self._encoder = encoder or FileEncoder()
         self._root = root
         self._metadata = metadata
         self._catalog = catalog
@@ -128,6 +125,10 @@ class TableWriter:
         ]
         return self._commit(table, files, names, extra_writes)
 
+    def close(self) -> None:
+        """Stop the encoder's helper process, if one runs."""
+        self._encoder.close()
+
     def _committed(self, table: Table, names: dict[str, str]) -> bool:
         ds, name = next(iter(names.items()))
         scope = partition_scope(table.region, table.project, table.name, ds)
@@ -136,39 +137,32 @@ class TableWriter:
     def _write_file(
         self, table_dir: Path, staging: Path, ds: str, name: str, rows: list[LoggedEvent]
     ) -> DataFile:
-        schema = current()
         recorded_by = [shown(row.recorder) for row in rows]  # what LookupEvents shows
-        table = rows_of([row.body for row in rows], schema, {RECORDED_BY_COLUMN: recorded_by})
-        typed = (column.path for column in schema.typed)
-        table, layout = with_columns(table, typed, schema.version)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        data = buffer.getvalue()
+        encoded = self._encoder.encode([row.body for row in rows], recorded_by)
         partition_dir = table_dir / f"ds={ds}"
         partition_dir.mkdir(exist_ok=True)
         # A full disk keeps no half-written file; the retry of the batch writes it anew.
         place_file(
-            data,
+            encoded.data,
             staging / (name + STAGED_SUFFIX),
             partition_dir / name,
             staged="warehouse.file.staged",
             placed="warehouse.file.renamed",
         )
-        times = [t for t in table.column("event_time").to_pylist() if t is not None]
         return DataFile(
             path=str((partition_dir / name).relative_to(self._root)),
             ds=ds,
             rows=len(rows),
-            bytes=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
+            bytes=len(encoded.data),
+            sha256=encoded.sha256,
             first_seq=rows[0].seq,
             last_seq=rows[-1].seq,
-            min_event_time=min(times, default=""),
-            max_event_time=max(times, default=""),
-            column_bytes=column_bytes(data),
+            min_event_time=encoded.min_event_time,
+            max_event_time=encoded.max_event_time,
+            column_bytes=encoded.column_bytes,
             committed_at=int(self._clock()),
-            schema_version=schema.version,
-            json_layout=layout,
+            schema_version=encoded.schema_version,
+            json_layout=encoded.layout,
         )
 
     def _commit(
@@ -270,18 +264,6 @@ class TableWriter:
             removed.append(path)
             faults.point("compaction.swept")
         return removed
-
-
-def column_bytes(data: bytes) -> dict[str, int]:
-    """The compressed bytes of each column of a Parquet file (what a query reading it is billed)."""
-    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
-    sizes: dict[str, int] = defaultdict(int)
-    for group in range(metadata.num_row_groups):
-        row_group = metadata.row_group(group)
-        for index in range(row_group.num_columns):
-            chunk = row_group.column(index)
-            sizes[chunk.path_in_schema] += chunk.total_compressed_size
-    return dict(sizes)
 
 
 def _stale(metadata: MetadataStore, write: DocumentWrite) -> bool:

@@ -18,7 +18,7 @@ from conformance_helpers import ENGINES, answer
 from sqlglot import exp
 
 from trailhouse.events.model import LoggedEvent
-from trailhouse.warehouse import writer
+from trailhouse.warehouse import encoder
 from trailhouse.warehouse.json_columns import (
     NO_LAYOUT,
     ROOT,
@@ -123,7 +123,7 @@ def tw(
     # Day three: the same events in a file of the release before path columns, then in one of
     # today's, so the day mixes both until compaction merges them.
     with pytest.MonkeyPatch.context() as earlier:
-        earlier.setattr(writer, "with_columns", before_path_columns)
+        earlier.setattr(encoder, "with_columns", before_path_columns)
         opened.append(logged(DAY_ONE, 201, today - DAY))
     opened.append(logged(DAY_ONE, 301, today - DAY))
     yield opened

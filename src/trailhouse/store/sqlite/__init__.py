@@ -33,6 +33,8 @@ def open_stores(settings: Settings) -> Stores:
             settings.data_dir / "events",
             gather_seconds=settings.group_commit_seconds,
             segment_bytes=settings.log_segment_bytes,
+            mmap_bytes=settings.index_mmap_mb * 1024 * 1024,
+            tail_bytes=settings.tail_mb * 1024 * 1024,
         )
     except BaseException:
         metadata.close()

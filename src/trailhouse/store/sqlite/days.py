@@ -83,6 +83,10 @@ _ROWS_PER_INSERT = 1000
 _BACKFILL_BATCH = 20_000
 _IDS_PER_SELECT = 500
 _IDLE_READERS_PER_DAY = 4
+# How much of a day file each connection maps (SQLite's mmap_size; `index_mmap_mb`). Mapped
+# pages are page cache, but they count in the server's resident memory, once per connection
+# that touched them (docs/storage.md, "Memory").
+MMAP_BYTES = 256 * 1024 * 1024
 _READER_DAYS = 64
 _SUFFIX = ".sqlite"
 # A day file is made under this suffix and renamed into place only once its tables exist, so a
@@ -128,9 +132,10 @@ def days_between(first: int, last: int) -> list[int]:
 class DayFiles:
     """The day databases under one directory, their indexer connections and reader pool."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, mmap_bytes: int = MMAP_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
+        self._mmap_bytes = mmap_bytes
         self._lock = threading.Lock()
         for stray in directory.glob("*" + _SUFFIX + _STAGING_SUFFIX + "*"):
             stray.unlink()  # a day file whose creation a crash interrupted: it held nothing yet
@@ -224,7 +229,7 @@ class DayFiles:
             yield None
             return
         if conn is None:
-            conn = _connect(self.path(day), readonly=True)
+            conn = _connect(self.path(day), readonly=True, mmap_bytes=self._mmap_bytes)
         try:
             yield conn
         finally:
@@ -402,7 +407,7 @@ class DayFiles:
             path = self.path(day)
             if not path.exists():
                 _create(path)
-            conn = _connect(path, readonly=False)
+            conn = _connect(path, readonly=False, mmap_bytes=self._mmap_bytes)
             self._names[day] = {
                 value: number for number, value in conn.execute("SELECT id, value FROM names")
             }
@@ -532,10 +537,10 @@ def _complete(path: Path) -> bool:
     return not missing
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, *, readonly: bool, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute("PRAGMA mmap_size=268435456")
+    conn.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
     conn.execute("PRAGMA cache_size=-16384")
     if readonly:
         conn.execute("PRAGMA query_only=1")

@@ -24,6 +24,7 @@ from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
 from trailhouse.store.sqlite.days import (
     DERIVED_FORMAT,
     INDEX_FORMAT,
+    MMAP_BYTES,
     RECORDER_FORMAT,
     DayFiles,
     day_of,
@@ -35,7 +36,7 @@ from trailhouse.store.sqlite.lookup import lookup_rows, position_of
 from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields, fields_of
 from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
-from trailhouse.store.sqlite.tail import TAIL_RECORDS, SharedStrings, Tail, merge_rows
+from trailhouse.store.sqlite.tail import TAIL_BYTES, TAIL_RECORDS, SharedStrings, Tail, merge_rows
 from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 
 _log = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class SqliteEventLog(EventLog):
         segment_bytes: int = SEGMENT_BYTES,
         tail_records: int = TAIL_RECORDS,
         index_paused: bool = False,
+        mmap_bytes: int = MMAP_BYTES,
+        tail_bytes: int = TAIL_BYTES,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
@@ -63,7 +66,7 @@ class SqliteEventLog(EventLog):
         try:
             self._codecs = Codecs(directory / "dicts")
             self._segments = SegmentFiles(directory / "log", segment_bytes)
-            self._days = DayFiles(directory / "days")
+            self._days = DayFiles(directory / "days", mmap_bytes)
             # Day files with no state saved yet may be an older release's, crashed early on.
             unsaved_format = 1 if self._days.days() else INDEX_FORMAT
             self._state = LogState(directory / "state.json", unsaved_format)
@@ -97,7 +100,7 @@ class SqliteEventLog(EventLog):
             self._lock.release()
             raise
         self._pending = PendingKeys()
-        self._tail = Tail(0, tail_records)
+        self._tail = Tail(0, tail_records, tail_bytes)
         self._strings = SharedStrings()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
         self._indexer = Indexer(

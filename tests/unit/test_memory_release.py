@@ -1,4 +1,4 @@
-"""The delivery engine gives freed memory back after large batches, at most once a second."""
+"""Freed memory is given back after large batches, at most once a second."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from trailhouse.delivery import memory
-from trailhouse.delivery.memory import MemoryReleaser
+from trailhouse import memory
+from trailhouse.memory import MemoryReleaser
 
 
 def test_the_heap_is_trimmed_after_a_large_batch_at_most_once_a_second() -> None:
@@ -25,3 +25,13 @@ def test_the_heap_is_trimmed_after_a_large_batch_at_most_once_a_second() -> None
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim")
 def test_glibc_malloc_trim_is_found_on_linux() -> None:
     assert memory._malloc_trim() is not None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+def test_a_server_limits_glibc_arenas_unless_the_environment_says_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert memory.limit_arenas(memory.SERVER_ARENAS) is True
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the operator's choice stands
+    assert memory.limit_arenas(memory.SERVER_ARENAS) is False

@@ -1,0 +1,224 @@
+"""Encoding a batch's Parquet file, in a helper process when the batch is large, so that
+delivery's CPU-bound work does not hold the server's GIL while PutEvents waits for it.
+
+Turning events into a file (decoding their JSON into columns, shredding the path columns, Parquet
+and zstd) costs ~80 µs of Python per event, nearly as much as accepting it. On the server's
+thread that work holds the GIL, and every request thread waits for it: with a trail logging,
+unpaced PutEvents reached 0.66× of its rate with the trail stopped (`bench/delivery.py`). A
+helper process (`python -m trailhouse.warehouse.encoder`, started on the first large batch)
+does it on another core instead, and its memory is given back to the system after each file.
+
+The helper only computes bytes: placing the file and committing it stay in the caller, so
+exactly-once delivery and the crash points are unchanged. A helper that dies or fails is
+replaced, and its batch encoded in the caller, where an error is raised as it would be anyway.
+It reads its requests from a pipe and ends when the pipe closes, so it never outlives the
+server, even one killed with `kill -9`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import logging
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow.parquet as pq
+
+from trailhouse.memory import release_freed
+from trailhouse.warehouse.json_columns import JsonLayout, with_columns
+from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct("<Q")
+# How much nicer than the server the helper runs by default (the indexer thread's 10 steps).
+NICENESS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedFile:
+    """A batch's Parquet file and what its `DataFile` document records about it."""
+
+    data: bytes
+    sha256: str
+    schema_version: int
+    layout: JsonLayout
+    min_event_time: str
+    max_event_time: str
+    column_bytes: dict[str, int]
+
+
+def encode(bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> EncodedFile:
+    """The Parquet file of these events (JSON bodies) in the current schema, with who recorded
+    each (`recorded_by`, one per body, as LookupEvents shows it)."""
+    schema = current()
+    table = rows_of(bodies, schema, {RECORDED_BY_COLUMN: recorded_by})
+    typed = (column.path for column in schema.typed)
+    table, layout = with_columns(table, typed, schema.version)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    data = buffer.getvalue()
+    times = [t for t in table.column("event_time").to_pylist() if t is not None]
+    return EncodedFile(
+        data=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        schema_version=schema.version,
+        layout=layout,
+        min_event_time=min(times, default=""),
+        max_event_time=max(times, default=""),
+        column_bytes=column_bytes(data),
+    )
+
+
+def column_bytes(data: bytes) -> dict[str, int]:
+    """The compressed bytes of each column of a Parquet file (what a query reading it is billed)."""
+    metadata = pq.ParquetFile(io.BytesIO(data)).metadata
+    sizes: dict[str, int] = defaultdict(int)
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            chunk = row_group.column(index)
+            sizes[chunk.path_in_schema] += chunk.total_compressed_size
+    return dict(sizes)
+
+
+class FileEncoder:
+    """Encodes files in the caller, or in the helper process for batches of `process_from`
+    events or more (0: never; `delivery_encode_process_events`, 1,000 by default: a smaller
+    batch costs less than the trip); one file at a time goes to the helper."""
+
+    def __init__(self, process_from: int = 0, niceness: int = NICENESS) -> None:
+        self._process_from = process_from
+        self._niceness = niceness
+        self._lock = threading.Lock()
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._closed = False
+
+    def encode(self, bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> EncodedFile:
+        """The file of these events (see `encode`)."""
+        if self._process_from <= 0 or len(bodies) < self._process_from:
+            return encode(bodies, recorded_by)
+        with self._lock:
+            if self._closed:
+                return encode(bodies, recorded_by)
+            try:
+                found = self._ask(list(bodies), list(recorded_by))
+            except Exception as exc:  # a broken helper: never a reason to fail the batch
+                log.warning("the file encoder process failed (%s); starting another", exc)
+                self._stop_helper()
+                found = None
+        # The helper could not encode it: here, any error is raised as the writer's own.
+        return found if found is not None else encode(bodies, recorded_by)
+
+    def helper_pid(self) -> int | None:
+        """The helper process's id while it runs (for tests and benchmarks)."""
+        helper = self._helper
+        return helper.pid if helper is not None and helper.poll() is None else None
+
+    def close(self) -> None:
+        """Stop the helper; files are encoded in the caller from now on."""
+        with self._lock:
+            self._closed = True
+            self._stop_helper()
+
+    def _ask(self, bodies: list[bytes], recorded_by: list[str | None]) -> EncodedFile | None:
+        helper = self._helper
+        if helper is not None and helper.poll() is not None:
+            self._stop_helper()  # ended since the last batch: its pipes are closed, it is reaped
+            helper = None
+        if helper is None:
+            helper = self._helper = _start_helper(self._niceness)
+        assert helper.stdin is not None
+        assert helper.stdout is not None
+        _send(helper.stdin, (bodies, recorded_by))
+        answer = _receive(helper.stdout)
+        return answer if isinstance(answer, EncodedFile) else None
+
+    def _stop_helper(self) -> None:
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        for stream in (helper.stdin, helper.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):  # a dead helper's pipe refuses the flush
+                    stream.close()  # its end of the pipe: the helper ends by itself
+        try:
+            helper.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
+
+
+def _start_helper(niceness: int) -> subprocess.Popen[bytes]:
+    """`python -m trailhouse.warehouse.encoder NICENESS`, importing this same trailhouse."""
+    source = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH", "")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "trailhouse.warehouse.encoder", str(niceness)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+
+
+def _send(stream: IO[bytes], value: Any) -> None:
+    payload = pickle.dumps(value, protocol=5)
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next value on the stream; EOFError when it ended (the other side is gone)."""
+    head = stream.read(_LENGTH.size)
+    if len(head) < _LENGTH.size:
+        raise EOFError("the pipe closed")
+    (size,) = _LENGTH.unpack(head)
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError("the pipe closed mid-message")
+    return pickle.loads(payload)  # noqa: S301 - our own child process, over its own pipe
+
+
+def _serve(requests: IO[bytes], answers: IO[bytes], niceness: int = NICENESS) -> None:
+    """The helper's loop: encode each request until the pipe closes."""
+    # Ingest comes first, as for the index (docs/storage.md): when PutEvents keeps every core
+    # busy, delivery yields and catches up once the rate drops; callers never wait for it.
+    if niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(niceness)
+    while True:
+        try:
+            bodies, recorded_by = _receive(requests)
+        except EOFError:
+            return
+        try:
+            answer: EncodedFile | str = encode(bodies, recorded_by)
+        except Exception as exc:  # the caller encodes it again and raises it there
+            answer = f"{type(exc).__name__}: {exc}"
+        del bodies, recorded_by
+        try:
+            _send(answers, answer)
+        except BrokenPipeError:
+            return
+        del answer
+        release_freed()
+
+
+if __name__ == "__main__":
+    # Under its own name, so that what it pickles names `trailhouse.warehouse.encoder`.
+    from trailhouse.warehouse.encoder import _serve as serve
+
+    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]) if len(sys.argv) > 1 else NICENESS)

@@ -1,0 +1,164 @@
+"""Large batches' files are encoded in a helper process, byte for byte as the caller would; a
+helper that dies is replaced, one that cannot encode a batch leaves it to the caller, and no
+helper outlives its server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import orjson
+import pytest
+
+from trailhouse.warehouse.encoder import NICENESS, FileEncoder, encode
+
+SRC = Path(__file__).resolve().parents[3] / "src"
+
+
+def _bodies(n: int) -> list[bytes]:
+    return [
+        orjson.dumps(
+            {
+                "eventId": f"e-{i}",
+                "eventName": "DescribeTrails" if i % 3 else "CreateTrail",
+                "eventTime": f"2026-12-0{1 + i % 2}T10:00:{i % 60:02d}Z",
+                "userIdentity": {"type": "ram-user", "userName": f"u{i % 7}"},
+                "requestParameters": {"Name": f"trail-{i}", "Count": i},
+            }
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def encoder() -> Iterator[FileEncoder]:
+    found = FileEncoder(process_from=10)
+    yield found
+    found.close()
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # our own child: reap it once it ended
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _running(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_large_batch_is_encoded_by_the_helper_as_the_caller_would(encoder: FileEncoder) -> None:
+    bodies = _bodies(50)
+    recorded = [None if i % 2 else '{"type":"ram-user"}' for i in range(50)]
+    assert encoder.encode(bodies, recorded) == encode(bodies, recorded)
+    assert encoder.helper_pid() is not None
+
+
+def test_a_small_batch_is_encoded_in_the_caller(encoder: FileEncoder) -> None:
+    bodies = _bodies(9)
+    assert encoder.encode(bodies, [None] * 9) == encode(bodies, [None] * 9)
+    assert encoder.helper_pid() is None
+
+
+def test_a_helper_killed_between_batches_is_replaced(encoder: FileEncoder) -> None:
+    bodies = _bodies(20)
+    encoder.encode(bodies, [None] * 20)
+    first = encoder.helper_pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert _gone(first)
+    assert encoder.encode(bodies, [None] * 20) == encode(bodies, [None] * 20)
+    assert encoder.encode(bodies, [None] * 20) == encode(bodies, [None] * 20)
+    assert encoder.helper_pid() not in (None, first)
+
+
+def test_a_batch_the_helper_cannot_encode_fails_in_the_caller_as_it_would_anyway(
+    encoder: FileEncoder,
+) -> None:
+    bodies = [*_bodies(19), b"{not json"]
+    with pytest.raises(msgspec.DecodeError):
+        encode(bodies, [None] * 20)
+    with pytest.raises(msgspec.DecodeError):
+        encoder.encode(bodies, [None] * 20)
+    helper = encoder.helper_pid()
+    assert helper is not None  # the helper answered, and stays for the next batch
+    good = _bodies(20)
+    assert encoder.encode(good, [None] * 20) == encode(good, [None] * 20)
+    assert encoder.helper_pid() == helper
+
+
+def test_closing_stops_the_helper_and_encodes_in_the_caller(encoder: FileEncoder) -> None:
+    bodies = _bodies(20)
+    encoder.encode(bodies, [None] * 20)
+    helper = encoder.helper_pid()
+    assert helper is not None
+    encoder.close()
+    assert encoder.helper_pid() is None
+    assert _gone(helper)
+    assert encoder.encode(bodies, [None] * 20) == encode(bodies, [None] * 20)
+
+
+def test_the_helper_ends_when_its_server_is_killed(tmp_path: Path) -> None:
+    # A process that starts a helper, prints its pid and kills itself: no clean-up runs.
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        import orjson
+        from trailhouse.warehouse.encoder import FileEncoder
+        encoder = FileEncoder(process_from=1)
+        encoder.encode([orjson.dumps({"eventId": "x"})], [None])
+        print(encoder.helper_pid(), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, env=env, timeout=120, check=False
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    helper = int(done.stdout.split()[0])
+    if not _gone(helper):
+        os.kill(helper, signal.SIGKILL)
+        pytest.fail(f"the helper {helper} outlived the process that started it")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness read from /proc")
+def test_the_helper_runs_nicer_than_the_server(encoder: FileEncoder) -> None:
+    bodies = _bodies(20)
+    encoder.encode(bodies, [None] * 20)
+    helper = encoder.helper_pid()
+    assert helper is not None
+    fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert int(fields[16]) == min(ours + NICENESS, 19)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness read from /proc")
+def test_a_helper_of_niceness_0_runs_at_the_servers_priority() -> None:
+    encoder = FileEncoder(process_from=10, niceness=0)
+    try:
+        encoder.encode(_bodies(20), [None] * 20)
+        helper = encoder.helper_pid()
+        assert helper is not None
+        fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == os.getpriority(os.PRIO_PROCESS, 0)
+    finally:
+        encoder.close()
