@@ -30,6 +30,7 @@ from trailhouse.retry import retry_on_conflict
 from trailhouse.store.documents import decode, encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse.catalog import Catalog
+from trailhouse.warehouse.encoder import column_bytes
 from trailhouse.warehouse.model import (
     FILE_KIND,
     PARTITION_KIND,
@@ -41,7 +42,7 @@ from trailhouse.warehouse.model import (
     partition_scope,
     table_scope,
 )
-from trailhouse.warehouse.writer import STAGED_SUFFIX, STAGING, column_bytes
+from trailhouse.warehouse.writer import STAGED_SUFFIX, STAGING
 
 
 @dataclass(frozen=True, slots=True)
