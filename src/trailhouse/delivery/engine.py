@@ -36,7 +36,11 @@ from trailhouse.delivery.state import (
     DeliveryState,
     begin_session,
     extend_coverage,
+    history_skips,
     is_covered,
+    live_end,
+    next_session,
+    owes,
     read_state,
     skip_covered,
     state_write,
@@ -141,7 +145,9 @@ class DeliveryEngine:
         except (TrailhouseError, OSError) as exc:
             return self._backfill_failed(job, version, exc)
         state, _ = read_state(self._metadata, trail)
-        cursor = skip_covered(job.cursor_seq, state.covered)
+        # What live delivery still owes is its own, as what is covered is done.
+        skipped = history_skips(state)
+        cursor = skip_covered(job.cursor_seq, skipped)
         # Never past the job's end: what lies beyond is the live delivery's (a purged stretch
         # in the range lets a read of `limit` events reach beyond it).
         limit = min(self._settings.delivery_batch_events, job.upto_seq - cursor)
@@ -154,7 +160,7 @@ class DeliveryEngine:
         selects = self._selector(trail)
         # Coverage is checked per event only where a covered range meets this batch.
         first, last = events[0].seq, events[-1].seq
-        overlapping = tuple((a, u) for a, u in state.covered if a < last and u >= first)
+        overlapping = tuple((a, u) for a, u in skipped if a < last and u >= first)
         chosen = [e for e in events if selects(e)]
         if overlapping:
             chosen = [e for e in chosen if not is_covered(overlapping, e.seq)]
@@ -230,11 +236,15 @@ class DeliveryEngine:
         if self._retry_at.get(key, 0.0) > now:
             return 0
         state, version = read_state(self._metadata, trail)
-        if not trail.is_logging and state.session_end <= state.checkpoint_seq:
+        if not owes(state, trail.is_logging):
             return 0  # stopped, and everything accepted while it logged is delivered
         try:
             if trail.is_logging and state.session_started != trail.start_logging_time:
                 begin_session(self._metadata, self._events, trail)
+                state, version = read_state(self._metadata, trail)
+            moved = next_session(state)
+            if moved is not None:  # an ended session is delivered: on to the next one
+                self._commit_state(trail, moved, version)
                 state, version = read_state(self._metadata, trail)
             target = self._target(trail, now)
             return self._deliver_batch(trail, target, state, version)
@@ -254,8 +264,9 @@ class DeliveryEngine:
         key = (trail.account_id, trail.name)
         read_at = self._clock()
         limit = self._settings.delivery_batch_events
-        # A stopped trail still delivers what was accepted while it logged (up to session_end).
-        end = state.session_end if not trail.is_logging else self._events.last_seq()
+        # An ended session is still delivered, up to where it ended (session_end).
+        ended_at = live_end(state, trail.is_logging)
+        end = self._events.last_seq() if ended_at is None else ended_at
         head = (
             self._events.read_after(state.checkpoint_seq, 1) if end > state.checkpoint_seq else []
         )
@@ -264,7 +275,7 @@ class DeliveryEngine:
             return 0
         full = end - state.checkpoint_seq >= limit
         young = read_at - head[0].accepted_ms / 1000 < self._settings.delivery_flush_seconds
-        if young and not full and trail.is_logging:
+        if young and not full and ended_at is None:
             return 0  # let the batch grow a little; it is flushed once old enough
         events = [e for e in self._read_batch(state.checkpoint_seq, limit) if e.seq <= end]
         selects = self._selector(trail)
