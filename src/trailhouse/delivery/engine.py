@@ -271,7 +271,10 @@ class DeliveryEngine:
             self._events.read_after(state.checkpoint_seq, 1) if end > state.checkpoint_seq else []
         )
         if not head or head[0].seq > end:
-            self._advance(trail, state, version, state.checkpoint_seq, int(read_at * 1000), None)
+            # Nothing is left of an ended session (its last events purged, say): the checkpoint
+            # goes to its end, so that the next owed session is not held up.
+            done = state.checkpoint_seq if ended_at is None else max(state.checkpoint_seq, end)
+            self._advance(trail, state, version, done, int(read_at * 1000), None)
             return 0
         full = end - state.checkpoint_seq >= limit
         young = read_at - head[0].accepted_ms / 1000 < self._settings.delivery_flush_seconds

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from delivery_support import account, drain, record, start_trail, table_rows
+from delivery_support import account, drain, record, record_old, start_trail, table_rows
 
 from trailhouse.delivery.state import is_covered, read_state
 from trailhouse.runtime import Services, open_services
@@ -174,3 +174,26 @@ def test_a_history_job_leaves_a_stopped_trails_remainder_to_live_delivery(
     drain(services.delivery_engine())
     assert services.history.get(account_id, job.job_id).delivered_events == 20
     assert _delivered(services, trail) == _ids(logged, stopped)
+
+
+def test_a_session_whose_remainder_retention_deleted_does_not_hold_up_the_next(
+    services: Services,
+) -> None:
+    """The ended session's undelivered events are gone (deleted by retention): its checkpoint
+    goes to the session's end, the stopped trail's backlog reaches 0, and the next session is
+    delivered."""
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "purged-remainder")
+    record_old(services, caller, 20)  # two to three days old, accepted while logging
+    services.stop_logging(account_id, trail.name)
+    session_end = services.stores.events.last_seq()
+    assert services.stores.events.purge(int(time.time()) - 86400) == 20
+    engine = services.delivery_engine()
+    drain(engine)
+    state, _ = read_state(services.stores.metadata, trail)
+    assert state.checkpoint_seq == session_end and _backlog(services, trail) == 0
+    record(services, caller, 6)  # accepted while stopped
+    services.start_logging(account_id, trail.name)
+    later = record(services, caller, 4)
+    drain(engine)
+    assert _delivered(services, trail) == _ids(later)
