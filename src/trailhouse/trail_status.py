@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from trailhouse.delivery.leases import Lease, live_workers, read_lease, read_leases
-from trailhouse.delivery.state import DELIVERY_KIND, OPEN, DeliveryState, live_end, read_state
+from trailhouse.delivery.state import DELIVERY_KIND, DeliveryState, live_ranges, read_state
 from trailhouse.integrity.digester import DIGEST_STATE_KIND, DigestState, read_digest_state
 from trailhouse.store.documents import decode
 from trailhouse.store.ports import PENDING_CAP, EventLog, MetadataStore
@@ -112,12 +112,10 @@ class TrailStatusReader:
         its session ended (the log's end while it logs), and each later session it still owes
         (`delivery/state.py`). What was accepted while the trail was stopped is never delivered
         live, so a stopped trail's backlog reaches 0 once its sessions are delivered."""
-        ranges = [(delivery.checkpoint_seq, live_end(delivery, trail.is_logging))]
-        ranges += [(after, None if upto == OPEN else upto) for after, upto in delivery.owed]
-        pending = 0
-        for after, upto in ranges:
-            if upto is None or upto > after:
-                pending += self._events.pending_after(after, up_to=upto)
+        pending = sum(
+            self._events.pending_after(after, up_to=upto)
+            for after, upto in live_ranges(delivery, trail.is_logging)
+        )
         return min(pending, PENDING_CAP)
 
     def live_workers(self) -> int:

@@ -39,6 +39,7 @@ from trailhouse.delivery.state import (
     history_skips,
     is_covered,
     live_end,
+    live_ranges,
     next_session,
     owes,
     read_state,
@@ -204,17 +205,20 @@ class DeliveryEngine:
 
     def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
         """The trail's undelivered events: how many have an eventTime before `older_than`,
-        and the oldest eventTime of all of them (None when everything is delivered)."""
+        and the oldest eventTime of all of them (None when everything is delivered). Only what
+        live delivery still goes through counts: not what was accepted while it was stopped."""
         state, _ = read_state(self._metadata, trail)
         selects = self._selector(trail)
         before, oldest = 0, None
-        seq = state.checkpoint_seq
-        while batch := self._events.read_after(seq, 10_000):
-            for event in batch:
-                if selects(event):
+        for seq, upto in live_ranges(state, trail.is_logging):
+            while batch := self._events.read_after(seq, 10_000):
+                inside = [e for e in batch if upto is None or e.seq <= upto]
+                for event in filter(selects, inside):
                     oldest = event.event_time if oldest is None else min(oldest, event.event_time)
                     before += event.event_time < older_than
-            seq = batch[-1].seq
+                if len(inside) < len(batch):
+                    break  # past the session's end
+                seq = batch[-1].seq
         return before, oldest
 
     def record_loss(self, trail: Trail, lost: int) -> None:

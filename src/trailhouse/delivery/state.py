@@ -151,6 +151,14 @@ def live_end(state: DeliveryState, logging: bool) -> int | None:
     return state.session_end
 
 
+def live_ranges(state: DeliveryState, logging: bool) -> tuple[tuple[int, int | None], ...]:
+    """The log ranges (after, upto] live delivery still goes through, in order: the rest of the
+    checkpoint's session, then each owed one; upto None runs to the log's end."""
+    ranges = [(state.checkpoint_seq, live_end(state, logging))]
+    ranges += [(after, None if upto == OPEN else upto) for after, upto in state.owed]
+    return tuple((after, upto) for after, upto in ranges if upto is None or upto > after)
+
+
 def next_session(state: DeliveryState) -> DeliveryState | None:
     """Once the checkpoint's ended session is delivered, the state that goes on with the next
     owed one: the stretch between them (accepted while the trail was stopped) is passed over

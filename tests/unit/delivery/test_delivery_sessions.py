@@ -197,3 +197,25 @@ def test_a_session_whose_remainder_retention_deleted_does_not_hold_up_the_next(
     later = record(services, caller, 4)
     drain(engine)
     assert _delivered(services, trail) == _ids(later)
+
+
+def test_retention_does_not_count_the_stopped_stretch_as_lost(tmp_path: Path) -> None:
+    """Events accepted while the trail was stopped are not its to deliver live, so retention
+    deleting them while an earlier session is still owed loses nothing of the trail's."""
+    data = {"data_dir": tmp_path / "data", "delivery_flush_seconds": 0.0}
+    services = open_services(Settings.load(data, environ={}))
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "old-gap")
+    logged = record_old(services, caller, 10)  # accepted while logging: held, then counted
+    services.stop_logging(account_id, trail.name)
+    assert record_old(services, caller, 30).accepted == 30  # accepted while stopped
+    services.start_logging(account_id, trail.name)
+    services.close()
+    settings = {**data, "retention_days": 1, "retention_hold_days": 0}
+    services = open_services(Settings.load(settings, environ={}))
+    try:
+        assert logged.accepted == 10 and services.purge_expired() == 40
+        state, _ = read_state(services.stores.metadata, trail)
+        assert state.lost_events == 10
+    finally:
+        services.close()
