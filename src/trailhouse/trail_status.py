@@ -32,7 +32,8 @@ class TrailStatus:
 
     `pending_events` counts the log's events after the delivery checkpoint that live delivery
     will go through (other accounts' events included: the log is shared), up to `PENDING_CAP`:
-    up to the log's end while the trail logs, up to its session's end once it is stopped.
+    to the end of each session it still owes (the log's end for one that still logs), never
+    what was accepted while the trail was stopped.
     `delivered_up_to_ms` is the watermark: every event accepted before it is in the table.
     `lease_holder` is empty while no worker holds a live lease. `latest_digest` is None before
     the first digest.
