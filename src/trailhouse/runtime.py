@@ -24,7 +24,7 @@ from trailhouse.background import Periodic
 from trailhouse.delivery.engine import DeliveryEngine
 from trailhouse.delivery.history import HistoryJobService
 from trailhouse.delivery.projects import ProjectDeletion
-from trailhouse.delivery.state import begin_session, end_session
+from trailhouse.delivery.state import session_writes
 from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.errors import SettingsError, StoreError, VersionConflict
@@ -48,6 +48,7 @@ from trailhouse.regions import Regions
 from trailhouse.retry import delivery_policy
 from trailhouse.settings import Settings
 from trailhouse.store import Stores, open_stores
+from trailhouse.store.ports import DocumentWrite
 from trailhouse.trail_status import TrailStatusReader
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
@@ -139,15 +140,15 @@ class Services:
 
     def start_logging(self, account_id: str, name: str) -> Trail:
         """Enable a trail; it delivers the events accepted from now on."""
-        trail = self.trails.set_logging(account_id, name, enabled=True)
-        begin_session(self.stores.metadata, self.stores.events, trail)
-        return trail
+        return self.trails.set_logging(account_id, name, True, self._session_writes)
 
     def stop_logging(self, account_id: str, name: str) -> Trail:
         """Disable a trail; what it accepted until now is still delivered."""
-        trail = self.trails.set_logging(account_id, name, enabled=False)
-        end_session(self.stores.metadata, self.stores.events, trail)
-        return trail
+        return self.trails.set_logging(account_id, name, False, self._session_writes)
+
+    def _session_writes(self, before: Trail, after: Trail) -> list[DocumentWrite]:
+        """The delivery session's change, committed with the trail's (`delivery/state.py`)."""
+        return session_writes(self.stores.metadata, self.stores.events, before, after)
 
     def delivery_engine(self) -> DeliveryEngine:
         """A delivery engine over these services (started by the caller)."""

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from trailhouse.delivery.leases import Lease, live_workers, read_lease, read_leases
-from trailhouse.delivery.state import DELIVERY_KIND, DeliveryState, read_state
+from trailhouse.delivery.state import DELIVERY_KIND, DeliveryState, live_ranges, read_state
 from trailhouse.integrity.digester import DIGEST_STATE_KIND, DigestState, read_digest_state
 from trailhouse.store.documents import decode
-from trailhouse.store.ports import EventLog, MetadataStore
+from trailhouse.store.ports import PENDING_CAP, EventLog, MetadataStore
 from trailhouse.trails.model import Trail
 from trailhouse.trails.service import TrailService
 
@@ -32,7 +32,8 @@ class TrailStatus:
 
     `pending_events` counts the log's events after the delivery checkpoint that live delivery
     will go through (other accounts' events included: the log is shared), up to `PENDING_CAP`:
-    up to the log's end while the trail logs, up to its session's end once it is stopped.
+    to the end of each session it still owes (the log's end for one that still logs), never
+    what was accepted while the trail was stopped.
     `delivered_up_to_ms` is the watermark: every event accepted before it is in the table.
     `lease_holder` is empty while no worker holds a live lease. `latest_digest` is None before
     the first digest.
@@ -108,15 +109,15 @@ class TrailStatusReader:
         return statuses
 
     def _backlog(self, trail: Trail, delivery: DeliveryState) -> int:
-        """What live delivery has yet to go through: the log after the checkpoint, up to the
-        log's end while the trail logs and up to where its session ended once it is stopped
-        (what was accepted after StopLogging is never delivered live: StartLogging begins at
-        the log's end), so a stopped trail's backlog reaches 0 once that is delivered."""
-        if trail.is_logging:
-            return self._events.pending_after(delivery.checkpoint_seq)
-        if delivery.session_end <= delivery.checkpoint_seq:
-            return 0
-        return self._events.pending_after(delivery.checkpoint_seq, up_to=delivery.session_end)
+        """What live delivery has yet to go through: the log after the checkpoint up to where
+        its session ended (the log's end while it logs), and each later session it still owes
+        (`delivery/state.py`). What was accepted while the trail was stopped is never delivered
+        live, so a stopped trail's backlog reaches 0 once its sessions are delivered."""
+        pending = sum(
+            self._events.pending_after(after, up_to=upto)
+            for after, upto in live_ranges(delivery, trail.is_logging)
+        )
+        return min(pending, PENDING_CAP)
 
     def live_workers(self) -> int:
         """How many delivery workers were seen within the last lease period."""

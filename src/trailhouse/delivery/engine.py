@@ -35,7 +35,12 @@ from trailhouse.delivery.state import (
     DeliveryState,
     begin_session,
     extend_coverage,
+    history_skips,
     is_covered,
+    live_end,
+    live_ranges,
+    next_session,
+    owes,
     read_state,
     skip_covered,
     state_write,
@@ -141,7 +146,9 @@ class DeliveryEngine:
         except (TrailhouseError, OSError) as exc:
             return self._backfill_failed(job, version, exc)
         state, _ = read_state(self._metadata, trail)
-        cursor = skip_covered(job.cursor_seq, state.covered)
+        # What live delivery still owes is its own, as what is covered is done.
+        skipped = history_skips(state)
+        cursor = skip_covered(job.cursor_seq, skipped)
         # Never past the job's end: what lies beyond is the live delivery's (a purged stretch
         # in the range lets a read of `limit` events reach beyond it).
         limit = min(self._settings.delivery_batch_events, job.upto_seq - cursor)
@@ -154,7 +161,7 @@ class DeliveryEngine:
         selects = self._selector(trail)
         # Coverage is checked per event only where a covered range meets this batch.
         first, last = events[0].seq, events[-1].seq
-        overlapping = tuple((a, u) for a, u in state.covered if a < last and u >= first)
+        overlapping = tuple((a, u) for a, u in skipped if a < last and u >= first)
         chosen = [e for e in events if selects(e)]
         if overlapping:
             chosen = [e for e in chosen if not is_covered(overlapping, e.seq)]
@@ -198,17 +205,20 @@ class DeliveryEngine:
 
     def pending(self, trail: Trail, older_than: int) -> tuple[int, int | None]:
         """The trail's undelivered events: how many have an eventTime before `older_than`,
-        and the oldest eventTime of all of them (None when everything is delivered)."""
+        and the oldest eventTime of all of them (None when everything is delivered). Only what
+        live delivery still goes through counts: not what was accepted while it was stopped."""
         state, _ = read_state(self._metadata, trail)
         selects = self._selector(trail)
         before, oldest = 0, None
-        seq = state.checkpoint_seq
-        while batch := self._events.read_after(seq, 10_000):
-            for event in batch:
-                if selects(event):
+        for seq, upto in live_ranges(state, trail.is_logging):
+            while batch := self._events.read_after(seq, 10_000):
+                inside = [e for e in batch if upto is None or e.seq <= upto]
+                for event in filter(selects, inside):
                     oldest = event.event_time if oldest is None else min(oldest, event.event_time)
                     before += event.event_time < older_than
-            seq = batch[-1].seq
+                if len(inside) < len(batch):
+                    break  # past the session's end
+                seq = batch[-1].seq
         return before, oldest
 
     def record_loss(self, trail: Trail, lost: int) -> None:
@@ -230,11 +240,15 @@ class DeliveryEngine:
         if self._retry_at.get(key, 0.0) > now:
             return 0
         state, version = read_state(self._metadata, trail)
-        if not trail.is_logging and state.session_end <= state.checkpoint_seq:
+        if not owes(state, trail.is_logging):
             return 0  # stopped, and everything accepted while it logged is delivered
         try:
             if trail.is_logging and state.session_started != trail.start_logging_time:
                 begin_session(self._metadata, self._events, trail)
+                state, version = read_state(self._metadata, trail)
+            moved = next_session(state)
+            if moved is not None:  # an ended session is delivered: on to the next one
+                self._commit_state(trail, moved, version)
                 state, version = read_state(self._metadata, trail)
             target = self._target(trail, now)
             return self._deliver_batch(trail, target, state, version)
@@ -254,17 +268,21 @@ class DeliveryEngine:
         key = (trail.account_id, trail.name)
         read_at = self._clock()
         limit = self._settings.delivery_batch_events
-        # A stopped trail still delivers what was accepted while it logged (up to session_end).
-        end = state.session_end if not trail.is_logging else self._events.last_seq()
+        # An ended session is still delivered, up to where it ended (session_end).
+        ended_at = live_end(state, trail.is_logging)
+        end = self._events.last_seq() if ended_at is None else ended_at
         head = (
             self._events.read_after(state.checkpoint_seq, 1) if end > state.checkpoint_seq else []
         )
         if not head or head[0].seq > end:
-            self._advance(trail, state, version, state.checkpoint_seq, int(read_at * 1000), None)
+            # Nothing is left of an ended session (its last events purged, say): the checkpoint
+            # goes to its end, so that the next owed session is not held up.
+            done = state.checkpoint_seq if ended_at is None else max(state.checkpoint_seq, end)
+            self._advance(trail, state, version, done, int(read_at * 1000), None)
             return 0
         full = end - state.checkpoint_seq >= limit
         young = read_at - head[0].accepted_ms / 1000 < self._settings.delivery_flush_seconds
-        if young and not full and trail.is_logging:
+        if young and not full and ended_at is None:
             return 0  # let the batch grow a little; it is flushed once old enough
         events = [e for e in self._read_batch(state.checkpoint_seq, limit) if e.seq <= end]
         selects = self._selector(trail)

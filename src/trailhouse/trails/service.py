@@ -212,17 +212,31 @@ class TrailService:
 
         return self._retrying(attempt)
 
-    def set_logging(self, account_id: str, name: str, enabled: bool) -> Trail:
-        """StartLogging (status Enable) or StopLogging (status Disable)."""
+    def set_logging(
+        self,
+        account_id: str,
+        name: str,
+        enabled: bool,
+        with_writes: Callable[[Trail, Trail], list[DocumentWrite]] | None = None,
+    ) -> Trail:
+        """StartLogging (status Enable) or StopLogging (status Disable), committed together
+        with `with_writes(before, after)` (the delivery session's change).
+
+        StartLogging on a trail that logs, or StopLogging on a stopped one, changes nothing,
+        not even its StartLoggingTime or StopLoggingTime (`docs/trails.md`)."""
 
         def attempt() -> Trail:
             trail, version = self._own(account_id, name)
+            status = TrailStatus.ENABLE if enabled else TrailStatus.DISABLE
+            if trail.status == status.value:
+                return trail
             now = int(time.time())
             if enabled:
-                updated = replace(trail, status=TrailStatus.ENABLE.value, start_logging_time=now)
+                updated = replace(trail, status=status.value, start_logging_time=now)
             else:
-                updated = replace(trail, status=TrailStatus.DISABLE.value, stop_logging_time=now)
-            self._metadata.commit([self._trail_write(updated, version)])
+                updated = replace(trail, status=status.value, stop_logging_time=now)
+            extra = with_writes(trail, updated) if with_writes is not None else []
+            self._metadata.commit([self._trail_write(updated, version), *extra])
             return updated
 
         return self._retrying(attempt)
