@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 from compat_support import Keys, Server, run_sql_job
-from pyodps_support import make_warehouse
+from pyodps_support import client, make_warehouse
 
 from server_process import free_port, wait_up
 from trailhouse.client import RpcClient
@@ -49,13 +49,6 @@ class WriteStore:
     data_dir: Path
     keys: Keys
     source: str  # project.table of the trail's table the writes read
-
-    @property
-    def target_folder(self) -> Path:
-        """The folder of `target`'s files (unpartitioned: the table's own folder)."""
-        found = list((self.data_dir / "warehouse").glob(f"*/{OWN}/{TARGET}"))
-        assert len(found) == 1, found
-        return found[0]
 
 
 def prepare_writes(data_dir: Path) -> WriteStore:
@@ -153,24 +146,30 @@ def run(server: Server, keys: Keys, sql: str) -> list[list[Any]]:
     return rows
 
 
-def tags(server: Server, store: WriteStore) -> dict[str, int]:
-    """`target`'s rows counted by tag, after checking that no (event, tag) pair is doubled
-    and that each tag present holds every source row."""
-    rows = run(server, store.keys, f"SELECT event_id, gen FROM {TARGET}")
+def tags(server: Server, store: WriteStore, table: str = TARGET) -> dict[str, int]:
+    """`table`'s rows counted by tag, after checking that no (event, tag) pair is doubled,
+    that each tag present holds every source row, and that the catalog's row count (PyODPS's
+    `record_num`, the partitions' totals) is what SQL reads."""
+    rows = run(server, store.keys, f"SELECT event_id, gen FROM {table}")
     pairs = Counter((str(event_id), str(gen)) for event_id, gen in rows)
     doubled = [pair for pair, n in pairs.items() if n > 1]
-    assert not doubled, f"{len(doubled)} rows of target are there more than once"
+    assert not doubled, f"{len(doubled)} rows of {table} are there more than once"
     counted = Counter(gen for _, gen in pairs)
     half = {gen: n for gen, n in counted.items() if n != ROWS}
-    assert not half, f"a write is in target in part: {half} of {ROWS} rows"
+    assert not half, f"a write is in {table} in part: {half} of {ROWS} rows"
+    listed = client(server, store.keys, OWN).get_table(table).record_num
+    assert listed == len(rows), f"the catalog counts {listed} rows, SQL reads {len(rows)}"
     return dict(counted)
 
 
-def files_on_disk(store: WriteStore) -> list[str]:
-    """Parquet files on disk in `target`'s folder and its `_staging` (whatever the catalog
-    lists or not): a crash's leftovers are among them, and no query may read them."""
-    folder = store.target_folder
-    return sorted(p.name for p in folder.rglob("*") if p.is_file() and ".parquet" in p.name)
+def files_on_disk(store: WriteStore, table: str = TARGET) -> list[str]:
+    """The files on disk in `table`'s folder and its `_staging` (whatever the catalog lists or
+    not): a crash's leftovers are among them, and no query may read them."""
+    found = list((store.data_dir / "warehouse").glob(f"*/{OWN}/{table}"))
+    if not found:
+        return []
+    folder = found[0]
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
 
 
 def _age_heartbeats(data_dir: Path) -> None:

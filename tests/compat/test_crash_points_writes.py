@@ -85,6 +85,50 @@ def _insert_killed_after_its_commit(store: WriteStore) -> None:
 CUT_OFF = (requests.ConnectionError,)
 
 
+def _overwrite_killed_after_its_commit(store: WriteStore) -> None:
+    """INSERT OVERWRITE killed once committed: the new rows only, the job Terminated."""
+    point = "warehouse.job_write.committed"
+    armed = start_armed(store, point)
+    sql = f"INSERT OVERWRITE TABLE {TARGET} {select(store.source, 'new')}"
+    job_id = submit(armed, store.keys, sql)
+    assert_killed_at(armed, point)
+    with restarted(store) as server:
+        assert job_of(server, store.keys, job_id)["Status"] == "Terminated"
+        assert tags(server, store) == {"new": ROWS}
+
+
+def _ctas_killed(store: WriteStore, point: str) -> tuple[Server, str]:
+    """CREATE TABLE made AS SELECT, killed at `point`; the restarted server and the job id."""
+    armed = start_armed(store, point)
+    job_id = submit(armed, store.keys, f"CREATE TABLE made AS {select(store.source, 'new')}")
+    assert_killed_at(armed, point)
+    return restart(store), job_id
+
+
+def _ctas_killed_before_its_commit(store: WriteStore) -> None:
+    """CTAS killed with its file renamed, the table not created: no table, the job Failed; run
+    again, it creates the table whole (its orphan file not read)."""
+    server, job_id = _ctas_killed(store, "warehouse.job_files.placed")
+    try:
+        assert f"job-{job_id}-00000.parquet" in files_on_disk(store, "made")
+        assert job_of(server, store.keys, job_id)["Status"] == "Failed"
+        assert not client(server, store.keys, OWN).exist_table("made")
+        run(server, store.keys, f"CREATE TABLE made AS {select(store.source, 'new')}")
+        assert tags(server, store, "made") == {"new": ROWS}
+    finally:
+        assert server.stop() == 0
+
+
+def _ctas_killed_after_its_commit(store: WriteStore) -> None:
+    """CTAS killed once committed: the table is there, whole, and the job Terminated."""
+    server, job_id = _ctas_killed(store, "warehouse.job_write.committed")
+    try:
+        assert job_of(server, store.keys, job_id)["Status"] == "Terminated"
+        assert tags(server, store, "made") == {"new": ROWS}
+    finally:
+        assert server.stop() == 0
+
+
 def _uploaded_rows() -> list[list[str]]:
     return [[f"up-{n}", "up"] for n in range(ROWS)]
 
@@ -130,6 +174,7 @@ def _upload_killed_with_its_block_staged(store: WriteStore) -> None:
     after the restart; the block sent again to the same session and committed lists the rows
     once."""
     upload_id = _upload_killed(store, "warehouse.upload.block_staged", at_commit=False)
+    assert [name for name in files_on_disk(store) if upload_id in name and ".part" in name]
     with restarted(store) as server:
         assert tags(server, store) == {"old": ROWS}
         _commit_again(server, store, upload_id, send=True)
@@ -141,6 +186,7 @@ def _upload_commit_killed_before_listing(store: WriteStore) -> None:
     nothing is visible; the commit retried lists that same file, once (the block need not be
     sent again)."""
     upload_id = _upload_killed(store, "warehouse.job_files.placed", at_commit=True)
+    assert f"job-{upload_id}-00000.parquet" in files_on_disk(store)  # placed, not listed
     with restarted(store) as server:
         assert tags(server, store) == {"old": ROWS}
         _commit_again(server, store, upload_id, send=False)
@@ -165,10 +211,13 @@ WRITE_CASES: dict[str, Scenario] = {
     "warehouse.job_write.committed": _insert_killed_after_its_commit,
     "warehouse.upload.block_staged": _upload_killed_with_its_block_staged,
 }
-# ... and the same points reached by an upload's commit.
-UPLOAD_COMMIT_CASES: dict[str, Scenario] = {
-    "warehouse.job_files.placed": _upload_commit_killed_before_listing,
-    "warehouse.job_write.committed": _upload_commit_killed_after_listing,
+# ... and the same points reached by the other writes: OVERWRITE, CTAS, an upload's commit.
+MORE_CASES: dict[str, Scenario] = {
+    "overwrite-committed": _overwrite_killed_after_its_commit,
+    "ctas-placed": _ctas_killed_before_its_commit,
+    "ctas-committed": _ctas_killed_after_its_commit,
+    "upload-commit-placed": _upload_commit_killed_before_listing,
+    "upload-commit-committed": _upload_commit_killed_after_listing,
 }
 
 
@@ -181,8 +230,8 @@ def test_a_write_killed_at_the_point_is_whole_or_absent(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", sorted(UPLOAD_COMMIT_CASES))
-def test_an_upload_commit_killed_at_the_point_is_committed_once_when_retried(
-    point: str, prepared: WriteStore, tmp_path: Path
+@pytest.mark.parametrize("case", sorted(MORE_CASES))
+def test_other_writes_killed_at_those_points_are_whole_or_absent(
+    case: str, prepared: WriteStore, tmp_path: Path
 ) -> None:
-    UPLOAD_COMMIT_CASES[point](copy_write_store(prepared, tmp_path / "data"))
+    MORE_CASES[case](copy_write_store(prepared, tmp_path / "data"))
