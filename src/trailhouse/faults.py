@@ -47,6 +47,12 @@ POINTS: dict[str, str] = {
     "warehouse.file.staged": "a batch's Parquet file is fsynced in the table's _staging folder",
     "warehouse.file.renamed": "a batch's file is in its partition folder, not in the manifest",
     "warehouse.manifest.committed": "a batch's files and trail checkpoint are committed",
+    "warehouse.upload.block_staged": "an upload's block is fsynced under its temporary name in "
+    "the table's _staging folder, not yet renamed nor in its session",
+    "warehouse.job_files.placed": "a SQL write's or upload's files are renamed into their "
+    "partition folder, not yet listed",
+    "warehouse.job_write.committed": "a SQL write's or upload's files are listed with its marker, "
+    "before the job or session is saved as finished",
     "compaction.staged": "a partition's merged file is fsynced in _staging",
     "compaction.renamed": "the merged file is in the partition folder, the swap not committed",
     "compaction.swapped": "the merged file replaced the small ones in the manifest",

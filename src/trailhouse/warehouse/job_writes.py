@@ -7,7 +7,8 @@ them: the file documents, the partition's totals, a marker document named after 
 (created, so a second commit of the same id collides), the new table's document for CTAS and,
 for OVERWRITE, the deletion of every file the partition listed before. A crash before that
 commit leaves only files no reader sees (swept later); a retried commit finds its marker and
-changes nothing. Readers planned before an OVERWRITE read the files they listed, which stay on
+changes nothing, and one a crash cut short between the rename and the commit lists the files
+already renamed. Readers planned before an OVERWRITE read the files they listed, which stay on
 disk until the sweep's grace time has passed.
 """
 
@@ -85,6 +86,12 @@ def staged_path(root: Path, table: Table, write_id: str, index: int) -> Path:
     return staging_dir(root, table) / (file_name(write_id, index) + STAGED_SUFFIX)
 
 
+def placed_path(root: Path, table: Table, partition: str, write_id: str, index: int) -> Path:
+    """Where a job's `index`th file is once renamed into its partition's folder."""
+    folder = root / table_scope(table.region, table.project, table.name)
+    return (folder / partition if partition else folder) / file_name(write_id, index)
+
+
 def file_name(write_id: str, index: int) -> str:
     """The deterministic name of a job's or upload's `index`th file."""
     return f"job-{write_id}-{index:05d}.parquet"
@@ -127,11 +134,16 @@ class JobWriter:
         )
 
     def _place(self, write: JobWrite, index: int, staged: Path, folder: Path) -> DataFile:
-        with staged.open("rb") as handle:
-            data = handle.read()
-            os.fsync(handle.fileno())
         final = folder / file_name(write.write_id, index)
-        os.replace(staged, final)
+        if not staged.exists() and final.exists():
+            # Placed by this same commit before a crash cut it short (its name is the write's
+            # own, and the folder was fsynced after the rename): the retried commit lists it.
+            data = final.read_bytes()
+        else:
+            with staged.open("rb") as handle:
+                data = handle.read()
+                os.fsync(handle.fileno())
+            os.replace(staged, final)
         return DataFile(
             path=str(final.relative_to(self._root)),
             ds=write.partition,

@@ -50,6 +50,7 @@ from trailhouse.warehouse.job_writes import JobWriter
 from trailhouse.warehouse.model import (
     JOB_KIND,
     RUNNER_KIND,
+    WRITE_KIND,
     JobStatus,
     Privilege,
     Project,
@@ -71,7 +72,7 @@ from trailhouse.warehouse.sql.engine import (
     ResultSet,
 )
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner, check_text, too_deep
-from trailhouse.warehouse.write_jobs import run_write
+from trailhouse.warehouse.write_jobs import NO_ROWS, run_write
 
 log = logging.getLogger(__name__)
 
@@ -144,12 +145,30 @@ class SqlJobService:
 
     def recover(self) -> int:
         """Mark as Failed the jobs left Waiting or Running by a process that stopped beating
-        (crashed or killed); return how many. Other live processes' jobs are left alone."""
+        (crashed or killed); return how many jobs it ended. Other live processes' jobs are left
+        alone. A write job whose commit went through before the crash is marked Terminated
+        instead: its rows are in the table, and a client told Failed would run it again and
+        double them."""
         alive = self._live_runners()
-        failed = 0
+        ended = 0
+        committed: set[str] | None = None
         for document in self._metadata.list_documents(JOB_KIND):
             job = decode(SqlJob, document.body)
             if job.status not in JobStatus.FINAL and job.runner not in alive:
+                if job.kind == "write":
+                    if committed is None:  # every write's marker, read once and only if needed
+                        committed = {d.name for d in self._metadata.list_documents(WRITE_KIND)}
+                    if job.job_id in committed:
+                        done = replace(
+                            job,
+                            status=JobStatus.TERMINATED,
+                            finished_at=self._clock(),
+                            progress=1.0,
+                        )
+                        self._write_result(done, NO_ROWS)
+                        self._save(done)
+                        ended += 1
+                        continue
                 self._save(
                     replace(
                         job,
@@ -159,8 +178,8 @@ class SqlJobService:
                         error_message="the server stopped while the job was queued or running",
                     )
                 )
-                failed += 1
-        return failed
+                ended += 1
+        return ended
 
     def _live_runners(self) -> set[str]:
         stale = self._clock() - RUNNER_STALE_SECONDS

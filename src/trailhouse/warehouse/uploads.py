@@ -35,7 +35,7 @@ from trailhouse.store.documents import encode, read
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.job_writes import JobWrite, JobWriter, staged_path
+from trailhouse.warehouse.job_writes import JobWrite, JobWriter, placed_path, staged_path
 from trailhouse.warehouse.model import PROJECT_PREFIX, Project, Table, table_scope
 from trailhouse.warehouse.reads import InvalidPartitionSpec, NoSuchPartition, ReadError
 from trailhouse.warehouse.user_tables import partition_folder, shape_of
@@ -204,7 +204,12 @@ class TableUploads:
                 "rows again"
             )
         staged = tuple(staged_path(self._root, table, session.id, b) for b in session.blocks)
-        gone = [b for b, path in zip(session.blocks, staged, strict=True) if not path.exists()]
+        gone = [  # a block renamed into the partition by a commit a crash cut short is there
+            b
+            for index, (b, path) in enumerate(zip(session.blocks, staged, strict=True))
+            if not path.exists()
+            and not placed_path(self._root, table, session.partition, session.id, index).exists()
+        ]
         if gone and not self._writer.committed(table, session.id):
             raise UploadConflict(
                 f"upload {upload_id}: block {gone[0]} is no longer staged (a block waits for its "

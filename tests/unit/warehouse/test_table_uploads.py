@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 from builders import ACCOUNT, OTHER_ACCOUNT, REGION, WarehouseFixture, open_test_warehouse, root
 
+from trailhouse import faults
 from trailhouse.errors import NoPermission
 from trailhouse.warehouse.model import Project, Role, Table, UserColumn
 from trailhouse.warehouse.reads import InvalidPartitionSpec, NoSuchPartition
@@ -69,6 +70,29 @@ def test_blocks_are_invisible_until_a_commit_that_lists_them_once(tw: WarehouseF
     uploads.write_block(root(), project, table, again.id, 0, block("z"))
     uploads.commit(root(), project, table, again.id)
     assert rows(tw) == 1
+
+
+def test_a_commit_cut_short_after_placing_its_files_lists_them_when_retried(
+    tw: WarehouseFixture,
+) -> None:
+    """A commit stopped between renaming the blocks' files into the partition and listing them
+    (a crash, here a disk error at that step) lists nothing; retried, it lists those files
+    once, though their staged names are gone."""
+    uploads = tw.warehouse.uploads
+    project, table = target(tw)
+    session = uploads.create(root(), project, table, {"day": "d1"}, create_partition=True)
+    uploads.write_block(root(), project, table, session.id, 0, block("a", "b"))
+    uploads.write_block(root(), project, table, session.id, 2, block("c"))
+    faults.arm("warehouse.job_files.placed", "eio")
+    try:
+        with pytest.raises(faults.FaultInjected):
+            uploads.commit(root(), project, table, session.id)
+    finally:
+        faults.disarm()
+    assert rows(tw) == 0
+    assert uploads.commit(root(), project, table, session.id).status == UploadStatus.COMMITTED
+    assert uploads.commit(root(), project, table, session.id).status == UploadStatus.COMMITTED
+    assert rows(tw) == 3
 
 
 def test_bad_sessions_are_refused(tw: WarehouseFixture) -> None:

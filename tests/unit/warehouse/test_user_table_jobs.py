@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,10 @@ from builders import (
 
 from trailhouse.errors import NoPermission, SqlSemanticError, TableNotFound
 from trailhouse.iam.principals import Caller
+from trailhouse.store.documents import encode
+from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.job_writes import JobWrite
-from trailhouse.warehouse.model import JobStatus, Project, Role, SqlJob
+from trailhouse.warehouse.model import JOB_KIND, JobStatus, Project, Role, SqlJob
 
 TABLE = "actiontrail_audit_trail"
 OWN = "analyst_results"
@@ -139,6 +142,24 @@ def test_a_retried_commit_of_one_job_lists_its_files_once(tw: WarehouseFixture) 
     again = tw.warehouse.jobs._job_writer.commit(JobWrite(job.job_id, table, "", (staged,)))
     assert again.already_committed
     assert rows(tw, "SELECT COUNT(*) FROM once") == [[1]]
+
+
+def test_a_write_job_a_crash_left_running_ends_as_its_commit_did(tw: WarehouseFixture) -> None:
+    """Recovery marks Terminated a write job whose commit went through before the kill (a
+    client told Failed would run it again and double its rows), and Failed one whose did not."""
+    ok(tw, "CREATE TABLE crashed (a BIGINT)")
+    done = ok(tw, "INSERT INTO crashed SELECT 1")
+    for job_id in (done.job_id, "never-committed"):
+        stuck = replace(done, job_id=job_id, status=JobStatus.RUNNING, runner="a-killed-process")
+        found = tw.metadata.get_document(JOB_KIND, ACCOUNT, job_id)
+        version = found.version if found else 0
+        tw.metadata.commit([DocumentWrite(JOB_KIND, ACCOUNT, job_id, encode(stuck), version)])
+    assert tw.warehouse.jobs.recover() == 2
+    recovered = tw.warehouse.jobs.get(root(), done.job_id)
+    assert recovered.status == JobStatus.TERMINATED
+    assert tw.warehouse.jobs.result(root(), done.job_id).rows == []
+    assert tw.warehouse.jobs.get(root(), "never-committed").status == JobStatus.FAILED
+    assert rows(tw, "SELECT COUNT(*) FROM crashed") == [[1]]
 
 
 @pytest.mark.parametrize(
