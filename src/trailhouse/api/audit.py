@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from trailhouse.api.actions import Action, ActionContext
-from trailhouse.errors import ApiError
+from trailhouse.errors import ApiError, DiskError
 from trailhouse.events.console_calls import console_call_data, console_user_agent
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.model import EventRecord
@@ -159,5 +159,7 @@ class AuditWriter:
                 batch.append(item)
             try:
                 self._ingest.record(batch)
+            except DiskError as exc:  # an operating condition, said in one line
+                log.error("could not record %d audit events: %s", len(batch), exc)
             except Exception:  # the caller got its answer; losing audit must be loud
                 log.exception("could not record %d audit events", len(batch))
