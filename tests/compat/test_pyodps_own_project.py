@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from compat_support import Fixture
 from odps import errors
@@ -19,6 +20,7 @@ from odps.tunnel import TableTunnel
 from pyodps_support import Warehouse, client, make_warehouse, pyodps_state
 
 from trailhouse.client import RpcClient
+from trailhouse.odps_api.tunnel_wire import arrow as arrow_stream
 from trailhouse.odps_api.tunnel_wire import typed_records
 
 ACCOUNT = "7777000012340077"
@@ -198,11 +200,13 @@ def test_open_writer_and_write_table_upload_rows_once(
     o.delete_table("uploaded")
 
 
-def _put_block(session: object, data: bytes) -> None:
+def _put_block(session: object, data: bytes, *, arrow: bool = False) -> None:
     """Send `data` as block 0 of the session through PyODPS's own signed client."""
     client_ = session._client  # type: ignore[attr-defined]
     url = session._table.table_resource()  # type: ignore[attr-defined]
     params = session.get_common_params(uploadid=session.id, blockid=0)  # type: ignore[attr-defined]
+    if arrow:
+        params["arrow"] = ""
     response = client_.put(url, data=data, params=params, headers=session.get_common_headers())  # type: ignore[attr-defined]
     if not client_.is_ok(response):
         from odps.tunnel.errors import TunnelError
@@ -377,3 +381,62 @@ def test_another_accounts_key_reads_nothing_of_a_saved_table(
         with pytest.raises(errors.NoPermission):
             read()
     o.delete_table("kept")
+
+
+def test_arrow_uploads_are_checked_land_at_the_commit_and_read_back(
+    running: Fixture, accounts: tuple[Warehouse, Warehouse]
+) -> None:
+    """`o.write_table` of a DataFrame, `open_writer(arrow=True)` of an Arrow table and an Arrow
+    session's block: nothing visible before the commit, the same values read back; a block
+    whose batches do not fit the table's columns is refused and leaves nothing."""
+    mine, _ = accounts
+    o = client(running.server, mine.root, OWN)
+    o.create_table("arrowed", (UPLOADED, "day string"))
+    at = datetime.datetime(2026, 12, 5, 10, 30, 15)
+    frame = pd.DataFrame(
+        {
+            "name": ["a", "b"],
+            "n": [1, 2],
+            "share": [0.5, None],
+            "ok": [True, False],
+            "at": [at, at],
+            "amount": [Decimal("1.25"), None],
+        }
+    )
+    o.write_table("arrowed", frame, partition="day=d1", create_partition=True)
+    table = o.get_table("arrowed")
+    with table.open_writer(partition="day=d2", create_partition=True, arrow=True) as writer:
+        writer.write(pa.Table.from_pandas(frame.head(1), preserve_index=False))
+    session = TableTunnel(o).create_upload_session(
+        "arrowed", partition_spec="day=d3", create_partition=True
+    )
+    with session.open_arrow_writer(0) as writer:
+        writer.write(frame)
+    assert _rows(o, "SELECT COUNT(*) FROM arrowed WHERE day = 'd3'") == [(0,)]
+    session.commit([0])
+    assert _rows(o, "SELECT day, COUNT(*) FROM arrowed GROUP BY day ORDER BY day") == [
+        ("d1", 2),
+        ("d2", 1),
+        ("d3", 2),
+    ]
+    assert _rows(o, "SELECT name, n, share, ok, at, amount FROM arrowed WHERE day = 'd1'") == [
+        ("a", 1, 0.5, True, at, Decimal("1.25")),
+        ("b", 2, None, False, at, None),
+    ]
+    with table.open_reader(partition="day=d3", arrow=True) as reader:
+        back = reader.to_pandas()
+    assert list(back["name"]) == ["a", "b"]
+    assert list(back["amount"]) == [Decimal("1.25"), None]
+    assert back["at"][0] == pd.Timestamp(at)
+    wrong = b"".join(arrow_stream([pa.record_batch({"name": ["x"], "n": ["not a number"]})], None))
+    bad = TableTunnel(o).create_upload_session("arrowed", partition_spec="day=d1")
+    with pytest.raises(errors.ODPSError, match="do not fit the table's columns") as caught:
+        _put_block(bad, wrong, arrow=True)
+    assert caught.value.code == "MalformedDataStream"
+    good = bytearray(b"".join(arrow_stream([pa.record_batch({"name": ["x"]})], None)))
+    good[8] ^= 0x01
+    with pytest.raises(errors.ODPSError, match="CRC32C"):
+        _put_block(bad, bytes(good), arrow=True)
+    bad.commit([])
+    assert _rows(o, "SELECT COUNT(*) FROM arrowed WHERE day = 'd1'") == [(2,)]
+    o.delete_table("arrowed")

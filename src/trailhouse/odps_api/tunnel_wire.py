@@ -91,17 +91,17 @@ def _wire_values(column: pa.Array) -> list[Any]:
     return values
 
 
+def wire_type(kind: pa.DataType) -> pa.DataType:
+    """The Arrow type PyODPS puts a column of this (file) type in on the tunnel, both ways
+    (`odps/tunnel/io/types.py`): a DATETIME is timestamp[ms], whatever unit files hold it in."""
+    return pa.timestamp("ms") if pa.types.is_timestamp(kind) else kind
+
+
 def wire_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A batch in the Arrow types PyODPS reads the tunnel's stream as (`odps/tunnel/io/
-    types.py`): a DATETIME is timestamp[ms], whatever unit the file holds it in."""
+    """A batch in the Arrow types of the tunnel (`wire_type`)."""
     if not any(pa.types.is_timestamp(field.type) for field in batch.schema):
         return batch
-    arrays = [
-        column.cast(pa.timestamp("ms"), safe=False)
-        if pa.types.is_timestamp(column.type)
-        else column
-        for column in batch.columns
-    ]
+    arrays = [column.cast(wire_type(column.type), safe=False) for column in batch.columns]
     return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
