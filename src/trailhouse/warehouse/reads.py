@@ -258,7 +258,8 @@ class TableReads:
         data = [n for n in names if n not in shape.key_names]
         by_name = {c.name: c for c in shape.columns}
         out = pa.schema([pa.field(n, by_name[n].arrow_type) for n in data])
-        full = pa.schema([*out, *(pa.field(key, pa.string()) for key in keys)])
+        key_types = {key.name: key.arrow_type for key in shape.partition_keys}
+        full = pa.schema([*out, *(pa.field(key, key_types[key]) for key in keys)])
         pieces: list[pa.Table] = []
         left = limit
         for stats in partitions:
@@ -273,7 +274,7 @@ class TableReads:
                 piece = pa.Table.from_batches(batches, schema=out)
                 for key in keys:
                     piece = piece.append_column(
-                        key, pa.array([values.get(key)] * piece.num_rows, pa.string())
+                        key, pa.array([values.get(key)] * piece.num_rows, key_types[key])
                     )
                 pieces.append(piece)
                 left -= piece.num_rows
