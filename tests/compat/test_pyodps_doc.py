@@ -69,4 +69,10 @@ def test_every_python_block_of_the_doc_runs(running: Fixture, warehouse: Warehou
     assert used == {p for p, _ in placeholders}, "a placeholder the doc no longer has"
     assert namespace["inst"].is_successful()
     assert len(namespace["df"]) > 0 and len(namespace["rows"]) > 0
-    assert namespace["totals"]["manual"] == 3 and sum(namespace["totals"].values()) > 3
+    assert namespace["totals"]["manual"] == 7 and sum(namespace["totals"].values()) > 7
+    by_hand = sorted(namespace["by_hand"])  # read back through the table tunnel
+    assert by_hand == [
+        ["another", 2, "manual"],
+        ["checked_by_hand", 1, "manual"],
+        ["from_pandas", 4, "manual"],
+    ]

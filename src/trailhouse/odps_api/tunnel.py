@@ -1,5 +1,6 @@
-"""MaxCompute's table tunnel (downloads) under `/api`: PyODPS's `open_reader`, `read_table` and
-`to_pandas`, over the warehouse's download sessions (`warehouse/reads.py`).
+"""MaxCompute's table tunnel (downloads) under `/api`: PyODPS's `open_reader`, `read_table`,
+`to_pandas` and `head`, over the warehouse's download sessions (`warehouse/reads.py`), of an
+audit table or of a user's own table alike (its own typed columns and partition keys).
 
 PyODPS asks `GET /projects/<p>/tunnel?service` for the tunnel host: the answer is this server's
 own `/api`, so the rows never leave it. `POST /projects/<p>/tables/<t>?downloads&partition=…`
@@ -25,9 +26,7 @@ from trailhouse import errors
 from trailhouse.odps_api import catalog, render, tunnel_wire
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import OdpsWireError, wire_error
-from trailhouse.warehouse.model import Table
-from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, partition_of
-from trailhouse.warehouse.schema import PARTITION
+from trailhouse.warehouse.reads import DownloadSession, ReadError, TableReads, partition_in
 
 ACTION = "DownloadTable"  # MaxCompute's audit event of a tunnel download (TunnelEvent)
 UPLOAD_ACTION = "UploadTable"  # MaxCompute's audit event of a tunnel upload (TunnelEvent)
@@ -133,9 +132,7 @@ def guarded(handler: Callable[[CatalogCall], Reply]) -> Callable[[CatalogCall], 
 def create_download(call: CatalogCall) -> Reply:
     """POST …/tables/<t>?downloads: a download session over one partition."""
     project, table = catalog._readable_table(call)
-    _refuse_user_table(project.name, table)
-    spec = call.params.get("partition", "")
-    ds = partition_of(spec) if spec else ""
+    ds = partition_in(table, call.params.get("partition", ""))
     session = _reads(call).create(call.caller, project, table, ds)
     return _session_reply(call, session)
 
@@ -156,13 +153,18 @@ def read_download(call: CatalogCall) -> Reply:
     names = [n.strip() for n in call.params.get("columns", "").split(",") if n.strip()]
     columns = reads.columns(session, names)
     reads.check_range(session, start, count)
+    shape = session.shape
     if "arrow" in call.params:
         # Arrow columns come in the table's order: PyODPS reorders them to what it asked for.
         chosen = set(columns)
-        ordered = [name for name in session.schema.names if name in chosen]
-        stream = tunnel_wire.arrow(reads.batches(session, start, count, ordered))
+        ordered = [name for name in shape.names if name in chosen]
+        batches = reads.batches(session, start, count, ordered)
+        stream = tunnel_wire.arrow(tunnel_wire.wire_batch(batch) for batch in batches)
     else:
-        stream = tunnel_wire.records(reads.batches(session, start, count, columns))
+        kinds = {c.name: c.odps_type.lower() for c in shape.columns}
+        stream = tunnel_wire.records(
+            reads.batches(session, start, count, columns), [kinds[name] for name in columns]
+        )
     return StreamReply(
         b"",
         media_type="application/octet-stream",
@@ -185,17 +187,14 @@ def head(call: CatalogCall) -> Reply:
     """GET /projects/<p>/tables/<t>?data&linenum=N[&partition=…][&cols=…]: the first rows as
     CSV with a header row, NULL as \\N (PyODPS's `table.head()`)."""
     project, table = catalog._readable_table(call)
-    _refuse_user_table(project.name, table)
     limit = call.params.get("linenum", "")
     if not limit.isdigit() or not 1 <= int(limit) <= HEAD_LIMIT:
         raise _refusal_class("InvalidArgument", 400)(
             f"linenum {limit!r} is not valid: ask for 1 to {HEAD_LIMIT} rows"
         )
-    spec = call.params.get("partition", "")
+    ds = partition_in(table, call.params.get("partition", ""))
     names = [n.strip() for n in call.params.get("cols", "").split(",") if n.strip()]
-    rows = _reads(call).head(
-        call.caller, project, table, partition_of(spec) if spec else "", int(limit), names
-    )
+    rows = _reads(call).head(call.caller, project, table, ds, int(limit), names)
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(rows.column_names)
@@ -207,32 +206,21 @@ def head(call: CatalogCall) -> Reply:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def _refuse_user_table(project: str, table: Table) -> None:
-    """Tunnel reads serve audit tables; a user's own table is read with SQL for now."""
-    if table.is_user_table:
-        raise _refusal_class("MethodNotAllowed", 405)(
-            f"ODPS-0420095:Access Denied - reading {project}.{table.name}, a table of one's "
-            "own, through the tunnel is not served yet; read it with SQL: "
-            f"o.execute_sql('SELECT * FROM {table.name}').open_reader() (docs/pyodps.md)"
-        )
-
-
 def _reads(call: CatalogCall) -> TableReads:
     return call.services.warehouse.reads
 
 
 def _session_reply(call: CatalogCall, session: DownloadSession) -> Reply:
     expired = _reads(call).expired(session)
+    shape = session.shape
     body: dict[str, Any] = {
         "DownloadID": session.id,
         "Status": "expired" if expired else "normal",
         "RecordCount": session.rows,
         "Schema": {
-            "columns": [
-                render._column(c.name, c.odps_type, c.comment) for c in session.schema.columns
-            ],
+            "columns": [render._column(c.name, c.odps_type, c.comment) for c in shape.columns],
             "partitionKeys": [
-                render._column(PARTITION.name, PARTITION.odps_type, PARTITION.comment)
+                render._column(k.name, k.odps_type, k.comment) for k in shape.partition_keys
             ],
         },
         "QuotaName": "",

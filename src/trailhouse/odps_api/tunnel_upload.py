@@ -4,8 +4,9 @@ the warehouse's upload sessions (`warehouse/uploads.py`).
 `POST /projects/<p>/tables/<t>?uploads[&partition=k=v][&create_partition][&overwrite]` creates
 a session (JSON: UploadID, Status, UploadedBlockList, Schema); `GET …?uploadid=…` reloads it;
 `PUT …?uploadid=…&blockid=N` sends a block, the protobuf record stream `upload_wire.py` decodes
-and checks; `POST …?uploadid=…` commits the blocks. Into an `actiontrail_*` project every call
-is NoPermission, for everyone (`access.py`). Refusals are the tunnel's JSON body.
+and checks (with `&arrow`, the chunked Arrow batches `upload_arrow.py` decodes and checks);
+`POST …?uploadid=…` commits the blocks. Into an `actiontrail_*` project every call is
+NoPermission, for everyone (`access.py`). Refusals are the tunnel's JSON body.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import orjson
 from trailhouse.odps_api import catalog, render
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.tunnel import JSON, UPLOAD_ACTION, _is_table_path, _refusal_class
+from trailhouse.odps_api.upload_arrow import decode_arrow
 from trailhouse.odps_api.upload_wire import BadStream, decode_records
 from trailhouse.warehouse.model import Project, Table
 from trailhouse.warehouse.uploads import MalformedDataStream, TableUploads, UploadSession
@@ -57,8 +59,6 @@ def is_block(method: str, query: str) -> bool:
 def create_upload(call: CatalogCall, _body: bytes, _headers: Sequence[tuple[str, str]]) -> Reply:
     """POST …?uploads: a session uploading into one partition."""
     project, table = _table(call)
-    if "arrow" in call.params:
-        raise _arrow_refused()
     spec = call.params.get("partition", "")
     session = _uploads(call).create(
         call.caller,
@@ -79,18 +79,19 @@ def get_upload(call: CatalogCall, _body: bytes, _headers: Sequence[tuple[str, st
 
 
 def write_block(call: CatalogCall, body: bytes, headers: Sequence[tuple[str, str]]) -> Reply:
-    """PUT …?uploadid=…&blockid=N: one block of records, checked and staged."""
+    """PUT …?uploadid=…&blockid=N[&arrow]: one block of records (or Arrow batches), checked
+    and staged."""
     project, table = _table(call)
-    if "arrow" in call.params:
-        raise _arrow_refused()
     block = call.params.get("blockid", "")
     if not block.isdigit():
         raise MalformedDataStream(f"block id {block!r}: use a whole number from 0 to 19999")
     shape = shape_of(table)
+    data = _decoded(body, headers)
     try:
-        rows = decode_records(
-            _decoded(body, headers), shape.names, [c.odps_type for c in shape.columns]
-        )
+        if "arrow" in call.params:
+            rows = decode_arrow(data, shape.columns)
+        else:
+            rows = decode_records(data, shape.names, [c.odps_type for c in shape.columns])
     except BadStream as exc:
         raise MalformedDataStream(
             f"block {block} of upload {call.params['uploadid']}: {exc}; nothing of it was kept"
@@ -130,13 +131,6 @@ def _decoded(body: bytes, headers: Sequence[tuple[str, str]]) -> bytes:
     raise _refusal_class("InvalidArgument", 400)(
         f"Content-Encoding {encoding} is not taken: send blocks uncompressed or deflate "
         "(options.tunnel.compress.algo = 'zlib')"
-    )
-
-
-def _arrow_refused() -> Exception:
-    return _refusal_class("MethodNotAllowed", 405)(
-        "ODPS-0420095:Access Denied - Arrow uploads (open_writer(arrow=True), write_table of a "
-        "DataFrame) are not served yet; write records: open_writer() without arrow"
     )
 
 

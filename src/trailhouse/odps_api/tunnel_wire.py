@@ -56,20 +56,53 @@ def _zigzag64(value: int) -> int:
 _END_RECORD_TAG = _tag(END_RECORD, WIRETYPE_VARINT)
 
 
-def records(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-    """The protobuf record stream of these rows (a table's, every column STRING), in pieces of
-    about FLUSH_BYTES: `typed_records` with one kind, so both streams have one encoder."""
+def records(
+    batches: Iterable[pa.RecordBatch], kinds: Sequence[str] | None = None
+) -> Iterator[bytes]:
+    """The protobuf record stream of a table's rows, in pieces of about FLUSH_BYTES: its
+    columns' MaxCompute types are `kinds` (lower case; every column STRING when None), and
+    `typed_records` encodes them, so every record stream has one encoder."""
     rows = _rows(iter(batches))
     first = next(rows, None)
     if first is None:
         yield from typed_records((), ())
         return
-    yield from typed_records(itertools.chain((first,), rows), ["string"] * len(first))
+    yield from typed_records(
+        itertools.chain((first,), rows), kinds if kinds is not None else ["string"] * len(first)
+    )
 
 
 def _rows(batches: Iterator[pa.RecordBatch]) -> Iterator[tuple[Any, ...]]:
     for batch in batches:
-        yield from zip(*(column.to_pylist() for column in batch.columns), strict=True)
+        yield from zip(*(_wire_values(column) for column in batch.columns), strict=True)
+
+
+def _wire_values(column: pa.Array) -> list[Any]:
+    """A column's values as `typed_records` takes them: timestamps (DATETIME, a wall-clock
+    time read as UTC) as epoch milliseconds, dates as epoch days, decimals as their text."""
+    kind = column.type
+    if pa.types.is_timestamp(kind):
+        column = column.cast(pa.timestamp("ms"), safe=False).cast(pa.int64())
+    elif pa.types.is_date32(kind):
+        column = column.cast(pa.int32())
+    elif pa.types.is_decimal(kind):
+        column = column.cast(pa.string())
+    values: list[Any] = column.to_pylist()
+    return values
+
+
+def wire_type(kind: pa.DataType) -> pa.DataType:
+    """The Arrow type PyODPS puts a column of this (file) type in on the tunnel, both ways
+    (`odps/tunnel/io/types.py`): a DATETIME is timestamp[ms], whatever unit files hold it in."""
+    return pa.timestamp("ms") if pa.types.is_timestamp(kind) else kind
+
+
+def wire_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch in the Arrow types of the tunnel (`wire_type`)."""
+    if not any(pa.types.is_timestamp(field.type) for field in batch.schema):
+        return batch
+    arrays = [column.cast(wire_type(column.type), safe=False) for column in batch.columns]
+    return pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
 
 
 def _messages(batches: Iterable[pa.RecordBatch], compression: str | None) -> Iterator[bytes]:

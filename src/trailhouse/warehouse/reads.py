@@ -1,5 +1,11 @@
 """Reading a table's rows outside SQL (MaxCompute's tunnel): a download session fixes the
-committed files of one `ds` partition, and reads hand out any row range of them, any columns.
+committed files of one partition, and reads hand out any row range of them, any columns.
+
+An audit table's partition is a `ds` day; a user's table's is its folder of key values
+(`day=d1`), or "" for an unpartitioned table. The session keeps the table's shape as it was
+(an audit table's schema version, a user table's own columns) and reads it through
+`Catalog.shape`, the one owner of what a table's columns are. Staged upload blocks are never
+read: only files the catalog lists as committed.
 
 The session is a metadata document, so a reader in another process (PyODPS splits a read
 across processes) or a later request finds it; it lasts `SESSION_SECONDS` (24 hours, as
@@ -10,9 +16,9 @@ order), the same on every read, so ranges read apart fit together.
 
     ApiError
     └── ReadError                     what a tunnel read refuses, by MaxCompute tunnel code
-        ├── NoSuchPartition     404   the partition has no delivered files
+        ├── NoSuchPartition     404   the partition has no files (or was never added)
         ├── MissingPartitionSpec 400  a partitioned table read without a partition
-        ├── InvalidPartitionSpec 400  a partition spec that is not ds='YYYYMMDD'
+        ├── InvalidPartitionSpec 400  a spec that does not name the table's partition keys
         ├── InvalidRowRange     400   a range outside the session's rows
         ├── InvalidColumnSpec   400   a column the table does not have
         ├── NoSuchDownload      404   a download id nobody created (for this table)
@@ -32,14 +38,21 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trailhouse.errors import ApiError
+from trailhouse.errors import ApiError, InvalidParameter
 from trailhouse.iam.principals import Caller
 from trailhouse.store.documents import decode, encode
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.warehouse import access
 from trailhouse.warehouse.catalog import Catalog
-from trailhouse.warehouse.model import Privilege, Project, Table, is_partition, table_scope
-from trailhouse.warehouse.schema import PARTITION_COLUMN, TableSchema, schema_of
+from trailhouse.warehouse.model import (
+    Privilege,
+    Project,
+    Table,
+    UserColumn,
+    is_partition,
+    table_scope,
+)
+from trailhouse.warehouse.user_tables import TableShape, partition_folder, partition_values
 
 DOWNLOAD_KIND = "wh-download"
 SESSION_SECONDS = 24 * 3600
@@ -104,23 +117,56 @@ class DownloadSession:
     created_by: str
     created_at: int
     expires_at: int
+    columns: tuple[UserColumn, ...] = ()  # a user table's columns when it was created
+    partition_keys: tuple[UserColumn, ...] = ()
 
     @property
-    def schema(self) -> TableSchema:
+    def shape(self) -> TableShape:
         """The columns the session reads (the table's when it was created)."""
-        return schema_of(self.schema_version)
+        as_created = Table(
+            self.region,
+            self.project,
+            self.table,
+            0,
+            schema_version=self.schema_version,
+            columns=self.columns,
+            partition_keys=self.partition_keys,
+        )
+        return Catalog.shape(as_created)
 
 
 def partition_of(spec: str) -> str:
     """The day of a partition spec as PyODPS sends it (ds=20261205, quotes optional)."""
-    pairs = [part.partition("=") for part in spec.split(",") if part.strip()]
-    values = {k.strip().lower(): v.strip().strip("'\"") for k, eq, v in pairs if eq}
-    if len(values) != len(pairs) or set(values) != {"ds"} or not is_partition(values["ds"]):
+    values = _spec_values(spec)
+    if values is None or set(values) != {"ds"} or not is_partition(values["ds"]):
         raise InvalidPartitionSpec(
             f"partition spec {spec!r} is not valid: trailhouse tables have one partition "
             "column, ds; name a day as ds='YYYYMMDD'"
         )
     return values["ds"]
+
+
+def _spec_values(spec: str) -> dict[str, str] | None:
+    """The key values of a spec such as day='d1',region=x (None when a part has no '=')."""
+    pairs = [part.partition("=") for part in spec.split(",") if part.strip()]
+    values = {k.strip().lower(): v.strip().strip("'\"") for k, eq, v in pairs if eq}
+    return values if len(values) == len(pairs) else None
+
+
+def partition_in(table: Table, spec: str) -> str:
+    """The partition a spec names in this table: an audit table's day, a user table's folder
+    ("" for no spec); InvalidPartitionSpec saying what the table's partition keys are."""
+    if not spec:
+        return ""
+    if not table.is_user_table:
+        return partition_of(spec)
+    values = _spec_values(spec)
+    try:
+        if values is None:
+            raise InvalidParameter(f"write partition {spec!r} as key='value'[,key='value']")
+        return partition_folder(table, values)
+    except InvalidParameter as exc:
+        raise InvalidPartitionSpec(f"partition spec {spec!r} is not valid: {exc.message}") from exc
 
 
 class TableReads:
@@ -139,18 +185,23 @@ class TableReads:
         self._clock = clock
 
     def create(self, caller: Caller, project: Project, table: Table, ds: str) -> DownloadSession:
-        """A session over the partition `ds` of the table ("" when none was named: refused,
-        the table is partitioned, as MaxCompute's tunnel refuses it)."""
+        """A session over the partition `ds` of the table (`partition_in`): "" reads an
+        unpartitioned user table; a partitioned table read without a partition is refused, as
+        MaxCompute's tunnel refuses it."""
         access.require(caller, project, Privilege.SELECT)
-        if not ds:
+        shape = Catalog.shape(table)
+        if not ds and shape.partition_keys:
+            keys = ",".join(f"{key}='…'" for key in shape.key_names)
             raise MissingPartitionSpec(
-                f"{project.name}.{table.name} is partitioned by ds: name the partition to read, "
-                "for example open_reader(partition=\"ds='20261205'\"); table.partitions lists them"
+                f"{project.name}.{table.name} is partitioned by {', '.join(shape.key_names)}: "
+                f'name the partition to read, for example open_reader(partition="{keys}"); '
+                "table.partitions lists them"
             )
         stats, _ = self._catalog.partition(table, ds)
-        if stats is None:
+        if stats is None and ds:
             raise self._no_partition(project, table, ds)
-        files = sorted(self._catalog.files(table, [stats]), key=lambda f: (f.first_seq, f.path))
+        chosen = [] if stats is None else [stats]  # an unpartitioned table not yet written
+        files = sorted(self._catalog.files(table, chosen), key=lambda f: (f.first_seq, f.path))
         now = int(self._clock())
         session = DownloadSession(
             id=time.strftime("%Y%m%d%H%M%S", time.gmtime(now)) + secrets.token_hex(12).upper(),
@@ -164,6 +215,8 @@ class TableReads:
             created_by=access.member_name(caller),
             created_at=now,
             expires_at=now + SESSION_SECONDS,
+            columns=table.columns,
+            partition_keys=table.partition_keys,
         )
         scope = table_scope(project.region, project.name, table.name)
         writes = [DocumentWrite(DOWNLOAD_KIND, scope, session.id, encode(session), 0)]
@@ -185,15 +238,15 @@ class TableReads:
         columns: Sequence[str] | None = None,
     ) -> pa.Table:
         """The first `limit` rows of the partition `ds` (of the table, oldest partition first,
-        when "") in `columns` (all when none), with `ds` last: PyODPS's `table.head()`."""
+        when "") in `columns` (all when none), partition keys last: PyODPS's `table.head()`."""
         access.require(caller, project, Privilege.SELECT)
         partitions = self._catalog.list_partitions(table)
         if ds:
             partitions = [p for p in partitions if p.ds == ds]
             if not partitions:
                 raise self._no_partition(project, table, ds)
-        schema = schema_of(table.schema_version)
-        known = schema.view_names
+        shape = Catalog.shape(table)
+        known = shape.view_names
         names = [n.lower() for n in columns or known]
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -201,12 +254,16 @@ class TableReads:
                 f"the specified columns are not valid: {project.name}.{table.name} has no column "
                 f"{', '.join(unknown)}; its columns are {', '.join(known)}"
             )
-        data = [n for n in names if n != PARTITION_COLUMN]
-        by_name = {c.name: c for c in schema.columns}
+        keys = [n for n in names if n in shape.key_names]
+        data = [n for n in names if n not in shape.key_names]
+        by_name = {c.name: c for c in shape.columns}
         out = pa.schema([pa.field(n, by_name[n].arrow_type) for n in data])
+        key_types = {key.name: key.arrow_type for key in shape.partition_keys}
+        full = pa.schema([*out, *(pa.field(key, key_types[key]) for key in keys)])
         pieces: list[pa.Table] = []
         left = limit
         for stats in partitions:
+            values = partition_values(stats.ds)
             files = sorted(self._catalog.files(table, [stats]), key=lambda f: (f.first_seq, f.path))
             for data_file in files:
                 if left <= 0:
@@ -215,23 +272,24 @@ class TableReads:
                 if not batches:
                     continue
                 piece = pa.Table.from_batches(batches, schema=out)
-                if PARTITION_COLUMN in names:
+                for key in keys:
                     piece = piece.append_column(
-                        PARTITION_COLUMN, pa.array([stats.ds] * piece.num_rows, pa.string())
+                        key, pa.array([values.get(key)] * piece.num_rows, key_types[key])
                     )
                 pieces.append(piece)
                 left -= piece.num_rows
         if not pieces:
-            empty = (
-                out.append(pa.field(PARTITION_COLUMN, pa.string()))
-                if PARTITION_COLUMN in names
-                else out
-            )
-            return empty.empty_table()
+            return full.empty_table()
         return pa.concat_tables(pieces)
 
     @staticmethod
     def _no_partition(project: Project, table: Table, ds: str) -> NoSuchPartition:
+        if table.is_user_table:
+            return NoSuchPartition(
+                f"the specified partition does not exist: {project.name}.{table.name} has no "
+                f"partition {ds.replace('/', ',')} (add it with ALTER TABLE … ADD PARTITION or "
+                "write into it); table.partitions lists them"
+            )
         return NoSuchPartition(
             f"the specified partition does not exist: {project.name}.{table.name} has no "
             f"partition ds='{ds}' (a partition exists once events of that UTC day are "
@@ -259,7 +317,8 @@ class TableReads:
 
     def columns(self, session: DownloadSession, names: Sequence[str] | None) -> list[str]:
         """The columns a read names, checked against the session's (all when none named)."""
-        known = session.schema.names
+        shape = session.shape
+        known = shape.names
         if not names:
             return list(known)
         unknown = [n for n in names if n.lower() not in known]
@@ -267,8 +326,12 @@ class TableReads:
             what = f"no column {', '.join(unknown)}" if unknown else "a column named twice"
             raise InvalidColumnSpec(
                 f"the specified columns are not valid: {session.project}.{session.table} has "
-                f"{what}; its columns are {', '.join(known)} (ds is the partition, not read "
-                "from the tunnel)"
+                f"{what}; its columns are {', '.join(known)}"
+                + (
+                    f" ({', '.join(shape.key_names)}: the partition, not read from the tunnel)"
+                    if shape.key_names
+                    else ""
+                )
             )
         return [n.lower() for n in names]
 
@@ -288,8 +351,8 @@ class TableReads:
         missing = [path for path, _ in session.files if not (self._root / path).is_file()]
         if missing:
             raise TableModified(
-                f"files of {session.project}.{session.table} ds='{session.ds}' changed since "
-                f"the download session {session.id} was created: create a new one "
+                f"files of {session.project}.{session.table} {_partition_label(session)} "
+                f"changed since the download session {session.id} was created: create a new one "
                 "(open_reader(reopen=True))"
             )
 
@@ -298,8 +361,7 @@ class TableReads:
     ) -> Iterator[pa.RecordBatch]:
         """Rows [start, start + count) of the session, `columns` in that order, in batches;
         files and row groups wholly outside the range are not read."""
-        schema = session.schema
-        by_name = {c.name: c for c in schema.columns}
+        by_name = {c.name: c for c in session.shape.columns}
         out = pa.schema([pa.field(n, by_name[n].arrow_type) for n in columns])
         offset = 0
         end = start + count
@@ -308,6 +370,12 @@ class TableReads:
             if offset <= start or first >= end or rows == 0:
                 continue
             yield from _file_batches(self._root / path, out, start - first, end - first)
+
+
+def _partition_label(session: DownloadSession) -> str:
+    if session.columns:
+        return f"partition {session.ds.replace('/', ',')}" if session.ds else "(unpartitioned)"
+    return f"ds='{session.ds}'"
 
 
 def _file_batches(path: Path, out: pa.Schema, lo: int, hi: int) -> Iterator[pa.RecordBatch]:

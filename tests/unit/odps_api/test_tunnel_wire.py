@@ -3,8 +3,10 @@ empty reads, and Arrow data that ends exactly on a chunk boundary or spans many 
 
 from __future__ import annotations
 
+import datetime
 import io
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -95,3 +97,40 @@ def test_arrow_over_many_chunks_and_ending_on_a_boundary(monkeypatch: pytest.Mon
     damaged[5000] ^= 0xFF
     with pytest.raises(ChecksumError):
         _arrow(bytes(damaged))
+
+
+def test_a_user_tables_types_round_trip_as_records_and_arrow() -> None:
+    """DATETIME (held as timestamp[us]), DATE and DECIMAL read back by PyODPS's readers as the
+    values written, over records (typed encoder) and Arrow (DATETIME sent as timestamp[ms])."""
+    at = datetime.datetime(2026, 12, 5, 10, 30, 15)
+    on = datetime.date(2026, 12, 5)
+    kinds = ["datetime", "date", "decimal(10,2)", "int", "float"]
+    odps_schema = TableSchema(columns=[types.Column(f"c{i}", k) for i, k in enumerate(kinds)])
+    batch = pa.record_batch(
+        [
+            pa.array([at, None], pa.timestamp("us")),
+            pa.array([on, None], pa.date32()),
+            pa.array([Decimal("-9.10"), None], pa.decimal128(10, 2)),
+            pa.array([-7, None], pa.int32()),
+            pa.array([0.25, None], pa.float32()),
+        ],
+        names=[f"c{i}" for i in range(len(kinds))],
+    )
+    data = b"".join(tunnel_wire.records([batch], kinds))
+    saved = options.local_timezone
+    options.local_timezone = datetime.UTC  # the wall-clock time is sent as if UTC
+    try:
+        reader = TunnelRecordReader(odps_schema, lambda *_a, **_k: _Stream(data))
+        with reader:
+            got = [list(record.values) for record in reader]
+    finally:
+        options.local_timezone = saved
+    assert got[1] == [None] * len(kinds)
+    assert got[0][1:] == [on, Decimal("-9.10"), -7, 0.25]
+    assert got[0][0].replace(tzinfo=None) == at
+    arrow = b"".join(tunnel_wire.arrow([tunnel_wire.wire_batch(batch)]))
+    reader_arrow = TunnelArrowReader(odps_schema, lambda *_a, **_k: _Stream(arrow))
+    with reader_arrow:
+        rows = reader_arrow.read().to_pylist()
+    assert [rows[0][f"c{i}"] for i in range(1, len(kinds))] == [on, Decimal("-9.10"), -7, 0.25]
+    assert rows[0]["c0"].replace(tzinfo=None) == at
