@@ -98,8 +98,10 @@ class Services:
     def purge_expired(self) -> int:
         """Delete events older than the retention window; return how many went.
 
-        Events an enabled trail has not delivered yet are kept, up to `retention_hold_days`
-        past the window; beyond that retention wins, and each trail counts what it lost. A loss
+        Events a trail has not delivered yet are kept, up to `retention_hold_days` past the
+        window, whether it logs or was stopped with events still owed (a stopped trail delivers
+        what it accepted while it logged); beyond that retention wins, and each trail counts
+        what it lost. A loss
         the trail's status could not count (its state kept changing, the disk refused) is never
         made silently: it is logged as an error and that trail's events are all kept until a
         later purge counts them.
@@ -109,7 +111,7 @@ class Services:
         engine = self.delivery_engine()
         oldest_pending: int | None = None
         uncounted: list[int] = []  # the oldest undelivered event of each trail left uncounted
-        for trail in self.trails.enabled_trails():
+        for trail in self.trails.all_trails():
             if not trail.destinations.max_compute_project_arn:
                 continue
             lost, oldest = engine.pending(trail, hard_cutoff)

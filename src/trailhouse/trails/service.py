@@ -292,10 +292,6 @@ class TrailService:
                 views.append(TrailView(trail, shadow=True))
         return views
 
-    def enabled_trails(self) -> list[Trail]:
-        """Every enabled trail of every account."""
-        return [trail for trail in self.all_trails() if trail.is_logging]
-
     def all_trails(self) -> list[Trail]:
         """Every trail of every account, enabled or not (delivery drains stopped ones)."""
         return [decode(Trail, d.body) for d in self._metadata.list_documents(TRAIL_KIND)]

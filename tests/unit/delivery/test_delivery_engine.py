@@ -224,6 +224,26 @@ def test_retention_keeps_undelivered_events_then_counts_what_it_loses(tmp_path: 
         services.close()
 
 
+def test_retention_holds_what_a_stopped_trail_still_delivers(tmp_path: Path) -> None:
+    """Events accepted while a trail logged are still delivered after StopLogging: retention
+    holds them as it holds a logging trail's, and counts a loss for the stopped trail too."""
+    services = open_services(Settings.load({"data_dir": tmp_path / "data"}, environ={}))
+    account_id, caller = account(services)
+    trail = start_trail(services, account_id, "stopped-trail")
+    assert record_old(services, caller, 50).accepted == 50
+    services.stop_logging(account_id, trail.name)
+
+    services = _reopen(services, retention_days=1, retention_hold_days=7)
+    try:
+        assert services.purge_expired() == 0  # still owed by the stopped trail: held
+        services = _reopen(services, retention_days=1, retention_hold_days=0)
+        assert services.purge_expired() == 50
+        state, _ = read_state(services.stores.metadata, trail)
+        assert state.lost_events == 50
+    finally:
+        services.close()
+
+
 def test_retention_deletes_what_was_delivered(tmp_path: Path) -> None:
     services = open_services(
         Settings.load({"data_dir": tmp_path / "data", "delivery_flush_seconds": 0.0}, environ={})
