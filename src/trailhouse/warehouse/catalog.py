@@ -148,15 +148,7 @@ class Catalog:
         """
 
         def attempt() -> Project:
-            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
-            if project is None:
-                raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
-            if caller.kind != PrincipalKind.ROOT or caller.account_id != project.owner:
-                raise NoPermission(
-                    f"ODPS-0130013:Authorization exception - only the root key of the owner "
-                    f"account {project.owner} may delete project {name} ({region}); "
-                    f"{access.caller_label(caller)} may not"
-                )
+            project, version = self._read_as_owner(caller, region, name, "delete project")
             writes = [*guard(project), DocumentWrite(PROJECT_KIND, region, name, None, version)]
             for table in self._metadata.list_documents(TABLE_KIND, f"{region}/{name}"):
                 writes += self._table_deletion(region, name, table.name)
@@ -168,6 +160,23 @@ class Catalog:
         prefix = table_scope(region, name, "")
         self._files = {k: v for k, v in self._files.items() if not k.startswith(prefix)}
         return deleted
+
+    def _read_as_owner(
+        self, caller: Caller, region: str, name: str, doing: str, hint: str = ""
+    ) -> tuple[Project, int]:
+        """The project and its version, for a change only the owner account's root key may make
+        (`doing`, e.g. "delete project"): ProjectNotFound, or NoPermission naming the owner and
+        the caller, with `hint` after."""
+        project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
+        if project is None:
+            raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
+        if caller.kind != PrincipalKind.ROOT or caller.account_id != project.owner:
+            raise NoPermission(
+                f"ODPS-0130013:Authorization exception - only the root key of the owner "
+                f"account {project.owner} may {doing} {name} ({region}); "
+                f"{access.caller_label(caller)} may not{hint}"
+            )
+        return project, version
 
     def _table_deletion(self, region: str, project: str, table: str) -> list[DocumentWrite]:
         """Deletes of a table's partition, file and digested documents."""
@@ -231,16 +240,13 @@ class Catalog:
             raise InvalidParameter(unknown_zone_message(zone))
 
         def attempt() -> Project:
-            project, version = read(self._metadata, Project, PROJECT_KIND, region, name)
-            if project is None:
-                raise ProjectNotFound(f"ODPS-0420111:Project not found - '{name}' in {region}")
-            if caller.kind != PrincipalKind.ROOT or caller.account_id != project.owner:
-                raise NoPermission(
-                    f"ODPS-0130013:Authorization exception - only the root key of the owner "
-                    f"account {project.owner} may set the time zone of project {name} "
-                    f"({region}); {access.caller_label(caller)} may not. A job may set its own "
-                    "with SET odps.sql.timezone=<zone>;"
-                )
+            project, version = self._read_as_owner(
+                caller,
+                region,
+                name,
+                "set the time zone of project",
+                ". A job may set its own with SET odps.sql.timezone=<zone>;",
+            )
             changed = replace(project, timezone=canonical)
             self._metadata.commit([self._write(changed, version)])
             return changed
