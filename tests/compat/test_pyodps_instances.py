@@ -203,7 +203,8 @@ def test_instances_are_audited(running: Fixture, warehouse: Warehouse) -> None:
     deadline = time.time() + 20
     names: set[str] = set()
     with rpc(running.server, warehouse) as api:
-        while time.time() < deadline and "CreateInstance" not in names:
+        # The audit events are appended behind the answers: wait for both, not the first.
+        while time.time() < deadline and not {"CreateInstance", "GetInstance"} <= names:
             found = api.call(
                 "LookupEvents",
                 {
