@@ -280,27 +280,11 @@ def main() -> int:
         http = time_http(client, queries)
         client.close()
         say(f"PutEvents load for {args.seconds:.0f} s")
-        profile_window(sampled, start=True)
-        real = load_figures(
-            run_load(
-                endpoint,
-                credentials,
-                processes=args.load_procs,
-                threads=args.load_threads,
-                seconds=args.seconds,
-                probe=True,
-                workdir=workdir,
-                gen_dir=args.gen_dir,
-                label="real",
-            )
-        )
-        profile_window(sampled, start=False)
-        if args.trail:
-            client = RpcClient(endpoint, credentials.key_id, credentials.secret)
-            start_trail(client, credentials.account_id)
-            say(f"PutEvents load for {args.seconds:.0f} s with a trail logging")
+
+        def measured_load(label: str) -> dict[str, Any]:
+            """One full-rate PutEvents run, inside a profile window when profiling."""
             profile_window(sampled, start=True)
-            trail = load_figures(
+            figures = load_figures(
                 run_load(
                     endpoint,
                     credentials,
@@ -310,10 +294,18 @@ def main() -> int:
                     probe=True,
                     workdir=workdir,
                     gen_dir=args.gen_dir,
-                    label="trail",
+                    label=label,
                 )
             )
             profile_window(sampled, start=False)
+            return figures
+
+        real = measured_load("real")
+        if args.trail:
+            client = RpcClient(endpoint, credentials.key_id, credentials.secret)
+            start_trail(client, credentials.account_id)
+            say(f"PutEvents load for {args.seconds:.0f} s with a trail logging")
+            trail = measured_load("trail")
             drained = stop_trail(client, timeout=600.0)
             client.close()
         memory_now, memory_peak, memory_anonymous, memory_files = memory_mb(server.pid)
