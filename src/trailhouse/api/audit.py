@@ -10,9 +10,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -22,6 +22,8 @@ from trailhouse.events.console_calls import console_call_data, console_user_agen
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.model import EventRecord
 from trailhouse.events.validation import format_event_time
+from trailhouse.iam.principals import Caller
+from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +34,60 @@ def _not_rpc(ctx: ActionContext) -> dict[str, Any]:
     raise NotImplementedError("a REST call is not an RPC action")
 
 
+class RestCall(Protocol):
+    """What the REST edges' calls (`CatalogCall`, `OpenApiCall`) hold that their audit needs."""
+
+    @property
+    def services(self) -> Services: ...
+    @property
+    def caller(self) -> Caller: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def resources(self) -> list[tuple[str, str]]: ...
+
+
+class RestOrigin(Protocol):
+    """Where a REST call came from, as its audit event records it."""
+
+    @property
+    def source_ip(self) -> str: ...
+    @property
+    def user_agent(self) -> str: ...
+
+
 @contextmanager
 def audited_rest_call(
     audit: AuditWriter,
-    ctx: ActionContext,
+    call: RestCall,
+    action: str,
+    request_id: str,
+    origin: RestOrigin,
+    *,
     api_version: str,
     refusal: Callable[[Exception], ApiError],
-    *,
     read_only: bool = True,
 ) -> Iterator[None]:
-    """Audit the call run inside the block as a MaxCompute event, as RPC actions are audited:
-    for the REST edges (PyODPS's `/api`, the MaxCompute OpenAPI's `/api/v1`), whose calls are
-    not in the action table. `refusal` turns what the block raised into the error recorded;
+    """Audit the call run inside the block as a MaxCompute event named `action`, as RPC actions
+    are audited: for the REST edges (PyODPS's `/api`, the MaxCompute OpenAPI's `/api/v1`), whose
+    calls are not in the action table. The event names the resources the block added to
+    `call.resources`; `refusal` turns what the block raised into the error recorded;
     `read_only=False` records an attempted write (eventRW Write), refused or not."""
+    ctx = ActionContext(
+        services=call.services,
+        caller=call.caller,
+        action=action,
+        params=dict(call.params),
+        body=b"",
+        content_type="",
+        request_id=request_id,
+        source_ip=origin.source_ip,
+        user_agent=origin.user_agent,
+        region=call.region,
+        resources=call.resources,  # the same list: what the block touches is recorded
+    )
     failure: ApiError | None = None
     try:
         yield
@@ -52,14 +95,14 @@ def audited_rest_call(
         failure = refusal(exc)
         raise
     finally:
-        action = Action(
-            ctx.action,
+        rest_action = Action(
+            action,
             _not_rpc,
             read_only=read_only,
             service_name="MaxCompute",
             api_version=api_version,
         )
-        audit.submit(audit_record(ctx, action, failure))
+        audit.submit(audit_record(ctx, rest_action, failure))
 
 
 def audit_record(ctx: ActionContext, action: Action, error: ApiError | None) -> EventRecord:

@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from trailhouse.api.actions import ActionContext
 from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
@@ -157,20 +156,15 @@ class OpenApiEndpoint:
     def _audited_call(
         self, name: str, view: View, call: OpenApiCall, request_id: str, origin: Origin
     ) -> dict[str, Any]:
-        ctx = ActionContext(
-            services=call.services,
-            caller=call.caller,
-            action=name,
-            params=dict(call.params),
-            body=b"",
-            content_type="",
-            request_id=request_id,
-            source_ip=origin.source_ip,
-            user_agent=origin.user_agent,
-            region=call.region,
-            resources=call.resources,  # the view adds what it touched
-        )
-        with audited_rest_call(self._audit, ctx, API_VERSION, _refusal):
+        with audited_rest_call(
+            self._audit,
+            call,
+            name,
+            request_id,
+            origin,
+            api_version=API_VERSION,
+            refusal=_refusal,
+        ):
             return view(call)
 
 

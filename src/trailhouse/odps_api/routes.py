@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from trailhouse.api.actions import ActionContext
 from trailhouse.api.audit import AuditWriter, audited_rest_call
 from trailhouse.api.failures import unexpected
 from trailhouse.api.protocol import new_request_id
@@ -193,21 +192,17 @@ class OdpsEndpoint:
         request_id: str,
         origin: Origin,
     ) -> Reply:
-        ctx = ActionContext(
-            services=call.services,
-            caller=call.caller,
-            action=name,
-            params=dict(call.params),
-            body=b"",
-            content_type="",
-            request_id=request_id,
-            source_ip=origin.source_ip,
-            user_agent=origin.user_agent,
-            region=call.region,
-            resources=call.resources,  # the handler adds what it touched
-        )
         writes = name in WRITE_ACTIONS
-        with audited_rest_call(self._audit, ctx, "", _refusal, read_only=not writes):
+        with audited_rest_call(
+            self._audit,
+            call,
+            name,
+            request_id,
+            origin,
+            api_version="",
+            refusal=_refusal,
+            read_only=not writes,
+        ):
             return handler(call)
 
 
