@@ -22,17 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from compat_support import Keys, Server, run_sql_job
 from pyodps_support import client, make_warehouse
 
 from server_process import free_port, wait_up
 from trailhouse.client import RpcClient
-from trailhouse.settings import Settings
-from trailhouse.store import open_metadata
-from trailhouse.store.ports import DocumentWrite
-from trailhouse.warehouse.jobs import RUNNER_STALE_SECONDS
-from trailhouse.warehouse.model import RUNNER_KIND
 
 ACCOUNT = "7777000012340091"
 SOURCE = "actiontrail_crash_writes"
@@ -115,11 +109,9 @@ def assert_killed_at(server: Server, point: str) -> None:
 
 
 def restart(store: WriteStore) -> Server:
-    """The store's server started again (it must start), as if a minute after the kill: the
-    killed process's heartbeat is aged past RUNNER_STALE_SECONDS first, so the start-up's
-    recovery ends its jobs at once (a process that stopped beating a moment ago may be another
-    live one sharing the store, and is waited for)."""
-    _age_heartbeats(store.data_dir)
+    """The store's server started again (it must start). Its start-up ends the killed
+    process's jobs at once: on SQLite the store admits one process, so no other can be running
+    them (the killed one beat a moment ago, which on PostgreSQL would make it wait)."""
     server = Server(store.data_dir, free_port())
     server.start()
     return server
@@ -170,17 +162,3 @@ def files_on_disk(store: WriteStore, table: str = TARGET) -> list[str]:
         return []
     folder = found[0]
     return sorted(p.name for p in folder.rglob("*") if p.is_file())
-
-
-def _age_heartbeats(data_dir: Path) -> None:
-    """Every SQL runner's last beat moved back by RUNNER_STALE_SECONDS and a second."""
-    metadata = open_metadata(Settings.load({"data_dir": data_dir}, environ={}))
-    try:
-        writes = []
-        for document in metadata.list_documents(RUNNER_KIND, ""):
-            beat = orjson.loads(document.body)["beat"] - RUNNER_STALE_SECONDS - 1
-            body = orjson.dumps({"beat": beat})
-            writes.append(DocumentWrite(RUNNER_KIND, "", document.name, body, document.version))
-        metadata.commit(writes)
-    finally:
-        metadata.close()

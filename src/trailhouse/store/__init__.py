@@ -31,6 +31,9 @@ class Stores:
 
     events: EventLog
     metadata: MetadataStore
+    # True when the store admits one process at a time (the SQLite log's lock): whatever work
+    # another process left in it (a SQL job Running) ended when that process did.
+    one_process: bool = False
 
     def close(self) -> None:
         """Close both stores; the event log last, so pending appends finish."""

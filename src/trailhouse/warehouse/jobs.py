@@ -143,13 +143,15 @@ class SqlJobService:
             [DocumentWrite(RUNNER_KIND, "", self._runner, beat, found.version if found else 0)]
         )
 
-    def recover(self) -> int:
+    def recover(self, alone: bool = False) -> int:
         """Mark as Failed the jobs left Waiting or Running by a process that stopped beating
         (crashed or killed); return how many jobs it ended. Other live processes' jobs are left
-        alone. A write job whose commit went through before the crash is marked Terminated
-        instead: its rows are in the table, and a client told Failed would run it again and
-        double them."""
-        alive = self._live_runners()
+        alone, and a process that beat within RUNNER_STALE_SECONDS may be one; `alone` says no
+        other process can be running jobs (a store that admits one process, at start-up), so
+        every other process's jobs end now. A write job whose commit went through before the
+        crash is marked Terminated instead: its rows are in the table, and a client told Failed
+        would run it again and double them."""
+        alive = {self._runner} if alone else self._live_runners()
         ended = 0
         committed: set[str] | None = None
         for document in self._metadata.list_documents(JOB_KIND):

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import orjson
 import pytest
 from builders import (
     ACCOUNT,
@@ -28,7 +29,7 @@ from trailhouse.errors import (
 )
 from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
-from trailhouse.warehouse.model import JOB_KIND, JobStatus, Role, SqlJob
+from trailhouse.warehouse.model import JOB_KIND, RUNNER_KIND, JobStatus, Role, SqlJob
 from trailhouse.warehouse.pricing import BYTES_PER_GB
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 
@@ -230,6 +231,32 @@ def test_another_live_process_keeps_its_jobs_until_it_stops_beating(tw: Warehous
     assert another_process().recover() == 1
     assert w.jobs.get(root(), "theirs").status == JobStatus.FAILED
     other.close()
+
+
+def test_a_process_alone_on_its_store_ends_a_killed_predecessors_jobs_at_once(
+    tw: WarehouseFixture,
+) -> None:
+    """On SQLite a server holds the store alone: a job of the process killed a moment ago (its
+    beat still fresh) ends at start-up, not a minute later."""
+    w = tw.warehouse
+    job = submit(tw, f"SELECT COUNT(*) FROM {TABLE}")
+    done = w.jobs.wait(root(), job.job_id, timeout=60)
+    killed = "a-runner-that-beat-just-now"
+    tw.metadata.commit(
+        [
+            DocumentWrite(RUNNER_KIND, "", killed, orjson.dumps({"beat": time.time()}), 0),
+            DocumentWrite(
+                JOB_KIND,
+                ACCOUNT,
+                "killed",
+                encode(replace(done, job_id="killed", status=JobStatus.RUNNING, runner=killed)),
+                0,
+            ),
+        ]
+    )
+    assert w.jobs.recover() == 0  # sharing a store, it waits for the beat to go stale
+    assert w.jobs.recover(alone=True) == 1
+    assert w.jobs.get(root(), "killed").status == JobStatus.FAILED
 
 
 def test_a_refused_job_can_be_kept_as_failed_and_free(tw: WarehouseFixture) -> None:

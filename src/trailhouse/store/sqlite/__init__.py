@@ -39,7 +39,7 @@ def open_stores(settings: Settings) -> Stores:
     except BaseException:
         metadata.close()
         raise
-    return Stores(events=events, metadata=metadata)
+    return Stores(events=events, metadata=metadata, one_process=True)
 
 
 def upgrade_schema(settings: Settings) -> SchemaStatus:
