@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -16,6 +17,7 @@ import orjson
 import pytest
 
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
+from trailhouse.store.sqlite import days as days_module
 from trailhouse.store.sqlite import indexer
 from trailhouse.store.sqlite.days import (
     INDEX_FORMAT,
@@ -411,3 +413,41 @@ def test_a_format_2_index_gains_the_recorder_column_in_place(
         ("EV-000199", ""),
     ]
     assert reopened.recorders([records[3]]) == [""]
+
+
+def _open_day_files() -> int:
+    """How many descriptors this process holds on day files (`*.sqlite`, not their WAL)."""
+    found = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd).endswith(".sqlite"):
+                found += 1
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_open_day_file_connections_do_not_grow_with_the_days_written_and_read(
+    open_log: Callable[..., SqliteEventLog],
+) -> None:
+    """Each connection holds a page cache and maps of its file: a store whose events span 60
+    days (late events, a 90-day history read day by day) keeps a bounded number open."""
+    before = _open_day_files()
+    log = open_log()
+    days = 60
+    log.append([record(n, BASE_TIME + n * DAY + 60) for n in range(days)])
+    assert log.catch_up()
+    for n in range(days):  # LookupEvents over each day, and again
+        for _ in range(2):
+            page = log.lookup(
+                LookupQuery(
+                    ACCOUNT,
+                    BASE_TIME + n * DAY,
+                    BASE_TIME + (n + 1) * DAY - 1,
+                    Direction.BACKWARD,
+                    (),
+                    10,
+                )
+            )
+            assert [event.event_id for event in page.events] == [f"EV-{n:06d}"]
+    held = _open_day_files() - before
+    assert held <= days_module._WRITER_DAYS + days_module._IDLE_READERS, held

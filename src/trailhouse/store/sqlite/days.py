@@ -82,12 +82,18 @@ NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 _ROWS_PER_INSERT = 1000
 _BACKFILL_BATCH = 20_000
 _IDS_PER_SELECT = 500
+# Connections kept open, each with its own page cache (`_CACHE_KIB`) and maps of its file: the
+# server's memory grows with them, not with the number of days (docs/storage.md, "Memory").
+# Writers: most indexing goes to today's file and yesterday's; late events open older days'.
+_WRITER_DAYS = 8
+# Idle readers over all days (LookupEvents, the duplicate check), the most recently used kept.
+_IDLE_READERS = 16
 _IDLE_READERS_PER_DAY = 4
+_CACHE_KIB = 16384
 # How much of a day file each connection maps (SQLite's mmap_size; `index_mmap_mb`). Mapped
 # pages are page cache, but they count in the server's resident memory, once per connection
 # that touched them (docs/storage.md, "Memory").
 MMAP_BYTES = 256 * 1024 * 1024
-_READER_DAYS = 64
 _SUFFIX = ".sqlite"
 # A day file is made under this suffix and renamed into place only once its tables exist, so a
 # file named `YYYYMMDD.sqlite` always has them; a leftover of a crash is deleted on open.
@@ -144,7 +150,7 @@ class DayFiles:
         }
         # Days whose file is not a complete day file: the index must be built again.
         self.damaged = sorted(day for day in self._days if not _complete(self.path(day)))
-        self._writers: dict[int, sqlite3.Connection] = {}
+        self._writers: OrderedDict[int, sqlite3.Connection] = OrderedDict()
         self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
@@ -402,18 +408,31 @@ class DayFiles:
             conn.close()
 
     def _writer(self, day: int) -> sqlite3.Connection:
+        """The indexer's connection to `day`'s file, opened (creating the file) if need be; past
+        `_WRITER_DAYS` open, the least recently used is closed (what it committed stays: `sync`
+        makes a closed writer's day durable through its files)."""
         conn = self._writers.get(day)
-        if conn is None:
-            path = self.path(day)
-            if not path.exists():
-                _create(path)
-            conn = _connect(path, readonly=False, mmap_bytes=self._mmap_bytes)
-            self._names[day] = {
-                value: number for number, value in conn.execute("SELECT id, value FROM names")
-            }
+        if conn is not None:
             with self._lock:
-                self._writers[day] = conn
-                self._days.add(day)
+                self._writers.move_to_end(day)
+            return conn
+        path = self.path(day)
+        if not path.exists():
+            _create(path)
+        conn = _connect(path, readonly=False, mmap_bytes=self._mmap_bytes)
+        self._names[day] = {
+            value: number for number, value in conn.execute("SELECT id, value FROM names")
+        }
+        closing: list[sqlite3.Connection] = []
+        with self._lock:
+            self._writers[day] = conn
+            self._days.add(day)
+            while len(self._writers) > _WRITER_DAYS:
+                oldest, writer = self._writers.popitem(last=False)
+                self._names.pop(oldest, None)
+                closing.append(writer)
+        for writer in closing:
+            writer.close()
         return conn
 
     def _give_back(self, day: int, conn: sqlite3.Connection, generation: int) -> None:
@@ -427,8 +446,14 @@ class DayFiles:
                 pool.append(conn)
             else:
                 closing.append(conn)
-            while len(self._idle) > _READER_DAYS:
-                closing.extend(self._idle.popitem(last=False)[1])
+            idle = sum(len(pool) for pool in self._idle.values())
+            while idle > _IDLE_READERS:  # the least recently used days' readers go first
+                oldest_day, oldest = next(iter(self._idle.items()))
+                if oldest:
+                    closing.append(oldest.pop())
+                    idle -= 1
+                if not oldest:
+                    del self._idle[oldest_day]
         for stale in closing:
             stale.close()
 
@@ -541,7 +566,7 @@ def _connect(path: Path, *, readonly: bool, mmap_bytes: int = MMAP_BYTES) -> sql
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
     conn.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
-    conn.execute("PRAGMA cache_size=-16384")
+    conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
     if readonly:
         conn.execute("PRAGMA query_only=1")
     else:
