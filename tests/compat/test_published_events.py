@@ -83,7 +83,7 @@ def test_published_samples_are_stored_looked_up_and_delivered_unchanged(
         client.start_logging(models.StartLoggingRequest(name=name))
         now = int(time.time())
         paths = sorted(PUBLISHED.glob("*.json"))
-        assert len(paths) >= 4
+        assert len(paths) >= 7
         samples = [_sample(path, now - 30 - n, str(n)) for n, path in enumerate(paths)]
         answer = _put_raw(server, keys, [raw for raw, _ in samples])
         assert answer == {"Accepted": len(samples), "Failed": [], **_request_id(answer)}
@@ -108,8 +108,17 @@ def test_published_samples_are_stored_looked_up_and_delivered_unchanged(
             ("sts_assume_role", "SourceIpAddress", "192.168.XX.XX"),
             ("eventbridge_ecs_delete_disk", "SensitiveAction", "true"),
             ("eventbridge_ecs_delete_disk", "SourceIpAddress", "ecs.aliyuncs.com"),
-            ("actiontrail_update_trail_console", "EventType", "ConsoleOperation"),
+            ("actiontrail_update_trail_console", "EventType", "ApiCall"),
             ("actiontrail_update_trail_console", "SensitiveAction", "false"),
+            (
+                "actiontrail_update_trail_console",
+                "SourceIpAddress",
+                "2409:8a20:4d15:e150:90f5:26ed:cc45:6922",
+            ),
+            ("actiontrail_update_trail_ram_user_console_2016", "User", "Bob"),
+            ("actiontrail_update_trail_ram_user_console_2016", "EventRW", "Write"),  # derived
+            ("actiontrail_update_trail_ram_user_sdk_2016", "EventAccessKeyId", "f6IzzFZMmzNwEI4d"),
+            ("ims_create_user_console", "ServiceName", "Ims"),  # a global event, isGlobal true
         ):
             found = _lookup_by_id(client, by_file[stem], now, (key, value))
             assert len(found) == 1, (stem, key, value)

@@ -30,8 +30,10 @@ from e2e_support import (
 )
 
 from trailhouse.client import RpcClient
+from trailhouse.demo.setup import DEMO_TRAIL
 from trailhouse.errors import RequestFailed
 from trailhouse.events.validation import format_event_time
+from trailhouse.warehouse.model import table_name
 
 TRAIL = "e2e-audit"
 MARKER = f"E2eMarker{uuid.uuid4().hex[:8]}"
@@ -242,8 +244,9 @@ def test_sql_results_chart_and_csv(
 def test_csv_download_keeps_formula_cells_as_text(
     desktop: Any, demo_server: Server, tmp_path: Path
 ) -> None:
-    """CSV injection: events whose userAgent is a spreadsheet formula, delivered into the
-    trail's table, come out of the CSV download prefixed with ' (numbers keep their sign)."""
+    """CSV injection: events whose userAgent is a spreadsheet formula, delivered into the demo
+    trail's table (logging since the demo server started, so this test needs no other test's
+    trail), come out of the CSV download prefixed with ' (numbers keep their sign)."""
     payloads = ["=cmd|' /C calc'!A0", "+SUM(1,1)", "-2+3+cmd|' /C calc'!A0", "@SUM(1,1)"]
     name = f"{MARKER}Csv"
     _put_events(demo_server, name, payloads)
@@ -251,7 +254,7 @@ def test_csv_download_keeps_formula_cells_as_text(
     open_page(page, f"{demo_server.url}/console/sql?project=actiontrail_1234567890123456")
     page.fill(
         "#sql-editor",
-        f"SELECT user_agent, -1 AS delta FROM actiontrail_e2e_audit "
+        f"SELECT user_agent, -1 AS delta FROM {table_name(DEMO_TRAIL)} "
         f"WHERE event_name = '{name}' ORDER BY user_agent",
     )
     rows = _run_until(page, lambda text: text.count("SUM(1,1)") == 2)

@@ -21,6 +21,8 @@ def test_json_that_is_not_json_lines_gets_the_hint(text: bytes, line: int) -> No
     with pytest.raises(ValueError, match=r"jq -c '\.\[\]'") as raised:
         list(_batches(io.BytesIO(text)))
     assert f"line {line} " in str(raised.value)
+    # a pretty-printed event is not an array: `jq -c '.[]'` would print its fields
+    assert "pretty-printed events with: jq -c . events.json" in str(raised.value)
 
 
 def test_json_lines_are_read_one_event_per_line() -> None:

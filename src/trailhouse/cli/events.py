@@ -118,7 +118,8 @@ def _put(arguments: argparse.Namespace) -> int:
 
 JSON_LINES_HINT = (
     "; events put reads JSON lines, one event object per line "
-    "(turn a JSON array into them with: jq -c '.[]' events.json)"
+    "(turn a JSON array into them with: jq -c '.[]' events.json; "
+    "pretty-printed events with: jq -c . events.json)"
 )
 
 

@@ -50,7 +50,22 @@ EVENT_TYPES = frozenset(
     }
 )
 EVENT_RW_VALUES = frozenset({"Read", "Write"})
-IDENTITY_TYPES = frozenset({"root-account", "ram-user", "assumed-role", "system", "aliyun-service"})
+# ActionTrail's event structure lists the first eight (an Alibaba Cloud account, a RAM user, a
+# RAM role, a service, a CloudSSO user, SAML and OIDC identities, an account acting across
+# accounts); aliyun-service is what trailhouse's own service keys record as.
+IDENTITY_TYPES = frozenset(
+    {
+        "root-account",
+        "ram-user",
+        "assumed-role",
+        "system",
+        "cloudsso-user",
+        "saml-user",
+        "alibaba-cloud-account",
+        "oidc-user",
+        "aliyun-service",
+    }
+)
 # What services put in sourceIpAddress besides an address: a masked address ("42.120.*.*",
 # "1.2.3.xxx"), a service's host ("ecs.aliyuncs.com"), "internal"; several joined by commas.
 SOURCE_ADDRESS_MAX = 255

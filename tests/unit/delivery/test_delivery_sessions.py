@@ -208,13 +208,17 @@ def test_retention_does_not_count_the_stopped_stretch_as_lost(tmp_path: Path) ->
     trail = start_trail(services, account_id, "old-gap")
     logged = record_old(services, caller, 10)  # accepted while logging: held, then counted
     services.stop_logging(account_id, trail.name)
-    assert record_old(services, caller, 30).accepted == 30  # accepted while stopped
+    stopped = record_old(services, caller, 30)  # accepted while stopped
+    assert stopped.accepted == 30
     services.start_logging(account_id, trail.name)
     services.close()
     settings = {**data, "retention_days": 1, "retention_hold_days": 0}
     services = open_services(Settings.load(settings, environ={}))
     try:
-        assert logged.accepted == 10 and services.purge_expired() == 40
+        # DemoEvents is seeded by the account, so the second batch over the same window can
+        # draw some of the first batch's events again, ids included: accepted, stored once.
+        assert logged.stored == 10
+        assert services.purge_expired() == logged.stored + stopped.stored
         state, _ = read_state(services.stores.metadata, trail)
         assert state.lost_events == 10
     finally:

@@ -194,3 +194,29 @@ def test_no_control_character_or_stray_space_in_a_source_address(address: str) -
     with pytest.raises(EventRejected) as rejected:
         validate_event(make_event(sourceIpAddress=address), account_id=ACCOUNT, limits=LIMITS)
     assert "sourceIpAddress" in rejected.value.message
+
+
+# Every identity type ActionTrail's event structure lists ("Data event structure", table 1,
+# userIdentity.type: root-account, ram-user, assumed-role, system, cloudsso-user, saml-user,
+# alibaba-cloud-account, oidc-user), and aliyun-service, which trailhouse's service keys write.
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "root-account",
+        "ram-user",
+        "assumed-role",
+        "system",
+        "cloudsso-user",
+        "saml-user",
+        "alibaba-cloud-account",
+        "oidc-user",
+        "aliyun-service",
+    ],
+)
+def test_every_identity_type_actiontrail_writes_is_accepted(kind: str) -> None:
+    identity = {"type": kind, "principalId": "2938xxxx", "userName": "someone"}
+    record = validate_event(make_event(userIdentity=identity), account_id=ACCOUNT, limits=LIMITS)
+    assert orjson.loads(record.body)["userIdentity"] == identity
+    raw = orjson.dumps(make_event(userIdentity=identity))
+    body = validate_raw_event(raw, account_id=ACCOUNT, limits=LIMITS).body
+    assert body.endswith(raw[1:])  # the producer's bytes, after the fields filled at the front

@@ -57,6 +57,8 @@ def delete_delivery_history_job(ctx: ActionContext) -> dict[str, Any]:
 
 
 def _job_id(ctx: ActionContext) -> int:
+    """The required JobId (Alibaba's reference marks it required): absent is MissingParameter."""
+    params.required(ctx.params, "JobId")
     job_id = params.integer(ctx.params, "JobId", 0, 1, 10**12)
     ctx.resources.append((JOB_RESOURCE, str(job_id)))
     return job_id
