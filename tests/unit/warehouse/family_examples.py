@@ -17,6 +17,16 @@ _STORE = (
     '"owner":"Tony" }\''
 )
 _NESTED = '\'{"a":"b","c":{"d":"e","f":"g","h":["h00","h11","h22"]},"i":"j"}\''
+# JSON_TUPLE's page: the table `school` of one row, as its INSERT writes it.
+_SCHOOL = (
+    "(SELECT '1' AS id, '{\n\"school\": \"湖畔大学\", \"地址\":\"杭州\", \"SchoolRank\": \"00\", \n"
+    '"Class1":{"Student":[{"studentId":1,"scoreRankIn3Year":[1,2,[3,2,6]]}, \n'
+    '{"studentId":2,"scoreRankIn3Year":[2,3,[4,3,1]]}]}}\' AS json) school'
+)
+_STUDENTS = (
+    '[{"studentId":1,"scoreRankIn3Year":[1,2,[3,2,6]]},'
+    '{"studentId":2,"scoreRankIn3Year":[2,3,[4,3,1]]}]'
+)
 
 FAMILY_EXAMPLES: list[Example] = [
     # Mathematical functions.
@@ -337,6 +347,47 @@ QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
         "SELECT 3 AS x UNION ALL SELECT 4 AS x) t ORDER BY x",
         [[1, 0.0, 0.25, 1], [2, 1 / 3, 0.5, 1], [3, 2 / 3, 0.75, 2], [4, 1.0, 1.0, 2]],
         _page("window-functions"),
+    ),
+    (
+        "JSON_TUPLE",
+        "SELECT json_tuple('{\"name\":\"Alice\",\"age\":\"30\",\"city\":\"Shanghai\"}', "
+        "'name', 'age', 'city') AS (name, age, city)",
+        [["Alice", "30", "Shanghai"]],
+        _page("json-tuple"),
+    ),
+    (
+        "JSON_TUPLE",
+        f'SELECT json_tuple(school.json,"SchoolRank","Class1") as (item0, item1) from {_SCHOOL}',
+        [["00", '{"Student":' + _STUDENTS + "}"]],
+        _page("json-tuple"),
+    ),
+    (
+        # The page's query; its printed result is not in the stored page: this is Class1's
+        # Student array as the page's first example prints Class1.
+        "JSON_TUPLE",
+        f"select json_tuple(school.json,\"school\",\"['Class1'].Student\") as (item0,item1) "
+        f"from {_SCHOOL}",
+        [["湖畔大学", _STUDENTS]],
+        _page("json-tuple"),
+    ),
+    (
+        # Built from the page's rules: a key is a path without its `$` (`.`, `['']`, `[n]`,
+        # `[*]`), read as GET_JSON_OBJECT with odps.sql.udf.getjsonobj.new=true; a key that
+        # starts with `$`, or an empty one, gives NULL.
+        "JSON_TUPLE",
+        "SELECT json_tuple(school.json, 'Class1.Student[*].studentId', "
+        "'Class1.Student[0].scoreRankIn3Year', '地址', '$.school', '') AS (a, b, c, d, e) "
+        f"FROM {_SCHOOL}",
+        [["[1,2]", "[1,2,[3,2,6]]", "杭州", None, None]],
+        _page("json-tuple"),
+    ),
+    (
+        "JSON_TUPLE",
+        f"SELECT school.id, q.item0, q.item1 FROM {_SCHOOL} LATERAL VIEW "
+        "json_tuple(school.json, 'Class1.Student[1].studentId', \"['Class1']['Student'][1]"
+        "['scoreRankIn3Year'][2]\") q AS item0, item1",
+        [["1", "2", "[4,3,1]"]],
+        _page("json-tuple"),
     ),
     (
         "JSON_TUPLE",

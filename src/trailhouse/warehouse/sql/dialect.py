@@ -33,7 +33,13 @@ from trailhouse.warehouse.sql.functions import (
     datetime_of,
     is_date,
 )
-from trailhouse.warehouse.sql.json_paths import JsonWildcard, duckdb_path, duckdb_wildcard, wildcard
+from trailhouse.warehouse.sql.json_paths import (
+    JsonWildcard,
+    duckdb_path,
+    duckdb_wildcard,
+    json_path_syntax,
+    wildcard,
+)
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -348,14 +354,28 @@ def _json_tuple_join(lateral: exp.Lateral) -> exp.Join:
 def _json_tuple_values(
     args: list[exp.Expression], names: list[exp.Identifier]
 ) -> list[exp.Expression]:
-    """One GET_JSON_OBJECT(json, '$.key') per key of JSON_TUPLE(json, key, ...), named."""
+    """One GET_JSON_OBJECT(json, '$.key') per key of JSON_TUPLE(json, key, ...), named.
+
+    A key is a path without its `$` (`Class1.Student`, `['a.b'].c`, `a[0]`), read as
+    GET_JSON_OBJECT reads `$.` + key, as MaxCompute's page says; a key that starts with `$`, or
+    an empty one, gives NULL, as the page says of an invalid key."""
     values: list[exp.Expression] = []
     for key, name in zip(args[1:], names, strict=True):
         text = _literal_text("JSON_TUPLE", "key", key)
-        if '"' in text:
-            raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}")
-        path = exp.Literal.string(f'$."{text}"')
-        call = exp.JSONExtractScalar(this=args[0].copy(), expression=path)
+        call: exp.Expression
+        if not text or text.startswith("$"):
+            call = exp.cast(exp.null(), exp.DataType.Type.VARCHAR)
+        elif "." not in text and "[" not in text:
+            # One key: quoted, so that any character but `"` reads as part of it.
+            if '"' in text:
+                raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}", "JSON_TUPLE")
+            path = exp.Literal.string(f'$."{text}"')
+            call = exp.JSONExtractScalar(this=args[0].copy(), expression=path)
+        else:
+            path_text = "$" + text if text.startswith("[") else "$." + text
+            if not json_path_syntax(path_text):
+                raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}", "JSON_TUPLE")
+            call = _get_json_object([args[0].copy(), exp.Literal.string(path_text)])
         values.append(exp.Alias(this=call, alias=name.copy()))
     return values
 
