@@ -19,7 +19,7 @@ _STORE = (
 _NESTED = '\'{"a":"b","c":{"d":"e","f":"g","h":["h00","h11","h22"]},"i":"j"}\''
 # JSON_TUPLE's page: the table `school` of one row, as its INSERT writes it.
 _SCHOOL = (
-    "(SELECT '1' AS id, '{\n\"school\": \"湖畔大学\", \"地址\":\"杭州\", \"SchoolRank\": \"00\", \n"
+    '(SELECT \'1\' AS id, \'{\n"school": "湖畔大学", "地址":"杭州", "SchoolRank": "00", \n'
     '"Class1":{"Student":[{"studentId":1,"scoreRankIn3Year":[1,2,[3,2,6]]}, \n'
     '{"studentId":2,"scoreRankIn3Year":[2,3,[4,3,1]]}]}}\' AS json) school'
 )
@@ -350,7 +350,7 @@ QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
     ),
     (
         "JSON_TUPLE",
-        "SELECT json_tuple('{\"name\":\"Alice\",\"age\":\"30\",\"city\":\"Shanghai\"}', "
+        'SELECT json_tuple(\'{"name":"Alice","age":"30","city":"Shanghai"}\', '
         "'name', 'age', 'city') AS (name, age, city)",
         [["Alice", "30", "Shanghai"]],
         _page("json-tuple"),
@@ -365,7 +365,7 @@ QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
         # The page's query; its printed result is not in the stored page: this is Class1's
         # Student array as the page's first example prints Class1.
         "JSON_TUPLE",
-        f"select json_tuple(school.json,\"school\",\"['Class1'].Student\") as (item0,item1) "
+        f'select json_tuple(school.json,"school","[\'Class1\'].Student") as (item0,item1) '
         f"from {_SCHOOL}",
         [["湖畔大学", _STUDENTS]],
         _page("json-tuple"),
