@@ -248,6 +248,18 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         "STRING",
     ),
+    # GET_JSON_OBJECT of a JSON value: the page's examples.
+    *_examples(
+        "GET_JSON_OBJECT",
+        "get-json-object",
+        [
+            ("GET_JSON_OBJECT(JSON '{\"name\": \"Alice\", \"age\": 30}', '$.name')", "Alice"),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$.a')", "1"),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$.c')", None),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$invalid_json_path')", None),
+        ],
+        "STRING",
+    ),
     # The path syntax's rules: missing keys, [*] collecting matches as Hive's GET_JSON_OBJECT.
     *_examples(
         "GET_JSON_OBJECT",
@@ -261,6 +273,7 @@ FAMILY_EXAMPLES: list[Example] = [
             ("get_json_object('{\"a\":true,\"n\":null}', '$.n')", None),
             ("get_json_object('not json', '$.a')", None),
             ("get_json_object('not json', '$.a[*]')", None),
+            ("get_json_object('{\"a\":1}', '$invalid_json_path')", None),
         ],
         verbatim=False,
     ),

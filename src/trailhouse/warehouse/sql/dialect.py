@@ -263,6 +263,16 @@ def _get_json_object(args: list[exp.Expression]) -> exp.Expression:
     path = _literal_text("GET_JSON_OBJECT", "path", args[1])
     if not path.startswith("$"):
         raise UnsupportedSql(f"GET_JSON_OBJECT: the path must start with '$', got {path!r}")
+    if path[1:2] not in ("", ".", "["):
+        # `$invalid_json_path`: MaxCompute's page says an invalid path gives NULL (DuckDB would
+        # raise its own error, Spark gives NULL).
+        return exp.cast(exp.null(), exp.DataType.Type.VARCHAR)
+    if not json_path_syntax(path):
+        raise UnsupportedSql(
+            f"GET_JSON_OBJECT: unsupported JSON path {path!r}; trailhouse reads $ then .key, "
+            "['key'], [n] and [*] steps",
+            "GET_JSON_OBJECT",
+        )
     if "*" in path:
         return wildcard(args[0], path)
     path = duckdb_path(path)
