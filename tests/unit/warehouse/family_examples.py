@@ -253,7 +253,7 @@ FAMILY_EXAMPLES: list[Example] = [
         "GET_JSON_OBJECT",
         "get-json-object",
         [
-            ("GET_JSON_OBJECT(JSON '{\"name\": \"Alice\", \"age\": 30}', '$.name')", "Alice"),
+            ('GET_JSON_OBJECT(JSON \'{"name": "Alice", "age": 30}\', \'$.name\')', "Alice"),
             ("get_json_object(json '{\"a\":1, \"b\":2}', '$.a')", "1"),
             ("get_json_object(json '{\"a\":1, \"b\":2}', '$.c')", None),
             ("get_json_object(json '{\"a\":1, \"b\":2}', '$invalid_json_path')", None),
