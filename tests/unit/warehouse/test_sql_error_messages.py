@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from trailhouse.errors import ApiError
 from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.sql.diagnostics import runtime_failure
 from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, QueryPlan, ResultSet
 from trailhouse.warehouse.sql.spark import SparkEngine
 
@@ -44,6 +45,9 @@ CORPUS: list[tuple[str, str, str]] = [
     ("SELECT 'a' / 'b'", "ODPS-0130121", "operator / cannot take arguments"),
     (f"SELECT event_name - event_id FROM {T}", "ODPS-0130121", "operator -"),
     ("SELECT FROM WHERE", "ODPS-0130161", "[1,13] Parse exception"),
+    # sqlglot reads a SELECT with nothing to select; DuckDB's parser refused it (a 500 before).
+    (f"SELECT FROM {T}", "ODPS-0130161", "[1,8] Parse exception - SELECT needs at least one"),
+    (f"SELECT 1 FROM (SELECT\n  FROM {T}) t", "ODPS-0130161", "[2,3] Parse exception"),
     ("SELECT 1 +", "ODPS-0130161", "[1,10] Parse exception"),
     (f"SELECT * FROM {T} WHERE (", "ODPS-0130161", "Parse exception"),
     ("SELECT 'abc", "ODPS-0130161", "[1,8] Parse exception - the quoted text"),
@@ -149,3 +153,13 @@ def test_positions_count_set_lines_and_cost_sql(tw: WarehouseFixture) -> None:
     script = "SET odps.sql.allow.fullscan=true;\n-- a comment\nSELECT nope\nFROM " + T
     assert failure(tw, script)[1].startswith("[3,8] Semantic analysis exception - column nope")
     assert failure(tw, "COST SQL SELECT nope FROM " + T)[1].startswith("[1,17] ")
+
+
+def test_duckdb_advice_never_reaches_the_user() -> None:
+    # DuckDB's division by zero (DIV) names its TRY function and its own setting.
+    said = runtime_failure(
+        "Invalid Input Error: Division by zero in expression (1 // 0). Use TRY(...) to return "
+        "NULL for this expression, or SET error_on_division_by_zero=false to return NULL for "
+        "all divisions by zero."
+    )
+    assert said == "division by zero"

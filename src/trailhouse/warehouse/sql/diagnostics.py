@@ -252,6 +252,10 @@ _ENGINE_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z ]*? Error|[A-Z][a-zA-Z]*Exception
 _SPARK_CLASS = re.compile(r"\[[A-Z][A-Z_.]+\] ?")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?")
 _SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate)[^.]*\.")
+# DuckDB's advice names its own functions and settings: "Use TRY(...) to return NULL ..., or
+# SET error_on_division_by_zero=false ...".
+_DUCKDB_HINT = re.compile(r"\.?\s*Use TRY\(\.\.\.\).*")
+_DIVISION = re.compile(r"Division by zero in expression \((.*)\)\.?$")
 _ENGINE_WORDS = re.compile(r"\b(?:duckdb|DuckDB|sqlglot|Spark|spark|pyspark|PySpark)\b")
 _LINE_MARK = re.compile(r"\s*LINE \d+:.*", re.DOTALL)
 _REFER_TO = re.compile(r"\s*Please,? refer to '[^']*' for a fix\.?|;? line \d+ pos \d+")
@@ -267,6 +271,8 @@ def scrub(text: str) -> str:
     text = _SPARK_CLASS.sub("", text)
     text = _SQLSTATE.sub("", text)
     text = _SPARK_HINT.sub("", text)
+    text = _DUCKDB_HINT.sub("", text)
+    text = _DIVISION.sub("division by zero", text)
     text = _REFER_TO.sub("", text)
     text = _LINE_MARK.sub("", text)
     text = _CLASS_REPR.sub("an expression", text)

@@ -450,13 +450,52 @@ def parse(sql: str) -> exp.Query:
 def parse_statements(sql: str) -> list[exp.Expr]:
     """Every statement of the text, as sqlglot reads MaxCompute; InvalidSql when it cannot."""
     try:
-        return [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
     except UnsupportedSql:
         raise
     except ParseError as exc:
         raise InvalidSql(parse_failure(exc, sql)) from exc
     except TokenError as exc:
         raise InvalidSql(token_failure(exc, sql)) from exc
+    for statement in statements:
+        if any(not select.expressions for select in statement.find_all(exp.Select)):
+            raise InvalidSql(empty_select_failure(sql))
+    return statements
+
+
+def empty_select_failure(sql: str) -> str:
+    """`SELECT FROM t` (sqlglot reads a SELECT with nothing to select) as MaxCompute's parse
+    exception, pointing at the token after the first such SELECT."""
+    tokens = MaxCompute().tokenize(sql)
+    for token, after in zip(tokens, [*tokens[1:], None], strict=True):
+        if token.token_type != TokenType.SELECT:
+            continue
+        if after is not None and after.token_type not in _ENDS_SELECT:
+            continue
+        where = after.start if after is not None else len(sql)
+        before = sql[:where]
+        line, column = before.count("\n") + 1, where - (before.rfind("\n") + 1) + 1
+        found = f"'{after.text}'" if after is not None else "the end of the statement"
+        return (
+            f"[{line},{column}] Parse exception - SELECT needs at least one expression to "
+            f"select, found {found}"
+        )
+    return "Parse exception - SELECT needs at least one expression to select"
+
+
+# What may follow a SELECT that selects nothing.
+_ENDS_SELECT = frozenset(
+    {
+        TokenType.FROM,
+        TokenType.WHERE,
+        TokenType.GROUP_BY,
+        TokenType.ORDER_BY,
+        TokenType.LIMIT,
+        TokenType.R_PAREN,
+        TokenType.SEMICOLON,
+        TokenType.UNION,
+    }
+)
 
 
 # Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
