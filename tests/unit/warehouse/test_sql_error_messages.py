@@ -163,3 +163,13 @@ def test_duckdb_advice_never_reaches_the_user() -> None:
         "all divisions by zero."
     )
     assert said == "division by zero"
+
+
+def test_spark_advice_never_reaches_the_user() -> None:
+    # Spark's ANSI division by zero names its setting, whose dots ended the hint too early.
+    said = runtime_failure(
+        "[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and "
+        'return NULL instead. If necessary set "spark.sql.ansi.enabled" to "false" to bypass '
+        "this error. SQLSTATE: 22012"
+    )
+    assert said == "Division by zero."

@@ -251,7 +251,9 @@ def semantic_failure(engine_message: str) -> Diagnosis:
 _ENGINE_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z ]*? Error|[A-Z][a-zA-Z]*Exception): ")
 _SPARK_CLASS = re.compile(r"\[[A-Z][A-Z_.]+\] ?")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?")
-_SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate)[^.]*\.")
+# Spark's advice runs to the end of its line and names its settings ("spark.sql.ansi.enabled":
+# the first dot is not the end of the sentence).
+_SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate).*")
 # DuckDB's advice names its own functions and settings: "Use TRY(...) to return NULL ..., or
 # SET error_on_division_by_zero=false ...".
 _DUCKDB_HINT = re.compile(r"\.?\s*Use TRY\(\.\.\.\).*")
