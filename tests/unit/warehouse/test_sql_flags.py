@@ -64,6 +64,9 @@ def test_a_set_inside_a_literal_or_after_the_query_is_not_a_flag() -> None:
         f"SELECT COUNT(*) AS n FROM {T};",
         f"-- DataWorks node\nSET odps.sql.allow.cartesian=true;\nSET odps.sql.timezone=UTC;\n"
         f"SELECT COUNT(*) AS n FROM {T}",
+        # A block comment before and between the SET lines, and Windows line ends.
+        f"/* daily report\r\n */\r\nSET odps.sql.timezone=UTC; /* zone */\r\n"
+        f"SET odps.sql.allow.cartesian=true;\r\nSELECT COUNT(*) AS n FROM {T}",
     ],
 )
 def test_a_script_of_set_lines_and_a_query_runs(tw: WarehouseFixture, script: str) -> None:

@@ -112,9 +112,10 @@ _FLAGS: dict[str, tuple[frozenset[str] | None, str]] = {
     **dict.fromkeys(_HINTS, (None, "a resource hint takes a whole number")),
 }
 
-# `SET key = value;` at the start of a script, and the comments and blank lines around them.
+# `SET key = value;` at the start of a script, and the comments (`--` and `/* */`) and blank
+# lines around them.
 _SET = re.compile(r"SET\s+([A-Za-z0-9_.\-]+)\s*=\s*([^;\n]*?)\s*;", re.IGNORECASE)
-_GAP = re.compile(r"(?:\s+|--[^\n]*)+")
+_GAP = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)+", re.DOTALL)
 
 
 def split_script(sql: str) -> tuple[dict[str, str], str]:
