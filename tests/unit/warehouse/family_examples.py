@@ -216,6 +216,32 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         verbatim=False,
     ),
+    *_examples(
+        "SPLIT",
+        "split",
+        [
+            ("SPLIT('a,b,c', ',')", ["a", "b", "c"]),
+            ("SPLIT('a,b,c', ':')", ["a,b,c"]),
+            ("SPLIT('a,,b', ',')", ["a", "", "b"]),
+            ("SPLIT('a::b::c', '::')", ["a", "b", "c"]),
+            # trimTailEmpty, true by default: trailing empty strings are dropped.
+            ("SPLIT('a,b,c,,', ',')", ["a", "b", "c"]),
+            ("SPLIT('a,b,c,,', ',', false)", ["a", "b", "c", "", ""]),
+            (r"SPLIT('a\\b\\c', '\\\\')", ["a", "b", "c"]),
+            ("SPLIT(NULL, ',')", None),
+        ],
+    ),
+    *_examples(
+        "SPLIT",
+        "split",
+        [
+            # As Java's String.split, which the page's trimTailEmpty follows.
+            ("SPLIT(',,,', ',')", []),
+            ("SPLIT('', ',')", [""]),
+            ("SPLIT('a,b,,', ',', true)", ["a", "b"]),
+        ],
+        verbatim=False,
+    ),
     # Collection functions.
     *_examples(
         "SIZE, ARRAY_CONTAINS, SORT_ARRAY",
