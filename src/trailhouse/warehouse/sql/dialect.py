@@ -20,14 +20,13 @@ from sqlglot.parsers.hive import HiveParser
 from sqlglot.tokenizer_core import TokenType
 
 from trailhouse.warehouse.sql import timezones
-from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, only_checked
+from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
 from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
 from trailhouse.warehouse.sql.functions import (
     FUNCTIONS,
-    NOT_SUPPORTED,
     arity,
     counted,
     datetime_of,
@@ -522,6 +521,13 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
             raise UnsupportedSql(
                 "TRANSFORM ... USING runs an external script, which trailhouse does not support"
             )
+        if isinstance(node, exp.Transform):
+            # TRANSFORM(array, lambda): read by sqlglot's own parser, not the function table.
+            raise UnsupportedSql(
+                "function TRANSFORM is a MaxCompute built-in function that trailhouse does not "
+                "support yet (docs/sql-functions.md)",
+                "TRANSFORM",
+            )
         if isinstance(node, _READS_FILES):
             raise UnsupportedSql(
                 f"{_name(node).upper()} reads files, which trailhouse SQL does not allow; "
@@ -529,7 +535,7 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
             )
         if isinstance(node, exp.Anonymous):
             name = str(node.this)
-            if name.upper() in NOT_SUPPORTED:
+            if maxcompute_built_in(name.upper()):
                 raise UnsupportedSql(
                     f"function {name.upper()} is a MaxCompute built-in function that trailhouse "
                     "does not support yet (docs/sql-functions.md)",
