@@ -112,3 +112,9 @@ def test_every_built_in_not_run_is_refused_as_a_built_in(name: str) -> None:
     # and others were refused as unknown names, and JSON_OBJECT ran on the engine.
     with pytest.raises(UnsupportedSql, match=f"function {name} is a MaxCompute built-in"):
         parse(f"SELECT {name}(1, 2)")
+
+
+def test_extract_is_refused_by_name() -> None:
+    # MaxCompute's EXTRACT is not checked against its page; DuckDB answered it (DOW as Sunday 0).
+    with pytest.raises(UnsupportedSql, match="function EXTRACT is a MaxCompute built-in"):
+        parse("SELECT EXTRACT(YEAR FROM GETDATE())")
