@@ -106,6 +106,13 @@ _FLAGS: dict[str, tuple[frozenset[str] | None, str]] = {
         frozenset({"true"}),
         "trailhouse always allows a JOIN without a condition",
     ),
+    # GET_JSON_OBJECT's new mode, which MaxCompute's page asks for before `$['a.b']` paths and
+    # which JSON_TUPLE always follows: the original text of the value, `['']` steps.
+    "odps.sql.udf.getjsonobj.new": (
+        frozenset({"true"}),
+        "trailhouse's GET_JSON_OBJECT always answers as the new mode (the value's original "
+        "text, ['key'] steps)",
+    ),
     # trailhouse runs no UDFs, so whether a UDF error fails the query changes nothing (PyODPS
     # sends "true" with every SQL task).
     "odps.sql.udf.strict.mode": (_BOOLEAN, "use true or false"),
