@@ -48,6 +48,8 @@ CORPUS: list[tuple[str, str, str]] = [
     # sqlglot reads a SELECT with nothing to select; DuckDB's parser refused it (a 500 before).
     (f"SELECT FROM {T}", "ODPS-0130161", "[1,8] Parse exception - SELECT needs at least one"),
     (f"SELECT 1 FROM (SELECT\n  FROM {T}) t", "ODPS-0130161", "[2,3] Parse exception"),
+    # A chain of 1,500 additions: DuckDB's parser refused it naming its own SET.
+    ("SELECT " + "+".join(["1"] * 1500), "ODPS-0130161", "nests more than 1000 levels deep"),
     ("SELECT 1 +", "ODPS-0130161", "[1,10] Parse exception"),
     (f"SELECT * FROM {T} WHERE (", "ODPS-0130161", "Parse exception"),
     ("SELECT 'abc", "ODPS-0130161", "[1,8] Parse exception - the quoted text"),

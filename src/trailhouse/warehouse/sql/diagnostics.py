@@ -256,7 +256,8 @@ _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?")
 _SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate).*")
 # DuckDB's advice names its own functions and settings: "Use TRY(...) to return NULL ..., or
 # SET error_on_division_by_zero=false ...".
-_DUCKDB_HINT = re.compile(r"\.?\s*Use TRY\(\.\.\.\).*")
+_DUCKDB_HINT = re.compile(r"\.?\s*Use (?:TRY\(\.\.\.\)|\"SET ).*")
+_DEPTH = re.compile(r"Max expression depth limit of (\d+) exceeded")
 _DIVISION = re.compile(r"Division by zero in expression \((.*)\)\.?$")
 _ENGINE_WORDS = re.compile(r"\b(?:duckdb|DuckDB|sqlglot|Spark|spark|pyspark|PySpark)\b")
 _LINE_MARK = re.compile(r"\s*LINE \d+:.*", re.DOTALL)
@@ -275,6 +276,10 @@ def scrub(text: str) -> str:
     text = _SPARK_HINT.sub("", text)
     text = _DUCKDB_HINT.sub("", text)
     text = _DIVISION.sub("division by zero", text)
+    text = _DEPTH.sub(
+        r"an expression nests more than \1 levels deep (a long chain of operators); split it",
+        text,
+    )
     text = _REFER_TO.sub("", text)
     text = _LINE_MARK.sub("", text)
     text = _CLASS_REPR.sub("an expression", text)
