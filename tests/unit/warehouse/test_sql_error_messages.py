@@ -48,6 +48,18 @@ CORPUS: list[tuple[str, str, str]] = [
     # sqlglot reads a SELECT with nothing to select; DuckDB's parser refused it (a 500 before).
     (f"SELECT FROM {T}", "ODPS-0130161", "[1,8] Parse exception - SELECT needs at least one"),
     (f"SELECT 1 FROM (SELECT\n  FROM {T}) t", "ODPS-0130161", "[2,3] Parse exception"),
+    # DuckDB's own binder words, rewritten.
+    (
+        f"SELECT 1 FROM {T} WHERE event_name IN (SELECT event_name, event_id FROM {T})",
+        "ODPS-0130071",
+        "must select one column, not 2",
+    ),
+    (f"SELECT ROW_NUMBER() FROM {T}", "ODPS-0130071", "needs an OVER clause"),
+    (
+        f"SELECT event_name FROM {T} WHERE event_time > DATE '2026-01-01'",
+        "ODPS-0130071",
+        "cannot compare a STRING with a DATE",
+    ),
     # A chain of 1,500 additions: DuckDB's parser refused it naming its own SET.
     ("SELECT " + "+".join(["1"] * 1500), "ODPS-0130161", "nests more than 1000 levels deep"),
     ("SELECT 1 +", "ODPS-0130161", "[1,10] Parse exception"),

@@ -233,7 +233,34 @@ _SEMANTIC_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Diagn
     (re.compile(r"argument types '(.+?)\((.*)\)'"), _no_match),
     (re.compile(r'function call "(.+?)\((.*)\)"'), _no_match),
     (re.compile(r"Function with name (\w+) does not exist"), _function),
+    (
+        re.compile(r"Subquery returns (\d+) columns - expected 1"),
+        lambda m: _plain(
+            f"a subquery used as a value or after IN must select one column, not {m.group(1)}"
+        ),
+    ),
+    (
+        re.compile(r"Window functions are not supported here"),
+        lambda m: _plain(
+            "a window function (ROW_NUMBER, RANK, LAG, …) needs an OVER clause, and is allowed "
+            "only in the select list and ORDER BY"
+        ),
+    ),
+    (
+        re.compile(r"ORDER term out of range - should be between (\d+) and (\d+)"),
+        lambda m: _plain(f"ORDER BY position out of range: the query selects {m.group(2)} columns"),
+    ),
+    (
+        re.compile(r"Cannot compare values of type (\S+) and type (\S+)"),
+        lambda m: _plain(
+            f"cannot compare a {_types(m.group(1))} with a {_types(m.group(2))}; CAST one of them"
+        ),
+    ),
 )
+
+
+def _plain(message: str) -> Diagnosis:
+    return Diagnosis(SEMANTIC, f"Semantic analysis exception - {message}")
 
 
 def semantic_failure(engine_message: str) -> Diagnosis:
