@@ -134,9 +134,15 @@ class Opened:
         self.metadata.close()
 
 
-def open_bench_warehouse(data_dir: Path, account_id: str) -> Opened:
-    """The warehouse in `data_dir` (made on first use), with the trail's project and table."""
-    settings = Settings.load({"data_dir": data_dir}, environ={})
+def open_bench_warehouse(
+    data_dir: Path, account_id: str, *, encode_in_process: bool = False
+) -> Opened:
+    """The warehouse in `data_dir` (made on first use), with the trail's project and table;
+    `encode_in_process` encodes every file in this process, never in the encoder's helper."""
+    values: dict[str, object] = {"data_dir": data_dir}
+    if encode_in_process:
+        values["delivery_encode_process_events"] = 0
+    settings = Settings.load(values, environ={})
     metadata = open_metadata(settings)
     roles = RoleService(metadata)
     role = roles.service_linked_role_write(account_id)

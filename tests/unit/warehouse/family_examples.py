@@ -17,6 +17,16 @@ _STORE = (
     '"owner":"Tony" }\''
 )
 _NESTED = '\'{"a":"b","c":{"d":"e","f":"g","h":["h00","h11","h22"]},"i":"j"}\''
+# JSON_TUPLE's page: the table `school` of one row, as its INSERT writes it.
+_SCHOOL = (
+    '(SELECT \'1\' AS id, \'{\n"school": "湖畔大学", "地址":"杭州", "SchoolRank": "00", \n'
+    '"Class1":{"Student":[{"studentId":1,"scoreRankIn3Year":[1,2,[3,2,6]]}, \n'
+    '{"studentId":2,"scoreRankIn3Year":[2,3,[4,3,1]]}]}}\' AS json) school'
+)
+_STUDENTS = (
+    '[{"studentId":1,"scoreRankIn3Year":[1,2,[3,2,6]]},'
+    '{"studentId":2,"scoreRankIn3Year":[2,3,[4,3,1]]}]'
+)
 
 FAMILY_EXAMPLES: list[Example] = [
     # Mathematical functions.
@@ -206,6 +216,32 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         verbatim=False,
     ),
+    *_examples(
+        "SPLIT",
+        "split",
+        [
+            ("SPLIT('a,b,c', ',')", ["a", "b", "c"]),
+            ("SPLIT('a,b,c', ':')", ["a,b,c"]),
+            ("SPLIT('a,,b', ',')", ["a", "", "b"]),
+            ("SPLIT('a::b::c', '::')", ["a", "b", "c"]),
+            # trimTailEmpty, true by default: trailing empty strings are dropped.
+            ("SPLIT('a,b,c,,', ',')", ["a", "b", "c"]),
+            ("SPLIT('a,b,c,,', ',', false)", ["a", "b", "c", "", ""]),
+            (r"SPLIT('a\\b\\c', '\\\\')", ["a", "b", "c"]),
+            ("SPLIT(NULL, ',')", None),
+        ],
+    ),
+    *_examples(
+        "SPLIT",
+        "split",
+        [
+            # As Java's String.split, which the page's trimTailEmpty follows.
+            ("SPLIT(',,,', ',')", []),
+            ("SPLIT('', ',')", [""]),
+            ("SPLIT('a,b,,', ',', true)", ["a", "b"]),
+        ],
+        verbatim=False,
+    ),
     # Collection functions.
     *_examples(
         "SIZE, ARRAY_CONTAINS, SORT_ARRAY",
@@ -238,6 +274,18 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         "STRING",
     ),
+    # GET_JSON_OBJECT of a JSON value: the page's examples.
+    *_examples(
+        "GET_JSON_OBJECT",
+        "get-json-object",
+        [
+            ('GET_JSON_OBJECT(JSON \'{"name": "Alice", "age": 30}\', \'$.name\')', "Alice"),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$.a')", "1"),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$.c')", None),
+            ("get_json_object(json '{\"a\":1, \"b\":2}', '$invalid_json_path')", None),
+        ],
+        "STRING",
+    ),
     # The path syntax's rules: missing keys, [*] collecting matches as Hive's GET_JSON_OBJECT.
     *_examples(
         "GET_JSON_OBJECT",
@@ -251,6 +299,7 @@ FAMILY_EXAMPLES: list[Example] = [
             ("get_json_object('{\"a\":true,\"n\":null}', '$.n')", None),
             ("get_json_object('not json', '$.a')", None),
             ("get_json_object('not json', '$.a[*]')", None),
+            ("get_json_object('{\"a\":1}', '$invalid_json_path')", None),
         ],
         verbatim=False,
     ),
@@ -337,6 +386,47 @@ QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
         "SELECT 3 AS x UNION ALL SELECT 4 AS x) t ORDER BY x",
         [[1, 0.0, 0.25, 1], [2, 1 / 3, 0.5, 1], [3, 2 / 3, 0.75, 2], [4, 1.0, 1.0, 2]],
         _page("window-functions"),
+    ),
+    (
+        "JSON_TUPLE",
+        'SELECT json_tuple(\'{"name":"Alice","age":"30","city":"Shanghai"}\', '
+        "'name', 'age', 'city') AS (name, age, city)",
+        [["Alice", "30", "Shanghai"]],
+        _page("json-tuple"),
+    ),
+    (
+        "JSON_TUPLE",
+        f'SELECT json_tuple(school.json,"SchoolRank","Class1") as (item0, item1) from {_SCHOOL}',
+        [["00", '{"Student":' + _STUDENTS + "}"]],
+        _page("json-tuple"),
+    ),
+    (
+        # The page's query; its printed result is not in the stored page: this is Class1's
+        # Student array as the page's first example prints Class1.
+        "JSON_TUPLE",
+        f'select json_tuple(school.json,"school","[\'Class1\'].Student") as (item0,item1) '
+        f"from {_SCHOOL}",
+        [["湖畔大学", _STUDENTS]],
+        _page("json-tuple"),
+    ),
+    (
+        # Built from the page's rules: a key is a path without its `$` (`.`, `['']`, `[n]`,
+        # `[*]`), read as GET_JSON_OBJECT with odps.sql.udf.getjsonobj.new=true; a key that
+        # starts with `$`, or an empty one, gives NULL.
+        "JSON_TUPLE",
+        "SELECT json_tuple(school.json, 'Class1.Student[*].studentId', "
+        "'Class1.Student[0].scoreRankIn3Year', '地址', '$.school', '') AS (a, b, c, d, e) "
+        f"FROM {_SCHOOL}",
+        [["[1,2]", "[1,2,[3,2,6]]", "杭州", None, None]],
+        _page("json-tuple"),
+    ),
+    (
+        "JSON_TUPLE",
+        f"SELECT school.id, q.item0, q.item1 FROM {_SCHOOL} LATERAL VIEW "
+        "json_tuple(school.json, 'Class1.Student[1].studentId', \"['Class1']['Student'][1]"
+        "['scoreRankIn3Year'][2]\") q AS item0, item1",
+        [["1", "2", "[4,3,1]"]],
+        _page("json-tuple"),
     ),
     (
         "JSON_TUPLE",

@@ -18,6 +18,7 @@ from sqlglot import exp
 
 from trailhouse.errors import ApiError
 from trailhouse.warehouse.model import JobStatus
+from trailhouse.warehouse.sql.diagnostics import runtime_failure
 from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, QueryPlan, ResultSet
 from trailhouse.warehouse.sql.spark import SparkEngine
 
@@ -44,6 +45,23 @@ CORPUS: list[tuple[str, str, str]] = [
     ("SELECT 'a' / 'b'", "ODPS-0130121", "operator / cannot take arguments"),
     (f"SELECT event_name - event_id FROM {T}", "ODPS-0130121", "operator -"),
     ("SELECT FROM WHERE", "ODPS-0130161", "[1,13] Parse exception"),
+    # sqlglot reads a SELECT with nothing to select; DuckDB's parser refused it (a 500 before).
+    (f"SELECT FROM {T}", "ODPS-0130161", "[1,8] Parse exception - SELECT needs at least one"),
+    (f"SELECT 1 FROM (SELECT\n  FROM {T}) t", "ODPS-0130161", "[2,3] Parse exception"),
+    # DuckDB's own binder words, rewritten.
+    (
+        f"SELECT 1 FROM {T} WHERE event_name IN (SELECT event_name, event_id FROM {T})",
+        "ODPS-0130071",
+        "must select one column, not 2",
+    ),
+    (f"SELECT ROW_NUMBER() FROM {T}", "ODPS-0130071", "needs an OVER clause"),
+    (
+        f"SELECT event_name FROM {T} WHERE event_time > DATE '2026-01-01'",
+        "ODPS-0130071",
+        "cannot compare a STRING with a DATE",
+    ),
+    # A chain of 1,500 additions: DuckDB's parser refused it naming its own SET.
+    ("SELECT " + "+".join(["1"] * 1500), "ODPS-0130161", "nests more than 1000 levels deep"),
     ("SELECT 1 +", "ODPS-0130161", "[1,10] Parse exception"),
     (f"SELECT * FROM {T} WHERE (", "ODPS-0130161", "Parse exception"),
     ("SELECT 'abc", "ODPS-0130161", "[1,8] Parse exception - the quoted text"),
@@ -149,3 +167,23 @@ def test_positions_count_set_lines_and_cost_sql(tw: WarehouseFixture) -> None:
     script = "SET odps.sql.allow.fullscan=true;\n-- a comment\nSELECT nope\nFROM " + T
     assert failure(tw, script)[1].startswith("[3,8] Semantic analysis exception - column nope")
     assert failure(tw, "COST SQL SELECT nope FROM " + T)[1].startswith("[1,17] ")
+
+
+def test_duckdb_advice_never_reaches_the_user() -> None:
+    # DuckDB's division by zero (DIV) names its TRY function and its own setting.
+    said = runtime_failure(
+        "Invalid Input Error: Division by zero in expression (1 // 0). Use TRY(...) to return "
+        "NULL for this expression, or SET error_on_division_by_zero=false to return NULL for "
+        "all divisions by zero."
+    )
+    assert said == "division by zero"
+
+
+def test_spark_advice_never_reaches_the_user() -> None:
+    # Spark's ANSI division by zero names its setting, whose dots ended the hint too early.
+    said = runtime_failure(
+        "[DIVIDE_BY_ZERO] Division by zero. Use `try_divide` to tolerate divisor being 0 and "
+        'return NULL instead. If necessary set "spark.sql.ansi.enabled" to "false" to bypass '
+        "this error. SQLSTATE: 22012"
+    )
+    assert said == "Division by zero."

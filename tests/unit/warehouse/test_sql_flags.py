@@ -64,6 +64,9 @@ def test_a_set_inside_a_literal_or_after_the_query_is_not_a_flag() -> None:
         f"SELECT COUNT(*) AS n FROM {T};",
         f"-- DataWorks node\nSET odps.sql.allow.cartesian=true;\nSET odps.sql.timezone=UTC;\n"
         f"SELECT COUNT(*) AS n FROM {T}",
+        # A block comment before and between the SET lines, and Windows line ends.
+        f"/* daily report\r\n */\r\nSET odps.sql.timezone=UTC; /* zone */\r\n"
+        f"SET odps.sql.allow.cartesian=true;\r\nSELECT COUNT(*) AS n FROM {T}",
     ],
 )
 def test_a_script_of_set_lines_and_a_query_runs(tw: WarehouseFixture, script: str) -> None:
@@ -98,6 +101,7 @@ def test_job_settings_apply_and_a_script_overrides_them(tw: WarehouseFixture) ->
         ("odps.sql.timezone=Mars/Olympus", "unknown time zone 'Mars/Olympus'"),
         ("odps.sql.timezone=GMT+9", "offsets such as GMT+8 are not time zone names"),
         ("odps.sql.allow.fullscan=maybe", "true or false"),
+        ("odps.sql.udf.getjsonobj.new=false", "always answers as the new mode"),
     ],
 )
 def test_a_value_not_honoured_is_refused_naming_the_flag(
@@ -135,3 +139,12 @@ def test_resource_hints_are_accepted_when_they_are_numbers(tw: WarehouseFixture)
     assert rows(tw, script) == [[1]]
     error = refused(tw, "SET odps.stage.reducer.num=many;\nSELECT 1")
     assert "setting odps.stage.reducer.num=many is not valid: use a whole number" in error.message
+
+
+def test_get_json_object_new_mode_as_its_page_sets_it(tw: WarehouseFixture) -> None:
+    # GET_JSON_OBJECT's page sets the flag before a `['']` path: it was an unknown setting.
+    script = (
+        "SET odps.sql.udf.getjsonobj.new=true;\n"
+        "SELECT GET_JSON_OBJECT('{\"China.hangzhou\":{\"a\":1}}', '$[\\'China.hangzhou\\'].a')"
+    )
+    assert rows(tw, script) == [["1"]]

@@ -233,7 +233,34 @@ _SEMANTIC_PATTERNS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Diagn
     (re.compile(r"argument types '(.+?)\((.*)\)'"), _no_match),
     (re.compile(r'function call "(.+?)\((.*)\)"'), _no_match),
     (re.compile(r"Function with name (\w+) does not exist"), _function),
+    (
+        re.compile(r"Subquery returns (\d+) columns - expected 1"),
+        lambda m: _plain(
+            f"a subquery used as a value or after IN must select one column, not {m.group(1)}"
+        ),
+    ),
+    (
+        re.compile(r"Window functions are not supported here"),
+        lambda m: _plain(
+            "a window function (ROW_NUMBER, RANK, LAG, …) needs an OVER clause, and is allowed "
+            "only in the select list and ORDER BY"
+        ),
+    ),
+    (
+        re.compile(r"ORDER term out of range - should be between (\d+) and (\d+)"),
+        lambda m: _plain(f"ORDER BY position out of range: the query selects {m.group(2)} columns"),
+    ),
+    (
+        re.compile(r"Cannot compare values of type (\S+) and type (\S+)"),
+        lambda m: _plain(
+            f"cannot compare a {_types(m.group(1))} with a {_types(m.group(2))}; CAST one of them"
+        ),
+    ),
 )
+
+
+def _plain(message: str) -> Diagnosis:
+    return Diagnosis(SEMANTIC, f"Semantic analysis exception - {message}")
 
 
 def semantic_failure(engine_message: str) -> Diagnosis:
@@ -251,7 +278,14 @@ def semantic_failure(engine_message: str) -> Diagnosis:
 _ENGINE_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z ]*? Error|[A-Z][a-zA-Z]*Exception): ")
 _SPARK_CLASS = re.compile(r"\[[A-Z][A-Z_.]+\] ?")
 _SQLSTATE = re.compile(r"\s*SQLSTATE: \w+\.?")
-_SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate)[^.]*\.")
+# Spark's advice runs to the end of its line and names its settings ("spark.sql.ansi.enabled":
+# the first dot is not the end of the sentence).
+_SPARK_HINT = re.compile(r"\s*(?:If necessary set|Use `try_\w+`|Use `\w+` to tolerate).*")
+# DuckDB's advice names its own functions and settings: "Use TRY(...) to return NULL ..., or
+# SET error_on_division_by_zero=false ...".
+_DUCKDB_HINT = re.compile(r"\.?\s*Use (?:TRY\(\.\.\.\)|\"SET ).*")
+_DEPTH = re.compile(r"Max expression depth limit of (\d+) exceeded")
+_DIVISION = re.compile(r"Division by zero in expression \((.*)\)\.?$")
 _ENGINE_WORDS = re.compile(r"\b(?:duckdb|DuckDB|sqlglot|Spark|spark|pyspark|PySpark)\b")
 _LINE_MARK = re.compile(r"\s*LINE \d+:.*", re.DOTALL)
 _REFER_TO = re.compile(r"\s*Please,? refer to '[^']*' for a fix\.?|;? line \d+ pos \d+")
@@ -267,6 +301,12 @@ def scrub(text: str) -> str:
     text = _SPARK_CLASS.sub("", text)
     text = _SQLSTATE.sub("", text)
     text = _SPARK_HINT.sub("", text)
+    text = _DUCKDB_HINT.sub("", text)
+    text = _DIVISION.sub("division by zero", text)
+    text = _DEPTH.sub(
+        r"an expression nests more than \1 levels deep (a long chain of operators); split it",
+        text,
+    )
     text = _REFER_TO.sub("", text)
     text = _LINE_MARK.sub("", text)
     text = _CLASS_REPR.sub("an expression", text)

@@ -20,20 +20,25 @@ from sqlglot.parsers.hive import HiveParser
 from sqlglot.tokenizer_core import TokenType
 
 from trailhouse.warehouse.sql import timezones
-from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, only_checked
+from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
 from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
 from trailhouse.warehouse.sql.functions import (
     FUNCTIONS,
-    NOT_SUPPORTED,
     arity,
     counted,
     datetime_of,
     is_date,
 )
-from trailhouse.warehouse.sql.json_paths import JsonWildcard, duckdb_path, duckdb_wildcard, wildcard
+from trailhouse.warehouse.sql.json_paths import (
+    JsonWildcard,
+    duckdb_path,
+    duckdb_wildcard,
+    json_path_syntax,
+    wildcard,
+)
 
 # What the lexer skips: string literals, quoted identifiers and comments.
 _SKIPPED = re.compile(
@@ -257,6 +262,16 @@ def _get_json_object(args: list[exp.Expression]) -> exp.Expression:
     path = _literal_text("GET_JSON_OBJECT", "path", args[1])
     if not path.startswith("$"):
         raise UnsupportedSql(f"GET_JSON_OBJECT: the path must start with '$', got {path!r}")
+    if path[1:2] not in ("", ".", "["):
+        # `$invalid_json_path`: MaxCompute's page says an invalid path gives NULL (DuckDB would
+        # raise its own error, Spark gives NULL).
+        return exp.cast(exp.null(), exp.DataType.Type.VARCHAR)
+    if not json_path_syntax(path):
+        raise UnsupportedSql(
+            f"GET_JSON_OBJECT: unsupported JSON path {path!r}; trailhouse reads $ then .key, "
+            "['key'], [n] and [*] steps",
+            "GET_JSON_OBJECT",
+        )
     if "*" in path:
         return wildcard(args[0], path)
     path = duckdb_path(path)
@@ -280,6 +295,19 @@ def _regexp_extract(args: list[exp.Expression]) -> exp.Expression:
 def _wm_concat(args: list[exp.Expression]) -> exp.Expression:
     _arity("WM_CONCAT", args, 2, 2)
     return exp.GroupConcat(this=args[1], separator=args[0])
+
+
+def _not_run_yet(name: str) -> Callable[..., exp.Expr | None]:
+    """A parser of a MaxCompute built-in's own syntax that refuses it by name."""
+
+    def refuse(parser: object) -> exp.Expr | None:
+        raise UnsupportedSql(
+            f"function {name} is a MaxCompute built-in function that trailhouse does not "
+            "support yet (docs/sql-functions.md)",
+            name,
+        )
+
+    return refuse
 
 
 class MaxCompute(Hive):
@@ -314,9 +342,13 @@ class MaxCompute(Hive):
         # Only MaxCompute's own syntax: other dialects' (POSITION(a IN b), STRING_AGG, …) is
         # read as a plain call, and refused by name.
         FUNCTION_PARSERS: ClassVar[dict[str, Callable[..., exp.Expr | None]]] = {
-            name: parse
-            for name, parse in HiveParser.FUNCTION_PARSERS.items()
-            if name not in FOREIGN_SYNTAX
+            **{
+                name: parse
+                for name, parse in HiveParser.FUNCTION_PARSERS.items()
+                if name not in FOREIGN_SYNTAX
+            },
+            # MaxCompute's EXTRACT(part FROM datetime), not checked yet: refused by name.
+            "EXTRACT": _not_run_yet("EXTRACT"),
         }
         # CURRENT_DATE and CURRENT_TIMESTAMP without parentheses; CURRENT_USER and the like are
         # no MaxCompute functions (DuckDB would answer its own user).
@@ -348,14 +380,28 @@ def _json_tuple_join(lateral: exp.Lateral) -> exp.Join:
 def _json_tuple_values(
     args: list[exp.Expression], names: list[exp.Identifier]
 ) -> list[exp.Expression]:
-    """One GET_JSON_OBJECT(json, '$.key') per key of JSON_TUPLE(json, key, ...), named."""
+    """One GET_JSON_OBJECT(json, '$.key') per key of JSON_TUPLE(json, key, ...), named.
+
+    A key is a path without its `$` (`Class1.Student`, `['a.b'].c`, `a[0]`), read as
+    GET_JSON_OBJECT reads `$.` + key, as MaxCompute's page says; a key that starts with `$`, or
+    an empty one, gives NULL, as the page says of an invalid key."""
     values: list[exp.Expression] = []
     for key, name in zip(args[1:], names, strict=True):
         text = _literal_text("JSON_TUPLE", "key", key)
-        if '"' in text:
-            raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}")
-        path = exp.Literal.string(f'$."{text}"')
-        call = exp.JSONExtractScalar(this=args[0].copy(), expression=path)
+        call: exp.Expression
+        if not text or text.startswith("$"):
+            call = exp.cast(exp.null(), exp.DataType.Type.VARCHAR)
+        elif "." not in text and "[" not in text:
+            # One key: quoted, so that any character but `"` reads as part of it.
+            if '"' in text:
+                raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}", "JSON_TUPLE")
+            path = exp.Literal.string(f'$."{text}"')
+            call = exp.JSONExtractScalar(this=args[0].copy(), expression=path)
+        else:
+            path_text = "$" + text if text.startswith("[") else "$." + text
+            if not json_path_syntax(path_text):
+                raise UnsupportedSql(f"JSON_TUPLE: unsupported key {text!r}", "JSON_TUPLE")
+            call = _get_json_object([args[0].copy(), exp.Literal.string(path_text)])
         values.append(exp.Alias(this=call, alias=name.copy()))
     return values
 
@@ -420,13 +466,52 @@ def parse(sql: str) -> exp.Query:
 def parse_statements(sql: str) -> list[exp.Expr]:
     """Every statement of the text, as sqlglot reads MaxCompute; InvalidSql when it cannot."""
     try:
-        return [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read=MaxCompute) if s is not None]
     except UnsupportedSql:
         raise
     except ParseError as exc:
         raise InvalidSql(parse_failure(exc, sql)) from exc
     except TokenError as exc:
         raise InvalidSql(token_failure(exc, sql)) from exc
+    for statement in statements:
+        if any(not select.expressions for select in statement.find_all(exp.Select)):
+            raise InvalidSql(empty_select_failure(sql))
+    return statements
+
+
+def empty_select_failure(sql: str) -> str:
+    """`SELECT FROM t` (sqlglot reads a SELECT with nothing to select) as MaxCompute's parse
+    exception, pointing at the token after the first such SELECT."""
+    tokens = MaxCompute().tokenize(sql)
+    for token, after in zip(tokens, [*tokens[1:], None], strict=True):
+        if token.token_type != TokenType.SELECT:
+            continue
+        if after is not None and after.token_type not in _ENDS_SELECT:
+            continue
+        where = after.start if after is not None else len(sql)
+        before = sql[:where]
+        line, column = before.count("\n") + 1, where - (before.rfind("\n") + 1) + 1
+        found = f"'{after.text}'" if after is not None else "the end of the statement"
+        return (
+            f"[{line},{column}] Parse exception - SELECT needs at least one expression to "
+            f"select, found {found}"
+        )
+    return "Parse exception - SELECT needs at least one expression to select"
+
+
+# What may follow a SELECT that selects nothing.
+_ENDS_SELECT = frozenset(
+    {
+        TokenType.FROM,
+        TokenType.WHERE,
+        TokenType.GROUP_BY,
+        TokenType.ORDER_BY,
+        TokenType.LIMIT,
+        TokenType.R_PAREN,
+        TokenType.SEMICOLON,
+        TokenType.UNION,
+    }
+)
 
 
 # Functions sqlglot knows that read files: refused by name (DuckDB's sandbox refuses them too).
@@ -453,6 +538,13 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
             raise UnsupportedSql(
                 "TRANSFORM ... USING runs an external script, which trailhouse does not support"
             )
+        if isinstance(node, exp.Transform):
+            # TRANSFORM(array, lambda): read by sqlglot's own parser, not the function table.
+            raise UnsupportedSql(
+                "function TRANSFORM is a MaxCompute built-in function that trailhouse does not "
+                "support yet (docs/sql-functions.md)",
+                "TRANSFORM",
+            )
         if isinstance(node, _READS_FILES):
             raise UnsupportedSql(
                 f"{_name(node).upper()} reads files, which trailhouse SQL does not allow; "
@@ -460,7 +552,7 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
             )
         if isinstance(node, exp.Anonymous):
             name = str(node.this)
-            if name.upper() in NOT_SUPPORTED:
+            if maxcompute_built_in(name.upper()):
                 raise UnsupportedSql(
                     f"function {name.upper()} is a MaxCompute built-in function that trailhouse "
                     "does not support yet (docs/sql-functions.md)",

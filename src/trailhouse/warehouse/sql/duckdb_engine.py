@@ -21,7 +21,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from trailhouse.background import Periodic
-from trailhouse.errors import InvalidParameter, SqlSemanticError, SqlTooComplex
+from trailhouse.errors import InvalidParameter, SqlParseError, SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
 from trailhouse.warehouse.sql.diagnostics import (
@@ -243,6 +243,11 @@ class DuckDbEngine:
                 ) from exc
             except duckdb.InterruptException as exc:
                 raise PlanningStopped from exc
+            except duckdb.ParserException as exc:
+                # The translation of a query sqlglot read but DuckDB cannot: never a 500.
+                raise SqlParseError(f"Parse exception - {scrub(str(exc))}") from exc
+            except duckdb.Error as exc:
+                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""

@@ -106,15 +106,23 @@ _FLAGS: dict[str, tuple[frozenset[str] | None, str]] = {
         frozenset({"true"}),
         "trailhouse always allows a JOIN without a condition",
     ),
+    # GET_JSON_OBJECT's new mode, which MaxCompute's page asks for before `$['a.b']` paths and
+    # which JSON_TUPLE always follows: the original text of the value, `['']` steps.
+    "odps.sql.udf.getjsonobj.new": (
+        frozenset({"true"}),
+        "trailhouse's GET_JSON_OBJECT always answers as the new mode (the value's original "
+        "text, ['key'] steps)",
+    ),
     # trailhouse runs no UDFs, so whether a UDF error fails the query changes nothing (PyODPS
     # sends "true" with every SQL task).
     "odps.sql.udf.strict.mode": (_BOOLEAN, "use true or false"),
     **dict.fromkeys(_HINTS, (None, "a resource hint takes a whole number")),
 }
 
-# `SET key = value;` at the start of a script, and the comments and blank lines around them.
+# `SET key = value;` at the start of a script, and the comments (`--` and `/* */`) and blank
+# lines around them.
 _SET = re.compile(r"SET\s+([A-Za-z0-9_.\-]+)\s*=\s*([^;\n]*?)\s*;", re.IGNORECASE)
-_GAP = re.compile(r"(?:\s+|--[^\n]*)+")
+_GAP = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)+", re.DOTALL)
 
 
 def split_script(sql: str) -> tuple[dict[str, str], str]:

@@ -74,6 +74,39 @@ def _null(kind: str) -> exp.Expression:
     return exp.cast(exp.null(), exp.DataType.build(kind))
 
 
+def _split(args: list[exp.Expression]) -> exp.Expression:
+    """SPLIT(source, delimiter[, trimTailEmpty]): trailing empty strings are dropped unless
+    trimTailEmpty is FALSE, as Java's String.split (MaxCompute's page: SPLIT('a,b,c,,', ',') is
+    ["a","b","c"]); DuckDB and Spark keep them."""
+    arity("SPLIT", args, 2, 3)
+    source, delimiter = args[0], args[1]
+    if len(args) == 3:
+        if not isinstance(args[2], exp.Boolean):
+            raise UnsupportedSql("SPLIT: trimTailEmpty must be TRUE or FALSE", "SPLIT")
+        if not args[2].this:
+            return exp.RegexpSplit(this=source, expression=delimiter)
+    # The trailing run of delimiters is cut before splitting; a source that is nothing but
+    # delimiters splits into no strings at all, as in Java.
+    tail = exp.Concat(
+        expressions=[exp.Literal.string("(?:"), delimiter.copy(), exp.Literal.string(")+$")],
+        safe=True,
+        coalesce=False,
+    )
+    trimmed = exp.RegexpReplace(
+        this=source.copy(), expression=tail, replacement=exp.Literal.string("")
+    )
+    parts = exp.RegexpSplit(this=trimmed, expression=delimiter.copy())
+    none = exp.ArrayFilter(
+        this=parts.copy(),
+        expression=exp.Lambda(this=exp.false(), expressions=[exp.to_identifier("__p")]),
+    )
+    only_delimiters = exp.and_(
+        exp.EQ(this=trimmed.copy(), expression=exp.Literal.string("")),
+        exp.NEQ(this=source.copy(), expression=exp.Literal.string("")),
+    )
+    return exp.Case(ifs=[exp.If(this=only_delimiters, true=none)], default=parts)
+
+
 def _split_part(args: list[exp.Expression]) -> exp.Expression:
     arity("SPLIT_PART", args, 3, 4)
     text, separator = args[0], args[1]
@@ -504,6 +537,7 @@ FUNCTIONS: dict[str, Builder] = {
         "MONTHS_BETWEEN": _months_between,
         "REGEXP_COUNT": _regexp_count,
         "REGEXP_REPLACE": _regexp_replace,
+        "SPLIT": _split,
         "SPLIT_PART": _split_part,
         "TOLOWER": _case("TOLOWER", exp.Lower),
         "TOUPPER": _case("TOUPPER", exp.Upper),
@@ -542,7 +576,6 @@ ARITIES: dict[str, tuple[int, int]] = {
     "RTRIM": (1, 2),
     "SECOND": (1, 1),
     "SPACE": (1, 1),
-    "SPLIT": (2, 2),
     "SQRT": (1, 1),
     "SUBSTR": (2, 3),
     "SUBSTRING": (2, 3),

@@ -26,6 +26,11 @@ _PATH = re.compile(rf"^\${_STEP}*$")
 JsonWildcard = exp.JSONExtract
 
 
+def json_path_syntax(path: str) -> bool:
+    """Whether `path` is `$` then `.key`, `['key']`, `[n]` or `[*]` steps."""
+    return _PATH.match(path) is not None
+
+
 def wildcard(json: exp.Expression, path: str) -> exp.Expression:
     """The GET_JSON_OBJECT call of a path with `[*]`; refused when the path is not one."""
     if not _PATH.match(path):
