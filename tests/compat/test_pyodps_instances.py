@@ -175,6 +175,22 @@ def test_a_semantic_error_names_the_column_and_where(
         odps.execute_sql("SELECT 1 FROM actiontrail_osprey_missing")
 
 
+def test_a_query_whose_data_fails_it_while_running_gets_maxcompute_s_runtime_code(
+    running: Fixture, warehouse: Warehouse
+) -> None:
+    """A failure of the query's data, not of the server: MaxCompute's runtime code, so PyODPS
+    raises an ODPSError with it rather than InternalServerError (ODPS-0010000)."""
+    odps = client(running.server, warehouse.root, warehouse.project)
+    with pytest.raises(errors.ODPSError) as err:
+        # A regular expression built from the data: it fails on the first row read.
+        odps.execute_sql(
+            f"SELECT REGEXP_REPLACE(event_name, CONCAT('(', event_name), '') FROM {TABLE}"
+        )
+    assert not isinstance(err.value, errors.InternalServerError)
+    assert err.value.code == "ODPS-0121095"
+    assert "ODPS-0121095:Invalid argument - " in str(err.value)
+
+
 def test_a_ram_user_without_membership_is_refused(running: Fixture, warehouse: Warehouse) -> None:
     with RpcClient(
         running.server.url, warehouse.root.access_key_id, warehouse.root.access_key_secret

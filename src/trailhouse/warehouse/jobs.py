@@ -60,7 +60,7 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import MemoryBudget, QuotaGate, QuotaService
 from trailhouse.warehouse.sql.bounded import BoundedPlanning, PlannersBusy, PlanningTimedOut
-from trailhouse.warehouse.sql.diagnostics import runtime_failure, scrub, semantic_failure
+from trailhouse.warehouse.sql.diagnostics import runtime_error, scrub, semantic_failure
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.engine import (
     Engine,
@@ -588,11 +588,8 @@ def _failure(error: EngineError, quota: Quota, sql: str) -> tuple[str, str, str]
     if error.kind == "binder":
         diagnosis = semantic_failure(error.message)
         return JobStatus.FAILED, diagnosis.code, diagnosis.located(sql)
-    return (
-        JobStatus.FAILED,
-        "SqlRuntimeError",
-        f"the query failed while running: {runtime_failure(error.message)}",
-    )
+    diagnosis = runtime_error(error.message)
+    return JobStatus.FAILED, diagnosis.code, diagnosis.message
 
 
 def _cost_result(job: SqlJob, planned: PlannedQuery) -> ResultSet:

@@ -316,6 +316,18 @@ def scrub(text: str) -> str:
     return text.strip() or "the query failed"
 
 
+# MaxCompute's codes of a query that fails while running (its PROCESSOR module, ODPS-012xxxx):
+# a value that does not convert, a division by zero or an overflow, and any other bad argument.
+ILLEGAL_CAST = "ODPS-0123091"
+DATA_OVERFLOW = "ODPS-0121145"
+INVALID_ARGUMENT = "ODPS-0121095"
+_OVERFLOW = re.compile(r"division by zero|overflow|out of range", re.IGNORECASE)
+_CAST_FAILED = re.compile(
+    r"Conversion Error|Could not (?:convert|cast)|cannot be (?:cast|converted)|CAST_INVALID_INPUT",
+    re.IGNORECASE,
+)
+
+
 def runtime_failure(engine_message: str) -> str:
     """A query that failed while running (a value that does not convert, an overflow), in
     plain words."""
@@ -325,6 +337,18 @@ def runtime_failure(engine_message: str) -> str:
         wanted = _TYPES.get(conversion.group(2).upper(), conversion.group(2).upper())
         return f"the value '{conversion.group(1)}' cannot be converted to {wanted}"
     return text
+
+
+def runtime_error(engine_message: str) -> Diagnosis:
+    """A query that failed while running, as MaxCompute reports it: `Illegal type cast` for a
+    value that does not convert, `Data overflow` for a division by zero or a value out of its
+    type's range, `Invalid argument` for anything else (a regular expression built from data)."""
+    detail = runtime_failure(engine_message)
+    if _CAST_FAILED.search(engine_message) or _CAST_FAILED.search(detail):
+        return Diagnosis(ILLEGAL_CAST, f"Illegal type cast - {detail}")
+    if _OVERFLOW.search(detail):
+        return Diagnosis(DATA_OVERFLOW, f"Data overflow - {detail}")
+    return Diagnosis(INVALID_ARGUMENT, f"Invalid argument - {detail}")
 
 
 _ERRORS: dict[str, type[SqlSemanticError]] = {
