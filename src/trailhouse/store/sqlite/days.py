@@ -87,7 +87,7 @@ _IDS_PER_SELECT = 500
 # Writers: most indexing goes to today's file and yesterday's; late events open older days'.
 _WRITER_DAYS = 8
 # Idle readers over all days (LookupEvents, the duplicate check), the most recently used kept.
-_IDLE_READERS = 16
+_IDLE_READERS = 64
 _IDLE_READERS_PER_DAY = 4
 _CACHE_KIB = 16384
 # How much of a day file each connection maps (SQLite's mmap_size; `index_mmap_mb`). Mapped
