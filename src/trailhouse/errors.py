@@ -432,9 +432,9 @@ class RequestFailed(TrailhouseError):
     """A trailhouse server answered a client's call with an error (client side of ApiError)."""
 
     def __init__(self, status: int, code: str, message: str, request_id: str = "") -> None:
-        super().__init__(
-            f"{code}: {message}" + (f" (request id {request_id})" if request_id else "")
-        )
+        # MaxCompute's SQL messages begin with their own code (`ODPS-0130131:Table not found`).
+        said = message if message.startswith(f"{code}:") else f"{code}: {message}"
+        super().__init__(said + (f" (request id {request_id})" if request_id else ""))
         self.status = status
         self.code = code
         self.message = message
