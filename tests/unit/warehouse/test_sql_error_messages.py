@@ -155,6 +155,19 @@ def test_table_not_found_lists_tables_and_the_hyphen_rule(tw: WarehouseFixture) 
     assert "trail audit-mc → table actiontrail_audit_mc" in message
 
 
+def test_a_trail_s_table_named_with_the_trail_s_hyphens_gets_the_underscore_form(
+    tw: WarehouseFixture,
+) -> None:
+    """`FROM actiontrail_audit-mc` does not parse (a '-' in a name); the refusal says which
+    name to write, not only where the parser stopped."""
+    code, message = failure(tw, "SELECT COUNT(*) FROM actiontrail_audit-trail")
+    assert code == "ODPS-0130161"
+    assert "Parse exception" in message
+    assert "write actiontrail_audit_trail, not actiontrail_audit-trail" in message
+    code, message = failure(tw, "SELECT 'actiontrail_a-b' FROM")  # in a string: no hint
+    assert "actiontrail_a_b" not in message
+
+
 def test_optimizer_hints_are_dropped_not_called(tw: WarehouseFixture) -> None:
     jobs = tw.warehouse.jobs
     sql = f"SELECT /*+ MAPJOIN(b) */ COUNT(*) FROM {T} a JOIN {T} b ON a.event_id = b.event_id"

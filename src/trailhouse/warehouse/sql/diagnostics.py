@@ -105,7 +105,24 @@ def parse_failure(error: ParseError, sql: str) -> str:
         # sqlglot's column is the token's last character; MaxCompute points at its first.
         start = max(1, end - len(highlight) + 1) if highlight else end
         where = f"[{line},{start}] "
-    return f"{where}Parse exception - {description}"
+    return f"{where}Parse exception - {description}{_hyphen_hint(sql)}"
+
+
+# A trail's table named as the trail is (`actiontrail_audit-mc`): hyphens become underscores.
+_HYPHENATED_TABLE = re.compile(r"\b(actiontrail_\w*(?:-\w+)+)")
+
+
+def _hyphen_hint(sql: str) -> str:
+    """A hint when the SQL names a trail's table with the trail name's hyphens."""
+    blanked = _SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+    found = _HYPHENATED_TABLE.search(blanked)
+    if found is None:
+        return ""
+    named = found.group(1)
+    return (
+        f"; a trail's table has '_' where the trail's name has '-': write "
+        f"{named.replace('-', '_')}, not {named}"
+    )
 
 
 _TOKEN_AT = re.compile(r"Missing (\S+) from (\d+):(\d+)")
