@@ -252,6 +252,11 @@ class Services:
     def _beat_step(self) -> None:
         self.warehouse.jobs.heartbeat()
 
+    def recover_at_start(self) -> None:
+        """End the SQL jobs a killed predecessor left Waiting or Running: at once where this
+        process holds the store alone (SQLite), else once their process stops beating."""
+        self.warehouse.jobs.recover(alone=self.stores.one_process)
+
     def _recover_step(self) -> None:
         """Fail the jobs of processes that stopped beating."""
         self.warehouse.jobs.recover()

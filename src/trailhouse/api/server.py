@@ -66,8 +66,7 @@ def run_server(services: Services, on_started: Callable[[], None] | None = None)
     try:
         sockets = [_listen(settings.host, port) for port in services.regions.ports]
         services.warehouse.jobs.heartbeat()
-        # On SQLite this process holds the store alone: a killed predecessor's jobs end now.
-        services.warehouse.jobs.recover(alone=services.stores.one_process)
+        services.recover_at_start()
         for loop in work:
             loop.start()
         with _signals_end_the_server():
