@@ -53,7 +53,7 @@ def _day(days_ago: int) -> str:
     return time.strftime("%Y%m%d", time.gmtime(time.time() - days_ago * 86400))
 
 
-def test_the_bill_has_storage_for_each_day_and_todays_sql(demo: tuple[Server, Keys, str]) -> None:
+def test_the_bill_has_storage_and_sql_for_each_day(demo: tuple[Server, Keys, str]) -> None:
     server, root, _ = demo
     with rpc_client(server, root) as rpc:
         bills = rpc.call("DescribeBills", {"StartDay": _day(DEMO_DAYS + 1), "EndDay": _day(0)})
@@ -66,9 +66,12 @@ def test_the_bill_has_storage_for_each_day_and_todays_sql(demo: tuple[Server, Ke
     # Storage grows as each day is loaded (the mean of each day's hourly samples).
     usages = [lines[(day, "storage")]["Usage"] for day in storage_days]
     assert usages == sorted(usages) and usages[0] > 0
-    # SQL is metered when a job finishes: the demo's jobs ran at start-up, today.
-    sql_days = {day for day, item in lines if item == "sql"}
-    assert sql_days and sql_days <= {_day(0), _day(1)}
+    # SQL is metered when a job finishes: the demo's jobs ran at start-up, today, and one is
+    # dated at noon of each past demo day (a run just after midnight may see today's on the
+    # day before).
+    sql_days = sorted(day for day, item in lines if item == "sql")
+    assert len(sql_days) >= DEMO_DAYS - 1 and sql_days[-1] >= _day(1)
+    assert sql_days[0] >= _day(DEMO_DAYS)
     assert all(lines[(day, "sql")]["Usage"] > 0 for day in sql_days)
 
 

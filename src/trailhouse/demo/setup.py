@@ -5,12 +5,14 @@ An account (root key and RAM user alice) with three days of events; the table
 hourly sampler would have done then (so the bill has a storage line for each day); the trail
 `demo-trail` delivering into the account's MaxCompute project, with a delivery history job run
 to completion that backfilled the three days; and a few real SQL jobs, metered as any job is
-(on the day they ran: today). Nothing is written into the bills directly: they are computed
+(today's, and one dated at noon of each past day, as the storage samples are dated for the hours
+they stand for). Nothing is written into the bills directly: they are computed
 from these samples and jobs, as for any account.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -28,6 +30,7 @@ from trailhouse.iam.roles import service_linked_role_arn
 from trailhouse.runtime import Services
 from trailhouse.trails.model import Destinations
 from trailhouse.trails.service import TrailSpec
+from trailhouse.warehouse.jobs import SqlJobService
 from trailhouse.warehouse.model import JobStatus, Project, project_name, table_name
 
 DEMO_ACCOUNT_ID = "1234567890123456"
@@ -205,16 +208,27 @@ def _start_sql_engine(services: Services, say: Callable[[str], None]) -> None:
 
 
 def _run_queries(services: Services, caller: Caller, project: Project) -> None:
-    jobs = services.warehouse.jobs
+    """The demo's queries now, and the first of them once at noon of each past demo day, dated
+    then (as the table's storage is sampled for the hours it stands for), so that the bill has
+    SQL usage on each day."""
+    today = int(time.time()) // 86400
+    for day in range(today - DEMO_DAYS + 1, today):
+        noon = float(day * 86400 + 12 * 3600)
+        past = services.warehouse.jobs.on_clock(functools.partial(float, noon))
+        _run_query(past, caller, project, DEMO_QUERIES[0])
     for sql in DEMO_QUERIES:
-        job = jobs.wait(caller, jobs.submit(caller, project, sql).job_id, _WAIT_SECONDS)
-        if job.status in (JobStatus.WAITING, JobStatus.RUNNING):
-            raise DemoError(
-                f"the demo's SQL job {job.job_id} was still {job.status} on the "
-                f"{jobs.engine_name} engine after {_WAIT_SECONDS:.0f} s: {sql}"
-            )
-        if job.status != JobStatus.TERMINATED:
-            raise DemoError(f"the demo's SQL job {job.job_id} ended {job.status}: {sql}")
+        _run_query(services.warehouse.jobs, caller, project, sql)
+
+
+def _run_query(jobs: SqlJobService, caller: Caller, project: Project, sql: str) -> None:
+    job = jobs.wait(caller, jobs.submit(caller, project, sql).job_id, _WAIT_SECONDS)
+    if job.status in (JobStatus.WAITING, JobStatus.RUNNING):
+        raise DemoError(
+            f"the demo's SQL job {job.job_id} was still {job.status} on the "
+            f"{jobs.engine_name} engine after {_WAIT_SECONDS:.0f} s: {sql}"
+        )
+    if job.status != JobStatus.TERMINATED:
+        raise DemoError(f"the demo's SQL job {job.job_id} ended {job.status}: {sql}")
 
 
 def _write_private(path: Path, content: bytes) -> None:
