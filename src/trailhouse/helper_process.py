@@ -104,7 +104,7 @@ def serve(
     niceness: int = 0,
     requests: IO[bytes] | None = None,
     answers: IO[bytes] | None = None,
-    after: Callable[[], None] | None = None,
+    after: Callable[[], object] | None = None,
 ) -> None:
     """The child's loop: answer each request (stdin to stdout by default) until the pipe
     closes; `after` runs once each answer is sent (giving memory back)."""
