@@ -28,8 +28,11 @@ class HelperProcess:
     """One child `python -m module *arguments`, started when first asked; not thread-safe (the
     caller holds a lock or asks from one thread)."""
 
-    def __init__(self, module: str, arguments: Sequence[str] = ()) -> None:
+    def __init__(
+        self, module: str, arguments: Sequence[str] = (), first: bytes | None = None
+    ) -> None:
         self._command = [sys.executable, "-m", module, *arguments]
+        self._first = first  # sent to each child as it starts, unanswered (its settings)
         self._child: subprocess.Popen[bytes] | None = None
 
     def ask(self, request: bytes) -> bytes:
@@ -42,6 +45,9 @@ class HelperProcess:
             child = None
         if child is None:
             child = self._child = _start(self._command)
+            if self._first is not None:
+                assert child.stdin is not None
+                send(child.stdin, self._first)
         assert child.stdin is not None
         assert child.stdout is not None
         send(child.stdin, request)

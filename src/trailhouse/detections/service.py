@@ -97,8 +97,11 @@ class DetectionService:
         record: Callable[[Sequence[EventRecord]], int],
         webhook_policy: RetryPolicy = DELIVERY,
         egress: Egress | None = None,
+        changed: Callable[[str, str], None] | None = None,
     ) -> None:
         self._metadata = metadata
+        # Told (account, rule id) of each rule this process changed, once the change is durable.
+        self._on_change = changed
         self.webhooks = Webhooks(metadata, webhook_policy, egress=egress)
         self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
@@ -257,10 +260,21 @@ class DetectionService:
             self._cache[account_id] = (now, dispatch)
         return dispatch
 
-    def _changed(self, account_id: str, rule_id: str) -> None:
+    def has_enabled(self, account_id: str) -> bool:
+        """Whether the account has any rule enabled (read afresh)."""
+        return any(info.enabled for info in self.list_rules(account_id))
+
+    def forget(self, account_id: str, rule_id: str) -> None:
+        """Read the account's enabled rules afresh next time, and drop the rule's open
+        correlation windows (it was created, changed, disabled or deleted)."""
         with self._lock:
             self._cache.pop(account_id, None)
         self._evaluator.forget(account_id, rule_id)
+
+    def _changed(self, account_id: str, rule_id: str) -> None:
+        self.forget(account_id, rule_id)
+        if self._on_change is not None:
+            self._on_change(account_id, rule_id)
 
     def _document(self, account_id: str, rule_id: str) -> RuleDocument | None:
         stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
