@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import operator
+import os
 import shutil
 import subprocess
 import sys
@@ -311,7 +312,9 @@ def helper_memory(server_pid: int) -> dict[str, int] | None:
             )
         except (OSError, ValueError, IndexError):
             continue  # ended meanwhile
-        return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+        ticks = stat.read_text().rsplit(")", 1)[1].split()[11:13]  # utime, stime
+        found = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+        return {**found, "cpu_ms": sum(map(int, ticks)) * 1000 // os.sysconf("SC_CLK_TCK")}
     return None
 
 
@@ -364,7 +367,8 @@ def main() -> int:
         "the evaluation helper process: "
         + (
             f"{helper['VmRSS'] / 1024:,.0f} MB resident at the end, "
-            f"{helper['VmHWM'] / 1024:,.0f} MB at its peak"
+            f"{helper['VmHWM'] / 1024:,.0f} MB at its peak; {helper['cpu_ms'] / 1000:.1f} s of "
+            "CPU over the run"
             if helper
             else "none (evaluated in the server)"
         )

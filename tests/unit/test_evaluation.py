@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import pytest
 
+from trailhouse.evaluation import NICENESS
 from trailhouse.events.validation import format_event_time
 from trailhouse.iam.principals import Caller, PrincipalKind
 from trailhouse.runtime import Services, open_services
@@ -101,7 +102,11 @@ def test_a_rule_finds_and_its_finding_event_is_appended(services: Services) -> N
     assert _found(services, OTHER) == []
     events = _finding_events(services)
     assert [e["additionalEventData"]["findingId"] for e in events] == [found[0].finding_id]
-    assert (services.evaluation.helper_pid() is not None) == _process_mode(services)
+    helper = services.evaluation.helper_pid()
+    assert (helper is not None) == _process_mode(services)
+    if helper is not None and sys.platform.startswith("linux"):  # nicer than the server
+        fields = Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[16]) == min(os.getpriority(os.PRIO_PROCESS, 0) + NICENESS, 19)
 
 
 def test_nothing_enabled_starts_no_helper(services: Services) -> None:

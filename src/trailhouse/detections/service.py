@@ -28,7 +28,7 @@ from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.matcher import Event
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
-from trailhouse.events.model import EventRecord
+from trailhouse.events.model import EventRecord, StoredEvent
 from trailhouse.retry import DELIVERY, RetryPolicy, retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -218,11 +218,11 @@ class DetectionService:
 
     # Evaluation
 
-    def on_accepted(self, records: Sequence[EventRecord]) -> None:
+    def on_accepted(self, records: Sequence[StoredEvent]) -> None:
         """Evaluate the enabled rules of each record's account; record what matched. Never
         raises: the events are already durable, and a detection failure is logged."""
         try:
-            by_account: dict[str, list[EventRecord]] = defaultdict(list)
+            by_account: dict[str, list[StoredEvent]] = defaultdict(list)
             for record in records:
                 by_account[record.account_id].append(record)
             for account_id, batch in by_account.items():
@@ -308,7 +308,7 @@ def _parsed(text: str, rule_id: str) -> CompiledRule:
 
 
 def _events(
-    dispatch: Dispatch, records: Sequence[EventRecord]
+    dispatch: Dispatch, records: Sequence[StoredEvent]
 ) -> Iterator[tuple[int, Event, Sequence[CompiledRule]]]:
     """Each record some rule may match, read for the fields its rules look at, with them: a
     record no rule can match by its eventName is never parsed. One at a time: an event read is

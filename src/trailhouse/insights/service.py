@@ -23,7 +23,7 @@ import orjson
 
 from trailhouse.errors import TrailhouseError
 from trailhouse.events.attributes import attributes_of_body
-from trailhouse.events.model import EventRecord
+from trailhouse.events.model import EventRecord, StoredEvent
 from trailhouse.events.recorder import TRAILHOUSE
 from trailhouse.events.validation import format_event_time
 from trailhouse.insights.detector import START, Detector, Observed, Signal, Thresholds
@@ -122,7 +122,7 @@ class InsightService:
 
     # -- computing --------------------------------------------------------------------------
 
-    def observe(self, records: Sequence[EventRecord]) -> None:
+    def observe(self, records: Sequence[StoredEvent]) -> None:
         """Count newly stored events of accounts with insights enabled; record any insight
         they start or end (the ingest hook)."""
         now = time.time()
@@ -229,7 +229,7 @@ class _Facts(msgspec.Struct):
 _FACTS = msgspec.json.Decoder(_Facts)
 
 
-def _observed(record: EventRecord) -> Observed | None:
+def _observed(record: StoredEvent) -> Observed | None:
     """What insights read of a stored event; None for data and insight events."""
     try:
         parsed = _FACTS.decode(record.body)
