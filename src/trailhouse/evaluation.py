@@ -15,12 +15,13 @@ What goes over the pipe is only what the observers read of each event (`Row`, ms
 MessagePack: ~0.5 µs an event in the server, against ~6 µs to pickle the records). A change of
 an account's rules or insight types made through this process is queued behind the events
 accepted before it, so the helper reads them afresh before any event accepted after the change
-answered. A server where no account enabled anything never starts the helper.
+answered. A server where no account enabled anything never starts the helper, which runs
+`NICENESS` steps nicer than the server.
 
 A helper that dies is replaced (`helper_process.py`); the batch it died on is sent once more to
 its replacement, then, if that dies too, evaluated in the server: an event is evaluated late,
 never skipped. A finding the dead helper committed just before dying may be found again, and
-its event is then missing (docs/detections.md, "Evaluation as events arrive").
+its event is then missing (docs/detections.md, "A process of its own").
 """
 
 from __future__ import annotations
