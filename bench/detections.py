@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import operator
+import os
 import shutil
 import subprocess
 import sys
@@ -297,6 +298,26 @@ def count_findings(endpoint: str, on: Credentials) -> int:
                 return found
 
 
+def helper_memory(server_pid: int) -> dict[str, int] | None:
+    """The evaluation helper's resident memory now and at its peak (kB, from /proc), or None
+    when the server has none (`detections_process` off, or a server from before it)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes()
+            if parent != server_pid or b"trailhouse.evaluation" not in command:
+                continue
+            fields = dict(
+                line.split(":", 1) for line in (stat.parent / "status").read_text().splitlines()
+            )
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile
+        ticks = stat.read_text().rsplit(")", 1)[1].split()[11:13]  # utime, stime
+        found = {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+        return {**found, "cpu_ms": sum(map(int, ticks)) * 1000 // os.sysconf("SC_CLK_TCK")}
+    return None
+
+
 def _pct(values: list[float], q: float) -> float | None:
     return values[min(len(values) - 1, int(q * len(values)))] if values else None
 
@@ -323,6 +344,7 @@ def main() -> int:
         paced = latency(args, endpoint, on)
         profile_window(sampled, start=False)
         findings = count_findings(endpoint, on)
+        helper = helper_memory(server.pid)
     finally:
         stop(server)
     off_rate = sum(rates["off"]) / len(rates["off"])
@@ -340,6 +362,16 @@ def main() -> int:
         f"paced run: {paced['rate']:,.0f} events/s accepted (asked {args.rate:,.0f}), "
         f"{paced['found']}/{paced['probes']} planted events found, max {paced['max']} s; "
         f"findings made in the on account over the run: {findings:,}"
+    )
+    print(
+        "the evaluation helper process: "
+        + (
+            f"{helper['VmRSS'] / 1024:,.0f} MB resident at the end, "
+            f"{helper['VmHWM'] / 1024:,.0f} MB at its peak; {helper['cpu_ms'] / 1000:.1f} s of "
+            "CPU over the run"
+            if helper
+            else "none (evaluated in the server)"
+        )
     )
     ceiling = paced["harness_ceiling"]
     print(

@@ -28,6 +28,7 @@ from trailhouse.delivery.state import session_writes
 from trailhouse.detections.egress import Egress
 from trailhouse.detections.service import DetectionService
 from trailhouse.errors import SettingsError, StoreError, VersionConflict
+from trailhouse.evaluation import Evaluation
 from trailhouse.events.ingest import IngestService
 from trailhouse.events.lookup import LookupService
 from trailhouse.events.observers import ObserverQueue
@@ -39,8 +40,7 @@ from trailhouse.iam.nonces import SignatureNonces
 from trailhouse.iam.organizations import OrganizationService
 from trailhouse.iam.roles import RoleService
 from trailhouse.iam.signin_guard import SignInGuard, SignInLimits
-from trailhouse.insights.detector import Thresholds
-from trailhouse.insights.service import InsightService
+from trailhouse.insights.service import InsightService, thresholds_of
 from trailhouse.integrity.digester import DigestAnchors, Digester
 from trailhouse.integrity.keys import SigningKeys
 from trailhouse.metrics import Counters
@@ -76,6 +76,7 @@ class Services:
     trails: TrailService
     ingest: IngestService
     observed: ObserverQueue
+    evaluation: Evaluation
     detections: DetectionService
     insights: InsightService
     lookup: LookupService
@@ -213,7 +214,7 @@ class Services:
                 Periodic(
                     "trailhouse-insights",
                     max(1.0, settings.insights_idle_seconds / 4),
-                    self.insights.close_idle,
+                    self.evaluation.close_idle,
                     wait_first=True,
                 ),
                 Periodic(
@@ -278,23 +279,12 @@ class Services:
             log.info("purged expired events", extra={"events": removed})
 
     def close(self) -> None:
-        """Observe what waits, cancel running SQL jobs, finish pending appends and close the
-        stores."""
+        """Observe what waits (then stop the evaluation's helper), cancel running SQL jobs,
+        finish pending appends and close the stores."""
         self.observed.close()
+        self.evaluation.close()
         self.warehouse.close()
         self.stores.close()
-
-
-def insight_thresholds(settings: Settings) -> Thresholds:
-    """How insights are computed, from the settings `insights_*`."""
-    return Thresholds(
-        bucket_seconds=settings.insights_bucket_seconds,
-        baseline_buckets=settings.insights_baseline_buckets,
-        min_baseline_buckets=settings.insights_min_baseline_buckets,
-        factor=settings.insights_factor,
-        min_count=settings.insights_min_count,
-        idle_seconds=settings.insights_idle_seconds,
-    )
 
 
 def apply_switch_interval(settings: Settings) -> None:
@@ -322,22 +312,38 @@ def open_services(settings: Settings) -> Services:
         settings, stores.metadata, roles, tuple(regions.ids()), counters=counters
     )
     key_usage = AccessKeyUsage(stores.events, metadata, settings.retention_days)
-    insights = InsightService(metadata, stores.events, insight_thresholds(settings))
-    # A finding is recorded through the ingest service that calls detections: bound late.
+    # Rules and insight types changed here reach the evaluation in order with the events,
+    # bound late (`evaluation.py`); a finding is recorded through the ingest service.
+    insights = InsightService(
+        metadata,
+        stores.events.append,
+        thresholds_of(settings),
+        lambda account_id: evaluation.changed(account_id),
+    )
     detections = DetectionService(
         metadata,
         lambda records: ingest.record(records),
         delivery_policy(settings.delivery_retry_seconds),
         Egress(allow_private=settings.webhook_allow_private),
+        lambda account_id, rule_id: evaluation.changed(account_id, rule_id),
     )
-    # Insights and detections run behind PutEvents' answer, on one worker (events/observers.py).
+    # Insights and detections run behind PutEvents' answer, on one worker (events/observers.py)
+    # that hands them to a helper process (`detections_process`) or calls them itself.
     observed = ObserverQueue()
+    evaluation = Evaluation(
+        settings,
+        observed,
+        detections,
+        insights,
+        lambda records: ingest.record(records),
+        stores.events.append,
+    )
     ingest = IngestService(
         settings,
         stores.events,
         accounts.account_exists,
-        observers=(observed.bind((insights.observe, detections.on_accepted)),),
-        own_observers=(observed.bind((detections.on_accepted,)),),
+        observers=(observed.bind((evaluation.observe,)),),
+        own_observers=(observed.bind((evaluation.observe_own,)),),
     )
     return Services(
         settings=settings,
@@ -350,6 +356,7 @@ def open_services(settings: Settings) -> Services:
         trails=trails,
         ingest=ingest,
         observed=observed,
+        evaluation=evaluation,
         insights=insights,
         detections=detections,
         lookup=LookupService(

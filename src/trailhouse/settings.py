@@ -203,6 +203,12 @@ class Settings:
         "172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, fc00::/7, ::1): on for a receiver inside "
         "your network. Link-local and cloud metadata addresses are refused all the same.",
     )
+    detections_process: bool = _setting(
+        True,
+        "Evaluate detection rules and insights in a helper process, started once some account "
+        "enables one, so that they do not hold the server's GIL while PutEvents waits for it "
+        "(off: on the server's observer thread).",
+    )
     insights_bucket_seconds: int = _setting(
         60, "Insights count each series per bucket of this many seconds of eventTime (a minute)."
     )

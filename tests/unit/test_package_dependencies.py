@@ -24,6 +24,7 @@ BASE = {
     "metrics",
     "jsonlimits",
     "memory",
+    "helper_process",
 }
 # package → the trailhouse packages it may import (besides itself and the base modules).
 ALLOWED: dict[str, set[str]] = {
@@ -44,6 +45,8 @@ ALLOWED: dict[str, set[str]] = {
     "insights": {"events", "store", "trails"},
     # Sigma rules over events as they arrive, and over the warehouse's history (its SQL jobs).
     "detections": {"events", "iam", "store", "warehouse"},
+    # Insights and detections over arriving events, in their helper process or the server.
+    "evaluation": {"detections", "events", "insights", "logs", "store"},
 }
 
 

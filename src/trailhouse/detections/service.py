@@ -28,7 +28,7 @@ from trailhouse.detections.findings import FINDING_EVENT_TYPE, Finding, Findings
 from trailhouse.detections.matcher import Event
 from trailhouse.detections.rules import CompiledRule, RuleRefused, parse_rule
 from trailhouse.detections.webhooks import Webhooks
-from trailhouse.events.model import EventRecord
+from trailhouse.events.model import EventRecord, StoredEvent
 from trailhouse.retry import DELIVERY, RetryPolicy, retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
@@ -97,8 +97,11 @@ class DetectionService:
         record: Callable[[Sequence[EventRecord]], int],
         webhook_policy: RetryPolicy = DELIVERY,
         egress: Egress | None = None,
+        changed: Callable[[str, str], None] | None = None,
     ) -> None:
         self._metadata = metadata
+        # Told (account, rule id) of each rule this process changed, once the change is durable.
+        self._on_change = changed
         self.webhooks = Webhooks(metadata, webhook_policy, egress=egress)
         self.findings = Findings(metadata, record, self.webhooks)
         self._starter = starter_rules()
@@ -215,11 +218,11 @@ class DetectionService:
 
     # Evaluation
 
-    def on_accepted(self, records: Sequence[EventRecord]) -> None:
+    def on_accepted(self, records: Sequence[StoredEvent]) -> None:
         """Evaluate the enabled rules of each record's account; record what matched. Never
         raises: the events are already durable, and a detection failure is logged."""
         try:
-            by_account: dict[str, list[EventRecord]] = defaultdict(list)
+            by_account: dict[str, list[StoredEvent]] = defaultdict(list)
             for record in records:
                 by_account[record.account_id].append(record)
             for account_id, batch in by_account.items():
@@ -257,10 +260,21 @@ class DetectionService:
             self._cache[account_id] = (now, dispatch)
         return dispatch
 
-    def _changed(self, account_id: str, rule_id: str) -> None:
+    def has_enabled(self, account_id: str) -> bool:
+        """Whether the account has any rule enabled (read afresh)."""
+        return any(info.enabled for info in self.list_rules(account_id))
+
+    def forget(self, account_id: str, rule_id: str) -> None:
+        """Read the account's enabled rules afresh next time, and drop the rule's open
+        correlation windows (it was created, changed, disabled or deleted)."""
         with self._lock:
             self._cache.pop(account_id, None)
         self._evaluator.forget(account_id, rule_id)
+
+    def _changed(self, account_id: str, rule_id: str) -> None:
+        self.forget(account_id, rule_id)
+        if self._on_change is not None:
+            self._on_change(account_id, rule_id)
 
     def _document(self, account_id: str, rule_id: str) -> RuleDocument | None:
         stored = self._metadata.get_document(RULE_KIND, account_id, rule_id)
@@ -294,7 +308,7 @@ def _parsed(text: str, rule_id: str) -> CompiledRule:
 
 
 def _events(
-    dispatch: Dispatch, records: Sequence[EventRecord]
+    dispatch: Dispatch, records: Sequence[StoredEvent]
 ) -> Iterator[tuple[int, Event, Sequence[CompiledRule]]]:
     """Each record some rule may match, read for the fields its rules look at, with them: a
     record no rule can match by its eventName is never parsed. One at a time: an event read is

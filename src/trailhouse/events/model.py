@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Protocol
 
 import msgspec
 
@@ -59,6 +60,30 @@ class EventRecord:
     source_ip: str = ""
     sensitive: str = "false"  # "true" or "false"
     role_name: str = ""
+
+
+class StoredEvent(Protocol):
+    """What insights and rules read of a newly stored event: an `EventRecord`, or the copy of
+    those fields that the evaluation's helper process receives (`evaluation.py`)."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def event_time(self) -> int: ...
+    @property
+    def event_name(self) -> str: ...
+    @property
+    def service_name(self) -> str: ...
+    @property
+    def access_key_id(self) -> str | None: ...
+    @property
+    def source_ip(self) -> str: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def body(self) -> bytes: ...
 
 
 class LoggedEvent(msgspec.Struct, frozen=True, gc=False):

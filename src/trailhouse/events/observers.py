@@ -54,6 +54,11 @@ class ObserverQueue:
 
         return observe
 
+    def call(self, step: Callable[[], None]) -> None:
+        """Run `step` on the worker after the batches queued before it and before those queued
+        after it (a change of rules reaching the evaluation in order with the events)."""
+        self._put((lambda _: step(),), [])
+
     def pending(self) -> int:
         """Events queued or being observed now."""
         with self._changed:

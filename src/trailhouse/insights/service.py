@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +23,13 @@ import orjson
 
 from trailhouse.errors import TrailhouseError
 from trailhouse.events.attributes import attributes_of_body
-from trailhouse.events.model import EventRecord
+from trailhouse.events.model import EventRecord, StoredEvent
 from trailhouse.events.recorder import TRAILHOUSE
 from trailhouse.events.validation import format_event_time
 from trailhouse.insights.detector import START, Detector, Observed, Signal, Thresholds
 from trailhouse.retry import retry_on_conflict
-from trailhouse.store.ports import DocumentWrite, EventLog, MetadataStore
+from trailhouse.settings import Settings
+from trailhouse.store.ports import DocumentWrite, MetadataStore
 from trailhouse.trails.insight_selectors import INSIGHT_TYPES, check_insight_type
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,22 @@ class InsightEvent:
 
 
 class InsightService:
-    """Enables insight types per account, feeds the detector, records what it finds."""
+    """Enables insight types per account, feeds the detector, records what it finds.
 
-    def __init__(self, metadata: MetadataStore, log: EventLog, thresholds: Thresholds) -> None:
+    `append` puts insight events into the event log (the log's own `append` in the server; in
+    the evaluation helper, a list the server appends from, `evaluation.py`). `changed` is told
+    the account whose types this process changed, after the change is durable."""
+
+    def __init__(
+        self,
+        metadata: MetadataStore,
+        append: Callable[[Sequence[EventRecord]], object],
+        thresholds: Thresholds,
+        changed: Callable[[str], None] | None = None,
+    ) -> None:
         self._metadata = metadata
-        self._log = log
+        self._append = append
+        self._changed = changed
         self._detector = Detector(thresholds)
         self._enabled_cache: dict[str, tuple[float, frozenset[str]]] = {}
         self._started: set[str] = set()  # shared ids of insights whose start was recorded
@@ -85,6 +97,12 @@ class InsightService:
             self._metadata.commit([DocumentWrite(TYPES_KIND, account_id, "", body, version)])
 
         retry_on_conflict(attempt, what=f"insight types of account {account_id}")
+        self.forget(account_id)
+        if self._changed is not None:
+            self._changed(account_id)
+
+    def forget(self, account_id: str) -> None:
+        """Read the account's enabled types afresh next time (they changed)."""
         with self._lock:
             self._enabled_cache.pop(account_id, None)
 
@@ -104,7 +122,7 @@ class InsightService:
 
     # -- computing --------------------------------------------------------------------------
 
-    def observe(self, records: Sequence[EventRecord]) -> None:
+    def observe(self, records: Sequence[StoredEvent]) -> None:
         """Count newly stored events of accounts with insights enabled; record any insight
         they start or end (the ingest hook)."""
         now = time.time()
@@ -147,7 +165,7 @@ class InsightService:
             InsightEvent(e.event_time, e.event_id, insight_body(s, e.event_id))
             for s, e in zip(kept, events, strict=True)
         ]
-        self._log.append([_record_of(s, e) for s, e in zip(kept, events, strict=True)])
+        self._append([_record_of(s, e) for s, e in zip(kept, events, strict=True)])
         self._metadata.commit(
             [
                 DocumentWrite(
@@ -183,6 +201,18 @@ class InsightService:
         return found
 
 
+def thresholds_of(settings: Settings) -> Thresholds:
+    """How insights are computed, from the settings `insights_*`."""
+    return Thresholds(
+        bucket_seconds=settings.insights_bucket_seconds,
+        baseline_buckets=settings.insights_baseline_buckets,
+        min_baseline_buckets=settings.insights_min_baseline_buckets,
+        factor=settings.insights_factor,
+        min_count=settings.insights_min_count,
+        idle_seconds=settings.insights_idle_seconds,
+    )
+
+
 def _name(event: InsightEvent) -> str:
     return f"{event.event_time:011d}.{event.event_id}"
 
@@ -199,7 +229,7 @@ class _Facts(msgspec.Struct):
 _FACTS = msgspec.json.Decoder(_Facts)
 
 
-def _observed(record: EventRecord) -> Observed | None:
+def _observed(record: StoredEvent) -> Observed | None:
     """What insights read of a stored event; None for data and insight events."""
     try:
         parsed = _FACTS.decode(record.body)

@@ -12,36 +12,31 @@ The helper only computes bytes: placing the file and committing it stay in the c
 exactly-once delivery and the crash points are unchanged. A helper that dies or fails is
 replaced, and its batch encoded in the caller, where an error is raised as it would be anyway.
 It reads its requests from a pipe and ends when the pipe closes, so it never outlives the
-server, even one killed with `kill -9`.
+server, even one killed with `kill -9` (`helper_process.py`, shared with the evaluation of
+detections and insights).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import logging
-import os
 import pickle
-import struct
-import subprocess
 import sys
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any
 
 import pyarrow.parquet as pq
 
+from trailhouse.helper_process import HelperProcess, serve
 from trailhouse.memory import release_freed
 from trailhouse.warehouse.json_columns import JsonLayout, with_columns
 from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct("<Q")
 # How much nicer than the server the helper runs by default (the indexer thread's 10 steps).
 NICENESS = 10
 
@@ -100,9 +95,8 @@ class FileEncoder:
 
     def __init__(self, process_from: int = 0, niceness: int = NICENESS) -> None:
         self._process_from = process_from
-        self._niceness = niceness
         self._lock = threading.Lock()
-        self._helper: subprocess.Popen[bytes] | None = None
+        self._helper = HelperProcess("trailhouse.warehouse.encoder", [str(niceness)])
         self._closed = False
 
     def encode(self, bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> EncodedFile:
@@ -113,112 +107,41 @@ class FileEncoder:
             if self._closed:
                 return encode(bodies, recorded_by)
             try:
-                found = self._ask(list(bodies), list(recorded_by))
+                request = pickle.dumps((list(bodies), list(recorded_by)), protocol=5)
+                answer = pickle.loads(self._helper.ask(request))  # noqa: S301 - our own child
             except Exception as exc:  # a broken helper: never a reason to fail the batch
                 log.warning("the file encoder process failed (%s); starting another", exc)
-                self._stop_helper()
-                found = None
+                self._helper.stop()
+                answer = None
         # The helper could not encode it: here, any error is raised as the writer's own.
-        return found if found is not None else encode(bodies, recorded_by)
+        return answer if isinstance(answer, EncodedFile) else encode(bodies, recorded_by)
 
     def helper_pid(self) -> int | None:
         """The helper process's id while it runs (for tests and benchmarks)."""
-        helper = self._helper
-        return helper.pid if helper is not None and helper.poll() is None else None
+        return self._helper.pid()
 
     def close(self) -> None:
         """Stop the helper; files are encoded in the caller from now on."""
         with self._lock:
             self._closed = True
-            self._stop_helper()
-
-    def _ask(self, bodies: list[bytes], recorded_by: list[str | None]) -> EncodedFile | None:
-        helper = self._helper
-        if helper is not None and helper.poll() is not None:
-            self._stop_helper()  # ended since the last batch: its pipes are closed, it is reaped
-            helper = None
-        if helper is None:
-            helper = self._helper = _start_helper(self._niceness)
-        assert helper.stdin is not None
-        assert helper.stdout is not None
-        _send(helper.stdin, (bodies, recorded_by))
-        answer = _receive(helper.stdout)
-        return answer if isinstance(answer, EncodedFile) else None
-
-    def _stop_helper(self) -> None:
-        helper, self._helper = self._helper, None
-        if helper is None:
-            return
-        for stream in (helper.stdin, helper.stdout):
-            if stream is not None:
-                with contextlib.suppress(OSError):  # a dead helper's pipe refuses the flush
-                    stream.close()  # its end of the pipe: the helper ends by itself
-        try:
-            helper.wait(timeout=5.0)
-        except subprocess.TimeoutExpired:
-            helper.kill()
-            helper.wait()
+            self._helper.stop()
 
 
-def _start_helper(niceness: int) -> subprocess.Popen[bytes]:
-    """`python -m trailhouse.warehouse.encoder NICENESS`, importing this same trailhouse."""
-    source = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH", "")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "trailhouse.warehouse.encoder", str(niceness)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-
-
-def _send(stream: IO[bytes], value: Any) -> None:
-    payload = pickle.dumps(value, protocol=5)
-    stream.write(_LENGTH.pack(len(payload)))
-    stream.write(payload)
-    stream.flush()
-
-
-def _receive(stream: IO[bytes]) -> Any:
-    """The next value on the stream; EOFError when it ended (the other side is gone)."""
-    head = stream.read(_LENGTH.size)
-    if len(head) < _LENGTH.size:
-        raise EOFError("the pipe closed")
-    (size,) = _LENGTH.unpack(head)
-    payload = stream.read(size)
-    if len(payload) < size:
-        raise EOFError("the pipe closed mid-message")
-    return pickle.loads(payload)  # noqa: S301 - our own child process, over its own pipe
-
-
-def _serve(requests: IO[bytes], answers: IO[bytes], niceness: int = NICENESS) -> None:
-    """The helper's loop: encode each request until the pipe closes."""
-    # Ingest comes first, as for the index (docs/storage.md): when PutEvents keeps every core
-    # busy, delivery yields and catches up once the rate drops; callers never wait for it.
-    if niceness > 0:
-        with contextlib.suppress(OSError):
-            os.nice(niceness)
-    while True:
-        try:
-            bodies, recorded_by = _receive(requests)
-        except EOFError:
-            return
-        try:
-            answer: EncodedFile | str = encode(bodies, recorded_by)
-        except Exception as exc:  # the caller encodes it again and raises it there
-            answer = f"{type(exc).__name__}: {exc}"
-        del bodies, recorded_by
-        try:
-            _send(answers, answer)
-        except BrokenPipeError:
-            return
-        del answer
-        release_freed()
+def _answer(request: bytes) -> bytes:
+    """The helper's answer to one request: the file, or why it could not be made."""
+    bodies, recorded_by = pickle.loads(request)  # noqa: S301 - from the server that started us
+    try:
+        answer: EncodedFile | str = encode(bodies, recorded_by)
+    except Exception as exc:  # the caller encodes it again and raises it there
+        answer = f"{type(exc).__name__}: {exc}"
+    del bodies, recorded_by
+    return pickle.dumps(answer, protocol=5)
 
 
 if __name__ == "__main__":
-    # Under its own name, so that what it pickles names `trailhouse.warehouse.encoder`.
-    from trailhouse.warehouse.encoder import _serve as serve
+    # Under its own name, so that what it pickles names `trailhouse.warehouse.encoder`. Ingest
+    # comes first, as for the index (docs/storage.md): when PutEvents keeps every core busy,
+    # delivery yields and catches up once the rate drops; callers never wait for it.
+    from trailhouse.warehouse.encoder import _answer as answer
 
-    serve(sys.stdin.buffer, sys.stdout.buffer, int(sys.argv[1]) if len(sys.argv) > 1 else NICENESS)
+    serve(answer, int(sys.argv[1]) if len(sys.argv) > 1 else NICENESS, after=release_freed)

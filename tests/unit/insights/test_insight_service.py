@@ -31,7 +31,7 @@ def wired(tmp_path: Path) -> Iterator[tuple[InsightService, IngestService, Sqlit
     log = SqliteEventLog(tmp_path / "events", gather_seconds=0.0)
     metadata = SqliteMetadataStore(tmp_path / "meta")
     settings = Settings.load({"data_dir": tmp_path}, environ={})
-    insights = InsightService(metadata, log, Thresholds(min_baseline_buckets=10))
+    insights = InsightService(metadata, log.append, Thresholds(min_baseline_buckets=10))
     ingest = IngestService(
         settings, log, lambda account: account in {ALICE, BOB}, observers=(insights.observe,)
     )
