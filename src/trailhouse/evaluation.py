@@ -135,8 +135,7 @@ class Evaluation:
     def observe(self, records: Sequence[EventRecord]) -> None:
         """Insights, then rules, over a producer's newly stored events."""
         if self._in_process:
-            self._insights.observe(records)
-            self._detections.on_accepted(records)
+            self._here(OBSERVE, records)
             return
         chosen = self._chosen(records, rules_only=False)
         if chosen:
@@ -145,7 +144,7 @@ class Evaluation:
     def observe_own(self, records: Sequence[EventRecord]) -> None:
         """Rules over the events trailhouse recorded itself (a finding's own event never)."""
         if self._in_process:
-            self._detections.on_accepted(records)
+            self._here(OWN, records)
             return
         chosen = self._chosen(
             [r for r in records if r.event_type != FINDING_EVENT_TYPE], rules_only=True
@@ -240,8 +239,9 @@ class Evaluation:
             log.error("the evaluation process failed on %d events: %s", len(records), answer.error)
         self._store(answer)
 
-    def _here(self, kind: str, records: list[EventRecord]) -> None:
-        """Evaluate in this process (the helper is closed or keeps dying)."""
+    def _here(self, kind: str, records: Sequence[EventRecord]) -> None:
+        """Evaluate in this process (in-process evaluation, or the helper is closed or keeps
+        dying)."""
         if kind == OBSERVE:
             self._insights.observe(records)
         if kind in (OBSERVE, OWN):

@@ -66,10 +66,15 @@ class Diagnosis:
 _SKIPPED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
+def _blanked(sql: str) -> str:
+    """`sql` with its string literals and comments made spaces, lines and columns kept."""
+    return _SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+
+
 def position_of(sql: str, token: str) -> tuple[int, int] | None:
     """The 1-based (line, column) of the first occurrence of `token` as a word of `sql`,
     outside string literals and comments; None when it does not occur."""
-    blanked = _SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+    blanked = _blanked(sql)
     pattern = re.escape(token)
     if token[:1].isalnum() or token[:1] == "_":
         pattern = r"(?<![\w`])`?" + pattern + r"`?(?!\w)"
@@ -114,7 +119,7 @@ _HYPHENATED_TABLE = re.compile(r"\b(actiontrail_\w*(?:-\w+)+)")
 
 def _hyphen_hint(sql: str) -> str:
     """A hint when the SQL names a trail's table with the trail name's hyphens."""
-    blanked = _SKIPPED.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), sql)
+    blanked = _blanked(sql)
     found = _HYPHENATED_TABLE.search(blanked)
     if found is None:
         return ""
@@ -339,8 +344,10 @@ ILLEGAL_CAST = "ODPS-0123091"
 DATA_OVERFLOW = "ODPS-0121145"
 INVALID_ARGUMENT = "ODPS-0121095"
 _OVERFLOW = re.compile(r"division by zero|overflow|out of range", re.IGNORECASE)
+# In the engine's own words (DuckDB's "Conversion Error: Could not convert …", Spark's
+# "[CAST_INVALID_INPUT] … cannot be cast to …").
 _CAST_FAILED = re.compile(
-    r"Conversion Error|Could not (?:convert|cast)|cannot be (?:cast|converted)|CAST_INVALID_INPUT",
+    r"Conversion Error|Could not (?:convert|cast)|cannot be cast|CAST_INVALID_INPUT",
     re.IGNORECASE,
 )
 
@@ -361,7 +368,7 @@ def runtime_error(engine_message: str) -> Diagnosis:
     value that does not convert, `Data overflow` for a division by zero or a value out of its
     type's range, `Invalid argument` for anything else (a regular expression built from data)."""
     detail = runtime_failure(engine_message)
-    if _CAST_FAILED.search(engine_message) or _CAST_FAILED.search(detail):
+    if _CAST_FAILED.search(engine_message):
         return Diagnosis(ILLEGAL_CAST, f"Illegal type cast - {detail}")
     if _OVERFLOW.search(detail):
         return Diagnosis(DATA_OVERFLOW, f"Data overflow - {detail}")
