@@ -18,10 +18,13 @@ accepted before it, so the helper reads them afresh before any event accepted af
 answered. A server where no account enabled anything never starts the helper, which runs
 `NICENESS` steps nicer than the server.
 
-A helper that dies is replaced (`helper_process.py`); the batch it died on is sent once more to
-its replacement, then, if that dies too, evaluated in the server: an event is evaluated late,
-never skipped. A finding the dead helper committed just before dying may be found again, and
-its event is then missing (docs/detections.md, "A process of its own").
+A helper that dies, or gives no answer within `detections_process_timeout_seconds` (it is
+killed), is replaced (`helper_process.py`); the batch it died on is sent once more to its
+replacement, then, if that dies too, evaluated in the server: an event is evaluated late, never
+skipped. A finding the dead helper committed is not made twice (findings.py: a match found
+again names the finding already made) and its event, which the server had not appended, is
+appended by the next pass over unrecorded findings (`record_unsettled`) or by the retry's
+answer (docs/detections.md, "A process of its own").
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class Evaluation:
         self._record = record
         self._append = append
         self._in_process = not settings.detections_process
+        self._timeout = settings.detections_process_timeout_seconds
         self._helper = HelperProcess(
             MODULE, [str(niceness)], first=pickle.dumps(settings, protocol=5)
         )
@@ -222,7 +226,7 @@ class Evaluation:
             if not self._closed:
                 for attempt in (1, 2):
                     try:
-                        answer = _answers.decode(self._helper.ask(payload))
+                        answer = _answers.decode(self._helper.ask(payload, self._timeout))
                         break
                     except (EOFError, OSError, msgspec.DecodeError) as exc:
                         log.warning(
@@ -256,6 +260,7 @@ class Evaluation:
                 self._append(answer.logged)
             if answer.recorded:
                 self._record(answer.recorded)
+                self._detections.findings.settle(answer.recorded)
         except Exception:  # the events behind them are stored; logged, never raised
             log.exception(
                 "%d finding and %d insight events could not be recorded",
@@ -305,6 +310,7 @@ class Helper:
             self._record,
             delivery_policy(settings.delivery_retry_seconds),
             Egress(allow_private=settings.webhook_allow_private),
+            record_is_durable=False,  # the server appends the findings' events, then settles
         )
         self.insights = InsightService(self._metadata, self._log, thresholds_of(settings))
 

@@ -6,7 +6,8 @@ its stdin and writes one answer for each on its stdout. The child is started on 
 request, runs niced as asked, ignores Ctrl-C (its server decides when it stops) and ends when
 its stdin closes: it never outlives the server, even one killed with `kill -9`, whose end of
 the pipe the kernel closes. A child that died is reaped and replaced by the next request; what
-to do with the request it died on is its caller's decision.
+to do with the request it died on is its caller's decision. A caller that gives `ask` a timeout
+has a child that does not answer in time killed (`_Watchdog`), so a hung child is a dead one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -34,11 +37,27 @@ class HelperProcess:
         self._command = [sys.executable, "-m", module, *arguments]
         self._first = first  # sent to each child as it starts, unanswered (its settings)
         self._child: subprocess.Popen[bytes] | None = None
+        self._watchdog: _Watchdog | None = None
 
-    def ask(self, request: bytes) -> bytes:
+    def ask(self, request: bytes, timeout: float | None = None) -> bytes:
         """Send `request` and wait for its answer (the wait releases the GIL); a child that
         ended since the last request is replaced first. EOFError or OSError when the child
-        dies meanwhile: the caller stops it (`stop`) and decides what becomes of the request."""
+        dies meanwhile, TimeoutError (an OSError) when it gave no answer within `timeout`
+        seconds and was killed: the caller stops it (`stop`) and decides what becomes of the
+        request."""
+        if timeout is None:
+            return self._ask(request)
+        if self._watchdog is None:
+            self._watchdog = _Watchdog()
+        with self._watchdog.armed(self, timeout):
+            try:
+                return self._ask(request)
+            except (EOFError, OSError) as failed:
+                if self._watchdog.fired:
+                    raise TimeoutError(f"no answer within {timeout:g} s") from failed
+                raise
+
+    def _ask(self, request: bytes) -> bytes:
         child = self._child
         if child is not None and child.poll() is not None:
             self.stop()  # ended since the last request: its pipes are closed, it is reaped
@@ -58,6 +77,13 @@ class HelperProcess:
         child = self._child
         return child.pid if child is not None and child.poll() is None else None
 
+    def kill(self) -> None:
+        """Kill the child at once (it hung): the request waiting on it fails with EOFError."""
+        child = self._child
+        if child is not None:
+            with contextlib.suppress(OSError):
+                child.kill()
+
     def running(self) -> bool:
         """Whether a child was started and has not been stopped (it may have died since)."""
         return self._child is not None
@@ -76,6 +102,44 @@ class HelperProcess:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+
+
+class _Watchdog:
+    """One thread that kills a helper whose answer is overdue, armed around each `ask` (a
+    thread of its own for every request would cost more than most requests)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._helper: HelperProcess | None = None
+        self._deadline = 0.0
+        self.fired = False
+        threading.Thread(target=self._watch, name="helper-watchdog", daemon=True).start()
+
+    @contextlib.contextmanager
+    def armed(self, helper: HelperProcess, seconds: float) -> Iterator[None]:
+        """Kill `helper`'s child unless the block ends within `seconds`."""
+        with self._wake:
+            self._helper, self._deadline, self.fired = helper, time.monotonic() + seconds, False
+            self._wake.notify()
+        try:
+            yield
+        finally:
+            with self._wake:
+                self._helper = None
+
+    def _watch(self) -> None:
+        with self._wake:
+            while True:
+                if self._helper is None:
+                    self._wake.wait()
+                    continue
+                overdue = self._deadline - time.monotonic()
+                if overdue > 0:
+                    self._wake.wait(overdue)
+                    continue
+                self.fired = True
+                self._helper.kill()
+                self._helper = None
 
 
 def _start(command: list[str]) -> subprocess.Popen[bytes]:

@@ -60,6 +60,8 @@ from trailhouse.warehouse.model import trail_tables
 from trailhouse.warehouse.service import Warehouse, open_warehouse
 
 log = logging.getLogger(__name__)
+# How often a server looks for findings whose event a process died before appending.
+FINDING_EVENTS_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +213,12 @@ class Services:
                     1.0,
                     lambda: self.detections.webhooks.send_due() > 0,
                 ),
+                # Findings whose event a process died before appending (findings.py).
+                Periodic(
+                    "trailhouse-finding-events",
+                    FINDING_EVENTS_SECONDS,
+                    self._finding_events_step,
+                ),
                 Periodic(
                     "trailhouse-insights",
                     max(1.0, settings.insights_idle_seconds / 4),
@@ -261,6 +269,11 @@ class Services:
     def _recover_step(self) -> None:
         """Fail the jobs of processes that stopped beating."""
         self.warehouse.jobs.recover()
+
+    def _finding_events_step(self) -> None:
+        recorded = self.detections.findings.record_unsettled()
+        if recorded:
+            log.warning("recorded %d finding events a stopped process left unrecorded", recorded)
 
     def _sample_step(self) -> None:
         self.warehouse.metering.sample_storage()

@@ -209,6 +209,11 @@ class Settings:
         "enables one, so that they do not hold the server's GIL while PutEvents waits for it "
         "(off: on the server's observer thread).",
     )
+    detections_process_timeout_seconds: float = _setting(
+        60.0,
+        "A detections helper that has not answered a batch within this many seconds is "
+        "killed and the batch asked again of a new one (then evaluated in the server).",
+    )
     insights_bucket_seconds: int = _setting(
         60, "Insights count each series per bucket of this many seconds of eventTime (a minute)."
     )

@@ -258,3 +258,32 @@ def test_the_helper_ends_when_its_server_is_killed(tmp_path: Path) -> None:
     if _running(helper):
         os.kill(helper, signal.SIGKILL)
         pytest.fail(f"the helper {helper} outlived the process that started it")
+
+
+def test_a_helper_that_does_not_answer_in_time_is_killed_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings.load(
+        {"data_dir": tmp_path / "data", "detections_process_timeout_seconds": 1.0}, environ={}
+    )
+    services = open_services(settings)
+    try:
+        services.accounts.create_account(ACCOUNT)
+        services.detections.set_enabled(ACCOUNT, RULE, True, 0)
+        _put(services, ACCOUNT, _event("DescribeRegions"))
+        assert _found(services) == []
+        hung = _new_helper(services, None)
+        with _metadata_locked(services):
+            _put(services, ACCOUNT, _event())
+            # The helper hangs in the finding's commit, waiting for the lock (SQLite would
+            # wait 5 s); 1 s on, it is killed and the batch asked again.
+            deadline = time.monotonic() + 30
+            while _running(hung) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not _running(hung)
+            time.sleep(2.5)
+        assert [f.rule_id for f in _found(services)] == [RULE]
+        assert len(_finding_events(services)) == 1
+        assert "no answer within 1 s" in caplog.text
+    finally:
+        services.close()

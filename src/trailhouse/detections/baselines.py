@@ -2,8 +2,9 @@
 key), the values seen for it (e.g. its source addresses) and the eventTime it started learning.
 
 A decision is made at once, in the request that carries the event; what it adds to a baseline
-is written after the batch is evaluated, every baseline the batch changed in one commit
-(`flush`), not one commit per new value. The document is `{"since": <first eventTime>,
+is written after the batch is evaluated, every baseline the batch changed in one commit, not
+one commit per new value: the commit of the batch's findings (`take`, then `writes`), so a
+value is never learnt without the finding it caused. The document is `{"since": <first eventTime>,
 "values": [...]}` (a bare list, from before learning periods, has learned), the last
 `MAX_SEEN_VALUES` values. Another process adding to the same baseline meanwhile is merged, not
 overwritten.
@@ -15,7 +16,6 @@ import threading
 
 import orjson
 
-from trailhouse.retry import retry_on_conflict
 from trailhouse.store.ports import DocumentWrite, MetadataStore
 
 SEEN_KIND = "detection-seen"
@@ -61,26 +61,24 @@ class FirstSeenBaselines:
             self._pending[(account_id, name)] = (start, [*(pending[1] if pending else []), value])
         return None if first or moment < start + learn else True
 
-    def flush(self) -> None:
-        """Write what the evaluated batches added, in one commit (merged with what another
-        process wrote meanwhile)."""
+    def take(self) -> dict[tuple[str, str], tuple[int, list[str]]]:
+        """What the evaluated batches added, handed to the caller to commit (`writes`)."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        if not pending:
-            return
+        return pending
 
-        def attempt() -> None:
-            writes = []
-            for (account_id, name), (since, added) in pending.items():
-                stored = self._metadata.get_document(SEEN_KIND, account_id, name)
-                was, values = _baseline(stored.body) if stored is not None else (since, [])
-                merged = list(dict.fromkeys([*values, *added]))[-MAX_SEEN_VALUES:]
-                body = orjson.dumps({"since": min(was, since), "values": merged})
-                version = stored.version if stored is not None else 0
-                writes.append(DocumentWrite(SEEN_KIND, account_id, name, body, version))
-            self._metadata.commit(writes)
-
-        retry_on_conflict(attempt, what="first-seen baselines")
+    def writes(self, pending: dict[tuple[str, str], tuple[int, list[str]]]) -> list[DocumentWrite]:
+        """The writes that add `pending` to the stored baselines, merged with what another
+        process wrote (read now: a commit that conflicts reads them again)."""
+        writes = []
+        for (account_id, name), (since, added) in pending.items():
+            stored = self._metadata.get_document(SEEN_KIND, account_id, name)
+            was, values = _baseline(stored.body) if stored is not None else (since, [])
+            merged = list(dict.fromkeys([*values, *added]))[-MAX_SEEN_VALUES:]
+            body = orjson.dumps({"since": min(was, since), "values": merged})
+            version = stored.version if stored is not None else 0
+            writes.append(DocumentWrite(SEEN_KIND, account_id, name, body, version))
+        return writes
 
 
 def _baseline(body: bytes) -> tuple[int, list[str]]:

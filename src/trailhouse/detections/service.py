@@ -98,12 +98,16 @@ class DetectionService:
         webhook_policy: RetryPolicy = DELIVERY,
         egress: Egress | None = None,
         changed: Callable[[str, str], None] | None = None,
+        *,
+        record_is_durable: bool = True,
     ) -> None:
         self._metadata = metadata
         # Told (account, rule id) of each rule this process changed, once the change is durable.
         self._on_change = changed
         self.webhooks = Webhooks(metadata, webhook_policy, egress=egress)
-        self.findings = Findings(metadata, record, self.webhooks)
+        self.findings = Findings(
+            metadata, record, self.webhooks, record_is_durable=record_is_durable
+        )
         self._starter = starter_rules()
         self._compiled = {rule_id: parse_rule(text) for rule_id, text in self._starter.items()}
         self._baselines = FirstSeenBaselines(metadata)
@@ -230,7 +234,6 @@ class DetectionService:
                 if dispatch:
                     events = _events(dispatch, batch)
                     matches = self._evaluator.evaluate_each(account_id, events)
-                    self._baselines.flush()  # before the findings: they name new values
                     self._found(matches)
         except Exception:  # the events are stored; a finding missed is logged, never raised
             log.exception("detection rules could not be evaluated on %d events", len(records))
@@ -241,7 +244,11 @@ class DetectionService:
         return Evaluator(MemoryFirstSeen()).evaluate("", [rule], timed)
 
     def _found(self, matches: list[Match]) -> None:
-        self.findings.add_all(matches, int(time.time() * 1000))
+        """Commit the batch's findings with what it taught the first-seen baselines."""
+        learnt = self._baselines.take()
+        self.findings.add_all(
+            matches, int(time.time() * 1000), lambda: self._baselines.writes(learnt)
+        )
 
     def _dispatch(self, account_id: str) -> Dispatch:
         """The account's enabled rules, indexed by eventName (cached `CACHE_SECONDS`)."""

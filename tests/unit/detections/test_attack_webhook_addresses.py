@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -121,7 +122,7 @@ def _webhooks(services: Services, egress: Egress) -> Webhooks:
 
 def _finding(services: Services) -> str:
     rule = services.detections.get_rule(ALICE, "actiontrail_trail_stopped")
-    match = Match(rule, ALICE, ("e-1",))
+    match = Match(rule, ALICE, (f"e-{uuid.uuid4()}",))  # a new match: a new finding
     return services.detections.findings.add(match, int(time.time() * 1000)).finding_id
 
 
