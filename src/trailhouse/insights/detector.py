@@ -335,10 +335,11 @@ class Detector:
             ips.buckets_used += 1
             ips.last_bucket = bucket
         ips.region = event.region or ips.region
-        for other, (active, last) in list(ips.active.items()):
-            if other != ip and last < bucket - 1:  # a whole minute without it: usual again
-                signals.append(self._ip_end(account, key_id, other, active, last, ips))
-                del ips.active[other]
+        if ips.active:  # nearly always empty: no list made per event
+            for other, (active, last) in list(ips.active.items()):
+                if other != ip and last < bucket - 1:  # a whole minute without it: usual again
+                    signals.append(self._ip_end(account, key_id, other, active, last, ips))
+                    del ips.active[other]
         running = ips.active.get(ip)
         if running is not None:
             running[0].count += 1
@@ -351,7 +352,8 @@ class Detector:
                 active = _Active(uuid.uuid4().hex, bucket, 0.0, 0.0, 1, 1, 1)
                 ips.active[ip] = (active, bucket)
                 signals.append(self._ip_signal(account, key_id, ip, START, bucket, active, ips))
-        ips.ips[ip] = max(ips.ips.get(ip, bucket), bucket)
+        if ips.ips.get(ip, bucket) <= bucket:
+            ips.ips[ip] = bucket
 
     def _ip_end(
         self, account: str, key_id: str, ip: str, active: _Active, last: int, ips: _KeyIps
