@@ -286,6 +286,136 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         "STRING",
     ),
+    # MaxCompute's JSON type: a JSON value prints as its compact text, an object's keys sorted.
+    *_examples(
+        "JSON_OBJECT",
+        "json-object",
+        [
+            ("json_object('a', 123)", '{"a":123}'),
+            ("json_object('a', 123,'b','hello')", '{"a":123,"b":"hello"}'),
+        ],
+        "JSON",
+    ),
+    *_examples(
+        "JSON_ARRAY",
+        "json-array",
+        [
+            ("json_array('a', 45, true, 13, json '{\"a\":456}')", '["a",45,true,13,{"a":456}]'),
+            ("json_array()", "[]"),
+        ],
+        "JSON",
+    ),
+    *_examples(
+        "JSON_EXTRACT",
+        "json-extract",
+        [
+            ("JSON_EXTRACT(JSON '{\"a\":1, \"b\":2}', '$.a')", "1"),
+            ("JSON_EXTRACT(JSON '{\"a\":1, \"b\":2}', '$.c')", None),
+        ],
+        "JSON",
+    ),
+    *_examples(
+        "JSON_EXISTS",
+        "json-exists",
+        [
+            ("JSON_EXISTS(JSON '{\"a\":1, \"b\":2}', '$.a')", True),
+            ("JSON_EXISTS(JSON '{\"a\":1, \"b\":2}', '$.c')", False),
+            ("JSON_EXISTS(JSON '[1,2, {\"a\":34}]', '$[2].a')", True),
+        ],
+        "BOOLEAN",
+    ),
+    *_examples(
+        "JSON_VALID",
+        "json-valid",
+        [("json_valid('\"abc\"')", True), ("json_valid('abc')", False)],
+        "BOOLEAN",
+    ),
+    *_examples(
+        "JSON_TYPE",
+        "json-type",
+        [
+            ("json_type(json '[{\"a\":1}, 23]')", "array"),
+            ("json_type(json '123')", "number"),
+            ("json_type(json '\"123\"')", "string"),
+        ],
+        "STRING",
+    ),
+    *_examples(
+        "JSON_LENGTH",
+        "json-length",
+        [
+            ('JSON_LENGTH(JSON \'{"k1":"v31","k2":300}\')', 2),
+            ("JSON_LENGTH(JSON '[1,2,3,4,5,6]')", 6),
+            (
+                'JSON_LENGTH(JSON \'{"name": "John", "age": 22, '
+                '"skills":["PHP","MySQL","JavaScript"]}\')',
+                3,
+            ),
+            ("JSON_LENGTH(JSON '{\"x\": 1, \"y\": [1, 2]}', '$.y')", 2),
+            ("JSON_LENGTH(null)", None),
+            ("JSON_LENGTH(JSON 'null')", 1),
+            ("JSON_LENGTH(JSON '123')", 1),
+            ("JSON_LENGTH(JSON '123.34')", 1),
+            ("JSON_LENGTH(JSON 'true')", 1),
+        ],
+        "BIGINT",
+    ),
+    *_examples(
+        "JSON_FORMAT",
+        "json-format",
+        [
+            ("JSON_FORMAT(JSON '123')", "123"),
+            ("JSON_FORMAT(JSON '\"123\"')", '"123"'),
+            (
+                'JSON_FORMAT(JSON \'{"name":"Alice", "age":3, "school":"Ali"}\')',
+                '{"age":3,"name":"Alice","school":"Ali"}',
+            ),
+            (
+                'JSON_FORMAT( \nJSON \n\'[\n  {\n    "id": 1,\n    "name":"Bob",\n'
+                '    "score":98\n   },\n  {\n    "id":2,\n    "name":"Alex",\n'
+                '    "score":88\n  }\n ]\')',
+                '[{"id":1,"name":"Bob","score":98},{"id":2,"name":"Alex","score":88}]',
+            ),
+        ],
+        "STRING",
+    ),
+    *_examples(
+        "JSON_PARSE",
+        "json-parse",
+        [
+            ('json_parse(\'{"a":1, "b":2}\')', '{"a":1,"b":2}'),
+            ("json_parse('\"abc\"')", '"abc"'),
+        ],
+        "JSON",
+    ),
+    # The JSON type's rules: keys sorted at every depth, a JSON value inside another, paths.
+    *_examples(
+        "JSON_OBJECT",
+        "json-object",
+        [
+            (
+                "json_object('b', 1, 'a', json '{\"d\":1,\"c\":[true,null]}')",
+                '{"a":{"c":[true,null],"d":1},"b":1}',
+            ),
+            ("json_extract(json_object('k', json_array(1, 'x')), '$.k[1]')", '"x"'),
+            ("json_extract(json '{\"a.b\":{\"c\":[1,2]}}', '$[\\'a.b\\'].c')", "[1,2]"),
+        ],
+        "JSON",
+        verbatim=False,
+    ),
+    *_examples(
+        "JSON_TYPE",
+        "json-type",
+        [
+            ("json_type(json '{}')", "object"),
+            ("json_type(json 'false')", "boolean"),
+            ("json_type(json 'null')", "null"),
+            ("json_type(json '-1.5e3')", "number"),
+            ("json_type(null)", None),
+        ],
+        "STRING",
+        verbatim=False,
+    ),
     # The path syntax's rules: missing keys, [*] collecting matches as Hive's GET_JSON_OBJECT.
     *_examples(
         "GET_JSON_OBJECT",
@@ -449,8 +579,25 @@ FAMILY_REFUSED: list[tuple[str, str, str]] = [
     ("cbrt(27)", "ODPS-0130071", "function CBRT is a MaxCompute built-in"),
     ("conv('100', 2, 10)", "ODPS-0130071", "function CONV is a MaxCompute built-in"),
     ("shiftleft(1, 2)", "ODPS-0130071", "function SHIFTLEFT is a MaxCompute built-in"),
-    ("json_extract('{}', '$.a')", "ODPS-0130071", "function JSON_EXTRACT is a MaxCompute built-in"),
-    ("json_valid('{}')", "ODPS-0130071", "function JSON_VALID is a MaxCompute built-in"),
+    (
+        "json_extract(JSON '{\"a\":1, \"b\":2}', '$a')",
+        "ODPS-0130071",
+        "Param json path $a is invalid",
+    ),
+    ("json_parse('abc')", "ODPS-0130071", 'Invalid input syntax for type json, detail:Token "abc"'),
+    ("json_extract('{}', '$.a')", "ODPS-0130121", "function JSON_EXTRACT takes a JSON value"),
+    (
+        "json_valid(concat('{', '}'))",
+        "ODPS-0130071",
+        "JSON_VALID of a value that is not a constant",
+    ),
+    (
+        "json_parse(concat('{', '}'))",
+        "ODPS-0130071",
+        "JSON_PARSE of a value that is not a constant",
+    ),
+    ("to_json(map('a', 1))", "ODPS-0130071", "function TO_JSON is a MaxCompute built-in"),
+    ("from_json('[1]', 'array<bigint>')", "ODPS-0130071", "function FROM_JSON is a MaxCompute"),
     ("map_values(map('a', 1))", "ODPS-0130071", "function MAP_VALUES is a MaxCompute built-in"),
     (
         "regexp_instr('abc', 'b', 1, 1)",

@@ -98,7 +98,7 @@ def test_aggregates_are_bigint_and_double(tw: WarehouseFixture) -> None:
         ("SMALLINT", "SMALLINT"),
         ("UBIGINT", "BIGINT"),
         ("VARCHAR", "STRING"),
-        ("JSON", "STRING"),
+        ("JSON", "JSON"),
         ('"NULL"', "STRING"),
         ("TIMESTAMP", "DATETIME"),
         ("TIMESTAMP WITH TIME ZONE", "DATETIME"),

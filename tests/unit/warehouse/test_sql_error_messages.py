@@ -147,6 +147,38 @@ def test_bad_sql_gets_maxcompute_words(
     assert says in message, message
 
 
+# A regular expression that does not compile: its fault in plain words and the pattern, not
+# RE2's ("missing ): (") or Spark's ("[INVALID_PARAMETER_VALUE.PATTERN]") own words.
+BAD_PATTERNS: list[tuple[str, str, str]] = [
+    ("SELECT REGEXP_REPLACE('abc', 'a(', 'x')", "a group opened with ( is not closed", "'a('"),
+    (
+        f"SELECT REGEXP_COUNT(event_name, '[a') FROM {T}",
+        "a [ character class is not closed",
+        "'[a'",
+    ),
+    ("SELECT REGEXP_EXTRACT('abc', 'a)', 0)", "a ) closes no group", "a)"),
+    ("SELECT 'abc' RLIKE '*a'", "has nothing before it to repeat", "*"),
+    (
+        f"SELECT REGEXP_EXTRACT(event_name, CONCAT('(', event_rw), 1) FROM {T}",
+        "a group opened with ( is not closed",
+        "(",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("sql", "fault", "pattern"), BAD_PATTERNS, ids=[b[0] for b in BAD_PATTERNS]
+)
+def test_a_bad_regular_expression_is_named_in_plain_words(
+    tw: WarehouseFixture, sql: str, fault: str, pattern: str
+) -> None:
+    code, message = failure(tw, sql)
+    assert code == "ODPS-0121095", message
+    assert message.startswith("Invalid argument - the regular expression "), message
+    assert fault in message and pattern in message, message
+    assert not ENGINE_TEXT.search(message) and "missing )" not in message, message
+
+
 def test_table_not_found_lists_tables_and_the_hyphen_rule(tw: WarehouseFixture) -> None:
     code, message = failure(tw, "SELECT COUNT(*) FROM\n  actiontrail_audit")
     assert code == "ODPS-0130131"

@@ -19,7 +19,7 @@ from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 from sqlglot.tokenizer_core import TokenType
 
-from trailhouse.warehouse.sql import timezones
+from trailhouse.warehouse.sql import json_type, timezones
 from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
@@ -310,6 +310,18 @@ def _not_run_yet(name: str) -> Callable[..., exp.Expr | None]:
     return refuse
 
 
+def _in_parentheses(
+    build: Callable[[list[exp.Expression]], exp.Expression],
+) -> Callable[..., exp.Expr]:
+    """The builder, its result in parentheses: sqlglot checks a function's argument count
+    against the expression a builder returns, which here is not the function called."""
+
+    def parse(args: list[exp.Expression]) -> exp.Expr:
+        return exp.paren(build(args), copy=False)
+
+    return parse
+
+
 class MaxCompute(Hive):
     """MaxCompute SQL: Hive syntax with MaxCompute's own date functions and format tokens."""
 
@@ -336,8 +348,9 @@ class MaxCompute(Hive):
                 "UNIX_TIMESTAMP": _unix_timestamp,
                 "WEEKDAY": _weekday,
                 "WM_CONCAT": _wm_concat,
+                **{name: _in_parentheses(build) for name, build in json_type.BUILDERS.items()},
             },
-            frozenset(FUNCTIONS),
+            frozenset(FUNCTIONS) | frozenset(json_type.BUILDERS),
         )
         # Only MaxCompute's own syntax: other dialects' (POSITION(a IN b), STRING_AGG, …) is
         # read as a plain call, and refused by name.
@@ -345,7 +358,7 @@ class MaxCompute(Hive):
             **{
                 name: parse
                 for name, parse in HiveParser.FUNCTION_PARSERS.items()
-                if name not in FOREIGN_SYNTAX
+                if name not in FOREIGN_SYNTAX and name not in json_type.BUILDERS
             },
             # MaxCompute's EXTRACT(part FROM datetime), not checked yet: refused by name.
             "EXTRACT": _not_run_yet("EXTRACT"),
@@ -528,6 +541,7 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
     _rewrite_lateral_views(tree)
     _rewrite_select_json_tuples(tree)
+    json_type.prepare(tree)
     apply_conversions(tree)
     for select in tree.find_all(exp.Select):
         # Optimizer hints (/*+ MAPJOIN(a) */) change how MaxCompute runs a query, never its
@@ -575,7 +589,8 @@ def null_on_invalid_json(node: exp.Expr) -> exp.Expr:
 
 def to_duckdb(sql: str) -> str:
     """Translate one MaxCompute SELECT statement into DuckDB SQL that gives the same results."""
-    tree = timezones.lower_for_duckdb(parse(sql).transform(null_on_invalid_json, copy=False))
+    lowered = json_type.lower_for_duckdb(parse(sql))
+    tree = timezones.lower_for_duckdb(lowered.transform(null_on_invalid_json, copy=False))
     try:
         return tree.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:

@@ -487,21 +487,10 @@ def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]
 
 Builder = Callable[..., exp.Expr]
 
-# MaxCompute's functions of its JSON type: not run yet (a JSON value prints differently from the
-# STRING that GET_JSON_OBJECT answers, and DuckDB and Spark would disagree on it).
-JSON_TYPE_FUNCTIONS = (
-    "FROM_JSON",
-    "JSON_ARRAY",
-    "JSON_EXISTS",
-    "JSON_EXTRACT",
-    "JSON_FORMAT",
-    "JSON_LENGTH",
-    "JSON_OBJECT",
-    "JSON_PARSE",
-    "JSON_TYPE",
-    "JSON_VALID",
-    "TO_JSON",
-)
+# MaxCompute's JSON functions not run yet (json_type.py runs the others): FROM_JSON answers a
+# STRUCT, MAP or ARRAY from a type written as text, and TO_JSON drops a STRUCT's NULL fields and
+# lowers its keys, which neither engine's TO_JSON does.
+JSON_TYPE_FUNCTIONS = ("FROM_JSON", "TO_JSON")
 
 
 def _wrapped(build: Callable[[list[exp.Expression]], exp.Expression]) -> Builder:

@@ -242,6 +242,7 @@ class SparkEngine:
                 types = tuple(
                     maxcompute_type(_type_name(field.dataType)) for field in frame.schema.fields
                 )
+                frame = _json_as_text(frame, types)
                 rows = naive_timestamps(frame).limit(limits.max_rows + 1).collect()
         except EngineError:
             raise
@@ -444,7 +445,26 @@ _TYPE_NAMES = {
     "DateType": "DATE",
     "BinaryType": "BLOB",
     "NullType": '"NULL"',
+    # MaxCompute's JSON values are Spark's VARIANTs (json_type.py).
+    "VariantType": "JSON",
 }
+
+
+def _json_as_text(frame: Any, types: tuple[str, ...]) -> Any:
+    """The frame with each JSON (VARIANT) column as its compact text, as MaxCompute prints a
+    JSON value (an object's keys sorted, as Spark's VARIANT keeps them)."""
+    if "JSON" not in types:
+        return frame
+    from pyspark.sql import functions
+
+    names = list(frame.columns)
+    positional = frame.toDF(*(f"c{i}" for i in range(len(names))))
+    return positional.select(
+        *(
+            (functions.to_json(f"c{i}") if kind == "JSON" else functions.col(f"c{i}")).alias(name)
+            for i, (name, kind) in enumerate(zip(names, types, strict=True))
+        )
+    )
 
 
 def _type_name(data_type: Any) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
+from trailhouse.warehouse.sql import json_type
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.json_paths import JsonWildcard
 from trailhouse.warehouse.sql.timezones import spark_convert
@@ -179,13 +180,18 @@ def _time_to_unix(node: exp.TimeToUnix) -> exp.Expression:
 def _json_extract(node: exp.JSONExtractScalar) -> exp.Expression:
     # Spark's GET_JSON_OBJECT gives NULL for invalid JSON already, as MaxCompute does.
     path = spark_json_path(_string_literal(node.expression, "a JSON path"))
-    return _function("GET_JSON_OBJECT", node.this, exp.Literal.string(path))
+    return _function("GET_JSON_OBJECT", _json_text(node.this), exp.Literal.string(path))
 
 
 def _json_wildcard(node: JsonWildcard) -> exp.Expression:
     # Spark's GET_JSON_OBJECT reads `[*]` by Hive's rules, as MaxCompute's does.
     path = _string_literal(node.expression, "a JSON path")
-    return _function("GET_JSON_OBJECT", node.this, exp.Literal.string(path))
+    return _function("GET_JSON_OBJECT", _json_text(node.this), exp.Literal.string(path))
+
+
+def _json_text(node: exp.Expression) -> exp.Expression:
+    # GET_JSON_OBJECT of a JSON value (a VARIANT here) reads its text.
+    return _function("TO_JSON", node) if json_type.spark_json_valued(node) else node
 
 
 def _day_of_week_iso(node: exp.DayOfWeekIso) -> exp.Expression:
@@ -312,6 +318,7 @@ _REWRITES: dict[type[exp.Expr], Callable[[Any], exp.Expression]] = {
     exp.TimeToUnix: _time_to_unix,
     exp.JSONExtractScalar: _json_extract,
     JsonWildcard: _json_wildcard,
+    **dict.fromkeys(json_type.NODES, json_type.spark_sql),
     exp.DayOfWeekIso: _day_of_week_iso,
     exp.TsOrDsToDate: _ts_or_ds_to_date,
     exp.Try: _without_try,

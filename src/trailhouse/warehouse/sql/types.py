@@ -56,7 +56,7 @@ _NAMES = {
     _T.CHAR: "STRING",
     _T.TEXT: "STRING",
     _T.NVARCHAR: "STRING",
-    _T.JSON: "STRING",
+    _T.JSON: "JSON",  # MaxCompute's JSON type (a STRING of JSON text is a STRING)
     _T.UUID: "STRING",
     _T.NULL: "STRING",
     _T.UNKNOWN: "STRING",
