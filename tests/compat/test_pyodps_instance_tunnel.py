@@ -83,6 +83,52 @@ def test_arrow_row_ranges_and_columns(running: Fixture, warehouse: Warehouse) ->
     assert list(part["event_name"]) == [row[0] for row in by_csv[1:3]]
 
 
+NESTED = (
+    "SELECT COLLECT_SET(event_name) AS names, ARRAY(1, NULL, 2) AS numbers, "
+    "MAP('k', 1, 'z', NULL) AS counts, MAP(7, 'x') AS by_number, "
+    "NAMED_STRUCT('n', 1, 'label', 'two', 'shares', ARRAY(1.5, 2.5)) AS summary, "
+    "ARRAY(TO_DATE('2026-12-06 11:30:00', 'yyyy-mm-dd hh:mi:ss')) AS moments, "
+    "ARRAY(CAST('12.50' AS DECIMAL(10,2))) AS prices, CAST(NULL AS ARRAY<STRING>) AS nothing, "
+    "ARRAY('a,b', 'c\"d', 'e:f', '[x]') AS awkward "
+    "FROM {table}"
+)
+
+
+def test_arrays_maps_and_structs_arrive_in_their_own_types(
+    running: Fixture, warehouse: Warehouse
+) -> None:
+    """Before, a nested result column was a STRING of JSON text through every reader."""
+    odps = _odps(running, warehouse)
+    instance = odps.execute_sql(NESTED.format(table=TABLE))
+    with instance.open_reader() as reader:
+        types = [str(column.type).lower() for column in reader.schema.columns]
+        (row,) = [r.values for r in reader]
+    assert types[:5] == [
+        "array<string>",
+        "array<int>",
+        "map<string,int>",
+        "map<int,string>",
+        "struct<`n`:int,`label`:string,`shares`:array<double>>",
+    ]
+    names, numbers, counts, by_number, summary, moments, prices, nothing, awkward = row
+    assert isinstance(names, list) and names and all(isinstance(n, str) for n in names)
+    assert numbers == [1, None, 2]
+    assert counts == {"k": 1, "z": None} and by_number == {7: "x"}
+    assert (summary.n, summary.label, summary.shares) == (1, "two", [1.5, 2.5])
+    assert moments == [dt.datetime(2026, 12, 6, 11, 30)]
+    assert prices == [decimal.Decimal("12.50")]
+    assert nothing is None
+    assert awkward == ["a,b", 'c"d', "e:f", "[x]"]
+    with instance.open_reader(tunnel=False) as reader:  # the CSV result, parsed by PyODPS
+        assert [r.values for r in reader] == [row]
+    with instance.open_reader(tunnel=True, arrow=True) as reader:
+        table = reader.read_all()
+    assert table.column("numbers").to_pylist() == [numbers]
+    assert table.column("counts").to_pylist() == [[("k", 1), ("z", None)]]
+    assert table.column("summary").to_pylist() == [{"n": 1, "label": "two", "shares": [1.5, 2.5]}]
+    assert table.column("moments").to_pylist() == [moments]
+
+
 def test_a_cut_result_needs_limit(running: Fixture, warehouse: Warehouse) -> None:
     """The job keeps 10 000 rows of a 14 400-row result: an unlimited read is refused, saying
     how to read them; limit=True reads the 10 000."""

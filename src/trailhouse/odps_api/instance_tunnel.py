@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from trailhouse.odps_api import instances, render, tunnel, tunnel_wire
 from trailhouse.odps_api.catalog import CatalogCall, Reply
+from trailhouse.odps_api.odps_types import ARRAY, MAP, STRUCT, Kind, parse_kind
 from trailhouse.warehouse.model import JobStatus, SqlJob
 from trailhouse.warehouse.sql.engine import ResultSet
 
@@ -183,50 +184,96 @@ def _columns(columns: Sequence[str], wanted: list[str]) -> list[int]:
     return [lowered.index(n) for n in wanted]
 
 
-def _typed(value: Any, kind: str) -> Any:
-    """A kept result value (JSON: datetimes and decimals as text) as its MaxCompute type."""
+def _typed_as(value: Any, kind: Kind) -> Any:
+    """A kept result value (JSON: datetimes and decimals as text) as its MaxCompute type: an
+    ARRAY a list, a MAP a list of (key, value), a STRUCT a dict
+    of its fields, each part typed in turn (a MAP's keys are text in the kept JSON)."""
     if value is None:
         return None
-    if kind == "datetime":
+    if kind.nested:
+        return _typed_nested(value, kind)
+    name = kind.name
+    if name == "datetime":
         return dt.datetime.fromisoformat(str(value))
-    if kind == "date":
+    if name == "date":
         return dt.date.fromisoformat(str(value))
-    if kind.startswith("decimal"):
+    if name.startswith("decimal"):
         return decimal.Decimal(str(value))
-    if kind in _ARROW and kind != "string":
-        return value
+    if name in _ARROW and name != "string":
+        return _scalar(value, name)
     if isinstance(value, str):
         return value
-    return instances._cell(value)  # nested values as JSON text, as the CSV result has them
+    return instances._cell(value)  # a value of a type not known here, as its text
+
+
+def _typed_nested(value: Any, kind: Kind) -> Any:
+    if kind.name == ARRAY:
+        return [_typed_as(item, kind.parts[0]) for item in value]
+    if kind.name == MAP:
+        items = value.items() if isinstance(value, dict) else value
+        return [(_typed_as(k, kind.parts[0]), _typed_as(v, kind.parts[1])) for k, v in items]
+    if isinstance(value, dict):
+        return {f: _typed_as(value.get(f), p) for f, p in zip(kind.fields, kind.parts, strict=True)}
+    return {f: _typed_as(v, p) for f, v, p in zip(kind.fields, value, kind.parts, strict=True)}
+
+
+def _scalar(value: Any, name: str) -> Any:
+    """A number or boolean as its type: a MAP's key arrives as text (JSON's object keys)."""
+    if not isinstance(value, str):
+        return value
+    if name == "boolean":
+        return value == "true"
+    return float(value) if name in ("double", "float") else int(value)
 
 
 def _wire_rows(rows: list[list[Any]], kinds: list[str]) -> Iterator[list[Any]]:
     """Rows as the record stream carries them: DATETIME as epoch milliseconds (the job's
-    wall-clock time read as UTC), DATE as epoch days, DECIMAL as text."""
+    wall-clock time read as UTC), DATE as epoch days, DECIMAL as text, a STRUCT as its fields'
+    values in order (`tunnel_wire.encoder_of`)."""
+    parsed = [parse_kind(kind) for kind in kinds]
     for row in rows:
-        out: list[Any] = []
-        for value, kind in zip(row, kinds, strict=True):
-            typed = _typed(value, kind)
-            if isinstance(typed, dt.datetime):
-                typed = (typed - _EPOCH) // dt.timedelta(milliseconds=1)
-            elif isinstance(typed, dt.date):
-                typed = (typed - _EPOCH.date()).days
-            elif isinstance(typed, decimal.Decimal):
-                typed = str(typed)
-            out.append(typed)
-        yield out
+        yield [
+            _on_wire(_typed_as(value, kind), kind) for value, kind in zip(row, parsed, strict=True)
+        ]
 
 
-def _arrow_type(kind: str) -> pa.DataType:
-    if kind.startswith("decimal("):
-        precision, scale = (int(p) for p in kind[len("decimal(") : -1].split(","))
+def _on_wire(typed: Any, kind: Kind) -> Any:
+    if typed is None:
+        return None
+    if kind.name == ARRAY:
+        return [_on_wire(item, kind.parts[0]) for item in typed]
+    if kind.name == MAP:
+        key, value = kind.parts
+        return [(_on_wire(k, key), _on_wire(v, value)) for k, v in typed]
+    if kind.name == STRUCT:
+        return [_on_wire(typed[f], p) for f, p in zip(kind.fields, kind.parts, strict=True)]
+    if isinstance(typed, dt.datetime):
+        return (typed - _EPOCH) // dt.timedelta(milliseconds=1)
+    if isinstance(typed, dt.date):
+        return (typed - _EPOCH.date()).days
+    if isinstance(typed, decimal.Decimal):
+        return str(typed)
+    return typed
+
+
+def _arrow_of(kind: Kind) -> pa.DataType:
+    """The Arrow type PyODPS builds for a column of this type (`odps_type_to_arrow_type`)."""
+    if kind.name == ARRAY:
+        return pa.list_(_arrow_of(kind.parts[0]))
+    if kind.name == MAP:
+        return pa.map_(_arrow_of(kind.parts[0]), _arrow_of(kind.parts[1]))
+    if kind.name == STRUCT:
+        return pa.struct([(f, _arrow_of(p)) for f, p in zip(kind.fields, kind.parts, strict=True)])
+    if kind.name.startswith("decimal("):
+        precision, scale = (int(p) for p in kind.name[len("decimal(") : -1].split(","))
         return pa.decimal128(precision, scale)
-    return _ARROW.get(kind, pa.string())
+    return _ARROW.get(kind.name, pa.string())
 
 
 def _batches(names: list[str], kinds: list[str], rows: list[list[Any]]) -> Iterator[pa.RecordBatch]:
+    parsed = [parse_kind(kind) for kind in kinds]
     arrays = [
-        pa.array([_typed(row[i], kind) for row in rows], type=_arrow_type(kind))
-        for i, kind in enumerate(kinds)
+        pa.array([_typed_as(row[i], kind) for row in rows], type=_arrow_of(kind))
+        for i, kind in enumerate(parsed)
     ]
     yield pa.RecordBatch.from_arrays(arrays, names=names)

@@ -23,6 +23,7 @@ from trailhouse import errors
 from trailhouse.odps_api import job_xml
 from trailhouse.odps_api.catalog import CatalogCall, Reply
 from trailhouse.odps_api.errors import InvalidArgument, NoSuchObject, OdpsWireError
+from trailhouse.odps_api.odps_types import STRUCT, Kind, parse_kind
 from trailhouse.odps_api.render import owner_of, rfc822
 from trailhouse.warehouse import access
 from trailhouse.warehouse.model import JobStatus, Privilege, Project, SqlJob
@@ -312,8 +313,34 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, dict)):
+        return _nested_cell(value)
+    return str(value)
+
+
+def _nested_cell(value: Any) -> str:
+    """An ARRAY, MAP or STRUCT value as its CSV cell, which PyODPS parses by the column's type
+    (`odps/readers.py`): `[…]` and `{key:value,…}`, strings quoted, a NULL inside as `\\N`."""
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(_nested_cell(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return (
+            "{" + ",".join(f"{_nested_cell(k)}:{_nested_cell(v)}" for k, v in value.items()) + "}"
+        )
+    if isinstance(value, str):
         return orjson.dumps(value).decode()
     return str(value)
+
+
+def _nested_type(kind: Kind) -> str:
+    parts = [_nested_type(part) if part.nested else odps_type(part.name) for part in kind.parts]
+    if kind.name == STRUCT:
+        fields = ",".join(f"{f}:{t}" for f, t in zip(kind.fields, parts, strict=True))
+        return f"struct<{fields}>"
+    return f"{kind.name}<{','.join(parts)}>"
 
 
 _DECIMAL = re.compile(r"DECIMAL\((\d+),\s*(\d+)\)")
@@ -338,8 +365,13 @@ _TYPES = {
 
 
 def odps_type(engine_type: str) -> str:
-    """The MaxCompute type a result column is shown as (unknown and nested types as string,
-    their values as text)."""
+    """The MaxCompute type a result column is shown as: ARRAY, MAP and STRUCT with their parts'
+    types (`array<string>`), an unknown type as string (its values as text)."""
+    if engine_type.strip().split("<", 1)[0].strip().upper() in ("ARRAY", "MAP", "STRUCT"):
+        try:
+            return _nested_type(parse_kind(engine_type))
+        except ValueError:
+            return "string"
     upper = engine_type.upper().strip()
     decimal = _DECIMAL.fullmatch(upper)
     if decimal is not None:

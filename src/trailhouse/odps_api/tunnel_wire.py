@@ -24,6 +24,8 @@ from typing import Any
 import google_crc32c
 import pyarrow as pa
 
+from trailhouse.odps_api.odps_types import ARRAY, MAP, Kind, parse_kind
+
 END_RECORD = 33553408
 META_COUNT = 33554430
 META_CHECKSUM = 33554431
@@ -203,6 +205,63 @@ _ENCODERS: dict[str, tuple[int, Encode]] = {
 _TEXT = (WIRETYPE_LENGTH_DELIMITED, _text)
 
 
+def encoder_of(kind: str) -> tuple[int, Encode]:
+    """How a column of this MaxCompute type is put on the wire: a scalar as above; an ARRAY
+    (a list), MAP (a list of (key, value)) or STRUCT (its fields' values, in order) as
+    PyODPS's `_read_array`/`_read_struct` read it: an array is its length, then each element
+    as a NULL flag and, unless NULL, the element itself; a map its keys' array then its
+    values'; a struct each field's NULL flag and value. Only the elements' own bytes enter the
+    row's checksum."""
+    if "<" not in kind:
+        return _ENCODERS.get(kind, _TEXT)
+    return WIRETYPE_LENGTH_DELIMITED, _nested_encoder(parse_kind(kind))
+
+
+def _nested_encoder(kind: Kind) -> Encode:
+    parts = [
+        _nested_encoder(part) if part.nested else _ENCODERS.get(part.name, _TEXT)[1]
+        for part in kind.parts
+    ]
+    if kind.name == ARRAY:
+        return _array_encoder(parts[0])
+    if kind.name == MAP:
+        keys, values = _array_encoder(parts[0]), _array_encoder(parts[1])
+
+        def encode_map(pairs: Any) -> tuple[bytes, bytes]:
+            key_wire, key_sum = keys([k for k, _ in pairs])
+            value_wire, value_sum = values([v for _, v in pairs])
+            return key_wire + value_wire, key_sum + value_sum
+
+        return encode_map
+
+    def encode_struct(values: Any) -> tuple[bytes, bytes]:
+        return _flagged(zip(parts, values, strict=True))
+
+    return encode_struct
+
+
+def _array_encoder(element: Encode) -> Encode:
+    def encode_array(items: Any) -> tuple[bytes, bytes]:
+        wire, checked = _flagged((element, item) for item in items)
+        return varint(len(items)) + wire, checked
+
+    return encode_array
+
+
+def _flagged(pairs: Iterable[tuple[Encode, Any]]) -> tuple[bytes, bytes]:
+    """Values each after its NULL flag (a NULL has no bytes of its own)."""
+    wire, checked = bytearray(), bytearray()
+    for encode, value in pairs:
+        if value is None:
+            wire += b"\x01"
+            continue
+        wire += b"\x00"
+        value_wire, value_sum = encode(value)
+        wire += value_wire
+        checked += value_sum
+    return bytes(wire), bytes(checked)
+
+
 def typed_records(rows: Iterable[Sequence[Any]], kinds: Sequence[str]) -> Iterator[bytes]:
     """The protobuf record stream of rows whose columns have these MaxCompute types (`kinds`;
     integers, DATETIME as epoch milliseconds and DATE as epoch days already numbers), in pieces
@@ -210,7 +269,7 @@ def typed_records(rows: Iterable[Sequence[Any]], kinds: Sequence[str]) -> Iterat
     count = 0
     checksums = bytearray()
     buffer = bytearray()
-    columns = [_ENCODERS.get(kind, _TEXT) for kind in kinds]
+    columns = [encoder_of(kind) for kind in kinds]
     tags = [_tag(i + 1, wire_type) for i, (wire_type, _) in enumerate(columns)]
     encoders = [encode for _, encode in columns]
     numbers = [struct.pack("<i", i + 1) for i in range(len(kinds))]
