@@ -19,7 +19,7 @@ from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 from sqlglot.tokenizer_core import TokenType
 
-from trailhouse.warehouse.sql import json_type, timezones
+from trailhouse.warehouse.sql import json_type, timezones, udtf
 from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
@@ -462,13 +462,17 @@ def _rewrite_select_json_tuples(tree: exp.Expr) -> None:
 def _rewrite_lateral_views(tree: exp.Expr) -> None:
     for select in list(tree.find_all(exp.Select)):
         laterals = select.args.get("laterals") or []
+        kept = []  # EXPLODE and POSEXPLODE stay views (udtf.py)
         for lateral in laterals:
             func = lateral.this
+            if isinstance(func, (exp.Explode, exp.Posexplode)):
+                kept.append(lateral)
+                continue
             if not (isinstance(func, exp.Anonymous) and str(func.this).upper() == "JSON_TUPLE"):
                 name = str(func.this).upper() if isinstance(func, exp.Anonymous) else _name(func)
                 raise UnsupportedSql(f"unsupported LATERAL VIEW {name.upper()}")
             select.append("joins", _json_tuple_join(lateral))
-        select.set("laterals", None)
+        select.set("laterals", kept or None)
 
 
 def parse(sql: str) -> exp.Query:
@@ -539,6 +543,7 @@ def query_of(statements: list[exp.Expr]) -> exp.Query:
     if not isinstance(tree, exp.Query):
         kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
         raise UnsupportedSql(f"only SELECT statements are supported, not {kind}")
+    udtf.prepare(tree)
     _rewrite_lateral_views(tree)
     _rewrite_select_json_tuples(tree)
     json_type.prepare(tree)

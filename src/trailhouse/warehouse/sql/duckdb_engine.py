@@ -23,7 +23,7 @@ from sqlglot.errors import ErrorLevel, UnsupportedError
 from trailhouse.background import Periodic
 from trailhouse.errors import InvalidParameter, SqlParseError, SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
-from trailhouse.warehouse.sql import json_type
+from trailhouse.warehouse.sql import json_type, udtf
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
 from trailhouse.warehouse.sql.diagnostics import (
     refusal,
@@ -64,7 +64,7 @@ _LOCKED_DOWN = {
 
 def to_duckdb_sql(tree: exp.Query) -> str:
     """The plan's tree as DuckDB SQL (invalid JSON gives NULL, as in MaxCompute)."""
-    lowered = json_type.lower_for_duckdb(tree.copy())
+    lowered = udtf.lower_for_duckdb(json_type.lower_for_duckdb(tree.copy()))
     translated = lower_for_duckdb(lowered.transform(null_on_invalid_json, copy=False))
     try:
         return translated.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
