@@ -474,6 +474,100 @@ PAGE_QUERIES: list[tuple[str, str, list[list[Any]], str]] = [
     ),
 ]
 
+# The aggregate functions' sample table, emp (its empno, ename, sal and deptno columns), as the
+# page's emp.txt lists it: 17 rows.
+_EMP_ROWS = [
+    (7369, "SMITH", 800, 20),
+    (7499, "ALLEN", 1600, 30),
+    (7521, "WARD", 1250, 30),
+    (7566, "JONES", 2975, 20),
+    (7654, "MARTIN", 1250, 30),
+    (7698, "BLAKE", 2850, 30),
+    (7782, "CLARK", 2450, 10),
+    (7788, "SCOTT", 3000, 20),
+    (7839, "KING", 5000, 10),
+    (7844, "TURNER", 1500, 30),
+    (7876, "ADAMS", 1100, 20),
+    (7900, "JAMES", 950, 30),
+    (7902, "FORD", 3000, 20),
+    (7934, "MILLER", 1300, 10),
+    (7948, "JACCKA", 5000, 10),
+    (7956, "WELAN", 2450, 10),
+    (7956, "TEBAGE", 1300, 10),
+]
+EMP = (
+    "("
+    + " UNION ALL ".join(
+        f"SELECT {no}L AS empno, '{name}' AS ename, {sal}L AS sal, {dept}L AS deptno"
+        for no, name, sal, dept in _EMP_ROWS
+    )
+    + ") emp"
+)
+AGGREGATES = DOCS + "aggregate-functions"
+
+
+def _emp(function: str, select: str, rows: list[list[Any]], group: bool = False) -> Any:
+    tail = " group by deptno" if group else ""
+    return (function, f"select {select} from {EMP}{tail}", rows, AGGREGATES)
+
+
+PAGE_QUERIES += [
+    _emp("AVG", "avg(sal)", [[2222.0588235294117]]),
+    _emp(
+        "AVG",
+        "deptno, avg(sal)",
+        [[10, 2916.6666666666665], [20, 2175.0], [30, 1566.6666666666667]],
+        group=True,
+    ),
+    _emp("COUNT", "COUNT(*)", [[17]]),
+    _emp("COUNT", "deptno, COUNT(*)", [[20, 5], [30, 6], [10, 6]], group=True),
+    _emp("COUNT", "COUNT(DISTINCT deptno)", [[3]]),
+    # The page's examples 1 and 2 (example 2 without its `SET odps.sql.hive.compatible=false;`,
+    # MaxCompute's default): rows with the same sal counted together, then one by one.
+    _emp(
+        "COUNT",
+        "sal, COUNT(sal) OVER (PARTITION BY sal) AS count",
+        [[s, n] for s, n in [(800, 1), (950, 1), (1100, 1), (1250, 2), (1250, 2), (1300, 2)]]
+        + [[1300, 2], [1500, 1], [1600, 1], [2450, 2], [2450, 2], [2850, 1], [2975, 1]]
+        + [[3000, 2], [3000, 2], [5000, 2], [5000, 2]],
+    ),
+    _emp(
+        "COUNT",
+        "sal, COUNT(sal) OVER (PARTITION BY sal ORDER BY sal) AS count",
+        [[s, n] for s, n in [(800, 1), (950, 1), (1100, 1), (1250, 1), (1250, 2), (1300, 1)]]
+        + [[1300, 2], [1500, 1], [1600, 1], [2450, 1], [2450, 2], [2850, 1], [2975, 1]]
+        + [[3000, 1], [3000, 2], [5000, 1], [5000, 2]],
+    ),
+    _emp("MAX", "max(sal)", [[5000]]),
+    _emp("MAX", "deptno, max(sal)", [[10, 5000], [20, 3000], [30, 2850]], group=True),
+    _emp("MEDIAN", "median(sal)", [[1600.0]]),
+    _emp("MEDIAN", "deptno, median(sal)", [[10, 2450.0], [20, 2975.0], [30, 1375.0]], group=True),
+    _emp("MIN", "min(sal)", [[800]]),
+    _emp("MIN", "deptno, min(sal)", [[10, 1300], [20, 800], [30, 950]], group=True),
+    _emp("STDDEV_SAMP", "stddev_samp(sal)", [[1301.6180541247609]]),
+    _emp(
+        "STDDEV_SAMP",
+        "deptno, stddev_samp(sal)",
+        [[10, 1693.7138680032901], [20, 1123.3320969330487], [30, 668.3312551921141]],
+        group=True,
+    ),
+    _emp("SUM", "sum(sal)", [[37775]]),
+    _emp("SUM", "deptno, sum(sal)", [[10, 17500], [20, 10875], [30, 9400]], group=True),
+    _emp("VAR_SAMP", "var_samp(sal)", [[1694209.5588235292]]),
+    _emp(
+        "VAR_SAMP",
+        "deptno, var_samp(sal)",
+        [[10, 2868666.666666667], [20, 1261875.0], [30, 446666.6666666667]],
+        group=True,
+    ),
+]
+
+# Aggregates of doubles whose last digit depends on the order the values are summed in: the
+# pages' values hold to 15 significant digits (a relative 1e-15), not to the last bit. The page
+# itself is not one computation: its VAR_SAMP for deptno 10, 2868666.666666667, has the square
+# root 1693.7138680032904, where its STDDEV_SAMP prints 1693.7138680032901.
+LAST_DIGIT_VARIES = frozenset({"STDDEV_SAMP", "VAR_SAMP"})
+
 # Page examples whose documented answer is an error, and forms refused by name: (query, code,
 # what the message says).
 PAGE_REFUSED: list[tuple[str, str, str]] = [
