@@ -681,9 +681,9 @@ def _padded_time(text: str) -> str:
 
 
 def _date_text(name: str, node: exp.Expression) -> exp.Expression:
-    """A date part function's argument, a string constant checked as MaxCompute reads it: DuckDB
-    would also read '1970/03/09', Spark not. A NULL constant is refused for YEAR, as its page
-    says (`YEAR(null)` returns an error)."""
+    """A date part function's argument, a string constant checked as MaxCompute reads it (DuckDB
+    read '1970/03/09' as a date). A NULL constant is refused for YEAR, as its page says
+    (`YEAR(null)` returns an error)."""
     if isinstance(node, exp.Null) and name == "YEAR":
         raise UnsupportedSql(
             "Invalid argument type - function YEAR cannot take a NULL constant; "
@@ -695,7 +695,7 @@ def _date_text(name: str, node: exp.Expression) -> exp.Expression:
         return node
     text = node.this.strip()
     if written := _DATE_TEXT.fullmatch(text):
-        # Padded ('70-01-01' is the year 70): Spark reads only four-digit years, two-digit parts.
+        # Padded: '70-01-01' is the year 70, which Spark reads only written as '0070-01-01'.
         year, month, day = written.group(1).split("-")
         time = f" {_padded_time(written.group(2))}" if written.group(2) else ""
         return exp.Literal.string(f"{int(year):04d}-{int(month):02d}-{int(day):02d}{time}")
