@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.helper import seq_get
 
-from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, UnsupportedSql
+from trailhouse.warehouse.sql.diagnostics import ARGUMENT_COUNT, ARGUMENT_TYPE, UnsupportedSql
 
 # How many parts SPLIT_PART joins, and which occurrence INSTR finds, at most (each is spelled out).
 MAX_PARTS = 100
@@ -467,9 +467,74 @@ def _regexp_instr(args: list[exp.Expression]) -> exp.Expression:
 
 def _size(args: list[exp.Expression]) -> exp.Expression:
     arity("SIZE", args, 1, 1)
+    # An INT, as the page's signature says (DuckDB's and Spark's own answers are BIGINT there).
     if isinstance(args[0], (exp.Map, exp.VarMap, exp.StrToMap)):
-        return exp.MapSize(this=args[0])  # a MAP's entries (DuckDB's ARRAY_LENGTH takes no MAP)
-    return exp.ArraySize(this=args[0])
+        # A MAP's entries (DuckDB's ARRAY_LENGTH takes no MAP).
+        return exp.cast(exp.MapSize(this=args[0]), exp.DataType.Type.INT)
+    return exp.cast(exp.ArraySize(this=args[0]), exp.DataType.Type.INT)
+
+
+def _cot(args: list[exp.Expression]) -> exp.Expression:
+    arity("COT", args, 1, 1)
+    # COS(x) / SIN(x), as MaxCompute computes it: its pages print cot(-1) as
+    # -0.6420926159343308 and cot(3.1415926/2) as 2.6794896585028643E-8, where 1 / TAN(x)
+    # (DuckDB's and Spark's COT) is an ulp or two away (-0.6420926159343306). SIN(x) = 0 (x = 0)
+    # gives NULL on both engines, as a division by zero does.
+    number = exp.cast(args[0], exp.DataType.Type.DOUBLE)
+    sine = exp.Sin(this=number)
+    zero = exp.EQ(this=sine.copy(), expression=exp.Literal.number(0))
+    quotient = exp.Div(this=exp.Cos(this=number.copy()), expression=sine)
+    return exp.If(this=zero, true=_null("DOUBLE"), false=quotient)
+
+
+def _log_base(name: str, base: int) -> Callable[[list[exp.Expression]], exp.Expression]:
+    def parse(args: list[exp.Expression]) -> exp.Expression:
+        arity(name, args, 1, 1)
+        # LN(x) / LN(base), as MaxCompute computes it: the page's table prints log10(4) as
+        # 0.6020599913279623 and log2(9) as 3.1699250014423126, where DuckDB's and Spark's own
+        # LOG10 and LOG2 give 0.6020599913279624 and 3.169925001442312. 0 or less is NULL.
+        number = exp.cast(args[0], exp.DataType.Type.DOUBLE)
+        positive = exp.GT(this=number, expression=exp.Literal.number(0))
+        ratio = exp.Div(
+            this=exp.Ln(this=number.copy()),
+            expression=exp.Ln(this=exp.cast(exp.Literal.number(base), exp.DataType.Type.DOUBLE)),
+        )
+        return exp.If(this=positive, true=ratio, false=_null("DOUBLE"))
+
+    return parse
+
+
+def _log(args: list[exp.Expression]) -> exp.Expression:
+    arity("LOG", args, 2, 2)
+    # LN(x) / LN(base), as LOG10 and LOG2 (the page's table: log(2, 10) is 3.3219280948873626,
+    # DuckDB's LOG(2, 10) 3.321928094887362). A base or x of 0 or less, or a base of 1, is NULL.
+    base, number = (exp.cast(a, exp.DataType.Type.DOUBLE) for a in args)
+    defined = exp.and_(
+        exp.GT(this=base, expression=exp.Literal.number(0)),
+        exp.NEQ(this=base.copy(), expression=exp.Literal.number(1)),
+        exp.GT(this=number, expression=exp.Literal.number(0)),
+    )
+    ratio = exp.Div(this=exp.Ln(this=number.copy()), expression=exp.Ln(this=base.copy()))
+    return exp.If(this=defined, true=ratio, false=_null("DOUBLE"))
+
+
+def _hex(args: list[exp.Expression]) -> exp.Expression:
+    arity("HEX", args, 1, 1)
+    if isinstance(args[0], exp.Null):
+        # The page: `select hex(null);` returns an error (a NULL column value gives NULL).
+        raise UnsupportedSql(
+            "Invalid argument type - function HEX cannot take a NULL constant; "
+            "CAST it to the type it takes (STRING or BIGINT)",
+            "HEX",
+            ARGUMENT_TYPE,
+        )
+    return exp.Hex(this=args[0])
+
+
+def _unhex(args: list[exp.Expression]) -> exp.Expression:
+    arity("UNHEX", args, 1, 1)
+    # A number is read as its digits (the page: `unhex(616263)` is abc, as `unhex('616263')`).
+    return exp.Unhex(this=exp.cast(args[0], exp.DataType.Type.VARCHAR))
 
 
 def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]:
@@ -507,7 +572,13 @@ FUNCTIONS: dict[str, Builder] = {
     name: _wrapped(build)
     for name, build in {
         "ADD_MONTHS": _add_months,
+        "COT": _cot,
         "E": _e,
+        "HEX": _hex,
+        "LOG": _log,
+        "LOG10": _log_base("LOG10", 10),
+        "LOG2": _log_base("LOG2", 2),
+        "UNHEX": _unhex,
         "LEAST": _least,
         "REGEXP_INSTR": _regexp_instr,
         "ROUND": _round,
@@ -582,6 +653,46 @@ DATE_PARTS = frozenset(
 )
 
 
+# A date part function's string constant: 'yyyy-mm-dd' with an optional ' hh:mi:ss' (the pages:
+# YEAR('70-01-01') is 70, YEAR('1970/03/09') and MONTH('20140901') are NULL), and for HOUR,
+# MINUTE and SECOND a time alone (HOUR('12:00:00') is 12).
+_DATE_TEXT = re.compile(r"(\d{1,4}-\d{1,2}-\d{1,2})( \d{1,2}:\d{1,2}:\d{1,2}(\.\d+)?)?")
+_TIME_TEXT = re.compile(r"\d{1,2}:\d{1,2}:\d{1,2}(\.\d+)?")
+_TIME_PARTS = frozenset({"HOUR", "MINUTE", "SECOND"})
+
+
+def _padded_time(text: str) -> str:
+    hour, minute, second = text.strip().split(":")
+    whole, _, fraction = second.partition(".")
+    return f"{int(hour):02d}:{int(minute):02d}:{int(whole):02d}" + (
+        f".{fraction}" if fraction else ""
+    )
+
+
+def _date_text(name: str, node: exp.Expression) -> exp.Expression:
+    """A date part function's argument, a string constant checked as MaxCompute reads it (DuckDB
+    read '1970/03/09' as a date). A NULL constant is refused for YEAR, as its page says
+    (`YEAR(null)` returns an error)."""
+    if isinstance(node, exp.Null) and name == "YEAR":
+        raise UnsupportedSql(
+            "Invalid argument type - function YEAR cannot take a NULL constant; "
+            "CAST it to the type it takes (DATETIME or STRING)",
+            name,
+            ARGUMENT_TYPE,
+        )
+    if not (isinstance(node, exp.Literal) and node.is_string):
+        return node
+    text = node.this.strip()
+    if written := _DATE_TEXT.fullmatch(text):
+        # Padded: '70-01-01' is the year 70, which Spark reads only written as '0070-01-01'.
+        year, month, day = written.group(1).split("-")
+        time = f" {_padded_time(written.group(2))}" if written.group(2) else ""
+        return exp.Literal.string(f"{int(year):04d}-{int(month):02d}-{int(day):02d}{time}")
+    if name in _TIME_PARTS and _TIME_TEXT.fullmatch(text):
+        return exp.Literal.string(f"1970-01-01 {_padded_time(text)}")
+    return _null("STRING")
+
+
 def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
     """The builders of ARITIES' functions, each refusing a wrong argument count first (and
     reading a date part function's string argument as a datetime)."""
@@ -592,7 +703,7 @@ def counted(functions: dict[str, Builder]) -> dict[str, Builder]:
         def parse(args: list[exp.Expression], dialect: object = None) -> exp.Expr:
             arity(name, args, low, high)
             if name in DATE_PARTS:
-                args = [_instant(args[0])]
+                args = [_instant(_date_text(name, args[0]))]
             # sqlglot calls a builder without the dialect first, then with it on TypeError.
             built = build(args) if dialect is None else build(args, dialect=dialect)
             if name in DATE_PARTS:  # an INT, as each page's signature says (DuckDB's: BIGINT)
