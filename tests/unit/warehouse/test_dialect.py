@@ -90,6 +90,8 @@ def test_java_format_rejects_unknown_letters() -> None:
         ("SELECT TO_CHAR(ts, 'yyyy''mm') FROM t", "TO_CHAR"),
         ("SELECT x FROM t LATERAL VIEW EXPLODE(SPLIT(a, ':')) v", "EXPLODE gives one column"),
         ("SELECT x FROM t LATERAL VIEW INLINE(a) v AS x", "INLINE"),
+        ("SELECT TO_CHAR(3.1415926, 'aa')", "TO_CHAR with a format takes a DATETIME"),
+        ("SELECT TO_CHAR(-1, 'yyyy')", "TO_CHAR with a format takes a DATETIME"),
         ("SELECT x FROM t LATERAL VIEW JSON_TUPLE(e, 'a', 'b') v AS x", "one column name per key"),
         ("SELECT JSON_TUPLE(e, 'a'), 1 FROM t", "JSON_TUPLE in the select list must be the only"),
     ],

@@ -22,9 +22,9 @@ from sqlglot.tokenizer_core import TokenType
 from trailhouse.warehouse.sql import json_type, timezones, udtf
 from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
+from trailhouse.warehouse.sql.diagnostics import ARGUMENT_TYPE, parse_failure, token_failure
 from trailhouse.warehouse.sql.diagnostics import InvalidSql as InvalidSql
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql as UnsupportedSql
-from trailhouse.warehouse.sql.diagnostics import parse_failure, token_failure
 from trailhouse.warehouse.sql.functions import (
     FUNCTIONS,
     arity,
@@ -184,6 +184,17 @@ def _to_char(args: list[exp.Expression]) -> exp.Expression:
     _arity("TO_CHAR", args, 1, 2)
     if len(args) == 1:
         return exp.cast(args[0], exp.DataType.Type.VARCHAR)
+    first = args[0].unnest()
+    while isinstance(first, exp.Neg):
+        first = first.this
+    if (isinstance(first, exp.Literal) and not first.is_string) or isinstance(first, exp.Boolean):
+        raise UnsupportedSql(
+            "Invalid argument type - function TO_CHAR with a format takes a DATETIME (or a date "
+            f"as STRING), not the number or boolean {first.sql()}; TO_CHAR({first.sql()}) gives "
+            "its text",
+            "TO_CHAR",
+            ARGUMENT_TYPE,
+        )
     fmt = maxcompute_format_to_strftime(_literal_text("TO_CHAR", "format", args[1]))
     return exp.TimeToStr(this=_datetime(args[0]), format=exp.Literal.string(fmt))
 
