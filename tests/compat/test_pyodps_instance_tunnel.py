@@ -129,6 +129,16 @@ def test_arrays_maps_and_structs_arrive_in_their_own_types(
     assert table.column("moments").to_pylist() == [moments]
 
 
+def test_a_json_value_arrives_as_the_value_it_holds(running: Fixture, warehouse: Warehouse) -> None:
+    """MaxCompute's JSON type (JSON_OBJECT, JSON_EXTRACT …): PyODPS reads the tunnel's text of it
+    as the value; before, the column was a STRING."""
+    odps = _odps(running, warehouse)
+    instance = odps.execute_sql("SELECT JSON_OBJECT('a', 1, 'b', 'x') AS j, JSON '[1,2]' AS k")
+    with instance.open_reader() as reader:
+        assert [str(c.type).lower() for c in reader.schema.columns] == ["json", "json"]
+        assert [r.values for r in reader] == [[{"a": 1, "b": "x"}, [1, 2]]]
+
+
 def test_a_cut_result_needs_limit(running: Fixture, warehouse: Warehouse) -> None:
     """The job keeps 10 000 rows of a 14 400-row result: an unlimited read is refused, saying
     how to read them; limit=True reads the 10 000."""

@@ -361,6 +361,7 @@ _TYPES = {
     "TIMESTAMP": "datetime",
     "TIMESTAMP WITH TIME ZONE": "datetime",
     "HUGEINT": "decimal(38,0)",
+    "JSON": "json",  # PyODPS reads its text as the JSON value (a dict, a list, …)
 }
 
 
