@@ -28,11 +28,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trailhouse.helper_process import HelperProcess, serve
 from trailhouse.memory import release_freed
-from trailhouse.warehouse.json_columns import JsonLayout, with_columns
+from trailhouse.warehouse.json_columns import SLICE_ROWS, JsonLayout, Shredder, appended
 from trailhouse.warehouse.schema import RECORDED_BY_COLUMN, current, rows_of
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,23 @@ def encode(bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> Encode
     """The Parquet file of these events (JSON bodies) in the current schema, with who recorded
     each (`recorded_by`, one per body, as LookupEvents shows it)."""
     schema = current()
-    table = rows_of(bodies, schema, {RECORDED_BY_COLUMN: recorded_by})
-    typed = (column.path for column in schema.typed)
-    table, layout = with_columns(table, typed, schema.version)
+    shredder = Shredder((column.path for column in schema.typed), schema.version)
+    # Slice by slice: each slice's events decoded into Python objects are freed before the next
+    # (a 16 MB batch decoded at once took ~90 MB more at its peak); its columns stay as Arrow
+    # chunks, written as one row group as before.
+    parts = []
+    for offset in range(0, len(bodies), SLICE_ROWS):
+        part = bodies[offset : offset + SLICE_ROWS]
+        recorders = recorded_by[offset : offset + SLICE_ROWS]
+        parts.append(rows_of(part, schema, {RECORDED_BY_COLUMN: recorders}))
+        shredder.add(part)
+    rows = pa.concat_tables(parts) if parts else rows_of([], schema, {RECORDED_BY_COLUMN: []})
+    del parts
+    table, layout = appended(rows, *shredder.finish())
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     data = buffer.getvalue()
+    del buffer
     times = [t for t in table.column("event_time").to_pylist() if t is not None]
     return EncodedFile(
         data=data,

@@ -5,6 +5,7 @@ helper outlives its server."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -16,8 +17,10 @@ from pathlib import Path
 
 import msgspec
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
+from trailhouse.warehouse import encoder as encoder_module
 from trailhouse.warehouse.encoder import NICENESS, FileEncoder, encode
 
 SRC = Path(__file__).resolve().parents[3] / "src"
@@ -70,6 +73,25 @@ def test_a_large_batch_is_encoded_by_the_helper_as_the_caller_would(encoder: Fil
     recorded = [None if i % 2 else '{"type":"ram-user"}' for i in range(50)]
     assert encoder.encode(bodies, recorded) == encode(bodies, recorded)
     assert encoder.helper_pid() is not None
+
+
+def test_a_batch_encoded_in_slices_holds_what_one_encoded_at_once_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bodies = _bodies(50)
+    recorded = [None if i % 3 else '{"type":"ram-user"}' for i in range(50)]
+    monkeypatch.setattr(encoder_module, "SLICE_ROWS", 50)
+    whole = encode(bodies, recorded)
+    monkeypatch.setattr(encoder_module, "SLICE_ROWS", 7)
+    sliced = encode(bodies, recorded)
+    assert pq.read_table(io.BytesIO(sliced.data)).equals(pq.read_table(io.BytesIO(whole.data)))
+    assert pq.ParquetFile(io.BytesIO(sliced.data)).metadata.num_row_groups == 1
+    assert sliced.layout == whole.layout
+    assert (sliced.min_event_time, sliced.max_event_time) == (
+        whole.min_event_time,
+        whole.max_event_time,
+    )
+    assert sliced.column_bytes.keys() == whole.column_bytes.keys()
 
 
 def test_a_small_batch_is_encoded_in_the_caller(encoder: FileEncoder) -> None:
