@@ -17,7 +17,7 @@ import signal
 import struct
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -29,10 +29,15 @@ class HelperProcess:
     caller holds a lock or asks from one thread)."""
 
     def __init__(
-        self, module: str, arguments: Sequence[str] = (), first: bytes | None = None
+        self,
+        module: str,
+        arguments: Sequence[str] = (),
+        first: bytes | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._command = [sys.executable, "-m", module, *arguments]
         self._first = first  # sent to each child as it starts, unanswered (its settings)
+        self._environment = dict(environment or {})  # the child's, over the server's own
         self._child: subprocess.Popen[bytes] | None = None
 
     def ask(self, request: bytes) -> bytes:
@@ -44,7 +49,7 @@ class HelperProcess:
             self.stop()  # ended since the last request: its pipes are closed, it is reaped
             child = None
         if child is None:
-            child = self._child = _start(self._command)
+            child = self._child = _start(self._command, self._environment)
             if self._first is not None:
                 assert child.stdin is not None
                 send(child.stdin, self._first)
@@ -78,10 +83,10 @@ class HelperProcess:
             child.wait()
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
+def _start(command: list[str], environment: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The child, importing this same trailhouse (its source first on PYTHONPATH)."""
     source = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ)
+    env = {**os.environ, **environment}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH", "")]))
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 

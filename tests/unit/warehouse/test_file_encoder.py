@@ -5,6 +5,7 @@ helper outlives its server."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import signal
@@ -68,10 +69,18 @@ def _gone(pid: int, within: float = 10.0) -> bool:
     return False
 
 
-def test_a_large_batch_is_encoded_by_the_helper_as_the_caller_would(encoder: FileEncoder) -> None:
+def _not_here(bodies: object, recorded_by: object) -> None:
+    raise AssertionError("encoded in the caller: the helper did not answer")
+
+
+def test_a_large_batch_is_encoded_by_the_helper_as_the_caller_would(
+    encoder: FileEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bodies = _bodies(50)
     recorded = [None if i % 2 else '{"type":"ram-user"}' for i in range(50)]
-    assert encoder.encode(bodies, recorded) == encode(bodies, recorded)
+    expected = encode(bodies, recorded)
+    monkeypatch.setattr(encoder_module, "encode", _not_here)  # the helper's own answer, or fail
+    assert encoder.encode(bodies, recorded) == expected
     assert encoder.helper_pid() is not None
 
 
@@ -92,6 +101,25 @@ def test_a_batch_encoded_in_slices_holds_what_one_encoded_at_once_holds(
         whole.max_event_time,
     )
     assert sliced.column_bytes.keys() == whole.column_bytes.keys()
+
+
+def test_the_helper_allocates_with_malloc_and_never_loads_pandas(
+    encoder: FileEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What keeps its memory low between batches (docs/storage.md, "Memory"): Arrow's allocations
+    # go to glibc's malloc, which the helper trims after each file, and pandas, which pyarrow
+    # would import at the first array it builds, is never loaded.
+    bodies = _bodies(50)
+    expected = encode(bodies, [None] * 50)
+    monkeypatch.setattr(encoder_module, "encode", _not_here)
+    assert encoder.encode(bodies, [None] * 50) == expected  # by the helper itself
+    pid = encoder.helper_pid()
+    assert pid is not None
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"ARROW_DEFAULT_MEMORY_POOL=system" in environment
+    if importlib.util.find_spec("pandas") is None:
+        pytest.skip("pandas is not installed here: nothing to keep out")
+    assert "/pandas/" not in Path(f"/proc/{pid}/maps").read_text()
 
 
 def test_a_small_batch_is_encoded_in_the_caller(encoder: FileEncoder) -> None:
