@@ -40,10 +40,11 @@ class HelperProcess:
         self._environment = dict(environment or {})  # the child's, over the server's own
         self._child: subprocess.Popen[bytes] | None = None
 
-    def ask(self, request: bytes) -> bytes:
-        """Send `request` and wait for its answer (the wait releases the GIL); a child that
-        ended since the last request is replaced first. EOFError or OSError when the child
-        dies meanwhile: the caller stops it (`stop`) and decides what becomes of the request."""
+    def ask(self, request: bytes | Sequence[bytes]) -> bytes:
+        """Send `request` (bytes, or parts sent one after another as one message) and wait for
+        its answer (the wait releases the GIL); a child that ended since the last request is
+        replaced first. EOFError or OSError when the child dies meanwhile: the caller stops it
+        (`stop`) and decides what becomes of the request."""
         child = self._child
         if child is not None and child.poll() is not None:
             self.stop()  # ended since the last request: its pipes are closed, it is reaped
@@ -91,10 +92,13 @@ def _start(command: list[str], environment: Mapping[str, str]) -> subprocess.Pop
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
 
-def send(stream: IO[bytes], payload: bytes) -> None:
-    """Write one message (its length, then its bytes) and flush it."""
-    stream.write(_LENGTH.pack(len(payload)))
-    stream.write(payload)
+def send(stream: IO[bytes], payload: bytes | Sequence[bytes]) -> None:
+    """Write one message (its length, then its bytes: `payload`, or its parts one after another,
+    never joined in memory) and flush it."""
+    parts = [payload] if isinstance(payload, bytes) else payload
+    stream.write(_LENGTH.pack(sum(map(len, parts))))
+    for part in parts:
+        stream.write(part)
     stream.flush()
 
 

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import logging
 import pickle
+import struct
 import sys
 import threading
+from array import array
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,9 +62,12 @@ class EncodedFile:
     column_bytes: dict[str, int]
 
 
-def encode(bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> EncodedFile:
-    """The Parquet file of these events (JSON bodies) in the current schema, with who recorded
-    each (`recorded_by`, one per body, as LookupEvents shows it)."""
+def encode(
+    bodies: Sequence[bytes] | pa.LargeBinaryArray, recorded_by: Sequence[str | None]
+) -> EncodedFile:
+    """The Parquet file of these events (JSON bodies, or the helper's Arrow array of them) in the
+    current schema, with who recorded each (`recorded_by`, one per body, as LookupEvents shows
+    it)."""
     schema = current()
     shredder = Shredder((column.path for column in schema.typed), schema.version)
     # Slice by slice: each slice's events decoded into Python objects are freed before the next
@@ -69,10 +75,15 @@ def encode(bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> Encode
     # chunks, written as one row group as before.
     parts = []
     for offset in range(0, len(bodies), SLICE_ROWS):
-        part = bodies[offset : offset + SLICE_ROWS]
         recorders = recorded_by[offset : offset + SLICE_ROWS]
-        parts.append(rows_of(part, schema, {RECORDED_BY_COLUMN: recorders}))
+        if isinstance(bodies, pa.Array):  # the event column is the array's text, not a copy
+            texts = bodies.slice(offset, SLICE_ROWS)
+            part, events = texts.to_pylist(), texts.cast(pa.string())
+        else:
+            part, events = bodies[offset : offset + SLICE_ROWS], None
+        parts.append(rows_of(part, schema, {RECORDED_BY_COLUMN: recorders}, events))
         shredder.add(part)
+        del part, events
     rows = pa.concat_tables(parts) if parts else rows_of([], schema, {RECORDED_BY_COLUMN: []})
     del parts
     table, layout = appended(rows, *shredder.finish())
@@ -125,8 +136,8 @@ class FileEncoder:
             if self._closed:
                 return encode(bodies, recorded_by)
             try:
-                request = pickle.dumps((list(bodies), list(recorded_by)), protocol=5)
-                answer = pickle.loads(self._helper.ask(request))  # noqa: S301 - our own child
+                reply = self._helper.ask(_request(bodies, recorded_by))
+                answer = pickle.loads(reply)  # noqa: S301 - our own child
             except Exception as exc:  # a broken helper: never a reason to fail the batch
                 log.warning("the file encoder process failed (%s); starting another", exc)
                 self._helper.stop()
@@ -145,14 +156,31 @@ class FileEncoder:
             self._helper.stop()
 
 
+# The request's header: the length of its pickled part.
+_HEADER = struct.Struct("<Q")
+
+
+def _request(bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> list[bytes]:
+    """A batch as sent to the helper, in parts written one after another: the length of the
+    pickled (count, bodies' end offsets, recorded_by), that, then every body. The server never
+    joins the bodies into one copy; the helper reads them as one Arrow array without a copy."""
+    ends = array("q", itertools.accumulate(map(len, bodies), initial=0)).tobytes()
+    header = pickle.dumps((len(bodies), ends, list(recorded_by)), protocol=5)
+    return [_HEADER.pack(len(header)), header, *bodies]
+
+
 def _answer(request: bytes) -> bytes:
-    """The helper's answer to one request: the file, or why it could not be made."""
-    bodies, recorded_by = pickle.loads(request)  # noqa: S301 - from the server that started us
+    """The helper's answer to one request (`_request`): the file, or why it could not be made."""
+    (size,) = _HEADER.unpack_from(request)
+    start = _HEADER.size + size
+    count, ends, recorded_by = pickle.loads(request[_HEADER.size : start])  # noqa: S301 - ours
+    texts = pa.py_buffer(request).slice(start)
+    bodies = pa.Array.from_buffers(pa.large_binary(), count, [None, pa.py_buffer(ends), texts])
     try:
         answer: EncodedFile | str = encode(bodies, recorded_by)
     except Exception as exc:  # the caller encodes it again and raises it there
         answer = f"{type(exc).__name__}: {exc}"
-    del bodies, recorded_by
+    del bodies, texts, recorded_by
     return pickle.dumps(answer, protocol=5)
 
 

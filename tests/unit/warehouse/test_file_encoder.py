@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -120,6 +121,15 @@ def test_the_helper_allocates_with_malloc_and_never_loads_pandas(
     if importlib.util.find_spec("pandas") is None:
         pytest.skip("pandas is not installed here: nothing to keep out")
     assert "/pandas/" not in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_a_request_carries_the_bodies_themselves_and_the_helper_reads_them_in_place() -> None:
+    bodies = _bodies(30)
+    recorded = [None if i % 2 else '{"type":"ram-user"}' for i in range(30)]
+    parts = encoder_module._request(bodies, recorded)
+    assert all(part is body for part, body in zip(parts[2:], bodies, strict=True))  # no copy
+    answer = pickle.loads(encoder_module._answer(b"".join(parts)))  # noqa: S301 - ours
+    assert answer == encode(bodies, recorded)
 
 
 def test_a_small_batch_is_encoded_in_the_caller(encoder: FileEncoder) -> None:
