@@ -26,6 +26,7 @@ import pickle
 import struct
 import sys
 import threading
+import time
 from array import array
 from collections import defaultdict
 from collections.abc import Sequence
@@ -47,6 +48,10 @@ NICENESS = 10
 # than its own pool (mimalloc), which kept ~25 MB after each batch and ~20 MB more at the peak of
 # a 16 MB batch; read by Arrow as it starts, hence set in the helper's environment.
 HELPER_ENVIRONMENT = {"ARROW_DEFAULT_MEMORY_POOL": "system"}
+# A helper with no batch for this long is stopped, giving back its ~90 MB until the next large
+# batch starts another (~0.3 s of CPU, off the server's GIL): a trail's steady traffic keeps
+# one, a burst leaves none behind.
+IDLE_SECONDS = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +123,21 @@ def column_bytes(data: bytes) -> dict[str, int]:
 class FileEncoder:
     """Encodes files in the caller, or in the helper process for batches of `process_from`
     events or more (0: never; `delivery_encode_process_events`, 1,000 by default: a smaller
-    batch costs less than the trip); one file at a time goes to the helper."""
+    batch costs less than the trip); one file at a time goes to the helper. A helper that had
+    no batch for `idle_seconds` is stopped (0: never), and started again by the next one."""
 
-    def __init__(self, process_from: int = 0, niceness: int = NICENESS) -> None:
+    def __init__(
+        self, process_from: int = 0, niceness: int = NICENESS, idle_seconds: float = IDLE_SECONDS
+    ) -> None:
         self._process_from = process_from
+        self._idle_seconds = idle_seconds
         self._lock = threading.Lock()
         self._helper = HelperProcess(
             "trailhouse.warehouse.encoder", [str(niceness)], environment=HELPER_ENVIRONMENT
         )
         self._closed = False
+        self._last_used = 0.0  # time.monotonic() of the helper's last batch
+        self._timer: threading.Timer | None = None  # stops an idle helper; one at a time
 
     def encode(self, bodies: Sequence[bytes], recorded_by: Sequence[str | None]) -> EncodedFile:
         """The file of these events (see `encode`)."""
@@ -142,8 +153,29 @@ class FileEncoder:
                 log.warning("the file encoder process failed (%s); starting another", exc)
                 self._helper.stop()
                 answer = None
+            self._last_used = time.monotonic()
+            self._stop_when_idle(self._idle_seconds)
         # The helper could not encode it: here, any error is raised as the writer's own.
         return answer if isinstance(answer, EncodedFile) else encode(bodies, recorded_by)
+
+    def _stop_when_idle(self, after: float) -> None:
+        """Look again in `after` seconds whether the helper is idle (under the lock)."""
+        if self._timer is None and self._idle_seconds > 0 and self._helper.running():
+            self._timer = threading.Timer(after, self._idle)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _idle(self) -> None:
+        """Stop the helper when it had no batch for `idle_seconds`; else look again later."""
+        with self._lock:
+            self._timer = None
+            if self._closed:
+                return
+            idle = time.monotonic() - self._last_used
+            if idle >= self._idle_seconds:
+                self._helper.stop()  # its memory goes back to the system until the next batch
+            else:
+                self._stop_when_idle(self._idle_seconds - idle)
 
     def helper_pid(self) -> int | None:
         """The helper process's id while it runs (for tests and benchmarks)."""
@@ -153,6 +185,9 @@ class FileEncoder:
         """Stop the helper; files are encoded in the caller from now on."""
         with self._lock:
             self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
             self._helper.stop()
 
 

@@ -132,6 +132,25 @@ def test_a_request_carries_the_bodies_themselves_and_the_helper_reads_them_in_pl
     assert answer == encode(bodies, recorded)
 
 
+def test_an_idle_helper_is_stopped_and_the_next_batch_starts_another() -> None:
+    encoder = FileEncoder(process_from=10, idle_seconds=1.0)
+    try:
+        bodies = _bodies(20)
+        encoder.encode(bodies, [None] * 20)
+        first = encoder.helper_pid()
+        assert first is not None
+        for _ in range(3):  # kept while batches come
+            time.sleep(0.1)
+            encoder.encode(bodies, [None] * 20)
+        assert encoder.helper_pid() == first
+        assert _gone(first)  # idle: stopped, its memory given back
+        assert encoder.helper_pid() is None
+        assert encoder.encode(bodies, [None] * 20) == encode(bodies, [None] * 20)
+        assert encoder.helper_pid() not in {None, first}
+    finally:
+        encoder.close()
+
+
 def test_a_small_batch_is_encoded_in_the_caller(encoder: FileEncoder) -> None:
     bodies = _bodies(9)
     assert encoder.encode(bodies, [None] * 9) == encode(bodies, [None] * 9)
