@@ -109,12 +109,20 @@ class Sample:
     rss: float  # the server's resident memory
     anonymous: float  # of which its own (not file pages)
     helpers: float  # the helpers' resident memory, summed
+    helpers_anonymous: float  # of which their own (not the library files the server maps too)
     pss: float  # server and helpers' proportional set sizes, summed
 
     @property
     def together(self) -> float:
         """Resident memory of the server and its helpers, summed."""
         return self.rss + self.helpers
+
+    @property
+    def tree(self) -> float:
+        """The server's resident memory and its helpers' anonymous memory: each page of the
+        process tree once (a helper's file pages are the libraries the server maps), whatever
+        else runs on the machine."""
+        return self.rss + self.helpers_anonymous
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,7 @@ class Peaks:
     anonymous: float
     helpers: float
     together: float
+    tree: float
     pss: float
 
     @classmethod
@@ -135,6 +144,7 @@ class Peaks:
             anonymous=max(s.anonymous for s in samples),
             helpers=max(s.helpers for s in samples),
             together=max(s.together for s in samples),
+            tree=max(s.tree for s in samples),
             pss=max(s.pss for s in samples),
         )
 
@@ -142,7 +152,8 @@ class Peaks:
 class MemoryWatch:
     """The server's memory sampled every `every` seconds on a thread, to tell which phase of a
     benchmark reached the peak; its helper processes' beside it, and the proportional set size
-    of them all (`pss_mb`)."""
+    of them all (`pss_mb`). A PSS is lower when processes outside the tree map the same
+    libraries (other servers, tests): `Sample.tree` does not depend on them."""
 
     def __init__(self, pid: int, every: float = 0.1) -> None:
         self.samples: list[Sample] = []
@@ -159,14 +170,18 @@ class MemoryWatch:
                 pss = pss_mb(self._pid)
             except OSError:  # the server ended
                 return
-            helpers = 0.0
+            helpers = helpers_anonymous = 0.0
             for child in children(self._pid):
                 try:
-                    helpers += memory_mb(child)[0]
-                    pss += pss_mb(child)
+                    child_rss, _, child_anonymous, _ = memory_mb(child)
+                    child_pss = pss_mb(child)
                 except OSError:  # ended meanwhile
                     continue
-            self.samples.append(Sample(time.time(), rss, anonymous, helpers, pss))
+                helpers += child_rss
+                helpers_anonymous += child_anonymous
+                pss += child_pss
+            sample = Sample(time.time(), rss, anonymous, helpers, helpers_anonymous, pss)
+            self.samples.append(sample)
 
     def stop(self) -> None:
         """Stop sampling."""

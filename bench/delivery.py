@@ -95,11 +95,13 @@ def run(args: argparse.Namespace) -> int:
     report(args, results)
     print(
         "memory, highest sample (every 0.1 s) in each step, MB: the server's resident and "
-        "anonymous memory, its helper processes' resident memory, the two summed, and the "
-        "proportional set size (PSS) of server and helpers summed, which counts the libraries' "
-        "shared pages once"
+        "anonymous memory, its helper processes' resident memory, the two summed, the server's "
+        "resident memory with the helpers' anonymous memory (the tree, each page once), and the "
+        "proportional set size (PSS) of server and helpers summed (lower when other processes "
+        "map the same libraries)"
     )
-    print(f"  {'server':>7} {'anon':>7} {'helpers':>7} {'summed':>7} {'PSS':>7}")
+    heads = ("server", "anon", "helpers", "summed", "tree", "PSS")
+    print("  " + " ".join(f"{head:>7}" for head in heads))
     for name, peaks in watch.peaks(MARKS):
         print(f"  {_peaks_row(peaks)}  {name}")
     overall = watch.overall()
@@ -111,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _peaks_row(peaks: Peaks) -> str:
-    figures = (peaks.rss, peaks.anonymous, peaks.helpers, peaks.together, peaks.pss)
+    figures = (peaks.rss, peaks.anonymous, peaks.helpers, peaks.together, peaks.tree, peaks.pss)
     return " ".join(f"{figure:7,.0f}" for figure in figures)
 
 
