@@ -76,8 +76,8 @@ def encode(
     schema = current()
     shredder = Shredder((column.path for column in schema.typed), schema.version)
     # Slice by slice: each slice's events decoded into Python objects are freed before the next
-    # (a 16 MB batch decoded at once took ~90 MB more at its peak); its columns stay as Arrow
-    # chunks, written as one row group as before.
+    # (a 16 MB batch decoded at once raised the peak by ~90 MB, its columns ~22 MB of it); its
+    # columns stay as Arrow chunks, written as one row group as before.
     parts = []
     for offset in range(0, len(bodies), SLICE_ROWS):
         recorders = recorded_by[offset : offset + SLICE_ROWS]
