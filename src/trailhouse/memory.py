@@ -79,8 +79,10 @@ def arrow_without_pandas() -> bool:
     To tell a pandas object given to `pa.array`, pyarrow imports pandas once, when installed (the
     `spark` extra brings it): ~55 MB resident, ~33 MB of it anonymous, in a process that never
     uses it. It asks only once, so asked here while an import of pandas fails, it takes pandas as
-    absent for that question; code that does use pandas (the Spark engine, `to_pandas`) imports
-    it as before, and pyarrow then knows it. Call before the process's threads start."""
+    absent for that question; code that does use pandas (`to_pandas`) imports it as before, and
+    pyarrow then knows it, but pyarrow's C++ part then no longer reads pandas' own null values
+    (`pd.NA`, `NaT`) in Python sequences: a server with the Spark engine, whose client converts
+    through pandas, does not call this. Call before the process's threads start."""
     if "pandas" in sys.modules:
         return False
     import pyarrow as pa

@@ -57,7 +57,8 @@ def _serve(arguments: argparse.Namespace) -> int:
     settings = load_settings(arguments, **overrides)
     configure_logging(settings)
     limit_arenas()  # before the server's threads start
-    arrow_without_pandas()
+    if settings.sql_engine != "spark":  # pyspark loads pandas and converts through pyarrow's
+        arrow_without_pandas()
     apply_switch_interval(settings)
     services = open_services(settings)
     try:
@@ -83,7 +84,8 @@ def _deliver(arguments: argparse.Namespace) -> int:
 
     settings = load_settings(arguments)
     configure_logging(settings)
-    arrow_without_pandas()
+    if settings.sql_engine != "spark":  # as in `_serve`
+        arrow_without_pandas()
     services = open_services(settings)
     work = services.background_work(serving=False)
     stop = threading.Event()
