@@ -7,6 +7,7 @@ import signal
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,29 +79,84 @@ def memory_mb(pid: int) -> tuple[float, float, float, float]:
     return found["VmRSS:"], found["VmHWM:"], found["RssAnon:"], found["RssFile:"]
 
 
-def children_rss_mb(pid: int) -> float:
-    """The resident memory of the process's children (the file encoder's helper), in MB."""
-    total = 0.0
+def pss_mb(pid: int) -> float:
+    """The process's proportional set size in MB (`Pss:` of /proc/<pid>/smaps_rollup): its
+    resident pages, each page shared with other processes counted as its share. Summed over
+    processes it counts the libraries' code they all map once, where resident memory counts it
+    in each."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    """The process's children (the file encoder's and the evaluator's helper processes)."""
+    found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            children = (task / "children").read_text().split()
+            found += [int(child) for child in (task / "children").read_text().split()]
         except OSError:
             continue
-        for child in children:
-            try:
-                total += memory_mb(int(child))[0]
-            except OSError:  # ended meanwhile
-                continue
-    return total
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """The memory of a server and its helper processes at one moment, in MB."""
+
+    at: float  # time.time()
+    rss: float  # the server's resident memory
+    anonymous: float  # of which its own (not file pages)
+    helpers: float  # the helpers' resident memory, summed
+    helpers_anonymous: float  # of which their own (not the library files the server maps too)
+    pss: float  # server and helpers' proportional set sizes, summed
+
+    @property
+    def together(self) -> float:
+        """Resident memory of the server and its helpers, summed."""
+        return self.rss + self.helpers
+
+    @property
+    def tree(self) -> float:
+        """The server's resident memory and its helpers' anonymous memory: each page of the
+        process tree once (a helper's file pages are the libraries the server maps), whatever
+        else runs on the machine."""
+        return self.rss + self.helpers_anonymous
+
+
+@dataclass(frozen=True, slots=True)
+class Peaks:
+    """The highest of each figure over some samples (each alone: they need not coincide)."""
+
+    rss: float
+    anonymous: float
+    helpers: float
+    together: float
+    tree: float
+    pss: float
+
+    @classmethod
+    def of(cls, samples: list[Sample]) -> Peaks:
+        """The peaks of these samples (not empty)."""
+        return cls(
+            rss=max(s.rss for s in samples),
+            anonymous=max(s.anonymous for s in samples),
+            helpers=max(s.helpers for s in samples),
+            together=max(s.together for s in samples),
+            tree=max(s.tree for s in samples),
+            pss=max(s.pss for s in samples),
+        )
 
 
 class MemoryWatch:
-    """The server's resident memory sampled every `every` seconds on a thread, to tell which
-    phase of a benchmark reached the peak; its helper processes' memory beside it."""
+    """The server's memory sampled every `every` seconds on a thread, to tell which phase of a
+    benchmark reached the peak; its helper processes' beside it, and the proportional set size
+    of them all (`pss_mb`). A PSS is lower when processes outside the tree map the same
+    libraries (other servers, tests): `Sample.tree` does not depend on them."""
 
     def __init__(self, pid: int, every: float = 0.1) -> None:
-        # (time.time(), RSS, anonymous, helpers' RSS; MB)
-        self.samples: list[tuple[float, float, float, float]] = []
+        self.samples: list[Sample] = []
         self._pid = pid
         self._every = every
         self._stop = threading.Event()
@@ -111,30 +167,36 @@ class MemoryWatch:
         while not self._stop.wait(self._every):
             try:
                 rss, _, anonymous, _ = memory_mb(self._pid)
-                helpers = children_rss_mb(self._pid)
-                self.samples.append((time.time(), rss, anonymous, helpers))
+                pss = pss_mb(self._pid)
             except OSError:  # the server ended
                 return
+            helpers = helpers_anonymous = 0.0
+            for child in children(self._pid):
+                try:
+                    child_rss, _, child_anonymous, _ = memory_mb(child)
+                    child_pss = pss_mb(child)
+                except OSError:  # ended meanwhile
+                    continue
+                helpers += child_rss
+                helpers_anonymous += child_anonymous
+                pss += child_pss
+            sample = Sample(time.time(), rss, anonymous, helpers, helpers_anonymous, pss)
+            self.samples.append(sample)
 
     def stop(self) -> None:
         """Stop sampling."""
         self._stop.set()
         self._thread.join()
 
-    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, float, float, float, float]]:
-        """Between each mark (time, name) and the next: the highest resident and anonymous
-        memory of the server, its helpers' highest, and the highest sum of both."""
+    def peaks(self, marks: list[tuple[float, str]]) -> list[tuple[str, Peaks]]:
+        """Between each mark (time, name) and the next: the peaks of the samples."""
         found = []
         for (start, name), (end, _) in zip(marks, [*marks[1:], (float("inf"), "")], strict=True):
-            inside = [sample for sample in self.samples if start <= sample[0] < end]
+            inside = [sample for sample in self.samples if start <= sample.at < end]
             if inside:
-                found.append(
-                    (
-                        name,
-                        max(s[1] for s in inside),
-                        max(s[2] for s in inside),
-                        max(s[3] for s in inside),
-                        max(s[1] + s[3] for s in inside),
-                    )
-                )
+                found.append((name, Peaks.of(inside)))
         return found
+
+    def overall(self) -> Peaks | None:
+        """The peaks over the whole run (None without samples)."""
+        return Peaks.of(self.samples) if self.samples else None

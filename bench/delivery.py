@@ -35,7 +35,7 @@ from _delivery_phases import (
 from _delivery_report import Results, report
 from _events import DEFAULT_GEN_DIR, load_generator_class
 from _servers import Credentials, real_server, start_server, stop
-from _trail_phase import MemoryWatch
+from _trail_phase import MemoryWatch, Peaks
 from trailhouse.client import RpcClient
 from trailhouse.warehouse.model import project_name
 
@@ -94,16 +94,27 @@ def run(args: argparse.Namespace) -> int:
         stop(server)
     report(args, results)
     print(
-        "server memory, highest sample (every 0.1 s) in each step: resident, anonymous, the "
-        "file encoder's helper process, server and helper together"
+        "memory, highest sample (every 0.1 s) in each step, MB: the server's resident and "
+        "anonymous memory, its helper processes' resident memory, the two summed, the server's "
+        "resident memory with the helpers' anonymous memory (the tree, each page once), and the "
+        "proportional set size (PSS) of server and helpers summed (lower when other processes "
+        "map the same libraries)"
     )
-    for name, rss, anonymous, helper, together in watch.peaks(MARKS):
-        print(
-            f"  {rss:7,.0f} MB {anonymous:7,.0f} MB {helper:7,.0f} MB {together:7,.0f} MB  {name}"
-        )
+    heads = ("server", "anon", "helpers", "summed", "tree", "PSS")
+    print("  " + " ".join(f"{head:>7}" for head in heads))
+    for name, peaks in watch.peaks(MARKS):
+        print(f"  {_peaks_row(peaks)}  {name}")
+    overall = watch.overall()
+    if overall is not None:
+        print(f"  {_peaks_row(overall)}  the whole run")
     if not args.keep:
         shutil.rmtree(data_dir, ignore_errors=True)
     return 0 if all(check.held for check in results.checks) else 1
+
+
+def _peaks_row(peaks: Peaks) -> str:
+    figures = (peaks.rss, peaks.anonymous, peaks.helpers, peaks.together, peaks.tree, peaks.pss)
+    return " ".join(f"{figure:7,.0f}" for figure in figures)
 
 
 def run_phases(

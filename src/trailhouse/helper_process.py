@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -32,19 +32,24 @@ class HelperProcess:
     caller holds a lock or asks from one thread)."""
 
     def __init__(
-        self, module: str, arguments: Sequence[str] = (), first: bytes | None = None
+        self,
+        module: str,
+        arguments: Sequence[str] = (),
+        first: bytes | None = None,
+        environment: Mapping[str, str] | None = None,
     ) -> None:
         self._command = [sys.executable, "-m", module, *arguments]
         self._first = first  # sent to each child as it starts, unanswered (its settings)
+        self._environment = dict(environment or {})  # the child's, over the server's own
         self._child: subprocess.Popen[bytes] | None = None
         self._watchdog: _Watchdog | None = None
 
-    def ask(self, request: bytes, timeout: float | None = None) -> bytes:
-        """Send `request` and wait for its answer (the wait releases the GIL); a child that
-        ended since the last request is replaced first. EOFError or OSError when the child
-        dies meanwhile, TimeoutError (an OSError) when it gave no answer within `timeout`
-        seconds and was killed: the caller stops it (`stop`) and decides what becomes of the
-        request."""
+    def ask(self, request: bytes | Sequence[bytes], timeout: float | None = None) -> bytes:
+        """Send `request` (bytes, or parts sent one after another as one message) and wait for
+        its answer (the wait releases the GIL); a child that ended since the last request is
+        replaced first. EOFError or OSError when the child dies meanwhile, TimeoutError (an
+        OSError) when it gave no answer within `timeout` seconds and was killed: the caller
+        stops it (`stop`) and decides what becomes of the request."""
         if timeout is None:
             return self._ask(request)
         if self._watchdog is None:
@@ -57,13 +62,13 @@ class HelperProcess:
                     raise TimeoutError(f"no answer within {timeout:g} s") from failed
                 raise
 
-    def _ask(self, request: bytes) -> bytes:
+    def _ask(self, request: bytes | Sequence[bytes]) -> bytes:
         child = self._child
         if child is not None and child.poll() is not None:
             self.stop()  # ended since the last request: its pipes are closed, it is reaped
             child = None
         if child is None:
-            child = self._child = _start(self._command)
+            child = self._child = _start(self._command, self._environment)
             if self._first is not None:
                 assert child.stdin is not None
                 send(child.stdin, self._first)
@@ -142,18 +147,21 @@ class _Watchdog:
                 self._helper = None
 
 
-def _start(command: list[str]) -> subprocess.Popen[bytes]:
+def _start(command: list[str], environment: Mapping[str, str]) -> subprocess.Popen[bytes]:
     """The child, importing this same trailhouse (its source first on PYTHONPATH)."""
     source = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ)
+    env = {**os.environ, **environment}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH", "")]))
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
 
-def send(stream: IO[bytes], payload: bytes) -> None:
-    """Write one message (its length, then its bytes) and flush it."""
-    stream.write(_LENGTH.pack(len(payload)))
-    stream.write(payload)
+def send(stream: IO[bytes], payload: bytes | Sequence[bytes]) -> None:
+    """Write one message (its length, then its bytes: `payload`, or its parts one after another,
+    never joined in memory) and flush it."""
+    parts = [payload] if isinstance(payload, bytes) else payload
+    stream.write(_LENGTH.pack(sum(map(len, parts))))
+    for part in parts:
+        stream.write(part)
     stream.flush()
 
 

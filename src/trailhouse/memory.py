@@ -13,10 +13,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import importlib.abc
 import os
 import sys
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Sequence
 
 # A trim walks every arena: a few milliseconds at most; once a second is plenty.
 _EVERY_SECONDS = 1.0
@@ -58,6 +60,40 @@ def limit_arenas(arenas: int = SERVER_ARENAS) -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """An import finder under which `import pandas` raises ImportError."""
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> None:
+        if fullname == "pandas":
+            raise ModuleNotFoundError("pandas is left out here", name=fullname)
+
+
+def arrow_without_pandas() -> bool:
+    """Keep pyarrow from importing pandas at the first `pa.array` of a list; True when pandas
+    was not imported yet.
+
+    To tell a pandas object given to `pa.array`, pyarrow imports pandas once, when installed (the
+    `spark` extra brings it): ~55 MB resident, ~33 MB of it anonymous, in a process that never
+    uses it. It asks only once, so asked here while an import of pandas fails, it takes pandas as
+    absent for that question; code that does use pandas (`to_pandas`) imports it as before, and
+    pyarrow then knows it, but pyarrow's C++ part then no longer reads pandas' own null values
+    (`pd.NA`, `NaT`) in Python sequences: a server with the Spark engine, whose client converts
+    through pandas, does not call this. Call before the process's threads start."""
+    if "pandas" in sys.modules:
+        return False
+    import pyarrow as pa
+
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
+    try:
+        pa.array(["x"])  # pyarrow (its Python and its C++ parts) asks whether pandas is there
+    finally:
+        sys.meta_path.remove(finder)
+    return True
 
 
 def release_freed() -> bool:

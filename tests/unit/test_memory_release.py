@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import textwrap
 
 import pytest
 
@@ -35,3 +37,26 @@ def test_a_server_limits_glibc_arenas_unless_the_environment_says_otherwise(
     assert memory.limit_arenas(memory.SERVER_ARENAS) is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the operator's choice stands
     assert memory.limit_arenas(memory.SERVER_ARENAS) is False
+
+
+def test_pyarrow_builds_arrays_without_importing_pandas_and_pandas_still_imports() -> None:
+    # In a process of its own: this one may have imported pandas already.
+    script = textwrap.dedent(
+        """
+        import importlib.util, sys
+        import pyarrow as pa
+        from trailhouse import memory
+
+        assert memory.arrow_without_pandas() is True
+        pa.array(["x", None], pa.string())
+        assert "pandas" not in sys.modules, "pa.array imported pandas"
+        if importlib.util.find_spec("pandas") is not None:
+            frame = pa.table({"a": [1, 2]}).to_pandas()  # whoever uses pandas still can
+            assert list(frame["a"]) == [1, 2]
+            assert pa.array(frame["a"]).to_pylist() == [1, 2]
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr

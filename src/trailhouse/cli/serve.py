@@ -48,7 +48,7 @@ def _serve(arguments: argparse.Namespace) -> int:
     # command of the CLI starts without them.
     from trailhouse.api.server import run_server
     from trailhouse.demo.setup import prepare_demo
-    from trailhouse.memory import limit_arenas
+    from trailhouse.memory import arrow_without_pandas, limit_arenas
     from trailhouse.runtime import apply_switch_interval, open_services
 
     overrides: dict[str, Any] = {"host": arguments.host, "port": arguments.port}
@@ -57,6 +57,8 @@ def _serve(arguments: argparse.Namespace) -> int:
     settings = load_settings(arguments, **overrides)
     configure_logging(settings)
     limit_arenas()  # before the server's threads start
+    if settings.sql_engine != "spark":  # pyspark loads pandas and converts through pyarrow's
+        arrow_without_pandas()
     apply_switch_interval(settings)
     services = open_services(settings)
     try:
@@ -77,10 +79,13 @@ def _serve(arguments: argparse.Namespace) -> int:
 
 def _deliver(arguments: argparse.Namespace) -> int:
     """Run only the delivery engine until SIGTERM or SIGINT; a batch in flight commits whole."""
+    from trailhouse.memory import arrow_without_pandas
     from trailhouse.runtime import open_services  # loaded by the commands that use it
 
     settings = load_settings(arguments)
     configure_logging(settings)
+    if settings.sql_engine != "spark":  # as in `_serve`
+        arrow_without_pandas()
     services = open_services(settings)
     work = services.background_work(serving=False)
     stop = threading.Event()

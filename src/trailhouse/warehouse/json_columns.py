@@ -79,10 +79,29 @@ def column_name(path: str) -> str:
     return COLUMN_PREFIX + hashlib.blake2b(path.encode(), digest_size=8).hexdigest()
 
 
-class _Node:
-    """A key met under a path: its dotted path, whether a column may hold it, what it held."""
+# Events shredded at once: their parsed text is Python strings, several times the JSON's size,
+# so a file's events are shredded in slices of this many and each slice's text is kept as Arrow
+# arrays (docs/storage.md, "Memory").
+SLICE_ROWS = 2_000
 
-    __slots__ = ("children", "column", "named", "object", "other", "path", "rows", "values")
+
+class _Node:
+    """A key met under a path: its dotted path, whether a column may hold it, what it held
+    (`rows` and `values` in the slice being shredded, `chunks` of the slices before)."""
+
+    __slots__ = (
+        "children",
+        "chunks",
+        "column",
+        "count",
+        "named",
+        "nul",
+        "object",
+        "other",
+        "path",
+        "rows",
+        "values",
+    )
 
     def __init__(self, path: str, named: bool, column: bool) -> None:
         self.path = path
@@ -90,14 +109,100 @@ class _Node:
         self.column = column  # named, and not a typed column's path
         self.object = False
         self.other = False
+        self.nul = False  # some text value holds a NUL
+        self.count = 0  # rows where the value is text, in the slices before
         self.rows: list[int] = []
         self.values: list[str] = []
+        self.chunks: dict[int, pa.Array] = {}  # slice number -> the slice's text, NULL elsewhere
         self.children: dict[str, _Node] = {}
+
+
+class Shredder:
+    """Shreds a file's events slice by slice (`add`), then gives its path columns and layout
+    (`finish`): the same columns and layout as `shred` gives for all the events at once."""
+
+    def __init__(self, typed: Iterable[str], version: int) -> None:
+        self._skip = frozenset(path[2:] for path in typed)
+        self._version = version
+        self._top: _Node | None = _Node(ROOT, True, False)  # None: an event cannot be read
+        self._slices: list[int] = []  # each slice's number of rows
+
+    def add(self, events: Sequence[bytes | str | None]) -> None:
+        """Shred the next slice of events (JSON text, UTF-8 bytes or str)."""
+        self._slices.append(len(events))
+        top = self._top
+        if top is None:
+            return
+        nul = False  # some event may hold text with a NUL (JSON writes it escaped, `\u0000`)
+        for row, text in enumerate(events):
+            if text is None:
+                continue
+            try:
+                event = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                self._top = None
+                return
+            if type(event) is not dict:
+                self._top = None  # GET_JSON_OBJECT of `$.x` in a non-object
+                return
+            keys = _flatten(event, top, row, self._skip)
+            body = text.encode() if isinstance(text, str) else text
+            if _repeats_a_key(body, keys):
+                self._top = None  # the engines read the first, orjson the last
+                return
+            nul = nul or b"\\u0000" in body
+        number = len(self._slices) - 1
+        for node in _walk(top):
+            if not node.rows:
+                continue
+            if nul and not node.nul:
+                node.nul = any("\x00" in value for value in node.values)
+            values: list[str | None] = [None] * len(events)
+            for row, value in zip(node.rows, node.values, strict=True):
+                values[row] = value
+            node.chunks[number] = pa.array(values, pa.string())
+            node.count += len(node.rows)
+            node.rows, node.values = [], []
+
+    def finish(self) -> tuple[dict[str, pa.Array | pa.ChunkedArray], JsonLayout]:
+        """The path columns of every event added (one chunk per slice) and the file's layout."""
+        top = self._top
+        if top is None:
+            return {}, _unreadable(self._version)
+        nodes = list(_walk(top))
+        objects = {node.path for node in nodes if node.object}
+        others = {node.path for node in nodes if node.other}
+        # Text with a NUL: left to the JSON, as the engines' strings may end there.
+        others.update(node.path for node in nodes if node.nul)
+        texts = {node.path: node for node in nodes if node.count}
+        kept = sorted(texts, key=lambda path: -texts[path].count)[:MAX_COLUMNS]
+        others.update(set(texts).difference(kept))
+        names: dict[str, str] = {}
+        for path in sorted(kept):
+            name = column_name(path)
+            if name in names:  # two paths, one hash: neither is answered from a column
+                others.update((path, names[name]))
+            names[name] = path
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for name, path in sorted(names.items()):
+            if path in others or path in objects:  # never answered from a column: not written
+                continue
+            columns[name] = self._column(texts[path])
+        layout = JsonLayout(self._version, tuple(sorted(objects)), tuple(sorted(others)))
+        return columns, layout
+
+    def _column(self, node: _Node) -> pa.Array | pa.ChunkedArray:
+        """A node's text in every row: its slices' chunks, NULL in slices it was not met."""
+        chunks = [
+            chunk if (chunk := node.chunks.get(number)) is not None else pa.nulls(rows, pa.string())
+            for number, rows in enumerate(self._slices)
+        ]
+        return chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, pa.string())
 
 
 def shred(
     events: Sequence[bytes | str | None], typed: Iterable[str], version: int
-) -> tuple[dict[str, pa.Array], JsonLayout]:
+) -> tuple[dict[str, pa.Array | pa.ChunkedArray], JsonLayout]:
     """The path columns of these events (JSON text, one per row, UTF-8 bytes or str) and the
     file's layout.
 
@@ -105,47 +210,10 @@ def shred(
     A file with an event shredding cannot read exactly (not JSON, not an object, a key given
     twice) gets no path columns at all: every path of it is read from the JSON.
     """
-    skip = frozenset(path[2:] for path in typed)
-    top = _Node(ROOT, True, False)
-    nul = False  # some event may hold text with a NUL (JSON writes it escaped, `\u0000`)
-    for row, text in enumerate(events):
-        if text is None:
-            continue
-        try:
-            event = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return {}, _unreadable(version)
-        if type(event) is not dict:
-            return {}, _unreadable(version)  # GET_JSON_OBJECT of `$.x` in a non-object
-        keys = _flatten(event, top, row, skip)
-        body = text.encode() if isinstance(text, str) else text
-        if _repeats_a_key(body, keys):
-            return {}, _unreadable(version)  # the engines read the first, orjson the last
-        nul = nul or b"\\u0000" in body
-    nodes = list(_walk(top))
-    objects = {node.path for node in nodes if node.object}
-    others = {node.path for node in nodes if node.other}
-    if nul:  # text with a NUL: left to the JSON, as the engines' strings may end there
-        others.update(node.path for node in nodes if any("\x00" in v for v in node.values))
-    texts = {node.path: node for node in nodes if node.rows}
-    kept = sorted(texts, key=lambda path: -len(texts[path].rows))[:MAX_COLUMNS]
-    others.update(set(texts).difference(kept))
-    names: dict[str, str] = {}
-    for path in sorted(kept):
-        name = column_name(path)
-        if name in names:  # two paths, one hash: neither is answered from a column
-            others.update((path, names[name]))
-        names[name] = path
-    columns: dict[str, pa.Array] = {}
-    for name, path in sorted(names.items()):
-        if path in others or path in objects:  # never answered from a column: not written
-            continue
-        node = texts[path]
-        values: list[str | None] = [None] * len(events)
-        for row, value in zip(node.rows, node.values, strict=True):
-            values[row] = value
-        columns[name] = pa.array(values, pa.string())
-    return columns, JsonLayout(version, tuple(sorted(objects)), tuple(sorted(others)))
+    shredder = Shredder(typed, version)
+    for offset in range(0, len(events), SLICE_ROWS):
+        shredder.add(events[offset : offset + SLICE_ROWS])
+    return shredder.finish()
 
 
 def _walk(node: _Node) -> Iterator[_Node]:
@@ -241,16 +309,25 @@ def with_columns(
 ) -> tuple[pa.Table, JsonLayout]:
     """The table (a file's rows, `event` among them) with its path columns after its own and
     the layout in its key-value metadata; the layout, for the file's document."""
-    # As UTF-8 bytes: no Python str is built per event, and bytes are scanned faster.
-    events = table.column("event").cast(pa.binary()).to_pylist()
-    columns, layout = shred(events, typed, version)
+    shredder = Shredder(typed, version)
+    events = table.column("event")
+    for offset in range(0, len(events), SLICE_ROWS):
+        # As UTF-8 bytes: no Python str is built per event, and bytes are scanned faster.
+        shredder.add(events.slice(offset, SLICE_ROWS).cast(pa.binary()).to_pylist())
+    return appended(table, *shredder.finish())
+
+
+def appended(
+    table: pa.Table, columns: dict[str, pa.Array | pa.ChunkedArray], layout: JsonLayout
+) -> tuple[pa.Table, JsonLayout]:
+    """The table with these path columns after its own and the layout in its metadata."""
     for name, array in columns.items():
         table = table.append_column(pa.field(name, pa.string()), array)
     metadata = {**(table.schema.metadata or {}), LAYOUT_KEY: layout_metadata(columns, layout)}
     return table.replace_schema_metadata(metadata), layout
 
 
-def layout_metadata(columns: dict[str, pa.Array], layout: JsonLayout) -> bytes:
+def layout_metadata(columns: dict[str, pa.Array | pa.ChunkedArray], layout: JsonLayout) -> bytes:
     """The layout and each column's path, as the file's key-value metadata records them."""
     return orjson.dumps(
         {

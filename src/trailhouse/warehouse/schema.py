@@ -165,10 +165,12 @@ def rows_of(
     bodies: Sequence[bytes],
     schema: TableSchema,
     supplied: Mapping[str, Sequence[str | None]] | None = None,
+    events: pa.Array | None = None,
 ) -> pa.Table:
     """The rows of a file of `schema` for these events (JSON bodies): the raw event, each typed
     column's value and each supplied column's values (`supplied[name]`, one per body; KeyError
-    when the schema has a supplied column not given), built column by column by name."""
+    when the schema has a supplied column not given), built column by column by name. `events`
+    is the raw event column when the caller holds the bodies as Arrow text already."""
     paths = tuple(column.path for column in schema.typed)
     decoder = _decoder(paths)
     blank = decoder.decode(b"{}")
@@ -183,7 +185,9 @@ def rows_of(
             records.append(blank)
             general.append((index, orjson.loads(body)))
     arrays: dict[str, pa.Array] = {
-        EVENT_COLUMN: pa.array(bodies, pa.binary()).cast(pa.string()),
+        EVENT_COLUMN: events
+        if events is not None
+        else pa.array(bodies, pa.binary()).cast(pa.string()),
     }
     for column in schema.typed:
         values = list(map(_getter(column.path), records))

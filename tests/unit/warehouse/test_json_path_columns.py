@@ -18,7 +18,7 @@ from conformance_helpers import ENGINES, answer
 from sqlglot import exp
 
 from trailhouse.events.model import LoggedEvent
-from trailhouse.warehouse import encoder
+from trailhouse.warehouse import encoder, json_columns
 from trailhouse.warehouse.json_columns import (
     NO_LAYOUT,
     ROOT,
@@ -97,7 +97,9 @@ def logged(rows: list[dict[str, object]], first_seq: int, day: int) -> list[Logg
     return events
 
 
-def before_path_columns(table: object, typed: object, version: int) -> tuple[object, JsonLayout]:
+def before_path_columns(
+    table: object, columns: object, layout: object
+) -> tuple[object, JsonLayout]:
     """What the writer of the release before path columns wrote: the rows alone."""
     return table, NO_LAYOUT
 
@@ -123,7 +125,7 @@ def tw(
     # Day three: the same events in a file of the release before path columns, then in one of
     # today's, so the day mixes both until compaction merges them.
     with pytest.MonkeyPatch.context() as earlier:
-        earlier.setattr(encoder, "with_columns", before_path_columns)
+        earlier.setattr(encoder, "appended", before_path_columns)
         opened.append(logged(DAY_ONE, 201, today - DAY))
     opened.append(logged(DAY_ONE, 301, today - DAY))
     yield opened
@@ -203,6 +205,38 @@ def test_escaped_text_and_colons_in_values_are_not_duplicates() -> None:
     columns, layout = shred([text], TYPED, current().version)
     assert ROOT not in layout.others
     assert columns[column_name("d.e")].to_pylist() == ["\u00e9"]
+
+
+SLICED = [
+    '{"a": "x", "n": "1"}',
+    '{"a": "y", "o": {"p": "q"}}',
+    '{"n": 2, "late": {"t": "u"}}',  # `n` a number only in the second slice
+    None,
+    '{"b": "x\\u0000y", "a": "z"}',  # a NUL only in the third slice
+    '{"c": "only here"}',  # a path met in the last slice alone
+]
+
+
+@pytest.mark.parametrize("rows", [1, 2, 4])
+def test_shredding_in_slices_gives_what_shredding_at_once_gives(
+    rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(json_columns, "SLICE_ROWS", len(SLICED))
+    at_once = shred(SLICED, TYPED, current().version)
+    monkeypatch.setattr(json_columns, "SLICE_ROWS", rows)
+    columns, layout = shred(SLICED, TYPED, current().version)
+    assert layout == at_once[1]
+    assert {"n", "b"} <= set(layout.others) and "o" in layout.objects
+    assert {name: c.to_pylist() for name, c in columns.items()} == {
+        name: c.to_pylist() for name, c in at_once[0].items()
+    }
+    assert columns[column_name("c")].to_pylist() == [None] * 5 + ["only here"]
+    assert columns[column_name("late.t")].to_pylist() == [None, None, "u", None, None, None]
+    unreadable = [*SLICED, "not json", '{"a": "w"}']
+    assert shred(unreadable, TYPED, current().version) == (
+        {},
+        JsonLayout(layout.version, (), (ROOT,)),
+    )
 
 
 def test_which_paths_a_layout_answers() -> None:
