@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from sqlglot import exp
 
 from trailhouse.errors import (
     ApiError,
@@ -485,7 +486,8 @@ class SqlJobService:
             if timed_out.is_set():
                 self._finish(job, JobStatus.FAILED, *self._timed_out())
             else:
-                self._finish(job, *_failure(exc, quota, job.sql))
+                tree = planned.plan.tree if planned.plan is not None else None
+                self._finish(job, *_failure(exc, quota, job.sql, tree))
             return
         except ApiError as exc:  # a semantic error found while running; a write's refusal
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
@@ -597,13 +599,15 @@ class SqlJobService:
         )
 
 
-def _failure(error: EngineError, quota: Quota, sql: str) -> tuple[str, str, str]:
+def _failure(
+    error: EngineError, quota: Quota, sql: str, tree: exp.Expr | None = None
+) -> tuple[str, str, str]:
     if error.kind == "cancelled":
         return JobStatus.CANCELLED, JobCancelled.code, error.message
     if error.kind == "memory":
         return JobStatus.FAILED, QuotaExceeded.code, f"{scrub(error.message)} (quota {quota.name})"
     if error.kind == "binder":
-        diagnosis = semantic_failure(error.message)
+        diagnosis = semantic_failure(error.message, tree, sql)
         return JobStatus.FAILED, diagnosis.code, diagnosis.located(sql)
     diagnosis = runtime_error(error.message)
     return JobStatus.FAILED, diagnosis.code, diagnosis.message

@@ -232,7 +232,7 @@ class DuckDbEngine:
             except UnsupportedSql as exc:
                 raise refusal(exc.diagnosis(), plan.sql) from exc
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
+                raise refusal(semantic_failure(str(exc), plan.tree, plan.sql), plan.sql) from exc
             except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
                 # A constant that does not convert, found while binding (CAST('x' AS DATE)).
                 raise SqlSemanticError(
@@ -249,7 +249,7 @@ class DuckDbEngine:
                 # The translation of a query sqlglot read but DuckDB cannot: never a 500.
                 raise SqlParseError(f"Parse exception - {scrub(str(exc))}") from exc
             except duckdb.Error as exc:
-                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
+                raise refusal(semantic_failure(str(exc), plan.tree, plan.sql), plan.sql) from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""
