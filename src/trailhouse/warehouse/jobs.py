@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 from sqlglot import exp
 
+from trailhouse.background import Deadlines
 from trailhouse.errors import (
     ApiError,
     InvalidParameter,
@@ -539,9 +540,7 @@ class SqlJobService:
             timed_out.set()
             control.cancel()
 
-        timer = threading.Timer(self._settings.sql_job_seconds, expire)
-        timer.daemon = True
-        timer.start()
+        timer = _DEADLINES.schedule(self._settings.sql_job_seconds, expire)
         try:
             if planned.write is not None:
                 engine = self._engine if isinstance(self._engine, ParquetWriter) else None
@@ -559,7 +558,7 @@ class SqlJobService:
             assert planned.plan is not None  # only a write plans no query
             return self._engine.run(planned.plan, limits, control)
         finally:
-            timer.cancel()
+            _DEADLINES.cancel(timer)
 
     def _timed_out(self) -> tuple[str, str]:
         limit = self._settings.sql_job_seconds
@@ -597,6 +596,10 @@ class SqlJobService:
         self._metadata.commit(
             [DocumentWrite(JOB_KIND, job.account_id, job.job_id, encode(job), version)]
         )
+
+
+# Every job's time limit, on one thread rather than a timer thread started per job.
+_DEADLINES = Deadlines("sql-job-deadlines")
 
 
 def _failure(

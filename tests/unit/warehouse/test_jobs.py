@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,6 +32,7 @@ from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.model import JOB_KIND, RUNNER_KIND, JobStatus, Role, SqlJob
 from trailhouse.warehouse.pricing import BYTES_PER_GB
+from trailhouse.warehouse.sql import duckdb_engine
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
 from trailhouse.warehouse.sql.engine import EngineError, JobControl, Limits
 
@@ -310,3 +312,28 @@ def test_running_queries_report_progress_through_one_shared_watcher(
         for worker in workers:
             worker.join(timeout=30)
     assert all(isinstance(o, EngineError) and o.kind == "cancelled" for o in outcomes), outcomes
+
+
+def test_planning_lends_its_duckdb_connections_again(
+    tw: WarehouseFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binding a query at submit opens no DuckDB connection of its own each time (opening one
+    cost more CPU than planning); refusals still come, and leave the connection usable."""
+    opened: list[object] = []
+    real_connect = duckdb_engine.duckdb.connect
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        con = real_connect(*args, **kwargs)
+        opened.append(con)
+        return con
+
+    monkeypatch.setattr(duckdb_engine.duckdb, "connect", counted)
+    for _ in range(3):
+        with pytest.raises(SqlSemanticError, match="no_such_column"):
+            submit(tw, f"SELECT no_such_column FROM {TABLE}")
+        job = submit(tw, f"SELECT COUNT(*) FROM {TABLE} WHERE ds >= '2000' || '0101'")
+        done = tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+        assert done.status == JobStatus.TERMINATED, done.error_message
+        assert tw.warehouse.jobs.result(root(), job.job_id).rows == [[3000]]
+    # Each job's own connection (3), and one for planning, not one per query bound or folded.
+    assert len(opened) == 4, len(opened)
