@@ -18,8 +18,15 @@ from sqlglot import exp
 
 from trailhouse.errors import ApiError
 from trailhouse.warehouse.model import JobStatus
-from trailhouse.warehouse.sql.diagnostics import runtime_failure
-from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, QueryPlan, ResultSet
+from trailhouse.warehouse.sql.diagnostics import runtime_failure, semantic_failure
+from trailhouse.warehouse.sql.engine import (
+    Engine,
+    EngineError,
+    JobControl,
+    Limits,
+    QueryPlan,
+    ResultSet,
+)
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 T = "actiontrail_audit_trail"
@@ -316,3 +323,50 @@ def test_spark_advice_never_reaches_the_user() -> None:
         "this error. SQLSTATE: 22012"
     )
     assert said == "Division by zero."
+
+
+# Spark's own words for the same errors, met where DuckDB's binding lets through a query Spark
+# refuses: each plan is run on Spark directly, without the binding at submit.
+SPARK_REFUSED: list[tuple[str, str]] = [
+    (f"SELECT nope FROM {T}", "[1,8] Semantic analysis exception - column nope cannot be"),
+    (f"SELECT t.nope FROM {T} t", "[1,10] Semantic analysis exception - column t.nope cannot"),
+    (
+        f"SELECT a.event_name FROM {T} a JOIN {T} b ON a.event_id = b.event_id\n"
+        "WHERE event_name = 'x'",
+        "[2,7] Semantic analysis exception - column reference event_name is ambiguous",
+    ),
+    (
+        f"SELECT COUNT(event_id), event_id FROM {T} GROUP BY event_name",
+        "[1,25] Semantic analysis exception - column reference event_id should appear in GROUP",
+    ),
+    (f"SELECT SUM(COUNT(*)) FROM {T}", "[1,12] Semantic analysis exception - an aggregate"),
+    (f"SELECT COUNT(*) FROM {T}\nWHERE COUNT(*) > 1", "[2,7] Semantic analysis exception - an"),
+    (f"SELECT event_name FROM {T}\nORDER BY 5", "[2,10] Semantic analysis exception - ORDER BY"),
+    (
+        f"SELECT event_name FROM {T}\nUNION ALL\nSELECT event_name, event_id FROM {T}",
+        "[2,1] Semantic analysis exception - the queries of a UNION",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def planned_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseFixture]:
+    """A small warehouse whose queries are planned here and run on Spark directly."""
+    opened = open_test_warehouse(Path(tmp_path_factory.mktemp("spark-refusals")) / "data")
+    opened.append(logged_events(20, days=2))
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(("sql", "says"), SPARK_REFUSED, ids=[s[0] for s in SPARK_REFUSED])
+def test_spark_s_own_refusals_point_at_the_token_at_fault(
+    spark_engine: SparkEngine, planned_only: WarehouseFixture, sql: str, says: str
+) -> None:
+    plan = planned_only.warehouse.planner.plan(root(), planned_only.project, sql).plan
+    assert plan is not None
+    with pytest.raises(EngineError) as refused:
+        spark_engine.run(plan, Limits(2, 1.0, 100), JobControl())
+    assert refused.value.kind == "binder", refused.value.message
+    message = semantic_failure(refused.value.message, plan.tree, plan.sql).located(plan.sql)
+    assert message.startswith(says), message
+    assert not ENGINE_TEXT.search(message), message

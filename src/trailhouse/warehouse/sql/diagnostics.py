@@ -442,7 +442,7 @@ def _operator(match: re.Match[str], tree: exp.Expr, sql: str) -> int | None:
 def _position_out_of_range(clause: type[exp.Expr]) -> Locator:
     def locate(match: re.Match[str], tree: exp.Expr, sql: str) -> int | None:
         """An ORDER BY or GROUP BY position past the select list: the number."""
-        top = int(match.group(2))
+        top = int(match.group("top"))
         for node in tree.find_all(clause):
             for term in node.expressions:
                 literal = term.this if isinstance(term, exp.Ordered) else term
@@ -505,8 +505,12 @@ def _duplicate_alias(match: re.Match[str], tree: exp.Expr, sql: str) -> int | No
 def _named_column(match: re.Match[str], tree: exp.Expr, sql: str) -> int | None:
     """The first column of that name written without its table (after a table name: that
     column), outside aggregates for a GROUP BY refusal."""
-    table = match.group(1).lower() if (match.lastindex or 0) > 1 else ""
-    name = match.group(match.lastindex or 1).lower()
+    named = match.groupdict()
+    if "name" in named:
+        table, name = (named["table"] or "").lower(), named["name"].lower()
+    else:
+        table = match.group(1).lower() if (match.lastindex or 0) > 1 else ""
+        name = match.group(match.lastindex or 1).lower()
     grouping = "GROUP BY" in match.re.pattern
     for column in _in_text_order(tree.find_all(exp.Column)):
         if column.name.lower() != name or (column.table.lower() != table and not grouping):
@@ -561,13 +565,13 @@ _SEMANTIC_PATTERNS: tuple[
         _misplaced_window,
     ),
     (
-        re.compile(r"ORDER term out of range - should be between (\d+) and (\d+)"),
-        lambda m: _plain(f"ORDER BY position out of range: the query selects {m.group(2)} columns"),
+        re.compile(r"ORDER term out of range - should be between (\d+) and (?P<top>\d+)"),
+        lambda m: _plain(f"ORDER BY position out of range: the query selects {m['top']} columns"),
         _position_out_of_range(exp.Order),
     ),
     (
-        re.compile(r"GROUP BY term out of range - should be between (\d+) and (\d+)"),
-        lambda m: _plain(f"GROUP BY position out of range: the query selects {m.group(2)} columns"),
+        re.compile(r"GROUP BY term out of range - should be between (\d+) and (?P<top>\d+)"),
+        lambda m: _plain(f"GROUP BY position out of range: the query selects {m['top']} columns"),
         _position_out_of_range(exp.Group),
     ),
     (
@@ -611,6 +615,60 @@ _SEMANTIC_PATTERNS: tuple[
             f"table alias {m.group(1)} is given twice in one FROM; give each table its own alias"
         ),
         _duplicate_alias,
+    ),
+    # Spark's words for the same errors (reached where DuckDB's binding let a query through
+    # that Spark refuses).
+    (
+        re.compile(
+            r"UNRESOLVED_COLUMN[.\w]*\] A column, variable, or function parameter with name "
+            r"(?:`(?P<table>[^`]+)`\.)?`(?P<name>[^`]+)` cannot be resolved"
+        ),
+        lambda m: _qualified_column(m) if m["table"] else _column(m),
+        _named_column,
+    ),
+    (
+        re.compile(r'MISSING_AGGREGATION\] The non-aggregating expression "(\w+)" .*GROUP BY'),
+        _group_by,
+        _named_column,
+    ),
+    (
+        re.compile(r"AMBIGUOUS_REFERENCE\] Reference `([^`]+)` is ambiguous"),
+        _ambiguous,
+        _named_column,
+    ),
+    (
+        re.compile(r"NESTED_AGGREGATE_FUNCTION\]"),
+        lambda m: _plain("an aggregate function cannot take another aggregate as its argument"),
+        _nested_aggregate,
+    ),
+    (
+        re.compile(r"INVALID_WHERE_CONDITION\] The (WHERE) condition"),
+        lambda m: _plain(
+            "an aggregate or window function is not allowed in WHERE; filter on an aggregate "
+            "in HAVING, on a window function in a subquery"
+        ),
+        _aggregate_in_clause,
+    ),
+    (
+        re.compile(r"(ORDER|GROUP)_BY_POS_OUT_OF_RANGE\].*valid range is \[(\d+), (?P<top>\d+)\]"),
+        lambda m: _plain(
+            f"{m.group(1)} BY position out of range: the query selects {m['top']} columns"
+        ),
+        lambda m, tree, sql: _position_out_of_range(
+            exp.Order if m.group(1) == "ORDER" else exp.Group
+        )(m, tree, sql),
+    ),
+    (
+        re.compile(r"NUM_COLUMNS_MISMATCH\]"),
+        lambda m: _plain(
+            "the queries of a UNION, INTERSECT or EXCEPT must select the same number of columns"
+        ),
+        _set_operation,
+    ),
+    (
+        re.compile(r"UNRESOLVED_ROUTINE\] Cannot resolve routine `([^`]+)`"),
+        _function,
+        _nowhere,
     ),
 )
 
