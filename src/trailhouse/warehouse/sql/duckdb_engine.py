@@ -1,12 +1,13 @@
 """The embedded engine: each job gets its own in-memory DuckDB with its quota's threads and memory.
 
 A view per audit table reads exactly the committed files left after pruning (`read_parquet`
-over a file list, by column name, `ds` taken from the folder as a string). A table with no
+over a file list, by column name, `ds` taken from the folder as a string); a query has each
+view's SELECT written in place of the table, a write creates the views first. A table with no
 files left is an empty view of the same columns, so the query still type-checks and returns no
-rows. Once the views exist the connection is confined to exactly those files (and the spill
-folder): SQL cannot read another file, another tenant's table included, install or load an
-extension, or change a setting. Planning's own connections (constant folding, binding) read no
-file, run on one thread within `PLAN_MEMORY`, and are interrupted when planning runs out of time.
+rows. The connection is confined to exactly those files (and the spill folder): SQL cannot read
+another file, another tenant's table included, install or load an extension, or change a
+setting. Planning's own connections (constant folding, binding) read no file, run on one thread
+within `PLAN_MEMORY`, are interrupted when planning runs out of time, and are lent again.
 """
 
 from __future__ import annotations
