@@ -6,8 +6,10 @@ progress watcher all have this shape; they differ only in their step and their p
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from trailhouse.errors import DiskError
@@ -71,3 +73,52 @@ class Periodic:
                 busy = False
             if not busy and self._stopping.wait(self._interval):
                 return
+
+
+class Deadlines:
+    """Calls each action scheduled when its time comes, all on one thread (started at the first
+    schedule), unless cancelled before. A `threading.Timer` per deadline started a thread each:
+    its `start` waits until the new thread is scheduled, milliseconds on a loaded machine."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._changed = threading.Condition()
+        self._due: list[tuple[float, int, Callable[[], None]]] = []
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, seconds: float, action: Callable[[], None]) -> int:
+        """Call `action` in `seconds`; the number returned cancels it."""
+        with self._changed:
+            self._next += 1
+            heapq.heappush(self._due, (time.monotonic() + seconds, self._next, action))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+            return self._next
+
+    def cancel(self, number: int) -> None:
+        """Do not call that action (nothing when it was already called)."""
+        with self._changed:
+            kept = [entry for entry in self._due if entry[1] != number]
+            if len(kept) != len(self._due):
+                heapq.heapify(kept)
+                self._due = kept
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                if not self._due:
+                    self._changed.wait()
+                    continue
+                when = self._due[0][0]
+                now = time.monotonic()
+                if when > now:
+                    self._changed.wait(when - now)
+                    continue
+                _, _, action = heapq.heappop(self._due)
+            try:
+                action()
+            except Exception:
+                log.exception("%s: a scheduled action failed", self._name)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
 
 from trailhouse import background
-from trailhouse.background import Periodic
+from trailhouse.background import Deadlines, Periodic
 from trailhouse.errors import DiskFull
 
 
@@ -48,3 +50,30 @@ def test_any_other_failure_is_logged_with_its_traceback(
 ) -> None:
     logged = run_until(ValueError("a bug"), caplog)
     assert logged.levelno == logging.ERROR and logged.exc_info
+
+
+def test_deadlines_call_each_action_in_time_order_on_one_thread_unless_cancelled() -> None:
+    deadlines = Deadlines("test-deadlines")
+    called: list[tuple[str, str]] = []
+    done = threading.Event()
+
+    def action(name: str) -> Callable[[], None]:
+        def call() -> None:
+            called.append((name, threading.current_thread().name))
+            if name == "last":
+                done.set()
+
+        return call
+
+    started = time.monotonic()
+    deadlines.schedule(0.3, action("last"))
+    deadlines.schedule(0.1, action("first"))
+    dropped = deadlines.schedule(0.2, action("cancelled"))
+    deadlines.schedule(0.2, action("second"))
+    deadlines.cancel(dropped)
+    assert done.wait(5)
+    assert time.monotonic() - started >= 0.3
+    assert [name for name, _ in called] == ["first", "second", "last"]
+    assert {thread for _, thread in called} == {"test-deadlines"}
+    threads = [t for t in threading.enumerate() if t.name == "test-deadlines"]
+    assert len(threads) == 1

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 _FINAL = ("Terminated", "Failed", "Cancelled")
 _PAGE = 10_000
+# The job is asked for again after 10 ms, then twice as long each time, at most every 100 ms:
+# a query of 100 ms no longer waits up to another 100 ms for the next poll.
+_FIRST_POLL_SECONDS = 0.01
 _POLL_SECONDS = 0.1
 
 
@@ -130,6 +133,7 @@ def _sql(arguments: argparse.Namespace) -> int:
 def wait_for_job(arguments: argparse.Namespace, job_id: str) -> dict[str, Any]:
     """Poll the job until it ends, drawing a progress line when stderr is a terminal."""
     show = sys.stderr.isatty()
+    pause = _FIRST_POLL_SECONDS
     while True:
         job: dict[str, Any] = call(arguments, "GetSqlJob", {"JobId": job_id})["Job"]
         if job["Status"] in _FINAL:
@@ -139,7 +143,8 @@ def wait_for_job(arguments: argparse.Namespace, job_id: str) -> dict[str, Any]:
         if show:
             sys.stderr.write("\r\033[K" + _progress_line(job))
             sys.stderr.flush()
-        time.sleep(_POLL_SECONDS)
+        time.sleep(pause)
+        pause = min(pause * 2, _POLL_SECONDS)
 
 
 def _progress_line(job: dict[str, Any]) -> str:

@@ -25,7 +25,9 @@ from dataclasses import replace
 from typing import Any
 
 import orjson
+from sqlglot import exp
 
+from trailhouse.background import Deadlines
 from trailhouse.errors import (
     ApiError,
     InvalidParameter,
@@ -485,7 +487,8 @@ class SqlJobService:
             if timed_out.is_set():
                 self._finish(job, JobStatus.FAILED, *self._timed_out())
             else:
-                self._finish(job, *_failure(exc, quota, job.sql))
+                tree = planned.plan.tree if planned.plan is not None else None
+                self._finish(job, *_failure(exc, quota, job.sql, tree))
             return
         except ApiError as exc:  # a semantic error found while running; a write's refusal
             self._finish(job, JobStatus.FAILED, exc.code, exc.message)
@@ -537,9 +540,7 @@ class SqlJobService:
             timed_out.set()
             control.cancel()
 
-        timer = threading.Timer(self._settings.sql_job_seconds, expire)
-        timer.daemon = True
-        timer.start()
+        timer = _DEADLINES.schedule(self._settings.sql_job_seconds, expire)
         try:
             if planned.write is not None:
                 engine = self._engine if isinstance(self._engine, ParquetWriter) else None
@@ -557,7 +558,7 @@ class SqlJobService:
             assert planned.plan is not None  # only a write plans no query
             return self._engine.run(planned.plan, limits, control)
         finally:
-            timer.cancel()
+            _DEADLINES.cancel(timer)
 
     def _timed_out(self) -> tuple[str, str]:
         limit = self._settings.sql_job_seconds
@@ -597,13 +598,19 @@ class SqlJobService:
         )
 
 
-def _failure(error: EngineError, quota: Quota, sql: str) -> tuple[str, str, str]:
+# Every job's time limit, on one thread rather than a timer thread started per job.
+_DEADLINES = Deadlines("sql-job-deadlines")
+
+
+def _failure(
+    error: EngineError, quota: Quota, sql: str, tree: exp.Expr | None = None
+) -> tuple[str, str, str]:
     if error.kind == "cancelled":
         return JobStatus.CANCELLED, JobCancelled.code, error.message
     if error.kind == "memory":
         return JobStatus.FAILED, QuotaExceeded.code, f"{scrub(error.message)} (quota {quota.name})"
     if error.kind == "binder":
-        diagnosis = semantic_failure(error.message)
+        diagnosis = semantic_failure(error.message, tree, sql)
         return JobStatus.FAILED, diagnosis.code, diagnosis.located(sql)
     diagnosis = runtime_error(error.message)
     return JobStatus.FAILED, diagnosis.code, diagnosis.message

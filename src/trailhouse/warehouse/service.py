@@ -39,11 +39,15 @@ class Warehouse:
     compactor: Compactor
     reads: TableReads
     uploads: TableUploads
+    # Planning's engine: folds constants and binds queries (its idle connections).
+    constants: DuckDbEngine | None = None
 
     def close(self) -> None:
-        """Cancel running SQL jobs, release the engine and stop the file encoder's helper."""
+        """Cancel running SQL jobs, release the engines and stop the file encoder's helper."""
         self.jobs.close()
         self.writer.close()
+        if self.constants is not None:
+            self.constants.close()
 
 
 def open_warehouse(
@@ -86,4 +90,5 @@ def open_warehouse(
         compactor=Compactor(settings, metadata, catalog, writer),
         reads=TableReads(metadata, catalog, root),
         uploads=TableUploads(metadata, catalog, job_writer, root),
+        constants=constants,
     )

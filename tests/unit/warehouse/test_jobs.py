@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -31,7 +32,9 @@ from trailhouse.store.documents import encode
 from trailhouse.store.ports import DocumentWrite
 from trailhouse.warehouse.model import JOB_KIND, RUNNER_KIND, JobStatus, Role, SqlJob
 from trailhouse.warehouse.pricing import BYTES_PER_GB
+from trailhouse.warehouse.sql import duckdb_engine
 from trailhouse.warehouse.sql.duckdb_engine import DuckDbEngine
+from trailhouse.warehouse.sql.engine import EngineError, JobControl, Limits
 
 TABLE = "actiontrail_audit_trail"
 
@@ -274,3 +277,63 @@ def test_a_refused_job_can_be_kept_as_failed_and_free(tw: WarehouseFixture) -> N
     assert jobs.wait(root(), kept.job_id).status == JobStatus.FAILED  # nothing runs
     with pytest.raises(InvalidParameter, match="is Failed"):
         jobs.result(root(), kept.job_id)
+
+
+def test_running_queries_report_progress_through_one_shared_watcher(
+    tw: WarehouseFixture, tmp_path: Path
+) -> None:
+    """Each running DuckDB query's progress reaches its job control, read by one thread for
+    all of them (a thread started per query cost each a thread start and a join)."""
+    engine = DuckDbEngine(tmp_path / "spill")
+    plan = tw.warehouse.planner.plan(root(), tw.project, slow_sql()).plan
+    assert plan is not None
+    controls = [JobControl(), JobControl()]
+    outcomes: list[BaseException | None] = [None, None]
+
+    def work(index: int) -> None:
+        try:
+            engine.run(plan, Limits(1, 1.0, 10), controls[index])
+        except BaseException as exc:
+            outcomes[index] = exc
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while any(c.progress == 0.0 for c in controls) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(0.0 < c.progress < 1.0 for c in controls), [c.progress for c in controls]
+        watchers = [t for t in threading.enumerate() if t.name == "sql-progress"]
+        assert len(watchers) == 1, watchers
+    finally:
+        for control in controls:
+            control.cancel()
+        for worker in workers:
+            worker.join(timeout=30)
+    assert all(isinstance(o, EngineError) and o.kind == "cancelled" for o in outcomes), outcomes
+
+
+def test_planning_lends_its_duckdb_connections_again(
+    tw: WarehouseFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Binding a query at submit opens no DuckDB connection of its own each time (opening one
+    cost more CPU than planning); refusals still come, and leave the connection usable."""
+    opened: list[object] = []
+    real_connect = duckdb_engine.duckdb.connect
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        con = real_connect(*args, **kwargs)
+        opened.append(con)
+        return con
+
+    monkeypatch.setattr(duckdb_engine.duckdb, "connect", counted)
+    for _ in range(3):
+        with pytest.raises(SqlSemanticError, match="no_such_column"):
+            submit(tw, f"SELECT no_such_column FROM {TABLE}")
+        job = submit(tw, f"SELECT COUNT(*) FROM {TABLE} WHERE ds >= '2000' || '0101'")
+        done = tw.warehouse.jobs.wait(root(), job.job_id, timeout=60)
+        assert done.status == JobStatus.TERMINATED, done.error_message
+        assert tw.warehouse.jobs.result(root(), job.job_id).rows == [[3000]]
+    # Each job's own connection (3), and one for planning, not one per query bound or folded.
+    assert len(opened) == 4, len(opened)

@@ -18,8 +18,15 @@ from sqlglot import exp
 
 from trailhouse.errors import ApiError
 from trailhouse.warehouse.model import JobStatus
-from trailhouse.warehouse.sql.diagnostics import runtime_failure
-from trailhouse.warehouse.sql.engine import Engine, JobControl, Limits, QueryPlan, ResultSet
+from trailhouse.warehouse.sql.diagnostics import runtime_failure, semantic_failure
+from trailhouse.warehouse.sql.engine import (
+    Engine,
+    EngineError,
+    JobControl,
+    Limits,
+    QueryPlan,
+    ResultSet,
+)
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 T = "actiontrail_audit_trail"
@@ -147,6 +154,90 @@ def test_bad_sql_gets_maxcompute_words(
     assert says in message, message
 
 
+# Semantic errors whose engine message names no token (or names one written more than once):
+# the [line,column] of the token at fault, found in the query's tree.
+POSITIONED: list[tuple[str, str, str]] = [
+    (
+        f"SELECT 1 FROM {T}\nWHERE event_name IN (SELECT event_name, event_id FROM {T})",
+        "ODPS-0130071",
+        "[2,22] Semantic analysis exception - a subquery used as a value",
+    ),
+    (
+        f"SELECT event_name,\n  ROW_NUMBER() FROM {T}",
+        "ODPS-0130071",
+        "[2,3] Semantic analysis exception - a window function",
+    ),
+    (
+        f"SELECT event_name FROM {T}\nWHERE ROW_NUMBER() OVER (ORDER BY event_name) > 1",
+        "ODPS-0130071",
+        "[2,7] Semantic analysis exception - a window function (ROW_NUMBER, RANK, LAG, …) is "
+        "not allowed in WHERE",
+    ),
+    (
+        f"SELECT event_time FROM {T}\nWHERE event_time > DATE '2026-01-01'",
+        "ODPS-0130071",
+        "[2,18] Semantic analysis exception - cannot compare a STRING with a DATE",
+    ),
+    (
+        f"SELECT event_name FROM {T}\nORDER BY 5",
+        "ODPS-0130071",
+        "[2,10] Semantic analysis exception - ORDER BY position out of range",
+    ),
+    (
+        f"SELECT event_name, COUNT(*) FROM {T}\nGROUP BY 3",
+        "ODPS-0130071",
+        "[2,10] Semantic analysis exception - GROUP BY position out of range: the query "
+        "selects 2 columns",
+    ),
+    (
+        f"SELECT COUNT(*) FROM {T}\nWHERE COUNT(*) > 1",
+        "ODPS-0130071",
+        "[2,7] Semantic analysis exception - an aggregate function (COUNT, SUM, …) is not "
+        "allowed in WHERE; filter on it in HAVING",
+    ),
+    (
+        f"SELECT SUM(COUNT(*)) FROM {T}",
+        "ODPS-0130071",
+        "[1,12] Semantic analysis exception - an aggregate function cannot take another",
+    ),
+    ("SELECT 'a' / 'b'", "ODPS-0130121", "[1,12] Invalid argument type - operator /"),
+    (f"SELECT event_name - event_id FROM {T}", "ODPS-0130121", "[1,19] Invalid argument"),
+    (
+        f"SELECT event_name FROM {T}\nUNION ALL\nSELECT event_name, event_id FROM {T}",
+        "ODPS-0130071",
+        "[2,1] Semantic analysis exception - the queries of a UNION, INTERSECT or EXCEPT must "
+        "select the same number of columns",
+    ),
+    (
+        f"SELECT * FROM {T} a\nJOIN {T} a ON 1 = 1",
+        "ODPS-0130071",
+        "[2,30] Semantic analysis exception - table alias a is given twice in one FROM",
+    ),
+    # The name is written more than once: the occurrence at fault, not the first.
+    (
+        f"SELECT a.event_name FROM {T} a JOIN {T} b ON a.event_id = b.event_id\n"
+        "WHERE event_name = 'x'",
+        "ODPS-0130071",
+        "[2,7] Semantic analysis exception - column reference event_name is ambiguous",
+    ),
+    (
+        f"SELECT COUNT(event_id), event_id FROM {T} GROUP BY event_name",
+        "ODPS-0130071",
+        "[1,25] Semantic analysis exception - column reference event_id should appear in GROUP",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sql", "code", "says"), POSITIONED, ids=[p[0] for p in POSITIONED])
+def test_a_semantic_error_points_at_the_token_at_fault(
+    tw: WarehouseFixture, sql: str, code: str, says: str
+) -> None:
+    got_code, message = failure(tw, sql)
+    assert got_code == code, (got_code, message)
+    assert message.startswith(says), message
+    assert not ENGINE_TEXT.search(message), message
+
+
 # A regular expression that does not compile: its fault in plain words and the pattern, not
 # RE2's ("missing ): (") or Spark's ("[INVALID_PARAMETER_VALUE.PATTERN]") own words.
 BAD_PATTERNS: list[tuple[str, str, str]] = [
@@ -232,3 +323,50 @@ def test_spark_advice_never_reaches_the_user() -> None:
         "this error. SQLSTATE: 22012"
     )
     assert said == "Division by zero."
+
+
+# Spark's own words for the same errors, met where DuckDB's binding lets through a query Spark
+# refuses: each plan is run on Spark directly, without the binding at submit.
+SPARK_REFUSED: list[tuple[str, str]] = [
+    (f"SELECT nope FROM {T}", "[1,8] Semantic analysis exception - column nope cannot be"),
+    (f"SELECT t.nope FROM {T} t", "[1,10] Semantic analysis exception - column t.nope cannot"),
+    (
+        f"SELECT a.event_name FROM {T} a JOIN {T} b ON a.event_id = b.event_id\n"
+        "WHERE event_name = 'x'",
+        "[2,7] Semantic analysis exception - column reference event_name is ambiguous",
+    ),
+    (
+        f"SELECT COUNT(event_id), event_id FROM {T} GROUP BY event_name",
+        "[1,25] Semantic analysis exception - column reference event_id should appear in GROUP",
+    ),
+    (f"SELECT SUM(COUNT(*)) FROM {T}", "[1,12] Semantic analysis exception - an aggregate"),
+    (f"SELECT COUNT(*) FROM {T}\nWHERE COUNT(*) > 1", "[2,7] Semantic analysis exception - an"),
+    (f"SELECT event_name FROM {T}\nORDER BY 5", "[2,10] Semantic analysis exception - ORDER BY"),
+    (
+        f"SELECT event_name FROM {T}\nUNION ALL\nSELECT event_name, event_id FROM {T}",
+        "[2,1] Semantic analysis exception - the queries of a UNION",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def planned_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarehouseFixture]:
+    """A small warehouse whose queries are planned here and run on Spark directly."""
+    opened = open_test_warehouse(Path(tmp_path_factory.mktemp("spark-refusals")) / "data")
+    opened.append(logged_events(20, days=2))
+    yield opened
+    opened.close()
+
+
+@pytest.mark.parametrize(("sql", "says"), SPARK_REFUSED, ids=[s[0] for s in SPARK_REFUSED])
+def test_spark_s_own_refusals_point_at_the_token_at_fault(
+    spark_engine: SparkEngine, planned_only: WarehouseFixture, sql: str, says: str
+) -> None:
+    plan = planned_only.warehouse.planner.plan(root(), planned_only.project, sql).plan
+    assert plan is not None
+    with pytest.raises(EngineError) as refused:
+        spark_engine.run(plan, Limits(2, 1.0, 100), JobControl())
+    assert refused.value.kind == "binder", refused.value.message
+    message = semantic_failure(refused.value.message, plan.tree, plan.sql).located(plan.sql)
+    assert message.startswith(says), message
+    assert not ENGINE_TEXT.search(message), message

@@ -1,18 +1,25 @@
 """The embedded engine: each job gets its own in-memory DuckDB with its quota's threads and memory.
 
 A view per audit table reads exactly the committed files left after pruning (`read_parquet`
-over a file list, by column name, `ds` taken from the folder as a string). A table with no
+over a file list, by column name, `ds` taken from the folder as a string); a query has each
+view's SELECT written in place of the table, a write creates the views first. A table with no
 files left is an empty view of the same columns, so the query still type-checks and returns no
-rows. Once the views exist the connection is confined to exactly those files (and the spill
-folder): SQL cannot read another file, another tenant's table included, install or load an
-extension, or change a setting. Planning's own connections (constant folding, binding) read no
-file, run on one thread within `PLAN_MEMORY`, and are interrupted when planning runs out of time.
+rows. The connection is confined to exactly those files (and the spill folder): SQL cannot read
+another file, another tenant's table included, install or load an extension, or change a
+setting. Planning's own connections (constant folding, binding) read no file, run on one thread
+within `PLAN_MEMORY`, are interrupted when planning runs out of time, and are lent again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,7 +27,6 @@ import duckdb
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from trailhouse.background import Periodic
 from trailhouse.errors import InvalidParameter, SqlParseError, SqlSemanticError, SqlTooComplex
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql import json_type, udtf
@@ -43,11 +49,13 @@ from trailhouse.warehouse.sql.engine import (
     WrittenParquet,
     json_value,
 )
+from trailhouse.warehouse.sql.scopes import names_a_cte
 from trailhouse.warehouse.sql.timezones import lower_for_duckdb
 from trailhouse.warehouse.sql.types import maxcompute_type
 from trailhouse.warehouse.user_tables import duckdb_type, is_column_name, normal_type
 
 _T = TypeVar("_T")
+log = logging.getLogger(__name__)
 
 _PROGRESS_EVERY = 0.2
 # Memory of the connections planning uses to fold constants and bind: a literal or a folded
@@ -62,14 +70,32 @@ _LOCKED_DOWN = {
 }
 
 
-def to_duckdb_sql(tree: exp.Query) -> str:
-    """The plan's tree as DuckDB SQL (invalid JSON gives NULL, as in MaxCompute)."""
+# Names of the views while a query becomes text: random per process, numbered per query.
+_PLACEHOLDER = f"__view_{secrets.token_hex(8)}_"
+_PLACEHOLDERS = itertools.count()
+
+
+def to_duckdb_sql(tree: exp.Query, inline: Sequence[TableInput] = ()) -> str:
+    """The plan's tree as DuckDB SQL (invalid JSON gives NULL, as in MaxCompute); each table of
+    `inline` read as its view's SELECT in place, rather than through a view created first."""
     lowered = udtf.lower_for_duckdb(json_type.lower_for_duckdb(tree.copy()))
     translated = lower_for_duckdb(lowered.transform(null_on_invalid_json, copy=False))
+    # A name no SQL text can hold stands for each view while the tree becomes text, then its
+    # SELECT takes its place (as a string: sqlglot need not read a list of thousands of files).
+    token = f"{_PLACEHOLDER}{next(_PLACEHOLDERS)}"
+    inlined = {table.view: (f"{token}_{table.view}", table) for table in inline}
+    if inlined:
+        for node in list(translated.find_all(exp.Table)):
+            found = inlined.get(node.name)
+            if found is not None and not node.args.get("db") and not names_a_cte(node):
+                node.set("this", exp.to_identifier(found[0], quoted=True))
     try:
-        return translated.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
+        sql = translated.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except UnsupportedError as exc:
         raise UnsupportedSql(f"cannot translate to DuckDB: {exc}") from exc
+    for placeholder, table in inlined.values():
+        sql = sql.replace(f'"{placeholder}"', f"({view_sql(table)})")
+    return sql
 
 
 def view_sql(table: TableInput) -> str:
@@ -117,13 +143,16 @@ class DuckDbEngine:
 
     def __init__(self, spill_dir: Path) -> None:
         self._spill_dir = spill_dir
+        self._planning = _PlanningConnections()
 
     def start(self) -> None:
         """Nothing to start: each job opens its own connection."""
 
     def run(self, plan: QueryPlan, limits: Limits, control: JobControl) -> ResultSet:
         """Run the plan in a fresh connection limited to the quota's threads and memory."""
-        sql = to_duckdb_sql(plan.tree)
+        # The views' SELECTs in the query itself: DuckDB binds each file list once, where a view
+        # created first was bound twice (once when created, reading a footer, once in the query).
+        sql = to_duckdb_sql(plan.tree, plan.inputs)
 
         def fetch(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
             cursor = con.execute(sql)
@@ -131,7 +160,7 @@ class DuckDbEngine:
             types = tuple(maxcompute_type(str(d[1])) for d in cursor.description or ())
             return columns, types, cursor.fetchmany(limits.max_rows + 1)
 
-        columns, types, rows = self._in_job(plan, limits, control, [], fetch)
+        columns, types, rows = self._in_job(plan, limits, control, [], fetch, views=False)
         truncated = len(rows) > limits.max_rows
         return ResultSet(
             columns,
@@ -173,9 +202,11 @@ class DuckDbEngine:
         control: JobControl,
         writable: list[Path],
         work: Callable[[duckdb.DuckDBPyConnection], _T],
+        views: bool = True,
     ) -> _T:
-        """Do `work` in a job's connection: the plan's views, confined to their files (and the
-        `writable` folders), within the quota's threads and memory, interruptible."""
+        """Do `work` in a job's connection: the plan's views (unless the work's SQL holds them),
+        confined to their files (and the `writable` folders), within the quota's threads and
+        memory, interruptible."""
         self._spill_dir.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(
             config={
@@ -188,15 +219,15 @@ class DuckDbEngine:
         con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         interrupt = con.interrupt
         control.on_cancel.append(interrupt)
-        watcher = _progress_watcher(con, control)
+        watched = _Watched(con, control)
         try:
             if control.cancelled.is_set():
                 raise EngineError("cancelled", "the job was cancelled before it started")
-            for table in plan.inputs:
+            for table in plan.inputs if views else ():
                 con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
             files = [f for t in plan.inputs for f in t.files]
             _confine(con, [self._spill_dir, *writable], files)
-            watcher.start()
+            _PROGRESS.watch(watched)
             done = work(con)
         except duckdb.InterruptException as exc:
             raise EngineError("cancelled", "the job was cancelled") from exc
@@ -213,7 +244,7 @@ class DuckDbEngine:
                 raise EngineError("cancelled", "the job was cancelled") from exc
             raise EngineError("other", _first_line(exc)) from exc
         finally:
-            watcher.stop()
+            _PROGRESS.unwatch(watched)
             control.on_cancel.remove(interrupt)
             con.close()
         control.progress = 1.0
@@ -223,16 +254,14 @@ class DuckDbEngine:
         """Bind the query against empty views of its tables, reading no file: an unknown column
         or a type error is refused before the job exists. Raises SqlSemanticError."""
         empty = [replace(t, files=()) for t in plan.inputs]
-        with _planning_connection() as con, interrupting(con.interrupt):
-            for table in empty:
-                con.execute(f'CREATE TEMP VIEW "{table.view}" AS {view_sql(table)}')
-            _confine(con, [], [])
+        with self._planning.borrowed() as con, interrupting(con.interrupt):
             try:
-                con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree)}")
+                # The empty views in the query itself: the connection keeps nothing of it.
+                con.execute(f"DESCRIBE {to_duckdb_sql(plan.tree, empty)}")
             except UnsupportedSql as exc:
                 raise refusal(exc.diagnosis(), plan.sql) from exc
             except (duckdb.BinderException, duckdb.CatalogException) as exc:
-                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
+                raise refusal(semantic_failure(str(exc), plan.tree, plan.sql), plan.sql) from exc
             except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
                 # A constant that does not convert, found while binding (CAST('x' AS DATE)).
                 raise SqlSemanticError(
@@ -249,13 +278,12 @@ class DuckDbEngine:
                 # The translation of a query sqlglot read but DuckDB cannot: never a 500.
                 raise SqlParseError(f"Parse exception - {scrub(str(exc))}") from exc
             except duckdb.Error as exc:
-                raise refusal(semantic_failure(str(exc)), plan.sql) from exc
+                raise refusal(semantic_failure(str(exc), plan.tree, plan.sql), plan.sql) from exc
 
     def evaluate_constant(self, expression: exp.Expr) -> Any:
         """Evaluate a column-free expression (MaxCompute SQL) with DuckDB."""
         sql = to_duckdb_sql(exp.select(expression.copy()))
-        with _planning_connection() as con, interrupting(con.interrupt):
-            _confine(con, [], [])
+        with self._planning.borrowed() as con, interrupting(con.interrupt):
             try:
                 row = con.execute(sql).fetchone()
             except duckdb.InterruptException as exc:
@@ -263,23 +291,119 @@ class DuckDbEngine:
         return None if row is None else row[0]
 
     def close(self) -> None:
-        """Nothing to release: each job's connection is closed when it ends."""
+        """Close the idle planning connections (each job's connection is closed when it
+        ends)."""
+        self._planning.close()
 
 
-def _progress_watcher(con: duckdb.DuckDBPyConnection, control: JobControl) -> Periodic:
-    """Copies DuckDB's query progress into the job control while a query runs."""
+@dataclass(eq=False)
+class _Watched:
+    """A running job's connection whose progress is copied into its job control."""
 
-    def step() -> None:
-        progress = con.query_progress()
+    con: duckdb.DuckDBPyConnection
+    control: JobControl
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    open: bool = True
+
+    def step(self) -> None:
+        with self.lock:
+            if not self.open:
+                return
+            progress = self.con.query_progress()
         if progress >= 0:
-            control.progress = min(progress / 100.0, 0.99)
-
-    return Periodic("sql-progress", _PROGRESS_EVERY, step, wait_first=True)
+            self.control.progress = min(progress / 100.0, 0.99)
 
 
-def _planning_connection() -> duckdb.DuckDBPyConnection:
-    """A connection for planning: one thread, PLAN_MEMORY, no extension loading."""
-    return duckdb.connect(config={"threads": 1, "memory_limit": PLAN_MEMORY, **_LOCKED_DOWN})
+class _ProgressWatch:
+    """One thread copies every running job's DuckDB progress into its job control, every
+    `_PROGRESS_EVERY` seconds. A thread of its own per job cost each query a thread start and a
+    join, ~12 ms of wall clock on a loaded machine (the new thread must be scheduled before
+    `start` returns)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._watched: set[_Watched] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watched: _Watched) -> None:
+        with self._changed:
+            self._watched.add(watched)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sql-progress", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def unwatch(self, watched: _Watched) -> None:
+        """Stop watching; a step in progress on this connection ends first."""
+        with watched.lock:
+            watched.open = False
+        with self._changed:
+            self._watched.discard(watched)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._watched:
+                    self._changed.wait()
+            time.sleep(_PROGRESS_EVERY)  # the first reading after one interval, as before
+            with self._changed:
+                watched = list(self._watched)
+            for job in watched:
+                try:
+                    job.step()
+                except Exception:  # the next interval tries again
+                    log.exception("reading a SQL job's progress failed")
+
+
+_PROGRESS = _ProgressWatch()
+
+
+class _PlanningConnections:
+    """Planning's connections (constant folding, binding): one thread, PLAN_MEMORY, no
+    extension loading, no file, configuration locked. An idle one is lent again: opening a
+    DuckDB connection cost about 16 ms of CPU, more than planning the query itself, and
+    planning leaves nothing in it (the query's views are written into its SQL). One that was
+    interrupted or ran out of memory is closed, not lent again."""
+
+    def __init__(self, keep: int = 4) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._idle: list[duckdb.DuckDBPyConnection] = []
+
+    @contextmanager
+    def borrowed(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._lock:
+            con = self._idle.pop() if self._idle else None
+        if con is None:
+            con = duckdb.connect(config={"threads": 1, "memory_limit": PLAN_MEMORY, **_LOCKED_DOWN})
+            _confine(con, [], [])
+        healthy = False
+        try:
+            yield con
+            healthy = True
+        except Exception as exc:
+            healthy = not any(isinstance(e, _UNHEALTHY) for e in (exc, exc.__cause__))
+            raise
+        finally:
+            if not healthy or not self._keep_idle(con):
+                con.close()
+
+    def _keep_idle(self, con: duckdb.DuckDBPyConnection) -> bool:
+        with self._lock:
+            if len(self._idle) >= self._keep:
+                return False
+            self._idle.append(con)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for con in idle:
+            con.close()
+
+
+# Failures after which a planning connection is not lent again.
+_UNHEALTHY = (duckdb.InterruptException, duckdb.OutOfMemoryException, duckdb.FatalException)
 
 
 def _confine(con: duckdb.DuckDBPyConnection, directories: list[Path], files: list[Path]) -> None:

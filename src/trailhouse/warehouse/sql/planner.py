@@ -168,12 +168,20 @@ def count_keywords(tree: exp.Expr) -> int:
 
     LATERAL VIEW is not a JOIN in MaxCompute, so the joins it was rewritten into are not counted.
     """
-    joins = sum(1 for j in tree.find_all(exp.Join) if not isinstance(j.this, exp.Lateral))
-    groups = sum(1 for _ in tree.find_all(exp.Group))
-    orders = sum(1 for o in tree.find_all(exp.Order) if not isinstance(o.parent, exp.Window))
-    distincts = sum(1 for _ in tree.find_all(exp.Distinct))
-    windows = sum(1 for _ in tree.find_all(exp.Window))
-    inserts = sum(1 for _ in tree.find_all(exp.Insert))
+    joins = groups = orders = distincts = windows = inserts = 0
+    for node in tree.walk():  # one walk, not one per kind
+        if isinstance(node, exp.Join):
+            joins += not isinstance(node.this, exp.Lateral)
+        elif isinstance(node, exp.Group):
+            groups += 1
+        elif isinstance(node, exp.Order):
+            orders += not isinstance(node.parent, exp.Window)
+        elif isinstance(node, exp.Distinct):
+            distincts += 1
+        elif isinstance(node, exp.Window):
+            windows += 1
+        elif isinstance(node, exp.Insert):
+            inserts += 1
     return joins + groups + orders + distincts + windows + max(inserts, 1)
 
 
