@@ -192,7 +192,9 @@ def test_a_full_queue_drops_events_without_blocking_the_caller(
         started = time.monotonic()
         assert not recorder.close(timeout=0.5)
         closing = time.monotonic() - started
-    assert slowest < 0.1
+    # Blocked, a call would wait for the 5 s flush; 1 s leaves room for a loaded machine's
+    # scheduler (0.2 s seen once under CI's load).
+    assert slowest < 1.0
     assert (stats.recorded, stats.dropped) == (10, 40)
     assert results.count(None) == 40
     assert "dropped" in caplog.text
