@@ -62,7 +62,7 @@ from trailhouse.warehouse.model import (
 from trailhouse.warehouse.pricing import sql_cost
 from trailhouse.warehouse.quotas import MemoryBudget, QuotaGate, QuotaService
 from trailhouse.warehouse.sql.bounded import BoundedPlanning, PlannersBusy, PlanningTimedOut
-from trailhouse.warehouse.sql.diagnostics import runtime_error, scrub, semantic_failure
+from trailhouse.warehouse.sql.diagnostics import scrub, semantic_failure
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.engine import (
     Engine,
@@ -74,6 +74,7 @@ from trailhouse.warehouse.sql.engine import (
     ResultSet,
 )
 from trailhouse.warehouse.sql.planner import PlannedQuery, Planner, check_text, too_deep
+from trailhouse.warehouse.sql.runtime_errors import runtime_error
 from trailhouse.warehouse.write_jobs import NO_ROWS, run_write
 
 log = logging.getLogger(__name__)

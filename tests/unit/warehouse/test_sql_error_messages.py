@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from trailhouse.errors import ApiError
 from trailhouse.warehouse.model import JobStatus
-from trailhouse.warehouse.sql.diagnostics import runtime_failure, semantic_failure
+from trailhouse.warehouse.sql.diagnostics import semantic_failure
 from trailhouse.warehouse.sql.engine import (
     Engine,
     EngineError,
@@ -27,6 +27,7 @@ from trailhouse.warehouse.sql.engine import (
     QueryPlan,
     ResultSet,
 )
+from trailhouse.warehouse.sql.runtime_errors import runtime_failure
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 T = "actiontrail_audit_trail"

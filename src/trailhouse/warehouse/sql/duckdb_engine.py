@@ -31,12 +31,7 @@ from trailhouse.errors import InvalidParameter, SqlParseError, SqlSemanticError,
 from trailhouse.settings import Settings
 from trailhouse.warehouse.sql import json_type, udtf
 from trailhouse.warehouse.sql.bounded import PlanningStopped, interrupting
-from trailhouse.warehouse.sql.diagnostics import (
-    refusal,
-    runtime_failure,
-    scrub,
-    semantic_failure,
-)
+from trailhouse.warehouse.sql.diagnostics import refusal, scrub, semantic_failure
 from trailhouse.warehouse.sql.dialect import UnsupportedSql, null_on_invalid_json
 from trailhouse.warehouse.sql.engine import (
     EngineError,
@@ -49,6 +44,7 @@ from trailhouse.warehouse.sql.engine import (
     WrittenParquet,
     json_value,
 )
+from trailhouse.warehouse.sql.runtime_errors import runtime_failure
 from trailhouse.warehouse.sql.scopes import names_a_cte
 from trailhouse.warehouse.sql.timezones import lower_for_duckdb
 from trailhouse.warehouse.sql.types import maxcompute_type
