@@ -262,7 +262,7 @@ def test_running_jobs_never_hold_more_than_the_memory_budget(tmp_path: Path) -> 
     )
     try:
         tw.append(logged_events(400, days=2))
-        slow = f"SELECT COUNT(*) FROM {TABLE} a, {TABLE} b, {TABLE} c, {TABLE} d"
+        slow = f"SELECT COUNT(*) FROM {TABLE} a, {TABLE} b, {TABLE} c, {TABLE} d, {TABLE} e"
         first = submit(tw, slow)
         second = submit(tw, slow)
         deadline = time.monotonic() + 30

@@ -294,7 +294,8 @@ class DuckDbEngine:
 
 @dataclass(eq=False)
 class _Watched:
-    """A running job's connection whose progress is copied into its job control."""
+    """A running job's connection whose progress is copied into its job control, and which is
+    interrupted again while its job is cancelled."""
 
     con: duckdb.DuckDBPyConnection
     control: JobControl
@@ -304,6 +305,11 @@ class _Watched:
     def step(self) -> None:
         with self.lock:
             if not self.open:
+                return
+            if self.control.cancelled.is_set():
+                # A cancel that came while the connection was between statements (its views,
+                # its confinement) interrupted nothing: interrupt the query it then started.
+                self.con.interrupt()
                 return
             progress = self.con.query_progress()
         if progress >= 0:
