@@ -169,6 +169,34 @@ def test_a_starter_rule_fires_on_put_events(running: Fixture, account: Keys) -> 
     assert recorded["additionalEventData"]["eventIds"] == [opened["eventId"]]
 
 
+def test_findings_are_listed_a_page_at_a_time(running: Fixture, account: Keys) -> None:
+    client = sdk(running.server, account)
+    _call(running, account, "EnableDetectionRule", RuleId="actiontrail_security_group_open")
+    opened = [
+        make_event(
+            account.account_id,
+            2,
+            eventName="AuthorizeSecurityGroup",
+            requestParameters={"SecurityGroupId": f"sg-page-{i}", "SourceCidrIp": "0.0.0.0/0"},
+        )
+        for i in range(5)
+    ]
+    assert put_events(client, opened)["Accepted"] == 5
+    everything = _findings(running, account, "actiontrail_security_group_open", 5)
+    pages: list[str] = []
+    token = ""
+    while True:
+        params = {"RuleId": "actiontrail_security_group_open", "MaxResults": "2"}
+        page = _call(
+            running, account, "ListFindings", **params, **({"NextToken": token} if token else {})
+        )
+        pages += [f["FindingId"] for f in page["Findings"]]
+        token = page.get("NextToken", "")
+        if not token:
+            break
+    assert pages == [f["FindingId"] for f in everything]
+
+
 def test_a_rule_is_tested_on_events_and_over_history(running: Fixture, account: Keys) -> None:
     client = sdk(running.server, account)
     name = f"detections-{MARKER.lower()}"

@@ -107,7 +107,8 @@ def list_findings(ctx: ActionContext) -> dict[str, Any]:
     """ListFindings: the account's findings, newest first, a page at a time."""
     limit = params.integer(ctx.params, "MaxResults", 50, 1, 200)
     token = ctx.params.get("NextToken", "")
-    if token and not re.fullmatch(r"\d{13}-[0-9a-f]{12}", token):
+    # A finding's id: its time, then its match's digest (24 hex; 12 random hex before).
+    if token and not re.fullmatch(r"\d{13}-(?:[0-9a-f]{12}){1,2}", token):
         raise InvalidParameter("NextToken is not a token ListFindings returned")
     findings, next_token = ctx.services.detections.findings.list(
         ctx.caller.account_id, ctx.params.get("RuleId", ""), token, limit
