@@ -51,13 +51,16 @@ def index_bytes(conn: psycopg.Connection[tuple[object, ...]], table: str) -> int
 def test_sealed_days_are_compacted_once_and_stay_usable(postgres_url: str, tmp_path: Path) -> None:
     now = int(time.time())
     old_day, today = day_of(now - 3 * DAY), day_of(now)
+    # Each batch inside its own day whatever the hour: the old one spans an hour from 06:00 of
+    # its day, the new one starts at most 10 minutes ago but not before today's midnight.
+    old_start = (now - 3 * DAY) // DAY * DAY + 6 * 3600
     settings = Settings.load({"data_dir": tmp_path, "database_url": postgres_url}, environ={})
     stores = open_stores(settings)
     try:
         log = stores.events
         assert isinstance(log, PostgresEventLog)
-        log.append(events("old", 6000, now - 3 * DAY - 1800))
-        log.append(events("new", 50, now - 600))
+        log.append(events("old", 6000, old_start))
+        log.append(events("new", 50, max(now - 600, now // DAY * DAY)))
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             before = index_bytes(conn, partition_name(old_day))
         assert log.compact_sealed_days() == [old_day]

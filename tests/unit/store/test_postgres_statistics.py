@@ -36,6 +36,9 @@ def test_a_fresh_partition_is_analyzed_by_the_store_without_autovacuum(
 ) -> None:
     now = int(time.time())
     today = day_of(now)
+    # The events fall in today's partition at any hour: from an hour ago, but not before
+    # midnight (just after it, some are minutes ahead of now; the lookup reaches an hour ahead).
+    start = max(now - 3600, now // DAY * DAY)
     settings = Settings.load({"data_dir": tmp_path, "database_url": postgres_url}, environ={})
     stores = open_stores(settings)
     try:
@@ -57,7 +60,7 @@ def test_a_fresh_partition_is_analyzed_by_the_store_without_autovacuum(
                         EventRecord(
                             ACCOUNT,
                             f"stat-{n:06d}",
-                            now - 3600 + n % 3000,
+                            start + n % 3000,
                             "DescribeInstances",
                             "Ecs",
                             "Read",
@@ -74,7 +77,7 @@ def test_a_fresh_partition_is_analyzed_by_the_store_without_autovacuum(
             query = LookupQuery(
                 ACCOUNT,
                 now - 3 * DAY,
-                now,
+                now + 3600,
                 Direction.BACKWARD,
                 ((LookupKey.EVENT_ID, "stat-000007"),),
                 20,
