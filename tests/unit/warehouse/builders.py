@@ -83,12 +83,14 @@ def open_test_warehouse(
 
 
 def logged_events(
-    count: int, days: int = 5, first_seq: int = 1, seed: int = 7
+    count: int, days: int = 5, first_seq: int = 1, seed: int = 7, since: int | None = None
 ) -> list[LoggedEvent]:
-    """`count` demo events over the last `days` days, in time order, as the event log holds them."""
+    """`count` demo events over the last `days` days (or from `since` to now), in time order,
+    as the event log holds them."""
     now = int(time.time())
+    start = now - days * 86400 if since is None else since
     events = sorted(
-        DemoEvents(ACCOUNT, seed=seed).between(now - days * 86400, now, count),
+        DemoEvents(ACCOUNT, seed=seed).between(start, now, count),
         key=lambda e: e["eventTime"],
     )
     return [

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -64,7 +65,9 @@ class TwoVersions:
 @pytest.fixture
 def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoVersions]:
     tw = open_test_warehouse(tmp_path / "data", compaction_min_files=3, compaction_age_seconds=0)
-    new = logged_events(400, days=1, first_seq=10_001, seed=11)
+    # Today's events from midnight (UTC) on, however little of today has passed.
+    midnight = int(time.time()) // 86400 * 86400
+    new = logged_events(400, first_seq=10_001, seed=11, since=midnight)
     today = ds_of(new[-1].event_time)
     new = [e for e in new if ds_of(e.event_time) == today]
     old = [e for e in logged_events(1200, days=4) if ds_of(e.event_time) != today]
@@ -144,7 +147,8 @@ def test_compaction_merges_files_of_both_versions_and_answers_the_same(
 ) -> None:
     catalog = two.tw.warehouse.catalog
     # Version-1 files into today's partition too, as an older trailhouse would have left them.
-    earlier = logged_events(300, days=1, first_seq=20_001, seed=5)
+    midnight = int(time.time()) // 86400 * 86400
+    earlier = logged_events(300, first_seq=20_001, seed=5, since=midnight)
     earlier = [e for e in earlier if ds_of(e.event_time) == two.today]
     with at_version_1():
         two.tw.append(earlier)
