@@ -35,7 +35,7 @@ class FirstSeenBaselines:
         self._metadata = metadata
         self._lock = threading.Lock()
         self._known: set[tuple[str, str, str]] = set()  # values known durable or pending
-        # (account, baseline name) → (since, values to add), written by the next flush.
+        # (account, baseline name) → (since, values to add), handed to the commit by `take`.
         self._pending: dict[tuple[str, str], tuple[int, list[str]]] = {}
         # (account, baseline name) → (when read, since, values): the stored baseline as read,
         # with what this process committed since.

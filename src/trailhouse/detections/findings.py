@@ -157,33 +157,31 @@ class Findings:
         return prepared
 
     def settle(self, events: Sequence[EventRecord]) -> None:
-        """The findings' events in `events` are durable in the log: drop their markers (one
-        already gone is skipped)."""
-        gone = []
-        for event in events:
-            if event.event_type != FINDING_EVENT_TYPE:
-                continue
-            finding_id = event.event_id.removeprefix(FINDING_EVENT_PREFIX)
-            marker = self._metadata.get_document(UNRECORDED_KIND, event.account_id, finding_id)
-            if marker is not None:
-                gone.append(
-                    DocumentWrite(
-                        UNRECORDED_KIND, event.account_id, finding_id, None, marker.version
-                    )
-                )
-        if gone:
-            # Another process settling the same marker meanwhile conflicts: it is gone anyway.
-            retry_on_conflict(lambda: self._settle_remaining(gone), what="finding markers")
+        """The findings' events in `events` are durable in the log: drop their markers."""
+        self._drop_markers(
+            [
+                (event.account_id, event.event_id.removeprefix(FINDING_EVENT_PREFIX))
+                for event in events
+                if event.event_type == FINDING_EVENT_TYPE
+            ]
+        )
 
-    def _settle_remaining(self, gone: list[DocumentWrite]) -> None:
-        left = [
-            w
-            for w in gone
-            if (d := self._metadata.get_document(w.kind, w.scope, w.name)) is not None
-            and d.version == w.expected_version
-        ]
-        if left:
-            self._metadata.commit(left)
+    def _drop_markers(self, addresses: list[tuple[str, str]]) -> None:
+        """Delete the unrecorded markers at these (account, finding id) addresses; one already
+        gone is skipped, and one another process settles meanwhile conflicts and is read again."""
+        if not addresses:
+            return
+
+        def attempt() -> None:
+            gone = [
+                DocumentWrite(UNRECORDED_KIND, scope, name, None, marker.version)
+                for scope, name in addresses
+                if (marker := self._metadata.get_document(UNRECORDED_KIND, scope, name)) is not None
+            ]
+            if gone:
+                self._metadata.commit(gone)
+
+        retry_on_conflict(attempt, what="finding markers")
 
     def record_unsettled(self) -> int:
         """Record the events of findings whose marker is still there (their process died
@@ -197,15 +195,12 @@ class Findings:
         for marker in markers:
             made = self._metadata.get_document(FINDING_KIND, marker.scope, marker.name)
             if made is None:  # purged since: nothing to record
-                orphans.append(
-                    DocumentWrite(UNRECORDED_KIND, marker.scope, marker.name, None, marker.version)
-                )
+                orphans.append((marker.scope, marker.name))
                 continue
             events.append(finding_event(marker.scope, msgspec.json.decode(made.body, type=Finding)))
         new = self._record(events) if events else 0
         self.settle(events)
-        if orphans:
-            retry_on_conflict(lambda: self._settle_remaining(orphans), what="finding markers")
+        self._drop_markers(orphans)
         return new
 
     def list(

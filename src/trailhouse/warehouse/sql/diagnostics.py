@@ -252,6 +252,9 @@ def _function(match: re.Match[str]) -> Diagnosis:
     )
 
 
+_NESTED_AGGREGATE = "an aggregate function cannot take another aggregate as its argument"
+
+
 def _plain(message: str) -> Diagnosis:
     return Diagnosis(SEMANTIC, f"Semantic analysis exception - {message}")
 
@@ -599,7 +602,7 @@ _SEMANTIC_PATTERNS: tuple[
     ),
     (
         re.compile(r"aggregate function calls cannot be nested"),
-        lambda m: _plain("an aggregate function cannot take another aggregate as its argument"),
+        lambda m: _plain(_NESTED_AGGREGATE),
         _nested_aggregate,
     ),
     (
@@ -638,7 +641,7 @@ _SEMANTIC_PATTERNS: tuple[
     ),
     (
         re.compile(r"NESTED_AGGREGATE_FUNCTION\]"),
-        lambda m: _plain("an aggregate function cannot take another aggregate as its argument"),
+        lambda m: _plain(_NESTED_AGGREGATE),
         _nested_aggregate,
     ),
     (

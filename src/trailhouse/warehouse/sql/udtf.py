@@ -41,12 +41,12 @@ def prepare(tree: exp.Expr) -> None:
             )
 
 
-def _columns(node: exp.Expression, names: list[exp.Identifier], count_known: bool) -> int:
+def _columns(node: exp.Expression, names: list[exp.Identifier]) -> int:
     """How many columns the call gives: POSEXPLODE 2, EXPLODE 1 of an array or 2 of a map
-    (decided by the names given, or by a MAP(…) argument)."""
+    (decided by the names given, or without names by a MAP(…) argument)."""
     if isinstance(node, exp.Posexplode):
         return 2
-    if count_known:
+    if names:
         return len(names)
     return 2 if isinstance(node.this, (exp.Map, exp.VarMap)) else 1
 
@@ -61,7 +61,7 @@ def _check_view(lateral: exp.Lateral) -> None:
             f"LATERAL VIEW {_name(node)}(…) t AS …",
             _name(node),
         )
-    wanted = _columns(node, names, bool(names))
+    wanted = _columns(node, names)
     if not names or len(names) != wanted or len(names) > 2:
         raise UnsupportedSql(
             f"LATERAL VIEW {_name(node)} gives {'two columns' if wanted == 2 else 'one column'}"
@@ -94,7 +94,7 @@ def _select_list(select: exp.Select) -> None:
     if not names:
         if isinstance(node, exp.Posexplode):
             names = [exp.to_identifier("pos"), exp.to_identifier("val")]
-        elif _columns(node, [], False) == 2:
+        elif _columns(node, []) == 2:
             names = [exp.to_identifier("key"), exp.to_identifier("value")]
         else:
             names = [exp.to_identifier("col")]
