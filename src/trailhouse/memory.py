@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import gc
 import importlib.abc
 import os
 import sys
@@ -60,6 +61,17 @@ def limit_arenas(arenas: int = SERVER_ARENAS) -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     return bool(mallopt(_M_ARENA_MAX, arenas))
+
+
+def freeze_startup_heap() -> None:
+    """Exempt what the process holds once started (modules, the app, services) from the cycle
+    collector's later passes. Under full-rate PutEvents the collector's oldest generation ran
+    every few seconds over ~100k such objects, each pass 80-190 ms holding the GIL (3% of the
+    server's CPU, every request thread stalled meanwhile); frozen, they are no longer traversed.
+    Objects still freed by reference counting are freed as before; only a cycle among them
+    would be kept, so the collector runs first."""
+    gc.collect()
+    gc.freeze()
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):

@@ -60,3 +60,25 @@ def test_pyarrow_builds_arrays_without_importing_pandas_and_pandas_still_imports
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_started_servers_heap_is_left_out_of_later_collections() -> None:
+    # In a child: freezing is process-wide, and the test process's own heap must stay collected.
+    probe = textwrap.dedent(
+        """
+        import gc, time
+        from trailhouse.memory import freeze_startup_heap
+        held = [[i] for i in range(300_000)]  # a started server's modules, app and services
+        garbage = [[]]
+        garbage[0].append(garbage)  # a cycle made before the start is collected, not frozen
+        del garbage
+        freeze_startup_heap()
+        assert gc.get_freeze_count() >= len(held)
+        assert gc.collect() == 0, "the cycle was collected before the freeze"
+        loop = [[]]
+        loop[0].append(loop)  # one made after the start is collected as before
+        del loop
+        assert gc.collect() >= 2
+        """
+    )
+    subprocess.run([sys.executable, "-c", probe], check=True, timeout=60)

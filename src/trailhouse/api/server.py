@@ -25,6 +25,7 @@ from trailhouse.api.audit import AuditWriter
 from trailhouse.background import Periodic
 from trailhouse.console.signin import record_ended_windows
 from trailhouse.errors import SettingsError
+from trailhouse.memory import freeze_startup_heap
 from trailhouse.runtime import Services
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class _Server(uvicorn.Server):
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if self.started:
+            freeze_startup_heap()  # all the server needs is loaded and opened by now
         if self._on_started is not None and self.started:
             self._on_started()
 
