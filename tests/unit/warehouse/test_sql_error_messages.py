@@ -326,6 +326,79 @@ def test_spark_advice_never_reaches_the_user() -> None:
     assert said == "Division by zero."
 
 
+# A value that does not convert, as each engine says it (copied from DuckDB 1.x and Spark 4), and
+# what the user reads instead: the value and MaxCompute's name of the type, never the engine's
+# format strings ("expected format is (YYYY-MM-DD HH:MM[:SS[.US]]…)") or type names (INT32).
+NOT_CONVERTED: list[tuple[str, str]] = [
+    (
+        'Conversion Error: invalid timestamp field format: "-", expected format is (YYYY-MM-DD '
+        "HH:MM[:SS[.US]][±HH[:MM[:SS]]| ZONE])\n\nLINE 1: select cast('-' as timestamp)",
+        "the value '-' cannot be converted to DATETIME (expected yyyy-mm-dd hh:mi:ss)",
+    ),
+    (
+        'Conversion Error: invalid date field format: "x", expected format is (YYYY-MM-DD)',
+        "the value 'x' cannot be converted to DATE (expected yyyy-mm-dd)",
+    ),
+    (
+        'Conversion Error: date field value out of range: "2020-13-01"',
+        "the value '2020-13-01' cannot be converted to DATE (expected yyyy-mm-dd)",
+    ),
+    (
+        "Conversion Error: Could not convert string 'x' to INT32",
+        "the value 'x' cannot be converted to INT",
+    ),
+    (
+        'Conversion Error: Could not convert string "1.5x" to DECIMAL(10,2)',
+        "the value '1.5x' cannot be converted to DECIMAL(10,2)",
+    ),
+    (
+        "Conversion Error: Type VARCHAR with value '1' can't be cast to the destination type "
+        "INTEGER[]",
+        "the value '1' cannot be converted to ARRAY<INT>",
+    ),
+    (
+        "Conversion Error: Type DOUBLE with value 1e+20 can't be cast because the value is out of "
+        "range for the destination type INT64",
+        "the value 1e+20 is out of range for BIGINT",
+    ),
+    (
+        "Conversion Error: Malformed JSON at byte 3 of input: unexpected end of data.  Input: "
+        '"[1,"',
+        "the value '[1,' is not valid JSON (at byte 3: unexpected end of data)",
+    ),
+    (
+        '[CAST_INVALID_INPUT] The value \'-\' of the type "STRING" cannot be cast to "TIMESTAMP" '
+        "because it is malformed. Correct the value as per the syntax, or change its target type. "
+        "Use `try_cast` to tolerate malformed input and return NULL instead. If necessary set "
+        '"spark.sql.ansi.enabled" to "false" to bypass this error. SQLSTATE: 22018',
+        "the value '-' cannot be converted to DATETIME (expected yyyy-mm-dd hh:mi:ss)",
+    ),
+    (
+        '[CAST_OVERFLOW] The value 1.0E20D of the type "DOUBLE" cannot be cast to "BIGINT" due to '
+        "an overflow. Use `try_cast` to tolerate overflow and return NULL instead. SQLSTATE: 22003",
+        "the value 1.0E20D is out of range for BIGINT",
+    ),
+]
+
+
+@pytest.mark.parametrize(("engine_said", "says"), NOT_CONVERTED, ids=[n[1] for n in NOT_CONVERTED])
+def test_a_value_that_does_not_convert_is_named_with_maxcompute_s_type(
+    engine_said: str, says: str
+) -> None:
+    assert runtime_failure(engine_said) == says
+
+
+def test_a_number_out_of_its_type_s_range_fails_in_maxcompute_s_words(tw: WarehouseFixture) -> None:
+    code, message = failure(tw, "SELECT CAST(1e20 AS BIGINT)")
+    assert code == "ODPS-0121145", message
+    # DuckDB names the value and the type; Spark's message names neither.
+    assert message in (
+        "Data overflow - the value 1e+20 is out of range for BIGINT",
+        "Data overflow - a value is out of the range of its type",
+    ), message
+    assert not ENGINE_TEXT.search(message) and "INT64" not in message, message
+
+
 # Spark's own words for the same errors, met where DuckDB's binding lets through a query Spark
 # refuses: each plan is run on Spark directly, without the binding at submit.
 SPARK_REFUSED: list[tuple[str, str]] = [

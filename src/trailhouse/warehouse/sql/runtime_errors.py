@@ -15,6 +15,7 @@ from trailhouse.warehouse.sql.diagnostics import (
     scrub,
     without_colours,
 )
+from trailhouse.warehouse.sql.types import maxcompute_type as result_type_name
 
 # MaxCompute's codes of a query that fails while running (its PROCESSOR module, ODPS-012xxxx):
 # a value that does not convert, a division by zero or an overflow, and any other bad argument.
@@ -22,6 +23,7 @@ ILLEGAL_CAST = "ODPS-0123091"
 DATA_OVERFLOW = "ODPS-0121145"
 INVALID_ARGUMENT = "ODPS-0121095"
 _OVERFLOW = re.compile(r"division by zero|overflow|out of range", re.IGNORECASE)
+_BARE_OVERFLOW = re.compile(r"overflow\.?", re.IGNORECASE)
 # In the engine's own words (DuckDB's "Conversion Error: Could not convert …", Spark's
 # "[CAST_INVALID_INPUT] … cannot be cast to …").
 _CAST_FAILED = re.compile(
@@ -30,15 +32,83 @@ _CAST_FAILED = re.compile(
 )
 
 
+# A value that does not convert, in each engine's words, before `scrub` renames its types:
+# the value, then the engine's name of the type it was to become. DuckDB names the type after
+# "to" ("Could not convert string 'x' to INT32", double quotes for a DECIMAL) or in the message's
+# first word ("invalid timestamp field format: "-", expected format is (YYYY-MM-DD …)"; "date
+# field value out of range: "2020-13-01""); Spark after "cannot be cast to" ("The value '-' of the
+# type "STRING" cannot be cast to "TIMESTAMP" because it is malformed").
+_NOT_CONVERTED = (
+    re.compile(r"Could not convert string ['\"](?P<value>.*?)['\"] to (?P<type>[\w(), ]+?)\s*$"),
+    re.compile(
+        r"^(?:invalid )?(?P<type>timestamp|date|time) field (?:format|value out of range): "
+        r"\"(?P<value>.*?)\"(?:, expected format is .*)?$",
+        re.IGNORECASE,
+    ),
+    re.compile(
+        r"Type \w+ with value '?(?P<value>.*?)'? can't be cast to the destination type "
+        r"(?P<type>\S+)\s*$"
+    ),
+    re.compile(
+        r"The value '(?P<value>.*?)' of the type \"\w+\" cannot be cast to \"(?P<type>[^\"]+)\""
+    ),
+)
+# A number that does not fit its type, in DuckDB's words ("Type DOUBLE with value 1e+20 can't be
+# cast because the value is out of range for the destination type INT64") and Spark's ("The
+# value 1.0E20D of the type "DOUBLE" cannot be cast to "BIGINT" due to an overflow").
+_OUT_OF_RANGE = (
+    re.compile(
+        r"Type \w+ with value (?P<value>.*?) can't be cast because the value is out of range "
+        r"for the destination type (?P<type>\S+)\s*$"
+    ),
+    re.compile(
+        r"The value (?P<value>\S+) of the type \"\w+\" cannot be cast to \"(?P<type>[^\"]+)\" "
+        r"due to an overflow"
+    ),
+)
+# DuckDB's text that is not JSON: "Malformed JSON at byte 3 of input: unexpected end of data.
+# Input: "[1,"".
+_NOT_JSON = re.compile(r"Malformed JSON at byte (\d+) of input: (.*?)\.?\s+Input: \"(.*)\"\s*$")
+# A date or time part in its format as MaxCompute writes it.
+_FORMATS = {"DATE": "yyyy-mm-dd", "DATETIME": "yyyy-mm-dd hh:mi:ss"}
+
+
 def runtime_failure(engine_message: str) -> str:
     """A query that failed while running (a value that does not convert, an overflow), in
-    plain words."""
-    text = scrub(engine_message)
-    conversion = re.match(r"Could not convert string '(.*)' to (\w+)", text)
-    if conversion is not None:
-        wanted = maxcompute_type(conversion.group(2))
-        return f"the value '{conversion.group(1)}' cannot be converted to {wanted}"
-    return text
+    plain words: the value and MaxCompute's name of the type it could not become, never the
+    engine's own format strings or type names."""
+    first = engine_first_line(engine_message)
+    for pattern in _OUT_OF_RANGE:
+        found = pattern.search(first)
+        if found is not None:
+            wanted = _maxcompute_name(found.group("type"))
+            return f"the value {found.group('value')} is out of range for {wanted}"
+    not_json = _NOT_JSON.search(first)
+    if not_json is not None:
+        at, fault, value = not_json.groups()
+        return f"the value '{value}' is not valid JSON (at byte {at}: {fault})"
+    for pattern in _NOT_CONVERTED:
+        found = pattern.search(first)
+        if found is not None:
+            wanted = _maxcompute_name(found.group("type"))
+            expected = _FORMATS.get(wanted)
+            said = f"the value '{found.group('value')}' cannot be converted to {wanted}"
+            return f"{said} (expected {expected})" if expected else said
+    return scrub(engine_message)
+
+
+def _maxcompute_name(engine_type: str) -> str:
+    """MaxCompute's name of a type as either engine names it in an error (`INT32`, `TIMESTAMP`,
+    `DECIMAL(10,2)`, `INTEGER[]`)."""
+    name = engine_type.strip().upper()
+    if name in ("TIMESTAMP", "TIMESTAMP_NTZ"):
+        return "DATETIME"
+    if name == "TIME":
+        return "DATETIME"
+    found = maxcompute_type(name)
+    if found != name:
+        return found
+    return result_type_name(name)
 
 
 # A regular expression that does not compile, in each engine's words: DuckDB's RE2 names the
@@ -124,8 +194,10 @@ def runtime_error(engine_message: str) -> Diagnosis:
     if regex is not None:
         return regex
     detail = runtime_failure(engine_message)
+    if _OVERFLOW.search(detail):  # before the cast: DuckDB says a cast overflowed as a cast
+        if _BARE_OVERFLOW.fullmatch(detail):  # Spark's whole message, naming nothing
+            detail = "a value is out of the range of its type"
+        return Diagnosis(DATA_OVERFLOW, f"Data overflow - {detail}")
     if _CAST_FAILED.search(engine_message):
         return Diagnosis(ILLEGAL_CAST, f"Illegal type cast - {detail}")
-    if _OVERFLOW.search(detail):
-        return Diagnosis(DATA_OVERFLOW, f"Data overflow - {detail}")
     return Diagnosis(INVALID_ARGUMENT, f"Invalid argument - {detail}")
