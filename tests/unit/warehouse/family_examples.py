@@ -388,6 +388,78 @@ FAMILY_EXAMPLES: list[Example] = [
         ],
         "JSON",
     ),
+    # TO_JSON and FROM_JSON (json_complex.py): the pages' examples.
+    *_examples(
+        "TO_JSON",
+        "to-json",
+        [
+            ("TO_JSON(NAMED_STRUCT('a', 1, 'b', 2))", '{"a":1,"b":2}'),
+            ("TO_JSON(NAMED_STRUCT('time', \"26/08/2015\"))", '{"time":"26/08/2015"}'),
+            ("TO_JSON(ARRAY(NAMED_STRUCT('a', 1, 'b', 2)))", '[{"a":1,"b":2}]'),
+            ("TO_JSON(MAP('a', NAMED_STRUCT('b', 1)))", '{"a":{"b":1}}'),
+            ("TO_JSON(MAP('a', 1))", '{"a":1}'),
+            ("TO_JSON(ARRAY((MAP('a', 1))))", '[{"a":1}]'),
+            ('TO_JSON(NAMED_STRUCT("A", "B"))', '{"a":"B"}'),
+            ('TO_JSON(NAMED_STRUCT("k1", CAST(NULL AS STRING), "k2", "v2"))', '{"k2":"v2"}'),
+        ],
+        "STRING",
+    ),
+    *_examples(
+        "FROM_JSON",
+        "from-json",
+        [
+            ("from_json('{\"a\":1, \"b\":0.8}', 'a int, b double')", {"a": 1, "b": 0.8}),
+            ("from_json('{\"time\":\"26/08/2015\"}', 'time string')", {"time": "26/08/2015"}),
+            (
+                "from_json('{\"a\":1, \"b\":0.8}', 'a int, b double, c string')",
+                {"a": 1, "b": 0.8, "c": None},
+            ),
+            ("from_json('[1, 2, 3, \"a\"]', 'array<bigint>')", [1, 2, 3]),
+            (
+                'from_json(\'{"a":1,"b":[1,2,3],"c":{},"d":"v"}\', \'map<string, string>\')',
+                {"a": "1", "b": "[1,2,3]", "c": "{}", "d": "v"},
+            ),
+        ],
+    ),
+    # TO_JSON and FROM_JSON by their pages' rules: a STRUCT's keys lowered and NULL fields left
+    # out at every depth; a STRUCT's keys read case-sensitively, a member of another JSON type
+    # left out of an ARRAY or MAP and NULL in a STRUCT, JSON null a NULL of any type.
+    *_examples(
+        "TO_JSON",
+        "to-json",
+        [
+            (
+                "to_json(array(named_struct('X', cast(null as bigint)), named_struct('Y', true)))",
+                '[{},{"y":true}]',
+            ),
+            (
+                "to_json(map('K', named_struct('Z', 'q', 'w', cast(null as string))))",
+                '{"K":{"z":"q"}}',
+            ),
+            ("to_json(from_json('{\"a\":1}', 'a int, b string'))", '{"a":1}'),
+            ("to_json(from_json('[1,null,\"x\"]', 'array<bigint>'))", "[1,null]"),
+            ("to_json(cast(null as array<bigint>))", None),
+        ],
+        "STRING",
+        verbatim=False,
+    ),
+    *_examples(
+        "FROM_JSON",
+        "from-json",
+        [
+            ('from_json(\'{"A":1, "b":"x"}\', \'a int, b int\')', {"a": None, "b": None}),
+            (
+                'from_json(\'{"a":1,"C":{"x":"y"}}\', \'struct<a:int, `C`:map<string,string>>\')',
+                {"a": 1, "C": {"x": "y"}},
+            ),
+            ("from_json('[1,null,2.5,true]', 'array<bigint>')", [1, None]),
+            ("from_json('{\"k\":[true,1]}', 'map<string,array<boolean>>')", {"k": [True]}),
+            ("from_json('not json', 'a int')", None),
+            ("from_json('[1]', 'a int')", None),
+            ("from_json(null, 'array<bigint>')", None),
+        ],
+        verbatim=False,
+    ),
     # The JSON type's rules: keys sorted at every depth, a JSON value inside another, paths.
     *_examples(
         "JSON_OBJECT",
@@ -442,6 +514,17 @@ _FOUR = (
 
 # Whole queries (aggregates, windows, JSON_TUPLE): (function, query, rows, page).
 QUERY_EXAMPLES: list[tuple[str, str, list[list[Any]], str]] = [
+    (
+        "TO_JSON",
+        "SELECT to_json(named_struct('K1', x, 'k2', y, 'b', z)), to_json(array(x, y)), "
+        "to_json(map('m', x)) FROM (SELECT CAST(NULL AS STRING) AS x, 7 AS y, true AS z "
+        "UNION ALL SELECT 'a\"é\n' AS x, CAST(NULL AS BIGINT) AS y, false AS z) t",
+        [
+            ['{"k2":7,"b":true}', "[null,7]", '{"m":null}'],
+            ['{"k1":"a\\"é\\n","b":false}', '["a\\"é\\n",null]', '{"m":"a\\"é\\n"}'],
+        ],
+        _page("to-json"),
+    ),
     (
         "COUNT, SUM, AVG, MAX, MIN",
         "SELECT count(*), count(x), count(DISTINCT x), sum(x), avg(x), max(x), min(x) FROM "
@@ -596,8 +679,20 @@ FAMILY_REFUSED: list[tuple[str, str, str]] = [
         "ODPS-0130071",
         "JSON_PARSE of a value that is not a constant",
     ),
-    ("to_json(map('a', 1))", "ODPS-0130071", "function TO_JSON is a MaxCompute built-in"),
-    ("from_json('[1]', 'array<bigint>')", "ODPS-0130071", "function FROM_JSON is a MaxCompute"),
+    (
+        "map_keys(from_json('{\"a\":1,\"b\":2}','map<string,string>'))",
+        "ODPS-0130071",
+        "function MAP_KEYS is a MaxCompute built-in",
+    ),
+    ("to_json(concat('a'))", "ODPS-0130121", "function TO_JSON takes an ARRAY, MAP or STRUCT"),
+    ("from_json(concat('[1]'), 'array<bigint>')", "ODPS-0130071", "FROM_JSON of a value that"),
+    ("from_json('[1]', 'array<bigint')", "ODPS-0130121", "the schema 'array<bigint' is not a type"),
+    ("from_json('[1]', 'a int,')", "ODPS-0130121", "the schema 'a int,' is not a type"),
+    ("from_json('[1]', 'array<foo>')", "ODPS-0130121", "FOO is not a MaxCompute type"),
+    ("from_json('[1]', 'array<date>')", "ODPS-0130071", "FROM_JSON: the type DATE in the schema"),
+    ("from_json('[1]', 'map<bigint,string>')", "ODPS-0130071", "MAP whose keys are BIGINT"),
+    ("from_json('[1]', concat('a int'))", "ODPS-0130071", "the schema must be a string constant"),
+    ("to_json(array(0.0001))", "ODPS-0130071", "TO_JSON of the DOUBLE 0.0001 is not supported"),
     ("map_values(map('a', 1))", "ODPS-0130071", "function MAP_VALUES is a MaxCompute built-in"),
     (
         "regexp_instr('abc', 'b', 1, 1)",

@@ -19,7 +19,7 @@ from trailhouse.warehouse.sql.dialect import (
     parse,
     to_duckdb,
 )
-from trailhouse.warehouse.sql.functions import JSON_TYPE_FUNCTIONS, NOT_SUPPORTED
+from trailhouse.warehouse.sql.functions import NOT_SUPPORTED
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +106,7 @@ def test_unparseable_sql() -> None:
         to_duckdb("SELECT FROM WHERE (")
 
 
-_NOT_RUN = sorted(MAXCOMPUTE_UNCHECKED | NOT_SUPPORTED | set(JSON_TYPE_FUNCTIONS))
+_NOT_RUN = sorted(MAXCOMPUTE_UNCHECKED | NOT_SUPPORTED)
 
 
 @pytest.mark.parametrize("name", _NOT_RUN)

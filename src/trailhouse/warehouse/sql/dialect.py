@@ -19,7 +19,7 @@ from sqlglot.helper import seq_get
 from sqlglot.parsers.hive import HiveParser
 from sqlglot.tokenizer_core import TokenType
 
-from trailhouse.warehouse.sql import json_type, timezones, udtf
+from trailhouse.warehouse.sql import json_complex, json_type, timezones, udtf
 from trailhouse.warehouse.sql.checked import FOREIGN_SYNTAX, maxcompute_built_in, only_checked
 from trailhouse.warehouse.sql.conversions import apply_conversions
 from trailhouse.warehouse.sql.diagnostics import ARGUMENT_TYPE, parse_failure, token_failure
@@ -360,8 +360,9 @@ class MaxCompute(Hive):
                 "WEEKDAY": _weekday,
                 "WM_CONCAT": _wm_concat,
                 **{name: _in_parentheses(build) for name, build in json_type.BUILDERS.items()},
+                **{name: _in_parentheses(build) for name, build in json_complex.BUILDERS.items()},
             },
-            frozenset(FUNCTIONS) | frozenset(json_type.BUILDERS),
+            frozenset(FUNCTIONS) | frozenset(json_type.BUILDERS) | frozenset(json_complex.BUILDERS),
         )
         # Only MaxCompute's own syntax: other dialects' (POSITION(a IN b), STRING_AGG, …) is
         # read as a plain call, and refused by name.

@@ -552,11 +552,6 @@ def not_supported(name: str) -> Callable[[list[exp.Expression]], exp.Expression]
 
 Builder = Callable[..., exp.Expr]
 
-# MaxCompute's JSON functions not run yet (json_type.py runs the others): FROM_JSON answers a
-# STRUCT, MAP or ARRAY from a type written as text, and TO_JSON drops a STRUCT's NULL fields and
-# lowers its keys, which neither engine's TO_JSON does.
-JSON_TYPE_FUNCTIONS = ("FROM_JSON", "TO_JSON")
-
 
 def _wrapped(build: Callable[[list[exp.Expression]], exp.Expression]) -> Builder:
     """The builder, its result in parentheses: sqlglot checks a function's argument count
@@ -586,7 +581,6 @@ FUNCTIONS: dict[str, Builder] = {
         "SIZE": _size,
         "CBRT": not_supported("CBRT"),
         "TRUNC": not_supported("TRUNC"),
-        **{name: not_supported(name) for name in JSON_TYPE_FUNCTIONS},
         "DATE_ADD": _days("DATE_ADD", 1),
         "DATE_SUB": _days("DATE_SUB", -1),
         "DAYOFWEEK": _dayofweek,

@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 
 from sqlglot import exp
 
+from trailhouse.warehouse.sql import json_complex
 from trailhouse.warehouse.sql.diagnostics import ARGUMENT_TYPE, UnsupportedSql
 from trailhouse.warehouse.sql.functions import arity
 
@@ -35,7 +36,8 @@ JsonArray = exp.JSONArray  # JSON_ARRAY(e1, …): expressions
 
 _Tree = TypeVar("_Tree", bound=exp.Expr)
 _JSON_VALUED = (JsonValue, JsonPathValue, JsonObject, JsonArray)
-NODES = (*_JSON_VALUED, JsonTypeOf, JsonLength, JsonExists, JsonFormat)
+# With TO_JSON's member text (json_complex.py), written for each engine here too.
+NODES = (*_JSON_VALUED, JsonTypeOf, JsonLength, JsonExists, JsonFormat, *json_complex.NODES)
 
 # A JSON path of the JSON type's functions: $ then .key, ['key'] and [n] steps.
 _STEP = re.compile(r"\.([^.\[\]'\"*]+)|\['([^'\"]*)'\]|\[([0-9]+)\]")
@@ -300,6 +302,8 @@ def lower_for_duckdb(tree: _Tree) -> _Tree:
 
 def duckdb_sql(node: exp.Expr) -> exp.Expr:
     """The DuckDB expression of one of this module's nodes (others are returned as they are)."""
+    if isinstance(node, json_complex.NODES):
+        return json_complex.duckdb_sql(node)
     if isinstance(node, JsonValue) and not node.args.get("is_literal"):
         return exp.cast(node.this, exp.DataType.build("JSON"))
     if isinstance(node, JsonPathValue):
@@ -357,6 +361,8 @@ def _starts(node: exp.Expression, prefix: str) -> exp.Expression:
 
 def spark_sql(node: Any) -> exp.Expression:
     """The Spark expression of one of this module's nodes (others are returned as they are)."""
+    if isinstance(node, json_complex.NODES):
+        return json_complex.spark_sql(node)
     if isinstance(node, JsonValue):
         if isinstance(node.this, exp.Null):
             return exp.cast(exp.null(), exp.DataType.build(_VARIANT, dialect="spark"))
