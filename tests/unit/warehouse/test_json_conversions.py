@@ -23,7 +23,11 @@ def tw(
 
 @pytest.mark.parametrize(
     ("member", "kind"),
-    [("x / 4", "DOUBLE"), ("CAST('2015-08-26' AS DATE)", "DATE")],
+    [
+        ("x / 4", "DOUBLE"),
+        ("CAST('2015-08-26' AS DATE)", "DATE"),
+        ("CAST('2015-08-26 01:02:03' AS DATETIME)", "DATETIME"),  # the engines: TIMESTAMP
+    ],
 )
 def test_a_member_of_another_type_fails_the_job_naming_it(
     tw: WarehouseFixture, member: str, kind: str

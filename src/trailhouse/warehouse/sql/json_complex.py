@@ -489,11 +489,31 @@ _RUN_TYPES_DUCKDB = ("VARCHAR", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "BOO
 _RUN_TYPES_SPARK = ("string", "tinyint", "smallint", "int", "bigint", "boolean", "void")
 
 
+# The engines' names of a type (TYPEOF) that MaxCompute names otherwise: a DATETIME is DuckDB's
+# TIMESTAMP and Spark's timestamp, MaxCompute's TIMESTAMP DuckDB's TIMESTAMP WITH TIME ZONE.
+_MAXCOMPUTE_NAMES = {
+    "ERROR": {"TIMESTAMP": "DATETIME", "TIMESTAMP WITH TIME ZONE": "TIMESTAMP", "BLOB": "BINARY"},
+    "RAISE_ERROR": {"timestamp": "DATETIME", "timestamp_ntz": "DATETIME", "binary": "BINARY"},
+}
+
+
+def _maxcompute_name(kind: exp.Expression, raise_name: str) -> exp.Expression:
+    """MaxCompute's name of the type an engine's TYPEOF gives, in the query."""
+    renamed = _MAXCOMPUTE_NAMES[raise_name]
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.EQ(this=kind.copy(), expression=_literal(engine)), true=_literal(name))
+            for engine, name in renamed.items()
+        ],
+        default=exp.Upper(this=kind),
+    )
+
+
 def _refusal(value: exp.Expression, raise_name: str) -> exp.Expression:
     kind = exp.Anonymous(this="TYPEOF", expressions=[value.copy()])
     message = _concat(
         _literal("TO_JSON of a value of type "),
-        exp.Upper(this=kind),
+        _maxcompute_name(kind, raise_name),
         _literal(
             " is not supported: a member that is not a constant must be a STRING, an "
             "integer or a BOOLEAN"
