@@ -241,6 +241,21 @@ PAGE_EXAMPLES: list[Example] = [
         ],
         "INT",
     ),
+    # DATE_SUB's section of the topic: its static examples but `DATE_SUB(GETDATE(),1)` (now).
+    # The third follows `SET odps.sql.type.system.odps2=false;`, run without it: a STRING
+    # start date is read as a date in either type system.
+    *_rows(
+        "DATE_SUB",
+        DATES,
+        [
+            ("DATE_SUB(datetime '2005-03-01 00:00:00', 1)", "2005-02-28"),
+            ("DATE_SUB(date '2005-02-28', -1)", "2005-03-01"),
+            ("DATE_SUB('2005-03-01 00:00:00', 2)", "2005-02-27"),
+        ],
+        "DATE",
+    ),
+    *_rows("DATE_SUB", DATES, [("DATE_SUB('2005-03-01 00:00:00', null)", None)]),
+    *_rows("DAYOFYEAR", DOCS + "dayofyear", [("dayofyear('2016-04-09')", 100)], "INT"),
     *_rows(
         "LAST_DAY",
         DATES,
@@ -463,13 +478,20 @@ PAGE_QUERIES: list[tuple[str, str, list[list[Any]], str]] = [
         DOCS + "case-when",
     ),
     (
-        # The page's query without its third column, nvl(c3, '-') of a DATETIME: see
-        # docs/sql-functions.md (an error, where the page prints '-').
+        # The page's query over its nvl_test table: c3 is a DATETIME, and nvl(c3, '-') is a
+        # STRING (MaxCompute converts the DATETIME to its text), printed as the page prints it.
         "NVL",
-        "SELECT nvl(c1,'00000'),nvl(c2,0) FROM (select 'aaa' as c1, 23L as c2 union all "
-        "select 'bbb', cast(null as bigint) union all select cast(null as string), 20L "
-        "union all select 'ddd', 25L) nvl_test",
-        [["aaa", 23], ["bbb", 0], ["00000", 20], ["ddd", 25]],
+        "SELECT nvl(c1,'00000'),nvl(c2,0),nvl(c3,'-') FROM (select 'aaa' as c1, 23L as c2, "
+        "datetime '2024-01-11 00:00:00' as c3 union all select 'bbb', cast(null as bigint), "
+        "datetime '2024-01-12 08:00:00' union all select cast(null as string), 20L, "
+        "datetime '2024-01-13 05:00:00' union all select 'ddd', 25L, cast(null as datetime)) "
+        "nvl_test",
+        [
+            ["aaa", 23, "2024-01-11 00:00:00"],
+            ["bbb", 0, "2024-01-12 08:00:00"],
+            ["00000", 20, "2024-01-13 05:00:00"],
+            ["ddd", 25, "-"],
+        ],
         DOCS + "nvl",
     ),
 ]

@@ -54,6 +54,20 @@ CASES: list[tuple[str, Any, str]] = [
     ("datetime '2020-01-01 00:00:00'", "2020-01-01 00:00:00", "DATETIME"),
     ("cast('2020-01-01 10:00:00' as datetime)", "2020-01-01 10:00:00", "DATETIME"),
     ("cast(1 as string)", "1", "STRING"),
+    # A DATETIME and a STRING in NVL or COALESCE: the STRING type, the DATETIME as its text
+    # (NVL's page prints nvl(c3, '-') of a DATETIME c3 so).
+    ("nvl(datetime '2020-01-01 10:00:00', '-')", "2020-01-01 10:00:00", "STRING"),
+    ("nvl(cast(null as datetime), '-')", "-", "STRING"),
+    (
+        "coalesce(cast(null as datetime), datetime '2020-01-02 00:00:00', 'x')",
+        "2020-01-02 00:00:00",
+        "STRING",
+    ),
+    (
+        "nvl(cast(null as datetime), datetime '2020-01-02 00:00:00')",
+        "2020-01-02 00:00:00",
+        "DATETIME",
+    ),
     ("cast('7' as int)", 7, "INT"),
     ("array(1, 2)", [1, 2], "ARRAY<INT>"),
     ("array('a')", ["a"], "ARRAY<STRING>"),

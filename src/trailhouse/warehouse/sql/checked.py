@@ -16,7 +16,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from trailhouse.warehouse.sql.diagnostics import UnsupportedSql
-from trailhouse.warehouse.sql.functions import NOT_SUPPORTED
+from trailhouse.warehouse.sql.functions import NOT_SUPPORTED, arity
 
 # The functions docs/sql-functions.md lists as conformant or checked against Python.
 CHECKED = frozenset(
@@ -47,8 +47,8 @@ CHECKED = frozenset(
         "MINUTE", "MONTH", "MONTHS_BETWEEN", "QUARTER", "SECOND", "TO_CHAR", "TO_DATE",
         "UNIX_TIMESTAMP", "WEEKDAY", "WEEKOFYEAR", "YEAR",
         # windows
-        "CUME_DIST", "DENSE_RANK", "FIRST_VALUE", "LAG", "LAST_VALUE", "LEAD", "NTILE",
-        "PERCENT_RANK", "RANK", "ROW_NUMBER",
+        "CUME_DIST", "DENSE_RANK", "FIRST_VALUE", "LAG", "LAST_VALUE", "LEAD", "NTH_VALUE",
+        "NTILE", "PERCENT_RANK", "RANK", "ROW_NUMBER",
     }
 )  # fmt: skip
 
@@ -59,7 +59,7 @@ MAXCOMPUTE_UNCHECKED = frozenset(
         "ARRAY_EXCEPT", "ARRAY_INTERSECT", "ARRAY_JOIN", "ARRAY_MAX", "ARRAY_MIN",
         "ARRAY_POSITION", "ARRAY_REMOVE", "ARRAY_SORT", "BASE64", "CEILING", "CORR",
         "COUNT_IF", "COVAR_POP", "COVAR_SAMP", "FILTER", "INLINE", "MAP_FROM_ENTRIES",
-        "MAP_KEYS", "MAX_BY", "MIN_BY", "NEXT_DAY", "NTH_VALUE", "NULLIF", "NVL2", "PARSE_URL",
+        "MAP_KEYS", "MAX_BY", "MIN_BY", "NEXT_DAY", "NULLIF", "NVL2", "PARSE_URL",
         "PERCENTILE", "PERCENTILE_APPROX", "POWER", "SEQUENCE", "SHA", "SHA1",
         "SHA2", "SHUFFLE", "SOUNDEX", "STDDEV", "STDDEV_POP", "STRUCT", "TRANSFORM", "UNBASE64",
         "UUID", "VARIANCE", "VAR_POP", "REGEXP_EXTRACT_ALL", "CHAR_LENGTH", "BIT_LENGTH",
@@ -122,5 +122,18 @@ def _rand(args: list[exp.Expression]) -> exp.Expr:
     return exp.Rand()
 
 
+def _nth_value(args: list[exp.Expression]) -> exp.Expr:
+    arity("NTH_VALUE", args, 2, 3)
+    if len(args) == 3:
+        # sqlglot reads a third argument as FROM FIRST; MaxCompute's is skipNull, whose one
+        # example on the window functions' page depends on a row order no query states.
+        raise UnsupportedSql(
+            "NTH_VALUE: skipNull (the third argument) is not supported; "
+            "call NTH_VALUE(expr, number)",
+            "NTH_VALUE",
+        )
+    return exp.NthValue(this=args[0], offset=args[1])
+
+
 # Builders of checked functions whose other forms are refused.
-FORMS: dict[str, Builder] = {"RAND": _rand}
+FORMS: dict[str, Builder] = {"NTH_VALUE": _nth_value, "RAND": _rand}

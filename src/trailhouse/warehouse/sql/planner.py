@@ -65,6 +65,7 @@ from trailhouse.warehouse.sql.pruning import ConstantEvaluator, PartitionPruner
 from trailhouse.warehouse.sql.rewrites import (
     cap_string_growth,
     compare_strings_with_numbers_as_numbers,
+    datetime_and_string_as_string,
     name_unnamed_columns,
     rewrite_path_columns,
     rewrite_typed_paths,
@@ -306,6 +307,9 @@ class Planner:
                     partition_keys=shown.key_names,
                 )
             )
+        datetime_and_string_as_string(
+            scopes, {id(node): types_of(table) for node, table in references}
+        )
         compare_strings_with_numbers_as_numbers(tree)
         for index, (node, _) in enumerate(references):
             alias = node.alias or node.name
@@ -466,6 +470,12 @@ class Planner:
             f"ODPS-0130131:{located}Table not found - table {owner.name}.{name} cannot be "
             f"resolved. Tables of project {owner.name}: {shown}.{hint}"
         )
+
+
+def types_of(table: Table) -> dict[str, str]:
+    """The MaxCompute type of each column a table shows, by its name in lower case."""
+    shape = shape_of(table)
+    return {c.name.lower(): c.odps_type.upper() for c in (*shape.columns, *shape.partition_keys)}
 
 
 def exact_paths(table: Table, files: list[DataFile]) -> dict[str, str]:

@@ -5,7 +5,8 @@
 - unnamed result columns are named `_c<position>`;
 - an audit column (STRING) compared with a number is compared as a number;
 - REPEAT, LPAD, RPAD and SPACE build at most 2 MB (MaxCompute's limit for REPEAT);
-- an aggregate over an ordered window without a frame sums up to the current row, ties apart.
+- an aggregate over an ordered window without a frame sums up to the current row, ties apart;
+- NVL and COALESCE of a DATETIME and a STRING are a STRING, the DATETIME as its text.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from trailhouse.warehouse.json_columns import JsonLayout, answers
 from trailhouse.warehouse.schema import EVENT_COLUMN, all_names
 from trailhouse.warehouse.sql.dialect import UnsupportedSql
 from trailhouse.warehouse.sql.scopes import source_of
+
+_T = exp.DataType.Type
 
 
 def rewrite_typed_paths(scopes: list[Scope], typed_paths: dict[int, dict[str, str]]) -> None:
@@ -199,3 +202,81 @@ def rows_frame_for_ordered_windows(tree: exp.Query) -> None:
                 kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
             ),
         )
+
+
+_DATETIMES = {_T.DATETIME, _T.TIMESTAMP, _T.TIMESTAMPNTZ, _T.TIMESTAMPTZ, _T.TIMESTAMPLTZ}
+_STRINGS = {_T.VARCHAR, _T.TEXT, _T.CHAR, _T.NVARCHAR}
+# MaxCompute's text of a DATETIME (CAST(dt AS STRING)): 'yyyy-mm-dd hh:mi:ss'.
+_DATETIME_TEXT = "%Y-%m-%d %H:%M:%S"
+
+
+def datetime_and_string_as_string(scopes: list[Scope], types: dict[int, dict[str, str]]) -> None:
+    """NVL(dt, '-') and COALESCE(dt, s, …) of a DATETIME and a STRING: MaxCompute converts the
+    DATETIME to STRING (its 'yyyy-mm-dd hh:mi:ss' text), as NVL's page prints `nvl(c3, '-')`;
+    DuckDB and Spark convert the STRING to a timestamp instead, and fail on `-`.
+
+    `types` gives, by the id of each table's node, its columns' MaxCompute types. An argument
+    whose type the query does not show (an expression of another kind) is left as written.
+    """
+    for scope in scopes:
+        for call in list(scope.find_all(exp.Coalesce)):
+            arguments = [call.this, *call.expressions]
+            kinds = [_kind(scope, argument, types) for argument in arguments]
+            if "DATETIME" not in kinds or "STRING" not in kinds:
+                continue
+            for argument, kind in zip(arguments, kinds, strict=True):
+                if kind == "DATETIME":
+                    argument.replace(
+                        exp.TimeToStr(
+                            this=argument.copy(), format=exp.Literal.string(_DATETIME_TEXT)
+                        )
+                    )
+
+
+def _kind(
+    scope: Scope, node: exp.Expression, types: dict[int, dict[str, str]], depth: int = 0
+) -> str | None:
+    """'DATETIME', 'STRING', or None (another type, or not known) for an expression of `scope`."""
+    if depth > 32:
+        return None
+    while isinstance(node, (exp.Paren, exp.Alias)):
+        node = node.this
+    if isinstance(node, exp.Literal):
+        return "STRING" if node.is_string else None
+    if isinstance(node, (exp.Cast, exp.TryCast)):
+        kind = node.to.this
+        return "DATETIME" if kind in _DATETIMES else "STRING" if kind in _STRINGS else None
+    if isinstance(node, (exp.TimeToStr, exp.Concat, exp.ConcatWs)):
+        return "STRING"
+    if not isinstance(node, exp.Column):
+        return None
+    source = source_of(scope, node)
+    if isinstance(source, exp.Table):
+        written = types.get(id(source), {}).get(node.name.lower(), "")
+        return (
+            "DATETIME"
+            if written in ("DATETIME", "TIMESTAMP")
+            else ("STRING" if written == "STRING" else None)
+        )
+    if isinstance(source, Scope):
+        query = source.expression
+        while isinstance(query, exp.SetOperation):  # a UNION's columns are its first query's
+            query = query.this
+        if isinstance(query, exp.Select):
+            for projection in query.expressions:
+                if projection.alias_or_name == node.name:
+                    inner = (
+                        source if query is source.expression else _scope_of_select(source, query)
+                    )
+                    return _kind(inner, projection, types, depth + 1) if inner else None
+    return None
+
+
+def _scope_of_select(scope: Scope, select: exp.Select) -> Scope | None:
+    for child in scope.set_operation_scopes:
+        if child.expression is select:
+            return child
+        found = _scope_of_select(child, select)
+        if found is not None:
+            return found
+    return None
