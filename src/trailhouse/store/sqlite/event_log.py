@@ -33,7 +33,7 @@ from trailhouse.store.sqlite.days import (
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
-from trailhouse.store.sqlite.records import LogRecord, Prepared, encode_fields, fields_of
+from trailhouse.store.sqlite.records import LogRecord, Prepared, fields_of, pack_fields
 from trailhouse.store.sqlite.segments import SEGMENT_BYTES, SegmentFiles
 from trailhouse.store.sqlite.state import LogState
 from trailhouse.store.sqlite.tail import TAIL_BYTES, TAIL_RECORDS, SharedStrings, Tail, merge_rows
@@ -158,19 +158,23 @@ class SqliteEventLog(EventLog):
         self._trainer.offer(plain)
         # Compressing here, in the callers' threads, keeps the one writer thread lean.
         dict_id, bodies = self._codecs.compress(plain)
-        prepared = [
-            Prepared(
-                r.account_id,
-                r.event_id,
-                r.event_time,
-                encode_fields(r),
-                dict_id,
-                body,
-                r.recorder,
-                fields_of(r, self._strings.share),  # for the tail, without decoding `fields`
+        shared = self._strings.for_batch()
+        prepared = []
+        for record, body in zip(records, bodies, strict=True):
+            # Computed once: packed for the log's frame, kept whole for the tail (not decoded).
+            fields = fields_of(record, shared)
+            prepared.append(
+                Prepared(
+                    record.account_id,
+                    record.event_id,
+                    record.event_time,
+                    pack_fields(fields),
+                    dict_id,
+                    body,
+                    record.recorder,
+                    fields,
+                )
             )
-            for r, body in zip(records, bodies, strict=True)
-        ]
         return self._writer.submit(prepared)
 
     def recorders(self, records: Sequence[EventRecord]) -> list[str | None]:

@@ -171,12 +171,12 @@ class SharedStrings:
         self._strings: dict[str, str] = {}
         self._limit = limit
 
-    def share(self, value: str) -> str:
-        """`value`, or an equal string already held."""
-        strings = self._strings
-        if len(strings) > self._limit:
-            strings.clear()
-        return strings.setdefault(value, value)
+    def for_batch(self) -> dict[str, str]:
+        """The strings held, for `records.fields_of` to share a batch's strings through; the
+        limit is checked once a batch (a batch adds at most a few thousand)."""
+        if len(self._strings) > self._limit:
+            self._strings = {}
+        return self._strings
 
 
 Groups = list[Sequence[LogRecord]]
