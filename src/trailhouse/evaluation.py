@@ -38,6 +38,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from trailhouse import faults
 from trailhouse.detections.findings import FINDING_EVENT_TYPE
 from trailhouse.detections.service import CACHE_SECONDS, DetectionService
 from trailhouse.events.model import EventRecord
@@ -260,6 +261,7 @@ class Evaluation:
                 self._append(answer.logged)
             if answer.recorded:
                 self._record(answer.recorded)
+                faults.point("finding.recorded")
                 self._detections.findings.settle(answer.recorded)
         except Exception:  # the events behind them are stored; logged, never raised
             log.exception(

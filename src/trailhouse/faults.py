@@ -61,6 +61,10 @@ POINTS: dict[str, str] = {
     "digest.written": "a digest file is in place, before the trail's digest state is committed",
     "anchor.staged": "a trail's anchor file is written under its temporary name, not yet renamed",
     "migration.applied": "a metadata schema step ran, inside its transaction, before commit",
+    "finding.committed": "a batch's findings are committed with their unrecorded markers, their "
+    "events not yet appended to the log",
+    "finding.recorded": "a finding's event is durable in the log, its unrecorded marker not yet "
+    "dropped",
 }
 
 

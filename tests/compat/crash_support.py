@@ -275,10 +275,16 @@ class ArmedRun:
             thread.join(timeout=60)
 
 
-def check_after_crash(store: Store, tmp_path: Path, env: Mapping[str, str]) -> float:
+def check_after_crash(
+    store: Store,
+    tmp_path: Path,
+    env: Mapping[str, str],
+    also: Callable[[Server, Store], None] | None = None,
+) -> float:
     """Restart, retry what was unknown, and check every acknowledged event is found exactly
-    once in the history and in both tables, and that verify proves the tables whole. Returns
-    the seconds the restart took to answer /health."""
+    once in the history and in both tables, and that verify proves the tables whole (then
+    `also`'s checks of the point's own work). Returns the seconds the restart took to answer
+    /health."""
     server = Server(store.data_dir, free_port())
     started = time.monotonic()
     server.start(env={**os.environ, **BASE_ENV, **env})
@@ -295,6 +301,8 @@ def check_after_crash(store: Store, tmp_path: Path, env: Mapping[str, str]) -> f
         for name in TRAILS:
             _wait_for_digest(server, store.keys, name)
         _verify_tables(server, store, tmp_path)
+        if also is not None:
+            also(server, store)
     finally:
         assert server.stop() == 0
     return startup

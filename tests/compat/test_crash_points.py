@@ -8,11 +8,13 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from compat_support import Server
+from crash_findings import check_findings_once, enable_crash_rule
 from crash_support import (
     NEW_DAYS_SECONDS,
     PURGE_ENV,
@@ -75,9 +77,12 @@ class Case:
     env: Mapping[str, str] = field(default_factory=dict)
     setup: Prepare | None = None
     seconds: tuple[int, int] = RECENT_SECONDS  # how old the events sent are
+    check: Callable[[Server, Store], None] | None = None  # the point's own work, after restart
 
 
 HELPER_ENV = {"TRAILHOUSE_DELIVERY_ENCODE_PROCESS_EVENTS": "1"}
+# Findings made by the server itself: the kill lands in its own commit of them.
+IN_SERVER_DETECTIONS = {"TRAILHOUSE_DETECTIONS_PROCESS": "false"}
 
 CASES: dict[str, Case] = {
     # The first segment exists already: the first hit is a roll (segments of 20 kB).
@@ -110,6 +115,12 @@ CASES: dict[str, Case] = {
     "digest.staged": Case(),
     "digest.written": Case(),
     "anchor.staged": Case(),
+    # A rule fires on every event sent. Committed by the server (in-process evaluation), and
+    # recorded by the server from the evaluation helper's answer.
+    "finding.committed": Case(
+        hit=2, env=IN_SERVER_DETECTIONS, setup=enable_crash_rule, check=check_findings_once
+    ),
+    "finding.recorded": Case(hit=2, setup=enable_crash_rule, check=check_findings_once),
 }
 # Reached outside a running server: creating a new store's metadata schema.
 CLI_CASES = {"migration.applied"}
@@ -163,7 +174,7 @@ def test_killed_at_the_point_starts_again_without_loss_or_duplicates(
     run = ArmedRun(store, point, case.hit, case.env, case.seconds)
     run.run()
     unknown = len(store.ledger.unknown)
-    startup = check_after_crash(store, tmp_path, case.env)
+    startup = check_after_crash(store, tmp_path, case.env, case.check)
     log.info(
         "%s: %d events acknowledged in the killed run, %d batches unknown, restart %.1f s",
         point,

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import msgspec
 import orjson
 
+from trailhouse import faults
 from trailhouse.detections.engine import Match
 from trailhouse.detections.webhooks import Webhooks
 from trailhouse.events.model import EventRecord
@@ -99,11 +100,14 @@ class Findings:
             return prepared
 
         prepared = retry_on_conflict(attempt, what="findings")
+        if prepared.new:
+            faults.point("finding.committed")
         made = prepared.new + prepared.again
         if made:
             events = [finding_event(account_id, finding) for account_id, finding in made]
             self._record(events)
             if self._record_is_durable:
+                faults.point("finding.recorded")
                 self.settle(events)
         return [finding for _, finding in made]
 
