@@ -27,7 +27,7 @@ from trailhouse.warehouse.sql.engine import (
     QueryPlan,
     ResultSet,
 )
-from trailhouse.warehouse.sql.runtime_errors import runtime_failure
+from trailhouse.warehouse.sql.runtime_errors import runtime_error, runtime_failure
 from trailhouse.warehouse.sql.spark import SparkEngine
 
 T = "actiontrail_audit_trail"
@@ -386,6 +386,12 @@ def test_a_value_that_does_not_convert_is_named_with_maxcompute_s_type(
     engine_said: str, says: str
 ) -> None:
     assert runtime_failure(engine_said) == says
+
+
+def test_a_value_that_does_not_convert_is_a_cast_whatever_it_says() -> None:
+    said = runtime_error("Conversion Error: Could not convert string 'overflow' to INT32")
+    assert said.code == "ODPS-0123091", said
+    assert said.message == "Illegal type cast - the value 'overflow' cannot be converted to INT"
 
 
 def test_a_number_out_of_its_type_s_range_fails_in_maxcompute_s_words(tw: WarehouseFixture) -> None:

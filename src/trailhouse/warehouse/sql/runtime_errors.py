@@ -24,6 +24,7 @@ DATA_OVERFLOW = "ODPS-0121145"
 INVALID_ARGUMENT = "ODPS-0121095"
 _OVERFLOW = re.compile(r"division by zero|overflow|out of range", re.IGNORECASE)
 _BARE_OVERFLOW = re.compile(r"overflow\.?", re.IGNORECASE)
+_QUOTED = re.compile(r"'[^']*'")
 # In the engine's own words (DuckDB's "Conversion Error: Could not convert …", Spark's
 # "[CAST_INVALID_INPUT] … cannot be cast to …").
 _CAST_FAILED = re.compile(
@@ -101,9 +102,7 @@ def _maxcompute_name(engine_type: str) -> str:
     """MaxCompute's name of a type as either engine names it in an error (`INT32`, `TIMESTAMP`,
     `DECIMAL(10,2)`, `INTEGER[]`)."""
     name = engine_type.strip().upper()
-    if name in ("TIMESTAMP", "TIMESTAMP_NTZ"):
-        return "DATETIME"
-    if name == "TIME":
+    if name in ("TIMESTAMP", "TIMESTAMP_NTZ", "TIME"):  # MaxCompute has no TIME type
         return "DATETIME"
     found = maxcompute_type(name)
     if found != name:
@@ -194,7 +193,9 @@ def runtime_error(engine_message: str) -> Diagnosis:
     if regex is not None:
         return regex
     detail = runtime_failure(engine_message)
-    if _OVERFLOW.search(detail):  # before the cast: DuckDB says a cast overflowed as a cast
+    # Before the cast (DuckDB says a cast overflowed as a cast), and not in the value quoted
+    # (a value 'overflow' that does not convert is a cast).
+    if _OVERFLOW.search(_QUOTED.sub("", detail)):
         if _BARE_OVERFLOW.fullmatch(detail):  # Spark's whole message, naming nothing
             detail = "a value is out of the range of its type"
         return Diagnosis(DATA_OVERFLOW, f"Data overflow - {detail}")
