@@ -91,8 +91,8 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started:
             freeze_startup_heap()  # all the server needs is loaded and opened by now
-        if self._on_started is not None and self.started:
-            self._on_started()
+            if self._on_started is not None:
+                self._on_started()
 
 
 @contextlib.contextmanager

@@ -61,7 +61,8 @@ Fields = tuple[
     str | None,
     str | None,
 ]
-_pack_fields = msgspec.msgpack.Encoder().encode
+# `fields_of`'s fields as the log's frame holds them (called once per event appended).
+pack_fields = msgspec.msgpack.Encoder().encode
 _unpack_fields = msgspec.msgpack.Decoder(_FourteenFields).decode
 _unpack_ten = msgspec.msgpack.Decoder(_TenFields).decode
 _unpack_nine = msgspec.msgpack.Decoder(_NineFields).decode
@@ -130,11 +131,6 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
 def encode_fields(record: EventRecord) -> bytes:
     """The indexed fields of `record`, in the order `LogRecord` holds them."""
     return pack_fields(fields_of(record, {}))
-
-
-def pack_fields(fields: _FourteenFields) -> bytes:
-    """`fields` (from `fields_of`) as the log's frame holds them."""
-    return _pack_fields(fields)
 
 
 def fields_of(record: EventRecord, shared: dict[str, str]) -> _FourteenFields:
