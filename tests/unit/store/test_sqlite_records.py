@@ -12,7 +12,8 @@ from trailhouse.store.sqlite.records import (
     LogRecord,
     Prepared,
     encode,
-    encode_fields,
+    fields_of,
+    pack_fields,
     scan_events,
     scan_records,
 )
@@ -49,7 +50,7 @@ def _frame(seq: int, fields: bytes) -> bytes:
 def test_packed_fields_keep_separators_inside_values() -> None:
     record = _record("id\x1fwith\x1eseparators", ("a\x1fb", "c\x1ed", ""))
     found: list[LogRecord] = []
-    scan_records(_frame(1, encode_fields(record)), 0, 10, found)
+    scan_records(_frame(1, pack_fields(fields_of(record, {}))), 0, 10, found)
     [read] = found
     assert read.event_id == "id\x1fwith\x1eseparators"
     assert (read.event_name, read.user_name) == ("DeleteTrail", "mallory")
@@ -70,7 +71,8 @@ def test_a_log_of_the_older_format_reads_as_written_beside_the_new() -> None:
             "trail-a\x1etrail-b",
         )
     ).encode()
-    buffer = _frame(1, legacy) + _frame(2, encode_fields(_record("new-id", ("trail-c",))))
+    new = pack_fields(fields_of(_record("new-id", ("trail-c",)), {}))
+    buffer = _frame(1, legacy) + _frame(2, new)
     records: list[LogRecord] = []
     scan_records(buffer, 0, 10, records)
     old, new = records
@@ -89,7 +91,7 @@ def test_a_log_of_the_older_format_reads_as_written_beside_the_new() -> None:
 
 def test_the_recorder_is_the_tenth_field_and_nine_field_records_read_as_unknown() -> None:
     record = _record("new-id", ("trail-c",))
-    packed = encode_fields(record)
+    packed = pack_fields(fields_of(record, {}))
     assert packed[0] == 0x9E  # an array of fourteen
     ten = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:10])
     assert ten[0] == 0x9A
@@ -106,7 +108,7 @@ def test_the_recorder_is_the_tenth_field_and_nine_field_records_read_as_unknown(
 
 
 def test_the_derived_values_follow_the_recorder_and_older_records_read_as_unknown() -> None:
-    packed = encode_fields(_record("new-id", ("trail-c",)))
+    packed = pack_fields(fields_of(_record("new-id", ("trail-c",)), {}))
     ten = msgspec.msgpack.encode(msgspec.msgpack.decode(packed)[:10])
     records: list[LogRecord] = []
     scan_records(_frame(1, ten) + _frame(2, packed), 0, 10, records)

@@ -34,7 +34,7 @@ _MAX_PAYLOAD = 64 * 1024 * 1024
 _LEGACY_FIELDS = 9  # fields before the recorder, in legacy records and arrays of nine
 _PACKED_NINE = 0x99  # MessagePack's first byte of an array of nine (no recorder)
 _PACKED_TEN = 0x9A  # and of ten (with the recorder, before the derived values)
-_PACKED = 0x9E  # and of fourteen: what `encode_fields` writes
+_PACKED = 0x9E  # and of fourteen: what `pack_fields` writes
 _LEGACY_FIELD_SEPARATOR = "\x1f"
 _LEGACY_VALUE_SEPARATOR = "\x1e"
 
@@ -126,11 +126,6 @@ class EventFrame(msgspec.Struct, frozen=True, gc=False):
     event_id: str
     recorder: str
     body: bytes
-
-
-def encode_fields(record: EventRecord) -> bytes:
-    """The indexed fields of `record`, in the order `LogRecord` holds them."""
-    return pack_fields(fields_of(record, {}))
 
 
 def fields_of(record: EventRecord, shared: dict[str, str]) -> _FourteenFields:
