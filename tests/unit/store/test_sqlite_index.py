@@ -377,6 +377,26 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
         days.close()
 
 
+def test_the_indexer_keeps_in_its_page_cache_what_a_reader_maps(tmp_path: Path) -> None:
+    """The indexer dirties pages all over a large day: its connection maps nothing and has a
+    reader's mapped memory as page cache instead, so no more memory than a reader may hold."""
+    mapped = 8 * 1024 * 1024
+    days = DayFiles(tmp_path / "days", mmap_bytes=mapped)
+    day = day_of(BASE_TIME)
+    try:
+        days.index(day, [])
+        writer = days._writer(day)
+        assert writer.execute("PRAGMA mmap_size").fetchone() == (0,)
+        cache_kib = days_module._CACHE_KIB + mapped // 1024
+        assert writer.execute("PRAGMA cache_size").fetchone() == (-cache_kib,)
+        with days.reading(day) as reader:
+            assert reader is not None
+            assert reader.execute("PRAGMA mmap_size").fetchone() == (mapped,)
+            assert reader.execute("PRAGMA cache_size").fetchone() == (-days_module._CACHE_KIB,)
+    finally:
+        days.close()
+
+
 def test_a_format_2_index_gains_the_recorder_column_in_place(
     tmp_path: Path, open_log: Callable[..., SqliteEventLog]
 ) -> None:

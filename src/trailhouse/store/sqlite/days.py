@@ -563,13 +563,23 @@ def _complete(path: Path) -> bool:
 
 
 def _connect(path: Path, *, readonly: bool, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
+    """A connection to a day file. A reader maps up to `mmap_bytes` of it beside a page cache
+    of `_CACHE_KIB`. The indexer's connection maps nothing and has that memory as page cache
+    instead: a batch dirties index pages all over a large day (an event id lands on a random
+    page of `events_id`, a resource name on one of `resources`), and a dirtied page needs a
+    place in the cache, mapped or not; with 16 MB the cache spilled dirty pages to the WAL in
+    mid-transaction. Measured by `bench/index_cost.py` on a copy of a day of 1.78M events,
+    200,000 new ones timed as they arrive, three rounds: 25.4 against 28.3 µs of CPU an event in
+    batches of 100,000 (0.90x), 31.4 against 40.7 µs in batches of 20,000 (0.77x)."""
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA busy_timeout=10000")
-    conn.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
-    conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
     if readonly:
+        conn.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         conn.execute("PRAGMA query_only=1")
     else:
+        conn.execute("PRAGMA mmap_size=0")
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB + int(mmap_bytes) // 1024}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     return conn
