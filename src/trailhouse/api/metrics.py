@@ -16,6 +16,15 @@ LOG_SEQ = gauge("trailhouse_event_log_last_seq", "The newest sequence number in 
 LOG_INDEXED = gauge("trailhouse_event_log_indexed_seq", "How far LookupEvents' index has got.")
 LOG_EVENTS = gauge("trailhouse_event_log_events", "Events the log holds.")
 LOG_BYTES = gauge("trailhouse_event_log_bytes", "Bytes the event log uses on disk.")
+LOG_LET_GO = gauge(
+    "trailhouse_event_log_unindexed_let_go",
+    "Acknowledged events the unindexed tail let go before the index reached them (LookupEvents "
+    "finds them once indexed); stays 0 while the indexer keeps moving.",
+)
+LOG_WAITS = gauge(
+    "trailhouse_event_log_index_wait_seconds",
+    "Seconds PutEvents calls spent waiting for the index to catch up, summed.",
+)
 LOGGING = gauge("trailhouse_trail_logging", "1 while the trail logs.")
 BACKLOG = gauge(
     "trailhouse_trail_delivery_backlog",
@@ -48,6 +57,8 @@ def scrape(services: Services) -> str:
         (LOG_INDEXED, (), stats.indexed_seq),
         (LOG_EVENTS, (), stats.events),
         (LOG_BYTES, (), stats.bytes_on_disk),
+        (LOG_LET_GO, (), stats.let_go),
+        (LOG_WAITS, (), stats.index_wait_seconds),
     ]
     samples.append((OBSERVING, (), services.observed.pending()))
     samples += trail_samples(services.trail_status.all_statuses())

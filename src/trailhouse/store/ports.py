@@ -136,6 +136,10 @@ class LogStats:
     last_seq: int
     indexed_seq: int
     bytes_on_disk: int
+    # The embedded log's unindexed tail: events it let go before the index reached them
+    # (LookupEvents finds them only once indexed), and the seconds PutEvents waited for room.
+    let_go: int = 0
+    index_wait_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

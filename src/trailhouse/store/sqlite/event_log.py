@@ -42,6 +42,10 @@ from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 _log = logging.getLogger(__name__)
 
 _PURGE_CATCH_UP_SECONDS = 60.0
+# How long PutEvents waits for the unindexed tail to have room. One batch of the indexer (100,000
+# events into a large day) takes a few seconds; an indexer that does not free room in this long
+# is stuck, and ingest goes on without waiting (`Tail.wait_for_room`).
+_ROOM_WAIT_SECONDS = 30.0
 TRAIN_AFTER = 2_000
 
 
@@ -154,6 +158,13 @@ class SqliteEventLog(EventLog):
             raise StoreUnavailable("the event log is closed")
         if not records:
             return []
+        if self._indexer.paused:  # a test hook: nothing makes room meanwhile
+            return self._append(records)
+        # Slowed to the index's pace rather than acknowledged beyond what LookupEvents finds.
+        with self._tail.room_for(len(records), _ROOM_WAIT_SECONDS):
+            return self._append(records)
+
+    def _append(self, records: Sequence[EventRecord]) -> list[bool]:
         plain = [record.body for record in records]
         self._trainer.offer(plain)
         # Compressing here, in the callers' threads, keeps the one writer thread lean.
@@ -310,7 +321,14 @@ class SqliteEventLog(EventLog):
             indexed = self._indexer.files_seq
             events = sum(self._indexer.counts().values()) + max(last - indexed, 0)
         size = sum(path.stat().st_size for path in self._directory.rglob("*") if path.is_file())
-        return LogStats(events=events, last_seq=last, indexed_seq=indexed, bytes_on_disk=size)
+        return LogStats(
+            events=events,
+            last_seq=last,
+            indexed_seq=indexed,
+            bytes_on_disk=size,
+            let_go=self._tail.let_go,
+            index_wait_seconds=self._tail.waited_seconds,
+        )
 
     def close(self) -> None:
         """Finish pending appends and indexing, then release every file; idempotent."""

@@ -88,6 +88,11 @@ class Indexer:
         """The highest seq whose event `lookup` can find."""
         return self._indexed
 
+    @property
+    def paused(self) -> bool:
+        """Whether indexing is held (`pause`): no room is made in the tail meanwhile."""
+        return self._paused
+
     def committed(self, seq: int) -> None:
         """Told by the writer: the log now holds everything up to `seq`."""
         with self._cond:

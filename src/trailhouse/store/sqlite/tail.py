@@ -5,17 +5,23 @@ The writer adds each committed group before its callers hear back; the indexer d
 once their day file holds them. A lookup matches the tail's records first, with `matcher`, which
 implements the index's semantics of every lookup key (`store/sqlite/lookup.py`), then asks the
 day files: a record that leaves the tail meanwhile is in a day file by then. Results are merged
-by (event_time, seq) and an event found in both is kept once. Beyond `limit` records the oldest
-groups are let go, and beyond `limit_bytes` of memory: those events are found once the indexer
-reaches them (`docs/storage.md`).
+by (event_time, seq) and an event found in both is kept once.
+
+The tail is bounded, `limit` records and `limit_bytes` of memory. Callers wait for room while it
+is nearly full (`wait_for_room`): an index that falls behind slows PutEvents down to its pace
+rather than leave acknowledged events unfindable. Only an indexer that stops moving (a failing
+disk) lets the bound be reached: then the oldest groups are let go, counted in `let_go`, and
+their events are found once the indexer reaches them (`docs/storage.md`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import operator
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from trailhouse.events.model import Direction, LookupKey, LookupQuery
 from trailhouse.events.validation import EVENT_TYPES
@@ -31,6 +37,9 @@ TAIL_BYTES = 192 * 1024 * 1024
 # A record's memory beside its compressed body, event id and resource names (counted apart, as
 # they vary): the struct, the by-id entry, the strings not shared; ~680 B in all, measured.
 RECORD_OVERHEAD = 470
+# Callers wait above this share of either bound, so that the batches already on their way (40
+# request threads of up to 100 events, or a few large ones) still fit below it.
+HIGH_WATER = 0.9
 
 Row = tuple[int, str, str, int, int, int, bytes, str | None]
 _POSITION = operator.attrgetter("event_time", "seq")
@@ -59,7 +68,12 @@ class Tail:
         self._limit = limit
         self._limit_bytes = limit_bytes
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._stalled = False  # a wait for room timed out; no waiting until the indexer moves
+        self._coming = 0  # records of appends under way, room held for them (`room_for`)
+        self._waiting = 0  # callers waiting for room
         self.let_go = 0  # records dropped for room before the indexer reached them
+        self.waited_seconds = 0.0  # callers' time spent waiting for room, summed
 
     def add(self, records: Sequence[LogRecord]) -> None:
         """Remember records just committed to the log (seq-ordered, above every held one)."""
@@ -77,12 +91,55 @@ class Tail:
             ) > 1:
                 self.let_go += self._drop_oldest()
 
+    @contextlib.contextmanager
+    def room_for(self, count: int, timeout: float) -> Iterator[bool]:
+        """Hold room for `count` records being appended (the block appends them): wait while the
+        tail is nearly full until the indexer makes room, and yield False when `timeout` passed
+        first. After such a timeout no caller waits until the indexer moves again: an indexer
+        stuck on a failing disk must not stop ingest, since the log still takes every event
+        (those beyond the bound are then let go)."""
+        with self._room:
+            roomy = True
+            if self._nearly_full(count) and not self._stalled:
+                began = time.monotonic()
+                deadline = began + timeout
+                self._waiting += 1
+                while self._nearly_full(count) and not self._stalled:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        self._stalled, roomy = True, False
+                        break
+                    self._room.wait(remaining)
+                self._waiting -= 1
+                self.waited_seconds += time.monotonic() - began
+            self._coming += count
+        try:
+            yield roomy
+        finally:
+            with self._room:
+                self._coming -= count
+                if self._waiting:
+                    self._room.notify_all()
+
+    def _nearly_full(self, count: int) -> bool:
+        """Whether `count` more records would take the tail past its high-water mark (records
+        already on their way counted in); a lone caller never waits on an empty tail."""
+        if not self._groups and not self._coming:
+            return False
+        return (
+            self._size + self._coming + count > self._limit * HIGH_WATER
+            or self._bytes >= self._limit_bytes * HIGH_WATER
+        )
+
     def indexed(self, seq: int) -> None:
         """Told by the indexer: the day files now hold every record up to `seq`."""
-        with self._lock:
+        with self._room:
+            if seq > self._floor:
+                self._stalled = False
             self._floor = max(self._floor, seq)
             while self._groups and self._groups[0][-1].seq <= seq:
                 self._drop_oldest()
+            self._room.notify_all()
 
     def following(self, seq: int, limit: int) -> list[LogRecord] | None:
         """The held records right after `seq`, whole groups up to about `limit` records, for the
