@@ -55,13 +55,28 @@ class ThreadFigures:
     error_samples: list[str] = field(default_factory=list)
 
 
+# Stands for the moment of sending in a live batch's events (`live_body`).
+LIVE_TIME = b"1970-01-01T00:00:00Z"
+
+
 def build_batches(
-    gen_dir: Path, seed: int, stream: int, account_id: str, count: int, size: int, days: float
+    gen_dir: Path,
+    seed: int,
+    stream: int,
+    account_id: str,
+    count: int,
+    size: int,
+    days: float,
+    live: bool = False,
 ) -> list[Batch]:
-    """`count` serialised batches of `size` recent events."""
+    """`count` serialised batches of `size` recent events; `live`, each event's time left to
+    be the moment its batch is sent (`live_body`)."""
     window = TimeWindow.last_days(int(time.time()), days)
     generator = make_generator(gen_dir, seed, window, stream=stream)
     events = owned(generator.batch(count * size), account_id)
+    if live:
+        for event in events:
+            event["eventTime"] = LIVE_TIME.decode()
     out = []
     for chunk in batches(events, size):
         last = chunk[-1]
@@ -83,6 +98,11 @@ def _prefixed(batch: Batch, prefix: bytes) -> bytes:
     return batch.body.replace(b'"eventId":"', b'"eventId":"' + prefix)
 
 
+def live_body(body: bytes, now: int) -> bytes:
+    """`body` with its events' times set to `now`, as a producer sends what just happened."""
+    return body.replace(LIVE_TIME, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)).encode())
+
+
 def send_loop(
     client: RpcClient,
     pool: list[Batch],
@@ -94,13 +114,18 @@ def send_loop(
     figures: ThreadFigures,
     latest: Ack,
     lock: threading.Lock,
+    live: bool,
 ) -> None:
-    """Send batches `first`, `first + step`, ... of the endless stream until `deadline`."""
+    """Send batches `first`, `first + step`, ... of the endless stream until `deadline`; `live`,
+    with the events' times set to the moment each batch is sent."""
     number = first
     while time.monotonic() < deadline:
         batch = pool[number % len(pool)]
         prefix = f"{run}-p{stream}r{number // len(pool)}-"
         body = _prefixed(batch, prefix.encode())
+        now = int(time.time())
+        if live:
+            body = live_body(body, now)
         begun = time.perf_counter()
         try:
             answer = client.call("PutEvents", body=orjson.Fragment(body))
@@ -120,7 +145,7 @@ def send_loop(
             figures.error_samples.append(str(answer["Failed"][0]))
         with lock:
             latest.event_id = prefix + batch.last_event_id
-            latest.event_time = batch.last_event_time
+            latest.event_time = now if live else batch.last_event_time
             latest.acked_at = time.monotonic()
         number += step
 
@@ -199,6 +224,13 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--pool", type=int, default=200, help="distinct batches to cycle through")
     parser.add_argument("--days", type=float, default=1.0, help="event times: the last N days")
+    parser.add_argument(
+        "--times",
+        choices=("live", "pool"),
+        default="pool",
+        help="live: every event's time is the moment its batch is sent; pool: the generated "
+        "times of the last --days, the same ones again every --pool batches",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--stream", type=int, default=1, help="this process's number (ids)")
     parser.add_argument("--probe", action="store_true", help="also measure index lag")
@@ -214,6 +246,7 @@ def main() -> int:
         arguments.pool,
         arguments.batch,
         arguments.days,
+        live=arguments.times == "live",
     )
     clients = [
         RpcClient(arguments.endpoint, arguments.key_id, arguments.secret, timeout=120.0)
@@ -245,6 +278,7 @@ def main() -> int:
                 figures[n],
                 latest,
                 lock,
+                arguments.times == "live",
             ),
         )
         for n in range(arguments.threads)

@@ -94,6 +94,26 @@ def stop(process: subprocess.Popen[Any], timeout: float = 120.0) -> int:
     return process.returncode
 
 
+def index_state(endpoint: str) -> dict[str, float]:
+    """From a server's /metrics: how far its index is behind the log, how many acknowledged
+    events its tail let go unindexed, and how long PutEvents waited for the index."""
+    with urllib.request.urlopen(f"{endpoint}/metrics", timeout=30) as response:  # noqa: S310
+        text = response.read().decode()
+    values = {
+        name: float(value)
+        for name, _, value in (line.partition(" ") for line in text.splitlines())
+        if name.startswith("trailhouse_event_log_")
+    }
+    return {
+        "behind": int(
+            values.get("trailhouse_event_log_last_seq", 0)
+            - values.get("trailhouse_event_log_indexed_seq", 0)
+        ),
+        "let_go": int(values.get("trailhouse_event_log_unindexed_let_go", 0)),
+        "waited": values.get("trailhouse_event_log_index_wait_seconds", 0.0),
+    }
+
+
 def run_load(
     endpoint: str,
     credentials: Credentials,
@@ -105,8 +125,10 @@ def run_load(
     workdir: Path,
     gen_dir: Path,
     label: str,
+    times: str = "pool",
 ) -> list[dict[str, Any]]:
-    """Run `processes` load processes at once (the first one probes) and collect their figures."""
+    """Run `processes` load processes at once (the first one probes) and collect their figures;
+    `times` is `_load.py`'s: live (sent as they happen) or pool (a day's times, repeated)."""
     children = []
     outputs = []
     for number in range(processes):
@@ -133,6 +155,8 @@ def run_load(
             str(gen_dir),
             "--out",
             str(out),
+            "--times",
+            times,
         ]
         if probe and number == 0:
             command.append("--probe")
