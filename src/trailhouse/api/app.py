@@ -5,10 +5,12 @@ to its official SDK (`maxcompute_openapi/`), and `/api` speaks MaxCompute's REST
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -48,6 +50,10 @@ log = logging.getLogger(__name__)
 
 # How much of an oversized body is read (and discarded) before answering 413.
 _DRAIN_FACTOR = 8
+# PutEvents runs on threads of its own: a call may wait seconds for the lookup index to catch up
+# (`store/sqlite/tail.py`), and a flood of such calls must leave the shared pool (40 threads,
+# anyio's default) to every other call: LookupEvents, the console, SQL, /metrics.
+INGEST_THREADS = 32
 
 
 def _ram(name: str, handler: Handler, read_only: bool, permission: str = "") -> Action:
@@ -282,6 +288,7 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
     """The ASGI application over `services`."""
     dispatcher = Dispatcher(services, ACTIONS, audit)
     max_body = services.settings.max_body_bytes
+    ingest_threads = anyio.CapacityLimiter(INGEST_THREADS)
 
     async def health(request: Request) -> Response:
         return json_response({"Status": "ok"})
@@ -311,7 +318,11 @@ def create_app(services: Services, audit: AuditWriter) -> Starlette:
                 user_agent=request.headers.get("user-agent", ""),
                 port=server[1] if server else None,
             )
-            result = await run_in_threadpool(dispatcher.dispatch, signed, request_id, origin)
+            answer = functools.partial(dispatcher.dispatch, signed, request_id, origin)
+            if _names_put_events(signed):
+                result = await anyio.to_thread.run_sync(answer, limiter=ingest_threads)
+            else:
+                result = await run_in_threadpool(answer)
         except ApiError as error:
             return error_response(error, request_id, host)
         except Exception:
@@ -363,3 +374,14 @@ def _form(request: Request, body: bytes) -> dict[str, str] | None:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return None
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+def _names_put_events(signed: SignedRequest) -> bool:
+    """Whether the request says it is PutEvents (V3's header, or RPC's Action parameter): which
+    pool it waits in, nothing more; the signature over it is checked when it runs."""
+    if "x-acs-action" in signed.headers:
+        return signed.headers["x-acs-action"] == "PutEvents"
+    action = dict(parse_qsl(signed.query_string)).get("Action")
+    if action is None and signed.form is not None:
+        action = signed.form.get("Action")
+    return action == "PutEvents"

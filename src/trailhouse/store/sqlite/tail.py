@@ -122,13 +122,16 @@ class Tail:
                     self._room.notify_all()
 
     def _nearly_full(self, count: int) -> bool:
-        """Whether `count` more records would take the tail past its high-water mark (records
-        already on their way counted in); a lone caller never waits on an empty tail."""
+        """Whether `count` more records would take the tail past its high-water mark, records
+        already on their way counted in (their memory as the held records' average); a lone
+        caller never waits on an empty tail."""
         if not self._groups and not self._coming:
             return False
+        incoming = self._coming + count
+        each = self._bytes / self._size if self._size else RECORD_OVERHEAD
         return (
-            self._size + self._coming + count > self._limit * HIGH_WATER
-            or self._bytes >= self._limit_bytes * HIGH_WATER
+            self._size + incoming > self._limit * HIGH_WATER
+            or self._bytes + incoming * each > self._limit_bytes * HIGH_WATER
         )
 
     def indexed(self, seq: int) -> None:
