@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from api_support import signed_post
 from starlette.exceptions import StarletteDeprecationWarning
 
 from trailhouse.api import app as app_module
@@ -17,7 +18,6 @@ from trailhouse.api.actions import Action, ActionContext, action_table
 from trailhouse.api.app import create_app
 from trailhouse.api.audit import AuditWriter
 from trailhouse.iam.accounts import Credentials
-from trailhouse.iam.signing import sign_request_v3
 from trailhouse.jsonlimits import MAX_EVENT_DEPTH, nests_deeper_than
 from trailhouse.runtime import Services, open_services
 from trailhouse.settings import Settings
@@ -49,27 +49,12 @@ def served(
     services.close()
 
 
-def _call(client: TestClient, who: Credentials, action: str, body: bytes = b"") -> Any:
-    query, headers = sign_request_v3(
-        "POST",
-        "testserver",
-        action,
-        "2020-07-06",
-        {},
-        body,
-        who.access_key_id,
-        who.access_key_secret,
-        content_type="application/json" if body else None,
-    )
-    return client.post(f"/?{query}", headers=headers, content=body)
-
-
 def test_an_unexpected_error_is_logged_with_its_request_id_and_counted(
     served: tuple[TestClient, Services, Credentials], caplog: pytest.LogCaptureFixture
 ) -> None:
     client, _, root = served
     with caplog.at_level(logging.ERROR):
-        answer = _call(client, root, "Boom")
+        answer = signed_post(client, root, "Boom")
     assert answer.status_code == 500
     body = answer.json()
     assert body["Code"] == "InternalError"
@@ -131,7 +116,7 @@ def test_bad_put_events_bodies_get_their_codes(
     says: str,
 ) -> None:
     client, services, root = served
-    answer = _call(client, root, "PutEvents", body)
+    answer = signed_post(client, root, "PutEvents", body)
     assert (answer.status_code, answer.json()["Code"]) == (status, code)
     assert says in answer.json()["Message"]
     assert services.stores.events.stats().events == 0
@@ -141,7 +126,7 @@ def test_a_too_deep_event_is_refused_alone(
     served: tuple[TestClient, Services, Credentials],
 ) -> None:
     client, _, root = served
-    answer = _call(client, root, "PutEvents", b'{"Events": [' + DEEP_EVENT + b"]}")
+    answer = signed_post(client, root, "PutEvents", b'{"Events": [' + DEEP_EVENT + b"]}")
     [failed] = answer.json()["Failed"]
     assert failed["Code"] == "InvalidEvent.TooDeep"
     assert f"more than {MAX_EVENT_DEPTH} levels" in failed["Message"]

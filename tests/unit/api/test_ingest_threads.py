@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from api_support import signed_post
 from starlette.exceptions import StarletteDeprecationWarning
 
 from trailhouse.api import app as app_module
@@ -56,21 +57,6 @@ def served(tmp_path: Any) -> Iterator[tuple[TestClient, Services, Credentials]]:
     services.close()
 
 
-def call(client: TestClient, who: Credentials, action: str, body: bytes = b"") -> Any:
-    query, headers = sign_request_v3(
-        "POST",
-        "testserver",
-        action,
-        "2020-07-06",
-        {},
-        body,
-        who.access_key_id,
-        who.access_key_secret,
-        content_type="application/json" if body else None,
-    )
-    return client.post(f"/?{query}", headers=headers, content=body)
-
-
 def batch(number: int) -> bytes:
     """100 events, ~60 KB of the tail: a few such calls fill its high-water mark."""
     now = format_event_time(int(time.time()) - 60)
@@ -94,18 +80,17 @@ def test_put_events_waiting_for_the_index_leaves_lookups_their_threads(
 ) -> None:
     client, services, root = served
     answers: list[int] = []
-    flooders = [
-        threading.Thread(
-            target=lambda n=n: answers.append(call(client, root, "PutEvents", batch(n)).status_code)
-        )
-        for n in range(FLOOD)
-    ]
+
+    def flood(number: int) -> None:
+        answers.append(signed_post(client, root, "PutEvents", batch(number)).status_code)
+
+    flooders = [threading.Thread(target=flood, args=(n,)) for n in range(FLOOD)]
     for flooder in flooders:
         flooder.start()
     time.sleep(1.0)  # the tail is past its mark: PutEvents calls wait for the index
     assert len(answers) < FLOOD
     began = time.monotonic()
-    looked = call(client, root, "LookupEvents")
+    looked = signed_post(client, root, "LookupEvents")
     took = time.monotonic() - began
     assert looked.status_code == 200, looked.text
     assert took < INDEX_SECONDS / 2, f"LookupEvents waited {took:.1f} s behind PutEvents"
