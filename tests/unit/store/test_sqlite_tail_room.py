@@ -55,6 +55,27 @@ def test_a_caller_waits_until_the_indexer_makes_room() -> None:
     assert tail.let_go == 0
 
 
+def test_a_caller_waits_longer_than_the_timeout_while_the_indexer_keeps_moving() -> None:
+    """The timeout is the indexer's silence, not the caller's wait: a caller needing more room
+    than one indexed batch frees keeps waiting, batch after batch."""
+    tail = nearly_full_tail()
+    answers: list[bool] = []
+
+    def append_seven() -> None:  # room only once all three held groups are indexed
+        with tail.room_for(7, 0.3) as roomy:
+            answers.append(roomy)
+
+    caller = threading.Thread(target=append_seven)
+    caller.start()
+    for seq in (3, 6, 9):  # one group each 0.2 s: 0.6 s in all, twice the timeout
+        time.sleep(0.2)
+        assert caller.is_alive()
+        tail.indexed(seq)
+    caller.join(5.0)
+    assert answers == [True]
+    assert tail.waited_seconds >= 0.5
+
+
 def test_a_stuck_indexer_stops_the_waits_after_one_timeout() -> None:
     tail = nearly_full_tail()
     with tail.room_for(1, 0.05) as roomy:

@@ -72,6 +72,8 @@ class Tail:
         self._stalled = False  # a wait for room timed out; no waiting until the indexer moves
         self._coming = 0  # records of appends under way, room held for them (`room_for`)
         self._waiting = 0  # callers waiting for room
+        self._waiting_since = 0.0  # when the callers waiting now began to (monotonic)
+        self._moved = time.monotonic()  # when the indexer last made progress
         self.let_go = 0  # records dropped for room before the indexer reached them
         self.waited_seconds = 0.0  # callers' time spent waiting for room, summed
 
@@ -94,24 +96,29 @@ class Tail:
     @contextlib.contextmanager
     def room_for(self, count: int, timeout: float) -> Iterator[bool]:
         """Hold room for `count` records being appended (the block appends them): wait while the
-        tail is nearly full until the indexer makes room, and yield False when `timeout` passed
-        first. After such a timeout no caller waits until the indexer moves again: an indexer
-        stuck on a failing disk must not stop ingest, since the log still takes every event
-        (those beyond the bound are then let go)."""
+        tail is nearly full until the indexer makes room, and yield False when the indexer did
+        not move for `timeout` while callers waited. It is then taken as stuck, and no caller
+        waits until it moves again: an indexer stuck on a failing disk must not stop ingest,
+        since the log still takes every event (those beyond the bound are then let go). The
+        clock is the indexer's, not the caller's: a caller that others beat to the room freed
+        keeps waiting while the indexer moves."""
         with self._room:
             roomy = True
             if self._nearly_full(count) and not self._stalled:
                 began = time.monotonic()
-                deadline = began + timeout
+                if not self._waiting:
+                    self._waiting_since = began
                 self._waiting += 1
-                while self._nearly_full(count) and not self._stalled:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        self._stalled, roomy = True, False
-                        break
-                    self._room.wait(remaining)
-                self._waiting -= 1
-                self.waited_seconds += time.monotonic() - began
+                try:
+                    while self._nearly_full(count) and not self._stalled:
+                        idle = time.monotonic() - max(self._moved, self._waiting_since)
+                        if idle >= timeout:
+                            self._stalled, roomy = True, False
+                            break
+                        self._room.wait(timeout - idle)
+                finally:
+                    self._waiting -= 1
+                    self.waited_seconds += time.monotonic() - began
             self._coming += count
         try:
             yield roomy
@@ -139,6 +146,7 @@ class Tail:
         with self._room:
             if seq > self._floor:
                 self._stalled = False
+                self._moved = time.monotonic()
             self._floor = max(self._floor, seq)
             while self._groups and self._groups[0][-1].seq <= seq:
                 self._drop_oldest()
