@@ -74,6 +74,7 @@ class Tail:
         self._waiting = 0  # callers waiting for room
         self._waiting_since = 0.0  # when the callers waiting now began to (monotonic)
         self._moved = time.monotonic()  # when the indexer last made progress
+        self._each: float = RECORD_OVERHEAD  # the memory of a record of the last group added
         self.let_go = 0  # records dropped for room before the indexer reached them
         self.waited_seconds = 0.0  # callers' time spent waiting for room, summed
 
@@ -83,6 +84,7 @@ class Tail:
             return
         size = memory_of(records)
         with self._lock:
+            self._each = size / len(records)
             self._groups.append(records)
             self._group_bytes.append(size)
             self._by_id.update(((r.account_id, r.event_id), r) for r in records)
@@ -130,15 +132,14 @@ class Tail:
 
     def _nearly_full(self, count: int) -> bool:
         """Whether `count` more records would take the tail past its high-water mark, records
-        already on their way counted in (their memory as the held records' average); a lone
-        caller never waits on an empty tail."""
+        already on their way counted in (each taking the memory the last group's took: an empty
+        tail still knows what records cost); a lone caller never waits on an empty tail."""
         if not self._groups and not self._coming:
             return False
         incoming = self._coming + count
-        each = self._bytes / self._size if self._size else RECORD_OVERHEAD
         return (
             self._size + incoming > self._limit * HIGH_WATER
-            or self._bytes + incoming * each > self._limit_bytes * HIGH_WATER
+            or self._bytes + incoming * self._each > self._limit_bytes * HIGH_WATER
         )
 
     def indexed(self, seq: int) -> None:
