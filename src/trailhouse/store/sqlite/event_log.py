@@ -42,9 +42,9 @@ from trailhouse.store.sqlite.writer import GroupCommitWriter, PendingKeys
 _log = logging.getLogger(__name__)
 
 _PURGE_CATCH_UP_SECONDS = 60.0
-# How long PutEvents waits for the unindexed tail to have room. One batch of the indexer (100,000
-# events into a large day) takes a few seconds; an indexer that does not free room in this long
-# is stuck, and ingest goes on without waiting (`Tail.wait_for_room`).
+# How long the indexer may make no progress while PutEvents calls wait for room in the unindexed
+# tail. One batch of the indexer (100,000 events into a large day) takes a few seconds; an
+# indexer silent this long is stuck, and ingest goes on without waiting (`Tail.room_for`).
 _ROOM_WAIT_SECONDS = 30.0
 TRAIN_AFTER = 2_000
 

@@ -8,7 +8,7 @@ day files: a record that leaves the tail meanwhile is in a day file by then. Res
 by (event_time, seq) and an event found in both is kept once.
 
 The tail is bounded, `limit` records and `limit_bytes` of memory. Callers wait for room while it
-is nearly full (`wait_for_room`): an index that falls behind slows PutEvents down to its pace
+is nearly full (`room_for`): an index that falls behind slows PutEvents down to its pace
 rather than leave acknowledged events unfindable. Only an indexer that stops moving (a failing
 disk) lets the bound be reached: then the oldest groups are let go, counted in `let_go`, and
 their events are found once the indexer reaches them (`docs/storage.md`).
@@ -69,10 +69,10 @@ class Tail:
         self._limit_bytes = limit_bytes
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
-        self._stalled = False  # a wait for room timed out; no waiting until the indexer moves
+        self._stalled = False  # the indexer was taken as stuck: no waiting until it moves
         self._coming = 0  # records of appends under way, room held for them (`room_for`)
         self._waiting = 0  # callers waiting for room
-        self._waiting_since = 0.0  # when the callers waiting now began to (monotonic)
+        self._waiting_since = 0.0  # when the callers waiting now began to wait (monotonic)
         self._moved = time.monotonic()  # when the indexer last made progress
         self._each: float = RECORD_OVERHEAD  # the memory of a record of the last group added
         self.let_go = 0  # records dropped for room before the indexer reached them
