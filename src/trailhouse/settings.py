@@ -97,14 +97,16 @@ class Settings:
     tail_mb: int = _setting(
         128,
         "MB of memory at most for acknowledged events the embedded index has not reached yet, "
-        "kept so that LookupEvents finds them at once (~680 B per 1.3 KB event); past it the "
-        "oldest are found once indexed.",
+        "kept so that LookupEvents finds them at once (~680 B per 1.3 KB event); near it, "
+        "PutEvents waits for the index to make room (docs/storage.md).",
     )
     index_mmap_mb: int = _setting(
-        64,
+        16,
         "MB of each embedded day file that each of its connections maps (SQLite mmap_size): "
         "mapped pages count in the server's resident memory; past them, pages are read into "
-        "SQLite's own cache (16 MB per connection).",
+        "SQLite's own cache (16 MB per connection). The indexer's connection maps nothing and "
+        "has 16 MB plus this much as its cache instead: more indexes a large day with less CPU "
+        '(docs/storage.md, "Memory").',
     )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
     log_format: str = _setting(
