@@ -1,0 +1,168 @@
+"""PutEvents beside its null-store ceiling in alternating rounds: issue 23's item 2 as a median.
+
+On a shared machine the null store's rate moves by a third between runs minutes apart, so one
+pair of loads (what `ingest_lookup.py` measures) gives the same code anywhere from 0.42x to
+0.55x. This runs both servers side by side on a store `ingest_lookup.py` left (`--workdir`), and
+loads them in turn, `--rounds` times, the order swapped every round so that a drift of the
+machine's speed favours neither; each load waits until the other server is idle (the real
+server's index caught up and, with `--trail`, its trail delivered). It prints each round's
+pair and ratio, then the median, lowest and highest ratio beside the target (0.6x).
+
+Usage: `.venv/bin/python bench/ingest_pairs.py --workdir /tmp/trailhouse-bench --rounds 5`
+(after `ingest_lookup.py` made that store; its server stopped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from _events import DEFAULT_GEN_DIR
+from _servers import (
+    Credentials,
+    index_state,
+    null_server,
+    real_server,
+    run_load,
+    start_server,
+    stop,
+)
+from _trail_phase import start_trail, stop_trail
+from trailhouse.client import RpcClient
+from trailhouse.runtime import open_services
+from trailhouse.settings import Settings
+
+TARGET = 0.6  # PutEvents with a trail logging, of the null store's rate (issue 23, item 2)
+_IDLE_TIMEOUT = 600.0
+
+
+def arguments() -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/trailhouse-bench"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=20.0, help="seconds of each load")
+    parser.add_argument("--load-procs", type=int, default=2)
+    parser.add_argument("--load-threads", type=int, default=4)
+    parser.add_argument("--event-times", choices=("live", "pool"), default="live")
+    parser.add_argument("--trail", action="store_true", help="a trail logging in each real load")
+    parser.add_argument("--port", type=int, default=18797)
+    parser.add_argument("--null-port", type=int, default=18798)
+    parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
+    return parser.parse_args()
+
+
+def say(message: str) -> None:
+    """Progress on stderr, so stdout holds only the figures."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def new_account(data_dir: Path) -> Credentials:
+    """An account of its own in `data_dir` (made before its server starts)."""
+    services = open_services(Settings.load({"data_dir": data_dir}, environ={}))
+    try:
+        made = services.accounts.create_account()
+    finally:
+        services.close()
+    return Credentials(made.account_id, made.access_key_id, made.access_key_secret)
+
+
+def wait_indexed(endpoint: str) -> None:
+    """Until the real server's index has caught up with its log."""
+    deadline = time.monotonic() + _IDLE_TIMEOUT
+    while index_state(endpoint)["behind"] > 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the index of {endpoint} did not catch up in {_IDLE_TIMEOUT} s")
+        time.sleep(0.5)
+
+
+def main() -> int:
+    """Run the rounds and print the ratios."""
+    args = arguments()
+    data_dir = args.workdir / "data"
+    if not data_dir.is_dir():
+        print(f"no store in {data_dir}: run bench/ingest_lookup.py there first", file=sys.stderr)
+        return 2
+    null_dir = args.workdir / "null-pairs"
+    shutil.rmtree(null_dir, ignore_errors=True)
+    null_dir.mkdir(parents=True)
+    real_credentials, null_credentials = new_account(data_dir), new_account(null_dir)
+    real_endpoint = f"http://127.0.0.1:{args.port}"
+    null_endpoint = f"http://127.0.0.1:{args.null_port}"
+    real = start_server(
+        real_server(data_dir, args.port), args.port, args.workdir / "pairs-server.log"
+    )
+    null = None
+    try:
+        null = start_server(
+            null_server(null_dir, args.null_port),
+            args.null_port,
+            args.workdir / "pairs-null-server.log",
+        )
+        client = RpcClient(real_endpoint, real_credentials.key_id, real_credentials.secret)
+
+        def load(endpoint: str, credentials: Credentials, label: str) -> float:
+            results: list[dict[str, Any]] = run_load(
+                endpoint,
+                credentials,
+                processes=args.load_procs,
+                threads=args.load_threads,
+                seconds=args.seconds,
+                probe=False,
+                workdir=args.workdir,
+                gen_dir=args.gen_dir,
+                label=label,
+                times=args.event_times,
+            )
+            elapsed = max(result["elapsed"] for result in results)
+            return sum(result["accepted"] for result in results) / elapsed
+
+        def load_real() -> float:
+            if args.trail:
+                start_trail(client, real_credentials.account_id)
+            rate = load(real_endpoint, real_credentials, "pairs-real")
+            if args.trail:
+                stop_trail(client, timeout=_IDLE_TIMEOUT)
+            wait_indexed(real_endpoint)
+            return rate
+
+        pairs: list[tuple[float, float]] = []
+        for round_number in range(1, args.rounds + 1):
+            real_first = round_number % 2 == 1
+            say(f"round {round_number} of {args.rounds} ({'real' if real_first else 'null'} first)")
+            if real_first:
+                real_rate = load_real()
+                null_rate = load(null_endpoint, null_credentials, "pairs-null")
+            else:
+                null_rate = load(null_endpoint, null_credentials, "pairs-null")
+                real_rate = load_real()
+            pairs.append((real_rate, null_rate))
+            print(
+                f"round {round_number}: PutEvents {real_rate:,.0f}/s"
+                f"{' (a trail logging)' if args.trail else ''}, null store {null_rate:,.0f}/s, "
+                f"{real_rate / null_rate:.2f}x",
+                flush=True,
+            )
+        client.close()
+    finally:
+        stop(real)
+        if null is not None:
+            stop(null)
+    ratios = sorted(real_rate / null_rate for real_rate, null_rate in pairs)
+    median = statistics.median(ratios)
+    print(
+        f"PutEvents / null store over {len(ratios)} rounds of {args.seconds:.0f} s: median "
+        f"{median:.2f}x (lowest {ratios[0]:.2f}x, highest {ratios[-1]:.2f}x); target "
+        f"{TARGET:.1f}x{' with a trail logging' if args.trail else ''}: "
+        f"{'met' if median >= TARGET else 'NOT met'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
