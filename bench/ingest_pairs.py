@@ -20,8 +20,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+from _delivery_phases import create_account
 from _events import DEFAULT_GEN_DIR
 from _servers import (
     Credentials,
@@ -33,9 +33,8 @@ from _servers import (
     stop,
 )
 from _trail_phase import start_trail, stop_trail
+from ingest_lookup import load_figures
 from trailhouse.client import RpcClient
-from trailhouse.runtime import open_services
-from trailhouse.settings import Settings
 
 TARGET = 0.6  # PutEvents with a trail logging, of the null store's rate (issue 23, item 2)
 _IDLE_TIMEOUT = 600.0
@@ -62,16 +61,6 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def new_account(data_dir: Path) -> Credentials:
-    """An account of its own in `data_dir` (made before its server starts)."""
-    services = open_services(Settings.load({"data_dir": data_dir}, environ={}))
-    try:
-        made = services.accounts.create_account()
-    finally:
-        services.close()
-    return Credentials(made.account_id, made.access_key_id, made.access_key_secret)
-
-
 def wait_indexed(endpoint: str) -> None:
     """Until the real server's index has caught up with its log."""
     deadline = time.monotonic() + _IDLE_TIMEOUT
@@ -91,7 +80,7 @@ def main() -> int:
     null_dir = args.workdir / "null-pairs"
     shutil.rmtree(null_dir, ignore_errors=True)
     null_dir.mkdir(parents=True)
-    real_credentials, null_credentials = new_account(data_dir), new_account(null_dir)
+    real_credentials, null_credentials = create_account(data_dir), create_account(null_dir)
     real_endpoint = f"http://127.0.0.1:{args.port}"
     null_endpoint = f"http://127.0.0.1:{args.null_port}"
     real = start_server(
@@ -107,7 +96,7 @@ def main() -> int:
         client = RpcClient(real_endpoint, real_credentials.key_id, real_credentials.secret)
 
         def load(endpoint: str, credentials: Credentials, label: str) -> float:
-            results: list[dict[str, Any]] = run_load(
+            results = run_load(
                 endpoint,
                 credentials,
                 processes=args.load_procs,
@@ -119,8 +108,8 @@ def main() -> int:
                 label=label,
                 times=args.event_times,
             )
-            elapsed = max(result["elapsed"] for result in results)
-            return sum(result["accepted"] for result in results) / elapsed
+            rate: float = load_figures(results)["rate"]
+            return rate
 
         def load_real() -> float:
             if args.trail:
