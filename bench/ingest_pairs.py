@@ -33,7 +33,7 @@ from _servers import (
     stop,
 )
 from _trail_phase import start_trail, stop_trail
-from ingest_lookup import load_figures
+from ingest_lookup import load_figures, say
 from trailhouse.client import RpcClient
 
 TARGET = 0.6  # PutEvents with a trail logging, of the null store's rate (issue 23, item 2)
@@ -54,11 +54,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--null-port", type=int, default=18798)
     parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
     return parser.parse_args()
-
-
-def say(message: str) -> None:
-    """Progress on stderr, so stdout holds only the figures."""
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def wait_indexed(endpoint: str) -> None:

@@ -1,11 +1,36 @@
-"""What the in-process API tests share: one signed call through a Starlette TestClient."""
+"""What the in-process API tests share: the app served through a Starlette TestClient, and one
+signed call through it."""
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
+from starlette.exceptions import StarletteDeprecationWarning
+
+from trailhouse.api.app import create_app
+from trailhouse.api.audit import AuditWriter
 from trailhouse.iam.accounts import Credentials
 from trailhouse.iam.signing import sign_request_v3
+from trailhouse.runtime import Services
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
+
+
+@contextlib.contextmanager
+def served_app(services: Services, account: str) -> Iterator[tuple[TestClient, Credentials]]:
+    """The app over `services` (an unexpected error answered, not raised) and the root key of a
+    new account `account`; the audit writer and `services` closed after."""
+    audit = AuditWriter(services.ingest)
+    root = services.accounts.create_account(account)
+    with TestClient(create_app(services, audit), raise_server_exceptions=False) as client:
+        yield client, root
+    audit.close()
+    services.close()
 
 
 def signed_post(client: Any, who: Credentials, action: str, body: bytes = b"") -> Any:

@@ -10,13 +10,11 @@ from typing import Any
 
 import orjson
 import pytest
-from api_support import signed_post
+from api_support import served_app, signed_post
 from starlette.exceptions import StarletteDeprecationWarning
 
 from trailhouse.api import app as app_module
 from trailhouse.api.actions import Action, ActionContext, action_table
-from trailhouse.api.app import create_app
-from trailhouse.api.audit import AuditWriter
 from trailhouse.iam.accounts import Credentials
 from trailhouse.jsonlimits import MAX_EVENT_DEPTH, nests_deeper_than
 from trailhouse.runtime import Services, open_services
@@ -41,12 +39,8 @@ def served(
     actions.update(action_table(Action("Boom", _boom, read_only=True)))
     monkeypatch.setattr(app_module, "ACTIONS", actions)
     services = open_services(settings)
-    audit = AuditWriter(services.ingest)
-    root = services.accounts.create_account(ACCOUNT)
-    with TestClient(create_app(services, audit), raise_server_exceptions=False) as client:
+    with served_app(services, ACCOUNT) as (client, root):
         yield client, services, root
-    audit.close()
-    services.close()
 
 
 def test_an_unexpected_error_is_logged_with_its_request_id_and_counted(

@@ -11,12 +11,10 @@ from typing import Any
 
 import orjson
 import pytest
-from api_support import signed_post
+from api_support import served_app, signed_post
 from starlette.exceptions import StarletteDeprecationWarning
 
 from trailhouse.api import app as app_module
-from trailhouse.api.app import create_app
-from trailhouse.api.audit import AuditWriter
 from trailhouse.events.validation import format_event_time
 from trailhouse.iam.accounts import Credentials
 from trailhouse.iam.signing import sign_request_v3
@@ -49,12 +47,8 @@ def served(tmp_path: Any) -> Iterator[tuple[TestClient, Services, Credentials]]:
         return real_index(day, records)
 
     days.index = slow_index  # type: ignore[method-assign]
-    audit = AuditWriter(services.ingest)
-    root = services.accounts.create_account(ACCOUNT)
-    with TestClient(create_app(services, audit), raise_server_exceptions=False) as client:
+    with served_app(services, ACCOUNT) as (client, root):
         yield client, services, root
-    audit.close()
-    services.close()
 
 
 def batch(number: int) -> bytes:
