@@ -9,7 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,9 +126,11 @@ def run_load(
     gen_dir: Path,
     label: str,
     times: str = "pool",
+    on_go: Callable[[], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Run `processes` load processes at once (the first one probes) and collect their figures;
-    `times` is `_load.py`'s: live (sent as they happen) or pool (a day's times, repeated)."""
+    `times` is `_load.py`'s: live (sent as they happen) or pool (a day's times, repeated).
+    `on_go` is called as the load starts, once every process is ready."""
     children = []
     outputs = []
     for number in range(processes):
@@ -173,6 +175,8 @@ def run_load(
         assert child.stdin is not None
         child.stdin.write("go\n")
         child.stdin.flush()
+    if on_go is not None:
+        on_go()
     for child in children:
         if child.wait(timeout=seconds + 900) != 0:
             raise RuntimeError(f"load process exited with {child.returncode}")

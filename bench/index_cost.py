@@ -6,7 +6,8 @@ last `--events` records of that day, renamed (new seq and event id, so every one
 at a random place of `events_id`, as a new event is), and indexes them into a fresh copy of the
 day in batches of `--batch` with a checkpoint after each, as the indexer does under load. Each
 setting runs `--rounds` times, alternately, each on its own copy; the figure is the indexing
-thread's CPU (`time.thread_time`) per event, median of the rounds.
+thread's CPU (`time.thread_time`) per event, median of the rounds. `--without events_id` drops
+that index from every copy first: the difference from a run with it is what the one index costs.
 
 Usage: `.venv/bin/python bench/index_cost.py --store /work/bench1m/data` (a store that
 `bench/ingest_lookup.py` filled and left, its server stopped).
@@ -47,6 +48,14 @@ def arguments() -> argparse.Namespace:
         "stored: the times the log holds (the ingest benchmark's pool, spread over the day)",
     )
     parser.add_argument("--mmap-mb", type=int, default=64, help="as `index_mmap_mb`")
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        metavar="INDEX",
+        help="drop this index (events_id, events_name, …) from every copy before timing: what "
+        "the index costs is the difference from a run with it (repeatable)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/trailhouse-index-cost"))
     return parser.parse_args()
 
@@ -106,7 +115,8 @@ def main() -> int:
     rows = _count(source)
     print(
         f"day {day}: {rows:,} events, {source.stat().st_size / 1e9:.2f} GB; "
-        f"indexing {len(records):,} new events ({args.times} times) in batches of {args.batch:,}",
+        f"indexing {len(records):,} new events ({args.times} times) in batches of {args.batch:,}"
+        + (f", without {', '.join(args.without)}" if args.without else ""),
         file=sys.stderr,
     )
     figures: dict[str, list[float]] = {"indexer": [], "reader settings (baseline)": []}
@@ -116,6 +126,7 @@ def main() -> int:
             shutil.rmtree(workdir, ignore_errors=True)
             (workdir / "days").mkdir(parents=True)
             shutil.copyfile(source, workdir / "days" / source.name)
+            _drop_indexes(workdir / "days" / source.name, args.without)
             days = DayFiles(workdir / "days", mmap)
             try:
                 days.index(day, records[:1])
@@ -139,6 +150,21 @@ def main() -> int:
     )
     print(f"  ratio: {ours / base:.2f}×")
     return 0
+
+
+def _drop_indexes(path: Path, names: list[str]) -> None:
+    """Drop the indexes `names` from the day file at `path` (a copy)."""
+    if not names:
+        return
+    conn = sqlite3.connect(path)
+    try:
+        for name in names:
+            if not name.isidentifier():
+                raise SystemExit(f"not an index name: {name!r}")
+            conn.execute(f"DROP INDEX {name}")
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _count(path: Path) -> int:

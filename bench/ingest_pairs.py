@@ -6,7 +6,10 @@ pair of loads (what `ingest_lookup.py` measures) gives the same code anywhere fr
 loads them in turn, `--rounds` times, the order swapped every round so that a drift of the
 machine's speed favours neither; each load waits until the other server is idle (the real
 server's index caught up and, with `--trail`, its trail delivered). It prints each round's
-pair and ratio, then the median, lowest and highest ratio beside the target (0.6x).
+pair and ratio, then the median, lowest and highest ratio beside the target (0.6x). Beside each
+rate it prints the server's CPU an event (the server process and its helpers, from `/proc`), the
+cores it kept busy and how much of the machine stood idle meanwhile: a server near one core with
+the machine idle is bound by its GIL, one with the machine full by the cores.
 
 Usage: `.venv/bin/python bench/ingest_pairs.py --workdir /tmp/trailhouse-bench --rounds 5`
 (after `ingest_lookup.py` made that store; its server stopped).
@@ -22,6 +25,7 @@ import time
 from pathlib import Path
 
 from _delivery_phases import create_account
+from _delivery_watch import cpu_seconds
 from _events import DEFAULT_GEN_DIR
 from _servers import (
     Credentials,
@@ -32,7 +36,7 @@ from _servers import (
     start_server,
     stop,
 )
-from _trail_phase import start_trail, stop_trail
+from _trail_phase import children, start_trail, stop_trail
 from ingest_lookup import load_figures, say
 from trailhouse.client import RpcClient
 
@@ -54,6 +58,44 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--null-port", type=int, default=18798)
     parser.add_argument("--gen-dir", type=Path, default=DEFAULT_GEN_DIR)
     return parser.parse_args()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the process `pid` and its live helper processes."""
+    total = cpu_seconds(pid)
+    for child in children(pid):
+        try:
+            total += cpu_seconds(child)
+        except OSError:  # it ended meanwhile
+            continue
+    return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """The machine's idle (idle + iowait) and total CPU ticks so far (`/proc/stat`)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[3] + fields[4], sum(fields)
+
+
+class CpuShare:
+    """What one load cost: the server tree's CPU an event, its cores, the machine's idle share."""
+
+    def __init__(self, pid: int) -> None:
+        self._pid = pid
+        self._cpu = tree_cpu_seconds(pid)
+        self._idle, self._total = machine_ticks()
+        self._started = time.monotonic()
+
+    def describe(self, events: float) -> str:
+        """`events` were accepted since this was made: their cost, in one phrase."""
+        seconds = time.monotonic() - self._started
+        cpu = tree_cpu_seconds(self._pid) - self._cpu
+        idle, total = machine_ticks()
+        idle_share = (idle - self._idle) / max(total - self._total, 1)
+        return (
+            f"{cpu / max(events, 1) * 1e6:.0f} µs of CPU an event, {cpu / seconds:.2f} cores, "
+            f"machine {idle_share:.0%} idle"
+        )
 
 
 def wait_indexed(endpoint: str) -> None:
@@ -90,7 +132,11 @@ def main() -> int:
         )
         client = RpcClient(real_endpoint, real_credentials.key_id, real_credentials.secret)
 
-        def load(endpoint: str, credentials: Credentials, label: str) -> float:
+        def load(
+            endpoint: str, credentials: Credentials, label: str, pid: int
+        ) -> tuple[float, str]:
+            """One load's rate, and what it cost the server (`CpuShare`)."""
+            started: list[CpuShare] = []
             results = run_load(
                 endpoint,
                 credentials,
@@ -102,34 +148,38 @@ def main() -> int:
                 gen_dir=args.gen_dir,
                 label=label,
                 times=args.event_times,
+                on_go=lambda: started.append(CpuShare(pid)),
             )
-            rate: float = load_figures(results)["rate"]
-            return rate
+            figures = load_figures(results)
+            return figures["rate"], started[0].describe(figures["accepted"])
 
-        def load_real() -> float:
+        def load_real() -> tuple[float, str]:
             if args.trail:
                 start_trail(client, real_credentials.account_id)
-            rate = load(real_endpoint, real_credentials, "pairs-real")
+            measured = load(real_endpoint, real_credentials, "pairs-real", real.pid)
             if args.trail:
                 stop_trail(client, timeout=_IDLE_TIMEOUT)
             wait_indexed(real_endpoint)
-            return rate
+            return measured
+
+        def load_null() -> tuple[float, str]:
+            assert null is not None
+            return load(null_endpoint, null_credentials, "pairs-null", null.pid)
 
         pairs: list[tuple[float, float]] = []
         for round_number in range(1, args.rounds + 1):
             real_first = round_number % 2 == 1
             say(f"round {round_number} of {args.rounds} ({'real' if real_first else 'null'} first)")
             if real_first:
-                real_rate = load_real()
-                null_rate = load(null_endpoint, null_credentials, "pairs-null")
+                (real_rate, real_cost), (null_rate, null_cost) = load_real(), load_null()
             else:
-                null_rate = load(null_endpoint, null_credentials, "pairs-null")
-                real_rate = load_real()
+                (null_rate, null_cost), (real_rate, real_cost) = load_null(), load_real()
             pairs.append((real_rate, null_rate))
             print(
                 f"round {round_number}: PutEvents {real_rate:,.0f}/s"
                 f"{' (a trail logging)' if args.trail else ''}, null store {null_rate:,.0f}/s, "
-                f"{real_rate / null_rate:.2f}x",
+                f"{real_rate / null_rate:.2f}x\n"
+                f"  during the loads: real server {real_cost}; null server {null_cost}",
                 flush=True,
             )
         client.close()
