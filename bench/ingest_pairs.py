@@ -18,6 +18,7 @@ Usage: `.venv/bin/python bench/ingest_pairs.py --workdir /tmp/trailhouse-bench -
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -25,8 +26,8 @@ import time
 from pathlib import Path
 
 from _delivery_phases import create_account
-from _delivery_watch import cpu_seconds
 from _events import DEFAULT_GEN_DIR
+from _scale_procs import cpu_seconds, machine_busy_seconds
 from _servers import (
     Credentials,
     index_state,
@@ -62,19 +63,7 @@ def arguments() -> argparse.Namespace:
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds of the process `pid` and its live helper processes."""
-    total = cpu_seconds(pid)
-    for child in children(pid):
-        try:
-            total += cpu_seconds(child)
-        except OSError:  # it ended meanwhile
-            continue
-    return total
-
-
-def machine_ticks() -> tuple[int, int]:
-    """The machine's idle (idle + iowait) and total CPU ticks so far (`/proc/stat`)."""
-    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[3] + fields[4], sum(fields)
+    return sum(filter(None, (cpu_seconds(one) for one in (pid, *children(pid)))))
 
 
 class CpuShare:
@@ -83,18 +72,17 @@ class CpuShare:
     def __init__(self, pid: int) -> None:
         self._pid = pid
         self._cpu = tree_cpu_seconds(pid)
-        self._idle, self._total = machine_ticks()
+        self._busy = machine_busy_seconds()
         self._started = time.monotonic()
 
     def describe(self, events: float) -> str:
         """`events` were accepted since this was made: their cost, in one phrase."""
         seconds = time.monotonic() - self._started
         cpu = tree_cpu_seconds(self._pid) - self._cpu
-        idle, total = machine_ticks()
-        idle_share = (idle - self._idle) / max(total - self._total, 1)
+        busy = (machine_busy_seconds() - self._busy) / (seconds * (os.cpu_count() or 1))
         return (
             f"{cpu / max(events, 1) * 1e6:.0f} µs of CPU an event, {cpu / seconds:.2f} cores, "
-            f"machine {idle_share:.0%} idle"
+            f"machine {max(1 - busy, 0):.0%} idle"
         )
 
 
