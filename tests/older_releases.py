@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import time
+from pathlib import Path
 
 from trailhouse.runtime import Services
 from trailhouse.store.documents import encode
@@ -29,3 +33,18 @@ def stored_trail(
     )
     services.stores.metadata.commit([DocumentWrite(TRAIL_KIND, account_id, name, encode(trail), 0)])
     return services.start_logging(account_id, name)
+
+
+def day_files_as_format_4(events: Path) -> list[Path]:
+    """Make a store's day files and state (under `events`) what index format 4 wrote: the id
+    hashes in an index `events_id` on `events`, no id tables. Returns the day files."""
+    state = events / "state.json"
+    state.write_text(json.dumps({**json.loads(state.read_text()), "index_format": 4}))
+    files = sorted((events / "days").glob("*.sqlite"))
+    for path in files:
+        with contextlib.closing(sqlite3.connect(path)) as day:
+            day.execute("CREATE INDEX events_id ON events (id_hash)")
+            day.execute("DROP TABLE event_ids")
+            day.execute("DROP TABLE event_ids_recent")
+            day.commit()
+    return files

@@ -30,6 +30,7 @@ from crash_support import (
 from test_crash_points_writes import WRITE_CASES
 
 import trailhouse
+from older_releases import day_files_as_format_4
 from trailhouse import faults
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,13 @@ def _format_3_index(store: Store) -> None:
             day.commit()
 
 
+def _format_4_index(store: Store) -> None:
+    """The index was built with the id hashes in an index on `events`: each day file moves them
+    into its id tables in place when opened (a kill between files must leave them all
+    upgradable)."""
+    day_files_as_format_4(store.data_dir / "events")
+
+
 @dataclass(frozen=True)
 class Case:
     """How to reach one crash point: its hit, the settings of that run, and what to set up."""
@@ -101,6 +109,8 @@ CASES: dict[str, Case] = {
     "index.recorder_column.added": Case(setup=_format_2_index),
     "index.derived_rows.day_added": Case(setup=_format_3_index),
     "index.derived_rows.added": Case(setup=_format_3_index),
+    "index.id_tables.day_added": Case(setup=_format_4_index),
+    "index.id_tables.added": Case(setup=_format_4_index),
     "purge.rule_saved": Case(env=PURGE_ENV),
     "purge.day_dropped": Case(env=PURGE_ENV),
     "purge.segments_dropped": Case(env=PURGE_ENV),

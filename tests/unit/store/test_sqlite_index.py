@@ -64,6 +64,27 @@ def record(n: int, event_time: int | None = None) -> EventRecord:
     )
 
 
+def logged(seq: int, event_id: str) -> LogRecord:
+    """A log record as the indexer gets it: seq `seq`, `seq` seconds into BASE_TIME's day."""
+    return LogRecord(
+        seq=seq,
+        event_time=BASE_TIME + seq,
+        accepted_ms=0,
+        dict_id=0,
+        account_id=ACCOUNT,
+        event_id=event_id,
+        event_name="DescribeThings",
+        service_name="Ecs",
+        event_rw="Read",
+        user_name="" if seq % 2 else "alice",
+        access_key_id="",
+        resource_types=("ACS::X::A",),
+        resource_names=(f"res-{seq}",),
+        recorder="",
+        body=b"{}",
+    )
+
+
 @pytest.fixture
 def open_log(tmp_path: Path) -> Iterator[Callable[..., SqliteEventLog]]:
     """Opens logs on one directory; closes whatever is still open at the end."""
@@ -279,6 +300,13 @@ def test_purge_deletes_whole_day_files_and_old_segments(
     assert len(list(days_dir.glob("*.sqlite"))) == 3
 
 
+# An event id is found through its hash in both id tables, by their primary keys.
+_ID_SEARCHES = (
+    "SEARCH event_ids USING PRIMARY KEY (id_hash=?) | UNION ALL | "
+    "SEARCH event_ids_recent USING PRIMARY KEY (id_hash=?)"
+)
+
+
 @pytest.mark.parametrize(
     ("conditions", "index"),
     [
@@ -288,7 +316,7 @@ def test_purge_deletes_whole_day_files_and_old_segments(
         (((LookupKey.SERVICE_NAME, "Ecs"),), "events_service"),
         (((LookupKey.USER, "u"), (LookupKey.SERVICE_NAME, "Ecs")), "events_user"),
         (((LookupKey.EVENT_ACCESS_KEY_ID, "k"),), "events_key"),
-        (((LookupKey.EVENT_ID, "e"), (LookupKey.USER, "u")), "events_id"),
+        (((LookupKey.EVENT_ID, "e"), (LookupKey.USER, "u")), "INTEGER PRIMARY KEY (rowid=?)"),
         (((LookupKey.RESOURCE_TYPE, "t"),), "PRIMARY KEY"),
         (((LookupKey.SERVICE_NAME, "Ecs"), (LookupKey.RESOURCE_NAME, "n")), "PRIMARY KEY"),
     ],
@@ -315,7 +343,9 @@ def test_every_lookup_is_served_by_an_index_in_order(
     conn.close()
     assert index in plan.split(" | ")[0], plan
     # The id's hash finds one event, or the few that share its hash: sorting those costs nothing.
-    if index != "events_id":
+    if LookupKey.EVENT_ID in dict(conditions):
+        assert _ID_SEARCHES in plan, plan
+    else:
         assert "TEMP B-TREE" not in plan, plan
 
 
@@ -329,10 +359,13 @@ def test_the_duplicate_check_finds_ids_by_their_hash_not_by_scanning_the_account
     with sqlite3.connect(path) as conn:
         plan = " | ".join(
             row[3]
-            for row in conn.execute(f"EXPLAIN QUERY PLAN {known_ids_sql(3)}", [1, 2, 3, ACCOUNT])
+            for row in conn.execute(
+                f"EXPLAIN QUERY PLAN {known_ids_sql(3)}", [1, 2, 3, 1, 2, 3, ACCOUNT]
+            )
         )
     conn.close()
-    assert plan.startswith("SEARCH events USING INDEX events_id (id_hash=?)"), plan
+    assert plan.startswith("SEARCH events USING INTEGER PRIMARY KEY (rowid=?)"), plan
+    assert _ID_SEARCHES in plan, plan
 
 
 def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
@@ -340,26 +373,6 @@ def test_a_batch_larger_than_one_insert_statement_is_indexed_whole_and_once(
 ) -> None:
     days = DayFiles(tmp_path / "days")
     day = day_of(BASE_TIME)
-
-    def logged(seq: int, event_id: str) -> LogRecord:
-        return LogRecord(
-            seq=seq,
-            event_time=BASE_TIME + seq,
-            accepted_ms=0,
-            dict_id=0,
-            account_id=ACCOUNT,
-            event_id=event_id,
-            event_name="DescribeThings",
-            service_name="Ecs",
-            event_rw="Read",
-            user_name="" if seq % 2 else "alice",
-            access_key_id="",
-            resource_types=("ACS::X::A",),
-            resource_names=(f"res-{seq}",),
-            recorder="",
-            body=b"{}",
-        )
-
     first = [logged(seq, f"EV-{seq}") for seq in range(1, 2_501)]  # 3 statements: 1000+1000+500
     try:
         assert days.index(day, first) == 2_500

@@ -58,15 +58,18 @@ def test_a_day_file_created_without_its_tables_is_rebuilt(
     assert sorted(p.name for p in days.glob("*.sqlite")) == ["20250301.sqlite"]
 
 
-def test_a_day_file_missing_an_index_is_rebuilt(
-    stored: Callable[[], SqliteEventLog], tmp_path: Path
+@pytest.mark.parametrize(
+    "damage", ["DROP TABLE event_ids", "DROP TABLE event_ids_recent", "DROP INDEX events_time"]
+)
+def test_a_day_file_missing_a_table_or_an_index_is_rebuilt(
+    stored: Callable[[], SqliteEventLog], tmp_path: Path, damage: str
 ) -> None:
     day_file = tmp_path / "events" / "days" / "20250301.sqlite"
     with sqlite3.connect(day_file) as conn:
-        conn.execute("DROP INDEX events_id")
+        conn.execute(damage)
     log = stored()
     assert everything(log) == expected()
-    assert log.append([record(5)]) == [False]  # the duplicate check uses that index
+    assert log.append([record(5)]) == [False]  # the duplicate check uses the id tables
 
 
 def test_a_day_file_that_is_not_a_database_is_rebuilt(

@@ -20,6 +20,7 @@ import threading
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from trailhouse import faults
@@ -45,7 +46,15 @@ ABSENT_MEANS = {EVENT_TYPE: "ApiCall", SENSITIVE: "false"}
 # from ~60 bytes to ~12. Measured here on a day file growing from 500k to 700k events, that
 # halved SQLite's CPU per indexed event (24.7 → 13.0 µs) and shrank the file by 40%.
 # Uniqueness per (account, event id) is the writer's check (`PendingKeys` and the day files).
-_SCHEMA = """
+#
+# The id hashes are not an index on `events` but two tables (`_ID_TABLES`), each a b-tree of
+# (hash, seq): a batch adds its ids to the small `event_ids_recent`, which is merged into
+# `event_ids` in one pass once it holds `_RECENT_IDS_MIN` ids (or 1/`_RECENT_IDS_SHARE` of
+# `event_ids`). A hash is a random key, so an index of every id of a large day took each new id
+# to a page of its own, and every batch wrote thousands of pages to the WAL and again into the
+# file: into a day of 8M events that was 30 µs of CPU an event, two thirds of it in the kernel,
+# against 9 µs with the two tables (docs/storage.md, "The id index in two tables").
+_SCHEMA_EVENTS = """
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY, account INTEGER NOT NULL, event_id TEXT NOT NULL,
@@ -54,7 +63,6 @@ CREATE TABLE IF NOT EXISTS events (
     user_name INTEGER, access_key_id INTEGER, dict_id INTEGER NOT NULL, body BLOB NOT NULL,
     recorder INTEGER
 );
-CREATE INDEX IF NOT EXISTS events_id ON events (id_hash);
 CREATE INDEX IF NOT EXISTS events_time ON events (account, event_time);
 CREATE INDEX IF NOT EXISTS events_name ON events (account, event_name, event_time);
 CREATE INDEX IF NOT EXISTS events_service ON events (account, service_name, event_time);
@@ -68,13 +76,28 @@ CREATE TABLE IF NOT EXISTS resources (
     PRIMARY KEY (account, kind, value, event_time, seq)
 ) WITHOUT ROWID;
 """
+_ID_TABLES = """
+CREATE TABLE IF NOT EXISTS event_ids (
+    id_hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_hash, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS event_ids_recent (
+    id_hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_hash, seq)
+) WITHOUT ROWID;
+"""
+_SCHEMA = _SCHEMA_EVENTS + _ID_TABLES
+# Formats 2 to 4 had an index `events_id` ON events (id_hash) instead of `_ID_TABLES`.
+_OLD_ID_INDEX = "events_id"
+_RECENT_IDS_MIN = 250_000
+_RECENT_IDS_SHARE = 16
 # The layout above, as `state.json` records it: a store indexed in another layout is re-indexed
 # from its log when opened (1: strings and event ids stored whole in every index), except
 # format 2, which lacks only `recorder` and is brought up in place (`add_recorder_column`), and
-# format 3, which lacks only the rows of the derived keys (`add_derived_rows`).
-INDEX_FORMAT = 4
+# format 3, which lacks only the rows of the derived keys (`add_derived_rows`), and format 4,
+# whose id hashes are an index on `events` (`add_id_tables`).
+INDEX_FORMAT = 5
 RECORDER_FORMAT = 3  # the first format with `events.recorder` (a `names` id; NULL: unknown)
 DERIVED_FORMAT = 4  # the first with `resources` rows of kinds EVENT_TYPE to ROLE_NAME
+ID_TABLES_FORMAT = 5  # the first with `_ID_TABLES` instead of the index `events_id`
 # SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
 NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
@@ -99,7 +122,10 @@ _SUFFIX = ".sqlite"
 # file named `YYYYMMDD.sqlite` always has them; a leftover of a crash is deleted on open.
 _STAGING_SUFFIX = ".new"
 # What a complete day file holds (`sqlite_master`), checked for every file when the store opens.
-_EXPECTED_OBJECTS = frozenset(re.findall(r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)", _SCHEMA))
+# A file of formats 2 to 4 has `_OLD_ID_INDEX` instead of the id tables.
+_OBJECTS_PATTERN = r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)"
+_EVENT_OBJECTS = frozenset(re.findall(_OBJECTS_PATTERN, _SCHEMA_EVENTS))
+_ID_OBJECTS = frozenset(re.findall(_OBJECTS_PATTERN, _ID_TABLES))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -152,6 +178,7 @@ class DayFiles:
         self.damaged = sorted(day for day in self._days if not _complete(self.path(day)))
         self._writers: OrderedDict[int, sqlite3.Connection] = OrderedDict()
         self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
+        self._id_counts: dict[int, _IdCounts] = {}  # each writer's rows in its id tables
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
 
@@ -199,15 +226,21 @@ class DayFiles:
         resources = [
             (name_id(a), kind, value, t, seq) for a, kind, value, t, seq in _resources(records)
         ]
+        ids = [(event[3], event[0]) for event in events]
+        counts = self._id_counts.get(day) or _IdCounts.of(conn)
         try:
             with _transaction(conn):
                 _insert_rows(conn, "names", added)
                 inserted = _insert_rows(conn, "events", events)
                 _insert_rows(conn, "resources", resources)
+                after = counts.added(_insert_rows(conn, "event_ids_recent", ids))
+                if after.recent >= max(_RECENT_IDS_MIN, after.merged // _RECENT_IDS_SHARE):
+                    after = after.added_merged(_merge_recent_ids(conn))
         except BaseException:
             for _, value in added:  # the file never got them
                 del names[value]
             raise
+        self._id_counts[day] = after
         return inserted
 
     def sync(self, day: int) -> None:
@@ -249,8 +282,9 @@ class DayFiles:
                 return found
             for at in range(0, len(event_ids), _IDS_PER_SELECT):
                 chunk = event_ids[at : at + _IDS_PER_SELECT]
+                hashes = [*map(id_hash, chunk)]
                 rows = conn.execute(
-                    known_ids_sql(len(chunk)), [*map(id_hash, chunk), account]
+                    known_ids_sql(len(chunk)), [*hashes, *hashes, account]
                 ).fetchall()
                 wanted = set(chunk)  # ids that only share a hash are not the same event
                 found.update(event_id for (event_id,) in rows if event_id in wanted)
@@ -281,12 +315,12 @@ class DayFiles:
                 return found
             for at in range(0, len(event_ids), _IDS_PER_SELECT):
                 chunk = event_ids[at : at + _IDS_PER_SELECT]
-                marks = ", ".join("?" * len(chunk))
+                hashes = [*map(id_hash, chunk)]
                 rows = conn.execute(
                     "SELECT event_id, (SELECT value FROM names WHERE id = e.recorder) "
-                    f"FROM events e INDEXED BY events_id WHERE id_hash IN ({marks}) "
+                    f"FROM events e NOT INDEXED WHERE seq IN {seqs_of_hashes_sql(len(chunk))} "
                     f"AND account = {NAME_ID}",
-                    [*map(id_hash, chunk), account],
+                    [*hashes, *hashes, account],
                 ).fetchall()
                 wanted = set(chunk)
                 found.update((event_id, by or "") for event_id, by in rows if event_id in wanted)
@@ -333,6 +367,29 @@ class DayFiles:
             self.sync(day)
             faults.point("index.derived_rows.day_added")
 
+    def add_id_tables(self) -> None:
+        """Bring day files of format 4 up to 5 in place: copy each file's id hashes from its
+        index `events_id` into `event_ids` and drop the index, in one transaction a file, so a
+        crash midway leaves every file in one layout or the other; files already in the new
+        layout are passed over."""
+        for day in self.days():
+            conn = self._writer(day)
+            objects = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+            if _OLD_ID_INDEX not in objects:
+                continue
+            with _transaction(conn):
+                for statement in _ID_TABLES.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR IGNORE INTO event_ids "
+                    "SELECT id_hash, seq FROM events ORDER BY id_hash, seq"
+                )
+                conn.execute(f"DROP INDEX {_OLD_ID_INDEX}")
+            self._id_counts.pop(day, None)
+            self.sync(day)
+            faults.point("index.id_tables.day_added")
+
     def count(self, day: int) -> int:
         """How many events the file of `day` holds."""
         with self.reading(day) as conn:
@@ -347,8 +404,15 @@ class DayFiles:
             return 0
         conn = self._writer(day)
         with _transaction(conn):
+            for table in sorted(_ID_OBJECTS):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE seq IN "
+                    "(SELECT seq FROM events WHERE event_time < ?)",
+                    (older_than,),
+                )
             removed = conn.execute("DELETE FROM events WHERE event_time < ?", (older_than,))
             conn.execute("DELETE FROM resources WHERE event_time < ?", (older_than,))
+        self._id_counts.pop(day, None)
         return max(removed.rowcount, 0)
 
     def forget_beyond(self, seq: int) -> int:
@@ -363,6 +427,9 @@ class DayFiles:
             with _transaction(conn):
                 removed += conn.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
                 conn.execute("DELETE FROM resources WHERE seq > ?", (seq,))
+                for table in sorted(_ID_OBJECTS):
+                    conn.execute(f"DELETE FROM {table} WHERE seq > ?", (seq,))
+            self._id_counts.pop(day, None)
         return removed
 
     def drop(self, day: int) -> None:
@@ -373,6 +440,7 @@ class DayFiles:
             idle = self._idle.pop(day, [])
             writer = self._writers.pop(day, None)
             self._names.pop(day, None)
+            self._id_counts.pop(day, None)
         for conn in idle:
             conn.close()
         if writer is not None:
@@ -403,6 +471,7 @@ class DayFiles:
             conns.extend(conn for pool in self._idle.values() for conn in pool)
             self._writers.clear()
             self._names.clear()
+            self._id_counts.clear()
             self._idle.clear()
         for conn in conns:
             conn.close()
@@ -430,6 +499,7 @@ class DayFiles:
             while len(self._writers) > _WRITER_DAYS:
                 oldest, writer = self._writers.popitem(last=False)
                 self._names.pop(oldest, None)
+                self._id_counts.pop(oldest, None)
                 closing.append(writer)
         for writer in closing:
             writer.close()
@@ -517,15 +587,57 @@ def _insert_statement(table: str, width: int, rows: int) -> str:
     return f"INSERT OR IGNORE INTO {table} VALUES " + ", ".join([row] * rows)
 
 
+@dataclass(frozen=True)
+class _IdCounts:
+    """How many rows a day file's two id tables hold: when to merge the recent into the rest."""
+
+    merged: int
+    recent: int
+
+    @classmethod
+    def of(cls, conn: sqlite3.Connection) -> _IdCounts:
+        (merged,) = conn.execute("SELECT count(*) FROM event_ids").fetchone()
+        (recent,) = conn.execute("SELECT count(*) FROM event_ids_recent").fetchone()
+        return cls(int(merged), int(recent))
+
+    def added(self, recent: int) -> _IdCounts:
+        return _IdCounts(self.merged, self.recent + recent)
+
+    def added_merged(self, merged: int) -> _IdCounts:
+        return _IdCounts(self.merged + merged, 0)
+
+
+def _merge_recent_ids(conn: sqlite3.Connection) -> int:
+    """Move every row of `event_ids_recent` into `event_ids` (inside the caller's transaction),
+    in the order of its key, so each page of `event_ids` is written once; count the new rows."""
+    merged = conn.execute(
+        "INSERT OR IGNORE INTO event_ids "
+        "SELECT id_hash, seq FROM event_ids_recent ORDER BY id_hash, seq"
+    ).rowcount
+    conn.execute("DELETE FROM event_ids_recent")
+    return max(merged, 0)
+
+
+@functools.lru_cache(maxsize=64)
+def seqs_of_hashes_sql(count: int) -> str:
+    """A subquery: the seqs of the events whose id hash is one of `count` parameters, which
+    are bound twice, once for each id table."""
+    marks = ", ".join("?" * count)
+    return (
+        f"(SELECT seq FROM event_ids WHERE id_hash IN ({marks}) "
+        f"UNION ALL SELECT seq FROM event_ids_recent WHERE id_hash IN ({marks}))"
+    )
+
+
 @functools.lru_cache(maxsize=64)
 def known_ids_sql(count: int) -> str:
-    """The event ids of an account among `count` hashes (`DayFiles.known`)."""
-    marks = ", ".join("?" * count)
-    # INDEXED BY: without statistics SQLite prefers an index that leads with the account, and
-    # scanned the whole day per batch (PutEvents fell from 20k to 4k events/s).
+    """The event ids of an account among `count` hashes (`DayFiles.known`; the hashes bound
+    twice, then the account)."""
+    # Found by seq: without statistics SQLite might prefer an index that leads with the account
+    # and scan the whole day per batch (PutEvents fell from 20k to 4k events/s when it did).
     return (
-        f"SELECT event_id FROM events INDEXED BY events_id "
-        f"WHERE id_hash IN ({marks}) AND account = {NAME_ID}"
+        f"SELECT event_id FROM events NOT INDEXED "
+        f"WHERE seq IN {seqs_of_hashes_sql(count)} AND account = {NAME_ID}"
     )
 
 
@@ -549,14 +661,17 @@ def _create(path: Path) -> None:
 
 
 def _complete(path: Path) -> bool:
-    """True when `path` is a SQLite database holding every table and index of a day file."""
+    """True when `path` is a SQLite database holding every table and index of a day file (the
+    index `events_id` standing for the id tables in a file `add_id_tables` will bring up)."""
     try:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
     except sqlite3.Error as exc:
         _log.warning("the day file %s cannot be read (%s)", path, exc)
         return False
-    missing = _EXPECTED_OBJECTS - names
+    missing = _EVENT_OBJECTS - names
+    if _OLD_ID_INDEX not in names:  # a file of format 5 or later
+        missing |= _ID_OBJECTS - names
     if missing:
         _log.warning("the day file %s lacks %s", path, ", ".join(sorted(missing)))
     return not missing

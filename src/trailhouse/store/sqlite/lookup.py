@@ -24,6 +24,7 @@ from trailhouse.store.sqlite.days import (
     DayFiles,
     days_between,
     id_hash,
+    seqs_of_hashes_sql,
 )
 
 _COLUMNS = {
@@ -138,8 +139,9 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
         value = next(v for k, v in query.conditions if k is driver)
         params.extend((query.account_id, _RESOURCE_KINDS[driver], value))
     else:
-        # Without statistics SQLite might prefer (account, event_time) to the id's hash.
-        source = "events e INDEXED BY events_id" if driver is LookupKey.EVENT_ID else "events e"
+        # Without statistics SQLite might prefer (account, event_time) to the id's hash: an
+        # event id is looked up by seq (NOT INDEXED leaves SQLite only the primary key).
+        source = "events e NOT INDEXED" if driver is LookupKey.EVENT_ID else "events e"
         time_column, seq_column = "e.event_time", "e.seq"
         where.append(f"e.account = {NAME_ID}")
         params.append(query.account_id)
@@ -155,8 +157,8 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
             if key in _RESOURCE_KINDS:
                 continue
             if key is LookupKey.EVENT_ID:
-                where.append("e.id_hash = ? AND +e.event_id = ?")
-                params.extend((id_hash(value), value))
+                where.append(f"e.seq IN {seqs_of_hashes_sql(1)} AND +e.event_id = ?")
+                params.extend((id_hash(value), id_hash(value), value))
                 continue
             where.append(f"e.{_COLUMNS[key]} = {NAME_ID}")
         elif (key, value) in _ABSENT:  # the event has no row of the kind
