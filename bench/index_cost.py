@@ -3,11 +3,12 @@ reader's connection settings (the baseline), in one run.
 
 Takes a stored day file (by default the largest of `--store`'s `events/days/`) and the log's
 last `--events` records of that day, renamed (new seq and event id, so every one is a new row
-at a random place of `events_id`, as a new event is), and indexes them into a fresh copy of the
+with a new id hash, as a new event is), and indexes them into a fresh copy of the
 day in batches of `--batch` with a checkpoint after each, as the indexer does under load. Each
 setting runs `--rounds` times, alternately, each on its own copy; the figure is the indexing
-thread's CPU (`time.thread_time`) per event, median of the rounds. `--without events_id` drops
+thread's CPU (`time.thread_time`) per event, median of the rounds. `--without INDEX` drops
 that index from every copy first: the difference from a run with it is what the one index costs.
+A day file of an older index format is brought up to the current one (untimed) first.
 
 Usage: `.venv/bin/python bench/index_cost.py --store /work/bench1m/data` (a store that
 `bench/ingest_lookup.py` filled and left, its server stopped).
@@ -53,7 +54,7 @@ def arguments() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="INDEX",
-        help="drop this index (events_id, events_name, …) from every copy before timing: what "
+        help="drop this index (events_name, events_time, …) from every copy before timing: what "
         "the index costs is the difference from a run with it (repeatable)",
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/trailhouse-index-cost"))
@@ -129,6 +130,7 @@ def main() -> int:
             _drop_indexes(workdir / "days" / source.name, args.without)
             days = DayFiles(workdir / "days", mmap)
             try:
+                days.add_id_tables()  # a day file of an older format, brought up untimed
                 days.index(day, records[:1])
                 if name != "indexer":
                     as_reader(days, day, mmap)
