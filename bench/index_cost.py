@@ -130,7 +130,7 @@ def main() -> int:
             _drop_indexes(workdir / "days" / source.name, args.without)
             days = DayFiles(workdir / "days", mmap)
             try:
-                days.add_id_tables()  # a day file of an older format, brought up untimed
+                days.add_recent_tables()  # a day file of an older format, brought up untimed
                 days.index(day, records[:1])
                 if name != "indexer":
                     as_reader(days, day, mmap)

@@ -35,16 +35,23 @@ def stored_trail(
     return services.start_logging(account_id, name)
 
 
-def day_files_as_format_4(events: Path) -> list[Path]:
-    """Make a store's day files and state (under `events`) what index format 4 wrote: the id
-    hashes in an index `events_id` on `events`, no id tables. Returns the day files."""
+def day_files_as_format(events: Path, index_format: int) -> list[Path]:
+    """Make a store's day files and state (under `events`) what index format 2, 3 or 4 wrote;
+    returns the day files. Format 4: the id hashes in an index `events_id` on `events`, no
+    recent tables (their rows merged first). Format 3: also no rows of LookupEvents' derived
+    keys. Format 2: also no `events.recorder`."""
     state = events / "state.json"
-    state.write_text(json.dumps({**json.loads(state.read_text()), "index_format": 4}))
+    state.write_text(json.dumps({**json.loads(state.read_text()), "index_format": index_format}))
     files = sorted((events / "days").glob("*.sqlite"))
     for path in files:
         with contextlib.closing(sqlite3.connect(path)) as day:
+            day.execute("INSERT OR IGNORE INTO resources SELECT * FROM resources_recent")
             day.execute("CREATE INDEX events_id ON events (id_hash)")
-            day.execute("DROP TABLE event_ids")
-            day.execute("DROP TABLE event_ids_recent")
+            for table in ("event_ids", "event_ids_recent", "resources_recent"):
+                day.execute(f"DROP TABLE {table}")
+            if index_format <= 3:
+                day.execute("DELETE FROM resources WHERE kind >= 3")
+            if index_format <= 2:
+                day.execute("ALTER TABLE events DROP COLUMN recorder")
             day.commit()
     return files

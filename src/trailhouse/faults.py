@@ -41,10 +41,10 @@ POINTS: dict[str, str] = {
     "derived keys, the other day files not yet",
     "index.derived_rows.added": "format-3 day files gained the rows of LookupEvents' derived "
     "keys, state.json not yet at format 4",
-    "index.id_tables.day_added": "one format-4 day file moved its id hashes from the index "
-    "`events_id` into its id tables, the other day files not yet",
-    "index.id_tables.added": "format-4 day files moved their id hashes into id tables, "
-    "state.json not yet at format 5",
+    "index.recent_tables.day_added": "one format-4 day file gained its recent tables and moved "
+    "its id hashes from the index `events_id` into `event_ids`, the other day files not yet",
+    "index.recent_tables.added": "format-4 day files gained their recent tables, state.json "
+    "not yet at format 5",
     "purge.rule_saved": "a purge is recorded in state.json, no file deleted yet",
     "purge.day_dropped": "a purge deleted its first day file, the rest not yet",
     "purge.segments_dropped": "a purge deleted the day files, before deleting log segments",

@@ -4,10 +4,8 @@ having lost and doubled nothing; a point without a case here fails the suite."""
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import logging
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +28,7 @@ from crash_support import (
 from test_crash_points_writes import WRITE_CASES
 
 import trailhouse
-from older_releases import day_files_as_format_4
+from older_releases import day_files_as_format
 from trailhouse import faults
 
 log = logging.getLogger(__name__)
@@ -46,35 +44,21 @@ def _old_index_format(store: Store) -> None:
 def _format_2_index(store: Store) -> None:
     """The index was built before events kept their recorder: each day file gains the column
     in place when opened (a kill between files must leave them all upgradable)."""
-    events = store.data_dir / "events"
-    state = events / "state.json"
-    saved = json.loads(state.read_text())
-    state.write_text(json.dumps({**saved, "index_format": 2}))
-    for path in sorted((events / "days").glob("*.sqlite")):
-        with contextlib.closing(sqlite3.connect(path)) as day:
-            day.execute("ALTER TABLE events DROP COLUMN recorder")
-            day.commit()
+    day_files_as_format(store.data_dir / "events", 2)
 
 
 def _format_3_index(store: Store) -> None:
     """The index was built before LookupEvents' derived keys: each day file gains their rows in
     place when opened, from the stored bodies (a kill between files must leave them all
     upgradable)."""
-    events = store.data_dir / "events"
-    state = events / "state.json"
-    saved = json.loads(state.read_text())
-    state.write_text(json.dumps({**saved, "index_format": 3}))
-    for path in sorted((events / "days").glob("*.sqlite")):
-        with contextlib.closing(sqlite3.connect(path)) as day:
-            day.execute("DELETE FROM resources WHERE kind >= 3")
-            day.commit()
+    day_files_as_format(store.data_dir / "events", 3)
 
 
 def _format_4_index(store: Store) -> None:
-    """The index was built with the id hashes in an index on `events`: each day file moves them
-    into its id tables in place when opened (a kill between files must leave them all
+    """The index was built with the id hashes in an index on `events`: each day file gains its
+    recent tables in place when opened (a kill between files must leave them all
     upgradable)."""
-    day_files_as_format_4(store.data_dir / "events")
+    day_files_as_format(store.data_dir / "events", 4)
 
 
 @dataclass(frozen=True)
@@ -109,8 +93,8 @@ CASES: dict[str, Case] = {
     "index.recorder_column.added": Case(setup=_format_2_index),
     "index.derived_rows.day_added": Case(setup=_format_3_index),
     "index.derived_rows.added": Case(setup=_format_3_index),
-    "index.id_tables.day_added": Case(setup=_format_4_index),
-    "index.id_tables.added": Case(setup=_format_4_index),
+    "index.recent_tables.day_added": Case(setup=_format_4_index),
+    "index.recent_tables.added": Case(setup=_format_4_index),
     "purge.rule_saved": Case(env=PURGE_ENV),
     "purge.day_dropped": Case(env=PURGE_ENV),
     "purge.segments_dropped": Case(env=PURGE_ENV),

@@ -4,9 +4,7 @@ bodies when indexed."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import msgspec
 import orjson
 import pytest
 
+from older_releases import day_files_as_format
 from trailhouse.events.attributes import attributes_of
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite import event_log as event_log_module
@@ -124,13 +123,8 @@ def test_a_format_3_index_gains_the_derived_rows_in_place(
     log.close()
     state = tmp_path / "events" / "state.json"
     saved = json.loads(state.read_text())
-    state.write_text(json.dumps({**saved, "index_format": 3}))
-    days = sorted((tmp_path / "events" / "days").glob("*.sqlite"))
+    days = day_files_as_format(tmp_path / "events", 3)
     assert len(days) >= 3
-    for path in days:
-        with contextlib.closing(sqlite3.connect(path)) as day:
-            day.execute("DELETE FROM resources WHERE kind >= 3")
-            day.commit()
     inodes = {path: path.stat().st_ino for path in days}
 
     reopened = open_log()

@@ -47,13 +47,14 @@ ABSENT_MEANS = {EVENT_TYPE: "ApiCall", SENSITIVE: "false"}
 # halved SQLite's CPU per indexed event (24.7 → 13.0 µs) and shrank the file by 40%.
 # Uniqueness per (account, event id) is the writer's check (`PendingKeys` and the day files).
 #
-# The id hashes are not an index on `events` but two tables (`_ID_TABLES`), each a b-tree of
-# (hash, seq): a batch adds its ids to the small `event_ids_recent`, which is merged into
-# `event_ids` in one pass once it holds `_RECENT_IDS_MIN` ids (or 1/`_RECENT_IDS_SHARE` of
-# `event_ids`). A hash is a random key, so an index of every id of a large day took each new id
-# to a page of its own, and every batch wrote thousands of pages to the WAL and again into the
-# file: into a day of 8M events that was 30 µs of CPU an event, two thirds of it in the kernel,
-# against 9 µs with the two tables (docs/storage.md, "The id index in two tables").
+# Keys at random places (an id's hash, a resource name, an IP address) are kept in two tables
+# each (`_RECENT_TABLES`): a batch adds its rows to the small `event_ids_recent` and
+# `resources_recent`, which are merged into `event_ids` and `resources` in one pass, in key
+# order, once they hold the rows of `_RECENT_MIN` events (or 1/`_RECENT_SHARE` of the merged
+# ones). An index of every such key of a large day took each new row to a page of its own, so
+# every batch wrote thousands of pages to the WAL and again into the file: into a day of 4M
+# events the indexer took 40-45 µs of CPU an event, most of it in the kernel, against ~23 µs with
+# the recent tables (docs/storage.md, "Recent rows apart"). Readers look in both tables.
 _SCHEMA_EVENTS = """
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS events (
@@ -76,28 +77,37 @@ CREATE TABLE IF NOT EXISTS resources (
     PRIMARY KEY (account, kind, value, event_time, seq)
 ) WITHOUT ROWID;
 """
-_ID_TABLES = """
+_RECENT_TABLES = """
 CREATE TABLE IF NOT EXISTS event_ids (
     id_hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_hash, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS event_ids_recent (
     id_hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (id_hash, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resources_recent (
+    account INTEGER NOT NULL, kind INTEGER NOT NULL, value TEXT NOT NULL,
+    event_time INTEGER NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (account, kind, value, event_time, seq)
+) WITHOUT ROWID;
 """
-_SCHEMA = _SCHEMA_EVENTS + _ID_TABLES
-# Formats 2 to 4 had an index `events_id` ON events (id_hash) instead of `_ID_TABLES`.
+_SCHEMA = _SCHEMA_EVENTS + _RECENT_TABLES
+# The tables merged into and their recent rows' (readers look in both), and their keys.
+_ID_TABLES = ("event_ids", "event_ids_recent")
+RESOURCE_TABLES = ("resources", "resources_recent")
+_KEYS = {"event_ids": "id_hash, seq", "resources": "account, kind, value, event_time, seq"}
+# Formats 2 to 4 had an index `events_id` ON events (id_hash) instead of `_RECENT_TABLES`.
 _OLD_ID_INDEX = "events_id"
-_RECENT_IDS_MIN = 250_000
-_RECENT_IDS_SHARE = 16
+_RECENT_MIN = 250_000
+_RECENT_SHARE = 16
 # The layout above, as `state.json` records it: a store indexed in another layout is re-indexed
 # from its log when opened (1: strings and event ids stored whole in every index), except
 # format 2, which lacks only `recorder` and is brought up in place (`add_recorder_column`), and
 # format 3, which lacks only the rows of the derived keys (`add_derived_rows`), and format 4,
-# whose id hashes are an index on `events` (`add_id_tables`).
+# whose id hashes are an index on `events` (`add_recent_tables`).
 INDEX_FORMAT = 5
 RECORDER_FORMAT = 3  # the first format with `events.recorder` (a `names` id; NULL: unknown)
 DERIVED_FORMAT = 4  # the first with `resources` rows of kinds EVENT_TYPE to ROLE_NAME
-ID_TABLES_FORMAT = 5  # the first with `_ID_TABLES` instead of the index `events_id`
+RECENT_TABLES_FORMAT = 5  # the first with `_RECENT_TABLES` instead of the index `events_id`
 # SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
 NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
@@ -122,10 +132,10 @@ _SUFFIX = ".sqlite"
 # file named `YYYYMMDD.sqlite` always has them; a leftover of a crash is deleted on open.
 _STAGING_SUFFIX = ".new"
 # What a complete day file holds (`sqlite_master`), checked for every file when the store opens.
-# A file of formats 2 to 4 has `_OLD_ID_INDEX` instead of the id tables.
+# A file of formats 2 to 4 has `_OLD_ID_INDEX` instead of the recent tables.
 _OBJECTS_PATTERN = r"CREATE (?:TABLE|INDEX) IF NOT EXISTS (\w+)"
 _EVENT_OBJECTS = frozenset(re.findall(_OBJECTS_PATTERN, _SCHEMA_EVENTS))
-_ID_OBJECTS = frozenset(re.findall(_OBJECTS_PATTERN, _ID_TABLES))
+_RECENT_OBJECTS = frozenset(re.findall(_OBJECTS_PATTERN, _RECENT_TABLES))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -178,7 +188,7 @@ class DayFiles:
         self.damaged = sorted(day for day in self._days if not _complete(self.path(day)))
         self._writers: OrderedDict[int, sqlite3.Connection] = OrderedDict()
         self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
-        self._id_counts: dict[int, _IdCounts] = {}  # each writer's rows in its id tables
+        self._recent: dict[int, _RecentCount] = {}  # each writer's events merged, and not yet
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
 
@@ -192,8 +202,14 @@ class DayFiles:
         return self._directory / f"{day}{_SUFFIX}"
 
     def index(self, day: int, records: Sequence[LogRecord]) -> int:
-        """Add `records` (all of `day`) to its file in one transaction; count the new ones."""
+        """Add `records` (all of `day`) to its file in one transaction; count the new ones.
+        Records the file holds already (indexed again after a restart) are passed over: their
+        rows may have been merged since, where INSERT OR IGNORE into the recent tables would
+        not see them."""
         conn = self._writer(day)
+        stored = _stored_seqs(conn, records)
+        if stored:
+            records = [r for r in records if r.seq not in stored]
         names = self._names[day]
         added: list[tuple[int, str]] = []
 
@@ -227,20 +243,20 @@ class DayFiles:
             (name_id(a), kind, value, t, seq) for a, kind, value, t, seq in _resources(records)
         ]
         ids = [(event[3], event[0]) for event in events]
-        counts = self._id_counts.get(day) or _IdCounts.of(conn)
+        count = self._recent.get(day) or _RecentCount.of(conn)
         try:
             with _transaction(conn):
                 _insert_rows(conn, "names", added)
                 inserted = _insert_rows(conn, "events", events)
-                _insert_rows(conn, "resources", resources)
-                after = counts.added(_insert_rows(conn, "event_ids_recent", ids))
-                if after.recent >= max(_RECENT_IDS_MIN, after.merged // _RECENT_IDS_SHARE):
-                    after = after.added_merged(_merge_recent_ids(conn))
+                _insert_rows(conn, "resources_recent", resources)
+                after = count.added(_insert_rows(conn, "event_ids_recent", ids))
+                if after.recent >= max(_RECENT_MIN, after.merged // _RECENT_SHARE):
+                    after = after.added_merged(_merge_recent(conn))
         except BaseException:
             for _, value in added:  # the file never got them
                 del names[value]
             raise
-        self._id_counts[day] = after
+        self._recent[day] = after
         return inserted
 
     def sync(self, day: int) -> None:
@@ -367,18 +383,19 @@ class DayFiles:
             self.sync(day)
             faults.point("index.derived_rows.day_added")
 
-    def add_id_tables(self) -> None:
-        """Bring day files of format 4 up to 5 in place: copy each file's id hashes from its
-        index `events_id` into `event_ids` and drop the index, in one transaction a file, so a
-        crash midway leaves every file in one layout or the other; files already in the new
-        layout are passed over."""
+    def add_recent_tables(self) -> None:
+        """Bring day files of format 4 up to 5 in place: create the recent tables, copy each
+        file's id hashes from its index `events_id` into `event_ids` and drop the index (its
+        `resources` are all merged rows), in one transaction a file, so a crash midway leaves
+        every file in one layout or the other; files already in the new layout are passed
+        over."""
         for day in self.days():
             conn = self._writer(day)
             objects = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
             if _OLD_ID_INDEX not in objects:
                 continue
             with _transaction(conn):
-                for statement in _ID_TABLES.split(";"):
+                for statement in _RECENT_TABLES.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(
@@ -386,9 +403,9 @@ class DayFiles:
                     "SELECT id_hash, seq FROM events ORDER BY id_hash, seq"
                 )
                 conn.execute(f"DROP INDEX {_OLD_ID_INDEX}")
-            self._id_counts.pop(day, None)
+            self._recent.pop(day, None)
             self.sync(day)
-            faults.point("index.id_tables.day_added")
+            faults.point("index.recent_tables.day_added")
 
     def count(self, day: int) -> int:
         """How many events the file of `day` holds."""
@@ -404,15 +421,16 @@ class DayFiles:
             return 0
         conn = self._writer(day)
         with _transaction(conn):
-            for table in sorted(_ID_OBJECTS):
+            for table in _ID_TABLES:
                 conn.execute(
                     f"DELETE FROM {table} WHERE seq IN "
                     "(SELECT seq FROM events WHERE event_time < ?)",
                     (older_than,),
                 )
+            for table in RESOURCE_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE event_time < ?", (older_than,))
             removed = conn.execute("DELETE FROM events WHERE event_time < ?", (older_than,))
-            conn.execute("DELETE FROM resources WHERE event_time < ?", (older_than,))
-        self._id_counts.pop(day, None)
+        self._recent.pop(day, None)
         return max(removed.rowcount, 0)
 
     def forget_beyond(self, seq: int) -> int:
@@ -426,10 +444,9 @@ class DayFiles:
             conn = self._writer(day)
             with _transaction(conn):
                 removed += conn.execute("DELETE FROM events WHERE seq > ?", (seq,)).rowcount
-                conn.execute("DELETE FROM resources WHERE seq > ?", (seq,))
-                for table in sorted(_ID_OBJECTS):
+                for table in (*_ID_TABLES, *RESOURCE_TABLES):
                     conn.execute(f"DELETE FROM {table} WHERE seq > ?", (seq,))
-            self._id_counts.pop(day, None)
+            self._recent.pop(day, None)
         return removed
 
     def drop(self, day: int) -> None:
@@ -440,7 +457,7 @@ class DayFiles:
             idle = self._idle.pop(day, [])
             writer = self._writers.pop(day, None)
             self._names.pop(day, None)
-            self._id_counts.pop(day, None)
+            self._recent.pop(day, None)
         for conn in idle:
             conn.close()
         if writer is not None:
@@ -471,7 +488,7 @@ class DayFiles:
             conns.extend(conn for pool in self._idle.values() for conn in pool)
             self._writers.clear()
             self._names.clear()
-            self._id_counts.clear()
+            self._recent.clear()
             self._idle.clear()
         for conn in conns:
             conn.close()
@@ -499,7 +516,7 @@ class DayFiles:
             while len(self._writers) > _WRITER_DAYS:
                 oldest, writer = self._writers.popitem(last=False)
                 self._names.pop(oldest, None)
-                self._id_counts.pop(oldest, None)
+                self._recent.pop(oldest, None)
                 closing.append(writer)
         for writer in closing:
             writer.close()
@@ -588,34 +605,49 @@ def _insert_statement(table: str, width: int, rows: int) -> str:
 
 
 @dataclass(frozen=True)
-class _IdCounts:
-    """How many rows a day file's two id tables hold: when to merge the recent into the rest."""
+class _RecentCount:
+    """How many events a day file's recent tables hold, and how many were merged: when to merge
+    (counted by their id rows, one an event)."""
 
     merged: int
     recent: int
 
     @classmethod
-    def of(cls, conn: sqlite3.Connection) -> _IdCounts:
+    def of(cls, conn: sqlite3.Connection) -> _RecentCount:
         (merged,) = conn.execute("SELECT count(*) FROM event_ids").fetchone()
         (recent,) = conn.execute("SELECT count(*) FROM event_ids_recent").fetchone()
         return cls(int(merged), int(recent))
 
-    def added(self, recent: int) -> _IdCounts:
-        return _IdCounts(self.merged, self.recent + recent)
+    def added(self, recent: int) -> _RecentCount:
+        return _RecentCount(self.merged, self.recent + recent)
 
-    def added_merged(self, merged: int) -> _IdCounts:
-        return _IdCounts(self.merged + merged, 0)
+    def added_merged(self, merged: int) -> _RecentCount:
+        return _RecentCount(self.merged + merged, 0)
 
 
-def _merge_recent_ids(conn: sqlite3.Connection) -> int:
-    """Move every row of `event_ids_recent` into `event_ids` (inside the caller's transaction),
-    in the order of its key, so each page of `event_ids` is written once; count the new rows."""
-    merged = conn.execute(
-        "INSERT OR IGNORE INTO event_ids "
-        "SELECT id_hash, seq FROM event_ids_recent ORDER BY id_hash, seq"
-    ).rowcount
-    conn.execute("DELETE FROM event_ids_recent")
-    return max(merged, 0)
+def _merge_recent(conn: sqlite3.Connection) -> int:
+    """Move every row of the recent tables into the merged ones (inside the caller's
+    transaction), in the order of their keys, so each page of a merged table is written once;
+    count the events merged."""
+    moved: dict[str, int] = {}
+    for into, recent in (_ID_TABLES, RESOURCE_TABLES):
+        key = _KEYS[into]
+        moved[into] = conn.execute(
+            f"INSERT OR IGNORE INTO {into} SELECT {key} FROM {recent} ORDER BY {key}"
+        ).rowcount
+        conn.execute(f"DELETE FROM {recent}")
+    return max(moved["event_ids"], 0)
+
+
+def _stored_seqs(conn: sqlite3.Connection, records: Sequence[LogRecord]) -> set[int]:
+    """Which seqs of `records` the day file holds already (a range of its primary key)."""
+    if not records:
+        return set()
+    seqs = [r.seq for r in records]
+    rows = conn.execute(
+        "SELECT seq FROM events WHERE seq BETWEEN ? AND ?", (min(seqs), max(seqs))
+    ).fetchall()
+    return {seq for (seq,) in rows}
 
 
 @functools.lru_cache(maxsize=64)
@@ -662,7 +694,8 @@ def _create(path: Path) -> None:
 
 def _complete(path: Path) -> bool:
     """True when `path` is a SQLite database holding every table and index of a day file (the
-    index `events_id` standing for the id tables in a file `add_id_tables` will bring up)."""
+    index `events_id` standing for the recent tables in a file `add_recent_tables` will bring
+    up)."""
     try:
         with contextlib.closing(sqlite3.connect(path)) as conn:
             names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
@@ -671,7 +704,7 @@ def _complete(path: Path) -> bool:
         return False
     missing = _EVENT_OBJECTS - names
     if _OLD_ID_INDEX not in names:  # a file of format 5 or later
-        missing |= _ID_OBJECTS - names
+        missing |= _RECENT_OBJECTS - names
     if missing:
         _log.warning("the day file %s lacks %s", path, ", ".join(sorted(missing)))
     return not missing

@@ -23,9 +23,9 @@ from trailhouse.store.ports import EventLog, LogStats
 from trailhouse.store.sqlite.compression import Codecs, DictionaryTrainer
 from trailhouse.store.sqlite.days import (
     DERIVED_FORMAT,
-    ID_TABLES_FORMAT,
     INDEX_FORMAT,
     MMAP_BYTES,
+    RECENT_TABLES_FORMAT,
     RECORDER_FORMAT,
     DayFiles,
     day_of,
@@ -87,12 +87,12 @@ class SqliteEventLog(EventLog):
                 self._days.add_derived_rows(self._derived_of_stored)
                 faults.point("index.derived_rows.added")
                 self._state.set_format(DERIVED_FORMAT)
-            if self._state.index_format == ID_TABLES_FORMAT - 1 and not (
+            if self._state.index_format == RECENT_TABLES_FORMAT - 1 and not (
                 self._days.damaged or self._state.damaged
             ):
-                self._days.add_id_tables()
-                faults.point("index.id_tables.added")
-                self._state.set_format(ID_TABLES_FORMAT)
+                self._days.add_recent_tables()
+                faults.point("index.recent_tables.added")
+                self._state.set_format(RECENT_TABLES_FORMAT)
             if self._state.index_format != INDEX_FORMAT:
                 _log.warning(
                     "the event index in %s has format %d; building format %d from the log",

@@ -17,6 +17,7 @@ from trailhouse.store.sqlite.days import (
     EVENT_TYPE,
     NAME_ID,
     RESOURCE_NAME,
+    RESOURCE_TABLES,
     RESOURCE_TYPE,
     ROLE_NAME,
     SENSITIVE,
@@ -70,9 +71,12 @@ _PRESENT_VALUES = {
     EVENT_TYPE: tuple(sorted(EVENT_TYPES - {ABSENT_MEANS[EVENT_TYPE]})),
 }
 
+# What a row returns; driven by `resources`, its seq and time are taken from there (the same
+# values), so that each table's rows come out in the order of its primary key.
 _SELECTED = (
-    "e.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, e.event_time, "
-    "e.accepted_ms, e.dict_id, e.body, (SELECT value FROM names WHERE id = e.recorder)"
+    "{alias}.seq, (SELECT value FROM names WHERE id = e.account), e.event_id, "
+    "{alias}.event_time, e.accepted_ms, e.dict_id, e.body, "
+    "(SELECT value FROM names WHERE id = e.recorder)"
 )
 
 Row = tuple[int, str, str, int, int, int, bytes, str | None]
@@ -133,7 +137,7 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
     params: list[object] = []
     where: list[str] = []
     if driver in _RESOURCE_KINDS:
-        source = "resources r CROSS JOIN events e ON e.seq = r.seq"
+        source = "{resources} r CROSS JOIN events e ON e.seq = r.seq"
         time_column, seq_column = "r.event_time", "r.seq"
         where.append(f"r.account = {NAME_ID} AND r.kind = ? AND r.value = ?")
         value = next(v for k, v in query.conditions if k is driver)
@@ -165,27 +169,49 @@ def _statement(query: LookupQuery, start: int, end: int) -> _Statement:
             kind = _RESOURCE_KINDS[key]
             present = _PRESENT_VALUES[kind]
             where.append(
-                "NOT EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account "
-                f"AND x.kind = ? AND x.value IN ({', '.join('?' * len(present))}) "
-                "AND x.event_time = e.event_time AND x.seq = e.seq)"
+                " AND ".join(
+                    f"NOT EXISTS (SELECT 1 FROM {table} x WHERE x.account = e.account "
+                    f"AND x.kind = ? AND x.value IN ({', '.join('?' * len(present))}) "
+                    "AND x.event_time = e.event_time AND x.seq = e.seq)"
+                    for table in RESOURCE_TABLES
+                )
             )
-            params.extend((kind, *present))
+            params.extend((kind, *present) * len(RESOURCE_TABLES))
             continue
         elif key in _RESOURCE_KINDS:
             where.append(
-                "EXISTS (SELECT 1 FROM resources x WHERE x.account = e.account AND x.kind = ? "
-                "AND x.value = ? AND x.event_time = e.event_time AND x.seq = e.seq)"
+                "("
+                + " OR ".join(
+                    f"EXISTS (SELECT 1 FROM {table} x WHERE x.account = e.account "
+                    "AND x.kind = ? AND x.value = ? AND x.event_time = e.event_time "
+                    "AND x.seq = e.seq)"
+                    for table in RESOURCE_TABLES
+                )
+                + ")"
             )
-            params.append(_RESOURCE_KINDS[key])
+            params.extend((_RESOURCE_KINDS[key], value) * len(RESOURCE_TABLES))
+            continue
         elif key is LookupKey.EVENT_ID:
             where.append("+e.event_id = ?")
         else:
             where.append(f"+e.{_COLUMNS[key]} = {NAME_ID}")
         params.append(value)
     order = "DESC" if backward else "ASC"
-    sql = (
-        f"SELECT {_SELECTED} FROM {source} WHERE {' AND '.join(where)} "
-        f"ORDER BY {time_column} {order}, {seq_column} {order} LIMIT ?"
-    )
+    condition = " AND ".join(where)
+    if driver in _RESOURCE_KINDS:
+        # A row of the driving key is in one of the two tables: each table's rows in the order
+        # of its primary key, merged (SQLite's compound ORDER BY), stopping at the limit.
+        sql = " UNION ".join(
+            f"SELECT {_SELECTED.format(alias='r')} FROM {source.format(resources=table)} "
+            f"WHERE {condition}"
+            for table in RESOURCE_TABLES
+        )
+        sql += f" ORDER BY 4 {order}, 1 {order} LIMIT ?"
+        params = params * len(RESOURCE_TABLES)
+    else:
+        sql = (
+            f"SELECT {_SELECTED.format(alias='e')} FROM {source} WHERE {condition} "
+            f"ORDER BY {time_column} {order}, {seq_column} {order} LIMIT ?"
+        )
     params.append(0)
     return _Statement(sql, params, len(params) - 1)
