@@ -52,9 +52,9 @@ ABSENT_MEANS = {EVENT_TYPE: "ApiCall", SENSITIVE: "false"}
 # `resources_recent`, which are merged into `event_ids` and `resources` in one pass, in key
 # order, once they hold the rows of `_RECENT_MIN` events (or 1/`_RECENT_SHARE` of the merged
 # ones). An index of every such key of a large day took each new row to a page of its own, so
-# every batch wrote thousands of pages to the WAL and again into the file: into a day of 4M
-# events the indexer took 40-45 µs of CPU an event, most of it in the kernel, against ~23 µs with
-# the recent tables (docs/storage.md, "Recent rows apart"). Readers look in both tables.
+# every batch wrote thousands of pages to the WAL and again into the file: into a day of 2.7M
+# events the indexer took 45 µs of CPU an event, against 25-27 µs with the recent tables into a
+# day of 4M (docs/storage.md, "Recent rows apart"). Readers look in both tables.
 _SCHEMA_EVENTS = """
 CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, value TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS events (
