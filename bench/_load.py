@@ -188,13 +188,16 @@ def probe_loop(
     latest: Ack,
     lock: threading.Lock,
     lags: list[float],
+    polls: list[tuple[float, bool]],
     drain_seconds: float = 300.0,
 ) -> None:
     """Every half second, note the latest acknowledged event; time until each is searchable.
 
     Probes wait in ack order and only the oldest is polled: the index follows the log's
     sequence, so a newer event never shows before an older one has had its chance. After the
-    load stops, waiting probes are drained for at most `drain_seconds`.
+    load stops, waiting probes are drained for at most `drain_seconds`. Each poll's own time
+    and whether it found its event go to `polls`: a lag made of polls that found the event at
+    once is LookupEvents' latency (and probes queued behind it), not the index's.
     """
     pending: collections.deque[tuple[str, int, float]] = collections.deque()
     next_probe = time.monotonic()
@@ -206,9 +209,13 @@ def probe_loop(
                 probe = (latest.event_id, latest.event_time, latest.acked_at)
             if probe[0] and (not pending or pending[-1][0] != probe[0]):
                 pending.append(probe)
-        if pending and is_searchable(client, pending[0][0], pending[0][1]):
-            lags.append(time.monotonic() - pending.popleft()[2])
-            continue
+        if pending:
+            began = time.monotonic()
+            found = is_searchable(client, pending[0][0], pending[0][1])
+            polls.append((time.monotonic() - began, found))
+            if found:
+                lags.append(time.monotonic() - pending.popleft()[2])
+                continue
         time.sleep(0.02)
 
 
@@ -261,6 +268,7 @@ def main() -> int:
     lock = threading.Lock()
     latest = Ack()
     lags: list[float] = []
+    polls: list[tuple[float, bool]] = []
     figures = [ThreadFigures() for _ in range(arguments.threads)]
     started = time.monotonic()
     deadline = started + arguments.seconds
@@ -284,7 +292,7 @@ def main() -> int:
         for n in range(arguments.threads)
     ]
     if arguments.probe:
-        probe_args = (clients[-1], deadline, latest, lock, lags)
+        probe_args = (clients[-1], deadline, latest, lock, lags, polls)
         threads.append(threading.Thread(target=probe_loop, args=probe_args))
     for thread in threads:
         thread.start()
@@ -314,6 +322,7 @@ def main() -> int:
         "latencies": [lat for f in figures for lat in f.latencies],
         "error_samples": [s for f in figures for s in f.error_samples][:5],
         "probe_lags": lags,
+        "probe_polls": polls,
         "final_lag": final_lag,
     }
     arguments.out.write_bytes(orjson.dumps(result))
