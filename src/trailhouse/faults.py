@@ -7,7 +7,9 @@ the suite when a point has no case there. A process arms a point from `TRAILHOUS
 module is imported (`name`, `name@N` for its Nth hit, `name:enospc` or `name:eio` to raise that
 error instead of killing); in-process tests call `arm`. This is the one module-level state of
 trailhouse, on purpose: a hook must be reachable from any depth without threading a parameter
-through every writer, and it costs one comparison when nothing is armed.
+through every writer, and it costs one comparison when nothing is armed. A helper process that
+writes for its server (the index process) arms itself from the same variable and calls
+`kill_parent_too`, so that a kill there kills the server as if it had reached the point itself.
 """
 
 from __future__ import annotations
@@ -87,6 +89,13 @@ class _Armed:
 _ACTIONS = ("kill", "enospc", "eio")
 _lock = threading.Lock()
 _armed: _Armed | None = None
+_kill_parent = False
+
+
+def kill_parent_too() -> None:
+    """Make a kill in this (helper) process kill its parent, the server, first."""
+    global _kill_parent
+    _kill_parent = True
 
 
 def arm(name: str, action: str = "kill", *, hit: int = 1) -> None:
@@ -130,6 +139,8 @@ def point(name: str) -> None:
     if armed.action == "kill":
         sys.stderr.write(f"trailhouse fault: killed at {name}\n")
         sys.stderr.flush()
+        if _kill_parent:
+            os.kill(os.getppid(), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
     code = errno.ENOSPC if armed.action == "enospc" else errno.EIO
     raise FaultInjected(code, f"{os.strerror(code)} (fault injected at {name})")

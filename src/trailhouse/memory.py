@@ -114,6 +114,12 @@ def release_freed() -> bool:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
+    return trim_heap()
+
+
+def trim_heap() -> bool:
+    """Hand glibc's free heap back to the system (a process without Arrow: the index process);
+    True when the heap could be trimmed."""
     trim = _malloc_trim()
     if trim is None:
         return False

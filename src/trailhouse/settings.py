@@ -108,6 +108,12 @@ class Settings:
         "has 16 MB plus this much as its cache instead: more indexes a large day with less CPU "
         '(docs/storage.md, "Memory").',
     )
+    index_process: bool = _setting(
+        True,
+        "Write the embedded day files in a process of its own, so that indexing does not hold "
+        "the server's GIL while PutEvents waits for it (off: on the server's indexer thread; "
+        'docs/storage.md, "The index process").',
+    )
     log_level: str = _setting("info", "Logging level: debug, info, warning or error.")
     log_format: str = _setting(
         "text", "Log lines as text, or json: one JSON object per line for log collectors."

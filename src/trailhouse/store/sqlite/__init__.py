@@ -35,6 +35,7 @@ def open_stores(settings: Settings) -> Stores:
             segment_bytes=settings.log_segment_bytes,
             mmap_bytes=settings.index_mmap_mb * 1024 * 1024,
             tail_bytes=settings.tail_mb * 1024 * 1024,
+            index_process=settings.index_process,
         )
     except BaseException:
         metadata.close()

@@ -192,6 +192,11 @@ class DayFiles:
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
 
+    @property
+    def directory(self) -> Path:
+        """Where the day files are."""
+        return self._directory
+
     def days(self) -> list[int]:
         """The days that have a file, ascending."""
         with self._lock:
@@ -449,19 +454,40 @@ class DayFiles:
             self._recent.pop(day, None)
         return removed
 
-    def drop(self, day: int) -> None:
-        """Delete the file of `day` (indexer lock held); readers still in it finish first."""
+    def noticed(self, day: int) -> None:
+        """`day` has a file now: made by the index process (`index_process.py`), not here."""
+        with self._lock:
+            self._days.add(day)
+
+    def close_day(self, day: int) -> None:
+        """Close every connection to `day`'s file and forget it had one (its file is about to
+        go); readers still in it finish first."""
         with self._lock:
             self._days.discard(day)
             self._generation[day] = self._generation.get(day, 0) + 1
-            idle = self._idle.pop(day, [])
+            closing = self._idle.pop(day, [])
             writer = self._writers.pop(day, None)
             self._names.pop(day, None)
             self._recent.pop(day, None)
-        for conn in idle:
-            conn.close()
         if writer is not None:
-            writer.close()
+            closing.append(writer)
+        for conn in closing:
+            conn.close()
+
+    def close_writers(self) -> None:
+        """Close the indexer's connections (their page caches are large): the index process
+        writes from now on."""
+        with self._lock:
+            closing = list(self._writers.values())
+            self._writers.clear()
+            self._names.clear()
+            self._recent.clear()
+        for conn in closing:
+            conn.close()
+
+    def drop(self, day: int) -> None:
+        """Delete the file of `day` (indexer lock held); readers still in it finish first."""
+        self.close_day(day)
         path = self.path(day)
         for doomed in (
             path,

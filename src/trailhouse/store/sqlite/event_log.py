@@ -31,6 +31,7 @@ from trailhouse.store.sqlite.days import (
     day_of,
     day_start,
 )
+from trailhouse.store.sqlite.index_process import LOCK_WAIT_SECONDS, DayWriter, IndexProcess
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
 from trailhouse.store.sqlite.lookup import lookup_rows, position_of
@@ -64,6 +65,7 @@ class SqliteEventLog(EventLog):
         index_paused: bool = False,
         mmap_bytes: int = MMAP_BYTES,
         tail_bytes: int = TAIL_BYTES,
+        index_process: bool = False,
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
@@ -71,6 +73,9 @@ class SqliteEventLog(EventLog):
         try:
             self._codecs = Codecs(directory / "dicts")
             self._segments = SegmentFiles(directory / "log", segment_bytes)
+            (directory / "days").mkdir(exist_ok=True)
+            # An index process a killed server left behind finishes its batch first.
+            DirectoryLock(directory / "days", LOCK_WAIT_SECONDS).release()
             self._days = DayFiles(directory / "days", mmap_bytes)
             # Day files with no state saved yet may be an older release's, crashed early on.
             unsaved_format = 1 if self._days.days() else INDEX_FORMAT
@@ -106,23 +111,34 @@ class SqliteEventLog(EventLog):
                     "the event index in %s is damaged; building it again from the log", directory
                 )
                 self._rebuild_index()
-            self._finish_purge()
         except BaseException:
             self._lock.release()
             raise
+        self._day_writer: DayWriter = self._days
+        if index_process:
+            self._days.close_writers()  # what the migrations above opened
+            self._day_writer = IndexProcess(self._days, mmap_bytes)
         self._pending = PendingKeys()
         self._tail = Tail(0, tail_records, tail_bytes)
         self._strings = SharedStrings()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
-        self._indexer = Indexer(
-            self._segments,
-            self._days,
-            self._pending,
-            self._state,
-            self._with_derived,
-            self._tail,
-            paused=index_paused,  # a test hook: LookupEvents answers from the tail alone
-        )
+        try:
+            self._finish_purge()
+            self._indexer = Indexer(
+                self._segments,
+                self._days,
+                self._day_writer,
+                self._pending,
+                self._state,
+                self._with_derived,
+                self._tail,
+                paused=index_paused,  # a test hook: LookupEvents answers from the tail alone
+            )
+        except BaseException:
+            self._day_writer.close()
+            self._days.close()
+            self._lock.release()
+            raise
         self._writer = GroupCommitWriter(
             self._segments,
             self._days,
@@ -303,10 +319,10 @@ class SqliteEventLog(EventLog):
         for day in self._days.days():
             if day < cutoff:
                 removed += counts.pop(day, 0)
-                self._days.drop(day)
+                self._day_writer.drop(day)
                 faults.point("purge.day_dropped")
             elif day == cutoff and within_day and older_than > day_start(day):
-                gone = self._days.delete_before(day, older_than)
+                gone = self._day_writer.delete_before(day, older_than)
                 counts[day] = counts.get(day, 0) - gone
                 removed += gone
         return removed
@@ -346,6 +362,7 @@ class SqliteEventLog(EventLog):
             self._writer.close()
             self._trainer.join()
             self._indexer.close()
+            self._day_writer.close()
             self._days.close()
             self._segments.close()
             self._lock.release()

@@ -19,6 +19,7 @@ from trailhouse import faults
 from trailhouse.errors import DiskError, disk_error
 from trailhouse.store.sqlite.connections import store_error
 from trailhouse.store.sqlite.days import DayFiles, day_of
+from trailhouse.store.sqlite.index_process import DayWriter, IndexProcessLost
 from trailhouse.store.sqlite.records import LogRecord
 from trailhouse.store.sqlite.segments import SegmentFiles
 from trailhouse.store.sqlite.state import LogState
@@ -46,12 +47,15 @@ _NICENESS = 10
 
 
 class Indexer:
-    """Builds the history index behind the log; `lock` is held while it changes day files."""
+    """Builds the history index behind the log; `lock` is held while it changes day files,
+    which it does through `writer` (`days` itself, or the index process), and reads through
+    `days`."""
 
     def __init__(
         self,
         segments: SegmentFiles,
         days: DayFiles,
+        writer: DayWriter,
         pending: PendingKeys,
         state: LogState,
         derive: Callable[[LogRecord], LogRecord],
@@ -64,12 +68,13 @@ class Indexer:
         self._derive = derive
         self._segments = segments
         self._days = days
+        self._writer = writer
         self._pending = pending
         self._state = state
         self._indexed = min(state.indexed_seq, segments.last_seq)
         # Only a damaged log loses fsynced records, but then the index must not keep them: their
         # seqs will be given to new events.
-        days.forget_beyond(segments.last_seq)
+        writer.forget_beyond(segments.last_seq)
         self.files_seq = self._indexed  # what the day files hold; read under `lock`
         self._committed = segments.last_seq
         self._cond = threading.Condition()
@@ -181,6 +186,9 @@ class Indexer:
                     last_save = time.monotonic()
             except Exception as exc:
                 _log_failure(exc)
+                if isinstance(exc, IndexProcessLost):
+                    with self.lock:  # what its last request added is not known: count again
+                        self.day_counts = None
                 if self._closing:  # what is left is indexed on the next open
                     return
                 time.sleep(_RETRY_SECONDS)
@@ -205,7 +213,7 @@ class Indexer:
                 by_day.setdefault(day_of(record.event_time), []).append(record)
         with self.lock:
             for day, day_records in by_day.items():
-                inserted = self._days.index(day, day_records)
+                inserted = self._writer.index(day, day_records)
                 if self.day_counts is not None:
                     self.day_counts[day] = self.day_counts.get(day, 0) + inserted
                 self._dirty_days.add(day)
@@ -223,7 +231,7 @@ class Indexer:
         with self.lock:
             dirty = set(self._dirty_days)
             for day in sorted(dirty):
-                self._days.sync(day)  # on failure every day stays dirty and nothing is saved
+                self._writer.sync(day)  # on failure every day stays dirty and nothing is saved
                 self._dirty_days.discard(day)
         faults.point("index.synced")
         if dirty or self._state.indexed_seq != self._indexed:

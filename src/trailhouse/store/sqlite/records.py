@@ -83,11 +83,12 @@ class Prepared(msgspec.Struct, frozen=True, gc=False):
     values: Fields | None = None
 
 
-class LogRecord(msgspec.Struct, frozen=True, gc=False):
+class LogRecord(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An event as one frame of the log holds it: the indexed fields, the body still compressed.
 
     Optional fields are "" when absent. Untracked by the garbage collector: the indexer goes
-    through millions of them.
+    through millions of them. Encoded as an array (no field names) where MessagePack carries
+    it: to the index process (`index_process.py`).
     """
 
     seq: int
