@@ -39,14 +39,16 @@ def served(tmp_path: Any) -> Iterator[tuple[TestClient, Services, Credentials]]:
     services = open_services(settings)
     log = services.stores.events
     assert isinstance(log, SqliteEventLog)
-    days = log._days  # the indexer's writes, each made slow; what they write is unchanged
-    real_index = days.index
+    # The indexer's writes (the index process's, in a server), each made slow; what they write
+    # is unchanged.
+    writer = log._day_writer
+    real_index = writer.index
 
     def slow_index(day: int, records: list[LogRecord]) -> int:
         time.sleep(INDEX_SECONDS)
         return real_index(day, records)
 
-    days.index = slow_index  # type: ignore[method-assign]
+    writer.index = slow_index  # type: ignore[method-assign]
     with served_app(services, ACCOUNT) as (client, root):
         yield client, services, root
 
