@@ -485,3 +485,32 @@ def test_open_day_file_connections_do_not_grow_with_the_days_written_and_read(
             assert [event.event_id for event in page.events] == [f"EV-{n:06d}"]
     held = _open_day_files() - before
     assert held <= days_module._WRITER_DAYS + days_module._IDLE_READERS, held
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/fd")
+def test_a_writer_unused_for_a_while_is_closed_and_its_day_written_again_later(
+    open_log: Callable[..., SqliteEventLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Yesterday's writer, its page cache full, would otherwise stay open beside today's."""
+    log = open_log()
+    log.append([record(0, BASE_TIME + 60)])
+    assert log.catch_up()
+    held = _open_day_files()
+    monkeypatch.setattr(days_module, "_WRITER_IDLE_SECONDS", 0.0)
+    log.append([record(1, BASE_TIME + DAY + 60)])  # the next day: the first day's writer goes
+    assert log.catch_up()
+    assert _open_day_files() == held
+    log.append([record(2, BASE_TIME + 120)])  # and a late event opens it again
+    assert log.catch_up()
+    assert sorted(everything(log)) == ["EV-000000", "EV-000001", "EV-000002"]
+
+
+def test_inserts_use_few_statement_sizes_whatever_the_batch() -> None:
+    """Each size is a statement the connection keeps prepared (~1.4 MB at 1,000 rows): any
+    batch is cut into full statements and powers of two, so a writer holds a bounded few."""
+    seen: set[int] = set()
+    for count in range(0, 5_000, 7):
+        sizes = list(days_module._statement_sizes(count))
+        assert sum(sizes) == count
+        seen.update(sizes)
+    assert len(seen) <= days_module._ROWS_PER_INSERT.bit_length() + 1, sorted(seen)

@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -119,6 +120,10 @@ _IDS_PER_SELECT = 500
 # server's memory grows with them, not with the number of days (docs/storage.md, "Memory").
 # Writers: most indexing goes to today's file and yesterday's; late events open older days'.
 _WRITER_DAYS = 8
+# A writer unused this long is closed, and its page cache freed: the index process keeps all of
+# its days' caches within one budget (`index_child.py`), and yesterday's full cache would
+# otherwise squeeze today's for as long as it stayed open.
+_WRITER_IDLE_SECONDS = 60.0
 # Idle readers over all days (LookupEvents, the duplicate check), the most recently used kept.
 _IDLE_READERS = 64
 _IDLE_READERS_PER_DAY = 4
@@ -174,6 +179,8 @@ def days_between(first: int, last: int) -> list[int]:
 class DayFiles:
     """The day databases under one directory, their indexer connections and reader pool."""
 
+    records_per_call = 1_000_000  # no limit: one transaction for each of the indexer's batches
+
     def __init__(self, directory: Path, mmap_bytes: int = MMAP_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self._directory = directory
@@ -189,6 +196,7 @@ class DayFiles:
         self._writers: OrderedDict[int, sqlite3.Connection] = OrderedDict()
         self._names: dict[int, dict[str, int]] = {}  # each writer's copy of its `names`
         self._recent: dict[int, _RecentCount] = {}  # each writer's events merged, and not yet
+        self._writer_used: dict[int, float] = {}  # when each day's writer was last asked for
         self._idle: OrderedDict[int, list[sqlite3.Connection]] = OrderedDict()
         self._generation: dict[int, int] = {}
 
@@ -521,8 +529,15 @@ class DayFiles:
 
     def _writer(self, day: int) -> sqlite3.Connection:
         """The indexer's connection to `day`'s file, opened (creating the file) if need be; past
-        `_WRITER_DAYS` open, the least recently used is closed (what it committed stays: `sync`
-        makes a closed writer's day durable through its files)."""
+        `_WRITER_DAYS` open, the least recently used is closed, and so is one unused for
+        `_WRITER_IDLE_SECONDS` (what it committed stays: `sync` makes a closed writer's day
+        durable through its files)."""
+        now = time.monotonic()
+        self._writer_used[day] = now
+        idle = [d for d, used in self._writer_used.items() if now - used > _WRITER_IDLE_SECONDS]
+        for stale in idle:
+            del self._writer_used[stale]
+            self._close_writer(stale)
         conn = self._writers.get(day)
         if conn is not None:
             with self._lock:
@@ -547,6 +562,14 @@ class DayFiles:
         for writer in closing:
             writer.close()
         return conn
+
+    def _close_writer(self, day: int) -> None:
+        with self._lock:
+            writer = self._writers.pop(day, None)
+            self._names.pop(day, None)
+            self._recent.pop(day, None)
+        if writer is not None:
+            writer.close()
 
     def _give_back(self, day: int, conn: sqlite3.Connection, generation: int) -> None:
         closing: list[sqlite3.Connection] = []
@@ -615,13 +638,29 @@ def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[tuple[obje
     is what kept the index minutes behind a loaded server.
     """
     inserted = 0
-    for at in range(0, len(rows), _ROWS_PER_INSERT):
-        chunk = rows[at : at + _ROWS_PER_INSERT]
+    at = 0
+    for size in _statement_sizes(len(rows)):
+        chunk = rows[at : at + size]
+        at += size
         values = list(itertools.chain.from_iterable(chunk))
-        inserted += conn.execute(
-            _insert_statement(table, len(chunk[0]), len(chunk)), values
-        ).rowcount
+        inserted += conn.execute(_insert_statement(table, len(chunk[0]), size), values).rowcount
     return max(inserted, 0)
+
+
+def _statement_sizes(count: int) -> Iterator[int]:
+    """Rows per INSERT for `count` rows: `_ROWS_PER_INSERT` each, then the rest as powers of two.
+    Each size is a statement of its own, which the connection keeps prepared (Python's sqlite3
+    caches 128 a connection, ~1.4 MB each at 1,000 rows of `events`): a statement for every
+    remainder a batch ever had took SQLite's memory for one day's writer from 37 to 83 MB
+    (batches of 2,000 to 15,000 events at random)."""
+    whole, rest = divmod(count, _ROWS_PER_INSERT)
+    yield from itertools.repeat(_ROWS_PER_INSERT, whole)
+    power = 1 << (_ROWS_PER_INSERT.bit_length() - 1)
+    while rest:
+        if rest >= power:
+            yield power
+            rest -= power
+        power >>= 1
 
 
 @functools.lru_cache(maxsize=64)
@@ -736,6 +775,11 @@ def _complete(path: Path) -> bool:
     return not missing
 
 
+def writer_cache_bytes(mmap_bytes: int) -> int:
+    """The page cache of the indexer's connection to a day (`_connect`)."""
+    return _CACHE_KIB * 1024 + int(mmap_bytes)
+
+
 def _connect(path: Path, *, readonly: bool, mmap_bytes: int = MMAP_BYTES) -> sqlite3.Connection:
     """A connection to a day file. A reader maps up to `mmap_bytes` of it beside a page cache
     of `_CACHE_KIB`. The indexer's connection maps nothing and has that memory as page cache
@@ -753,7 +797,7 @@ def _connect(path: Path, *, readonly: bool, mmap_bytes: int = MMAP_BYTES) -> sql
         conn.execute("PRAGMA query_only=1")
     else:
         conn.execute("PRAGMA mmap_size=0")
-        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB + int(mmap_bytes) // 1024}")
+        conn.execute(f"PRAGMA cache_size=-{writer_cache_bytes(mmap_bytes) // 1024}")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     return conn

@@ -40,8 +40,16 @@ LOCK_WAIT_SECONDS = 60.0
 NICENESS = 10
 
 
+# Records in one request at most: the child holds a request's bytes and its decoded records at
+# once (~1.4 KB an event), and the server the encoded request. An indexer batch of 100,000 sent
+# whole raised the process tree's peak in `bench/delivery.py` to 589 MB (target 600).
+RECORDS_PER_REQUEST = 20_000
+
+
 class DayWriter(Protocol):
     """What changes day files: `DayFiles` itself in the server, or `IndexProcess`."""
+
+    records_per_call: int  # the most records one `index` call should be given
 
     def index(self, day: int, records: Sequence[LogRecord]) -> int:
         """Add `records` (all of `day`) to its file in one transaction; count the new ones."""
@@ -128,6 +136,8 @@ class IndexProcess:
     """The day files' writer, a child process; `days` is the server's own `DayFiles`, kept
     told of the files the child makes and deletes. Not thread-safe: the indexer's lock is held
     around every call."""
+
+    records_per_call = RECORDS_PER_REQUEST
 
     def __init__(self, days: DayFiles, mmap_bytes: int) -> None:
         self._days = days

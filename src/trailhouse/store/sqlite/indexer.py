@@ -212,11 +212,13 @@ class Indexer:
                     record = self._derive(record)
                 by_day.setdefault(day_of(record.event_time), []).append(record)
         with self.lock:
+            per_call = self._writer.records_per_call
             for day, day_records in by_day.items():
-                inserted = self._writer.index(day, day_records)
-                if self.day_counts is not None:
-                    self.day_counts[day] = self.day_counts.get(day, 0) + inserted
-                self._dirty_days.add(day)
+                for at in range(0, len(day_records), per_call):
+                    inserted = self._writer.index(day, day_records[at : at + per_call])
+                    if self.day_counts is not None:
+                        self.day_counts[day] = self.day_counts.get(day, 0) + inserted
+                    self._dirty_days.add(day)
             self.files_seq = records[-1].seq
         faults.point("index.transaction.committed")
         self._tail.indexed(records[-1].seq)  # LookupEvents finds these in the day files now
