@@ -1,4 +1,5 @@
-"""The indexer: one thread that copies committed log records into the day files, just behind.
+"""The indexer: one thread that copies committed log records into the day files, just behind,
+through a `DayWriter` (the index process in a server: `index_process.py`).
 
 It indexes thousands of records per transaction, and saves how far it got (`indexed_seq`)
 only after fsyncing the day files it wrote, so a restart resumes from there; re-indexing a seq
