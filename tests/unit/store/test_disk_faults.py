@@ -235,7 +235,7 @@ def test_an_index_transaction_failing_with_eio_is_retried(
     open_log: Callable[[], SqliteEventLog], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log = indexed_log(open_log, monkeypatch)
-    real_insert = days._insert_rows
+    real_insert = days.insert_rows
     failures = {"left": 3}
 
     def insert(conn: sqlite3.Connection, table: str, rows: list[tuple[object, ...]]) -> int:
@@ -244,7 +244,7 @@ def test_an_index_transaction_failing_with_eio_is_retried(
             raise sqlite3.OperationalError("disk I/O error")
         return real_insert(conn, table, rows)
 
-    monkeypatch.setattr(days, "_insert_rows", insert)
+    monkeypatch.setattr(days, "insert_rows", insert)
     assert log.append([record("B", "RunInstances")]) == [True]
     assert log.append([record("C", "StopInstances")]) == [True]
     assert log.catch_up()

@@ -19,7 +19,7 @@ import pytest
 from older_releases import day_files_as_format
 from trailhouse.events.model import Direction, EventRecord, LookupKey, LookupQuery
 from trailhouse.store.sqlite import days as days_module
-from trailhouse.store.sqlite import indexer
+from trailhouse.store.sqlite import indexer, inserts
 from trailhouse.store.sqlite.days import (
     INDEX_FORMAT,
     DayFiles,
@@ -510,7 +510,7 @@ def test_inserts_use_few_statement_sizes_whatever_the_batch() -> None:
     batch is cut into full statements and powers of two, so a writer holds a bounded few."""
     seen: set[int] = set()
     for count in range(0, 5_000, 7):
-        sizes = list(days_module._statement_sizes(count))
+        sizes = list(inserts.statement_sizes(count))
         assert sum(sizes) == count
         seen.update(sizes)
-    assert len(seen) <= days_module._ROWS_PER_INSERT.bit_length() + 1, sorted(seen)
+    assert len(seen) <= inserts.ROWS_PER_INSERT.bit_length() + 1, sorted(seen)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import itertools
 import logging
 import os
 import re
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from trailhouse import faults
 from trailhouse.durable import fsync_path
+from trailhouse.store.sqlite.inserts import insert_rows
 from trailhouse.store.sqlite.records import LogRecord
 
 _log = logging.getLogger(__name__)
@@ -112,8 +112,6 @@ RECENT_TABLES_FORMAT = 5  # the first with `_RECENT_TABLES` instead of the index
 # SQL for the id of a string in `names`; NULL (matching nothing) when the day never saw it.
 NAME_ID = "(SELECT id FROM names WHERE value = ?)"
 
-# Rows per INSERT statement: 1,000 rows of `events` bind 14,000 values (SQLite allows 32,766).
-_ROWS_PER_INSERT = 1000
 _BACKFILL_BATCH = 20_000
 _IDS_PER_SELECT = 500
 # Connections kept open, each with its own page cache (`_CACHE_KIB`) and maps of its file: the
@@ -259,10 +257,10 @@ class DayFiles:
         count = self._recent.get(day) or _RecentCount.of(conn)
         try:
             with _transaction(conn):
-                _insert_rows(conn, "names", added)
-                inserted = _insert_rows(conn, "events", events)
-                _insert_rows(conn, "resources_recent", resources)
-                after = count.added(_insert_rows(conn, "event_ids_recent", ids))
+                insert_rows(conn, "names", added)
+                inserted = insert_rows(conn, "events", events)
+                insert_rows(conn, "resources_recent", resources)
+                after = count.added(insert_rows(conn, "event_ids_recent", ids))
                 if after.recent >= max(_RECENT_MIN, after.merged // _RECENT_SHARE):
                     after = after.added_merged(_merge_recent(conn))
         except BaseException:
@@ -391,7 +389,7 @@ class DayFiles:
                     )
                 ]
                 with _transaction(conn):
-                    _insert_rows(conn, "resources", rows)
+                    insert_rows(conn, "resources", rows)
                 last = batch[-1][0]
             self.sync(day)
             faults.point("index.derived_rows.day_added")
@@ -627,46 +625,6 @@ def _derived_rows(
     for kind, value in zip((EVENT_TYPE, SOURCE_IP, SENSITIVE, ROLE_NAME), derived, strict=True):
         if value and value != ABSENT_MEANS.get(kind):
             yield (account, kind, value, event_time, seq)
-
-
-def _insert_rows(conn: sqlite3.Connection, table: str, rows: Sequence[tuple[object, ...]]) -> int:
-    """INSERT OR IGNORE `rows` into `table`, many rows per statement; count the new ones.
-
-    Not `executemany`: it runs one statement per row, and each lets go of the GIL and must wait
-    to take it back, up to 5 ms while another thread runs Python. Measured here with one busy
-    thread beside it, executemany inserted ~200 rows/s and 1,000-row statements ~78,000/s; this
-    is what kept the index minutes behind a loaded server.
-    """
-    inserted = 0
-    at = 0
-    for size in _statement_sizes(len(rows)):
-        chunk = rows[at : at + size]
-        at += size
-        values = list(itertools.chain.from_iterable(chunk))
-        inserted += conn.execute(_insert_statement(table, len(chunk[0]), size), values).rowcount
-    return max(inserted, 0)
-
-
-def _statement_sizes(count: int) -> Iterator[int]:
-    """Rows per INSERT for `count` rows: `_ROWS_PER_INSERT` each, then the rest as powers of two.
-    Each size is a statement of its own, which the connection keeps prepared (Python's sqlite3
-    caches 128 a connection, ~1.4 MB each at 1,000 rows of `events`): a statement for every
-    remainder a batch ever had took SQLite's memory for one day's writer from 37 to 83 MB
-    (batches of 2,000 to 15,000 events at random)."""
-    whole, rest = divmod(count, _ROWS_PER_INSERT)
-    yield from itertools.repeat(_ROWS_PER_INSERT, whole)
-    power = 1 << (_ROWS_PER_INSERT.bit_length() - 1)
-    while rest:
-        if rest >= power:
-            yield power
-            rest -= power
-        power >>= 1
-
-
-@functools.lru_cache(maxsize=64)
-def _insert_statement(table: str, width: int, rows: int) -> str:
-    row = "(" + ", ".join("?" * width) + ")"
-    return f"INSERT OR IGNORE INTO {table} VALUES " + ", ".join([row] * rows)
 
 
 @dataclass(frozen=True)
