@@ -66,9 +66,10 @@ class _Served:
 
 
 # SQLite's memory in this process, over every day it writes (SQLite's soft heap limit, which it
-# keeps to by shrinking page caches): today's and yesterday's caches in full, late events' days
-# squeezed. Unbounded, eight days' caches took the process to 201 MB of anonymous memory in
-# `bench/delivery.py` (the tree 596 MB, target 600).
+# keeps to by shrinking page caches): two days' writer caches (today's and yesterday's) in full,
+# late events' days squeezed. Unbounded, eight writers' caches could hold 8 × (16 MB +
+# `index_mmap_mb`); in `bench/delivery.py` the child peaked at 201 MB of anonymous memory
+# without the limit and 174 MB with it (one run each).
 _CACHED_DAYS = 2
 
 

@@ -42,8 +42,10 @@ NICENESS = 10
 
 
 # Records in one request at most: the child holds a request's bytes and its decoded records at
-# once (~1.4 KB an event), and the server the encoded request. An indexer batch of 100,000 sent
-# whole raised the process tree's peak in `bench/delivery.py` to 589 MB (target 600).
+# once (~0.8 and ~1.8 KB an event of 450 compressed bytes, measured), and the server the encoded
+# request. It bounds the worst case, an indexer batch of 100,000 (~250 MB sent whole); in
+# `bench/delivery.py`, whose batches are mostly smaller, the tree's peak did not move (589 MB
+# whole, 596 MB in requests of 20,000, one run each).
 RECORDS_PER_REQUEST = 20_000
 
 
