@@ -471,25 +471,16 @@ class DayFiles:
         with self._lock:
             self._days.discard(day)
             self._generation[day] = self._generation.get(day, 0) + 1
-            closing = self._idle.pop(day, [])
-            writer = self._writers.pop(day, None)
-            self._names.pop(day, None)
-            self._recent.pop(day, None)
-        if writer is not None:
-            closing.append(writer)
-        for conn in closing:
+            idle = self._idle.pop(day, [])
+        self._close_writer(day)
+        for conn in idle:
             conn.close()
 
     def close_writers(self) -> None:
         """Close the indexer's connections (their page caches are large): the index process
         writes from now on."""
-        with self._lock:
-            closing = list(self._writers.values())
-            self._writers.clear()
-            self._names.clear()
-            self._recent.clear()
-        for conn in closing:
-            conn.close()
+        for day in list(self._writers):
+            self._close_writer(day)
 
     def drop(self, day: int) -> None:
         """Delete the file of `day` (indexer lock held); readers still in it finish first."""
@@ -548,17 +539,12 @@ class DayFiles:
         self._names[day] = {
             value: number for number, value in conn.execute("SELECT id, value FROM names")
         }
-        closing: list[sqlite3.Connection] = []
         with self._lock:
             self._writers[day] = conn
             self._days.add(day)
-            while len(self._writers) > _WRITER_DAYS:
-                oldest, writer = self._writers.popitem(last=False)
-                self._names.pop(oldest, None)
-                self._recent.pop(oldest, None)
-                closing.append(writer)
-        for writer in closing:
-            writer.close()
+            oldest = list(self._writers)[: max(len(self._writers) - _WRITER_DAYS, 0)]
+        for evicted in oldest:
+            self._close_writer(evicted)
         return conn
 
     def _close_writer(self, day: int) -> None:
