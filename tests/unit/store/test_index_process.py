@@ -6,11 +6,13 @@ retry, a crash point in it kills the server, and it never outlives a server kill
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import subprocess
 import sys
+import termios
 import textwrap
 import time
 from pathlib import Path
@@ -45,6 +47,21 @@ def append_all(log: SqliteEventLog, first: int, count: int, step: int = 600) -> 
     for at in range(0, count, 100):
         log.append(records[at : at + 100])
     return {r.event_id for r in records}
+
+
+def waiting_in_pipe(log: SqliteEventLog) -> None:
+    """Return once a request sits in the pipe to the index process, unread."""
+    writer = log._day_writer
+    assert isinstance(writer, IndexProcess)
+    child = writer._helper._child
+    assert child is not None and child.stdin is not None
+    deadline = time.monotonic() + 30
+    while True:
+        unread = fcntl.ioctl(child.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        if int.from_bytes(unread, sys.byteorder) > 0:
+            return
+        assert time.monotonic() < deadline, "the indexer never sent its request"
+        time.sleep(0.01)
 
 
 def gone(pid: int) -> bool:
@@ -87,7 +104,7 @@ def test_a_child_killed_in_a_request_is_replaced_and_the_counts_are_made_again(
         sent |= append_all(log, 1_000, 2_000, step=60)
         os.kill(first, signal.SIGSTOP)
         log.pause_indexing(False)
-        time.sleep(0.5)  # the indexer's request waits on the stopped child, which then dies
+        waiting_in_pipe(log)  # the indexer's request waits on the stopped child, which then dies
         os.kill(first, signal.SIGKILL)
         sent |= append_all(log, 3_000, 500, step=60)
         assert log.catch_up(timeout=30)
