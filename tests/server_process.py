@@ -1,7 +1,10 @@
-"""Starting a real `trailhouse serve` process for tests, shared by every suite that needs one."""
+"""Starting a real `trailhouse serve` process for tests, shared by every suite that needs one, and
+telling whether a process (a server, a helper) still runs."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -60,3 +63,14 @@ def wait_up(process: subprocess.Popen[bytes], port: int, timeout: float = START_
         except (urllib.error.URLError, OSError):
             time.sleep(0.05)
     raise TimeoutError(f"nothing answered /health on port {port} within {timeout:g} s")
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # our own child: reap it once it ended
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

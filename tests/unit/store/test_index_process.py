@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from test_sqlite_index import BASE_TIME, everything, record
 
+from server_process import running
 from trailhouse.errors import StoreError
 from trailhouse.store.sqlite.days import day_of
 from trailhouse.store.sqlite.event_log import SqliteEventLog
@@ -62,15 +63,6 @@ def waiting_in_pipe(log: SqliteEventLog) -> None:
             return
         assert time.monotonic() < deadline, "the indexer never sent its request"
         time.sleep(0.01)
-
-
-def gone(pid: int) -> bool:
-    """Whether `pid` ended (a zombie no one reaps, as in a container, counts as ended)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state == "Z"
 
 
 def test_the_child_writes_the_day_files_and_lookups_find_every_event(tmp_path: Path) -> None:
@@ -193,7 +185,7 @@ def test_the_child_ends_with_a_server_killed_and_the_next_server_finds_everythin
     server.send_signal(signal.SIGKILL)
     server.communicate()
     deadline = time.monotonic() + 30
-    while not gone(child):
+    while running(child):
         assert time.monotonic() < deadline, "the index process outlived its server"
         time.sleep(0.05)
     log = open_log(tmp_path / "events")

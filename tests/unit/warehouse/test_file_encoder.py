@@ -4,7 +4,6 @@ helper outlives its server."""
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import io
 import os
@@ -22,6 +21,7 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
+from server_process import running
 from trailhouse.warehouse import encoder as encoder_module
 from trailhouse.warehouse.encoder import NICENESS, FileEncoder, encode
 
@@ -50,21 +50,10 @@ def encoder() -> Iterator[FileEncoder]:
     found.close()
 
 
-def _running(pid: int) -> bool:
-    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)  # our own child: reap it once it ended
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _gone(pid: int, within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if not _running(pid):
+        if not running(pid):
             return True
         time.sleep(0.05)
     return False
