@@ -25,7 +25,6 @@ from pathlib import Path
 
 from trailhouse import faults
 from trailhouse.durable import fsync_path
-from trailhouse.store.sqlite.id_filter import IdFilter
 from trailhouse.store.sqlite.inserts import insert_rows
 from trailhouse.store.sqlite.records import LogRecord
 
@@ -317,16 +316,6 @@ class DayFiles:
                 wanted = set(chunk)  # ids that only share a hash are not the same event
                 found.update(event_id for (event_id,) in rows if event_id in wanted)
         return found
-
-    def id_filter(self, day: int) -> bytes:
-        """The id filter (`id_filter.py`) of every id hash the file of `day` holds, as bytes."""
-        with self.reading(day) as conn:
-            if conn is None:
-                return IdFilter().to_bytes()
-            hashes = conn.execute(
-                " UNION ALL ".join(f"SELECT id_hash FROM {table}" for table in _ID_TABLES)
-            )
-            return IdFilter.of(id_hash for (id_hash,) in hashes).to_bytes()
 
     def count_by_day(self, account: str, start: int, end: int) -> dict[int, int]:
         """The account's events from `start` to `end` (inclusive) per day, keyed by the day's

@@ -31,7 +31,6 @@ from trailhouse.store.sqlite.days import (
     day_of,
     day_start,
 )
-from trailhouse.store.sqlite.id_filter import DayIdFilters
 from trailhouse.store.sqlite.index_process import LOCK_WAIT_SECONDS, DayWriter, IndexProcess
 from trailhouse.store.sqlite.indexer import Indexer
 from trailhouse.store.sqlite.lock import DirectoryLock
@@ -120,7 +119,6 @@ class SqliteEventLog(EventLog):
             self._days.close_writers()  # what the migrations above opened
             self._day_writer = IndexProcess(self._days, mmap_bytes)
         self._pending = PendingKeys()
-        self._filters = DayIdFilters()  # what the duplicate check need not ask SQLite
         self._tail = Tail(0, tail_records, tail_bytes)
         self._strings = SharedStrings()
         self._trainer = DictionaryTrainer(self._codecs, train_after)
@@ -134,7 +132,6 @@ class SqliteEventLog(EventLog):
                 self._state,
                 self._with_derived,
                 self._tail,
-                self._filters,
                 paused=index_paused,  # a test hook: LookupEvents answers from the tail alone
             )
         except BaseException:
@@ -148,7 +145,6 @@ class SqliteEventLog(EventLog):
             self._pending,
             gather_seconds,
             self._indexer.committed,
-            self._filters,
             self._tail,
         )
         self._close_lock = threading.Lock()
@@ -324,7 +320,6 @@ class SqliteEventLog(EventLog):
             if day < cutoff:
                 removed += counts.pop(day, 0)
                 self._day_writer.drop(day)
-                self._filters.forget(day)
                 faults.point("purge.day_dropped")
             elif day == cutoff and within_day and older_than > day_start(day):
                 gone = self._day_writer.delete_before(day, older_than)

@@ -18,7 +18,6 @@ from trailhouse.store.sqlite.days import DayFiles, writer_cache_bytes
 from trailhouse.store.sqlite.index_process import (
     LOCK_WAIT_SECONDS,
     Answer,
-    BuildIdFilter,
     CloseDay,
     DeleteBefore,
     ForgetBeyond,
@@ -41,8 +40,6 @@ class _Served:
         request = decode_request(raw)
         del raw
         try:
-            if isinstance(request, BuildIdFilter):
-                return encode(Answer(data=self._days.id_filter(request.day)))
             return encode(Answer(self._do(request)))
         except sqlite3.Error as exc:
             return encode(Answer(error="sqlite", code=exc.sqlite_errorcode, message=str(exc)))

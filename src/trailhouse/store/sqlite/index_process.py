@@ -74,10 +74,6 @@ class DayWriter(Protocol):
         """Delete the file of `day`."""
         ...
 
-    def id_filter(self, day: int) -> bytes:
-        """The id filter of what the file of `day` holds (`id_filter.py`), as bytes."""
-        ...
-
     def close(self) -> None:
         """Stop writing; idempotent."""
         ...
@@ -120,13 +116,7 @@ class CloseDay(msgspec.Struct, tag="close_day", array_like=True):
     day: int
 
 
-class BuildIdFilter(msgspec.Struct, tag="id_filter", array_like=True):
-    """The id filter of `day`'s file; answered in `Answer.data`."""
-
-    day: int
-
-
-Request = Index | Sync | DeleteBefore | ForgetBeyond | CloseDay | BuildIdFilter
+Request = Index | Sync | DeleteBefore | ForgetBeyond | CloseDay
 
 
 class Answer(msgspec.Struct, array_like=True):
@@ -137,7 +127,6 @@ class Answer(msgspec.Struct, array_like=True):
     error: str = ""  # "", "sqlite", "os" or "other"
     code: int = 0
     message: str = ""
-    data: bytes = b""  # `BuildIdFilter`'s filter
 
 
 # Both sides' (`index_child.py` is the child's).
@@ -178,9 +167,6 @@ class IndexProcess:
         self._ask(CloseDay(day))  # the child lets go of the file first
         self._days.drop(day)
 
-    def id_filter(self, day: int) -> bytes:
-        return self._answer(BuildIdFilter(day)).data
-
     def close(self) -> None:
         self._helper.stop()
 
@@ -189,9 +175,6 @@ class IndexProcess:
         return self._helper.pid()
 
     def _ask(self, request: Request) -> int:
-        return self._answer(request).value
-
-    def _answer(self, request: Request) -> Answer:
         try:
             answer = _decode_answer(self._helper.ask(encode(request)))
         except (EOFError, OSError) as exc:
@@ -205,4 +188,4 @@ class IndexProcess:
             raise OSError(answer.code, answer.message)
         if answer.error:
             raise StoreError(f"the index process failed: {answer.message}")
-        return answer
+        return answer.value

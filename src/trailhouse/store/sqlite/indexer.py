@@ -19,8 +19,7 @@ from collections.abc import Callable
 from trailhouse import faults
 from trailhouse.errors import DiskError, disk_error
 from trailhouse.store.sqlite.connections import store_error
-from trailhouse.store.sqlite.days import DayFiles, day_of, id_hash
-from trailhouse.store.sqlite.id_filter import DayIdFilters, IdFilter
+from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.index_process import DayWriter, IndexProcessLost
 from trailhouse.store.sqlite.records import LogRecord
 from trailhouse.store.sqlite.segments import SegmentFiles
@@ -62,12 +61,10 @@ class Indexer:
         state: LogState,
         derive: Callable[[LogRecord], LogRecord],
         tail: Tail,
-        filters: DayIdFilters,
         *,
         paused: bool = False,
     ) -> None:
         self.lock = threading.Lock()
-        self._filters = filters
         self._tail = tail
         self._derive = derive
         self._segments = segments
@@ -183,7 +180,6 @@ class Indexer:
                 closing = self._closing and self._indexed >= self._committed
                 paused = self._paused and not self._closing
             try:
-                self._build_filters()
                 if self._indexed < self._committed and not paused:
                     self._index_batch()
                 if closing or time.monotonic() - last_save >= _SAVE_EVERY_SECONDS:
@@ -219,8 +215,6 @@ class Indexer:
         with self.lock:
             per_call = self._writer.records_per_call
             for day, day_records in by_day.items():
-                # Before they are sent: the filter never lacks what the file holds.
-                self._filters.indexing(day, (id_hash(r.event_id) for r in day_records))
                 for at in range(0, len(day_records), per_call):
                     inserted = self._writer.index(day, day_records[at : at + per_call])
                     if self.day_counts is not None:
@@ -235,14 +229,6 @@ class Indexer:
         with self._cond:
             self._indexed = records[-1].seq
             self._cond.notify_all()
-
-    def _build_filters(self) -> None:
-        """Build the id filters the writer wants (`id_filter.py`), each under the lock that
-        every insert into its day takes: it holds everything indexed so far, and `_index_batch`
-        adds what comes after."""
-        for day in self._filters.wanted():
-            with self.lock:
-                self._filters.install(day, IdFilter(self._writer.id_filter(day)))
 
     def _save(self) -> None:
         with self.lock:

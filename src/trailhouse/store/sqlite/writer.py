@@ -14,8 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from trailhouse.errors import StoreError, StoreUnavailable, disk_error
-from trailhouse.store.sqlite.days import DayFiles, day_of, id_hash
-from trailhouse.store.sqlite.id_filter import DayIdFilters
+from trailhouse.store.sqlite.days import DayFiles, day_of
 from trailhouse.store.sqlite.records import Prepared, encode, tail_record
 from trailhouse.store.sqlite.segments import SegmentFiles
 from trailhouse.store.sqlite.tail import Tail
@@ -73,12 +72,10 @@ class GroupCommitWriter:
         pending: PendingKeys,
         gather_seconds: float,
         on_commit: Callable[[int], None],
-        filters: DayIdFilters,
         tail: Tail | None = None,
     ) -> None:
         self._segments = segments
         self._days = days
-        self._filters = filters
         self._pending = pending
         self._tail = tail
         self._gather = gather_seconds
@@ -184,13 +181,7 @@ class GroupCommitWriter:
         existing = set(self._days.days())
         found: set[Key] = set()
         for (day, account), event_ids in groups.items():
-            if day not in existing:
-                continue
-            day_filter = self._filters.get(day)
-            if day_filter is not None:  # SQLite is asked only what the filter cannot rule out
-                may_hold = day_filter.may_hold
-                event_ids = [e for e in event_ids if may_hold(id_hash(e))]
-            if event_ids:
+            if day in existing:
                 found.update(
                     (account, event_id) for event_id in self._days.known(day, account, event_ids)
                 )
