@@ -525,7 +525,6 @@ class DayFiles:
         self._writer_used[day] = now
         idle = [d for d, used in self._writer_used.items() if now - used > _WRITER_IDLE_SECONDS]
         for stale in idle:
-            del self._writer_used[stale]
             self._close_writer(stale)
         conn = self._writers.get(day)
         if conn is not None:
@@ -548,10 +547,12 @@ class DayFiles:
         return conn
 
     def _close_writer(self, day: int) -> None:
+        """Close `day`'s writer and forget what was kept beside it."""
         with self._lock:
             writer = self._writers.pop(day, None)
             self._names.pop(day, None)
             self._recent.pop(day, None)
+            self._writer_used.pop(day, None)
         if writer is not None:
             writer.close()
 
