@@ -11,7 +11,10 @@ rate it prints the server's CPU an event (the server process and its helpers, fr
 main process apart), the cores it kept busy and how much of the machine stood idle meanwhile: a
 server near one core with the machine idle is bound by its GIL, one with the machine full by the
 cores. Last, the budget at the target rate (`budget`): the CPU an event this machine's cores
-leave the server beside the load, and the one core its main process has, beside what it spent.
+leave the server beside the load, and the one core its main process has, beside what it spent,
+and the floor under it (`_floor.py`): the CPU an event of the parts any such server runs (the
+null store's request path, the index rows' SQLite inserts, with `--trail` the trail's Parquet),
+measured on the same store before the rounds.
 
 Usage: `.venv/bin/python bench/ingest_pairs.py --workdir /tmp/trailhouse-bench --rounds 5`
 (after `ingest_lookup.py` made that store; its server stopped).
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from _delivery_phases import create_account
 from _events import DEFAULT_GEN_DIR
+from _floor import Floor, measure
 from _scale_procs import cpu_seconds, machine_busy_seconds
 from _servers import (
     Credentials,
@@ -116,6 +120,13 @@ class CpuShare:
         )
 
 
+def allowed(null_rate: float, real: list[Cost]) -> float:
+    """µs of CPU an event the cores leave the server at the target rate: the cores less what
+    the rest of the machine (the load) took an event."""
+    rest = statistics.median(cost.rest for cost in real)
+    return CORES * 1e6 / (TARGET * null_rate) - rest
+
+
 def budget(null_rate: float, real: list[Cost]) -> str:
     """What the server may spend an event at the target rate on this machine, beside what it
     spent (medians): the cores less what the rest of the machine took an event, and one core
@@ -123,14 +134,28 @@ def budget(null_rate: float, real: list[Cost]) -> str:
     still owed when a load ends, so they flatter it."""
     target = TARGET * null_rate
     rest = statistics.median(cost.rest for cost in real)
-    allowed = CORES * 1e6 / target - rest
     tree = statistics.median(cost.tree for cost in real)
     main = statistics.median(cost.main for cost in real)
     return (
         f"at {TARGET:.1f}x of the null store's median rate ({target:,.0f} events/s) this "
         f"machine's {CORES} cores, less the rest's {rest:.0f} µs an event (the load), leave the "
-        f"server {allowed:.0f} µs of CPU an event; it spent {tree:.0f}. Its main process (one "
-        f"GIL) may spend {1e6 / target:.0f} µs; it spent {main:.0f}"
+        f"server {allowed(null_rate, real):.0f} µs of CPU an event; it spent {tree:.0f}. Its main "
+        f"process (one GIL) may spend {1e6 / target:.0f} µs; it spent {main:.0f}"
+    )
+
+
+def floor_line(floor: Floor, null: list[Cost], room: float, trail: bool) -> str:
+    """The floor's parts and sum beside the budget (`room`): what is left for the rest."""
+    path = statistics.median(cost.tree for cost in null)
+    encoding = floor.encode if trail else 0.0
+    total = path + floor.index + encoding
+    parts = f"the null store's request path {path:.0f}, the index's SQLite rows {floor.index:.0f}"
+    if trail:
+        parts += f", the trail's Parquet {floor.encode:.0f}"
+    return (
+        f"the floor, µs of CPU an event: {parts}; {total:.0f} in all, against the server's "
+        f"{room:.0f}: {room - total:.0f} left for the log, compression, the duplicate check, the "
+        f"tail, delivery's reading and every hand-off"
     )
 
 
@@ -150,6 +175,8 @@ def main() -> int:
     if not data_dir.is_dir():
         print(f"no store in {data_dir}: run bench/ingest_lookup.py there first", file=sys.stderr)
         return 2
+    say("the floor: the index rows' inserts and the trail's Parquet, on this store")
+    floor = measure(data_dir)
     null_dir = args.workdir / "null-pairs"
     shutil.rmtree(null_dir, ignore_errors=True)
     null_dir.mkdir(parents=True)
@@ -204,6 +231,7 @@ def main() -> int:
 
         pairs: list[tuple[float, float]] = []
         real_costs: list[Cost] = []
+        null_costs: list[Cost] = []
         for round_number in range(1, args.rounds + 1):
             real_first = round_number % 2 == 1
             say(f"round {round_number} of {args.rounds} ({'real' if real_first else 'null'} first)")
@@ -213,6 +241,7 @@ def main() -> int:
                 (null_rate, null_cost), (real_rate, real_cost) = load_null(), load_real()
             pairs.append((real_rate, null_rate))
             real_costs.append(real_cost)
+            null_costs.append(null_cost)
             print(
                 f"round {round_number}: PutEvents {real_rate:,.0f}/s"
                 f"{' (a trail logging)' if args.trail else ''}, null store {null_rate:,.0f}/s, "
@@ -228,12 +257,14 @@ def main() -> int:
             stop(null)
     ratios = sorted(real_rate / null_rate for real_rate, null_rate in pairs)
     median = statistics.median(ratios)
+    null_median = statistics.median(null_rate for _, null_rate in pairs)
     print(
         f"PutEvents / null store over {len(ratios)} rounds of {args.seconds:.0f} s: median "
         f"{median:.2f}x (lowest {ratios[0]:.2f}x, highest {ratios[-1]:.2f}x); target "
         f"{TARGET:.1f}x{' with a trail logging' if args.trail else ''}: "
         f"{'met' if median >= TARGET else 'NOT met'}\n"
-        f"{budget(statistics.median(null_rate for _, null_rate in pairs), real_costs)}"
+        f"{budget(null_median, real_costs)}\n"
+        f"{floor_line(floor, null_costs, allowed(null_median, real_costs), args.trail)}"
     )
     return 0
 
