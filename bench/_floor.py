@@ -33,7 +33,7 @@ class Floor:
     """µs of CPU an event of each part measured in this process."""
 
     index: float  # raw SQLite inserts of the index rows, fsynced in transactions of 100
-    encode: float  # the trail's Parquet file
+    encode: float  # the trail's Parquet file (0: no trail logs in the loads, not measured)
 
 
 def index_cpu(data_dir: Path, events: int = INDEX_EVENTS) -> float:
@@ -64,6 +64,8 @@ def encode_cpu(events_dir: Path, events: int = ENCODE_EVENTS) -> float:
     return statistics.median(timings) * 1e6 / len(rows)
 
 
-def measure(data_dir: Path) -> Floor:
-    """Both parts, on the store under `data_dir` (no server may hold it meanwhile)."""
-    return Floor(index=index_cpu(data_dir), encode=encode_cpu(data_dir / "events"))
+def measure(data_dir: Path, trail: bool) -> Floor:
+    """The parts, on the store under `data_dir` (no server may hold it meanwhile); the trail's
+    encoding only when a trail logs in the loads (`trail`)."""
+    encoding = encode_cpu(data_dir / "events") if trail else 0.0
+    return Floor(index=index_cpu(data_dir), encode=encoding)

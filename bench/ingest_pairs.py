@@ -144,13 +144,12 @@ def budget(null_rate: float, real: list[Cost]) -> str:
     )
 
 
-def floor_line(floor: Floor, null: list[Cost], room: float, trail: bool) -> str:
+def floor_line(floor: Floor, null: list[Cost], room: float) -> str:
     """The floor's parts and sum beside the budget (`room`): what is left for the rest."""
     path = statistics.median(cost.tree for cost in null)
-    encoding = floor.encode if trail else 0.0
-    total = path + floor.index + encoding
+    total = path + floor.index + floor.encode
     parts = f"the null store's request path {path:.0f}, the index's SQLite rows {floor.index:.0f}"
-    if trail:
+    if floor.encode:
         parts += f", the trail's Parquet {floor.encode:.0f}"
     return (
         f"the floor, µs of CPU an event: {parts}; {total:.0f} in all, against the server's "
@@ -175,8 +174,8 @@ def main() -> int:
     if not data_dir.is_dir():
         print(f"no store in {data_dir}: run bench/ingest_lookup.py there first", file=sys.stderr)
         return 2
-    say("the floor: the index rows' inserts and the trail's Parquet, on this store")
-    floor = measure(data_dir)
+    say("the floor: the index rows' inserts (and with a trail its Parquet), on this store")
+    floor = measure(data_dir, args.trail)
     null_dir = args.workdir / "null-pairs"
     shutil.rmtree(null_dir, ignore_errors=True)
     null_dir.mkdir(parents=True)
@@ -264,7 +263,7 @@ def main() -> int:
         f"{TARGET:.1f}x{' with a trail logging' if args.trail else ''}: "
         f"{'met' if median >= TARGET else 'NOT met'}\n"
         f"{budget(null_median, real_costs)}\n"
-        f"{floor_line(floor, null_costs, allowed(null_median, real_costs), args.trail)}"
+        f"{floor_line(floor, null_costs, allowed(null_median, real_costs))}"
     )
     return 0
 
