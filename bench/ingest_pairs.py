@@ -127,11 +127,11 @@ def allowed(null_rate: float, real: list[Cost]) -> float:
     return CORES * 1e6 / (TARGET * null_rate) - rest
 
 
-def budget(null_rate: float, real: list[Cost]) -> str:
+def budget(null_rate: float, real: list[Cost], room: float) -> str:
     """What the server may spend an event at the target rate on this machine, beside what it
-    spent (medians): the cores less what the rest of the machine took an event, and one core
-    for its main process (its GIL). The server's figures leave out the index and delivery work
-    still owed when a load ends, so they flatter it."""
+    spent (medians): the cores less what the rest of the machine took an event (`room`, from
+    `allowed`), and one core for its main process (its GIL). The server's figures leave out the
+    index and delivery work still owed when a load ends, so they flatter it."""
     target = TARGET * null_rate
     rest = statistics.median(cost.rest for cost in real)
     tree = statistics.median(cost.tree for cost in real)
@@ -139,7 +139,7 @@ def budget(null_rate: float, real: list[Cost]) -> str:
     return (
         f"at {TARGET:.1f}x of the null store's median rate ({target:,.0f} events/s) this "
         f"machine's {CORES} cores, less the rest's {rest:.0f} µs an event (the load), leave the "
-        f"server {allowed(null_rate, real):.0f} µs of CPU an event; it spent {tree:.0f}. Its main "
+        f"server {room:.0f} µs of CPU an event; it spent {tree:.0f}. Its main "
         f"process (one GIL) may spend {1e6 / target:.0f} µs; it spent {main:.0f}"
     )
 
@@ -257,13 +257,14 @@ def main() -> int:
     ratios = sorted(real_rate / null_rate for real_rate, null_rate in pairs)
     median = statistics.median(ratios)
     null_median = statistics.median(null_rate for _, null_rate in pairs)
+    room = allowed(null_median, real_costs)
     print(
         f"PutEvents / null store over {len(ratios)} rounds of {args.seconds:.0f} s: median "
         f"{median:.2f}x (lowest {ratios[0]:.2f}x, highest {ratios[-1]:.2f}x); target "
         f"{TARGET:.1f}x{' with a trail logging' if args.trail else ''}: "
         f"{'met' if median >= TARGET else 'NOT met'}\n"
-        f"{budget(null_median, real_costs)}\n"
-        f"{floor_line(floor, null_costs, allowed(null_median, real_costs))}"
+        f"{budget(null_median, real_costs, room)}\n"
+        f"{floor_line(floor, null_costs, room)}"
     )
     return 0
 
